@@ -1,0 +1,30 @@
+//! Varsel's wire protocols, generated from `proto/*.proto` by `build.rs`.
+//!
+//! # Layout
+//!
+//! - [`raft`]: node-to-node Raft transport and internal cluster calls (raft port).
+//! - [`admin`]: cluster administration (`varsel cluster …`), on the API port.
+//! - [`kv`]: a small replicated key-value API that exercises the write and read paths.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//!
+//! This crate holds generated code and nothing else.
+
+#![allow(missing_debug_implementations, clippy::all, clippy::pedantic, rust_2018_idioms)]
+
+/// Node-to-node Raft transport.
+pub mod raft {
+    tonic::include_proto!("varsel.raft.v1");
+}
+
+/// Cluster administration.
+pub mod admin {
+    tonic::include_proto!("varsel.admin.v1");
+}
+
+/// Replicated key-value API.
+pub mod kv {
+    tonic::include_proto!("varsel.kv.v1");
+}
+
+/// Encoded file descriptors of every service, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("varsel_descriptor");

@@ -1,0 +1,66 @@
+//! Varsel's Raft storage: the openraft log and the replicated state machine, on sled.
+//!
+//! # Layout
+//!
+//! - [`engine`]: the small storage trait ([`StorageEngine`], [`KvTree`]) and its engines, sled
+//!   for production and memory for tests and measurements.
+//! - [`log_store`]: openraft's [`RaftLogStorage`](openraft::storage::RaftLogStorage): log,
+//!   vote, committed index. Flushes before acknowledging.
+//! - [`state_machine`]: openraft's [`RaftStateMachine`](openraft::storage::RaftStateMachine):
+//!   applies [`Request`]s, builds and installs snapshots.
+//! - [`snapshot`]: the streamed snapshot file format.
+//! - [`types`]: the openraft type configuration and what travels in the log.
+//! - [`error`]: the crate's errors.
+//!
+//! There is no networking here; the node crate moves these types between sites.
+//!
+//! # Opening a store
+//!
+//! ```
+//! # async fn demo() -> Result<(), varsel_raft_store::error::EngineError> {
+//! let dir = tempfile::tempdir()?;
+//! let store = varsel_raft_store::open_sled(dir.path(), &Default::default()).await?;
+//! assert_eq!(store.state.reader().applied().last_applied, None);
+//! # Ok(()) }
+//! ```
+
+pub mod engine;
+pub mod error;
+pub mod log_store;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;
+
+use std::path::Path;
+
+pub use engine::{KvTree, MemEngine, SledEngine, SledOptions, StorageEngine};
+pub use log_store::LogStore;
+pub use state_machine::{StateMachine, StateReader};
+pub use types::*;
+
+use error::EngineError;
+
+/// A log store and a state machine sharing one engine.
+#[derive(Debug, Clone)]
+pub struct Store<E: StorageEngine> {
+    /// The engine both live in.
+    pub engine: E,
+    /// The Raft log.
+    pub log: LogStore<E>,
+    /// The replicated state machine.
+    pub state: StateMachine<E>,
+}
+
+/// Opens a store on `engine` with snapshot files under `dir`, after checking it.
+pub async fn open<E: StorageEngine>(engine: E, dir: &Path) -> Result<Store<E>, EngineError> {
+    let log = LogStore::open(engine.clone())?;
+    log.verify()?;
+    let state = StateMachine::open(engine.clone(), dir).await?;
+    Ok(Store { engine, log, state })
+}
+
+/// Opens the sled store kept in `dir` (database in `dir/db`, snapshots in `dir/snapshots`).
+pub async fn open_sled(dir: &Path, options: &SledOptions) -> Result<Store<SledEngine>, EngineError> {
+    let engine = SledEngine::open(&dir.join("db"), options)?;
+    open(engine, dir).await
+}

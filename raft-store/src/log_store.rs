@@ -1,0 +1,246 @@
+//! The Raft log, the vote and the committed index, on a [`StorageEngine`].
+//!
+//! Durability rule: nothing is acknowledged to openraft until it is on stable storage. An append
+//! calls [`StorageEngine::flush`] before `log_io_completed`, and a vote is flushed before
+//! `save_vote` returns (a vote that is forgotten after a crash lets a node vote twice in a term).
+//! The committed index is persisted without a flush: losing it only means re-applying entries
+//! that are still in the log.
+//!
+//! Layout: tree `log` maps the big-endian `u64` index to the encoded entry, so key order is log
+//! order and a range of indexes is a range of keys. Tree `raft_meta` holds `vote`, `committed`
+//! and `last_purged`.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{ErrorVerb, RaftLogReader, StorageError, Vote};
+
+use crate::engine::{KvTree, StorageEngine, WriteBatch};
+use crate::error::{EngineError, IntoStorageError};
+use crate::types::{Entry, LogId, NodeId, TypeConfig, decode, encode};
+
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+/// Bound on the entries removed per batch when truncating or purging, so one call never builds
+/// an unbounded batch in memory.
+pub const REMOVE_BATCH_MAX: usize = 4096;
+
+/// The Raft log store.
+#[derive(Debug, Clone)]
+pub struct LogStore<E: StorageEngine> {
+    engine: E,
+    log: E::Tree,
+    meta: E::Tree,
+}
+
+/// A reader of the log, handed to openraft's replication tasks.
+#[derive(Debug, Clone)]
+pub struct LogReader<T: KvTree> {
+    log: T,
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn bound_key(b: Bound<&u64>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(i) => Bound::Included(index_key(*i).to_vec()),
+        Bound::Excluded(i) => Bound::Excluded(index_key(*i).to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn read_entries<T: KvTree, RB: RangeBounds<u64>>(log: &T, range: RB) -> Result<Vec<Entry>, EngineError> {
+    let from = bound_key(range.start_bound());
+    let to = bound_key(range.end_bound());
+    log.range(from, to).map(|kv| kv.and_then(|(_, v)| decode::<Entry>("log entry", &v))).collect()
+}
+
+impl<E: StorageEngine> LogStore<E> {
+    /// Opens the log store on `engine`.
+    pub fn open(engine: E) -> Result<Self, EngineError> {
+        let log = engine.open_tree("log")?;
+        let meta = engine.open_tree("raft_meta")?;
+        Ok(Self { engine, log, meta })
+    }
+
+    fn get_meta<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, EngineError> {
+        self.meta.get(key)?.map(|v| decode(what, &v)).transpose()
+    }
+
+    fn put_meta<T: serde::Serialize>(
+        &self,
+        key: &[u8],
+        what: &'static str,
+        v: &T,
+    ) -> Result<(), EngineError> {
+        let mut b = WriteBatch::new();
+        b.insert(key, encode(what, v)?);
+        self.meta.write(b)
+    }
+
+    fn last_purged(&self) -> Result<Option<LogId>, EngineError> {
+        Ok(self.get_meta::<Option<LogId>>(KEY_LAST_PURGED, "last purged log id")?.flatten())
+    }
+
+    /// Checks what can be checked cheaply at start-up: the metadata decodes, the log has no
+    /// gap, and it starts right after the last purged entry. A failure means the store is
+    /// damaged and the node must be recovered from its peers.
+    pub fn verify(&self) -> Result<(), EngineError> {
+        let _vote: Option<Vote<NodeId>> = self.get_meta(KEY_VOTE, "vote")?;
+        let _committed: Option<Option<LogId>> = self.get_meta(KEY_COMMITTED, "committed")?;
+        let purged = self.last_purged()?;
+        let (Some((first, _)), Some((last, last_v))) = (self.log.first()?, self.log.last()?) else {
+            return Ok(());
+        };
+        let first = key_index(&first)?;
+        let last = key_index(&last)?;
+        decode::<Entry>("last log entry", &last_v)?;
+        let expected_first = purged.map_or(0, |p| p.index + 1);
+        if first > expected_first {
+            return Err(EngineError::Damaged(format!(
+                "log starts at {first} but the last purged entry is {purged:?}: entries are missing"
+            )));
+        }
+        let count = self.log.range(Bound::Unbounded, Bound::Unbounded).count() as u64;
+        if count != last - first + 1 {
+            return Err(EngineError::Damaged(format!(
+                "log holds {count} entries between {first} and {last}: it has gaps"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The number of bytes the engine occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, EngineError> {
+        self.engine.size_on_disk()
+    }
+
+    fn remove_range(&self, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> Result<(), EngineError> {
+        loop {
+            let mut batch = WriteBatch::new();
+            for kv in self.log.range(from.clone(), to.clone()).take(REMOVE_BATCH_MAX) {
+                batch.remove(kv?.0);
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.log.write(batch)?;
+        }
+    }
+}
+
+fn key_index(key: &[u8]) -> Result<u64, EngineError> {
+    let arr: [u8; 8] =
+        key.try_into().map_err(|_| EngineError::Damaged(format!("log key of {} bytes", key.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+impl<T: KvTree> RaftLogReader<TypeConfig> for LogReader<T> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        read_entries(&self.log, range).on_logs(ErrorVerb::Read)
+    }
+}
+
+impl<E: StorageEngine> RaftLogReader<TypeConfig> for LogStore<E> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        read_entries(&self.log, range).on_logs(ErrorVerb::Read)
+    }
+}
+
+impl<E: StorageEngine> RaftLogStorage<TypeConfig> for LogStore<E> {
+    type LogReader = LogReader<E::Tree>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let last_purged_log_id = self.last_purged().on_logs(ErrorVerb::Read)?;
+        let last = match self.log.last().on_logs(ErrorVerb::Read)? {
+            Some((_, v)) => Some(decode::<Entry>("log entry", &v).on_logs(ErrorVerb::Read)?.log_id),
+            None => last_purged_log_id,
+        };
+        Ok(LogState { last_purged_log_id, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        LogReader { log: self.log.clone() }
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        self.put_meta(KEY_VOTE, "vote", vote).on_vote(ErrorVerb::Write)?;
+        self.engine.flush().await.on_vote(ErrorVerb::Write)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        self.get_meta(KEY_VOTE, "vote").on_vote(ErrorVerb::Read)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError<NodeId>> {
+        self.put_meta(KEY_COMMITTED, "committed", &committed).on_logs(ErrorVerb::Write)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError<NodeId>> {
+        Ok(self.get_meta::<Option<LogId>>(KEY_COMMITTED, "committed").on_logs(ErrorVerb::Read)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut batch = WriteBatch::new();
+        for entry in entries {
+            let bytes = encode("log entry", &entry).on_logs(ErrorVerb::Write)?;
+            batch.insert(index_key(entry.log_id.index), bytes);
+        }
+        let written = self.log.write(batch);
+        let flushed = match written {
+            Ok(()) => self.engine.flush().await,
+            Err(e) => Err(e),
+        };
+        match flushed {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let io = std::io::Error::other(e.to_string());
+                callback.log_io_completed(Err(io));
+                Err(e).on_logs(ErrorVerb::Write)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
+        tracing::debug!(%log_id, "truncate log from");
+        self.remove_range(Bound::Included(index_key(log_id.index).to_vec()), Bound::Unbounded)
+            .on_logs(ErrorVerb::Delete)?;
+        self.engine.flush().await.on_logs(ErrorVerb::Delete)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
+        tracing::debug!(%log_id, "purge log up to");
+        // Record the purge point first: if we crash half-way, the entries left below it are
+        // never read again, whereas the opposite order would lose the log's start.
+        self.put_meta(KEY_LAST_PURGED, "last purged log id", &Some(log_id)).on_logs(ErrorVerb::Delete)?;
+        self.remove_range(Bound::Unbounded, Bound::Included(index_key(log_id.index).to_vec()))
+            .on_logs(ErrorVerb::Delete)?;
+        self.engine.flush().await.on_logs(ErrorVerb::Delete)
+    }
+}

@@ -1,0 +1,129 @@
+//! The openraft type configuration and what travels in the log.
+//!
+//! A log entry's application payload is a [`Command`]: the [`Request`] a client asked for, plus
+//! the leader's wall-clock time when it proposed it. The state machine derives its clock from
+//! those times only (never from the local clock), so every node applies the same entry to the
+//! same state with the same result.
+//!
+//! Requests are encoded with postcard, which encodes enum variants by position: new variants
+//! are only ever appended, so old logs and snapshots stay readable.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// Identifies a node in the cluster. `0` is never a valid id.
+pub type NodeId = u64;
+
+/// Where a member lives and how to reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarselNode {
+    /// The data centre (site) the node runs in, e.g. `oslo`.
+    pub site: String,
+    /// Address of its client API (gRPC), `host:port`.
+    pub api_addr: String,
+    /// Address of its Raft and node-to-node transport, `host:port`.
+    pub raft_addr: String,
+}
+
+impl fmt::Display for VarselNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(api {}, raft {})", self.site, self.api_addr, self.raft_addr)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Varsel's openraft type configuration.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = NodeId,
+        Node = VarselNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// A log entry of this configuration.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A log id of this configuration.
+pub type LogId = openraft::LogId<NodeId>;
+/// Snapshot metadata of this configuration.
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, VarselNode>;
+/// Membership as stored.
+pub type StoredMembership = openraft::StoredMembership<NodeId, VarselNode>;
+/// The Raft handle of this configuration.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// The application payload of a log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Leader wall-clock time at proposal, in milliseconds since the Unix epoch.
+    pub issued_at_ms: u64,
+    /// What the client asked for.
+    pub request: Request,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.request.name(), self.issued_at_ms)
+    }
+}
+
+/// Every change the replicated state machine knows how to apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// The small key-value map that exercises the write path.
+    Kv(KvCommand),
+}
+
+impl Request {
+    /// A short name for logs and metrics; never includes user data.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Kv(KvCommand::Put { .. }) => "kv.put",
+            Request::Kv(KvCommand::Delete { .. }) => "kv.delete",
+        }
+    }
+}
+
+/// Changes to the replicated key-value map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KvCommand {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+/// What applying a [`Request`] produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Entries without an application payload (blank, membership).
+    None,
+    /// The value a key held before a key-value command.
+    KvPrevious(Option<String>),
+}
+
+/// Encodes a value for the log, the state machine or the wire.
+pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
+    postcard::to_stdvec(value).map_err(|source| EngineError::Encode { what, source })
+}
+
+/// Decodes a value stored by [`encode`].
+pub fn decode<T: for<'de> Deserialize<'de>>(what: &'static str, bytes: &[u8]) -> Result<T, EngineError> {
+    postcard::from_bytes(bytes).map_err(|source| EngineError::Decode { what, source })
+}
+
+/// The snapshot data type: a file, so snapshots stream from and to disk.
+pub type SnapshotData = tokio::fs::File;
