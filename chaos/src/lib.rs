@@ -1,0 +1,1 @@
+//! Chaos harness (issue: chaos and deployment).

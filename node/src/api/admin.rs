@@ -1,0 +1,141 @@
+//! `ClusterAdmin`: the gRPC face of cluster administration (`varsel cluster …`).
+//!
+//! Calls that change the membership or move leadership are served by the leader; any other
+//! node passes them on to the leader's API and relays the answer, so an operator can point the
+//! CLI at any node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
+use varsel_proto::admin::{
+    AddLearnerRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SnapshotReply,
+    SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+};
+use varsel_raft_store::VarselNode;
+
+use crate::error::ApiError;
+use crate::replica::Replica;
+use crate::replica::admin::{MembershipView, address};
+
+/// The cluster administration service of one node.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    replica: Arc<Replica>,
+}
+
+impl AdminService {
+    /// A service for `replica`.
+    pub fn new(replica: Arc<Replica>) -> Self {
+        Self { replica }
+    }
+
+    /// A client of the leader's API, or `None` when this node is the leader.
+    async fn leader_client(&self) -> Result<Option<ClusterAdminClient<tonic::transport::Channel>>, Status> {
+        let (id, leader) = self.replica.wait_for_leader(self.replica.write_timeout()).await?;
+        if id == self.replica.id {
+            return Ok(None);
+        }
+        let channel = self
+            .replica
+            .peers
+            .channel(&leader.api_addr)
+            .map_err(|e| Status::internal(format!("bad address for leader {id}: {e}")))?;
+        Ok(Some(ClusterAdminClient::new(channel)))
+    }
+}
+
+fn membership_reply(m: MembershipView) -> Response<MembershipReply> {
+    Response::new(MembershipReply {
+        voters: m.voters.into_iter().collect(),
+        learners: m.learners.into_iter().collect(),
+        log_index: m.log_index,
+    })
+}
+
+fn node_from(a: &varsel_proto::admin::NodeAddress) -> Result<VarselNode, ApiError> {
+    let field_ok = |name: &str, v: &str| {
+        if v.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(format!("node.{name}: must be host:port, got {v:?}")))
+        }
+    };
+    if a.id == 0 {
+        return Err(ApiError::InvalidArgument("node.id: must be positive".into()));
+    }
+    if a.site.is_empty() {
+        return Err(ApiError::InvalidArgument("node.site: must not be empty".into()));
+    }
+    field_ok("api_addr", &a.api_addr)?;
+    field_ok("raft_addr", &a.raft_addr)?;
+    Ok(VarselNode { site: a.site.clone(), api_addr: a.api_addr.clone(), raft_addr: a.raft_addr.clone() })
+}
+
+#[tonic::async_trait]
+impl ClusterAdmin for AdminService {
+    async fn init(&self, req: Request<InitRequest>) -> Result<Response<InitReply>, Status> {
+        let req = req.into_inner();
+        let members = if req.members.is_empty() {
+            self.replica.configured_members()
+        } else {
+            req.members
+                .iter()
+                .map(|a| Ok((a.id, node_from(a)?)))
+                .collect::<Result<BTreeMap<_, _>, ApiError>>()?
+        };
+        let already = self.replica.initialize(members.clone()).await?;
+        Ok(Response::new(InitReply {
+            members: members.iter().map(|(id, n)| address(*id, n)).collect(),
+            already_initialized: already,
+        }))
+    }
+
+    async fn add_learner(
+        &self,
+        req: Request<AddLearnerRequest>,
+    ) -> Result<Response<MembershipReply>, Status> {
+        if let Some(mut leader) = self.leader_client().await? {
+            return leader.add_learner(req.into_inner()).await;
+        }
+        let a = req.into_inner().node.ok_or_else(|| Status::invalid_argument("node: required"))?;
+        let node = node_from(&a)?;
+        Ok(membership_reply(self.replica.add_learner(a.id, node).await?))
+    }
+
+    async fn promote(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
+        if let Some(mut leader) = self.leader_client().await? {
+            return leader.promote(req.into_inner()).await;
+        }
+        Ok(membership_reply(self.replica.promote(req.into_inner().node_id).await?))
+    }
+
+    async fn remove(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
+        if let Some(mut leader) = self.leader_client().await? {
+            return leader.remove(req.into_inner()).await;
+        }
+        Ok(membership_reply(self.replica.remove(req.into_inner().node_id).await?))
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderReply>, Status> {
+        if let Some(mut leader) = self.leader_client().await? {
+            return leader.transfer_leader(req.into_inner()).await;
+        }
+        let (leader_id, term) = self.replica.transfer_leader(req.into_inner().to_node_id).await?;
+        Ok(Response::new(TransferLeaderReply { leader_id, term }))
+    }
+
+    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<NodeStatus>, Status> {
+        Ok(Response::new(self.replica.status()))
+    }
+
+    async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<SnapshotReply>, Status> {
+        let snapshot_index = self.replica.snapshot_now().await?;
+        Ok(Response::new(SnapshotReply { snapshot_index }))
+    }
+}

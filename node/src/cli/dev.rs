@@ -1,0 +1,92 @@
+//! `varsel dev`: a local three-site cluster on this machine, for trying Varsel out.
+//!
+//! Starts three real `varsel start` processes on loopback (sites oslo, bergen and trondheim),
+//! bootstraps them as one cluster, writes through a follower and reads back linearizably
+//! through another node, and shows the cluster's status. Then it keeps running until Ctrl-C
+//! (or exits at once with `--exit`), stopping the nodes on the way out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::cluster::{ClusterCommand, run as cluster_cmd};
+use crate::cli::kv::{KvCommand, run as kv_cmd};
+use crate::client::Cluster;
+use crate::local_cluster::{LocalCluster, Ports, Spec};
+
+/// Options of `varsel dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Directory for the nodes' configuration, data and logs. Default: a new temporary
+    /// directory, removed on exit.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// First API port: node N listens on BASE+N-1 (API) and BASE+100+N-1 (Raft).
+    /// 0 lets the OS choose free ports.
+    #[arg(long, default_value_t = 7001)]
+    pub base_port: u16,
+    /// Stop the cluster and exit once it is up and the demo ran, instead of running until
+    /// Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+/// Time allowed for each node to start answering.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `varsel dev`.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let (dir, _temp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("varsel-dev-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
+    let mut spec = Spec::three(dir.clone(), binary);
+    spec.ports = if args.base_port == 0 { Ports::Auto } else { Ports::Fixed(args.base_port) };
+    let mut cluster = LocalCluster::create(&spec)?;
+    println!("Starting a three-site Varsel cluster in {}", dir.display());
+    cluster.start_all()?;
+    let outcome = demo(&cluster).await;
+    if outcome.is_ok() && !args.exit {
+        println!("\nThe cluster keeps running; press Ctrl-C to stop it.");
+        tokio::signal::ctrl_c().await?;
+    }
+    println!("Stopping the nodes…");
+    cluster.stop_all().await;
+    outcome
+}
+
+async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {
+    for (id, node) in &cluster.nodes {
+        cluster.wait_ready(*id, READY_TIMEOUT).await?;
+        println!(
+            "  node {id} ({}) is up: api {}, raft {}",
+            node.config.site,
+            node.api(),
+            node.config.raft_addr
+        );
+    }
+    cluster.init().await?;
+    let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
+    let leader = cluster.wait_leader(&ids, READY_TIMEOUT).await?;
+    println!("Cluster initialised; node {leader} ({}) leads.", cluster.node(leader)?.config.site);
+
+    let follower = ids.iter().copied().find(|i| *i != leader).context("no follower")?;
+    let reader = ids.iter().copied().rev().find(|i| *i != follower).context("no second node")?;
+    let via = |id: u64| -> anyhow::Result<Cluster> { Ok(Cluster::new(vec![cluster.node(id)?.api()])?) };
+    println!("\nWriting through follower node {follower} (forwarded to the leader):");
+    let put = KvCommand::Put { key: "demo".into(), value: "hello from every site".into() };
+    kv_cmd(&via(follower)?, put, false).await?;
+    println!("Reading it back linearizably through node {reader}:");
+    kv_cmd(&via(reader)?, KvCommand::Get { key: "demo".into(), linearizable: true }, false).await?;
+
+    let all = Cluster::new(cluster.endpoints())?;
+    println!("\nCluster status (`varsel cluster status --endpoints {}`):", cluster.endpoints().join(","));
+    cluster_cmd(&all, ClusterCommand::Status, false).await?;
+    println!("\nTry: varsel kv put greeting hei --endpoints {}", cluster.endpoints().join(","));
+    Ok(())
+}

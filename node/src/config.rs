@@ -1,0 +1,446 @@
+//! Node configuration: one TOML file, overridable from the environment, checked by
+//! [`NodeConfig::validate`] before anything starts.
+//!
+//! Environment overrides: `VARSEL_<FIELD>` for a top-level field and
+//! `VARSEL_<SECTION>__<FIELD>` for a field of a section, e.g. `VARSEL_NODE_ID=2` or
+//! `VARSEL_RAFT__HEARTBEAT_INTERVAL_MS=100`. Values are parsed as TOML values when they can be
+//! (numbers, booleans), else taken as strings. Every field is documented in
+//! `docs/reference/configuration.md`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Prefix of environment variables that override configuration fields.
+pub const ENV_PREFIX: &str = "VARSEL_";
+
+/// The whole configuration of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id in the cluster; unique, never reused, never 0.
+    pub node_id: u64,
+    /// The data centre (site) this node runs in, e.g. `oslo`.
+    pub site: String,
+    /// Address the client API (gRPC) listens on.
+    pub api_addr: SocketAddr,
+    /// Address the Raft and node-to-node transport listens on.
+    pub raft_addr: SocketAddr,
+    /// Address other nodes and clients use to reach the API; defaults to `api_addr`. Required
+    /// when `api_addr` is a wildcard such as `0.0.0.0`.
+    #[serde(default)]
+    pub advertise_api_addr: Option<String>,
+    /// Address other nodes use for Raft; defaults to `raft_addr`. Required when `raft_addr` is
+    /// a wildcard.
+    #[serde(default)]
+    pub advertise_raft_addr: Option<String>,
+    /// Directory holding the Raft log, the state machine and snapshots.
+    pub data_dir: PathBuf,
+    /// The other initial members; `varsel cluster init` bootstraps this node and these.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    /// Raft timing and log compaction.
+    #[serde(default)]
+    pub raft: RaftConfig,
+    /// Storage engine settings.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Switches for tests; leave them off in production.
+    #[serde(default)]
+    pub testing: TestingConfig,
+}
+
+/// Switches that exist for tests only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Allow the chaos harness to cut Raft links on this node through the admin API
+    /// (process-mode network partitions). Never enable in production.
+    pub fault_injection: bool,
+}
+
+/// Another member known at bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its node id.
+    pub id: u64,
+    /// Its site.
+    pub site: String,
+    /// Its client API address (`host:port`).
+    pub api_addr: String,
+    /// Its Raft address (`host:port`).
+    pub raft_addr: String,
+}
+
+/// Raft timing and compaction. The defaults suit sites 20-50 ms apart (see
+/// `docs/architecture.md`, "Raft timing").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftConfig {
+    /// Interval between the leader's heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Lower bound of the randomised election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomised election timeout. Also the leader lease: a follower
+    /// refuses to vote for another candidate while it heard from its leader within this time.
+    pub election_timeout_max_ms: u64,
+    /// How long a client write may wait to be committed before the caller is told the outcome
+    /// is unknown (the cluster may have lost its quorum).
+    pub write_timeout_ms: u64,
+    /// Take a snapshot after this many log entries since the last one.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind the snapshot, so briefly lagging followers catch up from
+    /// the log rather than by snapshot.
+    pub keep_entries_after_snapshot: u64,
+    /// A follower further behind than this is sent a snapshot instead of log entries.
+    pub replication_lag_threshold: u64,
+    /// Size of one snapshot chunk on the wire.
+    pub snapshot_chunk_bytes: u64,
+    /// Time allowed to send and install one snapshot chunk.
+    pub install_snapshot_timeout_ms: u64,
+    /// Most entries sent in one append-entries RPC.
+    pub max_payload_entries: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1500,
+            write_timeout_ms: 5000,
+            snapshot_every_entries: 20_000,
+            keep_entries_after_snapshot: 2_000,
+            replication_lag_threshold: 50_000,
+            snapshot_chunk_bytes: 1 << 20,
+            install_snapshot_timeout_ms: 10_000,
+            max_payload_entries: 512,
+        }
+    }
+}
+
+/// Storage engine settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// sled page-cache capacity.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { cache_capacity_bytes: 128 * 1024 * 1024 }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json` (one object per line).
+    pub format: String,
+    /// A `tracing` filter such as `info` or `info,openraft=warn`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), filter: "info,openraft=warn".into() }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `path`, applies `VARSEL_*` overrides from `env`, and validates the result.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
+        Self::parse(&text, env)
+    }
+
+    /// Parses TOML text, applies overrides and validates.
+    pub fn parse(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        apply_env_overrides(&mut value, env)?;
+        let config: NodeConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The address others reach this node's API at.
+    pub fn advertised_api(&self) -> String {
+        self.advertise_api_addr.clone().unwrap_or_else(|| self.api_addr.to_string())
+    }
+
+    /// The address others reach this node's Raft transport at.
+    pub fn advertised_raft(&self) -> String {
+        self.advertise_raft_addr.clone().unwrap_or_else(|| self.raft_addr.to_string())
+    }
+
+    /// Checks every rule and reports the first broken one, naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |field: &str, rule: String| Err(ConfigError::Invalid { field: field.to_string(), rule });
+        if self.node_id == 0 {
+            return invalid("node_id", "must be a positive integer (0 is reserved)".into());
+        }
+        check_name("site", &self.site)?;
+        if self.api_addr == self.raft_addr {
+            return invalid("raft_addr", format!("must differ from api_addr (both are {})", self.api_addr));
+        }
+        if self.api_addr.port() != 0 && self.api_addr.port() == self.raft_addr.port() {
+            return invalid("raft_addr", format!("port {} is also api_addr's port", self.raft_addr.port()));
+        }
+        if self.api_addr.ip().is_unspecified() && self.advertise_api_addr.is_none() {
+            return invalid("advertise_api_addr", "is required when api_addr is a wildcard address".into());
+        }
+        if self.raft_addr.ip().is_unspecified() && self.advertise_raft_addr.is_none() {
+            return invalid("advertise_raft_addr", "is required when raft_addr is a wildcard address".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty".into());
+        }
+        self.validate_peers()?;
+        self.raft.validate()?;
+        self.log.validate()
+    }
+
+    fn validate_peers(&self) -> Result<(), ConfigError> {
+        let mut ids = BTreeSet::from([self.node_id]);
+        let mut addrs = BTreeSet::from([self.advertised_api(), self.advertised_raft()]);
+        for (i, p) in self.peers.iter().enumerate() {
+            let field = |f: &str| format!("peers[{i}].{f}");
+            if p.id == 0 {
+                return Err(ConfigError::Invalid { field: field("id"), rule: "must be positive".into() });
+            }
+            if !ids.insert(p.id) {
+                let rule = format!("node id {} appears twice (node_id or another peer)", p.id);
+                return Err(ConfigError::Invalid { field: field("id"), rule });
+            }
+            check_name(&field("site"), &p.site)?;
+            for (name, addr) in [("api_addr", &p.api_addr), ("raft_addr", &p.raft_addr)] {
+                check_host_port(&field(name), addr)?;
+                if !addrs.insert(addr.clone()) {
+                    let rule = format!("address {addr} is used twice in this configuration");
+                    return Err(ConfigError::Invalid { field: field(name), rule });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RaftConfig {
+    /// Checks the timing rules Raft needs to be stable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |field: &str, rule: String| Err(ConfigError::Invalid { field: format!("raft.{field}"), rule });
+        if self.heartbeat_interval_ms == 0 {
+            return invalid("heartbeat_interval_ms", "must be positive".into());
+        }
+        if self.election_timeout_min_ms < 3 * self.heartbeat_interval_ms {
+            return invalid(
+                "election_timeout_min_ms",
+                format!(
+                    "must be at least 3 x heartbeat_interval_ms ({}), or a follower may start an election \
+                     after one delayed heartbeat",
+                    3 * self.heartbeat_interval_ms
+                ),
+            );
+        }
+        if self.election_timeout_max_ms <= self.election_timeout_min_ms {
+            return invalid("election_timeout_max_ms", "must be greater than election_timeout_min_ms".into());
+        }
+        if self.write_timeout_ms < self.election_timeout_max_ms {
+            return invalid(
+                "write_timeout_ms",
+                "must be at least election_timeout_max_ms, so a write can outlive one election".into(),
+            );
+        }
+        if self.snapshot_every_entries == 0 {
+            return invalid("snapshot_every_entries", "must be positive".into());
+        }
+        if self.replication_lag_threshold <= self.snapshot_every_entries {
+            return invalid(
+                "replication_lag_threshold",
+                "must be greater than snapshot_every_entries, or a snapshot would not end the lag".into(),
+            );
+        }
+        if !(4096..=64 << 20).contains(&self.snapshot_chunk_bytes) {
+            return invalid("snapshot_chunk_bytes", "must be between 4096 and 67108864".into());
+        }
+        if self.max_payload_entries == 0 {
+            return invalid("max_payload_entries", "must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The openraft configuration these settings give.
+    pub fn to_openraft(&self, cluster_name: &str) -> Result<openraft::Config, ConfigError> {
+        let config = openraft::Config {
+            cluster_name: cluster_name.to_string(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            install_snapshot_timeout: self.install_snapshot_timeout_ms,
+            max_payload_entries: self.max_payload_entries,
+            replication_lag_threshold: self.replication_lag_threshold,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            snapshot_max_chunk_size: self.snapshot_chunk_bytes,
+            max_in_snapshot_log_to_keep: self.keep_entries_after_snapshot,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| ConfigError::Invalid { field: "raft".into(), rule: e.to_string() })
+    }
+}
+
+impl LogConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.format.as_str(), "text" | "json") {
+            let rule = format!("must be \"text\" or \"json\", got {:?}", self.format);
+            return Err(ConfigError::Invalid { field: "log.format".into(), rule });
+        }
+        Ok(())
+    }
+}
+
+fn check_name(field: &str, v: &str) -> Result<(), ConfigError> {
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        let rule = format!("must be 1-63 characters of letters, digits, '-' or '_', got {v:?}");
+        Err(ConfigError::Invalid { field: field.to_string(), rule })
+    }
+}
+
+fn check_host_port(field: &str, v: &str) -> Result<(), ConfigError> {
+    let ok = v.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        let rule = format!("must be host:port, got {v:?}");
+        Err(ConfigError::Invalid { field: field.to_string(), rule })
+    }
+}
+
+/// Applies `VARSEL_*` variables onto the parsed table.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else { continue };
+        // Variables that configure the command line rather than the node file.
+        if matches!(path, "CONFIG" | "ENDPOINTS" | "TOKEN" | "TOKEN_FILE" | "BIN") {
+            continue;
+        }
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let value = parse_env_value(&raw);
+        let (last, sections) = parts.split_last().ok_or_else(|| ConfigError::Env(name.clone()))?;
+        let mut t = &mut *table;
+        for s in sections {
+            let entry = t.entry(s.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            t = entry.as_table_mut().ok_or_else(|| ConfigError::Env(name.clone()))?;
+        }
+        t.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // A bare TOML value ("42", "true") keeps its type; anything else is a string.
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+node_id = 1
+site = "oslo"
+api_addr = "127.0.0.1:7001"
+raft_addr = "127.0.0.1:7101"
+data_dir = "/tmp/varsel-1"
+
+[[peers]]
+id = 2
+site = "bergen"
+api_addr = "127.0.0.1:7002"
+raft_addr = "127.0.0.1:7102"
+"#;
+
+    fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::parse(text, Vec::new())
+    }
+
+    /// Goal: a valid file parses with defaults filled in.
+    #[test]
+    fn base_config_is_valid() -> Result<(), ConfigError> {
+        let c = parse(BASE)?;
+        assert_eq!(c.raft, RaftConfig::default());
+        assert_eq!(c.peers.len(), 1);
+        Ok(())
+    }
+
+    fn err_text(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Goal: each bad input names the field and the rule.
+    #[test]
+    fn bad_configs_name_the_field() {
+        assert!(err_text(&format!("{BASE}\nbogus = 1\n")).contains("bogus"));
+        assert!(err_text(&BASE.replace("node_id = 1\n", "")).contains("node_id"));
+        assert!(err_text(&BASE.replace("node_id = 1", "node_id = 0")).contains("node_id"));
+        let dup = BASE.replace("127.0.0.1:7101", "127.0.0.1:7001");
+        assert!(err_text(&dup).contains("raft_addr"), "{}", err_text(&dup));
+        let dup_port = BASE.replace("127.0.0.1:7101", "127.0.0.2:7001");
+        assert!(err_text(&dup_port).contains("port 7001"));
+        let dup_peer = BASE.replace("id = 2", "id = 1");
+        assert!(err_text(&dup_peer).contains("peers[0].id"));
+        let dup_addr = BASE.replace("127.0.0.1:7002", "127.0.0.1:7001");
+        assert!(err_text(&dup_addr).contains("peers[0].api_addr"));
+        let timing = format!("{BASE}\n[raft]\nheartbeat_interval_ms = 500\n");
+        assert!(err_text(&timing).contains("raft.election_timeout_min_ms"));
+        assert!(err_text(&BASE.replace("\"oslo\"", "\"os lo\"")).contains("site"));
+        let fmt = format!("{BASE}\n[log]\nformat = \"xml\"\n");
+        assert!(err_text(&fmt).contains("log.format"));
+        let unknown_section_field = format!("{BASE}\n[raft]\nheartbeat_ms = 100\n");
+        assert!(err_text(&unknown_section_field).contains("heartbeat_ms"));
+    }
+
+    /// Goal: environment variables override file values, with types kept.
+    #[test]
+    fn env_overrides() -> Result<(), ConfigError> {
+        let env = vec![
+            ("VARSEL_NODE_ID".to_string(), "7".to_string()),
+            ("VARSEL_SITE".to_string(), "trondheim".to_string()),
+            ("VARSEL_RAFT__HEARTBEAT_INTERVAL_MS".to_string(), "100".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = NodeConfig::parse(BASE, env)?;
+        assert_eq!((c.node_id, c.site.as_str(), c.raft.heartbeat_interval_ms), (7, "trondheim", 100));
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! The Varsel node and the `varsel` command.
+//!
+//! # Layout
+//!
+//! - [`run`]: the whole node: open the store, start Raft, serve until told to stop.
+//! - [`config`]: the node's configuration file, environment overrides and validation.
+//! - [`raft`]: starting openraft; the Raft transport over tonic (client [`raft::network`],
+//!   server [`raft::service`]) and its fault-injection hook.
+//! - [`replica`]: this node's replica: writes from any node (forwarded to the leader), reads
+//!   (local or linearizable), cluster administration.
+//! - [`api`]: the gRPC services on the API port.
+//! - [`server`]: listeners, health and reflection services, shutdown.
+//! - [`client`]: a client that tries the next node when one is down (used by the CLI).
+//! - [`local_cluster`]: real node processes on loopback (for `dev`, `bench` and tests).
+//! - [`cli`]: the `varsel` subcommands other than `start`.
+//! - [`telemetry`]: logging.
+//! - [`error`]: errors and their mapping onto gRPC status codes.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod local_cluster;
+pub mod raft;
+pub mod replica;
+pub mod server;
+pub mod telemetry;
+
+pub use config::NodeConfig;
+pub use error::{ApiError, NodeError};
+pub use server::{NodeHandle, bind_and_start, start};
+
+/// Runs a node until `shutdown` completes, then stops it in order.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let node = bind_and_start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    node.stop().await
+}

@@ -1,0 +1,35 @@
+//! Starting Raft on this node: store, network, openraft instance.
+
+pub mod faults;
+pub mod network;
+pub mod service;
+
+use std::sync::Arc;
+
+use varsel_raft_store::{Raft, SledOptions};
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::replica::Replica;
+use faults::Faults;
+use network::{NetworkFactory, Peers};
+
+/// Name of the Raft cluster, checked by openraft on every message.
+pub const CLUSTER_NAME: &str = "varsel";
+
+/// Opens the store in the data directory and starts the Raft instance.
+pub async fn start(config: Arc<NodeConfig>, faults: Faults) -> Result<Arc<Replica>, NodeError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| NodeError::Storage(varsel_raft_store::error::EngineError::Io(e)))?;
+    let options =
+        SledOptions { cache_capacity_bytes: config.storage.cache_capacity_bytes, ..Default::default() };
+    let store = varsel_raft_store::open_sled(&config.data_dir, &options).await?;
+    let peers = Peers::default();
+    let raft_config = Arc::new(config.raft.to_openraft(CLUSTER_NAME)?);
+    let network = NetworkFactory::new(peers.clone(), faults.clone());
+    let reader = store.state.reader();
+    let raft = Raft::new(config.node_id, raft_config, network, store.log, store.state)
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    Ok(Arc::new(Replica::new(config, raft, reader, store.engine, peers, faults)))
+}

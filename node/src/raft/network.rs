@@ -1,0 +1,196 @@
+//! The client side of the Raft transport: openraft's `RaftNetwork` over tonic.
+//!
+//! Each peer gets one lazily-connected HTTP/2 channel ([`Peers`]), shared by replication,
+//! votes, snapshot chunks and forwarded writes. Messages are openraft's own types encoded with
+//! postcard inside a protobuf `bytes` field. A peer that cannot be reached is reported as
+//! `Unreachable`, which makes openraft back off instead of retrying in a tight loop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+use varsel_proto::raft::RaftPayload;
+use varsel_proto::raft::raft_service_client::RaftServiceClient;
+use varsel_raft_store::{NodeId, TypeConfig, VarselNode, decode, encode};
+
+use crate::raft::faults::Faults;
+
+/// Time allowed to open a TCP connection to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Largest gRPC message accepted or sent between nodes; above the largest Raft payload
+/// (`max_payload_entries` entries of at most 1 MiB each would not fit, so appends are also
+/// bounded by openraft's batching) and a snapshot chunk.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// One channel per peer address, created on first use and reused.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Peers {
+    /// The channel to `addr` (`host:port`).
+    pub fn channel(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        map.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// A Raft-service client for `addr`, with message limits set.
+    pub fn raft_client(&self, addr: &str) -> Result<RaftServiceClient<Channel>, tonic::transport::Error> {
+        Ok(RaftServiceClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+}
+
+/// Creates a [`PeerClient`] per target for openraft.
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    peers: Peers,
+    faults: Faults,
+}
+
+impl NetworkFactory {
+    /// A factory sharing `peers` and consulting `faults` on every message.
+    pub fn new(peers: Peers, faults: Faults) -> Self {
+        Self { peers, faults }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &VarselNode) -> PeerClient {
+        PeerClient {
+            target,
+            addr: node.raft_addr.clone(),
+            peers: self.peers.clone(),
+            faults: self.faults.clone(),
+        }
+    }
+}
+
+/// openraft's view of one peer.
+#[derive(Debug)]
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    peers: Peers,
+    faults: Faults,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, VarselNode, RaftError<NodeId, E>>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportError(String);
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(&self, kind: RpcKind, req: &Req, timeout: Duration) -> Result<Resp, RpcErr<E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        if self.faults.blocks_to(self.target) {
+            return Err(RPCError::Unreachable(Unreachable::new(&TransportError(format!(
+                "fault injection: link to node {} is cut",
+                self.target
+            )))));
+        }
+        let data = encode("raft request", req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client =
+            self.peers.raft_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(timeout);
+        let fut = async {
+            match kind {
+                RpcKind::Append => client.append_entries(request).await,
+                RpcKind::Vote => client.vote(request).await,
+                RpcKind::Snapshot => client.install_snapshot(request).await,
+            }
+        };
+        let reply = match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(status)) => return Err(status_to_rpc_error(self.target, status)),
+            Err(_) => {
+                let e = TransportError(format!("no reply from node {} within {timeout:?}", self.target));
+                return Err(RPCError::Unreachable(Unreachable::new(&e)));
+            }
+        };
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            decode("raft reply", &reply.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RpcKind {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+fn status_to_rpc_error<E: std::error::Error>(target: NodeId, status: tonic::Status) -> RpcErr<E> {
+    let e = TransportError(format!("node {target}: {}: {}", status.code(), status.message()));
+    match status.code() {
+        // Connection refused, reset, DNS failure: the peer is down or cut off.
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            RPCError::Unreachable(Unreachable::new(&e))
+        }
+        _ => RPCError::Network(NetworkError::new(&e)),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        self.call(RpcKind::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        self.call(RpcKind::Snapshot, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        self.call(RpcKind::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        // Retry an unreachable peer every 200 ms at first, then every second: a site that comes
+        // back is found again quickly without hammering one that stays down.
+        let steps = [200u64, 400, 800].into_iter().chain(std::iter::repeat(1000)).map(Duration::from_millis);
+        openraft::network::Backoff::new(steps)
+    }
+}

@@ -1,0 +1,116 @@
+//! The server side of the Raft transport and of internal node-to-node calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use tonic::{Request, Response, Status};
+use varsel_proto::raft::raft_service_server::RaftService;
+use varsel_proto::raft::{
+    ElectionControl, Empty, ForwardedWrite, ForwardedWriteReply, RaftPayload, ReadIndexReply,
+    ReadIndexRequest,
+};
+use varsel_raft_store::{NodeId, Request as AppRequest, TypeConfig, decode, encode};
+
+use crate::error::ApiError;
+use crate::replica::Replica;
+use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER};
+
+/// Serves Raft messages and internal calls for one replica.
+#[derive(Debug, Clone)]
+pub struct RaftTransportService {
+    replica: Arc<Replica>,
+}
+
+impl RaftTransportService {
+    /// A service for `replica`.
+    pub fn new(replica: Arc<Replica>) -> Self {
+        Self { replica }
+    }
+
+    fn drop_from(&self, from: NodeId) -> Result<(), Status> {
+        if self.replica.faults.blocks_from(from) {
+            return Err(Status::unavailable(format!("fault injection: link from node {from} is cut")));
+        }
+        Ok(())
+    }
+}
+
+fn not_leader(id: NodeId) -> Status {
+    let mut s = Status::unavailable(format!("node {id} is not the leader"));
+    s.metadata_mut().insert(NOT_LEADER_HEADER, tonic::metadata::MetadataValue::from_static("1"));
+    s
+}
+
+fn bad_payload(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("undecodable raft payload: {e}"))
+}
+
+fn reply<T: serde::Serialize>(v: &T) -> Result<Response<RaftPayload>, Status> {
+    let data = encode("raft reply", v).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftPayload { data }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftTransportService {
+    async fn append_entries(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> =
+            decode("append entries", &req.get_ref().data).map_err(bad_payload)?;
+        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        reply(&self.replica.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: VoteRequest<NodeId> = decode("vote", &req.get_ref().data).map_err(bad_payload)?;
+        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        reply(&self.replica.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> =
+            decode("install snapshot", &req.get_ref().data).map_err(bad_payload)?;
+        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        reply(&self.replica.raft.install_snapshot(rpc).await)
+    }
+
+    async fn forward_write(
+        &self,
+        req: Request<ForwardedWrite>,
+    ) -> Result<Response<ForwardedWriteReply>, Status> {
+        let fw = req.into_inner();
+        if fw.hops > MAX_FORWARD_HOPS {
+            return Err(Status::invalid_argument(format!("write forwarded {} times", fw.hops)));
+        }
+        let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
+        let Some(written) = self.replica.commit_forwarded(request).await.map_err(Status::from)? else {
+            return Err(not_leader(self.replica.id));
+        };
+        let response = encode("response", &written.response).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ForwardedWriteReply { response, log_index: written.log_index }))
+    }
+
+    async fn read_index(&self, _req: Request<ReadIndexRequest>) -> Result<Response<ReadIndexReply>, Status> {
+        if !self.replica.is_leader() {
+            return Err(not_leader(self.replica.id));
+        }
+        let index =
+            self.replica.leader_read_index(self.replica.write_timeout()).await.map_err(Status::from)?;
+        Ok(Response::new(ReadIndexReply { read_index: index }))
+    }
+
+    async fn control_election(&self, req: Request<ElectionControl>) -> Result<Response<Empty>, Status> {
+        let ctl = req.into_inner();
+        if ctl.elect_now {
+            self.replica.raft.runtime_config().elect(true);
+            self.replica
+                .raft
+                .trigger()
+                .elect()
+                .await
+                .map_err(|f| Status::from(ApiError::Unavailable(f.to_string())))?;
+        } else {
+            self.replica.suppress_elections(Duration::from_millis(ctl.suppress_ms));
+        }
+        Ok(Response::new(Empty {}))
+    }
+}

@@ -1,0 +1,122 @@
+//! The replica: this node's Raft instance and everything that reads or writes through it.
+//!
+//! Every API service holds an `Arc<Replica>`. It offers:
+//! - [`Replica::write`]: commit a request through the leader, from any node ([`write`]);
+//! - [`Replica::read_barrier`]: make a following local read linearizable ([`read`]);
+//! - cluster administration: bootstrap, membership, leader transfer, status ([`admin`]).
+
+pub mod admin;
+pub mod read;
+pub mod write;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use varsel_raft_store::engine::SledTree;
+use varsel_raft_store::{NodeId, Raft, SledEngine, StateReader, StorageEngine, VarselNode};
+
+use crate::config::NodeConfig;
+use crate::raft::faults::Faults;
+use crate::raft::network::Peers;
+
+/// This node's Raft replica and its neighbours.
+pub struct Replica {
+    /// This node's id.
+    pub id: NodeId,
+    /// The configuration it was started with.
+    pub config: Arc<NodeConfig>,
+    /// The Raft handle.
+    pub raft: Raft,
+    /// Read access to the applied state.
+    pub state: StateReader<SledTree>,
+    /// Channels to the other nodes.
+    pub peers: Peers,
+    /// Fault injection (inert unless enabled for tests).
+    pub faults: Faults,
+    engine: SledEngine,
+    election_gen: AtomicU64,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("site", &self.config.site)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Wraps a started Raft instance.
+    pub fn new(
+        config: Arc<NodeConfig>,
+        raft: Raft,
+        state: StateReader<SledTree>,
+        engine: SledEngine,
+        peers: Peers,
+        faults: Faults,
+    ) -> Self {
+        Self {
+            id: config.node_id,
+            config,
+            raft,
+            state,
+            peers,
+            faults,
+            engine,
+            election_gen: AtomicU64::new(0),
+        }
+    }
+
+    /// This node as a member description.
+    pub fn self_node(&self) -> VarselNode {
+        VarselNode {
+            site: self.config.site.clone(),
+            api_addr: self.config.advertised_api(),
+            raft_addr: self.config.advertised_raft(),
+        }
+    }
+
+    /// The leader this node knows of, with its address.
+    pub fn known_leader(&self) -> Option<(NodeId, VarselNode)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    /// Whether this node is the leader right now (as far as it knows).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn storage_bytes(&self) -> u64 {
+        self.engine.size_on_disk().unwrap_or(0)
+    }
+
+    /// The write timeout from the configuration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.raft.write_timeout_ms)
+    }
+
+    /// Stops this node from starting elections for `duration` (0 resumes at once). A later
+    /// call replaces an earlier one; suppression always ends by itself, so a transfer that
+    /// dies half-way cannot leave the cluster unable to elect.
+    pub fn suppress_elections(self: &Arc<Self>, duration: Duration) {
+        let generation = self.election_gen.fetch_add(1, Ordering::SeqCst) + 1;
+        if duration.is_zero() {
+            self.raft.runtime_config().elect(true);
+            return;
+        }
+        self.raft.runtime_config().elect(false);
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            if me.election_gen.load(Ordering::SeqCst) == generation {
+                me.raft.runtime_config().elect(true);
+            }
+        });
+    }
+}

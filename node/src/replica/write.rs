@@ -1,0 +1,211 @@
+//! Writes from any node: commit on the leader, forwarding from followers.
+//!
+//! A write arriving at a follower is forwarded to the leader over the Raft port and answered
+//! once it is committed (and applied on the leader). While there is no leader (an election
+//! after a site was lost), the write waits for one within the write timeout.
+//!
+//! A write is retried inside the cluster only when it provably was not appended: the target
+//! said it is not the leader, or the connection to it could not even be opened. Any other
+//! failure is reported as `UNAVAILABLE` with "outcome unknown": the caller retries (on another
+//! node), and domain requests carry idempotency keys so a retry never applies twice.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
+use varsel_raft_store::{Command, NodeId, Request, Response, VarselNode, decode, encode};
+
+use crate::error::{ApiError, ApiResult};
+use crate::replica::Replica;
+
+/// Largest encoded request accepted into the log. Raft entries are replicated to every site
+/// and held in memory until applied; big ones stall heartbeats. Bulk work is split into many
+/// entries by the callers.
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// A forwarded write is committed by the node it was forwarded to, or refused with
+/// [`NOT_LEADER_HEADER`]; it is never forwarded a second time, so leadership moving cannot make
+/// a write circle between nodes.
+pub const MAX_FORWARD_HOPS: u32 = 1;
+
+/// Pause before trying again after a retryable failure inside the cluster.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Metadata key set on replies of a node that refused a forwarded write because it is not the
+/// leader: the write was not appended and may be sent elsewhere.
+pub const NOT_LEADER_HEADER: &str = "varsel-not-leader";
+
+/// A committed write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Log index it was committed at.
+    pub log_index: u64,
+    /// What applying it produced.
+    pub response: Response,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+enum Attempt {
+    Done(Written),
+    Retry(String),
+}
+
+impl Replica {
+    /// Commits `request` through the leader, from whichever node this is.
+    pub async fn write(&self, request: Request) -> ApiResult<Written> {
+        check_size(&request)?;
+        let deadline = Instant::now() + self.write_timeout();
+        let mut last_reason = String::from("no attempt made");
+        while let Some(remaining) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+            let (leader_id, leader) = self.wait_for_leader(remaining).await?;
+            let attempt = if leader_id == self.id {
+                self.commit_locally(&request, remaining).await?
+            } else {
+                self.forward(leader_id, &leader, &request, remaining).await?
+            };
+            match attempt {
+                Attempt::Done(w) => return Ok(w),
+                Attempt::Retry(reason) => last_reason = reason,
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Err(ApiError::Unavailable(format!(
+            "write not committed within {} ms ({last_reason}); it was not applied",
+            self.config.raft.write_timeout_ms
+        )))
+    }
+
+    /// Commits a write another node forwarded here. `Ok(None)` means this node is not (or no
+    /// longer) the leader and did not append it.
+    pub async fn commit_forwarded(&self, request: Request) -> ApiResult<Option<Written>> {
+        check_size(&request)?;
+        if !self.is_leader() {
+            return Ok(None);
+        }
+        match self.commit_locally(&request, self.write_timeout()).await? {
+            Attempt::Done(w) => Ok(Some(w)),
+            Attempt::Retry(_) => Ok(None),
+        }
+    }
+
+    /// The current leader; waits (up to `within`) while an election runs.
+    pub async fn wait_for_leader(&self, within: Duration) -> ApiResult<(NodeId, VarselNode)> {
+        if let Some(l) = self.known_leader() {
+            return Ok(l);
+        }
+        let waited =
+            self.raft.wait(Some(within)).metrics(|m| m.current_leader.is_some(), "a leader is known").await;
+        match (waited, self.known_leader()) {
+            (_, Some(l)) => Ok(l),
+            (_, None) => {
+                let term = self.raft.metrics().borrow().current_term;
+                Err(ApiError::Unavailable(format!(
+                    "node {} knows no leader after {} ms (term {term}): it cannot reach a quorum of sites",
+                    self.id,
+                    within.as_millis()
+                )))
+            }
+        }
+    }
+
+    async fn commit_locally(&self, request: &Request, within: Duration) -> ApiResult<Attempt> {
+        let cmd = Command { issued_at_ms: now_ms(), request: request.clone() };
+        match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
+            Ok(Ok(resp)) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Ok(Attempt::Retry("leadership moved while writing".into()))
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Err(ApiError::FailedPrecondition(e.to_string()))
+            }
+            Ok(Err(RaftError::Fatal(f))) => {
+                Err(ApiError::Unavailable(format!("node {} is stopping: {f}", self.id)))
+            }
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable; \
+                 the outcome is unknown (retry with the same idempotency key)",
+                self.id,
+                within.as_millis()
+            ))),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader_id: NodeId,
+        leader: &VarselNode,
+        request: &Request,
+        within: Duration,
+    ) -> ApiResult<Attempt> {
+        let mut client = self
+            .peers
+            .raft_client(&leader.raft_addr)
+            .map_err(|e| ApiError::Internal(format!("bad address for node {leader_id}: {e}")))?;
+        let mut req = tonic::Request::new(ForwardedWrite {
+            request: encode("request", request)?,
+            hops: MAX_FORWARD_HOPS,
+        });
+        req.set_timeout(within);
+        match client.forward_write(req).await {
+            Ok(reply) => Ok(Attempt::Done(decode_written(reply.into_inner())?)),
+            Err(status) if status.metadata().contains_key(NOT_LEADER_HEADER) => {
+                Ok(Attempt::Retry(format!("node {leader_id} is no longer the leader")))
+            }
+            Err(status) if never_sent(&status) => Ok(Attempt::Retry(format!(
+                "leader {leader_id} at {} unreachable: {}",
+                leader.raft_addr,
+                status.message()
+            ))),
+            Err(status) if status.code() == tonic::Code::Unavailable => Err(ApiError::Unavailable(format!(
+                "forwarding to leader {leader_id} failed: {}; the outcome is unknown",
+                status.message()
+            ))),
+            Err(status) => Err(ApiError::from(status)),
+        }
+    }
+}
+
+fn check_size(request: &Request) -> ApiResult<()> {
+    let size = encode("request", request)?.len();
+    if size > MAX_ENTRY_BYTES {
+        return Err(ApiError::ResourceExhausted(format!(
+            "request of {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes per write; split it"
+        )));
+    }
+    Ok(())
+}
+
+fn decode_written(reply: ForwardedWriteReply) -> ApiResult<Written> {
+    let response: Response = decode("response", &reply.response)?;
+    Ok(Written { log_index: reply.log_index, response })
+}
+
+/// Whether a failed call certainly never reached the peer's application: the TCP connection
+/// could not be opened.
+pub fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+            ) {
+                return true;
+            }
+        }
+        let text = e.to_string();
+        if text.contains("tcp connect error") || text.contains("error trying to connect") {
+            return true;
+        }
+        source = e.source();
+    }
+    let m = status.message();
+    m.contains("tcp connect error") || m.contains("error trying to connect")
+}

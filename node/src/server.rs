@@ -1,0 +1,109 @@
+//! Serving a node: the API and Raft listeners, and orderly shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use varsel_proto::admin::cluster_admin_server::ClusterAdminServer;
+use varsel_proto::kv::kv_server::KvServer;
+use varsel_proto::raft::raft_service_server::RaftServiceServer;
+
+use crate::api::admin::AdminService;
+use crate::api::kv::KvService;
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::raft::faults::Faults;
+use crate::raft::network::MAX_MESSAGE_BYTES;
+use crate::raft::service::RaftTransportService;
+use crate::replica::Replica;
+
+/// Time open connections get to finish when the node stops, before they are cut.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    /// Its replica, for in-process callers and tests.
+    pub replica: Arc<Replica>,
+    /// Where the API listens.
+    pub api_addr: std::net::SocketAddr,
+    /// Where the Raft transport listens.
+    pub raft_addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+/// Binds both listeners named in `config` and starts the node.
+pub async fn bind_and_start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let bind = |addr: std::net::SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
+    };
+    let api = bind(config.api_addr).await?;
+    let raft = bind(config.raft_addr).await?;
+    start(config, api, raft).await
+}
+
+/// Starts a node on listeners the caller already bound (tests bind `127.0.0.1:0`).
+pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> Result<NodeHandle, NodeError> {
+    let api_addr = api.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
+    let raft_addr = raft.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
+    let faults = if config.testing.fault_injection { Faults::enabled() } else { Faults::disabled() };
+    let replica = crate::raft::start(Arc::new(config), faults).await?;
+    let (stop, stop_rx) = watch::channel(false);
+
+    let raft_service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let raft_server = Server::builder()
+        .add_service(raft_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(raft), stopped(stop_rx.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ClusterAdminServer<AdminService>>().await;
+    health.set_serving::<KvServer<KvService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(varsel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NodeError::Server(e.to_string()))?;
+    let api_server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ClusterAdminServer::new(AdminService::new(replica.clone())))
+        .add_service(KvServer::new(KvService::new(replica.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(api), stopped(stop_rx));
+
+    let servers = vec![tokio::spawn(raft_server), tokio::spawn(api_server)];
+    tracing::info!(node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, "node started");
+    Ok(NodeHandle { replica, api_addr, raft_addr, stop, servers })
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // Either the flag turns true or the sender is gone; both mean stop.
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl NodeHandle {
+    /// Stops serving, waits (bounded) for open calls, and shuts Raft down.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        for mut server in self.servers {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+                Err(_) => {
+                    tracing::warn!("connections still open after the grace period; closing them");
+                    server.abort();
+                }
+            }
+        }
+        self.replica.raft.shutdown().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+        tracing::info!(node = self.replica.id, "node stopped");
+        Ok(())
+    }
+}
