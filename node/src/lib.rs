@@ -13,7 +13,7 @@
 //! - [`client`]: a client that tries the next node when one is down (used by the CLI).
 //! - [`local_cluster`]: real node processes on loopback (for `dev`, `bench` and tests).
 //! - [`cli`]: the `varsel` subcommands other than `start`.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: logging set-up (text or JSON).
 //! - [`error`]: errors and their mapping onto gRPC status codes.
 
 pub mod api;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -299,10 +299,11 @@ impl LocalCluster {
                         .map(|s| s.leader_id),
                 );
             }
-            if let Some(Some(l)) = leaders.first() {
-                if leaders.iter().all(|x| *x == Some(*l)) && among.contains(l) {
-                    return Ok(*l);
-                }
+            if let Some(Some(l)) = leaders.first()
+                && leaders.iter().all(|x| *x == Some(*l))
+                && among.contains(l)
+            {
+                return Ok(*l);
             }
             if Instant::now() >= deadline {
                 return Err(std::io::Error::other(format!(
@@ -379,13 +380,4 @@ pub fn sibling_binary(name: &str) -> Option<PathBuf> {
     let dir = exe.parent()?;
     let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
     candidates.into_iter().find(|p| p.is_file())
-}
-
-/// Removes a directory tree, ignoring a missing one.
-pub fn remove_dir(path: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove directory");
-        }
-    }
 }

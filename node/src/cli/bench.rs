@@ -51,9 +51,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
     let mut spec = Spec::three(dir, binary);
     spec.log_filter = "warn".into();
-    spec.raft.heartbeat_interval_ms = 150;
-    spec.raft.election_timeout_min_ms = 750;
-    spec.raft.election_timeout_max_ms = 1500;
+    // Production timing, not the relaxed timing of tests: failover is one of the figures.
+    spec.raft = crate::config::RaftConfig::default();
     let mut cluster = LocalCluster::create(&spec)?;
     cluster.start_all()?;
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();

@@ -157,35 +157,45 @@ async fn snapshot_all(cluster: &Cluster, json_out: bool) -> Result<(), ClientErr
     Ok(())
 }
 
-/// Asks the first node that answers for the membership, then every member for its own status.
-/// Members that do not answer are reported as unreachable.
+/// The status of one node, asked directly, within two seconds.
+async fn status_of(api_addr: &str) -> Option<NodeStatus> {
+    let one = Cluster::new(vec![api_addr.to_string()]).ok()?.with_deadline(std::time::Duration::from_secs(2));
+    one.call(|c| async move { admin(c).status(StatusRequest {}).await })
+        .await
+        .ok()
+        .map(|r| r.value.into_inner())
+}
+
+/// Asks the first node that answers which node leads, takes the membership from the leader
+/// (a node that was removed keeps a stale view), then asks every member for its own status.
+/// Members that do not answer are reported with role `unreachable`.
 pub async fn gather(cluster: &Cluster) -> Result<BTreeMap<u64, NodeStatus>, ClientError> {
     let first =
         cluster.call(|c| async move { admin(c).status(StatusRequest {}).await }).await?.value.into_inner();
-    let mut out = BTreeMap::new();
-    for m in &first.members {
-        let Some(a) = &m.address else { continue };
-        let addr = a.api_addr.clone();
-        let one = Cluster::new(vec![addr])?.with_deadline(std::time::Duration::from_secs(2));
-        if let Ok(r) = one.call(|c| async move { admin(c).status(StatusRequest {}).await }).await {
-            out.insert(a.id, r.value.into_inner());
-        }
-    }
-    if let Some(n) = &first.node {
-        out.entry(n.id).or_insert(first.clone());
-    }
-    if first.members.is_empty() {
+    let leader_addr = first
+        .members
+        .iter()
+        .filter_map(|m| m.address.as_ref())
+        .find(|a| {
+            first.has_leader && a.id == first.leader_id && Some(a.id) != first.node.as_ref().map(|n| n.id)
+        })
+        .map(|a| a.api_addr.clone());
+    let view = match leader_addr {
+        Some(addr) => status_of(&addr).await.unwrap_or(first),
+        None => first,
+    };
+    if view.members.is_empty() {
         println!("node answered but the cluster is not initialised yet (run `varsel cluster init`)");
     }
-    // Members that did not answer appear with role "unreachable".
-    for m in &first.members {
-        if let Some(a) = &m.address {
-            out.entry(a.id).or_insert_with(|| NodeStatus {
-                node: Some(a.clone()),
-                role: "unreachable".into(),
-                ..Default::default()
-            });
-        }
+    let mut out = BTreeMap::new();
+    for m in &view.members {
+        let Some(a) = &m.address else { continue };
+        let status = status_of(&a.api_addr).await.unwrap_or_else(|| NodeStatus {
+            node: Some(a.clone()),
+            role: "unreachable".into(),
+            ..Default::default()
+        });
+        out.insert(a.id, status);
     }
     Ok(out)
 }

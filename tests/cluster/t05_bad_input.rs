@@ -1,0 +1,47 @@
+use crate::common::run_varsel;
+
+async fn start_with(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, config).unwrap();
+    let (ok, out, err) = run_varsel(&["start", "--config", path.to_str().unwrap()]).await;
+    assert!(!ok, "node started with a bad configuration:\n{config}\n{out}");
+    err
+}
+
+fn base(dir: &str) -> String {
+    format!(
+        "node_id = 1\nsite = \"oslo\"\napi_addr = \"127.0.0.1:0\"\nraft_addr = \"127.0.0.2:0\"\ndata_dir = \"{dir}\"\n"
+    )
+}
+
+/// Goal: `varsel start` refuses a malformed configuration with a message naming the field.
+/// Method: run the real binary on configurations with an unknown field, a missing node id and
+/// duplicate ports; it must exit non-zero and name the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_config_is_refused_naming_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().display().to_string();
+    let err = start_with(&format!("{}colour = \"blue\"\n", base(&dir))).await;
+    assert!(err.contains("colour"), "{err}");
+    let err = start_with(&base(&dir).replace("node_id = 1\n", "")).await;
+    assert!(err.contains("node_id"), "{err}");
+    let dup = base(&dir)
+        .replace("api_addr = \"127.0.0.1:0\"", "api_addr = \"127.0.0.1:7001\"")
+        .replace("raft_addr = \"127.0.0.2:0\"", "raft_addr = \"127.0.0.1:7001\"");
+    let err = start_with(&dup).await;
+    assert!(err.contains("raft_addr"), "{err}");
+    let err = start_with(&format!("{}[raft]\nelection_timeout_min_ms = 50\n", base(&dir))).await;
+    assert!(err.contains("raft.election_timeout_min_ms"), "{err}");
+}
+
+/// Goal: a bad endpoint list or an unreachable cluster gives a clear CLI error, not a hang.
+/// Method: the CLI with no valid endpoint, and with only closed ports.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_reports_unreachable_cluster() {
+    let (ok, _, err) = run_varsel(&["cluster", "status", "--endpoints", ","]).await;
+    assert!(!ok && err.contains("endpoints"), "{err}");
+    let port = varsel_node::local_cluster::free_port().unwrap();
+    let (ok, _, err) = run_varsel(&["kv", "get", "x", "--endpoints", &format!("127.0.0.1:{port}")]).await;
+    assert!(!ok && err.contains("no node succeeded"), "{err}");
+}

@@ -1,0 +1,119 @@
+//! Shared fixtures for the black-box tests: real `varsel` processes on loopback.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use tempfile::TempDir;
+use varsel_node::client::Cluster;
+use varsel_node::local_cluster::{LocalCluster, Spec};
+use varsel_proto::kv::kv_client::KvClient;
+use varsel_proto::kv::{GetRequest, PutReply, PutRequest, ReadConsistency};
+
+/// Time allowed for nodes to start and elect a leader on a busy two-core machine.
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+/// The `varsel` binary cargo built for these tests.
+pub fn varsel_bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_varsel"))
+}
+
+/// A cluster of real node processes in a temporary directory, killed and removed on drop.
+/// When a test fails, the tail of every node's log is printed.
+pub struct TestCluster {
+    pub lc: LocalCluster,
+    pub dir: TempDir,
+}
+
+impl TestCluster {
+    /// Configures `n` nodes without starting them; `adjust` may change the spec.
+    pub fn configure(n: usize, adjust: impl FnOnce(&mut Spec)) -> Self {
+        let dir = tempfile::Builder::new().prefix("varsel-test-").tempdir().unwrap();
+        let mut spec = Spec::three(dir.path().to_path_buf(), varsel_bin());
+        spec.nodes = n;
+        spec.log_filter = "info,openraft=info".into();
+        adjust(&mut spec);
+        let lc = LocalCluster::create(&spec).unwrap();
+        Self { lc, dir }
+    }
+
+    /// Starts `n` nodes, bootstraps them and waits for a leader.
+    pub async fn start(n: usize, adjust: impl FnOnce(&mut Spec)) -> Self {
+        let mut c = Self::configure(n, adjust);
+        c.lc.start_all().unwrap();
+        for id in c.ids() {
+            c.lc.wait_ready(id, SETTLE).await.unwrap();
+        }
+        c.lc.init().await.unwrap();
+        c.leader().await;
+        c
+    }
+
+    /// All node ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.lc.nodes.keys().copied().collect()
+    }
+
+    /// The leader every running node agrees on.
+    pub async fn leader(&self) -> u64 {
+        self.leader_among(&self.ids()).await
+    }
+
+    /// The leader the given nodes agree on.
+    pub async fn leader_among(&self, ids: &[u64]) -> u64 {
+        self.lc.wait_leader(ids, SETTLE).await.unwrap()
+    }
+
+    /// A key-value client of one node (no retry, no failover).
+    pub async fn kv(&self, id: u64) -> KvClient<tonic::transport::Channel> {
+        let c = Cluster::new(vec![self.lc.node(id).unwrap().api()]).unwrap();
+        KvClient::new(c.channel(0).unwrap())
+    }
+
+    /// Writes through node `id` only.
+    pub async fn put(&self, id: u64, key: &str, value: &str) -> Result<PutReply, tonic::Status> {
+        let req = PutRequest { key: key.into(), value: value.into() };
+        self.kv(id).await.put(req).await.map(|r| r.into_inner())
+    }
+
+    /// Reads node `id`'s local state.
+    pub async fn get_local(&self, id: u64, key: &str) -> Option<String> {
+        let req = GetRequest { key: key.into(), consistency: ReadConsistency::Local as i32 };
+        self.kv(id).await.get(req).await.unwrap().into_inner().value
+    }
+
+    /// Reads through node `id` with a linearizable read.
+    pub async fn get_linearizable(&self, id: u64, key: &str) -> Result<Option<String>, tonic::Status> {
+        let req = GetRequest { key: key.into(), consistency: ReadConsistency::Linearizable as i32 };
+        Ok(self.kv(id).await.get(req).await?.into_inner().value)
+    }
+
+    /// Waits until node `id` has applied `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64) {
+        self.lc.wait_applied(id, index, SETTLE).await.unwrap();
+    }
+}
+
+/// Runs the `varsel` binary with `args` (bounded to two minutes) and returns
+/// (success, stdout, stderr).
+pub async fn run_varsel(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(varsel_bin()).args(args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(Duration::from_secs(120), output)
+        .await
+        .expect("varsel did not finish within 2 minutes")
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for id in self.ids() {
+                eprintln!("----- node {id} log (tail) -----\n{}", self.lc.log_tail(id, 40));
+            }
+        }
+    }
+}
