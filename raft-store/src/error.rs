@@ -15,7 +15,7 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     /// The store on disk is damaged and cannot be used as is. The node must be recovered from
     /// its peers (see `docs/runbooks/recover-damaged-node.md`).
-    #[error("store damaged: {0}")]
+    #[error("store damaged: {0} (recover this node from its peers: docs/runbooks/recover-damaged-node.md)")]
     Damaged(String),
     /// A lock was poisoned by a panic in another thread (memory engine only).
     #[error("memory engine lock poisoned")]
