@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         unsafe_set_protoc(protoc);
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["proto/raft.proto", "proto/admin.proto", "proto/kv.proto"];
+    let protos = ["proto/raft.proto", "proto/admin.proto", "proto/kv.proto", "proto/api.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -57,11 +57,13 @@ pub enum Rule {
     Utf8,
     /// A value that must be unique is repeated.
     Duplicate,
+    /// A number or time outside its allowed range, or values in the wrong order.
+    Range,
 }
 
 impl Rule {
     /// Every rule, so the codes can be listed (API reference) and parsed back.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::Required,
         Rule::TooLong,
         Rule::TooMany,
@@ -79,6 +81,7 @@ impl Rule {
         Rule::CsvRecord,
         Rule::Utf8,
         Rule::Duplicate,
+        Rule::Range,
     ];
 
     /// The rule with this code, if any.
@@ -106,6 +109,7 @@ impl Rule {
             Rule::CsvRecord => "csv_record",
             Rule::Utf8 => "utf8",
             Rule::Duplicate => "duplicate",
+            Rule::Range => "range",
         }
     }
 }

@@ -18,6 +18,10 @@
 //! - [`language`]: language tags (the common subset of BCP 47).
 //! - [`template`]: `{{variable}}` templates, parsed once and rendered per recipient.
 //! - [`csv_import`]: bulk contact import from CSV, reporting every bad row with its line.
+//! - [`model`]: the replicated records: tenants, credentials, contacts, groups, templates,
+//!   alerts, audit records.
+//! - [`alert_spec`]: the rules for an alert request (content, variables, segments, policy,
+//!   timing).
 //!
 //! # Example
 //!
@@ -35,11 +39,13 @@
 // Every public item is documented: these rules are the reference for API errors.
 #![warn(missing_docs)]
 
+pub mod alert_spec;
 pub mod channel;
 pub mod csv_import;
 pub mod email;
 pub mod error;
 pub mod language;
+pub mod model;
 pub mod phone;
 pub mod sms;
 pub mod template;

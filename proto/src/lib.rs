@@ -5,6 +5,7 @@
 //! - [`raft`]: node-to-node Raft transport and internal cluster calls (raft port).
 //! - [`admin`]: cluster administration (`varsel cluster …`), on the API port.
 //! - [`kv`]: a small replicated key-value API that exercises the write and read paths.
+//! - [`api`]: the public API: tenants, contacts, groups, templates, alerts, audit.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 //!
 //! This crate holds generated code and nothing else.
@@ -24,6 +25,11 @@ pub mod admin {
 /// Replicated key-value API.
 pub mod kv {
     tonic::include_proto!("varsel.kv.v1");
+}
+
+/// The public API: tenants, contacts, groups, templates, alerts, audit.
+pub mod api {
+    tonic::include_proto!("varsel.v1");
 }
 
 /// Encoded file descriptors of every service, for gRPC server reflection.

@@ -85,6 +85,9 @@ pub trait KvTree: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// Key/value pairs with keys inside the bounds, ascending.
     fn range(&self, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> KvIter;
 
+    /// Key/value pairs with keys inside the bounds, descending.
+    fn range_rev(&self, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> KvIter;
+
     /// The first pair in key order.
     fn first(&self) -> Result<Option<KvPair>, EngineError>;
 
@@ -186,6 +189,10 @@ impl KvTree for SledTree {
         Box::new(self.tree.range::<Vec<u8>, _>((from, to)).map(sled_pair))
     }
 
+    fn range_rev(&self, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> KvIter {
+        Box::new(self.tree.range::<Vec<u8>, _>((from, to)).rev().map(sled_pair))
+    }
+
     fn first(&self) -> Result<Option<KvPair>, EngineError> {
         Ok(self.tree.first()?.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
@@ -255,6 +262,14 @@ impl KvTree for MemTree {
         // Copied out under the lock: the iterator must not hold the lock across calls.
         let items: Vec<Result<KvPair, EngineError>> = match self.map.read() {
             Ok(map) => map.range((from, to)).map(|(k, v)| Ok((k.clone(), v.clone()))).collect(),
+            Err(_) => vec![Err(EngineError::Poisoned)],
+        };
+        Box::new(items.into_iter())
+    }
+
+    fn range_rev(&self, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> KvIter {
+        let items: Vec<Result<KvPair, EngineError>> = match self.map.read() {
+            Ok(map) => map.range((from, to)).rev().map(|(k, v)| Ok((k.clone(), v.clone()))).collect(),
             Err(_) => vec![Err(EngineError::Poisoned)],
         };
         Box::new(items.into_iter())

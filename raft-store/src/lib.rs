@@ -10,6 +10,8 @@
 //!   applies [`Request`]s, builds and installs snapshots.
 //! - [`snapshot`]: the streamed snapshot file format.
 //! - [`types`]: the openraft type configuration and what travels in the log.
+//! - [`ops`]: domain operations as they travel in the log, and their answers.
+//! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
 //! - [`error`]: the crate's errors.
 //!
 //! There is no networking here; the node crate moves these types between sites.
@@ -27,6 +29,8 @@
 pub mod engine;
 pub mod error;
 pub mod log_store;
+pub mod ops;
+pub mod shards;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;

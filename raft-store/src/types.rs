@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
+use crate::ops::{DomainReply, DomainRequest};
 
 /// Identifies a node in the cluster. `0` is never a valid id.
 pub type NodeId = u64;
@@ -77,6 +78,8 @@ impl fmt::Display for Command {
 pub enum Request {
     /// The small key-value map that exercises the write path.
     Kv(KvCommand),
+    /// Tenants, credentials, contacts, groups, templates, alerts.
+    Domain(Box<DomainRequest>),
 }
 
 impl Request {
@@ -85,6 +88,7 @@ impl Request {
         match self {
             Request::Kv(KvCommand::Put { .. }) => "kv.put",
             Request::Kv(KvCommand::Delete { .. }) => "kv.delete",
+            Request::Domain(d) => d.op.name(),
         }
     }
 }
@@ -113,6 +117,8 @@ pub enum Response {
     None,
     /// The value a key held before a key-value command.
     KvPrevious(Option<String>),
+    /// The answer to a domain operation.
+    Domain(DomainReply),
 }
 
 /// Encodes a value for the log, the state machine or the wire.

@@ -2,17 +2,81 @@
 //!
 //! The first byte of every key names its table, so each table is one contiguous key range and
 //! can be scanned, counted and compacted on its own. Integers inside keys are fixed-width
-//! big-endian, so key order is numeric order.
+//! big-endian, so key order is numeric order. A string in the middle of a key ends with a 0x00
+//! byte (validated input never contains one); a string at the end is not terminated.
 //!
-//! | prefix | table |
-//! |---|---|
-//! | `0x00` | metadata: `applied`, `membership`, `clock` |
-//! | `0x01` | key-value map: `0x01 key` → value |
+//! | prefix | table | key after the prefix | value |
+//! |---|---|---|---|
+//! | `0x00` | metadata | `applied`, `membership`, `clock` | |
+//! | `0x01` | key-value map | key | value |
+//! | `0x10` | id sequences | name | next id |
+//! | `0x11` | tenants | tenant | `Tenant` |
+//! | `0x12` | tenant names | name | tenant |
+//! | `0x13` | credentials | credential | `Credential` |
+//! | `0x14` | credentials of a tenant | tenant, credential | () |
+//! | `0x20` | contacts | tenant, contact | `Contact` |
+//! | `0x21` | contact external ids | tenant, external id | contact |
+//! | `0x22` | phone numbers (for replies) | phone 0x00, tenant, contact | () |
+//! | `0x23` | groups | tenant, group | `Group` |
+//! | `0x24` | group names | tenant, name | group |
+//! | `0x25` | memberships | tenant, group, seq | `Membership` |
+//! | `0x26` | memberships by contact | tenant, group, contact, seq | () |
+//! | `0x27` | a contact's current groups | tenant, contact, group | seq |
+//! | `0x30` | alerts | tenant, alert | `Alert` |
+//! | `0x31` | idempotency keys | tenant, key | alert |
+//! | `0x32` | alert creation times (rate limit) | tenant | recent times |
+//! | `0x33` | unfinished alerts | alert | tenant |
+//! | `0x34` | alert progress | alert | `Progress` |
+//! | `0x35` | acknowledgements | alert, contact | `Ack` |
+//! | `0x40` | templates | tenant, name | `StoredTemplate` |
+//! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 
 /// Prefix of the metadata table.
 pub const META: u8 = 0x00;
 /// Prefix of the key-value table.
 pub const KV: u8 = 0x01;
+/// Id sequences.
+pub const SEQ: u8 = 0x10;
+/// Tenants.
+pub const TENANT: u8 = 0x11;
+/// Tenant names.
+pub const TENANT_NAME: u8 = 0x12;
+/// Credentials.
+pub const CREDENTIAL: u8 = 0x13;
+/// Credentials by tenant.
+pub const TENANT_CREDENTIAL: u8 = 0x14;
+/// Contacts.
+pub const CONTACT: u8 = 0x20;
+/// Contact external ids.
+pub const CONTACT_EXT: u8 = 0x21;
+/// Phone number index.
+pub const PHONE: u8 = 0x22;
+/// Groups.
+pub const GROUP: u8 = 0x23;
+/// Group names.
+pub const GROUP_NAME: u8 = 0x24;
+/// Memberships by sequence.
+pub const MEMBER: u8 = 0x25;
+/// Memberships by contact.
+pub const MEMBER_BY_CONTACT: u8 = 0x26;
+/// A contact's current groups.
+pub const CONTACT_GROUP: u8 = 0x27;
+/// Alerts.
+pub const ALERT: u8 = 0x30;
+/// Idempotency keys.
+pub const IDEMPOTENCY: u8 = 0x31;
+/// Recent alert creation times per tenant.
+pub const ALERT_RATE: u8 = 0x32;
+/// Unfinished alerts.
+pub const OPEN_ALERT: u8 = 0x33;
+/// Alert progress.
+pub const PROGRESS: u8 = 0x34;
+/// Acknowledgements.
+pub const ACK: u8 = 0x35;
+/// Templates.
+pub const TEMPLATE: u8 = 0x40;
+/// Audit trail.
+pub const AUDIT: u8 = 0x50;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";
@@ -23,12 +87,51 @@ pub const CLOCK: &[u8] = b"\x00clock";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.
 pub const INSTALLING: &[u8] = b"installing";
 
+/// Builds a key: a table prefix followed by components.
+#[derive(Debug, Clone)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    /// A key in `table`.
+    pub fn new(table: u8) -> Self {
+        let mut v = Vec::with_capacity(32);
+        v.push(table);
+        Key(v)
+    }
+
+    /// Appends a big-endian u64.
+    pub fn u64(mut self, v: u64) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a string followed by a 0x00 terminator (for strings before other components).
+    pub fn str(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(0);
+        self
+    }
+
+    /// Appends a string without terminator (last component only).
+    pub fn tail(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    /// The bytes.
+    pub fn done(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads the big-endian u64 at `offset` of a key.
+pub fn u64_at(key: &[u8], offset: usize) -> Option<u64> {
+    key.get(offset..offset + 8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+}
+
 /// Key of `key` in the key-value table.
 pub fn kv(key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + key.len());
-    k.push(KV);
-    k.extend_from_slice(key.as_bytes());
-    k
+    Key::new(KV).tail(key).done()
 }
 
 /// Whether a key travels in snapshots' record stream. `applied` and `membership` are carried

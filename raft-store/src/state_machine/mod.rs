@@ -17,6 +17,7 @@
 //! Readers (API queries) read the tree directly through a [`StateReader`]; each apply group is
 //! one atomic batch, so they never see half an entry.
 
+pub mod domain;
 pub mod keys;
 mod kv;
 pub mod txn;
@@ -342,12 +343,16 @@ fn sync_dir(dir: Option<&Path>) -> Result<(), EngineError> {
 /// request that is refused by the rules is a normal [`Response`].
 fn apply_request<T: KvTree>(
     txn: &mut Txn<'_, T>,
-    _now_ms: u64,
-    _log_index: u64,
+    now_ms: u64,
+    log_index: u64,
     request: &Request,
 ) -> Result<Response, EngineError> {
     match request {
         Request::Kv(cmd) => kv::apply(txn, cmd),
+        Request::Domain(req) => {
+            let ctx = domain::Ctx { index: log_index, now_ms };
+            Ok(Response::Domain(domain::apply(txn, ctx, req)?))
+        }
     }
 }
 

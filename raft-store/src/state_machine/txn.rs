@@ -11,17 +11,22 @@ use crate::engine::{KvPair, KvTree, WriteBatch, prefix_range};
 use crate::error::EngineError;
 use crate::types::{decode, encode};
 
+/// What a key looked like in the overlay before a write inside a savepoint: `None` when the
+/// overlay did not hold it.
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
+
 /// Pending writes over a tree.
 #[derive(Debug)]
 pub struct Txn<'a, T: KvTree> {
     tree: &'a T,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    undo: Option<Vec<Undo>>,
 }
 
 impl<'a, T: KvTree> Txn<'a, T> {
     /// Starts a transaction on `tree`.
     pub fn new(tree: &'a T) -> Self {
-        Self { tree, pending: BTreeMap::new() }
+        Self { tree, pending: BTreeMap::new(), undo: None }
     }
 
     /// The value of `key` as this transaction sees it.
@@ -43,7 +48,35 @@ impl<'a, T: KvTree> Txn<'a, T> {
 
     /// Sets `key`.
     pub fn put(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) {
-        self.pending.insert(key.into(), Some(value));
+        self.write(key.into(), Some(value));
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let previous = self.pending.insert(key.clone(), value);
+        if let Some(undo) = &mut self.undo {
+            undo.push((key, previous));
+        }
+    }
+
+    /// Starts recording writes so they can be undone with [`Txn::rollback`]: an operation
+    /// the rules refuse half-way must leave nothing behind. Savepoints do not nest.
+    pub fn savepoint(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Undoes every write since [`Txn::savepoint`].
+    pub fn rollback(&mut self) {
+        for (key, previous) in self.undo.take().unwrap_or_default().into_iter().rev() {
+            match previous {
+                Some(v) => self.pending.insert(key, v),
+                None => self.pending.remove(&key),
+            };
+        }
+    }
+
+    /// Keeps every write since [`Txn::savepoint`].
+    pub fn release(&mut self) {
+        self.undo = None;
     }
 
     /// Encodes and sets `key`.
@@ -60,7 +93,7 @@ impl<'a, T: KvTree> Txn<'a, T> {
 
     /// Removes `key`.
     pub fn remove(&mut self, key: impl Into<Vec<u8>>) {
-        self.pending.insert(key.into(), None);
+        self.write(key.into(), None);
     }
 
     /// Pairs whose key starts with `prefix`, in key order, as this transaction sees them, up to
@@ -91,6 +124,27 @@ impl<'a, T: KvTree> Txn<'a, T> {
             };
         }
         Ok(out.into_iter().take(limit).collect())
+    }
+
+    /// Like [`Txn::scan_prefix`] in descending key order, starting before `before` when
+    /// given. Reads stored data only: for queries, which write nothing.
+    pub fn scan_prefix_rev(
+        &self,
+        prefix: &[u8],
+        before: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KvPair>, EngineError> {
+        let (start, end) = prefix_range(prefix);
+        let end = match before {
+            Some(b) => Bound::Excluded(b.to_vec()),
+            None => end,
+        };
+        self.tree.range_rev(start, end).take(limit).collect()
+    }
+
+    /// The tree under the transaction (stored data, without pending writes).
+    pub fn tree(&self) -> &T {
+        self.tree
     }
 
     /// Number of pending writes.
@@ -139,6 +193,24 @@ mod tests {
         assert_eq!(page, vec![b"p3".to_vec(), b"p4".to_vec()]);
         t.commit()?;
         assert_eq!(tree.get(b"p2")?, None);
+        Ok(())
+    }
+
+    /// Goal: a rollback restores the overlay exactly, including keys written twice.
+    #[test]
+    fn rollback_undoes_savepoint_writes() -> Result<(), EngineError> {
+        let tree = MemEngine::new().open_tree("t")?;
+        let mut t = Txn::new(&tree);
+        t.put(b"a".to_vec(), b"1".to_vec());
+        t.savepoint();
+        t.put(b"a".to_vec(), b"2".to_vec());
+        t.put(b"a".to_vec(), b"3".to_vec());
+        t.put(b"b".to_vec(), b"x".to_vec());
+        t.remove(b"c".to_vec());
+        t.rollback();
+        assert_eq!(t.get(b"a")?, Some(b"1".to_vec()));
+        assert_eq!(t.get(b"b")?, None);
+        assert_eq!(t.len(), 1);
         Ok(())
     }
 }

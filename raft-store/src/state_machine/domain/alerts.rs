@@ -1,0 +1,389 @@
+//! Templates, alerts (accept, cancel), acknowledgements and per-alert progress.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use varsel_domain::alert_spec;
+use varsel_domain::model::{
+    Alert, AlertId, AlertSpec, AlertStatus, Channel, ContactId, Content, GroupRef, GroupSnapshot, Limits,
+    StoredTemplate, TenantId,
+};
+use varsel_domain::template::Template;
+
+use super::groups::{self, resolve_contact};
+use super::{Applied, Ctx, next_id, tenants};
+use crate::engine::KvTree;
+use crate::error::EngineError;
+use crate::ops::{Actor, DomainReply, RefusalCode};
+use crate::shards;
+use crate::state_machine::Txn;
+use crate::state_machine::keys::{ACK, ALERT, ALERT_RATE, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE};
+use crate::types::encode;
+
+/// Window of the per-tenant alert rate limit.
+pub const RATE_WINDOW_MS: u64 = 60_000;
+
+/// Counts of one channel of an alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelProgress {
+    /// Handed to the sending pipeline, outcome not yet recorded.
+    pub queued: u64,
+    /// Accepted by a provider.
+    pub sent: u64,
+    /// Delivery confirmed by a receipt.
+    pub delivered: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Not sent before the alert expired.
+    pub expired: u64,
+    /// Not sent on purpose: opted out, no address, acknowledged, duplicate.
+    pub skipped: u64,
+}
+
+/// Progress of one alert, updated as outcomes are recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Distinct recipients processed so far.
+    pub recipients: u64,
+    /// Recipients who acknowledged.
+    pub acknowledged: u64,
+    /// Counts per channel.
+    pub channels: BTreeMap<Channel, ChannelProgress>,
+    /// First message handed to a provider (ms).
+    pub first_sent_at_ms: Option<u64>,
+    /// Last message handed to a provider (ms).
+    pub last_sent_at_ms: Option<u64>,
+    /// Shards whose every step finished.
+    pub shards_done: u32,
+}
+
+/// An acknowledgement by one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// When (log clock).
+    pub at_ms: u64,
+    /// The channel it came through, if known.
+    pub channel: Option<Channel>,
+}
+
+pub(crate) fn alert_key(tenant: TenantId, id: AlertId) -> Vec<u8> {
+    Key::new(ALERT).u64(tenant).u64(id).done()
+}
+
+/// Key of an alert's progress.
+pub fn progress_key(alert: AlertId) -> Vec<u8> {
+    Key::new(PROGRESS).u64(alert).done()
+}
+
+/// Key of a recipient's acknowledgement of an alert.
+pub fn ack_key(alert: AlertId, contact: ContactId) -> Vec<u8> {
+    Key::new(ACK).u64(alert).u64(contact).done()
+}
+
+pub(crate) fn open_alert_key(alert: AlertId) -> Vec<u8> {
+    Key::new(OPEN_ALERT).u64(alert).done()
+}
+
+/// Reads an alert of a tenant.
+pub(crate) fn get<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: AlertId,
+) -> Result<Option<Alert>, EngineError> {
+    txn.get_as("alert", &alert_key(tenant, id))
+}
+
+pub(super) fn put_template<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    name: &str,
+    content: &Content,
+) -> Result<Applied, EngineError> {
+    if let Some(m) = tenants::check_name("template.name", name) {
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    if let Some(m) = check_template_content(content) {
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    let t = StoredTemplate { name: name.to_string(), content: content.clone(), updated_at_ms: ctx.now_ms };
+    txn.put_as("template", Key::new(TEMPLATE).u64(tenant).tail(name).done(), &t)?;
+    Ok(Applied::done(DomainReply::Template(t), tenant, format!("template {name:?}"), "stored".into()))
+}
+
+/// A template's content must name its default language, have a variant for it, and parse.
+fn check_template_content(content: &Content) -> Option<String> {
+    if !content.variants.contains_key(&content.default_language) {
+        return Some("template.content.default_language: has no variant".into());
+    }
+    for (lang, v) in &content.variants {
+        for (field, text) in v.texts() {
+            if let Err(e) = Template::parse(&format!("template.content.variants[{lang}].{field}"), text) {
+                return Some(e.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn request_hash(spec: &AlertSpec) -> Result<u64, EngineError> {
+    let bytes = encode("alert spec", spec)?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes);
+    Ok(u64::from(h.finalize()) << 32 | bytes.len() as u64 & 0xffff_ffff)
+}
+
+pub(super) fn create<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Actor,
+    spec: &AlertSpec,
+) -> Result<Applied, EngineError> {
+    let tenant = actor.tenant;
+    let hash = request_hash(spec)?;
+    let idem_key = Key::new(IDEMPOTENCY).u64(tenant).tail(&spec.idempotency_key).done();
+    if let Some(existing) = txn.get_as::<AlertId>("alert id", &idem_key)? {
+        return replay(txn, tenant, existing, hash);
+    }
+    let Some(t) = tenants::get(txn, tenant)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("tenant {tenant} does not exist")));
+    };
+    let mut checked = spec.clone();
+    if let Err(errors) = alert_spec::validate(&mut checked, &t.limits, ctx.now_ms) {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, all.join("; ")));
+    }
+    if let Some(refusal) = check_rate(txn, ctx, tenant, &t.limits)? {
+        return Ok(refusal);
+    }
+    let targets = match resolve_targets(txn, tenant, &checked)? {
+        Ok(t) => t,
+        Err(m) => return Ok(Applied::refused(RefusalCode::NotFound, m)),
+    };
+    let planned = targets.0.iter().map(|g| g.member_count).sum::<u64>() + targets.1.len() as u64;
+    if let Some(m) = check_volume(&t.limits, planned, checked.channels().len() as u64) {
+        return Ok(Applied::refused(RefusalCode::ResourceExhausted, m));
+    }
+    let alert = accept(txn, ctx, actor, checked, targets, planned, hash)?;
+    txn.put_as("alert id", idem_key, &alert.id)?;
+    let channels: Vec<&str> = alert.spec.channels().iter().map(|c| c.as_str()).collect();
+    let detail = format!(
+        "{:?} priority, {} recipients planned, channels {}",
+        alert.spec.priority,
+        planned,
+        channels.join(",")
+    );
+    let target = format!("alert {}", alert.id);
+    Ok(Applied::done(DomainReply::Alert { alert: Box::new(alert), existing: false }, tenant, target, detail))
+}
+
+/// The same idempotency key again: the first alert, or a refusal if the request differs.
+fn replay<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: AlertId,
+    hash: u64,
+) -> Result<Applied, EngineError> {
+    let Some(alert) = get(txn, tenant, id)? else {
+        return Ok(Applied::refused(
+            RefusalCode::FailedPrecondition,
+            format!("idempotency_key: alert {id} is gone"),
+        ));
+    };
+    if alert.request_hash != hash {
+        let m = format!("idempotency_key: already used for alert {id} with different content");
+        return Ok(Applied::refused(RefusalCode::FailedPrecondition, m));
+    }
+    Ok(Applied { reply: DomainReply::Alert { alert: Box::new(alert), existing: true }, audit: None })
+}
+
+fn check_rate<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    limits: &Limits,
+) -> Result<Option<Applied>, EngineError> {
+    let key = Key::new(ALERT_RATE).u64(tenant).done();
+    let mut recent: Vec<u64> = txn.get_as("alert times", &key)?.unwrap_or_default();
+    recent.retain(|t| t + RATE_WINDOW_MS > ctx.now_ms);
+    if recent.len() >= limits.max_alerts_per_minute as usize {
+        let retry_s =
+            recent.first().map_or(0, |t| (t + RATE_WINDOW_MS).saturating_sub(ctx.now_ms)).div_ceil(1000);
+        let m = format!(
+            "limit max_alerts_per_minute ({}) reached; the next alert is allowed in {retry_s} s",
+            limits.max_alerts_per_minute
+        );
+        return Ok(Some(Applied::refused(RefusalCode::ResourceExhausted, m)));
+    }
+    recent.push(ctx.now_ms);
+    txn.put_as("alert times", key, &recent)?;
+    Ok(None)
+}
+
+type Targets = (Vec<GroupSnapshot>, Vec<ContactId>);
+
+fn resolve_targets<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    spec: &AlertSpec,
+) -> Result<Result<Targets, String>, EngineError> {
+    let mut snapshots = Vec::with_capacity(spec.groups.len());
+    let mut seen = BTreeSet::new();
+    for (i, r) in spec.groups.iter().enumerate() {
+        let id = match r {
+            GroupRef::Id(id) => Some(*id),
+            GroupRef::Name(n) => groups::by_name(txn, tenant, n)?,
+        };
+        let Some(group) = id.map(|id| groups::get(txn, tenant, id)).transpose()?.flatten() else {
+            return Ok(Err(format!("targets.groups[{i}]: group {r:?} does not exist")));
+        };
+        if seen.insert(group.id) {
+            snapshots.push(GroupSnapshot {
+                group: group.id,
+                seq_end: group.next_seq,
+                member_count: group.member_count,
+            });
+        }
+    }
+    let mut contacts = Vec::with_capacity(spec.contacts.len());
+    let mut seen = BTreeSet::new();
+    for (i, r) in spec.contacts.iter().enumerate() {
+        match resolve_contact(txn, tenant, r)? {
+            Some(c) if seen.insert(c) => contacts.push(c),
+            Some(_) => {}
+            None => return Ok(Err(format!("targets.contacts[{i}]: contact {r:?} does not exist"))),
+        }
+    }
+    Ok(Ok((snapshots, contacts)))
+}
+
+fn check_volume(limits: &Limits, planned: u64, channels: u64) -> Option<String> {
+    if planned > limits.max_recipients_per_alert {
+        return Some(format!(
+            "limit max_recipients_per_alert ({}) exceeded: the targets hold {planned} recipients",
+            limits.max_recipients_per_alert
+        ));
+    }
+    let messages = planned.saturating_mul(channels);
+    if messages > limits.max_messages_per_alert {
+        return Some(format!(
+            "limit max_messages_per_alert ({}) exceeded: {planned} recipients x {channels} channels = {messages} messages",
+            limits.max_messages_per_alert
+        ));
+    }
+    None
+}
+
+fn accept<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Actor,
+    spec: AlertSpec,
+    (groups, contacts): Targets,
+    planned: u64,
+    hash: u64,
+) -> Result<Alert, EngineError> {
+    let id = next_id(txn, "alert")?;
+    let (start_ms, expires_ms) = alert_spec::start_and_expiry(&spec, ctx.now_ms);
+    let shard_count = shards::plan(&groups, contacts.len()).len() as u32;
+    let status = if start_ms > ctx.now_ms { AlertStatus::Scheduled } else { AlertStatus::Active };
+    let alert = Alert {
+        id,
+        tenant: actor.tenant,
+        spec,
+        groups,
+        contacts,
+        accepted_index: ctx.index,
+        created_at_ms: ctx.now_ms,
+        created_by: actor.credential,
+        start_ms,
+        expires_ms,
+        status,
+        recipients_planned: planned,
+        shards: shard_count,
+        cancelled: None,
+        finished_at_ms: None,
+        request_hash: hash,
+    };
+    txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
+    txn.put_as("tenant", open_alert_key(id), &actor.tenant)?;
+    txn.put_as("progress", progress_key(id), &Progress::default())?;
+    Ok(alert)
+}
+
+pub(super) fn cancel<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Actor,
+    id: AlertId,
+) -> Result<Applied, EngineError> {
+    let Some(mut alert) = get(txn, actor.tenant, id)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("alert {id} does not exist")));
+    };
+    if alert.status.is_final() {
+        let m = format!("alert {id} is already {:?}; nothing to cancel", alert.status);
+        return Ok(Applied::refused(RefusalCode::FailedPrecondition, m));
+    }
+    alert.status = AlertStatus::Cancelled;
+    alert.cancelled = Some((ctx.now_ms, actor.credential));
+    alert.finished_at_ms = Some(ctx.now_ms);
+    txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
+    txn.remove(open_alert_key(id));
+    let target = format!("alert {id}");
+    Ok(Applied::done(
+        DomainReply::Alert { alert: Box::new(alert), existing: true },
+        actor.tenant,
+        target,
+        "cancelled".into(),
+    ))
+}
+
+/// Whether `contact` is among the recipients `alert` froze when it was accepted.
+pub(crate) fn is_recipient<T: KvTree>(
+    txn: &Txn<'_, T>,
+    alert: &Alert,
+    contact: ContactId,
+) -> Result<bool, EngineError> {
+    if alert.contacts.contains(&contact) {
+        return Ok(true);
+    }
+    for g in &alert.groups {
+        if groups::was_member_at(txn, alert.tenant, g.group, contact, alert.accepted_index)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub(super) fn acknowledge<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    id: AlertId,
+    contact: ContactId,
+    channel: Option<Channel>,
+) -> Result<Applied, EngineError> {
+    let Some(alert) = get(txn, tenant, id)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("alert {id} does not exist")));
+    };
+    if !is_recipient(txn, &alert, contact)? {
+        let m = format!("contact {contact} is not a recipient of alert {id}");
+        return Ok(Applied::refused(RefusalCode::NotFound, m));
+    }
+    let key = ack_key(id, contact);
+    if txn.get(&key)?.is_some() {
+        return Ok(Applied { reply: DomainReply::Acknowledged { already: true }, audit: None });
+    }
+    txn.put_as("ack", key, &Ack { at_ms: ctx.now_ms, channel })?;
+    let mut progress: Progress = txn.get_as("progress", &progress_key(id))?.unwrap_or_default();
+    progress.acknowledged += 1;
+    txn.put_as("progress", progress_key(id), &progress)?;
+    let via = channel.map_or("api", |c| c.as_str());
+    let reply = DomainReply::Acknowledged { already: false };
+    Ok(Applied::done(
+        reply,
+        tenant,
+        format!("alert {id}"),
+        format!("contact {contact} acknowledged via {via}"),
+    ))
+}

@@ -1,0 +1,208 @@
+//! Contacts: upsert by external id (single or CSV batch), delete.
+
+use varsel_domain::model::{Contact, ContactId, ContactInput, Group, GroupId, TenantId};
+
+use super::groups::{self, group_key};
+use super::{Applied, Ctx, next_id, tenants};
+use crate::engine::KvTree;
+use crate::error::EngineError;
+use crate::ops::{DomainReply, RefusalCode, UpsertReport};
+use crate::state_machine::Txn;
+use crate::state_machine::keys::{CONTACT, CONTACT_EXT, CONTACT_GROUP, Key, PHONE, SEQ, u64_at};
+
+/// Most contacts in one upsert (one Raft entry).
+pub const UPSERT_BATCH_MAX: usize = 5_000;
+
+pub(crate) fn contact_key(tenant: TenantId, id: ContactId) -> Vec<u8> {
+    Key::new(CONTACT).u64(tenant).u64(id).done()
+}
+
+fn ext_key(tenant: TenantId, ext: &str) -> Vec<u8> {
+    Key::new(CONTACT_EXT).u64(tenant).tail(ext).done()
+}
+
+fn phone_key(phone: &str, tenant: TenantId, id: ContactId) -> Vec<u8> {
+    Key::new(PHONE).str(phone).u64(tenant).u64(id).done()
+}
+
+fn count_key(tenant: TenantId) -> Vec<u8> {
+    Key::new(SEQ).tail(&format!("contact-count/{tenant}")).done()
+}
+
+/// Reads a contact of a tenant.
+pub(crate) fn get<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Option<Contact>, EngineError> {
+    txn.get_as("contact", &contact_key(tenant, id))
+}
+
+/// How many contacts a tenant has.
+pub(crate) fn count<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<u64, EngineError> {
+    Ok(txn.get_as("contact count", &count_key(tenant))?.unwrap_or(0))
+}
+
+pub(super) fn upsert<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    inputs: &[ContactInput],
+) -> Result<Applied, EngineError> {
+    if inputs.len() > UPSERT_BATCH_MAX {
+        let m = format!("contacts: at most {UPSERT_BATCH_MAX} per request; send several requests");
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    let Some(t) = tenants::get(txn, tenant)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("tenant {tenant} does not exist")));
+    };
+    let mut report = UpsertReport::default();
+    let mut total = count(txn, tenant)?;
+    for (i, input) in inputs.iter().enumerate() {
+        let existing: Option<ContactId> = txn.get_as("contact id", &ext_key(tenant, &input.external_id))?;
+        if existing.is_none() && total >= t.limits.max_contacts {
+            let m = format!("limit max_contacts ({}) reached", t.limits.max_contacts);
+            report.refused.push((i as u32, m));
+            report.ids.push(0);
+            continue;
+        }
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                total += 1;
+                next_id(txn, "contact")?
+            }
+        };
+        write_contact(txn, ctx, tenant, id, input, existing.is_some())?;
+        report.groups_created += join_groups(txn, ctx, tenant, id, &input.groups)?;
+        report.ids.push(id);
+        if existing.is_some() {
+            report.updated += 1;
+        } else {
+            report.created += 1;
+        }
+    }
+    txn.put_as("contact count", count_key(tenant), &total)?;
+    let detail = format!(
+        "{} created, {} updated, {} refused, {} groups created",
+        report.created,
+        report.updated,
+        report.refused.len(),
+        report.groups_created
+    );
+    let target = match (inputs.len(), report.ids.first()) {
+        (1, Some(id)) => format!("contact {id}"),
+        (n, _) => format!("{n} contacts"),
+    };
+    Ok(Applied::done(DomainReply::Upserted(report), tenant, target, detail))
+}
+
+fn write_contact<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    id: ContactId,
+    input: &ContactInput,
+    existed: bool,
+) -> Result<(), EngineError> {
+    if existed
+        && let Some(old) = get(txn, tenant, id)?
+        && let Some(phone) = old.phone.filter(|p| Some(p) != input.phone.as_ref())
+    {
+        txn.remove(phone_key(&phone, tenant, id));
+    }
+    let contact = Contact {
+        id,
+        external_id: input.external_id.clone(),
+        name: input.name.clone(),
+        phone: input.phone.clone(),
+        email: input.email.clone(),
+        push: input.push.clone(),
+        language: input.language.clone(),
+        opt_out: input.opt_out.clone(),
+        push_invalid: false,
+        updated_at_ms: ctx.now_ms,
+    };
+    if let Some(phone) = &contact.phone {
+        txn.put(phone_key(phone, tenant, id), Vec::new());
+    }
+    txn.put_as("contact id", ext_key(tenant, &input.external_id), &id)?;
+    txn.put_as("contact", contact_key(tenant, id), &contact)
+}
+
+/// Adds the contact to each named group (created when missing). Returns groups created.
+fn join_groups<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    contact: ContactId,
+    names: &[String],
+) -> Result<u64, EngineError> {
+    let mut created = 0;
+    for name in names {
+        let Some((gid, new)) = groups::get_or_create(txn, ctx, tenant, name)? else { continue };
+        created += u64::from(new);
+        let Some(mut group) = groups::get(txn, tenant, gid)? else { continue };
+        if groups::add_member(txn, ctx, tenant, &mut group, contact)? {
+            txn.put_as("group", group_key(tenant, gid), &group)?;
+        }
+    }
+    Ok(created)
+}
+
+/// The groups a contact currently belongs to.
+pub(crate) fn groups_of<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    contact: ContactId,
+) -> Result<Vec<Group>, EngineError> {
+    let prefix = Key::new(CONTACT_GROUP).u64(tenant).u64(contact).done();
+    let mut out = Vec::new();
+    for (k, _) in txn.scan_prefix(&prefix, None, groups_max())? {
+        let Some(gid) = u64_at(&k, prefix.len()) else { continue };
+        if let Some(g) = groups::get(txn, tenant, gid)? {
+            out.push(g);
+        }
+    }
+    Ok(out)
+}
+
+/// Bound on the groups listed for one contact.
+const fn groups_max() -> usize {
+    10_000
+}
+
+pub(super) fn delete<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Applied, EngineError> {
+    let Some(contact) = get(txn, tenant, id)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("contact {id} does not exist")));
+    };
+    let memberships: Vec<GroupId> = {
+        let prefix = Key::new(CONTACT_GROUP).u64(tenant).u64(id).done();
+        txn.scan_prefix(&prefix, None, groups_max())?
+            .iter()
+            .filter_map(|(k, _)| u64_at(k, prefix.len()))
+            .collect()
+    };
+    for gid in memberships {
+        match groups::get(txn, tenant, gid)? {
+            Some(mut g) => {
+                groups::remove_member(txn, ctx, tenant, &mut g, id)?;
+                txn.put_as("group", group_key(tenant, gid), &g)?;
+            }
+            None => txn.remove(Key::new(CONTACT_GROUP).u64(tenant).u64(id).u64(gid).done()),
+        }
+    }
+    if let Some(phone) = &contact.phone {
+        txn.remove(phone_key(phone, tenant, id));
+    }
+    txn.remove(ext_key(tenant, &contact.external_id));
+    txn.remove(contact_key(tenant, id));
+    let total = count(txn, tenant)?.saturating_sub(1);
+    txn.put_as("contact count", count_key(tenant), &total)?;
+    Ok(Applied::done(DomainReply::Deleted, tenant, format!("contact {id}"), "deleted".into()))
+}

@@ -1,0 +1,169 @@
+//! Applying domain operations: authorisation, then the operation, then the audit record.
+//!
+//! Everything here is deterministic: it reads only the transaction and the entry's context
+//! (log index and the log clock), so every node reaches the same state and the same answer.
+
+mod alerts;
+mod contacts;
+mod groups;
+pub mod query;
+mod tenants;
+
+use varsel_domain::model::{AuditRecord, Role, TenantId};
+
+use crate::engine::KvTree;
+use crate::error::EngineError;
+use crate::ops::{Actor, DomainReply, DomainRequest, Op, Refusal, RefusalCode};
+use crate::state_machine::Txn;
+use crate::state_machine::keys::{AUDIT, CREDENTIAL, Key, SEQ};
+
+pub use alerts::{Ack, ChannelProgress, Progress, ack_key, progress_key};
+
+/// Where in the log an operation is applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    /// Log index of the entry.
+    pub index: u64,
+    /// The state machine's clock for the entry (ms).
+    pub now_ms: u64,
+}
+
+/// The outcome of one operation before auditing: the reply, and what to write in the audit
+/// trail when it changed something.
+pub(crate) struct Applied {
+    reply: DomainReply,
+    audit: Option<(TenantId, String, String)>,
+}
+
+impl Applied {
+    fn refused(code: RefusalCode, message: impl Into<String>) -> Self {
+        Applied { reply: DomainReply::Refused(Refusal::new(code, message)), audit: None }
+    }
+
+    fn done(reply: DomainReply, tenant: TenantId, target: String, detail: String) -> Self {
+        Applied { reply, audit: Some((tenant, target, detail)) }
+    }
+}
+
+/// What an operation needs from its actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// The superadmin.
+    SuperAdmin,
+    /// A tenant credential that may write (operator, admin).
+    TenantWrite,
+    /// A tenant admin, or the superadmin acting for a tenant.
+    CredentialAdmin,
+}
+
+fn need(op: &Op) -> Need {
+    match op {
+        Op::CreateTenant { .. } | Op::SetLimits { .. } => Need::SuperAdmin,
+        Op::CreateCredential { .. } | Op::RevokeCredential { .. } => Need::CredentialAdmin,
+        _ => Need::TenantWrite,
+    }
+}
+
+/// Applies one domain request.
+pub(crate) fn apply<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    req: &DomainRequest,
+) -> Result<DomainReply, EngineError> {
+    if let Some(refusal) = authorize(txn, &req.actor, need(&req.op))? {
+        return Ok(DomainReply::Refused(refusal));
+    }
+    let actor = req.actor;
+    txn.savepoint();
+    let applied = apply_op(txn, ctx, &actor, &req.op);
+    let applied = match applied {
+        Ok(a) if matches!(a.reply, DomainReply::Refused(_)) => {
+            txn.rollback();
+            a
+        }
+        Ok(a) => {
+            txn.release();
+            a
+        }
+        Err(e) => {
+            txn.rollback();
+            return Err(e);
+        }
+    };
+    if let Some((tenant, target, detail)) = applied.audit {
+        let record = AuditRecord {
+            at_ms: ctx.now_ms,
+            credential: actor.credential,
+            action: req.op.name().to_string(),
+            target,
+            detail,
+        };
+        txn.put_as("audit record", Key::new(AUDIT).u64(tenant).u64(ctx.index).done(), &record)?;
+    }
+    Ok(applied.reply)
+}
+
+fn apply_op<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Actor,
+    op: &Op,
+) -> Result<Applied, EngineError> {
+    let actor = *actor;
+    Ok(match op {
+        Op::CreateTenant { name, limits } => tenants::create(txn, ctx, name, limits)?,
+        Op::SetLimits { tenant, limits } => tenants::set_limits(txn, *tenant, limits)?,
+        Op::CreateCredential { tenant, name, role, secret_hash } => {
+            tenants::create_credential(txn, ctx, &actor, *tenant, name, *role, secret_hash)?
+        }
+        Op::RevokeCredential { id } => tenants::revoke_credential(txn, &actor, *id)?,
+        Op::UpsertContacts { contacts } => contacts::upsert(txn, ctx, actor.tenant, contacts)?,
+        Op::DeleteContact { id } => contacts::delete(txn, ctx, actor.tenant, *id)?,
+        Op::CreateGroup { name } => groups::create(txn, ctx, actor.tenant, name)?.0,
+        Op::DeleteGroup { id } => groups::delete(txn, actor.tenant, *id)?,
+        Op::ChangeMembers { group, add, remove } => {
+            groups::change_members(txn, ctx, actor.tenant, *group, add, remove)?
+        }
+        Op::PutTemplate { name, content } => alerts::put_template(txn, ctx, actor.tenant, name, content)?,
+        Op::CreateAlert { spec } => alerts::create(txn, ctx, &actor, spec)?,
+        Op::CancelAlert { id } => alerts::cancel(txn, ctx, &actor, *id)?,
+        Op::Acknowledge { alert, contact, channel } => {
+            alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
+        }
+    })
+}
+
+/// Checks the actor against the stored credential and the operation's need. `Some` is a
+/// refusal.
+fn authorize<T: KvTree>(txn: &Txn<'_, T>, actor: &Actor, need: Need) -> Result<Option<Refusal>, EngineError> {
+    let deny = |m: String| Ok(Some(Refusal::new(RefusalCode::PermissionDenied, m)));
+    let role = if actor.credential == 0 {
+        // The superadmin token is configured on the nodes, not stored; the node vouched for it.
+        if actor.role != Role::SuperAdmin || actor.tenant != 0 {
+            return deny("credential 0 is reserved for the superadmin".into());
+        }
+        Role::SuperAdmin
+    } else {
+        let cred: Option<varsel_domain::model::Credential> =
+            txn.get_as("credential", &Key::new(CREDENTIAL).u64(actor.credential).done())?;
+        match cred {
+            Some(c) if !c.revoked && c.tenant == actor.tenant => c.role,
+            Some(c) if c.revoked => return deny(format!("credential {} is revoked", actor.credential)),
+            _ => return deny(format!("credential {} is unknown", actor.credential)),
+        }
+    };
+    let allowed = match need {
+        Need::SuperAdmin => role == Role::SuperAdmin,
+        Need::TenantWrite => actor.tenant != 0 && role.can_write(),
+        Need::CredentialAdmin => role.can_manage_credentials(),
+    };
+    if allowed { Ok(None) } else { deny(format!("role {} may not do this", role.as_str())) }
+}
+
+/// Takes the next id of the sequence `name` (ids start at 1).
+fn next_id<T: KvTree>(txn: &mut Txn<'_, T>, name: &str) -> Result<u64, EngineError> {
+    let key = Key::new(SEQ).tail(name).done();
+    let next: u64 = txn.get_as("sequence", &key)?.unwrap_or(1);
+    txn.put_as("sequence", key, &(next + 1))?;
+    Ok(next)
+}

@@ -1,0 +1,247 @@
+//! Reads of the domain state, for the API and the delivery engine.
+//!
+//! Every function takes a read transaction of the applied state and a tenant: nothing here
+//! can reach another tenant's records, because every key read starts with the tenant given.
+
+use varsel_domain::model::{
+    Alert, AlertId, AuditRecord, Contact, ContactId, Credential, CredentialId, Group, GroupId, Membership,
+    StoredTemplate, Tenant, TenantId,
+};
+
+use super::alerts::{self, Ack, Progress, ack_key, progress_key};
+use super::{contacts, groups, tenants};
+use crate::engine::KvTree;
+use crate::error::EngineError;
+use crate::state_machine::Txn;
+use crate::state_machine::keys::{
+    ALERT, AUDIT, CONTACT, CONTACT_EXT, CREDENTIAL, GROUP, Key, MEMBER, OPEN_ALERT, PHONE, TEMPLATE, TENANT,
+    TENANT_CREDENTIAL, u64_at,
+};
+
+/// Largest page any list returns.
+pub const PAGE_MAX: usize = 1_000;
+
+fn decode_values<V: for<'de> serde::Deserialize<'de>>(
+    what: &'static str,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<V>, EngineError> {
+    pairs.iter().map(|(_, v)| crate::types::decode(what, v)).collect()
+}
+
+/// A tenant.
+pub fn tenant<T: KvTree>(txn: &Txn<'_, T>, id: TenantId) -> Result<Option<Tenant>, EngineError> {
+    tenants::get(txn, id)
+}
+
+/// Every tenant (for the superadmin), up to [`PAGE_MAX`].
+pub fn tenants<T: KvTree>(txn: &Txn<'_, T>) -> Result<Vec<Tenant>, EngineError> {
+    decode_values("tenant", txn.scan_prefix(&[TENANT], None, PAGE_MAX)?)
+}
+
+/// A credential by id (any tenant: used to authenticate).
+pub fn credential<T: KvTree>(txn: &Txn<'_, T>, id: CredentialId) -> Result<Option<Credential>, EngineError> {
+    txn.get_as("credential", &Key::new(CREDENTIAL).u64(id).done())
+}
+
+/// A tenant's credentials.
+pub fn credentials<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<Vec<Credential>, EngineError> {
+    let prefix = Key::new(TENANT_CREDENTIAL).u64(tenant).done();
+    let mut out = Vec::new();
+    for (k, _) in txn.scan_prefix(&prefix, None, PAGE_MAX)? {
+        if let Some(c) = u64_at(&k, prefix.len()).map(|id| credential(txn, id)).transpose()?.flatten() {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// A contact and its current groups.
+pub fn contact<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Option<(Contact, Vec<Group>)>, EngineError> {
+    let Some(c) = contacts::get(txn, tenant, id)? else { return Ok(None) };
+    let groups = contacts::groups_of(txn, tenant, id)?;
+    Ok(Some((c, groups)))
+}
+
+/// A contact's id by external id.
+pub fn contact_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    external_id: &str,
+) -> Result<Option<ContactId>, EngineError> {
+    txn.get_as("contact id", &Key::new(CONTACT_EXT).u64(tenant).tail(external_id).done())
+}
+
+/// A page of contacts in id order, after `after`.
+pub fn contacts<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    after: Option<ContactId>,
+    limit: usize,
+) -> Result<Vec<Contact>, EngineError> {
+    let prefix = Key::new(CONTACT).u64(tenant).done();
+    let start = after.map(|a| Key::new(CONTACT).u64(tenant).u64(a).done());
+    decode_values("contact", txn.scan_prefix(&prefix, start.as_deref(), limit.min(PAGE_MAX))?)
+}
+
+/// How many contacts a tenant has.
+pub fn contact_count<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<u64, EngineError> {
+    contacts::count(txn, tenant)
+}
+
+/// Contacts with this phone number, in every tenant (to route a reply).
+pub fn contacts_by_phone<T: KvTree>(
+    txn: &Txn<'_, T>,
+    phone: &str,
+) -> Result<Vec<(TenantId, ContactId)>, EngineError> {
+    let prefix = Key::new(PHONE).str(phone).done();
+    let pairs = txn.scan_prefix(&prefix, None, PAGE_MAX)?;
+    Ok(pairs
+        .iter()
+        .filter_map(|(k, _)| Some((u64_at(k, prefix.len())?, u64_at(k, prefix.len() + 8)?)))
+        .collect())
+}
+
+/// A group.
+pub fn group<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: GroupId,
+) -> Result<Option<Group>, EngineError> {
+    groups::get(txn, tenant, id)
+}
+
+/// A group's id by name.
+pub fn group_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Option<GroupId>, EngineError> {
+    groups::by_name(txn, tenant, name)
+}
+
+/// A tenant's groups.
+pub fn groups<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<Vec<Group>, EngineError> {
+    decode_values("group", txn.scan_prefix(&Key::new(GROUP).u64(tenant).done(), None, PAGE_MAX)?)
+}
+
+/// Memberships of a group by sequence number, from `from_seq`, at most `limit`.
+pub fn memberships<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    from_seq: u64,
+    end_seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Membership)>, EngineError> {
+    let prefix = Key::new(MEMBER).u64(tenant).u64(group).done();
+    let mut out = Vec::new();
+    if from_seq >= end_seq {
+        return Ok(out);
+    }
+    let start = groups::member_key(tenant, group, from_seq);
+    for kv in txn_range(txn, start, groups::member_key(tenant, group, end_seq)).take(limit) {
+        let (k, v) = kv?;
+        let Some(seq) = u64_at(&k, prefix.len()) else { continue };
+        out.push((seq, crate::types::decode("membership", &v)?));
+    }
+    Ok(out)
+}
+
+fn txn_range<T: KvTree>(txn: &Txn<'_, T>, from: Vec<u8>, to: Vec<u8>) -> crate::engine::KvIter {
+    txn.tree().range(std::ops::Bound::Included(from), std::ops::Bound::Excluded(to))
+}
+
+/// Whether `contact` was a member of `group` as of log index `at`.
+pub fn was_member_at<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    contact: ContactId,
+    at: u64,
+) -> Result<bool, EngineError> {
+    groups::was_member_at(txn, tenant, group, contact, at)
+}
+
+/// A template.
+pub fn template<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Option<StoredTemplate>, EngineError> {
+    txn.get_as("template", &Key::new(TEMPLATE).u64(tenant).tail(name).done())
+}
+
+/// A tenant's templates.
+pub fn templates<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<Vec<StoredTemplate>, EngineError> {
+    decode_values("template", txn.scan_prefix(&Key::new(TEMPLATE).u64(tenant).done(), None, PAGE_MAX)?)
+}
+
+/// An alert.
+pub fn alert<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: AlertId,
+) -> Result<Option<Alert>, EngineError> {
+    alerts::get(txn, tenant, id)
+}
+
+/// A page of alerts, newest first, before `before`.
+pub fn alerts<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    before: Option<AlertId>,
+    limit: usize,
+) -> Result<Vec<Alert>, EngineError> {
+    let prefix = Key::new(ALERT).u64(tenant).done();
+    let before = before.map(|b| Key::new(ALERT).u64(tenant).u64(b).done());
+    decode_values("alert", txn.scan_prefix_rev(&prefix, before.as_deref(), limit.min(PAGE_MAX))?)
+}
+
+/// An alert's progress.
+pub fn progress<T: KvTree>(txn: &Txn<'_, T>, alert: AlertId) -> Result<Progress, EngineError> {
+    Ok(txn.get_as("progress", &progress_key(alert))?.unwrap_or_default())
+}
+
+/// A recipient's acknowledgement of an alert.
+pub fn ack<T: KvTree>(
+    txn: &Txn<'_, T>,
+    alert: AlertId,
+    contact: ContactId,
+) -> Result<Option<Ack>, EngineError> {
+    txn.get_as("ack", &ack_key(alert, contact))
+}
+
+/// Whether `contact` is a recipient of `alert`.
+pub fn is_recipient<T: KvTree>(
+    txn: &Txn<'_, T>,
+    alert: &Alert,
+    contact: ContactId,
+) -> Result<bool, EngineError> {
+    alerts::is_recipient(txn, alert, contact)
+}
+
+/// Alerts that are not finished: (alert, tenant), in id order.
+pub fn open_alerts<T: KvTree>(txn: &Txn<'_, T>) -> Result<Vec<(AlertId, TenantId)>, EngineError> {
+    let pairs = txn.scan_prefix(&[OPEN_ALERT], None, usize::MAX)?;
+    pairs.iter().map(|(k, v)| Ok((u64_at(k, 1).unwrap_or(0), crate::types::decode("tenant", v)?))).collect()
+}
+
+/// A page of a tenant's audit trail, newest first, before log index `before`.
+pub fn audit<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<(u64, AuditRecord)>, EngineError> {
+    let prefix = Key::new(AUDIT).u64(tenant).done();
+    let before = before.map(|b| Key::new(AUDIT).u64(tenant).u64(b).done());
+    let pairs = txn.scan_prefix_rev(&prefix, before.as_deref(), limit.min(PAGE_MAX))?;
+    pairs
+        .iter()
+        .map(|(k, v)| Ok((u64_at(k, prefix.len()).unwrap_or(0), crate::types::decode("audit record", v)?)))
+        .collect()
+}

@@ -1,0 +1,286 @@
+//! Goal: the domain rules of the state machine: authorisation and tenant isolation, contact
+//! upserts with groups, recipient sets frozen at acceptance, idempotency keys, tenant limits,
+//! cancellation and acknowledgements.
+//!
+//! Method: apply log entries directly to a store (no cluster) as openraft would, with explicit
+//! log indexes and leader timestamps, and read the results back through the query functions.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload, LogId};
+use varsel_domain::model::{
+    AlertSpec, AlertStatus, Channel, ChannelContent, ContactInput, ContactRef, Content, GroupRef, Limits,
+    Priority, Role,
+};
+use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::state_machine::domain::query;
+use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, Store};
+
+struct Harness {
+    store: Store<MemEngine>,
+    sm: StateMachine<MemEngine>,
+    index: u64,
+    now_ms: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
+        let sm = store.state.clone();
+        Self { store, sm, index: 0, now_ms: 1_700_000_000_000, _dir: dir }
+    }
+
+    async fn apply(&mut self, actor: Actor, op: Op) -> DomainReply {
+        self.index += 1;
+        self.now_ms += 10;
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+            payload: EntryPayload::Normal(Command {
+                issued_at_ms: self.now_ms,
+                request: Request::Domain(Box::new(DomainRequest { actor, op })),
+            }),
+        };
+        match self.sm.apply([entry]).await.unwrap().pop() {
+            Some(Response::Domain(r)) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn refusal(reply: &DomainReply) -> Option<RefusalCode> {
+        match reply {
+            DomainReply::Refused(r) => Some(r.code),
+            _ => None,
+        }
+    }
+
+    /// Creates a tenant and an operator credential; returns the operator actor.
+    async fn tenant(&mut self, name: &str, limits: Limits) -> Actor {
+        let DomainReply::Tenant(t) =
+            self.apply(Actor::SUPERADMIN, Op::CreateTenant { name: name.into(), limits }).await
+        else {
+            panic!("tenant not created")
+        };
+        let op = Op::CreateCredential {
+            tenant: t.id,
+            name: "ops".into(),
+            role: Role::Operator,
+            secret_hash: [1; 32],
+        };
+        let DomainReply::Credential(c) = self.apply(Actor::SUPERADMIN, op).await else {
+            panic!("no credential")
+        };
+        Actor { tenant: t.id, credential: c.id, role: Role::Operator }
+    }
+
+    async fn contacts(&mut self, actor: Actor, ids: std::ops::Range<u32>, group: &str) {
+        let contacts = ids
+            .map(|i| ContactInput {
+                external_id: format!("e{i}"),
+                phone: Some(format!("+4790{i:06}")),
+                groups: vec![group.into()],
+                ..Default::default()
+            })
+            .collect();
+        let r = self.apply(actor, Op::UpsertContacts { contacts }).await;
+        assert!(matches!(r, DomainReply::Upserted(_)), "{r:?}");
+    }
+}
+
+fn spec(key: &str, group: &str) -> AlertSpec {
+    let variant = ChannelContent { sms_text: Some("Evakuer nå".into()), ..Default::default() };
+    AlertSpec {
+        idempotency_key: key.into(),
+        title: "Flom".into(),
+        priority: Priority::Crisis,
+        content: Content {
+            default_language: "nb".into(),
+            variants: BTreeMap::from([("nb".into(), variant)]),
+        },
+        variables: BTreeMap::new(),
+        groups: vec![GroupRef::Name(group.into())],
+        contacts: vec![],
+        policy: vec![],
+        send_at_ms: None,
+        expires_at_ms: None,
+    }
+}
+
+/// Goal: roles and tenants are enforced by the state machine itself.
+#[tokio::test]
+async fn authorisation_and_isolation() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("kommune-a", Limits::default()).await;
+    let b = h.tenant("kommune-b", Limits::default()).await;
+    // A tenant operator cannot create tenants.
+    let r = h.apply(a, Op::CreateTenant { name: "x".into(), limits: Limits::default() }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
+    // A viewer cannot write.
+    let op =
+        Op::CreateCredential { tenant: a.tenant, name: "v".into(), role: Role::Viewer, secret_hash: [2; 32] };
+    let DomainReply::Credential(v) = h.apply(Actor::SUPERADMIN, op).await else { panic!() };
+    let viewer = Actor { tenant: a.tenant, credential: v.id, role: Role::Viewer };
+    let r = h.apply(viewer, Op::CreateGroup { name: "g".into() }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
+    // Claiming a higher role than stored does not help.
+    let r = h.apply(Actor { role: Role::Admin, ..viewer }, Op::CreateGroup { name: "g".into() }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
+    // A credential used for another tenant is refused.
+    let r = h.apply(Actor { tenant: b.tenant, ..a }, Op::CreateGroup { name: "g".into() }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
+    // Tenant B cannot see or touch tenant A's contacts.
+    h.contacts(a, 0..3, "alle").await;
+    let txn = h.store.state.reader();
+    let t = txn.read_txn();
+    let id_a = query::contact_id(&t, a.tenant, "e1").unwrap().unwrap();
+    assert!(query::contact(&t, b.tenant, id_a).unwrap().is_none());
+    let r = h.apply(b, Op::DeleteContact { id: id_a }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::NotFound));
+    // Revoked credentials stop working at once.
+    let op = Op::RevokeCredential { id: a.credential };
+    assert!(matches!(h.apply(Actor::SUPERADMIN, op).await, DomainReply::Credential(_)));
+    let r = h.apply(a, Op::CreateGroup { name: "late".into() }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
+}
+
+/// Goal: an alert's recipients are frozen when accepted, whatever happens to the group after.
+#[tokio::test]
+async fn recipients_frozen_at_acceptance() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    h.contacts(a, 0..10, "alle").await;
+    let DomainReply::Alert { alert, existing: false } =
+        h.apply(a, Op::CreateAlert { spec: spec("k1", "alle") }).await
+    else {
+        panic!()
+    };
+    assert_eq!(alert.recipients_planned, 10);
+    assert_eq!(alert.status, AlertStatus::Active);
+    // Later: one member removed, five added.
+    let reader = h.store.state.reader();
+    let gid = query::group_id(&reader.read_txn(), a.tenant, "alle").unwrap().unwrap();
+    let op = Op::ChangeMembers { group: gid, add: vec![], remove: vec![ContactRef::External("e3".into())] };
+    h.apply(a, op).await;
+    h.contacts(a, 10..15, "alle").await;
+
+    let t = reader.read_txn();
+    let snap = alert.groups[0];
+    let members = query::memberships(&t, a.tenant, gid, 0, snap.seq_end, 1000).unwrap();
+    let frozen: Vec<_> = members.iter().filter(|(_, m)| m.active_at(alert.accepted_index)).collect();
+    assert_eq!(frozen.len(), 10, "the removal after acceptance does not shrink the alert");
+    let e3 = query::contact_id(&t, a.tenant, "e3").unwrap().unwrap();
+    let e12 = query::contact_id(&t, a.tenant, "e12").unwrap().unwrap();
+    assert!(query::is_recipient(&t, &alert, e3).unwrap());
+    assert!(!query::is_recipient(&t, &alert, e12).unwrap(), "a member added later is not a recipient");
+    assert_eq!(query::group(&t, a.tenant, gid).unwrap().unwrap().member_count, 14);
+}
+
+/// Goal: idempotency keys: same request → same alert; different request → refused.
+#[tokio::test]
+async fn idempotency_key() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    h.contacts(a, 0..3, "alle").await;
+    let DomainReply::Alert { alert: first, .. } =
+        h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+    else {
+        panic!()
+    };
+    let DomainReply::Alert { alert: again, existing } =
+        h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+    else {
+        panic!()
+    };
+    assert!(existing);
+    assert_eq!(first.id, again.id);
+    let mut other = spec("k", "alle");
+    other.title = "Something else".into();
+    let r = h.apply(a, Op::CreateAlert { spec: other }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::FailedPrecondition));
+    assert_eq!(query::alerts(&h.store.state.reader().read_txn(), a.tenant, None, 10).unwrap().len(), 1);
+}
+
+/// Goal: tenant limits are refused with RESOURCE_EXHAUSTED naming the limit.
+#[tokio::test]
+async fn limits_are_enforced() {
+    let mut h = Harness::new().await;
+    let limits = Limits {
+        max_recipients_per_alert: 5,
+        max_alerts_per_minute: 2,
+        max_contacts: 8,
+        ..Limits::default()
+    };
+    let a = h.tenant("t", limits).await;
+    h.contacts(a, 0..6, "big").await;
+    let r = h.apply(a, Op::CreateAlert { spec: spec("k1", "big") }).await;
+    let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
+    assert_eq!(refusal.code, RefusalCode::ResourceExhausted);
+    assert!(refusal.message.contains("max_recipients_per_alert"), "{}", refusal.message);
+
+    h.contacts(a, 6..7, "small").await;
+    for k in ["k2", "k3"] {
+        assert!(matches!(
+            h.apply(a, Op::CreateAlert { spec: spec(k, "small") }).await,
+            DomainReply::Alert { .. }
+        ));
+    }
+    let DomainReply::Refused(r) = h.apply(a, Op::CreateAlert { spec: spec("k4", "small") }).await else {
+        panic!()
+    };
+    assert!(r.message.contains("max_alerts_per_minute"), "{}", r.message);
+    h.now_ms += 61_000;
+    assert!(matches!(
+        h.apply(a, Op::CreateAlert { spec: spec("k4", "small") }).await,
+        DomainReply::Alert { .. }
+    ));
+
+    // max_contacts: 7 exist, a batch of 3 new gets 1 created and 2 refused; nothing else lost.
+    let contacts =
+        (100..103).map(|i| ContactInput { external_id: format!("n{i}"), ..Default::default() }).collect();
+    let DomainReply::Upserted(rep) = h.apply(a, Op::UpsertContacts { contacts }).await else { panic!() };
+    assert_eq!((rep.created, rep.refused.len()), (1, 2));
+    assert!(rep.refused[0].1.contains("max_contacts"));
+}
+
+/// Goal: cancellation and acknowledgement rules.
+#[tokio::test]
+async fn cancel_and_acknowledge() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    h.contacts(a, 0..3, "alle").await;
+    h.contacts(a, 3..4, "other").await;
+    let DomainReply::Alert { alert, .. } = h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+    else {
+        panic!()
+    };
+    let t = h.store.state.reader();
+    let (c0, c3) = {
+        let r = t.read_txn();
+        (
+            query::contact_id(&r, a.tenant, "e0").unwrap().unwrap(),
+            query::contact_id(&r, a.tenant, "e3").unwrap().unwrap(),
+        )
+    };
+    let ack = |c| Op::Acknowledge { alert: alert.id, contact: c, channel: Some(Channel::Sms) };
+    assert_eq!(h.apply(a, ack(c0)).await, DomainReply::Acknowledged { already: false });
+    assert_eq!(h.apply(a, ack(c0)).await, DomainReply::Acknowledged { already: true });
+    assert_eq!(Harness::refusal(&h.apply(a, ack(c3)).await), Some(RefusalCode::NotFound));
+    assert_eq!(query::progress(&t.read_txn(), alert.id).unwrap().acknowledged, 1);
+
+    let DomainReply::Alert { alert: c, .. } = h.apply(a, Op::CancelAlert { id: alert.id }).await else {
+        panic!()
+    };
+    assert_eq!(c.status, AlertStatus::Cancelled);
+    assert_eq!(
+        Harness::refusal(&h.apply(a, Op::CancelAlert { id: alert.id }).await),
+        Some(RefusalCode::FailedPrecondition)
+    );
+    assert!(query::open_alerts(&t.read_txn()).unwrap().is_empty());
+    let audit = query::audit(&t.read_txn(), a.tenant, None, 100).unwrap();
+    let actions: Vec<&str> = audit.iter().map(|(_, r)| r.action.as_str()).collect();
+    assert_eq!(actions.first(), Some(&"alert.cancel"), "{actions:?}");
+    assert!(actions.contains(&"alert.create") && actions.contains(&"alert.acknowledge"));
+}
