@@ -52,9 +52,22 @@ pub struct NodeConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Switches for tests; leave them off in production.
     #[serde(default)]
     pub testing: TestingConfig,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// File holding the superadmin token (the cluster operator's key: creates tenants and their
+    /// first credentials). Every node of a cluster must hold the same token. Without it, no
+    /// one can create tenants. The file's content is trimmed; at least 32 characters.
+    pub superadmin_token_file: Option<PathBuf>,
 }
 
 /// Switches that exist for tests only.
@@ -213,6 +226,11 @@ impl NodeConfig {
         }
         self.validate_peers()?;
         self.raft.validate()?;
+        if let Some(f) = &self.auth.superadmin_token_file
+            && f.as_os_str().is_empty()
+        {
+            return invalid("auth.superadmin_token_file", "must not be empty when set".into());
+        }
         self.log.validate()
     }
 

@@ -83,6 +83,15 @@ pub enum ApiError {
     /// A bug or a storage failure on this node.
     #[error("{0}")]
     Internal(String),
+    /// No valid bearer token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The credential's role or tenant does not allow the call.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A name or key is already taken.
+    #[error("{0}")]
+    AlreadyExists(String),
 }
 
 impl From<ApiError> for tonic::Status {
@@ -95,6 +104,9 @@ impl From<ApiError> for tonic::Status {
             ApiError::ResourceExhausted(m) => tonic::Status::resource_exhausted(m),
             ApiError::DeadlineExceeded(m) => tonic::Status::deadline_exceeded(m),
             ApiError::Internal(m) => tonic::Status::internal(m),
+            ApiError::Unauthenticated(m) => tonic::Status::unauthenticated(m),
+            ApiError::PermissionDenied(m) => tonic::Status::permission_denied(m),
+            ApiError::AlreadyExists(m) => tonic::Status::already_exists(m),
         }
     }
 }
@@ -109,6 +121,9 @@ impl From<tonic::Status> for ApiError {
             tonic::Code::ResourceExhausted => ApiError::ResourceExhausted(m),
             tonic::Code::DeadlineExceeded => ApiError::DeadlineExceeded(m),
             tonic::Code::Internal => ApiError::Internal(m),
+            tonic::Code::Unauthenticated => ApiError::Unauthenticated(m),
+            tonic::Code::PermissionDenied => ApiError::PermissionDenied(m),
+            tonic::Code::AlreadyExists => ApiError::AlreadyExists(m),
             _ => ApiError::Unavailable(format!("{}: {m}", s.code())),
         }
     }

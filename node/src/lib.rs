@@ -9,6 +9,7 @@
 //! - [`replica`]: this node's replica: writes from any node (forwarded to the leader), reads
 //!   (local or linearizable), cluster administration.
 //! - [`api`]: the gRPC services on the API port.
+//! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
 //! - [`server`]: listeners, health and reflection services, shutdown.
 //! - [`client`]: a client that tries the next node when one is down (used by the CLI).
 //! - [`local_cluster`]: real node processes on loopback (for `dev`, `bench` and tests).
@@ -17,6 +18,7 @@
 //! - [`error`]: errors and their mapping onto gRPC status codes.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -16,7 +16,9 @@ use tokio::process::{Child, Command};
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
 
-use crate::config::{LogConfig, NodeConfig, PeerConfig, RaftConfig, StorageConfig, TestingConfig};
+use crate::config::{
+    AuthConfig, LogConfig, NodeConfig, PeerConfig, RaftConfig, StorageConfig, TestingConfig,
+};
 
 /// Site names given to the nodes of a local cluster, in order.
 pub const SITES: [&str; 5] = ["oslo", "bergen", "trondheim", "stavanger", "tromso"];
@@ -49,6 +51,9 @@ pub struct Spec {
     pub log_filter: String,
     /// sled cache per node.
     pub cache_capacity_bytes: u64,
+    /// The superadmin token every node accepts (written to `superadmin.token` in the base
+    /// directory).
+    pub superadmin_token: String,
 }
 
 impl Spec {
@@ -69,6 +74,7 @@ impl Spec {
             fault_injection: false,
             log_filter: "info,openraft=warn".into(),
             cache_capacity_bytes: 32 * 1024 * 1024,
+            superadmin_token: crate::auth::new_secret(),
         }
     }
 }
@@ -107,6 +113,10 @@ impl LocalNode {
 pub struct LocalCluster {
     /// The nodes by id.
     pub nodes: BTreeMap<u64, LocalNode>,
+    /// The superadmin token the nodes accept.
+    pub superadmin_token: String,
+    /// The file holding it.
+    pub superadmin_token_file: PathBuf,
     binary: PathBuf,
 }
 
@@ -124,6 +134,8 @@ impl LocalCluster {
     /// Writes the configuration of every node; starts nothing.
     pub fn create(spec: &Spec) -> std::io::Result<Self> {
         std::fs::create_dir_all(&spec.base_dir)?;
+        let token_file = spec.base_dir.join("superadmin.token");
+        write_private(&token_file, &spec.superadmin_token)?;
         let mut ports = Vec::new();
         for i in 0..spec.nodes {
             ports.push(match spec.ports {
@@ -156,6 +168,7 @@ impl LocalCluster {
                 raft: spec.raft.clone(),
                 storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
                 log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
+                auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
                 testing: TestingConfig { fault_injection: spec.fault_injection },
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));
@@ -164,7 +177,12 @@ impl LocalCluster {
             let log_path = spec.base_dir.join(format!("node-{id}.log"));
             nodes.insert(id, LocalNode { config, config_path, log_path, child: None });
         }
-        Ok(Self { nodes, binary: spec.binary.clone() })
+        Ok(Self {
+            nodes,
+            superadmin_token: spec.superadmin_token.clone(),
+            superadmin_token_file: token_file,
+            binary: spec.binary.clone(),
+        })
     }
 
     /// Every node's API address, by id order.
@@ -348,6 +366,13 @@ impl Drop for LocalCluster {
             }
         }
     }
+}
+
+/// Writes a secret readable by the owner only.
+fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
 fn signal(pid: u32, sig: i32) {

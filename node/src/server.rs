@@ -12,8 +12,19 @@ use varsel_proto::admin::cluster_admin_server::ClusterAdminServer;
 use varsel_proto::kv::kv_server::KvServer;
 use varsel_proto::raft::raft_service_server::RaftServiceServer;
 
+use varsel_proto::api::alert_service_server::AlertServiceServer;
+use varsel_proto::api::audit_service_server::AuditServiceServer;
+use varsel_proto::api::contact_service_server::ContactServiceServer;
+use varsel_proto::api::tenant_service_server::TenantServiceServer;
+
+use crate::api::ApiContext;
 use crate::api::admin::AdminService;
+use crate::api::alerts::Alerts;
+use crate::api::audit::Audit;
+use crate::api::contacts::Contacts;
 use crate::api::kv::KvService;
+use crate::api::tenants::Tenants;
+use crate::auth::Authenticator;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::raft::faults::Faults;
@@ -52,7 +63,9 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
     let api_addr = api.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
     let raft_addr = raft.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
     let faults = if config.testing.fault_injection { Faults::enabled() } else { Faults::disabled() };
+    let auth = Authenticator::load(config.auth.superadmin_token_file.as_deref())?;
     let replica = crate::raft::start(Arc::new(config), faults).await?;
+    let ctx = ApiContext { replica: replica.clone(), auth };
     let (stop, stop_rx) = watch::channel(false);
 
     let raft_service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
@@ -65,6 +78,10 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ClusterAdminServer<AdminService>>().await;
     health.set_serving::<KvServer<KvService>>().await;
+    health.set_serving::<TenantServiceServer<Tenants>>().await;
+    health.set_serving::<ContactServiceServer<Contacts>>().await;
+    health.set_serving::<AlertServiceServer<Alerts>>().await;
+    health.set_serving::<AuditServiceServer<Audit>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(varsel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -75,6 +92,15 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
         .add_service(reflection)
         .add_service(ClusterAdminServer::new(AdminService::new(replica.clone())))
         .add_service(KvServer::new(KvService::new(replica.clone())))
+        .add_service(TenantServiceServer::new(Tenants::new(ctx.clone())))
+        .add_service(
+            ContactServiceServer::new(Contacts::new(ctx.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            AlertServiceServer::new(Alerts::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(AuditServiceServer::new(Audit::new(ctx)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(api), stopped(stop_rx));
 
     let servers = vec![tokio::spawn(raft_server), tokio::spawn(api_server)];

@@ -117,3 +117,58 @@ impl Drop for TestCluster {
         }
     }
 }
+
+/// Adds `authorization: Bearer <token>` to a request.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+/// gRPC clients of the public API on one node.
+pub struct ApiClients {
+    pub tenants: varsel_proto::api::tenant_service_client::TenantServiceClient<tonic::transport::Channel>,
+    pub contacts: varsel_proto::api::contact_service_client::ContactServiceClient<tonic::transport::Channel>,
+    pub alerts: varsel_proto::api::alert_service_client::AlertServiceClient<tonic::transport::Channel>,
+    pub audit: varsel_proto::api::audit_service_client::AuditServiceClient<tonic::transport::Channel>,
+}
+
+impl TestCluster {
+    /// Public API clients of node `id` (no failover).
+    pub fn api(&self, id: u64) -> ApiClients {
+        let ch = Cluster::new(vec![self.lc.node(id).unwrap().api()]).unwrap().channel(0).unwrap();
+        ApiClients {
+            tenants: varsel_proto::api::tenant_service_client::TenantServiceClient::new(ch.clone()),
+            contacts: varsel_proto::api::contact_service_client::ContactServiceClient::new(ch.clone()),
+            alerts: varsel_proto::api::alert_service_client::AlertServiceClient::new(ch.clone()),
+            audit: varsel_proto::api::audit_service_client::AuditServiceClient::new(ch),
+        }
+    }
+
+    /// The superadmin token of this cluster.
+    pub fn superadmin(&self) -> String {
+        self.lc.superadmin_token.clone()
+    }
+
+    /// Creates a tenant through node `via` and returns (tenant id, token of a credential with
+    /// `role`).
+    pub async fn tenant_with(&self, via: u64, name: &str, role: varsel_proto::api::Role) -> (u64, String) {
+        use varsel_proto::api::{CreateCredentialRequest, CreateTenantRequest};
+        let mut api = self.api(via);
+        let t = api
+            .tenants
+            .create_tenant(authed(
+                &self.superadmin(),
+                CreateTenantRequest { name: name.into(), limits: None },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .tenant
+            .unwrap();
+        let req = CreateCredentialRequest { tenant_id: t.id, name: "test".into(), role: role as i32 };
+        let token =
+            api.tenants.create_credential(authed(&self.superadmin(), req)).await.unwrap().into_inner().token;
+        (t.id, token)
+    }
+}

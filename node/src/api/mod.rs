@@ -1,4 +1,74 @@
 //! The gRPC services every node serves on its API port.
+//!
+//! The public API ([`tenants`], [`contacts`], [`alerts`], [`audit`]) shares [`ApiContext`]:
+//! authenticate the bearer token, make a read linearizable when asked, propose an operation
+//! and turn a refusal by the rules into the matching status code.
 
 pub mod admin;
+pub mod alerts;
+pub mod audit;
+pub mod contacts;
+pub mod convert;
 pub mod kv;
+pub mod tenants;
+
+use std::sync::Arc;
+
+use varsel_proto::api::Consistency;
+use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::{Request, Response};
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, ApiResult};
+use crate::replica::Replica;
+
+/// What every public service needs.
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    /// This node's replica.
+    pub replica: Arc<Replica>,
+    /// Token checks.
+    pub auth: Authenticator,
+}
+
+impl ApiContext {
+    /// Authenticates a request.
+    pub async fn actor<T>(&self, req: &tonic::Request<T>) -> ApiResult<Actor> {
+        self.auth.authenticate(req.metadata(), &self.replica).await
+    }
+
+    /// Makes the following reads linearizable when the caller asked for it.
+    pub async fn consistency(&self, c: i32) -> ApiResult<()> {
+        if c == Consistency::Linearizable as i32 {
+            self.replica.read_barrier().await?;
+        }
+        Ok(())
+    }
+
+    /// Proposes an operation and returns the state machine's answer; refusals become errors.
+    pub async fn propose(&self, actor: Actor, op: Op) -> ApiResult<DomainReply> {
+        let request = Request::Domain(Box::new(DomainRequest { actor, op }));
+        let written = self.replica.write(request).await?;
+        match written.response {
+            Response::Domain(DomainReply::Refused(r)) => Err(refusal(r.code, r.message)),
+            Response::Domain(reply) => Ok(reply),
+            other => Err(ApiError::Internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+}
+
+fn refusal(code: RefusalCode, m: String) -> ApiError {
+    match code {
+        RefusalCode::InvalidArgument => ApiError::InvalidArgument(m),
+        RefusalCode::NotFound => ApiError::NotFound(m),
+        RefusalCode::AlreadyExists => ApiError::AlreadyExists(m),
+        RefusalCode::PermissionDenied => ApiError::PermissionDenied(m),
+        RefusalCode::FailedPrecondition => ApiError::FailedPrecondition(m),
+        RefusalCode::ResourceExhausted => ApiError::ResourceExhausted(m),
+    }
+}
+
+/// An answer of an unexpected kind (a bug).
+pub fn unexpected(reply: DomainReply) -> ApiError {
+    ApiError::Internal(format!("unexpected answer {reply:?}"))
+}

@@ -1,0 +1,284 @@
+//! `AlertService`: templates, alerts, progress watching and acknowledgements.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use tonic::{Request, Response, Status};
+use varsel_domain::alert_spec;
+use varsel_domain::model::{Alert, AlertSpec};
+use varsel_proto::api as pb;
+use varsel_proto::api::alert_service_server::AlertService;
+use varsel_raft_store::ops::{Actor, DomainReply, Op};
+use varsel_raft_store::state_machine::domain::query;
+
+use super::convert::{
+    alert_pb, content, invalid, page_size, page_token, policy, priority, targets, template_pb,
+};
+use super::{ApiContext, unexpected};
+use crate::auth::{require_tenant, require_writer};
+use crate::error::{ApiError, ApiResult};
+
+/// Default page size of alert lists.
+pub const PAGE_DEFAULT: usize = 50;
+/// Shortest interval between two progress messages of one watch stream: progress changes
+/// with every recorded batch, a person watching needs a few updates per second at most.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+/// Watch streams buffer this many messages for a slow client before it is dropped.
+pub const WATCH_BUFFER: usize = 16;
+
+/// The alert service of one node.
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    ctx: ApiContext,
+}
+
+impl Alerts {
+    /// A service on `ctx`.
+    pub fn new(ctx: ApiContext) -> Self {
+        Self { ctx }
+    }
+
+    fn alert_reply(&self, alert: &Alert, existing: bool) -> ApiResult<pb::AlertReply> {
+        let progress = query::progress(&self.ctx.replica.state.read_txn(), alert.id)?;
+        Ok(pb::AlertReply { alert: Some(alert_pb(alert, &progress)), existing })
+    }
+
+    /// The content of a request: inline, or a copy of the named template (looked up again
+    /// after a read barrier if this node has not applied it yet).
+    async fn request_content(
+        &self,
+        actor: &Actor,
+        r: &pb::CreateAlertRequest,
+    ) -> ApiResult<varsel_domain::model::Content> {
+        match (r.template_name.trim(), r.content.as_ref()) {
+            ("", Some(c)) => Ok(content(Some(c))),
+            ("", None) => Err(ApiError::InvalidArgument("content: give content or template_name".into())),
+            (_, Some(_)) => {
+                Err(ApiError::InvalidArgument("content: give content or template_name, not both".into()))
+            }
+            (name, None) => {
+                let find = || query::template(&self.ctx.replica.state.read_txn(), actor.tenant, name);
+                let t = match find()? {
+                    Some(t) => Some(t),
+                    None => {
+                        self.ctx.replica.read_barrier().await?;
+                        find()?
+                    }
+                };
+                t.map(|t| t.content)
+                    .ok_or_else(|| ApiError::NotFound(format!("template_name: no template {name:?}")))
+            }
+        }
+    }
+
+    async fn spec(&self, actor: &Actor, r: pb::CreateAlertRequest) -> ApiResult<AlertSpec> {
+        let content = self.request_content(actor, &r).await?;
+        let (groups, contacts) = targets(r.targets.as_ref());
+        let mut spec = AlertSpec {
+            idempotency_key: r.idempotency_key.trim().to_string(),
+            title: r.title.trim().to_string(),
+            priority: priority(r.priority)?,
+            content,
+            variables: r.variables.into_iter().collect(),
+            groups,
+            contacts,
+            policy: policy(&r.policy)?,
+            send_at_ms: (r.send_at_ms != 0).then_some(r.send_at_ms),
+            expires_at_ms: (r.expires_at_ms != 0).then_some(r.expires_at_ms),
+        };
+        // Check here with the limits this node knows, so the caller gets every error at once
+        // before anything is proposed; the state machine checks again with committed limits.
+        let tenant = query::tenant(&self.ctx.replica.state.read_txn(), actor.tenant)?
+            .ok_or_else(|| ApiError::NotFound(format!("tenant {} does not exist", actor.tenant)))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        alert_spec::validate(&mut spec, &tenant.limits, now).map_err(invalid)?;
+        Ok(spec)
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::AlertReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AlertService for Alerts {
+    async fn put_template(
+        &self,
+        req: Request<pb::PutTemplateRequest>,
+    ) -> Result<Response<pb::TemplateReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let t = req
+            .into_inner()
+            .template
+            .ok_or_else(|| ApiError::InvalidArgument("template: is required".into()))?;
+        let op = Op::PutTemplate { name: t.name.trim().to_string(), content: content(t.content.as_ref()) };
+        match self.ctx.propose(actor, op).await? {
+            DomainReply::Template(t) => {
+                Ok(Response::new(pb::TemplateReply { template: Some(template_pb(&t)) }))
+            }
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn get_template(
+        &self,
+        req: Request<pb::GetTemplateRequest>,
+    ) -> Result<Response<pb::TemplateReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let t = query::template(&self.ctx.replica.state.read_txn(), actor.tenant, &r.name)
+            .map_err(ApiError::from)?;
+        let t = t.ok_or_else(|| ApiError::NotFound(format!("no template {:?}", r.name)))?;
+        Ok(Response::new(pb::TemplateReply { template: Some(template_pb(&t)) }))
+    }
+
+    async fn list_templates(
+        &self,
+        req: Request<pb::ListTemplatesRequest>,
+    ) -> Result<Response<pb::ListTemplatesReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        self.ctx.consistency(req.get_ref().consistency).await?;
+        let ts =
+            query::templates(&self.ctx.replica.state.read_txn(), actor.tenant).map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListTemplatesReply { templates: ts.iter().map(template_pb).collect() }))
+    }
+
+    async fn create_alert(
+        &self,
+        req: Request<pb::CreateAlertRequest>,
+    ) -> Result<Response<pb::AlertReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let spec = self.spec(&actor, req.into_inner()).await?;
+        match self.ctx.propose(actor, Op::CreateAlert { spec }).await? {
+            DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn get_alert(&self, req: Request<pb::GetAlertRequest>) -> Result<Response<pb::AlertReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let a =
+            query::alert(&self.ctx.replica.state.read_txn(), actor.tenant, r.id).map_err(ApiError::from)?;
+        let a = a.ok_or_else(|| ApiError::NotFound(format!("alert {} does not exist", r.id)))?;
+        Ok(Response::new(self.alert_reply(&a, false)?))
+    }
+
+    async fn list_alerts(
+        &self,
+        req: Request<pb::ListAlertsRequest>,
+    ) -> Result<Response<pb::ListAlertsReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let limit = page_size(r.page_size, PAGE_DEFAULT);
+        let page = query::alerts(
+            &self.ctx.replica.state.read_txn(),
+            actor.tenant,
+            page_token(&r.page_token)?,
+            limit,
+        )
+        .map_err(ApiError::from)?;
+        let next = if page.len() == limit {
+            page.last().map(|a| a.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let alerts = page
+            .iter()
+            .map(|a| self.alert_reply(a, false).map(|r| r.alert.unwrap_or_default()))
+            .collect::<ApiResult<_>>()?;
+        Ok(Response::new(pb::ListAlertsReply { alerts, next_page_token: next }))
+    }
+
+    async fn cancel_alert(
+        &self,
+        req: Request<pb::CancelAlertRequest>,
+    ) -> Result<Response<pb::AlertReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        match self.ctx.propose(actor, Op::CancelAlert { id: req.into_inner().id }).await? {
+            DomainReply::Alert { alert, .. } => Ok(Response::new(self.alert_reply(&alert, false)?)),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    type WatchAlertStream = WatchStream;
+
+    async fn watch_alert(
+        &self,
+        req: Request<pb::WatchAlertRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let id = req.into_inner().id;
+        if query::alert(&self.ctx.replica.state.read_txn(), actor.tenant, id)
+            .map_err(ApiError::from)?
+            .is_none()
+        {
+            return Err(ApiError::NotFound(format!("alert {id} does not exist")).into());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(watch(self.clone(), actor, id, tx));
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn acknowledge(&self, req: Request<pb::AckRequest>) -> Result<Response<pb::AckReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let r = req.into_inner();
+        let op = Op::Acknowledge { alert: r.alert_id, contact: r.contact_id, channel: None };
+        match self.ctx.propose(actor, op).await? {
+            DomainReply::Acknowledged { already } => Ok(Response::new(pb::AckReply { already })),
+            other => Err(unexpected(other).into()),
+        }
+    }
+}
+
+/// Sends the alert each time it changes (at most every [`WATCH_INTERVAL`]) until it is final
+/// or the client goes away.
+async fn watch(
+    svc: Alerts,
+    actor: Actor,
+    id: u64,
+    tx: tokio::sync::mpsc::Sender<Result<pb::AlertReply, Status>>,
+) {
+    let mut applied = svc.ctx.replica.state.subscribe();
+    let mut last: Option<pb::AlertReply> = None;
+    loop {
+        let current = query::alert(&svc.ctx.replica.state.read_txn(), actor.tenant, id)
+            .map_err(ApiError::from)
+            .and_then(|a| a.ok_or_else(|| ApiError::NotFound(format!("alert {id} is gone"))))
+            .and_then(|a| svc.alert_reply(&a, false).map(|r| (a.status.is_final(), r)));
+        let (finished, reply) = match current {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
+        if last.as_ref() != Some(&reply) {
+            last = Some(reply.clone());
+            if tx.send(Ok(reply)).await.is_err() {
+                return;
+            }
+        }
+        if finished {
+            return;
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            _ = tx.closed() => return,
+        }
+    }
+}

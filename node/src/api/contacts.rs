@@ -1,0 +1,354 @@
+//! `ContactService`: contacts, groups and membership, and bulk CSV import.
+
+use futures::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use varsel_domain::csv_import::{self, ImportParse};
+use varsel_domain::model::{ContactInput, ContactRef};
+use varsel_proto::api as pb;
+use varsel_proto::api::contact_service_server::ContactService;
+use varsel_raft_store::ops::{Actor, DomainReply, Op, UpsertReport};
+use varsel_raft_store::state_machine::domain::query;
+
+use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
+use super::{ApiContext, unexpected};
+use crate::auth::{require_tenant, require_writer};
+use crate::error::{ApiError, ApiResult};
+
+/// Largest CSV file accepted by one import call.
+pub const IMPORT_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// Most contacts in one Raft entry of an import.
+pub const IMPORT_BATCH_ROWS_MAX: usize = 1_000;
+/// Largest encoded size of one import batch (well under the 1 MiB entry limit).
+pub const IMPORT_BATCH_BYTES_MAX: usize = 512 * 1024;
+/// Import batches in flight at once: enough to keep the leader's log busy.
+pub const IMPORT_BATCHES_IN_FLIGHT: usize = 4;
+/// Default page size of lists.
+pub const PAGE_DEFAULT: usize = 100;
+
+/// The contact service of one node.
+#[derive(Debug, Clone)]
+pub struct Contacts {
+    ctx: ApiContext,
+}
+
+impl Contacts {
+    /// A service on `ctx`.
+    pub fn new(ctx: ApiContext) -> Self {
+        Self { ctx }
+    }
+
+    fn contact_reply(&self, tenant: u64, id: u64, created: bool) -> ApiResult<Response<pb::ContactReply>> {
+        let txn = self.ctx.replica.state.read_txn();
+        let (c, groups) = query::contact(&txn, tenant, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("contact {id} does not exist")))?;
+        Ok(Response::new(pb::ContactReply { contact: Some(contact_pb(&c, &groups)), created }))
+    }
+
+    fn resolve_group(&self, tenant: u64, id: u64, name: &str) -> ApiResult<u64> {
+        let txn = self.ctx.replica.state.read_txn();
+        let found = if name.is_empty() {
+            query::group(&txn, tenant, id)?.map(|g| g.id)
+        } else {
+            query::group_id(&txn, tenant, name)?
+        };
+        found.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "group {} does not exist",
+                if name.is_empty() { id.to_string() } else { format!("{name:?}") }
+            ))
+        })
+    }
+}
+
+/// Splits contacts into batches bounded by rows and encoded bytes.
+fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for c in contacts {
+        let size = postcard::to_stdvec(&c).map_or(IMPORT_BATCH_BYTES_MAX, |v| v.len());
+        if !current.is_empty()
+            && (current.len() >= IMPORT_BATCH_ROWS_MAX || bytes + size > IMPORT_BATCH_BYTES_MAX)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8>> {
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|s| ApiError::InvalidArgument(format!("upload broke off: {}", s.message())))?;
+        if data.len() + chunk.data.len() > IMPORT_BYTES_MAX {
+            return Err(ApiError::ResourceExhausted(format!(
+                "file: larger than {IMPORT_BYTES_MAX} bytes; split it into several imports"
+            )));
+        }
+        data.extend_from_slice(&chunk.data);
+    }
+    Ok(data)
+}
+
+impl Contacts {
+    async fn import(&self, actor: Actor, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
+        let rows: Vec<(u64, String)> =
+            parsed.accepted.iter().map(|r| (r.line, r.external_id.clone())).collect();
+        let inputs: Vec<ContactInput> = parsed.accepted.iter().map(contact_from_row).collect();
+        let mut report = pb::ImportReport {
+            rows: (parsed.accepted.len() + parsed.rejected.len()) as u64,
+            blank_rows: parsed.blank_rows,
+            rejected: parsed
+                .rejected
+                .iter()
+                .map(|r| pb::RejectedRow {
+                    line: r.line,
+                    external_id: r.external_id.clone().unwrap_or_default(),
+                    errors: r.errors.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let batches = batches(inputs);
+        report.raft_entries = batches.len() as u64;
+        let ctx = &self.ctx;
+        let mut results = futures::stream::iter(batches.into_iter().map(|b| async move {
+            let n = b.len();
+            (n, ctx.propose(actor, Op::UpsertContacts { contacts: b }).await)
+        }))
+        .buffered(IMPORT_BATCHES_IN_FLIGHT);
+        let mut offset = 0;
+        while let Some((n, result)) = results.next().await {
+            match result? {
+                DomainReply::Upserted(u) => merge(&mut report, &u, &rows[offset..offset + n]),
+                other => return Err(unexpected(other)),
+            }
+            offset += n;
+        }
+        Ok(report)
+    }
+}
+
+fn merge(report: &mut pb::ImportReport, u: &UpsertReport, rows: &[(u64, String)]) {
+    report.created += u.created;
+    report.updated += u.updated;
+    report.groups_created += u.groups_created;
+    for (i, reason) in &u.refused {
+        if let Some((line, ext)) = rows.get(*i as usize) {
+            report.rejected.push(pb::RejectedRow {
+                line: *line,
+                external_id: ext.clone(),
+                errors: vec![reason.clone()],
+            });
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ContactService for Contacts {
+    async fn upsert_contact(
+        &self,
+        req: Request<pb::UpsertContactRequest>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let c = req
+            .into_inner()
+            .contact
+            .ok_or_else(|| ApiError::InvalidArgument("contact: is required".into()))?;
+        let input = contact_input(&c)?;
+        match self.ctx.propose(actor, Op::UpsertContacts { contacts: vec![input] }).await? {
+            DomainReply::Upserted(u) => {
+                if let Some((_, reason)) = u.refused.first() {
+                    return Err(ApiError::ResourceExhausted(reason.clone()).into());
+                }
+                let id = u.ids.first().copied().unwrap_or(0);
+                Ok(self.contact_reply(actor.tenant, id, u.created == 1)?)
+            }
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn get_contact(
+        &self,
+        req: Request<pb::GetContactRequest>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let id = match r.key {
+            Some(pb::get_contact_request::Key::Id(id)) => id,
+            Some(pb::get_contact_request::Key::ExternalId(ext)) => {
+                query::contact_id(&self.ctx.replica.state.read_txn(), actor.tenant, &ext)
+                    .map_err(ApiError::from)?
+                    .ok_or_else(|| ApiError::NotFound(format!("no contact with external_id {ext:?}")))?
+            }
+            None => return Err(ApiError::InvalidArgument("key: give id or external_id".into()).into()),
+        };
+        Ok(self.contact_reply(actor.tenant, id, false)?)
+    }
+
+    async fn delete_contact(
+        &self,
+        req: Request<pb::DeleteContactRequest>,
+    ) -> Result<Response<pb::DeleteContactReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        self.ctx.propose(actor, Op::DeleteContact { id: req.into_inner().id }).await?;
+        Ok(Response::new(pb::DeleteContactReply {}))
+    }
+
+    async fn list_contacts(
+        &self,
+        req: Request<pb::ListContactsRequest>,
+    ) -> Result<Response<pb::ListContactsReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let limit = page_size(r.page_size, PAGE_DEFAULT);
+        let txn = self.ctx.replica.state.read_txn();
+        let page =
+            query::contacts(&txn, actor.tenant, page_token(&r.page_token)?, limit).map_err(ApiError::from)?;
+        let next = if page.len() == limit {
+            page.last().map(|c| c.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let contacts = page.iter().map(|c| contact_pb(c, &[])).collect();
+        Ok(Response::new(pb::ListContactsReply { contacts, next_page_token: next }))
+    }
+
+    async fn import_contacts(
+        &self,
+        req: Request<Streaming<pb::ImportChunk>>,
+    ) -> Result<Response<pb::ImportReport>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let data = read_upload(req.into_inner()).await?;
+        let parsed = tokio::task::spawn_blocking(move || csv_import::parse_contacts(data.as_slice()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::InvalidArgument(format!("file: {e}")))?;
+        Ok(Response::new(self.import(actor, parsed).await?))
+    }
+
+    async fn create_group(
+        &self,
+        req: Request<pb::CreateGroupRequest>,
+    ) -> Result<Response<pb::GroupReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        match self
+            .ctx
+            .propose(actor, Op::CreateGroup { name: req.into_inner().name.trim().to_string() })
+            .await?
+        {
+            DomainReply::Group(g) => Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)) })),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn get_group(&self, req: Request<pb::GetGroupRequest>) -> Result<Response<pb::GroupReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let (id, name) = match r.key {
+            Some(pb::get_group_request::Key::Id(id)) => (id, String::new()),
+            Some(pb::get_group_request::Key::Name(n)) => (0, n),
+            None => return Err(ApiError::InvalidArgument("key: give id or name".into()).into()),
+        };
+        let id = self.resolve_group(actor.tenant, id, &name)?;
+        let g = query::group(&self.ctx.replica.state.read_txn(), actor.tenant, id).map_err(ApiError::from)?;
+        let g = g.ok_or_else(|| ApiError::NotFound(format!("group {id} does not exist")))?;
+        Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)) }))
+    }
+
+    async fn list_groups(
+        &self,
+        req: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        self.ctx.consistency(req.get_ref().consistency).await?;
+        let groups =
+            query::groups(&self.ctx.replica.state.read_txn(), actor.tenant).map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListGroupsReply { groups: groups.iter().map(group_pb).collect() }))
+    }
+
+    async fn delete_group(
+        &self,
+        req: Request<pb::DeleteGroupRequest>,
+    ) -> Result<Response<pb::DeleteGroupReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        self.ctx.propose(actor, Op::DeleteGroup { id: req.into_inner().id }).await?;
+        Ok(Response::new(pb::DeleteGroupReply {}))
+    }
+
+    async fn change_members(
+        &self,
+        req: Request<pb::ChangeMembersRequest>,
+    ) -> Result<Response<pb::ChangeMembersReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let r = req.into_inner();
+        let refs = |ids: &[u64], ext: &[String]| -> Vec<ContactRef> {
+            ids.iter()
+                .map(|i| ContactRef::Id(*i))
+                .chain(ext.iter().map(|e| ContactRef::External(e.clone())))
+                .collect()
+        };
+        let op = Op::ChangeMembers {
+            group: r.group_id,
+            add: refs(&r.add_contact_ids, &r.add_external_ids),
+            remove: refs(&r.remove_contact_ids, &r.remove_external_ids),
+        };
+        match self.ctx.propose(actor, op).await? {
+            DomainReply::Members { added, removed, member_count } => {
+                Ok(Response::new(pb::ChangeMembersReply { added, removed, member_count }))
+            }
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn list_members(
+        &self,
+        req: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let limit = page_size(r.page_size, PAGE_DEFAULT);
+        let txn = self.ctx.replica.state.read_txn();
+        let group = query::group(&txn, actor.tenant, r.group_id).map_err(ApiError::from)?;
+        let group =
+            group.ok_or_else(|| ApiError::NotFound(format!("group {} does not exist", r.group_id)))?;
+        let mut from = page_token(&r.page_token)?.unwrap_or(0);
+        let mut contacts = Vec::new();
+        // Ended memberships are skipped; read on until the page is full or the group ends.
+        while contacts.len() < limit && from < group.next_seq {
+            let ms = query::memberships(&txn, actor.tenant, group.id, from, group.next_seq, limit)
+                .map_err(ApiError::from)?;
+            let Some((last, _)) = ms.last() else { break };
+            from = last + 1;
+            for (_, m) in ms.iter().filter(|(_, m)| m.removed_at.is_none()) {
+                if let Some((c, _)) = query::contact(&txn, actor.tenant, m.contact).map_err(ApiError::from)? {
+                    contacts.push(contact_pb(&c, &[]));
+                }
+            }
+        }
+        let next = if from < group.next_seq { from.to_string() } else { String::new() };
+        Ok(Response::new(pb::ListMembersReply { contacts, next_page_token: next }))
+    }
+}

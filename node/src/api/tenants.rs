@@ -1,0 +1,167 @@
+//! `TenantService`: tenants, their limits and credentials.
+
+use tonic::{Request, Response, Status};
+use varsel_domain::model::Role;
+use varsel_proto::api as pb;
+use varsel_proto::api::tenant_service_server::TenantService;
+use varsel_raft_store::ops::{DomainReply, Op};
+use varsel_raft_store::state_machine::domain::query;
+
+use super::convert::{credential_pb, limits, role, role_pb, tenant_pb};
+use super::{ApiContext, unexpected};
+use crate::auth::{credential_token, hash_secret, new_secret};
+use crate::error::ApiError;
+
+/// The tenant service of one node.
+#[derive(Debug, Clone)]
+pub struct Tenants {
+    ctx: ApiContext,
+}
+
+impl Tenants {
+    /// A service on `ctx`.
+    pub fn new(ctx: ApiContext) -> Self {
+        Self { ctx }
+    }
+}
+
+fn tenant_reply(reply: DomainReply) -> Result<Response<pb::TenantReply>, Status> {
+    match reply {
+        DomainReply::Tenant(t) => Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)) })),
+        other => Err(unexpected(other).into()),
+    }
+}
+
+#[tonic::async_trait]
+impl TenantService for Tenants {
+    async fn create_tenant(
+        &self,
+        req: Request<pb::CreateTenantRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        let op = Op::CreateTenant { name: r.name.trim().to_string(), limits: limits(r.limits.as_ref()) };
+        tenant_reply(self.ctx.propose(actor, op).await?)
+    }
+
+    async fn get_tenant(
+        &self,
+        req: Request<pb::GetTenantRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let id = if r.id == 0 { actor.tenant } else { r.id };
+        let visible = actor.role == Role::SuperAdmin || id == actor.tenant;
+        let tenant = if visible {
+            query::tenant(&self.ctx.replica.state.read_txn(), id).map_err(ApiError::from)?
+        } else {
+            None
+        };
+        let t = tenant.ok_or_else(|| ApiError::NotFound(format!("tenant {id} does not exist")))?;
+        Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)) }))
+    }
+
+    async fn list_tenants(
+        &self,
+        req: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        self.ctx.consistency(req.get_ref().consistency).await?;
+        let txn = self.ctx.replica.state.read_txn();
+        let all = query::tenants(&txn).map_err(ApiError::from)?;
+        let tenants = all
+            .iter()
+            .filter(|t| actor.role == Role::SuperAdmin || t.id == actor.tenant)
+            .map(tenant_pb)
+            .collect();
+        Ok(Response::new(pb::ListTenantsReply { tenants }))
+    }
+
+    async fn set_limits(
+        &self,
+        req: Request<pb::SetLimitsRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        let op = Op::SetLimits { tenant: r.tenant_id, limits: limits(r.limits.as_ref()) };
+        tenant_reply(self.ctx.propose(actor, op).await?)
+    }
+
+    async fn create_credential(
+        &self,
+        req: Request<pb::CreateCredentialRequest>,
+    ) -> Result<Response<pb::CreateCredentialReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        let secret = new_secret();
+        let op = Op::CreateCredential {
+            tenant: r.tenant_id,
+            name: r.name.trim().to_string(),
+            role: role(r.role)?,
+            secret_hash: hash_secret(&secret),
+        };
+        match self.ctx.propose(actor, op).await? {
+            DomainReply::Credential(c) => Ok(Response::new(pb::CreateCredentialReply {
+                token: credential_token(c.id, &secret),
+                credential: Some(credential_pb(&c)),
+            })),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn list_credentials(
+        &self,
+        req: Request<pb::ListCredentialsRequest>,
+    ) -> Result<Response<pb::ListCredentialsReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        if !actor.role.can_manage_credentials() {
+            return Err(ApiError::PermissionDenied(format!(
+                "role {} may not list credentials",
+                actor.role.as_str()
+            ))
+            .into());
+        }
+        let tenant = match (actor.role, r.tenant_id) {
+            (Role::SuperAdmin, 0) => {
+                return Err(ApiError::InvalidArgument(
+                    "tenant_id: the superadmin must name the tenant".into(),
+                )
+                .into());
+            }
+            (Role::SuperAdmin, t) => t,
+            (_, 0) => actor.tenant,
+            (_, t) if t == actor.tenant => t,
+            (_, t) => return Err(ApiError::NotFound(format!("tenant {t} does not exist")).into()),
+        };
+        self.ctx.consistency(r.consistency).await?;
+        let creds = query::credentials(&self.ctx.replica.state.read_txn(), tenant).map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListCredentialsReply { credentials: creds.iter().map(credential_pb).collect() }))
+    }
+
+    async fn revoke_credential(
+        &self,
+        req: Request<pb::RevokeCredentialRequest>,
+    ) -> Result<Response<pb::Credential>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        match self.ctx.propose(actor, Op::RevokeCredential { id: req.into_inner().id }).await? {
+            DomainReply::Credential(c) => Ok(Response::new(credential_pb(&c))),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let name = query::tenant(&self.ctx.replica.state.read_txn(), actor.tenant)
+            .map_err(ApiError::from)?
+            .map(|t| t.name)
+            .unwrap_or_default();
+        Ok(Response::new(pb::WhoAmIReply {
+            tenant_id: actor.tenant,
+            credential_id: actor.credential,
+            role: role_pb(actor.role),
+            tenant_name: name,
+        }))
+    }
+}
