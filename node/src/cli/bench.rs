@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Directory for the nodes (default: a temporary directory, removed afterwards).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Contacts in the import measurement (0 skips the domain measurements).
+    #[arg(long, default_value_t = 100_000)]
+    pub contacts: usize,
 }
 
 /// Time allowed for a node to start or a leader to be elected.
@@ -74,6 +77,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "{:<22} {:>8} {:>12} {:>10} {:>10} {:>10} {:>8}",
         "writes", "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
     );
+    let mut plain_64 = None;
     for target in [Target::AnyNode, Target::Leader] {
         for &clients in &args.clients {
             let leader = cluster.wait_leader(&ids, SETTLE_TIMEOUT).await?;
@@ -83,6 +87,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             let r = write_load(&endpoints, clients, Duration::from_secs(args.seconds)).await?;
             r.print(target.label(), clients);
+            if clients == 64 && matches!(target, Target::AnyNode) {
+                plain_64 = Some(r.ops as f64 / r.elapsed.as_secs_f64());
+            }
         }
     }
     let bytes: u64 =
@@ -96,6 +103,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "\nstorage after the write runs: {:.1} MiB on disk over 3 nodes",
         bytes as f64 / (1 << 20) as f64
     );
+
+    if args.contacts > 0 {
+        println!();
+        super::bench_domain::run(&cluster, args.contacts, args.seconds, plain_64).await?;
+    }
 
     if args.kills > 0 {
         println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");

@@ -18,10 +18,13 @@ use crate::local_cluster::{LocalCluster, Ports, Spec};
 /// Options of `varsel dev`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
-    /// Directory for the nodes' configuration, data and logs. Default: a new temporary
-    /// directory, removed on exit.
+    /// Directory for the nodes' configuration, data, logs and tokens. Kept between runs, so a
+    /// second `varsel dev` finds the same cluster.
+    #[arg(long, default_value = ".varsel-dev")]
+    pub data_dir: PathBuf,
+    /// Remove the data directory first and start from an empty cluster.
     #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    pub fresh: bool,
     /// First API port: node N listens on BASE+N-1 (API) and BASE+100+N-1 (Raft).
     /// 0 lets the OS choose free ports.
     #[arg(long, default_value_t = 7001)]
@@ -37,13 +40,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `varsel dev`.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    let (dir, _temp) = match &args.data_dir {
-        Some(d) => (d.clone(), None),
-        None => {
-            let t = tempfile::Builder::new().prefix("varsel-dev-").tempdir()?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
+    let dir = args.data_dir.clone();
+    if args.fresh && dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
     let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
     let mut spec = Spec::three(dir.clone(), binary);
     spec.ports = if args.base_port == 0 { Ports::Auto } else { Ports::Fixed(args.base_port) };
@@ -87,6 +87,9 @@ async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {
     let all = Cluster::new(cluster.endpoints())?;
     println!("\nCluster status (`varsel cluster status --endpoints {}`):", cluster.endpoints().join(","));
     cluster_cmd(&all, ClusterCommand::Status, false).await?;
-    println!("\nTry: varsel kv put greeting hei --endpoints {}", cluster.endpoints().join(","));
+    println!("\nThe superadmin token is in {}.", cluster.superadmin_token_file.display());
+    println!("Try: export VARSEL_ENDPOINTS={}", cluster.endpoints().join(","));
+    println!("     export VARSEL_TOKEN_FILE={}", cluster.superadmin_token_file.display());
+    println!("     varsel tenant create kommune && varsel cluster status");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! default and JSON with `--json`.
 
 pub mod bench;
+pub mod bench_domain;
 pub mod cluster;
 pub mod dev;
 pub mod kv;
