@@ -45,7 +45,7 @@ async fn bench_tenant(ch: Channel, superadmin: &str) -> anyhow::Result<String> {
         ..Default::default()
     };
     let req = CreateTenantRequest {
-        name: format!("bench-{}", crate::auth::new_secret()[..8].to_string()),
+        name: format!("bench-{}", &crate::auth::new_secret()[..8]),
         limits: Some(limits),
     };
     let t =
