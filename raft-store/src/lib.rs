@@ -12,6 +12,7 @@
 //! - [`types`]: the openraft type configuration and what travels in the log.
 //! - [`ops`]: domain operations as they travel in the log, and their answers.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
+//! - [`delivery`]: the delivery engine's commands (leases, outcomes, receipts) and answers.
 //! - [`error`]: the crate's errors.
 //!
 //! There is no networking here; the node crate moves these types between sites.
@@ -26,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod log_store;

@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::{DeliveryCommand, DeliveryReply};
 use crate::error::EngineError;
 use crate::ops::{DomainReply, DomainRequest};
 
@@ -80,6 +81,8 @@ pub enum Request {
     Kv(KvCommand),
     /// Tenants, credentials, contacts, groups, templates, alerts.
     Domain(Box<DomainRequest>),
+    /// The delivery engine's leases, outcomes, receipts and acknowledgements.
+    Delivery(Box<DeliveryCommand>),
 }
 
 impl Request {
@@ -89,6 +92,7 @@ impl Request {
             Request::Kv(KvCommand::Put { .. }) => "kv.put",
             Request::Kv(KvCommand::Delete { .. }) => "kv.delete",
             Request::Domain(d) => d.op.name(),
+            Request::Delivery(d) => d.name(),
         }
     }
 }
@@ -119,6 +123,8 @@ pub enum Response {
     KvPrevious(Option<String>),
     /// The answer to a domain operation.
     Domain(DomainReply),
+    /// The answer to a delivery command.
+    Delivery(DeliveryReply),
 }
 
 /// Encodes a value for the log, the state machine or the wire.

@@ -28,8 +28,13 @@
 //! | `0x33` | unfinished alerts | alert | tenant |
 //! | `0x34` | alert progress | alert | `Progress` |
 //! | `0x35` | acknowledgements | alert, contact | `Ack` |
+//! | `0x36` | the tenant of every alert | alert | tenant |
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
+//! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
+//! | `0x61` | outcome batches | alert, shard, step, first position | `Vec<Outcome>` |
+//! | `0x62` | delivery receipts | alert, contact, channel | `StoredReceipt` |
+//! | `0x63` | node heartbeats | node | last seen (log clock) |
 
 /// Prefix of the metadata table.
 pub const META: u8 = 0x00;
@@ -73,10 +78,20 @@ pub const OPEN_ALERT: u8 = 0x33;
 pub const PROGRESS: u8 = 0x34;
 /// Acknowledgements.
 pub const ACK: u8 = 0x35;
+/// The tenant of every alert.
+pub const ALERT_TENANT: u8 = 0x36;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
 /// Audit trail.
 pub const AUDIT: u8 = 0x50;
+/// Shard states.
+pub const SHARD: u8 = 0x60;
+/// Outcome batches.
+pub const OUTCOME: u8 = 0x61;
+/// Delivery receipts.
+pub const RECEIPT: u8 = 0x62;
+/// Node heartbeats.
+pub const NODE: u8 = 0x63;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";

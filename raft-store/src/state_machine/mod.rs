@@ -17,6 +17,7 @@
 //! Readers (API queries) read the tree directly through a [`StateReader`]; each apply group is
 //! one atomic batch, so they never see half an entry.
 
+pub mod delivery;
 pub mod domain;
 pub mod keys;
 mod kv;
@@ -352,6 +353,10 @@ fn apply_request<T: KvTree>(
         Request::Domain(req) => {
             let ctx = domain::Ctx { index: log_index, now_ms };
             Ok(Response::Domain(domain::apply(txn, ctx, req)?))
+        }
+        Request::Delivery(cmd) => {
+            let ctx = domain::Ctx { index: log_index, now_ms };
+            Ok(Response::Delivery(delivery::apply(txn, ctx, cmd)?))
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::error::EngineError;
 use crate::ops::{Actor, DomainReply, RefusalCode};
 use crate::shards;
 use crate::state_machine::Txn;
-use crate::state_machine::keys::{ACK, ALERT, ALERT_RATE, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE};
+use crate::state_machine::keys::{
+    ACK, ALERT, ALERT_RATE, ALERT_TENANT, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE,
+};
 use crate::types::encode;
 
 /// Window of the per-tenant alert rate limit.
@@ -64,6 +66,14 @@ pub struct Ack {
     pub at_ms: u64,
     /// The channel it came through, if known.
     pub channel: Option<Channel>,
+}
+
+/// The tenant of an alert (any status).
+pub(crate) fn tenant_of<T: KvTree>(
+    txn: &Txn<'_, T>,
+    alert: AlertId,
+) -> Result<Option<TenantId>, EngineError> {
+    txn.get_as("tenant", &Key::new(ALERT_TENANT).u64(alert).done())
 }
 
 pub(crate) fn alert_key(tenant: TenantId, id: AlertId) -> Vec<u8> {
@@ -307,6 +317,7 @@ fn accept<T: KvTree>(
     };
     txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
     txn.put_as("tenant", open_alert_key(id), &actor.tenant)?;
+    txn.put_as("tenant", Key::new(ALERT_TENANT).u64(id).done(), &actor.tenant)?;
     txn.put_as("progress", progress_key(id), &Progress::default())?;
     Ok(alert)
 }
@@ -355,7 +366,7 @@ pub(crate) fn is_recipient<T: KvTree>(
     Ok(false)
 }
 
-pub(super) fn acknowledge<T: KvTree>(
+pub(crate) fn acknowledge<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     tenant: TenantId,

@@ -3,7 +3,7 @@
 //! Everything here is deterministic: it reads only the transaction and the entry's context
 //! (log index and the log clock), so every node reaches the same state and the same answer.
 
-mod alerts;
+pub(crate) mod alerts;
 mod contacts;
 mod groups;
 pub mod query;
@@ -31,8 +31,8 @@ pub struct Ctx {
 /// The outcome of one operation before auditing: the reply, and what to write in the audit
 /// trail when it changed something.
 pub(crate) struct Applied {
-    reply: DomainReply,
-    audit: Option<(TenantId, String, String)>,
+    pub(crate) reply: DomainReply,
+    pub(crate) audit: Option<(TenantId, String, String)>,
 }
 
 impl Applied {
@@ -98,9 +98,19 @@ pub(crate) fn apply<T: KvTree>(
             target,
             detail,
         };
-        txn.put_as("audit record", Key::new(AUDIT).u64(tenant).u64(ctx.index).done(), &record)?;
+        write_audit(txn, tenant, ctx.index, &record)?;
     }
     Ok(applied.reply)
+}
+
+/// Appends to a tenant's audit trail. One record per log entry and tenant.
+pub(crate) fn write_audit<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    index: u64,
+    record: &AuditRecord,
+) -> Result<(), EngineError> {
+    txn.put_as("audit record", Key::new(AUDIT).u64(tenant).u64(index).done(), record)
 }
 
 fn apply_op<T: KvTree>(

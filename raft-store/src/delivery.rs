@@ -1,0 +1,272 @@
+//! Delivery commands as they travel in the log, and their answers.
+//!
+//! Nodes propose these themselves (over the internal Raft port); no tenant credential is
+//! involved. They carry the work of sending:
+//!
+//! - [`DeliveryCommand::Heartbeat`]: a node says it is alive, renews the shard leases it holds
+//!   and asks for more. Leases expire by the **log's** clock ([`LEASE_MS`] after the entry that
+//!   granted or renewed them), never by one node's clock.
+//! - [`DeliveryCommand::Record`]: outcomes of a contiguous range of a shard's recipients, with
+//!   the fencing epoch of the lease they were sent under. A record from a node whose lease was
+//!   taken over is refused (fenced), so a stalled node that wakes up cannot move a shard's
+//!   cursor.
+//! - receipts, replies (acknowledgements), expiry and release.
+
+use serde::{Deserialize, Serialize};
+use varsel_domain::model::{AlertId, Channel, ContactId};
+
+use crate::types::NodeId;
+
+/// How long a lease lasts after the entry that granted or renewed it, by the log's clock.
+pub const LEASE_MS: u64 = 2_500;
+
+/// Margin a lease holder keeps for clock skew between sites: it stops sending this long before
+/// the lease would end by its own clock. Sites are expected to run NTP (skew of milliseconds).
+pub const CLOCK_SKEW_MARGIN_MS: u64 = 250;
+
+/// A node is counted as live while its last heartbeat is this recent (log clock).
+pub const NODE_LIVE_MS: u64 = 3 * LEASE_MS;
+
+/// Most outcomes in one record command (bounds the Raft entry; about 60 bytes each).
+pub const RECORD_OUTCOMES_MAX: usize = 8_000;
+
+/// A shard of an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ShardRef {
+    /// The alert.
+    pub alert: AlertId,
+    /// The shard's number in the alert's plan.
+    pub shard: u32,
+}
+
+/// A lease on a shard: the shard and the fencing epoch it was granted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LeaseRef {
+    /// The shard.
+    pub shard: ShardRef,
+    /// Incremented every time the shard changes hands.
+    pub epoch: u64,
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutcomeResult {
+    /// A provider accepted it.
+    Sent {
+        /// The provider's id for it (to match delivery receipts).
+        provider_id: String,
+    },
+    /// No provider would take it; final.
+    Failed {
+        /// Why (no secrets, no message body).
+        reason: String,
+    },
+}
+
+/// The outcome of one message of a shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Position in the shard's range (member sequence number or direct-contact index).
+    pub pos: u64,
+    /// The recipient.
+    pub contact: ContactId,
+    /// The channel.
+    pub channel: Channel,
+    /// Sent or failed.
+    pub result: OutcomeResult,
+    /// Name of the provider that took (or last refused) it.
+    pub provider: String,
+    /// When it was handed over (ms, sender's clock; for reports only).
+    pub at_ms: u64,
+}
+
+/// Progress on a contiguous range of one shard in one escalation step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardProgress {
+    /// The lease it was done under.
+    pub lease: LeaseRef,
+    /// The escalation step.
+    pub step: u8,
+    /// First position of the range; must equal the shard's recorded cursor.
+    pub from: u64,
+    /// One past the last position; the new cursor.
+    pub to: u64,
+    /// Distinct recipients reached or considered in the range (step 0 only).
+    pub recipients: u32,
+    /// Messages sent or failed.
+    pub outcomes: Vec<Outcome>,
+    /// Messages not sent on purpose, per channel: opted out, no address, acknowledged, a
+    /// duplicate of another target, or no longer a contact.
+    pub skipped: Vec<(Channel, u32)>,
+}
+
+/// A delivery receipt matched to its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptItem {
+    /// The alert.
+    pub alert: AlertId,
+    /// The recipient.
+    pub contact: ContactId,
+    /// The channel.
+    pub channel: Channel,
+    /// True when delivered, false when the network reported it undeliverable.
+    pub delivered: bool,
+    /// The provider's message id.
+    pub provider_id: String,
+    /// The reason when undeliverable.
+    pub error: Option<String>,
+}
+
+/// Commands of the delivery engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DeliveryCommand {
+    /// Liveness, lease renewal and lease requests of one node.
+    Heartbeat {
+        /// The node.
+        node: NodeId,
+        /// Leases to renew.
+        renew: Vec<LeaseRef>,
+        /// Shards it would like (unowned or expired ones are granted).
+        acquire: Vec<ShardRef>,
+    },
+    /// Outcomes of ranges of shards held by `node`.
+    Record {
+        /// The node.
+        node: NodeId,
+        /// The ranges.
+        items: Vec<ShardProgress>,
+    },
+    /// Gives leases back (site drain, shutdown).
+    Release {
+        /// The node.
+        node: NodeId,
+        /// The leases.
+        leases: Vec<LeaseRef>,
+    },
+    /// Delivery receipts.
+    Receipts {
+        /// The receipts.
+        items: Vec<ReceiptItem>,
+    },
+    /// Acknowledgements from recipients (replies, keypad presses).
+    Acks {
+        /// (alert, contact, channel).
+        items: Vec<(AlertId, ContactId, Option<Channel>)>,
+    },
+    /// Ends an alert whose expiry passed (by the log's clock).
+    Expire {
+        /// The alert.
+        alert: AlertId,
+    },
+}
+
+impl DeliveryCommand {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DeliveryCommand::Heartbeat { .. } => "delivery.heartbeat",
+            DeliveryCommand::Record { .. } => "delivery.record",
+            DeliveryCommand::Release { .. } => "delivery.release",
+            DeliveryCommand::Receipts { .. } => "delivery.receipts",
+            DeliveryCommand::Acks { .. } => "delivery.acks",
+            DeliveryCommand::Expire { .. } => "delivery.expire",
+        }
+    }
+}
+
+/// A lease as granted or renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Granted {
+    /// The lease.
+    pub lease: LeaseRef,
+    /// When it ends (log clock, ms).
+    pub expires_ms: u64,
+}
+
+/// What applying a delivery command answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryReply {
+    /// Answer to a heartbeat.
+    Leases {
+        /// Newly granted.
+        granted: Vec<Granted>,
+        /// Renewed.
+        renewed: Vec<Granted>,
+        /// No longer held (taken over, finished, or alert gone).
+        lost: Vec<LeaseRef>,
+        /// The log clock of the entry.
+        now_ms: u64,
+    },
+    /// Answer to a record: which items were accepted; the others were fenced.
+    Recorded {
+        /// One flag per item, in order.
+        accepted: Vec<bool>,
+    },
+    /// Done; nothing to report.
+    Done,
+}
+
+/// The state of one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShardState {
+    /// The node holding the lease, if any.
+    pub owner: Option<NodeId>,
+    /// The fencing epoch of the current (or last) lease.
+    pub epoch: u64,
+    /// When the lease ends (log clock).
+    pub expires_ms: u64,
+    /// The escalation step being worked on.
+    pub step: u8,
+    /// Next position to process in that step.
+    pub cursor: u64,
+    /// Every step is done.
+    pub done: bool,
+}
+
+/// A receipt as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReceipt {
+    /// Delivered or not.
+    pub delivered: bool,
+    /// When it was recorded (log clock).
+    pub at_ms: u64,
+    /// The provider's message id.
+    pub provider_id: String,
+    /// Reason when undeliverable.
+    pub error: Option<String>,
+}
+
+/// The idempotency key of one message: the same recipient, channel and step always give the
+/// same key, so a provider that honours it never delivers a retry twice.
+pub fn message_key(alert: AlertId, contact: ContactId, channel: Channel, step: u8) -> String {
+    format!("a{alert}-c{contact}-{}-{step}", channel.as_str())
+}
+
+/// Parses a message key made by [`message_key`].
+pub fn parse_message_key(key: &str) -> Option<(AlertId, ContactId, Channel, u8)> {
+    let mut parts = key.split('-');
+    let alert = parts.next()?.strip_prefix('a')?.parse().ok()?;
+    let contact = parts.next()?.strip_prefix('c')?.parse().ok()?;
+    let channel = parts.next()?.parse().ok()?;
+    let step = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((alert, contact, channel, step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: message keys round-trip and reject anything else.
+    #[test]
+    fn message_keys() {
+        let k = message_key(12, 345, Channel::Voice, 1);
+        assert_eq!(k, "a12-c345-voice-1");
+        assert_eq!(parse_message_key(&k), Some((12, 345, Channel::Voice, 1)));
+        for bad in ["", "a1-c2-sms", "a1-c2-fax-0", "ax-c2-sms-0", "a1-c2-sms-0-9", "a1-c2-sms-300"] {
+            assert_eq!(parse_message_key(bad), None, "{bad}");
+        }
+    }
+}

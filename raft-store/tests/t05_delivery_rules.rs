@@ -1,0 +1,289 @@
+//! Goal: the delivery rules of the state machine: leases granted and expired by the log's
+//! clock, fencing of a node whose lease was taken over, cursor continuity, escalation steps,
+//! completion, receipts and expiry.
+//!
+//! Method: apply entries directly with chosen leader timestamps, as in `t04_domain_rules`.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload, LogId};
+use varsel_domain::model::{
+    AlertSpec, AlertStatus, Channel, ChannelContent, ContactInput, Content, EscalationStep, GroupRef, Limits,
+    Priority, Role,
+};
+use varsel_raft_store::delivery::{
+    DeliveryCommand, DeliveryReply, LEASE_MS, LeaseRef, Outcome, OutcomeResult, ReceiptItem, ShardProgress,
+    ShardRef,
+};
+use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op};
+use varsel_raft_store::state_machine::delivery as dq;
+use varsel_raft_store::state_machine::domain::query;
+use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, Store};
+
+struct H {
+    store: Store<MemEngine>,
+    sm: StateMachine<MemEngine>,
+    index: u64,
+    now: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl H {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
+        let sm = store.state.clone();
+        Self { store, sm, index: 0, now: 1_000_000, _dir: dir }
+    }
+
+    async fn apply(&mut self, request: Request) -> Response {
+        self.index += 1;
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+            payload: EntryPayload::Normal(Command { issued_at_ms: self.now, request }),
+        };
+        self.sm.apply([entry]).await.unwrap().pop().unwrap()
+    }
+
+    async fn domain(&mut self, actor: Actor, op: Op) -> DomainReply {
+        match self.apply(Request::Domain(Box::new(DomainRequest { actor, op }))).await {
+            Response::Domain(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn delivery(&mut self, cmd: DeliveryCommand) -> DeliveryReply {
+        match self.apply(Request::Delivery(Box::new(cmd))).await {
+            Response::Delivery(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A tenant with `n` contacts in group "alle" and an alert to them with two steps
+    /// (SMS now, voice after 60 s). Returns the alert id and the number of shards.
+    async fn alert(&mut self, n: u32) -> (u64, u32) {
+        let DomainReply::Tenant(t) = self
+            .domain(Actor::SUPERADMIN, Op::CreateTenant { name: "t".into(), limits: Limits::default() })
+            .await
+        else {
+            panic!()
+        };
+        let op = Op::CreateCredential {
+            tenant: t.id,
+            name: "o".into(),
+            role: Role::Operator,
+            secret_hash: [0; 32],
+        };
+        let DomainReply::Credential(c) = self.domain(Actor::SUPERADMIN, op).await else { panic!() };
+        let actor = Actor { tenant: t.id, credential: c.id, role: Role::Operator };
+        let contacts = (0..n)
+            .map(|i| ContactInput {
+                external_id: format!("e{i}"),
+                phone: Some(format!("+4790{i:06}")),
+                groups: vec!["alle".into()],
+                ..Default::default()
+            })
+            .collect();
+        self.domain(actor, Op::UpsertContacts { contacts }).await;
+        let variant = ChannelContent {
+            sms_text: Some("x".into()),
+            voice_script: Some("y".into()),
+            ..Default::default()
+        };
+        let spec = AlertSpec {
+            idempotency_key: "k".into(),
+            title: "t".into(),
+            priority: Priority::Crisis,
+            content: Content {
+                default_language: "nb".into(),
+                variants: BTreeMap::from([("nb".into(), variant)]),
+            },
+            variables: BTreeMap::new(),
+            groups: vec![GroupRef::Name("alle".into())],
+            contacts: vec![],
+            policy: vec![
+                EscalationStep { channels: vec![Channel::Sms], after_seconds: 0 },
+                EscalationStep { channels: vec![Channel::Voice], after_seconds: 60 },
+            ],
+            send_at_ms: None,
+            expires_at_ms: None,
+        };
+        let DomainReply::Alert { alert, .. } = self.domain(actor, Op::CreateAlert { spec }).await else {
+            panic!()
+        };
+        (alert.id, alert.shards)
+    }
+}
+
+fn granted(r: &DeliveryReply) -> Vec<LeaseRef> {
+    match r {
+        DeliveryReply::Leases { granted, .. } => granted.iter().map(|g| g.lease).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn sent(pos: u64, contact: u64) -> Outcome {
+    Outcome {
+        pos,
+        contact,
+        channel: Channel::Sms,
+        result: OutcomeResult::Sent { provider_id: format!("p{pos}") },
+        provider: "sim".into(),
+        at_ms: 5,
+    }
+}
+
+/// Goal: a lease is exclusive until it expires by the log clock; the taker gets a new epoch,
+/// the old holder's renewals and records are refused from then on.
+#[tokio::test]
+async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
+    let mut h = H::new().await;
+    let (alert, shards) = h.alert(1000).await;
+    assert_eq!(shards, 2, "1,000 recipients, span 500");
+    let s0 = ShardRef { alert, shard: 0 };
+    let g1 =
+        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 1, renew: vec![], acquire: vec![s0] }).await);
+    assert_eq!(g1.len(), 1);
+    // Node 2 cannot take it while the lease runs.
+    h.now += LEASE_MS - 1;
+    assert!(
+        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 2, renew: vec![], acquire: vec![s0] }).await)
+            .is_empty()
+    );
+    // After expiry (by the entry's time) node 2 gets it with a higher epoch.
+    h.now += 2;
+    let g2 =
+        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 2, renew: vec![], acquire: vec![s0] }).await);
+    assert_eq!(g2.len(), 1);
+    assert!(g2[0].epoch > g1[0].epoch);
+    // Node 1 wakes up: its renewal is refused and so is its record.
+    let r = h.delivery(DeliveryCommand::Heartbeat { node: 1, renew: g1.clone(), acquire: vec![] }).await;
+    assert!(matches!(r, DeliveryReply::Leases { ref lost, .. } if lost == &g1));
+    let stale = ShardProgress {
+        lease: g1[0],
+        step: 0,
+        from: 0,
+        to: 10,
+        recipients: 10,
+        outcomes: vec![sent(0, 1)],
+        skipped: vec![],
+    };
+    assert_eq!(
+        h.delivery(DeliveryCommand::Record { node: 1, items: vec![stale] }).await,
+        DeliveryReply::Recorded { accepted: vec![false] }
+    );
+    // The new holder records from the cursor; a gap or a replay is refused.
+    let ok = ShardProgress {
+        lease: g2[0],
+        step: 0,
+        from: 0,
+        to: 10,
+        recipients: 10,
+        outcomes: vec![sent(0, 1)],
+        skipped: vec![(Channel::Sms, 2)],
+    };
+    assert_eq!(
+        h.delivery(DeliveryCommand::Record { node: 2, items: vec![ok.clone()] }).await,
+        DeliveryReply::Recorded { accepted: vec![true] }
+    );
+    assert_eq!(
+        h.delivery(DeliveryCommand::Record { node: 2, items: vec![ok] }).await,
+        DeliveryReply::Recorded { accepted: vec![false] }
+    );
+    let gap = ShardProgress {
+        lease: g2[0],
+        step: 0,
+        from: 20,
+        to: 30,
+        recipients: 0,
+        outcomes: vec![],
+        skipped: vec![],
+    };
+    assert_eq!(
+        h.delivery(DeliveryCommand::Record { node: 2, items: vec![gap] }).await,
+        DeliveryReply::Recorded { accepted: vec![false] }
+    );
+    let t = h.store.state.reader();
+    let p = query::progress(&t.read_txn(), alert).unwrap();
+    assert_eq!((p.recipients, p.channels[&Channel::Sms].sent, p.channels[&Channel::Sms].skipped), (10, 1, 2));
+}
+
+/// Goal: shards walk through every step; the alert completes when every shard is done; receipts
+/// count once.
+#[tokio::test]
+async fn steps_completion_and_receipts() {
+    let mut h = H::new().await;
+    let (alert, shards) = h.alert(600).await;
+    let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
+    let leases =
+        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs }).await);
+    let txn_alert = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    for lease in &leases {
+        let range = dq::shard_range(&txn_alert, lease.shard.shard).unwrap();
+        let (start, end) = (dq::range_start(&range), dq::range_end(&range));
+        for step in 0..2u8 {
+            let p = ShardProgress {
+                lease: *lease,
+                step,
+                from: start,
+                to: end,
+                recipients: if step == 0 { (end - start) as u32 } else { 0 },
+                outcomes: vec![],
+                skipped: vec![],
+            };
+            assert_eq!(
+                h.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await,
+                DeliveryReply::Recorded { accepted: vec![true] }
+            );
+        }
+    }
+    let r = h.store.state.reader();
+    let a = dq::alert(&r.read_txn(), alert).unwrap().unwrap();
+    assert_eq!(a.status, AlertStatus::Completed);
+    assert!(query::open_alerts(&r.read_txn()).unwrap().is_empty());
+    assert!(
+        dq::shard_states(&r.read_txn(), alert, shards).unwrap().iter().all(|s| s.done && s.owner.is_none())
+    );
+
+    let receipt = ReceiptItem {
+        alert,
+        contact: 1,
+        channel: Channel::Sms,
+        delivered: true,
+        provider_id: "p".into(),
+        error: None,
+    };
+    h.delivery(DeliveryCommand::Receipts { items: vec![receipt.clone(), receipt] }).await;
+    assert_eq!(query::progress(&r.read_txn(), alert).unwrap().channels[&Channel::Sms].delivered, 1);
+}
+
+/// Goal: an alert expires by the log clock, not before; expired work is counted.
+#[tokio::test]
+async fn expiry_by_log_clock() {
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(10).await;
+    let a = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    h.now = a.expires_ms - 1;
+    h.delivery(DeliveryCommand::Expire { alert }).await;
+    assert_eq!(
+        dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap().status,
+        AlertStatus::Active
+    );
+    h.now = a.expires_ms;
+    h.delivery(DeliveryCommand::Expire { alert }).await;
+    let r = h.store.state.reader();
+    assert_eq!(dq::alert(&r.read_txn(), alert).unwrap().unwrap().status, AlertStatus::Expired);
+    assert_eq!(query::progress(&r.read_txn(), alert).unwrap().channels[&Channel::Voice].expired, 10);
+    // Nobody can take a shard of an expired alert.
+    let g = granted(
+        &h.delivery(DeliveryCommand::Heartbeat {
+            node: 1,
+            renew: vec![],
+            acquire: vec![ShardRef { alert, shard: 0 }],
+        })
+        .await,
+    );
+    assert!(g.is_empty());
+}
