@@ -80,18 +80,23 @@ pub struct Outcome {
     pub at_ms: u64,
 }
 
-/// Progress on a contiguous range of one shard in one escalation step.
+/// Progress on a contiguous range of one shard, for one channel of one escalation step.
+///
+/// Each channel of a step has its own cursor, so a channel whose providers are all down holds
+/// up only itself: the other channels of the step go on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardProgress {
     /// The lease it was done under.
     pub lease: LeaseRef,
     /// The escalation step.
     pub step: u8,
-    /// First position of the range; must equal the shard's recorded cursor.
+    /// The channel (one of the step's).
+    pub channel: Channel,
+    /// First position of the range; must equal the channel's recorded cursor.
     pub from: u64,
     /// One past the last position; the new cursor.
     pub to: u64,
-    /// Distinct recipients reached or considered in the range (step 0 only).
+    /// Distinct recipients in the range (counted by the first channel of step 0 only).
     pub recipients: u32,
     /// Messages sent or failed.
     pub outcomes: Vec<Outcome>,
@@ -207,7 +212,7 @@ pub enum DeliveryReply {
 }
 
 /// The state of one shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ShardState {
     /// The node holding the lease, if any.
     pub owner: Option<NodeId>,
@@ -217,8 +222,9 @@ pub struct ShardState {
     pub expires_ms: u64,
     /// The escalation step being worked on.
     pub step: u8,
-    /// Next position to process in that step.
-    pub cursor: u64,
+    /// Next position to process in that step, per channel of the step (in the step's order);
+    /// empty until the first lease sets them.
+    pub cursors: Vec<u64>,
     /// Every step is done.
     pub done: bool,
 }

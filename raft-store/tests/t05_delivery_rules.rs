@@ -164,6 +164,7 @@ async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
     let stale = ShardProgress {
         lease: g1[0],
         step: 0,
+        channel: Channel::Sms,
         from: 0,
         to: 10,
         recipients: 10,
@@ -178,6 +179,7 @@ async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
     let ok = ShardProgress {
         lease: g2[0],
         step: 0,
+        channel: Channel::Sms,
         from: 0,
         to: 10,
         recipients: 10,
@@ -195,6 +197,7 @@ async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
     let gap = ShardProgress {
         lease: g2[0],
         step: 0,
+        channel: Channel::Sms,
         from: 20,
         to: 30,
         recipients: 0,
@@ -223,10 +226,11 @@ async fn steps_completion_and_receipts() {
     for lease in &leases {
         let range = dq::shard_range(&txn_alert, lease.shard.shard).unwrap();
         let (start, end) = (dq::range_start(&range), dq::range_end(&range));
-        for step in 0..2u8 {
+        for (step, channel) in [(0u8, Channel::Sms), (1, Channel::Voice)] {
             let p = ShardProgress {
                 lease: *lease,
                 step,
+                channel,
                 from: start,
                 to: end,
                 recipients: if step == 0 { (end - start) as u32 } else { 0 },

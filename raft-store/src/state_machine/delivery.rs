@@ -25,7 +25,7 @@ pub fn shard_key(alert: AlertId, shard: u32) -> Vec<u8> {
     Key::new(SHARD).u64(alert).u64(u64::from(shard)).done()
 }
 
-/// Key of an outcome batch.
+/// Key of an outcome batch (the channel's position in its step is appended as one byte).
 pub fn outcome_key(alert: AlertId, shard: u32, step: u8, from: u64) -> Vec<u8> {
     Key::new(OUTCOME).u64(alert).u64(u64::from(shard)).u64(u64::from(step)).u64(from).done()
 }
@@ -147,8 +147,9 @@ fn try_acquire<T: KvTree>(
         return Ok(None);
     }
     if s.epoch == 0 {
-        // First lease on this shard: the cursor starts at the range's beginning.
-        s.cursor = shard_range(&alert, shard.shard).map_or(0, |r| range_start(&r));
+        // First lease on this shard: every channel of the first step starts at the beginning.
+        let start = shard_range(&alert, shard.shard).map_or(0, |r| range_start(&r));
+        s.cursors = vec![start; alert.spec.policy.first().map_or(0, |p| p.channels.len())];
     }
     s.owner = Some(node);
     s.epoch += 1;
@@ -198,22 +199,27 @@ fn record_one<T: KvTree>(
     let Some(mut alert) = load_alert(txn, shard.alert)? else { return Ok(false) };
     let mut s = load_shard(txn, shard)?;
     let Some(range) = shard_range(&alert, shard.shard) else { return Ok(false) };
+    let channel = alert
+        .spec
+        .policy
+        .get(usize::from(p.step))
+        .and_then(|st| st.channels.iter().position(|c| *c == p.channel));
     let valid = s.owner == Some(node)
         && s.epoch == p.lease.epoch
         && !s.done
         && s.step == p.step
-        && s.cursor == p.from
+        && channel.is_some_and(|i| s.cursors.get(i) == Some(&p.from))
         && p.to >= p.from
         && p.to <= range_end(&range);
-    if !valid {
-        return Ok(false);
-    }
+    let Some(i) = channel.filter(|_| valid) else { return Ok(false) };
     if !p.outcomes.is_empty() {
-        txn.put_as("outcomes", outcome_key(shard.alert, shard.shard, p.step, p.from), &p.outcomes)?;
+        let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
+        key.push(i as u8);
+        txn.put_as("outcomes", key, &p.outcomes)?;
     }
     update_progress(txn, shard.alert, p)?;
-    s.cursor = p.to;
-    if p.to == range_end(&range) {
+    s.cursors[i] = p.to;
+    if s.cursors.iter().all(|c| *c == range_end(&range)) {
         finish_step(txn, ctx, &mut alert, &mut s, &range)?;
     }
     txn.put_as("shard", shard_key(shard.alert, shard.shard), &s)?;
@@ -228,9 +234,9 @@ fn finish_step<T: KvTree>(
     s: &mut ShardState,
     range: &ShardRange,
 ) -> Result<(), EngineError> {
-    if usize::from(s.step) + 1 < alert.spec.policy.len() {
+    if let Some(next) = alert.spec.policy.get(usize::from(s.step) + 1) {
         s.step += 1;
-        s.cursor = range_start(range);
+        s.cursors = vec![range_start(range); next.channels.len()];
         return Ok(());
     }
     s.done = true;

@@ -32,7 +32,7 @@
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 //! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
-//! | `0x61` | outcome batches | alert, shard, step, first position | `Vec<Outcome>` |
+//! | `0x61` | outcome batches | alert, shard, step, first position, channel index | `Vec<Outcome>` |
 //! | `0x62` | delivery receipts | alert, contact, channel | `StoredReceipt` |
 //! | `0x63` | node heartbeats | node | last seen (log clock) |
 
