@@ -17,15 +17,23 @@
 //!
 //! The commands are documented for users in `docs/reference/cli.md`.
 
+pub mod alert;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod cluster;
+pub mod contact;
 pub mod dev;
 pub mod error;
+pub mod group;
+pub mod import;
 pub mod kv;
 pub mod output;
 pub mod parse;
 pub mod session;
+pub mod template;
+pub mod tenant;
+pub mod watch;
 
 /// Default endpoints: the API ports `varsel dev` uses.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
