@@ -25,6 +25,8 @@ pub mod cluster;
 pub mod contact;
 pub mod dev;
 pub mod error;
+#[cfg(test)]
+mod fake;
 pub mod group;
 pub mod import;
 pub mod kv;
