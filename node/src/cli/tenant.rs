@@ -4,6 +4,8 @@
 //! configuration); managing credentials takes an admin of the tenant (or the superadmin, who
 //! must name the tenant).
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 use varsel_proto::api::{
     CreateCredentialRequest, CreateTenantRequest, Credential, GetTenantRequest, Limits,
@@ -115,6 +117,10 @@ pub enum TenantCommand {
         /// What it may do.
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// Write the token to this new file (readable by its owner only) instead of printing
+        /// it, ready for --token-file and out of the terminal's scrollback.
+        #[arg(long)]
+        token_out: Option<PathBuf>,
     },
     /// List a tenant's credentials (never their tokens).
     ListCredentials {
@@ -146,8 +152,13 @@ pub async fn run(s: &Session, cmd: TenantCommand) -> Result<(), CliError> {
         }
         TenantCommand::SetLimits { id, limits } => set_limits(s, id, &limits).await,
         TenantCommand::Whoami => whoami(s).await,
-        TenantCommand::CreateCredential { tenant, name, role } => {
-            create_credential(s, tenant.unwrap_or(0), name, role).await
+        TenantCommand::CreateCredential { tenant, name, role, token_out } => {
+            let req = CreateCredentialRequest {
+                tenant_id: tenant.unwrap_or(0),
+                name,
+                role: Role::from(role) as i32,
+            };
+            create_credential(s, req, token_out.as_deref()).await
         }
         TenantCommand::ListCredentials { tenant } => {
             let req = ListCredentialsRequest { tenant_id: tenant.unwrap_or(0), consistency: s.read() };
@@ -227,8 +238,11 @@ async fn whoami(s: &Session) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn create_credential(s: &Session, tenant_id: u64, name: String, role: RoleArg) -> Result<(), CliError> {
-    let req = CreateCredentialRequest { tenant_id, name, role: Role::from(role) as i32 };
+async fn create_credential(
+    s: &Session,
+    req: CreateCredentialRequest,
+    token_out: Option<&Path>,
+) -> Result<(), CliError> {
     let r = s
         .tenants(|mut c| {
             let req = req.clone();
@@ -237,19 +251,45 @@ async fn create_credential(s: &Session, tenant_id: u64, name: String, role: Role
         .await?;
     let cred =
         r.credential.ok_or_else(|| CliError::Reply("CreateCredentialReply without a credential".into()))?;
-    // The one place a token is printed: the server keeps only its hash.
-    eprintln!("warning: the token is shown only now; store it (e.g. in a file for --token-file).");
+    // The server keeps only the token's hash: if it cannot be saved it must be shown, or the
+    // credential is useless.
+    let shown = match token_out.map(|p| (p, write_secret(p, &r.token))) {
+        Some((p, Ok(()))) => format!("written to {}", p.display()),
+        Some((p, Err(e))) => {
+            eprintln!("warning: cannot write {}: {e}; printing the token instead", p.display());
+            r.token.clone()
+        }
+        None => r.token.clone(),
+    };
+    if shown == r.token {
+        // The one place a token is printed.
+        eprintln!("warning: the token is shown only now; store it (e.g. in a file for --token-file).");
+    }
     if s.json {
-        print_json(&json!({"credential": output::credential_json(&cred), "token": r.token}));
+        print_json(&json!({"credential": output::credential_json(&cred), "token": shown}));
     } else {
         print_fields(&[
             ("credential", format!("{} ({})", cred.id, cred.name)),
             ("tenant", cred.tenant_id.to_string()),
             ("role", output::role(cred.role)),
-            ("token", r.token),
+            ("token", shown),
         ]);
     }
     Ok(())
+}
+
+/// Writes `secret` to a new file only its owner can read; refuses to overwrite a file, which
+/// may hold another credential's token.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 fn print_tenant(json_out: bool, t: &Tenant) {
@@ -319,6 +359,7 @@ fn print_credentials(json_out: bool, creds: &[Credential]) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// Goal: `set-limits` changes only the limits named. Method: apply two options to a base.
@@ -336,5 +377,25 @@ mod tests {
         assert!(args.any() && !LimitArgs::default().any());
         let got = args.apply(base);
         assert_eq!(got, Limits { max_sms_segments: 6, max_contacts: 5, ..base });
+    }
+
+    /// Goal: a saved token file is private, holds the token, and is never overwritten.
+    /// Method: write one, check mode and content, write again.
+    #[test]
+    fn token_out_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("operator.token");
+        write_secret(&path, "tok").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(write_secret(&path, "other").is_err());
+        assert_eq!(
+            crate::cli::auth::resolve_token(None, Some(&path)).unwrap(),
+            crate::cli::auth::resolve_token(Some("tok"), None).unwrap()
+        );
     }
 }
