@@ -52,11 +52,16 @@ pub async fn dead_addr() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-/// A session through `endpoints` with `token`.
+/// A session through `endpoints` with `token`, printing JSON.
 pub fn session(endpoints: &str, token: &str) -> Session {
+    session_with(endpoints, token, true)
+}
+
+/// A session through `endpoints` with `token`; `json` chooses the output.
+pub fn session_with(endpoints: &str, token: &str, json: bool) -> Session {
     let args =
         ApiArgs { token: TokenArgs { token: Some(token.into()), token_file: None }, linearizable: false };
-    Session::new(endpoints, true, &args).unwrap()
+    Session::new(endpoints, json, &args).unwrap()
 }
 
 /// What the contact fake received.
@@ -291,7 +296,8 @@ mod tests {
 
     /// Goal: watching survives a broken stream and a stream closed early, and stops at a final
     /// status. Method: script 1 breaks with UNAVAILABLE after an update; script 2 repeats it
-    /// and closes; GetAlert then says completed.
+    /// and closes; GetAlert then says completed. Human output, so the line view (or the bar,
+    /// when the tests run on a terminal) is exercised too.
     #[tokio::test]
     async fn watch_reconnects_until_final() {
         let alerts = FakeAlerts::default();
@@ -302,7 +308,7 @@ mod tests {
         ]);
         *alerts.current.lock().unwrap() = alert(AlertStatus::Completed, 10);
         let addr = serve(FakeContacts::default(), alerts.clone()).await;
-        watch::watch(&session(&addr, TOKEN), 12).await.unwrap();
+        watch::watch(&session_with(&addr, TOKEN, false), 12).await.unwrap();
         assert_eq!(*alerts.watch_calls.lock().unwrap(), 2);
     }
 

@@ -147,7 +147,11 @@ async fn confirm_final(
 enum View {
     Json,
     Lines,
-    Bar(ProgressBar),
+    Bar {
+        bar: ProgressBar,
+        /// Whether the first update switched the spinner to a bar.
+        started: bool,
+    },
 }
 
 impl View {
@@ -158,20 +162,28 @@ impl View {
         if !std::io::stdout().is_terminal() {
             return View::Lines;
         }
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stdout());
-        if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}") {
-            bar.set_style(style.progress_chars("=> "));
+        // A spinner until the first update: an empty bar would read as "0 of 0, done".
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        if let Ok(style) = ProgressStyle::with_template("{prefix} {spinner} {msg}") {
+            bar.set_style(style);
         }
         bar.set_prefix(format!("alert {id}"));
+        bar.set_message("waiting for progress…");
         bar.enable_steady_tick(Duration::from_millis(250));
-        View::Bar(bar)
+        View::Bar { bar, started: false }
     }
 
     fn update(&mut self, a: &Alert) {
         match self {
             View::Json => print_json(&json!({"type": "update", "alert": output::alert_json(a)})),
             View::Lines => println!("{}", summary(a)),
-            View::Bar(bar) => {
+            View::Bar { bar, started } => {
+                if !*started {
+                    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}") {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    *started = true;
+                }
                 let p = a.progress.clone().unwrap_or_default();
                 bar.set_length(a.recipients_planned.max(p.recipients));
                 bar.set_position(p.recipients);
@@ -183,13 +195,13 @@ impl View {
     /// A remark about the connection, kept off stdout unless a bar owns the terminal.
     fn note(&self, text: &str) {
         match self {
-            View::Bar(bar) => bar.println(text),
+            View::Bar { bar, .. } => bar.println(text),
             _ => eprintln!("{text}"),
         }
     }
 
     fn abandon(&self) {
-        if let View::Bar(bar) = self {
+        if let View::Bar { bar, .. } = self {
             bar.abandon();
         }
     }
@@ -203,7 +215,7 @@ impl View {
                 "time_to_last_message_ms": since_start(a, |p| p.last_sent_at_ms),
             })),
             View::Lines => print_report(a),
-            View::Bar(bar) => {
+            View::Bar { bar, .. } => {
                 bar.finish_and_clear();
                 print_report(a);
             }
