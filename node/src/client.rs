@@ -73,6 +73,7 @@ pub struct Cluster {
     endpoints: Vec<(String, Channel)>,
     preferred: AtomicUsize,
     deadline: Duration,
+    attempt_timeout: Duration,
 }
 
 /// Whether a failed call may succeed on another node or later.
@@ -110,12 +111,24 @@ impl Cluster {
                 .connect_lazy();
             endpoints.push((a, channel));
         }
-        Ok(Self { endpoints, preferred: AtomicUsize::new(0), deadline: DEFAULT_CALL_DEADLINE })
+        Ok(Self {
+            endpoints,
+            preferred: AtomicUsize::new(0),
+            deadline: DEFAULT_CALL_DEADLINE,
+            attempt_timeout: ATTEMPT_TIMEOUT,
+        })
     }
 
     /// Sets the deadline of each call across all retries.
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// Sets the time allowed for one attempt on one node (default [`ATTEMPT_TIMEOUT`]). Calls
+    /// that stream a large upload in one attempt (a CSV import) need more than the default.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
         self
     }
 
@@ -150,14 +163,15 @@ impl Cluster {
                 if left.is_zero() {
                     return Err(ClientError::Exhausted { deadline: self.deadline, attempts, last });
                 }
-                match tokio::time::timeout(ATTEMPT_TIMEOUT.min(left), f(channel.clone())).await {
+                let attempt = self.attempt_timeout.min(left);
+                match tokio::time::timeout(attempt, f(channel.clone())).await {
                     Ok(Ok(value)) => {
                         self.preferred.store(i, Ordering::Relaxed);
                         return Ok(Answered { value, failed_attempts: attempts, endpoint: addr.clone() });
                     }
                     Ok(Err(status)) if !retryable(&status) => return Err(ClientError::Rejected(status)),
                     Ok(Err(status)) => last = format!("{addr}: {}: {}", status.code(), status.message()),
-                    Err(_) => last = format!("{addr}: no answer within {:?}", ATTEMPT_TIMEOUT.min(left)),
+                    Err(_) => last = format!("{addr}: no answer within {attempt:?}"),
                 }
                 attempts += 1;
             }

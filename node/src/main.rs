@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use varsel_node::cli::error::CliError;
+use varsel_node::cli::session::{ApiArgs, Session};
 use varsel_node::cli::{self, DEFAULT_ENDPOINTS};
 use varsel_node::client::Cluster;
 use varsel_node::config::NodeConfig;
@@ -16,15 +18,19 @@ struct Args {
     command: Command,
 }
 
+/// The heading the options shared by every cluster command are listed under in `--help`, apart
+/// from each command's own.
+const CONNECTION: &str = cli::session::CONNECTION_HEADING;
+
 /// Options of every command that talks to a running cluster.
 #[derive(Debug, Clone, clap::Args)]
 struct Target {
     /// API addresses of the cluster's nodes (host:port, comma-separated). The next one is
     /// tried when a node is down.
-    #[arg(long, env = "VARSEL_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, global = true)]
+    #[arg(long, env = "VARSEL_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, global = true, help_heading = CONNECTION)]
     endpoints: String,
     /// Print JSON instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     json: bool,
 }
 
@@ -49,6 +55,60 @@ enum Command {
         target: Target,
         #[command(subcommand)]
         command: cli::kv::KvCommand,
+    },
+    /// Tenants, their limits and API credentials.
+    Tenant {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::tenant::TenantCommand,
+    },
+    /// Contacts: add, show, list, delete, import from CSV.
+    Contact {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::contact::ContactCommand,
+    },
+    /// Groups (notification lists) and their members.
+    Group {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::group::GroupCommand,
+    },
+    /// Named alert content in one or more languages.
+    Template {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::template::TemplateCommand,
+    },
+    /// Send, follow, cancel and acknowledge alerts.
+    Alert {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::alert::AlertCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::audit::AuditCommand,
     },
     /// Start a local three-site cluster and show it working.
     Dev(cli::dev::DevArgs),
@@ -85,6 +145,24 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let cluster = Cluster::parse(&target.endpoints)?;
             Ok(cli::kv::run(&cluster, command, target.json).await?)
         }
+        Command::Tenant { target, api, command } => {
+            Ok(cli::tenant::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Contact { target, api, command } => {
+            Ok(cli::contact::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Group { target, api, command } => {
+            Ok(cli::group::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Template { target, api, command } => {
+            Ok(cli::template::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Alert { target, api, command } => {
+            Ok(cli::alert::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Audit { target, api, command } => {
+            Ok(cli::audit::run(&session(&target, &api)?, command).await?)
+        }
         Command::Dev(args) => {
             varsel_node::telemetry::init_logging(&quiet_logs());
             cli::dev::run(args).await
@@ -94,6 +172,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             cli::bench::run(args).await
         }
     }
+}
+
+/// The API session of a tenant/contact/group/template/alert/audit command.
+fn session(target: &Target, api: &ApiArgs) -> Result<Session, CliError> {
+    Session::new(&target.endpoints, target.json, api)
 }
 
 fn quiet_logs() -> varsel_node::config::LogConfig {
@@ -132,5 +215,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("Ctrl-C received"),
         _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Goal: the whole command line is consistent (no clashing flags, groups naming real
+    /// arguments). Method: clap's own checks, which otherwise run only when a command is used.
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
     }
 }

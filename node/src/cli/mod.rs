@@ -1,15 +1,42 @@
 //! The `varsel` subcommands other than `start`: cluster operations, the key-value client,
-//! `dev` and `bench`.
+//! `dev` and `bench`, and the operator commands of the public API.
 //!
 //! Every command that talks to a cluster takes `--endpoints a,b,c` (or `VARSEL_ENDPOINTS`) and
 //! tries the next node when one is down ([`crate::client::Cluster`]). Output is a table by
 //! default and JSON with `--json`.
+//!
+//! # Layout
+//!
+//! - [`cluster`], [`kv`], [`dev`], [`bench`]: cluster operation and demonstration.
+//! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
+//!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
+//!   [`watch`] (live progress), [`audit`].
+//! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
+//!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
+//!   [`output`] (tables, times, JSON), [`error`].
+//!
+//! The commands are documented for users in `docs/reference/cli.md`.
 
+pub mod alert;
+pub mod audit;
+pub mod auth;
 pub mod bench;
 pub mod bench_domain;
 pub mod cluster;
+pub mod contact;
 pub mod dev;
+pub mod error;
+#[cfg(test)]
+mod fake;
+pub mod group;
+pub mod import;
 pub mod kv;
+pub mod output;
+pub mod parse;
+pub mod session;
+pub mod template;
+pub mod tenant;
+pub mod watch;
 
 /// Default endpoints: the API ports `varsel dev` uses.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
