@@ -26,6 +26,9 @@ pub const PAGE_DEFAULT: usize = 50;
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 /// Watch streams buffer this many messages for a slow client before it is dropped.
 pub const WATCH_BUFFER: usize = 16;
+/// A watch stream repeats the current state after this much silence, so clients (and proxies)
+/// can tell a quiet alert from a dead connection.
+pub const WATCH_KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// The alert service of one node.
 #[derive(Debug, Clone)]
@@ -254,6 +257,7 @@ async fn watch(
 ) {
     let mut applied = svc.ctx.replica.state.subscribe();
     let mut last: Option<pb::AlertReply> = None;
+    let mut last_sent = tokio::time::Instant::now();
     loop {
         let current = query::alert(&svc.ctx.replica.state.read_txn(), actor.tenant, id)
             .map_err(ApiError::from)
@@ -266,8 +270,9 @@ async fn watch(
                 return;
             }
         };
-        if last.as_ref() != Some(&reply) {
+        if last.as_ref() != Some(&reply) || last_sent.elapsed() >= WATCH_KEEPALIVE {
             last = Some(reply.clone());
+            last_sent = tokio::time::Instant::now();
             if tx.send(Ok(reply)).await.is_err() {
                 return;
             }
@@ -278,6 +283,7 @@ async fn watch(
         tokio::time::sleep(WATCH_INTERVAL).await;
         tokio::select! {
             changed = applied.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(WATCH_KEEPALIVE) => {}
             _ = tx.closed() => return,
         }
     }

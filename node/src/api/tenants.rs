@@ -25,6 +25,21 @@ impl Tenants {
     }
 }
 
+/// `changes` applied over `current`: fields at 0 are left as they are.
+fn merge_limits(current: &varsel_domain::model::Limits, changes: Option<&pb::Limits>) -> varsel_domain::model::Limits {
+    let Some(c) = changes else { return current.clone() };
+    let pick = |v: u64, old: u64| if v == 0 { old } else { v };
+    let pick32 = |v: u32, old: u32| if v == 0 { old } else { v };
+    varsel_domain::model::Limits {
+        max_recipients_per_alert: pick(c.max_recipients_per_alert, current.max_recipients_per_alert),
+        max_sms_segments: pick32(c.max_sms_segments, current.max_sms_segments),
+        max_alerts_per_minute: pick32(c.max_alerts_per_minute, current.max_alerts_per_minute),
+        max_messages_per_alert: pick(c.max_messages_per_alert, current.max_messages_per_alert),
+        max_send_rate_per_second: pick32(c.max_send_rate_per_second, current.max_send_rate_per_second),
+        max_contacts: pick(c.max_contacts, current.max_contacts),
+    }
+}
+
 fn tenant_reply(reply: DomainReply) -> Result<Response<pb::TenantReply>, Status> {
     match reply {
         DomainReply::Tenant(t) => Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)) })),
@@ -84,7 +99,12 @@ impl TenantService for Tenants {
     ) -> Result<Response<pb::TenantReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         let r = req.into_inner();
-        let op = Op::SetLimits { tenant: r.tenant_id, limits: limits(r.limits.as_ref()) };
+        // A field left at 0 keeps its current value, so a client can change one limit.
+        let current = query::tenant(&self.ctx.replica.state.read_txn(), r.tenant_id)
+            .map_err(ApiError::from)?
+            .map(|t| t.limits)
+            .unwrap_or_default();
+        let op = Op::SetLimits { tenant: r.tenant_id, limits: merge_limits(&current, r.limits.as_ref()) };
         tenant_reply(self.ctx.propose(actor, op).await?)
     }
 
