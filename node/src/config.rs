@@ -55,6 +55,13 @@ pub struct NodeConfig {
     /// Authentication.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The delivery engine.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// Providers. Within a channel, the order here is the order of preference: the first is
+    /// the primary, the next ones alternative subcontractors.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
     /// Switches for tests; leave them off in production.
     #[serde(default)]
     pub testing: TestingConfig,
@@ -68,6 +75,168 @@ pub struct AuthConfig {
     /// first credentials). Every node of a cluster must hold the same token. Without it, no
     /// one can create tenants. The file's content is trimmed; at least 32 characters.
     pub superadmin_token_file: Option<PathBuf>,
+}
+
+/// The delivery engine. See `docs/architecture.md`, "Delivery".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Run the delivery engine on this node (a node without it still serves the API).
+    pub enabled: bool,
+    /// Shards this node sends at once. With the next three fields it bounds the node's
+    /// in-flight window: at most `shard_workers x 4 channels x window_chunks x chunk_recipients`
+    /// messages can be handed to providers without their outcome being recorded, which is what
+    /// a takeover may send again.
+    pub shard_workers: usize,
+    /// Recipients read and dispatched together.
+    pub chunk_recipients: usize,
+    /// Chunks per channel of a shard in flight at once.
+    pub window_chunks: usize,
+    /// Messages waiting per channel for a free sender worker; when full, shards stop pulling
+    /// work for that channel (back-pressure).
+    pub queue_messages: usize,
+    /// Concurrent batches per channel.
+    pub sender_workers: usize,
+    /// Longest wait before recorded outcomes are written to the log.
+    pub record_flush_ms: u64,
+    /// Interval of lease renewals (must be well under the lease of 2.5 s).
+    pub heartbeat_interval_ms: u64,
+    /// Interval at which the scheduler looks for work.
+    pub scheduler_tick_ms: u64,
+    /// Time a message is retried before it is failed.
+    pub retry_budget_ms: u64,
+    /// Attempts per message before it is failed.
+    pub retry_attempts_max: u32,
+    /// Base URL of this node's HTTP listener as providers reach it, for delivery receipts
+    /// and replies (`http://host:port`).
+    pub callback_url: Option<String>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            shard_workers: 16,
+            chunk_recipients: 256,
+            window_chunks: 4,
+            queue_messages: 8_192,
+            sender_workers: 16,
+            record_flush_ms: 50,
+            heartbeat_interval_ms: 750,
+            scheduler_tick_ms: 250,
+            retry_budget_ms: 120_000,
+            retry_attempts_max: 12,
+            callback_url: None,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("shard_workers", self.shard_workers as u64),
+            ("chunk_recipients", self.chunk_recipients as u64),
+            ("window_chunks", self.window_chunks as u64),
+            ("queue_messages", self.queue_messages as u64),
+            ("sender_workers", self.sender_workers as u64),
+            ("record_flush_ms", self.record_flush_ms),
+            ("scheduler_tick_ms", self.scheduler_tick_ms),
+            ("retry_attempts_max", u64::from(self.retry_attempts_max)),
+        ];
+        if let Some((f, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid {
+                field: format!("delivery.{f}"),
+                rule: "must be positive".into(),
+            });
+        }
+        if self.heartbeat_interval_ms == 0
+            || self.heartbeat_interval_ms * 2 > varsel_raft_store::delivery::LEASE_MS
+        {
+            let rule = format!(
+                "must be positive and at most half the lease ({} ms)",
+                varsel_raft_store::delivery::LEASE_MS
+            );
+            return Err(ConfigError::Invalid { field: "delivery.heartbeat_interval_ms".into(), rule });
+        }
+        if self.chunk_recipients > 4096 {
+            return Err(ConfigError::Invalid {
+                field: "delivery.chunk_recipients".into(),
+                rule: "must be at most 4096".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One provider of one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A unique name, used in metrics, logs and delivery records.
+    pub name: String,
+    /// The channel it carries.
+    pub channel: varsel_domain::Channel,
+    /// Most messages per second sent to it from this node (0: no limit).
+    #[serde(default)]
+    pub rate_per_second: u32,
+    /// Calls to it in flight at once from this node.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Most messages per call (providers that take one message per call ignore it).
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// Time allowed for one call.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The provider simulator (`varsel sim`): for tests, benchmarks and `varsel dev`.
+    #[serde(default)]
+    pub simulator: Option<SimulatorProviderConfig>,
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+fn default_batch_max() -> usize {
+    500
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+/// Settings of a simulated provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorProviderConfig {
+    /// Base URL of the simulator, e.g. `http://127.0.0.1:9000`.
+    pub url: String,
+    /// The provider's name on the simulator; defaults to `name`.
+    #[serde(default)]
+    pub remote_name: Option<String>,
+}
+
+impl ProviderConfig {
+    fn validate(&self, i: usize) -> Result<(), ConfigError> {
+        let field = |f: &str| format!("providers[{i}].{f}");
+        check_name(&field("name"), &self.name)?;
+        if self.concurrency == 0 || self.batch_max == 0 || self.timeout_ms == 0 {
+            let rule = "concurrency, batch_max and timeout_ms must be positive".to_string();
+            return Err(ConfigError::Invalid { field: field("concurrency"), rule });
+        }
+        let kinds = [self.simulator.is_some()].iter().filter(|k| **k).count();
+        if kinds != 1 {
+            let rule = "needs exactly one provider kind table, e.g. [providers.simulator]".to_string();
+            return Err(ConfigError::Invalid { field: field("kind"), rule });
+        }
+        if let Some(s) = &self.simulator
+            && !(s.url.starts_with("http://") || s.url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: field("simulator.url"),
+                rule: format!("must be an http:// URL, got {:?}", s.url),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Switches that exist for tests only.
@@ -226,6 +395,15 @@ impl NodeConfig {
         }
         self.validate_peers()?;
         self.raft.validate()?;
+        self.delivery.validate()?;
+        let mut names = BTreeSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            p.validate(i)?;
+            if !names.insert(p.name.clone()) {
+                let rule = format!("provider name {:?} is used twice", p.name);
+                return Err(ConfigError::Invalid { field: format!("providers[{i}].name"), rule });
+            }
+        }
         if let Some(f) = &self.auth.superadmin_token_file
             && f.as_os_str().is_empty()
         {

@@ -8,6 +8,8 @@
 //!   server [`raft::service`]) and its fault-injection hook.
 //! - [`replica`]: this node's replica: writes from any node (forwarded to the leader), reads
 //!   (local or linearizable), cluster administration.
+//! - [`delivery`]: the delivery engine: supervised actors that send every alert from all
+//!   sites at once, providers with failover.
 //! - [`api`]: the gRPC services on the API port.
 //! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
 //! - [`server`]: listeners, health and reflection services, shutdown.
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod local_cluster;
 pub mod raft;

@@ -17,7 +17,8 @@ use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
 
 use crate::config::{
-    AuthConfig, LogConfig, NodeConfig, PeerConfig, RaftConfig, StorageConfig, TestingConfig,
+    AuthConfig, DeliveryConfig, LogConfig, NodeConfig, PeerConfig, ProviderConfig, RaftConfig, StorageConfig,
+    TestingConfig,
 };
 
 /// Site names given to the nodes of a local cluster, in order.
@@ -54,6 +55,10 @@ pub struct Spec {
     /// The superadmin token every node accepts (written to `superadmin.token` in the base
     /// directory).
     pub superadmin_token: String,
+    /// Delivery engine settings of every node.
+    pub delivery: DeliveryConfig,
+    /// Providers of every node.
+    pub providers: Vec<ProviderConfig>,
 }
 
 impl Spec {
@@ -75,6 +80,8 @@ impl Spec {
             log_filter: "info,openraft=warn".into(),
             cache_capacity_bytes: 32 * 1024 * 1024,
             superadmin_token: crate::auth::new_secret(),
+            delivery: DeliveryConfig::default(),
+            providers: Vec::new(),
         }
     }
 }
@@ -169,6 +176,8 @@ impl LocalCluster {
                 storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
                 log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
                 auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
+                delivery: spec.delivery.clone(),
+                providers: spec.providers.clone(),
                 testing: TestingConfig { fault_injection: spec.fault_injection },
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));

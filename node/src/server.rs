@@ -44,6 +44,8 @@ pub struct NodeHandle {
     pub api_addr: std::net::SocketAddr,
     /// Where the Raft transport listens.
     pub raft_addr: std::net::SocketAddr,
+    /// The delivery engine, when enabled.
+    pub engine: Option<crate::delivery::Engine>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
@@ -104,8 +106,18 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
         .serve_with_incoming_shutdown(TcpListenerStream::new(api), stopped(stop_rx));
 
     let servers = vec![tokio::spawn(raft_server), tokio::spawn(api_server)];
+    let engine = if replica.config.delivery.enabled {
+        let cfg = replica.config.clone();
+        Some(
+            crate::delivery::Engine::start(replica.clone(), cfg.delivery.clone(), &cfg.providers)
+                .await
+                .map_err(NodeError::Server)?,
+        )
+    } else {
+        None
+    };
     tracing::info!(node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, "node started");
-    Ok(NodeHandle { replica, api_addr, raft_addr, stop, servers })
+    Ok(NodeHandle { replica, api_addr, raft_addr, engine, stop, servers })
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -114,8 +126,12 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 impl NodeHandle {
-    /// Stops serving, waits (bounded) for open calls, and shuts Raft down.
+    /// Hands shard leases back, stops serving, waits (bounded) for open calls, and shuts Raft
+    /// down.
     pub async fn stop(self) -> Result<(), NodeError> {
+        if let Some(engine) = self.engine {
+            engine.stop().await;
+        }
         let _ = self.stop.send(true);
         for mut server in self.servers {
             match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {

@@ -26,7 +26,10 @@ impl Tenants {
 }
 
 /// `changes` applied over `current`: fields at 0 are left as they are.
-fn merge_limits(current: &varsel_domain::model::Limits, changes: Option<&pb::Limits>) -> varsel_domain::model::Limits {
+fn merge_limits(
+    current: &varsel_domain::model::Limits,
+    changes: Option<&pb::Limits>,
+) -> varsel_domain::model::Limits {
     let Some(c) = changes else { return current.clone() };
     let pick = |v: u64, old: u64| if v == 0 { old } else { v };
     let pick32 = |v: u32, old: u32| if v == 0 { old } else { v };

@@ -1,0 +1,232 @@
+//! The delivery engine: turns accepted alerts into messages to people, from every site at once.
+//!
+//! # Layout
+//!
+//! - [`actors`]: the supervised actor tree (scheduler, shard workers, channel senders, recorder,
+//!   receipts); its doc draws the tree and the bounds.
+//! - [`providers`]: the provider trait, failover between providers, breakers, rate limits,
+//!   and the provider kinds.
+//! - [`recipients`]: who a range of a shard reaches (frozen memberships, duplicates).
+//! - [`render`]: personalising content per recipient and channel.
+//! - [`message`]: a message ready for a provider.
+//!
+//! The replicated side (leases, cursors, outcomes) is in `varsel_raft_store::delivery` and the
+//! state machine; this module is what each node runs against it.
+
+pub mod actors;
+pub mod message;
+pub mod providers;
+pub mod recipients;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorRef};
+use varsel_domain::model::{Channel, TenantId};
+
+use crate::config::{DeliveryConfig, ProviderConfig};
+use crate::replica::Replica;
+use actors::receipts::ReceiptsMsg;
+use actors::recorder::RecorderMsg;
+use actors::scheduler::SchedulerMsg;
+use actors::sender::ChannelQueue;
+use actors::{Delivery, DeliveryMsg};
+use providers::bucket::TokenBucket;
+use providers::simulator::SimulatorProvider;
+use providers::{NoEvents, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
+
+/// Wall-clock time in ms since the Unix epoch (for due times compared with the log's clock).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A monotonic clock in ms since the engine started: leases are judged by it on this node,
+/// so a wall-clock jump cannot extend one.
+#[derive(Debug)]
+pub struct EngineClock(Instant);
+
+impl EngineClock {
+    /// Milliseconds since the engine started.
+    pub fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
+/// Counters the engine keeps for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Actor restarts by the root supervisor.
+    pub actor_restarts: Arc<AtomicU64>,
+    /// Receipts and replies dropped because too many were waiting.
+    pub receipts_dropped: Arc<AtomicU64>,
+}
+
+/// What every actor of the engine shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// This node's replica.
+    pub replica: Arc<Replica>,
+    /// Settings.
+    pub config: DeliveryConfig,
+    /// Per channel, the bounded queue in front of its sender.
+    pub queues: BTreeMap<Channel, Arc<ChannelQueue>>,
+    /// Per channel, its providers.
+    pub providers: BTreeMap<Channel, Arc<ProviderSet>>,
+    /// The engine's monotonic clock.
+    pub clock: EngineClock,
+    /// Counters.
+    pub counters: Counters,
+    recorder: RwLock<Option<ActorRef<RecorderMsg>>>,
+    receipts: RwLock<Option<ActorRef<ReceiptsMsg>>>,
+    scheduler: RwLock<Option<ActorRef<SchedulerMsg>>>,
+    tenant_buckets: Mutex<HashMap<TenantId, (u32, Arc<TokenBucket>)>>,
+    unhealthy: Mutex<Vec<String>>,
+}
+
+fn read<T: Clone>(lock: &RwLock<Option<T>>) -> Option<T> {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn write<T>(lock: &RwLock<Option<T>>, value: Option<T>) {
+    *lock.write().unwrap_or_else(|p| p.into_inner()) = value;
+}
+
+impl Shared {
+    /// The current recorder (it changes when restarted).
+    pub fn recorder(&self) -> Option<ActorRef<RecorderMsg>> {
+        read(&self.recorder)
+    }
+    fn set_recorder(&self, r: Option<ActorRef<RecorderMsg>>) {
+        write(&self.recorder, r)
+    }
+    /// The current receipts actor.
+    pub fn receipts(&self) -> Option<ActorRef<ReceiptsMsg>> {
+        read(&self.receipts)
+    }
+    fn set_receipts(&self, r: Option<ActorRef<ReceiptsMsg>>) {
+        write(&self.receipts, r)
+    }
+    /// The current scheduler.
+    pub fn scheduler(&self) -> Option<ActorRef<SchedulerMsg>> {
+        read(&self.scheduler)
+    }
+    fn set_scheduler(&self, r: Option<ActorRef<SchedulerMsg>>) {
+        write(&self.scheduler, r)
+    }
+    fn set_unhealthy(&self, child: String) {
+        self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).push(child);
+    }
+    /// Actors that failed too often and were left down.
+    pub fn unhealthy(&self) -> Vec<String> {
+        self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes `n` messages from the tenant's sending budget on this node, if available now.
+    /// The tenant's limit is shared evenly by the nodes, so the limit holds over the cluster.
+    pub fn tenant_budget(&self, tenant: TenantId, n: usize) -> bool {
+        let txn = self.replica.state.read_txn();
+        let limit = varsel_raft_store::state_machine::domain::query::tenant(&txn, tenant)
+            .ok()
+            .flatten()
+            .map_or(0, |t| t.limits.max_send_rate_per_second);
+        if limit == 0 {
+            return true;
+        }
+        let voters = self.replica.membership().voters.len().max(1) as u32;
+        let share = limit.div_ceil(voters);
+        let bucket = {
+            let mut map = self.tenant_buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(tenant).or_insert_with(|| (share, Arc::new(TokenBucket::new(share))));
+            if entry.0 != share {
+                *entry = (share, Arc::new(TokenBucket::new(share)));
+            }
+            entry.1.clone()
+        };
+        bucket.try_take(n)
+    }
+}
+
+/// Builds the providers of every channel from the configuration, in configured order.
+pub fn build_providers(
+    configs: &[ProviderConfig],
+    delivery: &DeliveryConfig,
+    events: Arc<dyn ProviderEvents>,
+) -> BTreeMap<Channel, Arc<ProviderSet>> {
+    let retry = RetryPolicy {
+        attempts_max: delivery.retry_attempts_max,
+        budget: Duration::from_millis(delivery.retry_budget_ms),
+        ..RetryPolicy::default()
+    };
+    let mut slots: BTreeMap<Channel, Vec<Slot>> = Channel::ALL.iter().map(|c| (*c, Vec::new())).collect();
+    for p in configs {
+        let provider: Arc<dyn Provider> = match &p.simulator {
+            Some(sim) => Arc::new(SimulatorProvider::new(
+                p.name.clone(),
+                sim.remote_name.clone().unwrap_or_else(|| p.name.clone()),
+                p.channel,
+                sim.url.clone(),
+                delivery.callback_url.clone(),
+                p.batch_max,
+                Duration::from_millis(p.timeout_ms),
+            )),
+            None => continue,
+        };
+        slots.entry(p.channel).or_default().push(Slot::new(provider, p.rate_per_second, p.concurrency));
+    }
+    slots.into_iter().map(|(c, s)| (c, Arc::new(ProviderSet::new(c, s, retry, events.clone())))).collect()
+}
+
+/// A running delivery engine.
+#[derive(Debug)]
+pub struct Engine {
+    /// What the actors share.
+    pub shared: Arc<Shared>,
+    root: ActorRef<DeliveryMsg>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts the engine for `replica`.
+    pub async fn start(
+        replica: Arc<Replica>,
+        config: DeliveryConfig,
+        providers: &[ProviderConfig],
+    ) -> Result<Self, String> {
+        let providers = build_providers(providers, &config, Arc::new(NoEvents));
+        let queues = Channel::ALL
+            .iter()
+            .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
+            .collect();
+        let shared = Arc::new(Shared {
+            replica,
+            config,
+            queues,
+            providers,
+            clock: EngineClock(Instant::now()),
+            counters: Counters::default(),
+            recorder: RwLock::new(None),
+            receipts: RwLock::new(None),
+            scheduler: RwLock::new(None),
+            tenant_buckets: Mutex::new(HashMap::new()),
+            unhealthy: Mutex::new(Vec::new()),
+        });
+        let (root, handle) = Actor::spawn(None, Delivery, shared.clone()).await.map_err(|e| e.to_string())?;
+        Ok(Self { shared, root, handle })
+    }
+
+    /// Gives this node's leases back (so other sites take its shards at once) and stops.
+    pub async fn stop(self) {
+        if let Some(s) = self.shared.scheduler() {
+            match ractor::call_t!(s, SchedulerMsg::Drain, 5_000) {
+                Ok(n) if n > 0 => tracing::info!(leases = n, "shard leases released"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not release shard leases; they will expire"),
+            }
+        }
+        self.root.stop(Some("node stopping".into()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.handle).await;
+    }
+}

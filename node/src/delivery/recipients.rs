@@ -1,0 +1,89 @@
+//! Who a range of a shard reaches: frozen group memberships, direct contacts, duplicates.
+//!
+//! Read from this node's applied state. A position is a recipient when its membership was
+//! active at the alert's acceptance index; a contact that is also in an earlier target (an
+//! earlier group, or for direct contacts any group) is a duplicate and skipped, so nobody gets
+//! the same alert twice on one channel because they are on two lists.
+
+use varsel_domain::model::{Alert, Contact};
+use varsel_raft_store::StateReader;
+use varsel_raft_store::engine::KvTree;
+use varsel_raft_store::error::EngineError;
+use varsel_raft_store::shards::ShardRange;
+use varsel_raft_store::state_machine::domain::query;
+
+/// What one position of a shard turned out to be.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// A recipient to message.
+    Recipient(Box<Contact>),
+    /// Not a recipient of this alert (joined after it was accepted, or left before).
+    NotRecipient,
+    /// Reached through an earlier target of the same alert.
+    Duplicate,
+    /// The contact was deleted after the alert was accepted.
+    Deleted,
+}
+
+/// Resolves positions `from..to` of `range`. Positions without a membership record (none in
+/// practice) are skipped.
+pub fn resolve<T: KvTree>(
+    state: &StateReader<T>,
+    alert: &Alert,
+    range: &ShardRange,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, Resolved)>, EngineError> {
+    let txn = state.read_txn();
+    let mut out = Vec::with_capacity((to - from) as usize);
+    match *range {
+        ShardRange::Group { target, .. } => {
+            let Some(snap) = alert.groups.get(target as usize) else { return Ok(out) };
+            let members = query::memberships(&txn, alert.tenant, snap.group, from, to, (to - from) as usize)?;
+            for (seq, m) in members {
+                let r = if !m.active_at(alert.accepted_index) {
+                    Resolved::NotRecipient
+                } else if in_earlier_group(state, alert, target as usize, m.contact)? {
+                    Resolved::Duplicate
+                } else {
+                    contact(state, alert, m.contact)?
+                };
+                out.push((seq, r));
+            }
+        }
+        ShardRange::Direct { .. } => {
+            for pos in from..to {
+                let Some(&c) = alert.contacts.get(pos as usize) else { break };
+                let r = if in_earlier_group(state, alert, alert.groups.len(), c)? {
+                    Resolved::Duplicate
+                } else {
+                    contact(state, alert, c)?
+                };
+                out.push((pos, r));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn in_earlier_group<T: KvTree>(
+    state: &StateReader<T>,
+    alert: &Alert,
+    before: usize,
+    contact: u64,
+) -> Result<bool, EngineError> {
+    let txn = state.read_txn();
+    for g in alert.groups.iter().take(before) {
+        if query::was_member_at(&txn, alert.tenant, g.group, contact, alert.accepted_index)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn contact<T: KvTree>(state: &StateReader<T>, alert: &Alert, id: u64) -> Result<Resolved, EngineError> {
+    Ok(match query::contact(&state.read_txn(), alert.tenant, id)? {
+        Some((c, _)) => Resolved::Recipient(Box::new(c)),
+        None => Resolved::Deleted,
+    })
+}
