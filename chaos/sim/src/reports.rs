@@ -1,0 +1,183 @@
+//! The answers of the admin API, shared by the server and [`crate::SimClient`].
+//!
+//! Counting rules, which tests rely on:
+//! - `received` counts every message of every batch that got a 200 answer;
+//!   `received = accepted + rejected_retryable + rejected_permanent`.
+//! - `accepted` counts every `accepted` result, including idempotent repeats;
+//!   `duplicate_suppressed` and `duplicate_delivered` are parts of it. Messages handed to a
+//!   recipient ("deliveries") are `accepted - duplicate_suppressed`.
+//! - Whole-batch refusals (503, 429) count in `batches_unavailable` / `batches_throttled`
+//!   and nowhere else; 400 and 413 count nowhere.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Channel;
+
+/// Message counters of one provider, or summed over all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub received: u64,
+    pub accepted: u64,
+    pub rejected_retryable: u64,
+    pub rejected_permanent: u64,
+    /// Repeats of a key this provider had accepted, answered with the same provider id.
+    pub duplicate_suppressed: u64,
+    /// Repeats of a key this provider had accepted, delivered again (idempotency off).
+    pub duplicate_delivered: u64,
+    /// Batches answered 200.
+    pub batches: u64,
+    /// Batches answered 503 (outage).
+    pub batches_unavailable: u64,
+    /// Batches answered 429 (over `rate_per_second`).
+    pub batches_throttled: u64,
+    /// Receipts a node acknowledged.
+    pub receipts_sent: u64,
+    /// Replies a node acknowledged.
+    pub replies_sent: u64,
+}
+
+impl Counters {
+    /// Adds `other` field by field.
+    pub fn add(&mut self, other: &Counters) {
+        self.received += other.received;
+        self.accepted += other.accepted;
+        self.rejected_retryable += other.rejected_retryable;
+        self.rejected_permanent += other.rejected_permanent;
+        self.duplicate_suppressed += other.duplicate_suppressed;
+        self.duplicate_delivered += other.duplicate_delivered;
+        self.batches += other.batches;
+        self.batches_unavailable += other.batches_unavailable;
+        self.batches_throttled += other.batches_throttled;
+        self.receipts_sent += other.receipts_sent;
+        self.replies_sent += other.replies_sent;
+    }
+}
+
+/// One provider in `GET /admin/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProviderStats {
+    /// Its counters.
+    #[serde(flatten)]
+    pub counters: Counters,
+    /// Whether it is in an outage now.
+    pub outage: bool,
+}
+
+/// `GET /admin/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The seed in force.
+    pub seed: u64,
+    /// Per provider, by name.
+    pub providers: BTreeMap<String, ProviderStats>,
+    /// Summed over the providers.
+    pub totals: Counters,
+    /// Distinct keys received by any provider.
+    pub distinct_keys: u64,
+    /// Distinct keys beyond `keys_recorded_max`: counted but not listed by `/admin/keys`.
+    pub keys_not_listed: u64,
+    /// Arrivals for alerts beyond [`crate::limits::ALERTS_TRACKED_MAX`]: not in
+    /// `/admin/counts`.
+    pub alerts_untracked: u64,
+    /// Receipts and replies waiting to be sent.
+    pub callbacks_queued: u64,
+    /// Receipts and replies given up: queue full, no callback URL, or every attempt failed.
+    pub callbacks_dropped: u64,
+    /// Failed callback request attempts (each may be retried).
+    pub callback_failures: u64,
+}
+
+impl Stats {
+    /// The stats of `provider`, zero when there is no such provider.
+    pub fn provider(&self, provider: &str) -> ProviderStats {
+        self.providers
+            .get(provider)
+            .copied()
+            .unwrap_or(ProviderStats { counters: Counters::default(), outage: false })
+    }
+}
+
+/// One key in `GET /admin/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Times it arrived, at any provider, whatever the answer.
+    pub count: u32,
+    /// Times it was handed to a recipient (`count` less rejections and suppressed repeats).
+    pub delivered: u32,
+    /// Providers it arrived at, in configuration order.
+    pub providers: Vec<String>,
+}
+
+/// `GET /admin/keys?prefix=..&limit=..`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeysListing {
+    /// Keys starting with the prefix, in order, at most `limit`.
+    pub keys: BTreeMap<String, KeyInfo>,
+    /// More keys matched than `limit`.
+    pub truncated: bool,
+    /// Distinct keys not kept for listing (beyond `keys_recorded_max`): when non-zero the
+    /// listing may miss keys; use `/admin/counts`, which is exact.
+    pub keys_not_listed: u64,
+}
+
+/// Exact counts for one (alert, channel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelCounts {
+    /// Distinct keys received.
+    pub distinct_keys: u64,
+    /// Arrivals; `receives - distinct_keys` is the number of repeats.
+    pub receives: u64,
+    /// Keys that arrived more than once.
+    pub keys_received_more_than_once: u64,
+    /// Distinct keys handed to a recipient at least once.
+    pub delivered_keys: u64,
+    /// Deliveries; `deliveries - delivered_keys` is the number of duplicate messages a
+    /// recipient got.
+    pub deliveries: u64,
+    /// Keys delivered more than once (recipients who got the message twice or more).
+    pub keys_delivered_more_than_once: u64,
+}
+
+/// `GET /admin/counts?alert=N`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertCounts {
+    /// The alert asked for.
+    pub alert: u64,
+    /// Per channel that received anything for it.
+    pub channels: BTreeMap<Channel, ChannelCounts>,
+}
+
+impl AlertCounts {
+    /// The counts of `channel`, zero when nothing arrived on it.
+    pub fn channel(&self, channel: Channel) -> ChannelCounts {
+        self.channels.get(&channel).copied().unwrap_or_default()
+    }
+}
+
+/// One reply in `GET /admin/replies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// Key of the message replied to.
+    pub key: String,
+    /// Provider that delivered it.
+    pub provider: String,
+    /// The recipient's number.
+    pub from: String,
+    /// What was replied.
+    pub text: String,
+    /// The provider id of the message.
+    pub provider_id: String,
+}
+
+/// `GET /admin/replies?limit=..`: replies a node acknowledged, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepliesListing {
+    /// At most `limit` and [`crate::limits::REPLIES_RECORDED_MAX`].
+    pub replies: Vec<ReplyRecord>,
+    /// Replies acknowledged in all, listed or not.
+    pub total: u64,
+    /// Fewer are listed than were acknowledged.
+    pub truncated: bool,
+}

@@ -1,0 +1,117 @@
+//! The simulator's shared state: the providers, the recorder, the callback queue and the
+//! log of replies, behind one `Arc` that every connection and the callback flusher hold.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::{
+    callbacks::CallbackQueue,
+    config::SimConfig,
+    limits::REPLIES_RECORDED_MAX,
+    providers::Provider,
+    recorder::Recorder,
+    reports::{Counters, RepliesListing, ReplyRecord, Stats},
+};
+
+/// Locks a mutex even if a holder panicked: every structure here stays consistent between
+/// statements, and a simulator that stops answering would fail tests for the wrong reason.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Replies a node acknowledged, the first [`REPLIES_RECORDED_MAX`] of them.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyLog {
+    records: Vec<ReplyRecord>,
+    total: u64,
+}
+
+impl ReplyLog {
+    pub(crate) fn push(&mut self, record: ReplyRecord) {
+        self.total += 1;
+        if self.records.len() < REPLIES_RECORDED_MAX {
+            self.records.push(record);
+        }
+    }
+
+    pub(crate) fn listing(&self, limit: usize) -> RepliesListing {
+        let replies: Vec<ReplyRecord> = self.records.iter().take(limit).cloned().collect();
+        RepliesListing { truncated: (replies.len() as u64) < self.total, replies, total: self.total }
+    }
+}
+
+/// Everything a running simulator holds.
+#[derive(Debug)]
+pub(crate) struct Sim {
+    pub(crate) seed: u64,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) callback_urls: Vec<String>,
+    pub(crate) providers: Vec<Provider>,
+    /// One lock, taken once per batch: on two cores a sharded table would buy nothing.
+    pub(crate) recorder: Mutex<Recorder>,
+    pub(crate) callbacks: CallbackQueue,
+    pub(crate) replies: Mutex<ReplyLog>,
+    keys_recorded_max: usize,
+}
+
+impl Sim {
+    /// Builds the state of a validated configuration.
+    pub(crate) fn new(config: &SimConfig, secret: Vec<u8>) -> Self {
+        let providers: Vec<Provider> =
+            config.providers.iter().enumerate().map(|(i, p)| Provider::new(i, p)).collect();
+        Sim {
+            seed: config.seed,
+            secret,
+            callback_urls: config.callback_urls.clone(),
+            callbacks: CallbackQueue::new(providers.len()),
+            providers,
+            recorder: Mutex::new(Recorder::new(config.keys_recorded_max)),
+            replies: Mutex::new(ReplyLog::default()),
+            keys_recorded_max: config.keys_recorded_max,
+        }
+    }
+
+    pub(crate) fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| &*p.name == name)
+    }
+
+    pub(crate) fn provider_names(&self) -> Vec<Arc<str>> {
+        self.providers.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Forgets every message, counter, queued callback and reply, and restores each
+    /// provider's configured behaviour.
+    pub(crate) fn reset(&self) {
+        *lock(&self.recorder) = Recorder::new(self.keys_recorded_max);
+        for provider in &self.providers {
+            provider.reset();
+        }
+        self.callbacks.clear();
+        *lock(&self.replies) = ReplyLog::default();
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut totals = Counters::default();
+        let mut providers = std::collections::BTreeMap::new();
+        for provider in &self.providers {
+            let stats = provider.stats();
+            totals.add(&stats.counters);
+            providers.insert(provider.name.to_string(), stats);
+        }
+        let (distinct_keys, keys_not_listed, alerts_untracked) = {
+            let recorder = lock(&self.recorder);
+            (recorder.distinct_keys(), recorder.keys_not_listed(), recorder.alerts_untracked())
+        };
+        let callbacks = self.callbacks.counts();
+        Stats {
+            seed: self.seed,
+            providers,
+            totals,
+            distinct_keys,
+            keys_not_listed,
+            alerts_untracked,
+            callbacks_queued: callbacks.queued,
+            callbacks_dropped: callbacks.dropped,
+            callback_failures: callbacks.failures,
+        }
+    }
+}
