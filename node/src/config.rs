@@ -246,6 +246,9 @@ pub struct TestingConfig {
     /// Allow the chaos harness to cut Raft links on this node through the admin API
     /// (process-mode network partitions). Never enable in production.
     pub fault_injection: bool,
+    /// Delivery actors (`recorder`, `receipts`, `scheduler`, `sender-sms`, …) that panic once,
+    /// shortly after they start, to prove that supervision restarts them. Never in production.
+    pub panic_actors: Vec<String>,
 }
 
 /// Another member known at bootstrap.

@@ -59,6 +59,8 @@ pub struct Spec {
     pub delivery: DeliveryConfig,
     /// Providers of every node.
     pub providers: Vec<ProviderConfig>,
+    /// Delivery actors that panic once after they start (supervision tests).
+    pub panic_actors: Vec<String>,
 }
 
 impl Spec {
@@ -82,6 +84,7 @@ impl Spec {
             superadmin_token: crate::auth::new_secret(),
             delivery: DeliveryConfig::default(),
             providers: Vec::new(),
+            panic_actors: Vec::new(),
         }
     }
 }
@@ -178,7 +181,10 @@ impl LocalCluster {
                 auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
                 delivery: spec.delivery.clone(),
                 providers: spec.providers.clone(),
-                testing: TestingConfig { fault_injection: spec.fault_injection },
+                testing: TestingConfig {
+                    fault_injection: spec.fault_injection,
+                    panic_actors: spec.panic_actors.clone(),
+                },
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));
             let text = toml::to_string(&config).map_err(std::io::Error::other)?;

@@ -110,6 +110,19 @@ enum Command {
         #[command(subcommand)]
         command: cli::audit::AuditCommand,
     },
+    /// Run the provider simulator (SMS, voice, e-mail and push endpoints that record every
+    /// message) for tests, benchmarks and trying Varsel out.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8900")]
+        listen: std::net::SocketAddr,
+        /// Simulator configuration (TOML or JSON); default: the demo providers.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed for the simulated errors, latencies and replies.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Start a local three-site cluster and show it working.
     Dev(cli::dev::DevArgs),
     /// Measure a local three-node cluster and print the figures.
@@ -162,6 +175,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Audit { target, api, command } => {
             Ok(cli::audit::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Sim { listen, config, seed } => {
+            varsel_node::telemetry::init_logging(&quiet_logs());
+            let mut cfg = match config {
+                Some(path) => varsel_sim::SimConfig::load(&path)?,
+                None => varsel_sim::SimConfig::demo(),
+            };
+            cfg.listen = listen;
+            if let Some(seed) = seed {
+                cfg.seed = seed;
+            }
+            Ok(varsel_sim::run(cfg).await?)
         }
         Command::Dev(args) => {
             varsel_node::telemetry::init_logging(&quiet_logs());

@@ -68,6 +68,20 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
     let auth = Authenticator::load(config.auth.superadmin_token_file.as_deref())?;
     let replica = crate::raft::start(Arc::new(config), faults).await?;
     let ctx = ApiContext { replica: replica.clone(), auth };
+    let engine = if replica.config.delivery.enabled {
+        let cfg = replica.config.clone();
+        let e = crate::delivery::Engine::start(
+            replica.clone(),
+            cfg.delivery.clone(),
+            &cfg.providers,
+            &cfg.testing,
+        )
+        .await
+        .map_err(NodeError::Server)?;
+        Some(e)
+    } else {
+        None
+    };
     let (stop, stop_rx) = watch::channel(false);
 
     let raft_service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
@@ -92,7 +106,10 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
     let api_server = Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(ClusterAdminServer::new(AdminService::new(replica.clone())))
+        .add_service(ClusterAdminServer::new(AdminService::new(
+            replica.clone(),
+            engine.as_ref().map(|e| e.shared.clone()),
+        )))
         .add_service(KvServer::new(KvService::new(replica.clone())))
         .add_service(TenantServiceServer::new(Tenants::new(ctx.clone())))
         .add_service(
@@ -106,16 +123,6 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
         .serve_with_incoming_shutdown(TcpListenerStream::new(api), stopped(stop_rx));
 
     let servers = vec![tokio::spawn(raft_server), tokio::spawn(api_server)];
-    let engine = if replica.config.delivery.enabled {
-        let cfg = replica.config.clone();
-        Some(
-            crate::delivery::Engine::start(replica.clone(), cfg.delivery.clone(), &cfg.providers)
-                .await
-                .map_err(NodeError::Server)?,
-        )
-    } else {
-        None
-    };
     tracing::info!(node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, "node started");
     Ok(NodeHandle { replica, api_addr, raft_addr, engine, stop, servers })
 }

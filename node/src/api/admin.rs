@@ -11,8 +11,9 @@ use tonic::{Request, Response, Status};
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
 use varsel_proto::admin::{
-    AddLearnerRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SnapshotReply,
-    SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, InitReply, InitRequest, MembershipReply,
+    NodeIdRequest, NodeStatus, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest,
+    StatusRequest, TransferLeaderReply, TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
@@ -24,12 +25,13 @@ use crate::replica::admin::{MembershipView, address};
 #[derive(Debug, Clone)]
 pub struct AdminService {
     replica: Arc<Replica>,
+    engine: Option<Arc<crate::delivery::Shared>>,
 }
 
 impl AdminService {
-    /// A service for `replica`.
-    pub fn new(replica: Arc<Replica>) -> Self {
-        Self { replica }
+    /// A service for `replica` and its delivery engine, if it runs one.
+    pub fn new(replica: Arc<Replica>, engine: Option<Arc<crate::delivery::Shared>>) -> Self {
+        Self { replica, engine }
     }
 
     /// A client of the leader's API, or `None` when this node is the leader.
@@ -137,5 +139,53 @@ impl ClusterAdmin for AdminService {
     async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<SnapshotReply>, Status> {
         let snapshot_index = self.replica.snapshot_now().await?;
         Ok(Response::new(SnapshotReply { snapshot_index }))
+    }
+
+    async fn shards(&self, req: Request<ShardsRequest>) -> Result<Response<ShardsReply>, Status> {
+        use varsel_raft_store::state_machine::delivery as dq;
+        let id = req.into_inner().alert_id;
+        let txn = self.replica.state.read_txn();
+        let alert = dq::alert(&txn, id)
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound(format!("alert {id} does not exist")))?;
+        let states = dq::shard_states(&txn, id, alert.shards).map_err(ApiError::from)?;
+        let mut held_by_node = std::collections::HashMap::new();
+        let mut shards = Vec::with_capacity(states.len());
+        for (i, s) in states.into_iter().enumerate() {
+            if let Some(owner) = s.owner {
+                *held_by_node.entry(owner).or_insert(0u32) += 1;
+            }
+            let range = dq::shard_range(&alert, i as u32);
+            shards.push(ShardInfo {
+                shard: i as u32,
+                owner: s.owner.unwrap_or(0),
+                epoch: s.epoch,
+                lease_expires_ms: s.expires_ms,
+                step: u32::from(s.step),
+                cursors: s.cursors,
+                done: s.done,
+                range_start: range.as_ref().map_or(0, dq::range_start),
+                range_end: range.as_ref().map_or(0, dq::range_end),
+            });
+        }
+        Ok(Response::new(ShardsReply { shards, held_by_node, status: format!("{:?}", alert.status) }))
+    }
+
+    async fn delivery_status(
+        &self,
+        _req: Request<DeliveryStatusRequest>,
+    ) -> Result<Response<DeliveryStatusReply>, Status> {
+        let Some(e) = &self.engine else {
+            return Ok(Response::new(DeliveryStatusReply { enabled: false, ..Default::default() }));
+        };
+        let c = &e.config;
+        let window = (c.shard_workers * 4 * c.window_chunks * c.chunk_recipients) as u64;
+        Ok(Response::new(DeliveryStatusReply {
+            enabled: true,
+            unhealthy: e.unhealthy(),
+            actor_restarts: e.counters.actor_restarts.load(std::sync::atomic::Ordering::Relaxed),
+            in_flight_window: window,
+            queued: e.queues.iter().map(|(ch, q)| (ch.to_string(), q.queued() as u64)).collect(),
+        }))
     }
 }

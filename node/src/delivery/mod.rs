@@ -55,6 +55,25 @@ impl EngineClock {
     }
 }
 
+/// Test-only failpoints: actors named here panic once (see `testing.panic_actors`).
+#[derive(Debug, Default)]
+pub struct Failpoints(Mutex<std::collections::BTreeSet<String>>);
+
+impl Failpoints {
+    /// Armed with `names`.
+    pub fn new(names: &[String]) -> Self {
+        Self(Mutex::new(names.iter().cloned().collect()))
+    }
+
+    /// Panics the first time `name` comes by, if it is armed.
+    pub fn check(&self, name: &str) {
+        let hit = self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if hit {
+            panic!("failpoint: {name} panics once (testing.panic_actors)");
+        }
+    }
+}
+
 /// Counters the engine keeps for metrics and tests.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -79,6 +98,8 @@ pub struct Shared {
     pub clock: EngineClock,
     /// Counters.
     pub counters: Counters,
+    /// Test-only failpoints.
+    pub failpoints: Arc<Failpoints>,
     recorder: RwLock<Option<ActorRef<RecorderMsg>>>,
     receipts: RwLock<Option<ActorRef<ReceiptsMsg>>>,
     scheduler: RwLock<Option<ActorRef<SchedulerMsg>>>,
@@ -194,6 +215,7 @@ impl Engine {
         replica: Arc<Replica>,
         config: DeliveryConfig,
         providers: &[ProviderConfig],
+        testing: &crate::config::TestingConfig,
     ) -> Result<Self, String> {
         let providers = build_providers(providers, &config, Arc::new(NoEvents));
         let queues = Channel::ALL
@@ -207,6 +229,7 @@ impl Engine {
             providers,
             clock: EngineClock(Instant::now()),
             counters: Counters::default(),
+            failpoints: Arc::new(Failpoints::new(&testing.panic_actors)),
             recorder: RwLock::new(None),
             receipts: RwLock::new(None),
             scheduler: RwLock::new(None),

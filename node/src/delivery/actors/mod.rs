@@ -105,7 +105,11 @@ async fn spawn_child(
             let (r, _) = Actor::spawn_linked(
                 None,
                 Recorder,
-                RecorderArgs { replica: shared.replica.clone(), flush_after },
+                RecorderArgs {
+                    replica: shared.replica.clone(),
+                    flush_after,
+                    failpoints: shared.failpoints.clone(),
+                },
                 sup,
             )
             .await?;
@@ -116,6 +120,7 @@ async fn spawn_child(
             let args = ReceiptsArgs {
                 replica: shared.replica.clone(),
                 dropped: shared.counters.receipts_dropped.clone(),
+                failpoints: shared.failpoints.clone(),
             };
             let (r, _) = Actor::spawn_linked(None, Receipts, args, sup).await?;
             shared.set_receipts(Some(r.clone()));
@@ -131,6 +136,7 @@ async fn spawn_child(
                 queue: queue.clone(),
                 providers: providers.clone(),
                 workers: shared.config.sender_workers,
+                failpoints: shared.failpoints.clone(),
             };
             Actor::spawn_linked(None, ChannelSender, args, sup).await?.0.get_cell()
         }

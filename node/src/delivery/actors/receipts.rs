@@ -61,6 +61,7 @@ pub struct ReceiptsState {
     acks: Vec<(AlertId, ContactId, Option<Channel>)>,
     flush_scheduled: bool,
     dropped: Arc<AtomicU64>,
+    failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 /// What the receipts actor starts with.
@@ -70,6 +71,8 @@ pub struct ReceiptsArgs {
     pub replica: Arc<Replica>,
     /// Counter of dropped items.
     pub dropped: Arc<AtomicU64>,
+    /// Test-only failpoints.
+    pub failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 /// Whether a reply's text acknowledges.
@@ -117,6 +120,7 @@ impl Actor for Receipts {
             acks: Vec::new(),
             flush_scheduled: false,
             dropped: args.dropped,
+            failpoints: args.failpoints,
         })
     }
 
@@ -126,6 +130,7 @@ impl Actor for Receipts {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        state.failpoints.check("receipts");
         match msg {
             ReceiptsMsg::Flush => {
                 state.flush_scheduled = false;

@@ -52,6 +52,7 @@ pub struct RecorderState {
     pending_outcomes: usize,
     flush_scheduled: bool,
     in_flight: Arc<Semaphore>,
+    failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 /// What the recorder starts with.
@@ -61,6 +62,8 @@ pub struct RecorderArgs {
     pub replica: Arc<Replica>,
     /// Longest wait before a write.
     pub flush_after: Duration,
+    /// Test-only failpoints.
+    pub failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 impl Recorder {
@@ -121,6 +124,7 @@ impl Actor for Recorder {
             pending_outcomes: 0,
             flush_scheduled: false,
             in_flight: Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT)),
+            failpoints: args.failpoints,
         })
     }
 
@@ -132,6 +136,7 @@ impl Actor for Recorder {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RecorderMsg::Submit(progress, reply) => {
+                state.failpoints.check("recorder");
                 state.pending_outcomes += progress.outcomes.len().max(1);
                 state.pending.push((progress, reply));
                 if state.pending_outcomes >= RECORD_OUTCOMES_MAX {

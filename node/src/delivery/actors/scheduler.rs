@@ -113,7 +113,10 @@ impl Actor for Scheduler {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SchedulerMsg::Tick if !state.draining => tick(&myself, state).await,
+            SchedulerMsg::Tick if !state.draining => {
+                state.shared.failpoints.check("scheduler");
+                tick(&myself, state).await
+            }
             SchedulerMsg::Tick => {}
             SchedulerMsg::Beat(answer, sent_at) => {
                 state.beat_in_flight = false;

@@ -141,6 +141,7 @@ pub struct ChannelSenderState {
     providers: Arc<ProviderSet>,
     workers: JoinSet<()>,
     size: usize,
+    failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 /// Messages of the channel sender.
@@ -159,6 +160,8 @@ pub struct ChannelSenderArgs {
     pub providers: Arc<ProviderSet>,
     /// Worker count.
     pub workers: usize,
+    /// Test-only failpoints.
+    pub failpoints: Arc<crate::delivery::Failpoints>,
 }
 
 async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>) {
@@ -193,6 +196,7 @@ impl Actor for ChannelSender {
             providers: args.providers,
             workers: JoinSet::new(),
             size: args.workers.max(1),
+            failpoints: args.failpoints,
         };
         state.fill();
         myself.send_interval(CHECK_INTERVAL, || ChannelSenderMsg::Check);
@@ -207,6 +211,7 @@ impl Actor for ChannelSender {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ChannelSenderMsg::Check => {
+                state.failpoints.check(&format!("sender-{}", state.queue.channel()));
                 while let Some(done) = state.workers.try_join_next() {
                     if let Err(e) = done {
                         tracing::error!(channel = %state.queue.channel(), error = %e, "sender worker died; replacing it");

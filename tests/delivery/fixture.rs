@@ -1,0 +1,183 @@
+//! A three-node cluster wired to an in-process provider simulator, with a tenant ready to send.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::stream;
+use varsel_node::config::{ProviderConfig, SimulatorProviderConfig};
+use varsel_node::local_cluster::Spec;
+use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_proto::admin::{ShardsReply, ShardsRequest};
+use varsel_proto::api::{
+    Alert, AlertStatus, ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest,
+    CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
+};
+use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimConfig, SimHandle};
+
+use crate::common::{TestCluster, authed};
+
+/// Time an alert of the tests' size is given to complete on a busy two-core machine.
+pub const COMPLETE_WITHIN: Duration = Duration::from_secs(180);
+
+/// The cluster, the simulator and a tenant.
+pub struct Fixture {
+    pub c: TestCluster,
+    pub sim: SimHandle,
+    pub token: String,
+}
+
+/// Simulator providers: two SMS (primary, alternative), voice, e-mail, push; fast by default.
+pub fn sim_config() -> SimConfig {
+    let p = |name: &str, channel| SimProvider {
+        latency_ms: 2,
+        latency_jitter_ms: 2,
+        ..SimProvider::new(name, channel)
+    };
+    SimConfig::with_providers(vec![
+        p("sms-primary", SimChannel::Sms),
+        p("sms-alt", SimChannel::Sms),
+        p("voice", SimChannel::Voice),
+        p("email", SimChannel::Email),
+        p("push", SimChannel::Push),
+    ])
+}
+
+fn node_providers(url: &str) -> Vec<ProviderConfig> {
+    let p = |name: &str, channel| ProviderConfig {
+        name: name.into(),
+        channel,
+        rate_per_second: 0,
+        concurrency: 8,
+        batch_max: 250,
+        timeout_ms: 5_000,
+        simulator: Some(SimulatorProviderConfig { url: url.into(), remote_name: None }),
+    };
+    use varsel_domain::Channel::*;
+    vec![p("sms-primary", Sms), p("sms-alt", Sms), p("voice", Voice), p("email", Email), p("push", Push)]
+}
+
+impl Fixture {
+    /// Starts the simulator and three nodes; creates a tenant with generous limits.
+    pub async fn start(sim: SimConfig, adjust: impl FnOnce(&mut Spec)) -> Self {
+        let sim = varsel_sim::spawn(sim).await.unwrap();
+        let url = format!("http://{}", sim.addr);
+        let c = TestCluster::start(3, |s| {
+            s.providers = node_providers(&url);
+            adjust(s);
+        })
+        .await;
+        let mut api = c.api(1);
+        let limits = Limits {
+            max_recipients_per_alert: 1_000_000,
+            max_alerts_per_minute: 1_000,
+            max_messages_per_alert: 4_000_000,
+            max_send_rate_per_second: 1_000_000,
+            ..Default::default()
+        };
+        let t = api
+            .tenants
+            .create_tenant(authed(
+                &c.superadmin(),
+                CreateTenantRequest { name: "kommune".into(), limits: Some(limits) },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .tenant
+            .unwrap();
+        let req =
+            CreateCredentialRequest { tenant_id: t.id, name: "ops".into(), role: Role::Operator as i32 };
+        let token =
+            api.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
+        Self { c, sim, token }
+    }
+
+    /// Imports `n` contacts into `group`, each with a phone, an e-mail and a push subscription.
+    pub async fn contacts(&self, n: usize, group: &str) {
+        let mut csv = String::from("external_id,name,phone,email,push,groups\n");
+        for i in 0..n {
+            let push = format!("\"{{\"\"endpoint\"\":\"\"https://push.example/{i}\"\"}}\"");
+            csv.push_str(&format!("{group}-{i},Person {i},+4741{i:06},p{i}@example.no,{push},{group}\n"));
+        }
+        let chunks: Vec<ImportChunk> = csv
+            .as_bytes()
+            .chunks(256 * 1024)
+            .map(|d| ImportChunk { data: d.to_vec(), filename: String::new() })
+            .collect();
+        let report = self
+            .c
+            .api(1)
+            .contacts
+            .import_contacts(authed(&self.token, stream::iter(chunks)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(report.created + report.updated, n as u64, "{:?}", report.rejected.first());
+    }
+
+    /// Creates an alert to `group` with the given policy; returns it.
+    pub async fn alert(
+        &self,
+        key: &str,
+        group: &str,
+        priority: Priority,
+        policy: Vec<EscalationStep>,
+    ) -> Alert {
+        let variant = ChannelContent {
+            sms_text: "Evakuer {{name}} nå. Svar OK.".into(),
+            voice_script: "Dette er et varsel. Trykk 1.".into(),
+            email_subject: "Varsel".into(),
+            email_text: "Evakuer.".into(),
+            push_title: "Varsel".into(),
+            push_body: "Evakuer nå.".into(),
+            ..Default::default()
+        };
+        let req = CreateAlertRequest {
+            idempotency_key: key.into(),
+            title: format!("test {key}"),
+            priority: priority as i32,
+            content: Some(Content {
+                default_language: "nb".into(),
+                variants: HashMap::from([("nb".into(), variant)]),
+            }),
+            targets: Some(Targets { group_names: vec![group.into()], ..Default::default() }),
+            policy,
+            ..Default::default()
+        };
+        self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+    }
+
+    /// The alert as some live node sees it.
+    pub async fn get(&self, id: u64, via: u64) -> Alert {
+        let req = GetAlertRequest { id, consistency: 0 };
+        self.c.api(via).alerts.get_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+    }
+
+    /// Waits until the alert reaches a final status (seen through node `via`).
+    pub async fn wait_final(&self, id: u64, via: u64) -> Alert {
+        let deadline = Instant::now() + COMPLETE_WITHIN;
+        loop {
+            let a = self.get(id, via).await;
+            let done =
+                [AlertStatus::Completed, AlertStatus::Cancelled, AlertStatus::Expired].map(|s| s as i32);
+            if done.contains(&a.status) {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "alert {id} not finished in time: {:?}", a.progress);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Where each shard of an alert is (as node `via` sees it).
+    pub async fn shards(&self, id: u64, via: u64) -> ShardsReply {
+        let mut admin = ClusterAdminClient::connect(format!("http://{}", self.c.lc.node(via).unwrap().api()))
+            .await
+            .unwrap();
+        admin.shards(ShardsRequest { alert_id: id }).await.unwrap().into_inner()
+    }
+}
+
+/// One step with these channels at once.
+pub fn at_once(channels: &[varsel_proto::api::Channel]) -> Vec<EscalationStep> {
+    vec![EscalationStep { channels: channels.iter().map(|c| *c as i32).collect(), after_seconds: 0 }]
+}

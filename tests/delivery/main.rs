@@ -1,0 +1,13 @@
+//! Delivery tests: three real node processes sending through the provider simulator (started
+//! in the test process), counted exactly by what the simulator received.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod fixture;
+mod t01_fan_out;
+mod t02_site_loss;
+mod t03_provider_failover;
+mod t04_supervision;
+mod t05_priority_and_cancel;

@@ -1,0 +1,65 @@
+use std::time::{Duration, Instant};
+
+use varsel_proto::api::{AlertStatus, CancelAlertRequest, Channel, Priority};
+use varsel_sim::Channel as SimChannel;
+
+use crate::common::authed;
+use crate::fixture::{Fixture, at_once, sim_config};
+
+/// Goal: a crisis alert sent behind a routine one overtakes it.
+/// Method: every node's SMS provider is limited to 200 messages/s; a routine alert to 4,000
+/// is under way (about seven seconds of work) when a crisis alert to 300 is sent; the crisis
+/// alert completes first.
+#[tokio::test(flavor = "multi_thread")]
+async fn crisis_overtakes_routine() {
+    let f = Fixture::start(sim_config(), |s| {
+        for p in &mut s.providers {
+            p.rate_per_second = 200;
+        }
+        s.delivery.queue_messages = 512;
+    })
+    .await;
+    f.contacts(4_000, "mange").await;
+    f.contacts(300, "faa").await;
+    let routine = f.alert("routine", "mange", Priority::Routine, at_once(&[Channel::Sms])).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while f.get(routine.id, 1).await.progress.map_or(0, |p| p.recipients) < 500 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let crisis = f.alert("crisis", "faa", Priority::Crisis, at_once(&[Channel::Sms])).await;
+    let c = f.wait_final(crisis.id, 1).await;
+    let r_at_crisis_end = f.get(routine.id, 1).await;
+    let r = f.wait_final(routine.id, 1).await;
+    assert_eq!((c.status, r.status), (AlertStatus::Completed as i32, AlertStatus::Completed as i32));
+    assert!(
+        r_at_crisis_end.status == AlertStatus::Active as i32,
+        "the routine alert finished before the crisis alert that was sent after it"
+    );
+    assert!(c.completed_at_ms < r.completed_at_ms);
+}
+
+/// Goal: cancelling an alert stops its sending; only what was already in flight goes out.
+/// Method: a rate-limited alert to 5,000; cancel after 500; the simulator's count stops growing
+/// soon after, far below 5,000.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_sending() {
+    let f = Fixture::start(sim_config(), |_| {}).await;
+    f.contacts(5_000, "alle").await;
+    crate::t02_site_loss::set_rate(&f, 300).await;
+    let a = f.alert("cancel-me", "alle", Priority::Routine, at_once(&[Channel::Sms])).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while f.get(a.id, 1).await.progress.map_or(0, |p| p.recipients) < 500 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f.c.api(3).alerts.cancel_alert(authed(&f.token, CancelAlertRequest { id: a.id })).await.unwrap();
+    let done = f.wait_final(a.id, 1).await;
+    assert_eq!(done.status, AlertStatus::Cancelled as i32);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = f.sim.client.counts(a.id).await.unwrap().channel(SimChannel::Sms).receives;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = f.sim.client.counts(a.id).await.unwrap().channel(SimChannel::Sms).receives;
+    assert_eq!(settled, later, "messages still sent after the cancellation settled");
+    assert!(later < 2_500, "{later} of 5,000 sent although cancelled after 500");
+}
