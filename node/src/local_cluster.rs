@@ -16,7 +16,9 @@ use tokio::process::{Child, Command};
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
 
-use crate::config::{LogConfig, NodeConfig, PeerConfig, RaftConfig, StorageConfig, TestingConfig};
+use crate::config::{
+    LogConfig, NodeConfig, PeerConfig, RaftConfig, StorageConfig, TelemetryConfig, TestingConfig,
+};
 
 /// Site names given to the nodes of a local cluster, in order.
 pub const SITES: [&str; 5] = ["oslo", "bergen", "trondheim", "stavanger", "tromso"];
@@ -24,7 +26,8 @@ pub const SITES: [&str; 5] = ["oslo", "bergen", "trondheim", "stavanger", "troms
 /// How ports are chosen.
 #[derive(Debug, Clone, Copy)]
 pub enum Ports {
-    /// Node `i` (from 1) gets API port `base + i - 1` and Raft port `base + 100 + i - 1`.
+    /// Node `i` (from 1) gets API port `base + i - 1`, Raft port `base + 100 + i - 1` and HTTP
+    /// (metrics, health) port `base + 200 + i - 1`.
     Fixed(u16),
     /// Free ports chosen by the OS.
     Auto,
@@ -49,6 +52,10 @@ pub struct Spec {
     pub log_filter: String,
     /// sled cache per node.
     pub cache_capacity_bytes: u64,
+    /// Trace export settings for every node.
+    pub telemetry: TelemetryConfig,
+    /// Extra environment variables for every node process (e.g. `OTEL_*`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -69,6 +76,8 @@ impl Spec {
             fault_injection: false,
             log_filter: "info,openraft=warn".into(),
             cache_capacity_bytes: 32 * 1024 * 1024,
+            telemetry: TelemetryConfig::default(),
+            env: Vec::new(),
         }
     }
 }
@@ -91,6 +100,11 @@ impl LocalNode {
         self.config.api_addr.to_string()
     }
 
+    /// Its HTTP (metrics, health) address.
+    pub fn http(&self) -> Option<SocketAddr> {
+        self.config.http_addr
+    }
+
     /// Whether its process is running (as far as we started it and did not kill it).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
@@ -108,6 +122,7 @@ pub struct LocalCluster {
     /// The nodes by id.
     pub nodes: BTreeMap<u64, LocalNode>,
     binary: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// Finds a free TCP port on 127.0.0.1 (the OS picks it; there is a short window in which
@@ -127,8 +142,8 @@ impl LocalCluster {
         let mut ports = Vec::new();
         for i in 0..spec.nodes {
             ports.push(match spec.ports {
-                Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16),
-                Ports::Auto => (free_port()?, free_port()?),
+                Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16, base + 200 + i as u16),
+                Ports::Auto => (free_port()?, free_port()?, free_port()?),
             });
         }
         let site = |i: usize| SITES.get(i).map_or_else(|| format!("site{}", i + 1), |s| s.to_string());
@@ -149,6 +164,7 @@ impl LocalCluster {
                 site: site(i),
                 api_addr: addr(ports[i].0),
                 raft_addr: addr(ports[i].1),
+                http_addr: Some(addr(ports[i].2)),
                 advertise_api_addr: None,
                 advertise_raft_addr: None,
                 data_dir: spec.base_dir.join(format!("node-{id}")),
@@ -156,6 +172,7 @@ impl LocalCluster {
                 raft: spec.raft.clone(),
                 storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
                 log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
+                telemetry: spec.telemetry.clone(),
                 testing: TestingConfig { fault_injection: spec.fault_injection },
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));
@@ -164,7 +181,7 @@ impl LocalCluster {
             let log_path = spec.base_dir.join(format!("node-{id}.log"));
             nodes.insert(id, LocalNode { config, config_path, log_path, child: None });
         }
-        Ok(Self { nodes, binary: spec.binary.clone() })
+        Ok(Self { nodes, binary: spec.binary.clone(), env: spec.env.clone() })
     }
 
     /// Every node's API address, by id order.
@@ -184,6 +201,7 @@ impl LocalCluster {
     /// Starts (or restarts) the process of node `id`.
     pub fn start(&mut self, id: u64) -> std::io::Result<()> {
         let binary = self.binary.clone();
+        let env = self.env.clone();
         let node = self.node_mut(id)?;
         if node.is_running() {
             return Ok(());
@@ -196,6 +214,7 @@ impl LocalCluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
+            .envs(env)
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
         node.child = Some(cmd.spawn()?);
