@@ -30,6 +30,9 @@ use crate::replica::Replica;
 /// keeps a misbehaving client from holding unbounded tasks and sockets.
 pub const HTTP_CONNECTIONS_MAX: usize = 64;
 
+/// Pause after a failed accept (out of file descriptors and the like), instead of spinning.
+const ACCEPT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 #[derive(Debug, Clone)]
 struct AppState {
     replica: Arc<Replica>,
@@ -92,9 +95,8 @@ impl axum::serve::Listener for LimitedListener {
                     return (LimitedStream { stream, _permit: permit }, addr);
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "cannot accept an HTTP connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
                 }
             }
         }

@@ -23,7 +23,7 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::metrics::grpc::{GrpcLayer, Listener};
-use crate::metrics::node::{RaftFamilies, follow_raft, register_scraped};
+use crate::metrics::node::{follow_raft, register_raft, register_scraped};
 use crate::raft::faults::Faults;
 use crate::raft::network::MAX_MESSAGE_BYTES;
 use crate::raft::service::RaftTransportService;
@@ -165,11 +165,11 @@ fn start_observers(
     stop: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     register_scraped(metrics, replica);
-    let raft_families = RaftFamilies::register(metrics);
+    let transitions = register_raft(metrics, replica);
     let ready = metrics
         .gauge("varsel_node_ready", "1 when the node passes the readiness rule (see /readyz), else 0.");
     vec![
-        tokio::spawn(follow_raft(replica.clone(), raft_families, stop.clone())),
+        tokio::spawn(follow_raft(replica.clone(), transitions, stop.clone())),
         tokio::spawn(crate::health::follow_readiness(replica.clone(), health, ready, stop.clone())),
     ]
 }

@@ -6,6 +6,9 @@ use crate::fixtures::{Scrape, peers_python, scrape};
 /// Puts sent through the follower in this test.
 const PUTS: u64 = 25;
 
+/// A histogram series' labels without `le`, sorted.
+type SeriesKey = Vec<(String, String)>;
+
 const PUT: [(&str, &str); 4] =
     [("port", "api"), ("service", "varsel.kv.v1.Kv"), ("method", "Put"), ("code", "OK")];
 
@@ -23,10 +26,10 @@ fn check_well_formed(s: &Scrape) {
         if f.kind != "histogram" {
             continue;
         }
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<SeriesKey, Vec<(f64, f64)>> = BTreeMap::new();
         let mut counts = BTreeMap::new();
         for sample in &f.samples {
-            let mut key: Vec<(String, String)> = sample
+            let mut key: SeriesKey = sample
                 .labels
                 .iter()
                 .filter(|(k, _)| *k != "le")

@@ -68,7 +68,7 @@ async fn collector_down_costs_bounded_memory_and_no_writes() {
         );
     }
 
-    let s = scrape(&c, &python, follower).await;
+    let s = scrape(c, &python, follower).await;
     let dropped = s.sum("varsel_otel_spans_dropped_total", &[]);
     assert!(dropped > 0.0, "no span was dropped although nothing can be exported");
     assert!(s.one("varsel_otel_export_failures_total", &[]) > 0.0);

@@ -5,7 +5,9 @@
 //! `varsel_grpc_request_duration_seconds`, and the calls in progress. It opens the server span of
 //! the call, a child of the caller's `traceparent` when one came with it:
 //!
-//! - on the API port always, so external clients can put our spans into their traces;
+//! - on the API port always, so external clients can put our spans into their traces (except
+//!   health checks and reflection, which probes call every few seconds: traced only when the
+//!   caller sent a `traceparent`);
 //! - on the Raft port only when the caller sent a `traceparent`: nodes send one with every call
 //!   they trace (forwarded writes, read index, replication carrying entries) and none with
 //!   heartbeats, which would otherwise be ten root traces a second per follower.
@@ -46,6 +48,9 @@ impl Listener {
 
 /// Longest path kept in a span name; longer ones (never ours) are cut.
 const SPAN_PATH_MAX_CHARS: usize = 128;
+
+/// Services whose calls are traced only as part of a caller's trace: probes and tooling.
+const UNTRACED_SERVICE_PREFIXES: [&str; 2] = ["/grpc.health.", "/grpc.reflection."];
 
 /// The metric families the layer records into.
 #[derive(Debug, Clone)]
@@ -172,7 +177,8 @@ impl GrpcLayer {
 fn server_span(listener: Listener, path: &str, headers: &http::HeaderMap) -> tracing::Span {
     let parent = propagation::extract(headers);
     let remote = propagation::has_remote_parent(&parent);
-    if listener == Listener::Raft && !remote {
+    let probe = UNTRACED_SERVICE_PREFIXES.iter().any(|p| path.starts_with(p));
+    if !remote && (listener == Listener::Raft || probe) {
         return tracing::Span::none();
     }
     let name: String = path.trim_start_matches('/').chars().take(SPAN_PATH_MAX_CHARS).collect();

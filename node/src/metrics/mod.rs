@@ -208,8 +208,11 @@ impl Metrics {
         self.histogram_vec(name, help, &[], buckets).with(&[])
     }
 
-    fn vec(&self, name: &str, help: &str, kind: Kind, labels: &[&str]) -> Vec_ {
-        Vec_ { family: self.family(name, help, kind, labels), dropped: self.inner.series_dropped.clone() }
+    fn vec(&self, name: &str, help: &str, kind: Kind, labels: &[&str]) -> FamilyHandle {
+        FamilyHandle {
+            family: self.family(name, help, kind, labels),
+            dropped: self.inner.series_dropped.clone(),
+        }
     }
 
     /// Runs `collect` before every scrape, for values that are cheaper to read when asked for
@@ -219,8 +222,11 @@ impl Metrics {
     }
 
     /// Every family in the text exposition format, after running the scrape collectors.
+    /// Scrapes are serialised (the collectors' lock is held throughout), so one scrape never sees
+    /// another's collectors half-way.
     pub fn encode(&self) -> String {
-        for c in lock(&self.inner.collectors).iter() {
+        let collectors = lock(&self.inner.collectors);
+        for c in collectors.iter() {
             c();
         }
         let families: Vec<Arc<Family>> = lock(&self.inner.families).values().cloned().collect();
@@ -228,18 +234,19 @@ impl Metrics {
         for f in &families {
             encode::family(&mut out, f);
         }
+        drop(collectors);
         out
     }
 }
 
-/// A family before its kind is fixed in the public type.
+/// A registered family, shared by the typed handles ([`CounterVec`], ...).
 #[derive(Debug, Clone)]
-struct Vec_ {
+struct FamilyHandle {
     family: Arc<Family>,
     dropped: Arc<CounterCell>,
 }
 
-impl Vec_ {
+impl FamilyHandle {
     /// The cell for `values`, created on first use; a detached cell beyond the series bound.
     fn cell(&self, values: &[&str], make: impl FnOnce() -> Cell) -> Cell {
         assert_eq!(
@@ -276,7 +283,7 @@ impl Vec_ {
 
 /// A family of counters keyed by label values.
 #[derive(Debug, Clone)]
-pub struct CounterVec(Vec_);
+pub struct CounterVec(FamilyHandle);
 
 impl CounterVec {
     /// The counter for these label values (in the order the labels were registered).
@@ -296,7 +303,7 @@ impl CounterVec {
 
 /// A family of gauges keyed by label values.
 #[derive(Debug, Clone)]
-pub struct GaugeVec(Vec_);
+pub struct GaugeVec(FamilyHandle);
 
 impl GaugeVec {
     /// The gauge for these label values.
@@ -320,7 +327,7 @@ impl GaugeVec {
 
 /// A family of histograms keyed by label values.
 #[derive(Debug, Clone)]
-pub struct HistogramVec(Vec_);
+pub struct HistogramVec(FamilyHandle);
 
 impl HistogramVec {
     /// The histogram for these label values.

@@ -1,14 +1,14 @@
 //! The node's own metrics: Raft, storage, process and trace export.
 //!
-//! Raft figures are copied from openraft's metrics channel by [`follow_raft`] on every change, so
-//! transitions (a new term, a new leader) are counted as they happen. Storage and process
-//! figures are read when scraped. Every name is listed, with what to alert on, in
+//! Raft gauges, storage and process figures are read when scraped, so a scrape sees the state of
+//! that moment. Transitions (a new term, a new leader) are counted by [`follow_raft`], which
+//! watches openraft's metrics channel. Every name is listed, with what to alert on, in
 //! `docs/operations/monitoring.md`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::RaftMetrics;
 use tokio::sync::watch;
@@ -19,12 +19,18 @@ use crate::health::role_name;
 use crate::replica::Replica;
 use crate::telemetry::export::STATS;
 
+/// Shortest time between two looks at Raft's metrics for transitions. Raft publishes them on
+/// every turn of its loop, thousands of times a second under load; looking at most this often
+/// bounds the cost. The watch channel keeps the latest value, so a transition is missed only when
+/// another follows it within this time (two elections in 50 ms count as one).
+pub const RAFT_METRICS_MIN_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Raft roles, each a series of `varsel_raft_state`.
 const ROLES: [&str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
 
-/// The Raft families of one node.
+/// The Raft gauges of one node, set from openraft's metrics at every scrape.
 #[derive(Debug, Clone)]
-pub struct RaftFamilies {
+struct RaftGauges {
     term: Gauge,
     is_leader: Gauge,
     leader_id: Gauge,
@@ -38,22 +44,54 @@ pub struct RaftFamilies {
     quorum_ack_age: GaugeVec,
     voters: Gauge,
     learners: Gauge,
+}
+
+/// The Raft transition counters, kept by [`follow_raft`].
+#[derive(Debug, Clone)]
+pub struct RaftTransitions {
     elections: Counter,
     leader_changes: Counter,
 }
 
-impl RaftFamilies {
-    /// Registers the families in `m`.
-    pub fn register(m: &Metrics) -> Self {
+/// Registers the Raft families of `replica` in `m`: the gauges are refreshed at every scrape; the
+/// returned counters are for [`follow_raft`].
+pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
+    let gauges = RaftGauges::register(m);
+    let r = replica.clone();
+    // The leader-only families are cleared and refilled here; scrapes are serialised by the
+    // registry, so no scrape sees them half-done.
+    m.on_scrape(move || gauges.update(&r.raft.metrics().borrow().clone()));
+    RaftTransitions {
+        elections: m.counter(
+            "varsel_raft_elections_total",
+            "New terms this node has entered since it started (each is an election somewhere in the cluster).",
+        ),
+        leader_changes: m.counter(
+            "varsel_raft_leader_changes_total",
+            "Times the leader this node knows of changed to another node (the first one after start included).",
+        ),
+    }
+}
+
+impl RaftGauges {
+    fn register(m: &Metrics) -> Self {
         Self {
             term: m.gauge("varsel_raft_term", "Current Raft term of this node."),
             is_leader: m.gauge("varsel_raft_is_leader", "1 when this node is the Raft leader, else 0."),
             leader_id: m.gauge("varsel_raft_leader_id", "Id of the leader this node knows of; 0 when none."),
-            state: m.gauge_vec("varsel_raft_state", "1 for this node's current Raft role, 0 for the others.", &["state"]),
-            last_log_index: m.gauge("varsel_raft_last_log_index", "Index of the last entry in this node's log."),
-            applied_index: m.gauge("varsel_raft_applied_index", "Index of the last entry applied to the state machine."),
-            snapshot_index: m.gauge("varsel_raft_snapshot_index", "Last log index included in the latest snapshot."),
-            purged_index: m.gauge("varsel_raft_purged_index", "Last log index purged from the log (inclusive)."),
+            state: m.gauge_vec(
+                "varsel_raft_state",
+                "1 for this node's current Raft role, 0 for the others.",
+                &["state"],
+            ),
+            last_log_index: m
+                .gauge("varsel_raft_last_log_index", "Index of the last entry in this node's log."),
+            applied_index: m
+                .gauge("varsel_raft_applied_index", "Index of the last entry applied to the state machine."),
+            snapshot_index: m
+                .gauge("varsel_raft_snapshot_index", "Last log index included in the latest snapshot."),
+            purged_index: m
+                .gauge("varsel_raft_purged_index", "Last log index purged from the log (inclusive)."),
             commit_index: m.gauge_vec(
                 "varsel_raft_commit_index",
                 "Highest index stored by a majority of voters. Exported by the leader only.",
@@ -69,20 +107,16 @@ impl RaftFamilies {
                 "Time since a quorum last acknowledged this leader. Exported by the leader only.",
                 &[],
             ),
-            voters: m.gauge("varsel_raft_membership_voters", "Voting members in the membership this node knows."),
-            learners: m.gauge("varsel_raft_membership_learners", "Non-voting members in the membership this node knows."),
-            elections: m.counter(
-                "varsel_raft_elections_total",
-                "New terms this node has entered since it started (each is an election somewhere in the cluster).",
-            ),
-            leader_changes: m.counter(
-                "varsel_raft_leader_changes_total",
-                "Times the leader this node knows of changed to another node (the first one after start included).",
+            voters: m
+                .gauge("varsel_raft_membership_voters", "Voting members in the membership this node knows."),
+            learners: m.gauge(
+                "varsel_raft_membership_learners",
+                "Non-voting members in the membership this node knows.",
             ),
         }
     }
 
-    fn update(&self, m: &RaftMetrics<NodeId, VarselNode>, seen: &mut Seen) {
+    fn update(&self, m: &RaftMetrics<NodeId, VarselNode>) {
         let role = role_name(m.state);
         self.term.set_u64(m.current_term);
         self.is_leader.set(if m.current_leader == Some(m.id) { 1.0 } else { 0.0 });
@@ -99,11 +133,46 @@ impl RaftFamilies {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         self.voters.set_u64(voters.len() as u64);
         self.learners.set_u64(membership.learner_ids().count() as u64);
-        self.count_transitions(m, seen);
-        self.leader_figures(m, &voters, last, seen);
+        self.leader_figures(m, &voters, last);
     }
+    /// Commit index, replication lag and quorum age, on the leader only.
+    fn leader_figures(&self, m: &RaftMetrics<NodeId, VarselNode>, voters: &BTreeSet<NodeId>, last: u64) {
+        let Some(replication) = m.replication.as_ref().filter(|_| m.current_leader == Some(m.id)) else {
+            self.commit_index.clear();
+            self.replication_lag.clear();
+            self.quorum_ack_age.clear();
+            return;
+        };
+        let mut matched: Vec<u64> = replication
+            .iter()
+            .filter(|(id, _)| voters.contains(id))
+            .map(|(_, l)| l.map_or(0, |l| l.index))
+            .collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(c) = matched.get(voters.len() / 2) {
+            self.commit_index.with(&[]).set_u64(*c);
+        }
+        self.replication_lag.clear();
+        for (id, matched) in replication.iter().filter(|(id, _)| **id != m.id) {
+            let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+            self.replication_lag.with(&[&id.to_string()]).set_u64(lag);
+        }
+        match m.millis_since_quorum_ack {
+            Some(ms) => self.quorum_ack_age.with(&[]).set(ms as f64 / 1000.0),
+            None => self.quorum_ack_age.clear(),
+        }
+    }
+}
 
-    fn count_transitions(&self, m: &RaftMetrics<NodeId, VarselNode>, seen: &mut Seen) {
+/// What [`follow_raft`] remembers between updates to count transitions.
+#[derive(Debug, Default)]
+struct Seen {
+    term: Option<u64>,
+    leader: Option<NodeId>,
+}
+
+impl RaftTransitions {
+    fn count(&self, m: &RaftMetrics<NodeId, VarselNode>, seen: &mut Seen) {
         if let Some(prev) = seen.term
             && m.current_term > prev
         {
@@ -117,63 +186,20 @@ impl RaftFamilies {
             seen.leader = Some(l);
         }
     }
-
-    /// Commit index, replication lag and quorum age, on the leader only.
-    fn leader_figures(
-        &self,
-        m: &RaftMetrics<NodeId, VarselNode>,
-        voters: &BTreeSet<NodeId>,
-        last: u64,
-        seen: &mut Seen,
-    ) {
-        let Some(replication) = m.replication.as_ref().filter(|_| m.current_leader == Some(m.id)) else {
-            self.commit_index.clear();
-            self.replication_lag.clear();
-            self.quorum_ack_age.clear();
-            seen.followers.clear();
-            return;
-        };
-        let mut matched: Vec<u64> = replication
-            .iter()
-            .filter(|(id, _)| voters.contains(id))
-            .map(|(_, l)| l.map_or(0, |l| l.index))
-            .collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        if let Some(c) = matched.get(voters.len() / 2) {
-            self.commit_index.with(&[]).set_u64(*c);
-        }
-        let followers: BTreeSet<String> =
-            replication.iter().filter(|(id, _)| **id != m.id).map(|(id, _)| id.to_string()).collect();
-        for gone in seen.followers.difference(&followers) {
-            self.replication_lag.remove(&[gone]);
-        }
-        for (id, matched) in replication.iter().filter(|(id, _)| **id != m.id) {
-            let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
-            self.replication_lag.with(&[&id.to_string()]).set_u64(lag);
-        }
-        seen.followers = followers;
-        match m.millis_since_quorum_ack {
-            Some(ms) => self.quorum_ack_age.with(&[]).set(ms as f64 / 1000.0),
-            None => self.quorum_ack_age.clear(),
-        }
-    }
 }
 
-/// What [`follow_raft`] remembers between updates to count transitions.
-#[derive(Debug, Default)]
-struct Seen {
-    term: Option<u64>,
-    leader: Option<NodeId>,
-    followers: BTreeSet<String>,
-}
-
-/// Copies Raft's metrics into `families` on every change until `stop` turns true or Raft stops.
-pub async fn follow_raft(replica: Arc<Replica>, families: RaftFamilies, mut stop: watch::Receiver<bool>) {
+/// Counts Raft's transitions (new terms, new leaders) until `stop` turns true or Raft stops.
+pub async fn follow_raft(
+    replica: Arc<Replica>,
+    transitions: RaftTransitions,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut rx = replica.raft.metrics();
     let mut seen = Seen::default();
     loop {
         let m = rx.borrow_and_update().clone();
-        families.update(&m, &mut seen);
+        transitions.count(&m, &mut seen);
+        tokio::time::sleep(RAFT_METRICS_MIN_INTERVAL).await;
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return },
             _ = stop.wait_for(|s| *s) => return,
