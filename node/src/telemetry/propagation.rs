@@ -157,3 +157,63 @@ impl TraceCarrier {
         has_remote_parent(&cx) && span.set_parent(cx).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    use super::*;
+
+    fn remote_context() -> opentelemetry::Context {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap_or(TraceId::INVALID),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap_or(SpanId::INVALID),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(sc)
+    }
+
+    /// Goal: a carrier holds the W3C form and gives the same context back.
+    #[test]
+    fn carrier_round_trip() {
+        let mut carrier = TraceCarrier::default();
+        TraceContextPropagator::new().inject_context(&remote_context(), &mut carrier);
+        assert_eq!(
+            carrier.traceparent.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let back = TraceContextPropagator::new().extract(&carrier);
+        assert_eq!(back.span().span_context().span_id(), remote_context().span().span_context().span_id());
+        assert!(has_remote_parent(&back));
+    }
+
+    /// Goal: what is written into gRPC metadata is read back from the HTTP headers a server sees.
+    #[test]
+    fn metadata_to_headers_round_trip() {
+        let mut request = tonic::Request::new(());
+        TraceContextPropagator::new()
+            .inject_context(&remote_context(), &mut MetadataInjector(request.metadata_mut()));
+        let headers = request.metadata().clone().into_headers();
+        let cx = extract(&headers);
+        assert_eq!(cx.span().span_context().trace_id(), remote_context().span().span_context().trace_id());
+        assert!(!has_remote_parent(&extract(&http::HeaderMap::new())));
+        let mut bad = http::HeaderMap::new();
+        bad.insert(TRACEPARENT, http::HeaderValue::from_static("00-zz-yy-01"));
+        assert!(!has_remote_parent(&extract(&bad)), "a malformed traceparent is ignored");
+    }
+
+    /// Goal: without an OpenTelemetry layer, nothing is injected and nothing attaches.
+    #[test]
+    fn without_a_layer_nothing_travels() {
+        let span = tracing::Span::none();
+        assert_eq!(TraceCarrier::from_span(&span), TraceCarrier::default());
+        let mut request = tonic::Request::new(());
+        inject(&span, &mut request);
+        assert!(request.metadata().get(TRACEPARENT).is_none());
+        let mut carrier = TraceCarrier::default();
+        TraceContextPropagator::new().inject_context(&remote_context(), &mut carrier);
+        assert!(!carrier.set_parent_of(&span));
+    }
+}
