@@ -90,6 +90,8 @@ async fn write_through_follower_is_one_trace_across_nodes() {
     assert_eq!(api.kind, 2, "SPAN_KIND_SERVER");
     assert_eq!(api.attributes.get("rpc.system").and_then(|v| v.as_str()), Some("grpc"));
     assert_eq!(api.attributes.get("rpc.method").and_then(|v| v.as_str()), Some("Put"));
+    // Recorded for log lines written during the call; it must be the trace's own id.
+    assert_eq!(api.attributes.get("trace_id").and_then(|v| v.as_str()), Some(trace_id.as_str()));
 
     let leader_spans: Vec<&&SpanRecord> = trace.iter().filter(|s| s.node() == Some(leader)).collect();
     assert!(leader_spans.iter().any(|s| s.name == "varsel.raft.v1.RaftService/ForwardWrite"));

@@ -12,6 +12,9 @@
 //!   they trace (forwarded writes, read index, replication carrying entries) and none with
 //!   heartbeats, which would otherwise be ten root traces a second per follower.
 //!
+//! With trace export on, the span also records `trace_id`, so every log line written while
+//! serving the call names its trace.
+//!
 //! The code is read from the response headers (`grpc-status`), where tonic puts it for every
 //! unary error; a response without it is a success whose status follows in the trailers. The
 //! latency is the time to the response headers, which for unary calls is the whole call. Unknown
@@ -22,6 +25,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -193,10 +197,18 @@ fn server_span(listener: Listener, path: &str, headers: &http::HeaderMap) -> tra
         varsel.port = listener.label(),
         rpc.grpc.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     if remote {
         // Fails only when no OpenTelemetry layer is installed; then there is nothing to link.
         let _ = span.set_parent(parent);
+    }
+    // Log lines written while serving the call carry its trace id, so an operator can go from a
+    // log line to the trace. Without trace export there is no id and nothing is recorded.
+    let cx = span.context();
+    let ids = cx.span().span_context().clone();
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
     }
     span
 }
