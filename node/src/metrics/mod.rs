@@ -31,9 +31,9 @@
 //! ```
 //!
 //! Label values must come from small, known sets (a channel, a provider name, a node id), never
-//! from user input: every family keeps at most [`MAX_SERIES_PER_FAMILY`] series, and values
-//! beyond that are recorded into a detached series that is not exported (counted in
-//! `varsel_metrics_series_dropped_total`).
+//! from user input: every family keeps at most [`MAX_SERIES_PER_FAMILY`] series; a new label set
+//! beyond that gets a detached series that is not exported, and the refusal is counted in
+//! `varsel_metrics_series_dropped_total`.
 
 pub mod encode;
 pub mod grpc;
@@ -133,7 +133,7 @@ impl Metrics {
         };
         let family = me.family(
             "varsel_metrics_series_dropped_total",
-            "Samples recorded into series beyond a family's series bound, and so not exported.",
+            "Lookups of a new label set refused because its family reached its series bound; what is recorded there is not exported.",
             Kind::Counter,
             &[],
         );
@@ -216,7 +216,8 @@ impl Metrics {
     }
 
     /// Runs `collect` before every scrape, for values that are cheaper to read when asked for
-    /// (disk size, process memory) than to keep up to date. It must be quick and must not block.
+    /// (disk size, process memory) than to keep up to date. It must be quick, must not block, and
+    /// must not call `on_scrape` itself (the collectors' lock is held while it runs).
     pub fn on_scrape(&self, collect: impl Fn() + Send + Sync + 'static) {
         lock(&self.inner.collectors).push(Box::new(collect));
     }
