@@ -30,6 +30,11 @@ pub struct NodeConfig {
     pub api_addr: SocketAddr,
     /// Address the Raft and node-to-node transport listens on.
     pub raft_addr: SocketAddr,
+    /// Address of the HTTP listener for operators' tools: `/metrics` (Prometheus), `/healthz`
+    /// and `/readyz`. Absent: no HTTP listener (the gRPC health service still runs). Put it on a
+    /// management network; it serves no customer data.
+    #[serde(default)]
+    pub http_addr: Option<SocketAddr>,
     /// Address other nodes and clients use to reach the API; defaults to `api_addr`. Required
     /// when `api_addr` is a wildcard such as `0.0.0.0`.
     #[serde(default)]
@@ -62,6 +67,9 @@ pub struct NodeConfig {
     /// the primary, the next ones alternative subcontractors.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// Trace export over OTLP.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// Switches for tests; leave them off in production.
     #[serde(default)]
     pub testing: TestingConfig,
@@ -99,8 +107,12 @@ pub struct DeliveryConfig {
     pub sender_workers: usize,
     /// Longest wait before recorded outcomes are written to the log.
     pub record_flush_ms: u64,
-    /// Interval of lease renewals (must be well under the lease of 2.5 s).
+    /// Interval of lease renewals (at most half of `lease_ms`).
     pub heartbeat_interval_ms: u64,
+    /// Length of a shard lease, by the log's clock. Must outlast a Raft election (at least
+    /// `raft.election_timeout_max_ms` twice over), or survivors lose their leases during one.
+    /// Sending moves off a dead node within about this long plus a heartbeat.
+    pub lease_ms: u64,
     /// Interval at which the scheduler looks for work.
     pub scheduler_tick_ms: u64,
     /// Time a message is retried before it is failed.
@@ -123,6 +135,7 @@ impl Default for DeliveryConfig {
             sender_workers: 16,
             record_flush_ms: 50,
             heartbeat_interval_ms: 750,
+            lease_ms: varsel_raft_store::delivery::LEASE_MS,
             scheduler_tick_ms: 250,
             retry_budget_ms: 120_000,
             retry_attempts_max: 12,
@@ -149,13 +162,14 @@ impl DeliveryConfig {
                 rule: "must be positive".into(),
             });
         }
-        if self.heartbeat_interval_ms == 0
-            || self.heartbeat_interval_ms * 2 > varsel_raft_store::delivery::LEASE_MS
-        {
-            let rule = format!(
-                "must be positive and at most half the lease ({} ms)",
-                varsel_raft_store::delivery::LEASE_MS
-            );
+        if !varsel_raft_store::delivery::LEASE_MS_RANGE.contains(&self.lease_ms) {
+            let r = varsel_raft_store::delivery::LEASE_MS_RANGE;
+            let rule = format!("must be between {} and {}", r.start(), r.end());
+            return Err(ConfigError::Invalid { field: "delivery.lease_ms".into(), rule });
+        }
+        if self.heartbeat_interval_ms == 0 || self.heartbeat_interval_ms * 2 > self.lease_ms {
+            let rule =
+                format!("must be positive and at most half of delivery.lease_ms ({} ms)", self.lease_ms);
             return Err(ConfigError::Invalid { field: "delivery.heartbeat_interval_ms".into(), rule });
         }
         if self.chunk_recipients > 4096 {
@@ -344,6 +358,85 @@ impl Default for LogConfig {
     }
 }
 
+/// Trace export (OpenTelemetry, OTLP over gRPC). The standard variables
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SDK_DISABLED` override these (see
+/// [`crate::telemetry::traces_endpoint`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// URL of an OTLP/gRPC receiver, e.g. `http://otel-collector:4317`. Absent: spans are not
+    /// exported (unless an `OTEL_EXPORTER_OTLP_*ENDPOINT` variable names one).
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of new traces recorded, 0.0 to 1.0. A trace started elsewhere follows the caller's
+    /// decision (parent-based sampling), so a trace is never cut in half between nodes.
+    pub sampling_ratio: f64,
+    /// Most finished spans waiting for export (about 1 KiB each). When full, new spans are
+    /// dropped and counted (`varsel_otel_spans_dropped_total`); requests never wait for export.
+    pub export_queue_spans_max: u64,
+    /// Most spans sent in one export call.
+    pub export_batch_spans_max: u64,
+    /// Time between exports when less than a batch is waiting.
+    pub export_interval_ms: u64,
+    /// Time one export call may take, retries included, before its spans are dropped.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "varsel".into(),
+            sampling_ratio: 1.0,
+            export_queue_spans_max: 4096,
+            export_batch_spans_max: 512,
+            export_interval_ms: 1000,
+            export_timeout_ms: 5000,
+        }
+    }
+}
+
+/// Largest `telemetry.export_queue_spans_max` accepted: about 1 GiB of spans at worst.
+pub const EXPORT_QUEUE_SPANS_LIMIT: u64 = 1 << 20;
+
+impl TelemetryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, rule: String| {
+            Err(ConfigError::Invalid { field: format!("telemetry.{field}"), rule })
+        };
+        if let Some(e) = self.otlp_endpoint.as_deref().filter(|e| !e.is_empty())
+            && !e.starts_with("http://")
+        {
+            let rule = format!("must be an http:// URL of an OTLP/gRPC receiver, got {e:?}");
+            return invalid("otlp_endpoint", rule);
+        }
+        if self.service_name.trim().is_empty() {
+            return invalid("service_name", "must not be empty".into());
+        }
+        if !(0.0..=1.0).contains(&self.sampling_ratio) {
+            return invalid(
+                "sampling_ratio",
+                format!("must be between 0.0 and 1.0, got {}", self.sampling_ratio),
+            );
+        }
+        if !(1..=EXPORT_QUEUE_SPANS_LIMIT).contains(&self.export_queue_spans_max) {
+            return invalid("export_queue_spans_max", format!("must be 1 to {EXPORT_QUEUE_SPANS_LIMIT}"));
+        }
+        if !(1..=self.export_queue_spans_max).contains(&self.export_batch_spans_max) {
+            return invalid("export_batch_spans_max", "must be 1 to export_queue_spans_max".into());
+        }
+        if self.export_interval_ms < 10 {
+            return invalid("export_interval_ms", "must be at least 10".into());
+        }
+        if self.export_timeout_ms < 100 {
+            return invalid("export_timeout_ms", "must be at least 100".into());
+        }
+        Ok(())
+    }
+}
+
 impl NodeConfig {
     /// Reads `path`, applies `VARSEL_*` overrides from `env`, and validates the result.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
@@ -387,6 +480,15 @@ impl NodeConfig {
         if self.api_addr.port() != 0 && self.api_addr.port() == self.raft_addr.port() {
             return invalid("raft_addr", format!("port {} is also api_addr's port", self.raft_addr.port()));
         }
+        if let Some(http) = self.http_addr
+            && http.port() != 0
+            && (http.port() == self.api_addr.port() || http.port() == self.raft_addr.port())
+        {
+            return invalid(
+                "http_addr",
+                format!("port {} is also api_addr's or raft_addr's port", http.port()),
+            );
+        }
         if self.api_addr.ip().is_unspecified() && self.advertise_api_addr.is_none() {
             return invalid("advertise_api_addr", "is required when api_addr is a wildcard address".into());
         }
@@ -412,7 +514,8 @@ impl NodeConfig {
         {
             return invalid("auth.superadmin_token_file", "must not be empty when set".into());
         }
-        self.log.validate()
+        self.log.validate()?;
+        self.telemetry.validate()
     }
 
     fn validate_peers(&self) -> Result<(), ConfigError> {
@@ -629,6 +732,28 @@ raft_addr = "127.0.0.1:7102"
         assert!(err_text(&fmt).contains("log.format"));
         let unknown_section_field = format!("{BASE}\n[raft]\nheartbeat_ms = 100\n");
         assert!(err_text(&unknown_section_field).contains("heartbeat_ms"));
+        let http = BASE.replace("data_dir", "http_addr = \"127.0.0.1:7101\"\ndata_dir");
+        assert!(err_text(&http).contains("http_addr"), "{}", err_text(&http));
+        let ratio = format!("{BASE}\n[telemetry]\nsampling_ratio = 1.5\n");
+        assert!(err_text(&ratio).contains("telemetry.sampling_ratio"));
+        let https = format!("{BASE}\n[telemetry]\notlp_endpoint = \"https://c:4317\"\n");
+        assert!(err_text(&https).contains("telemetry.otlp_endpoint"));
+        let batch =
+            format!("{BASE}\n[telemetry]\nexport_queue_spans_max = 10\nexport_batch_spans_max = 11\n");
+        assert!(err_text(&batch).contains("telemetry.export_batch_spans_max"));
+    }
+
+    /// Goal: the HTTP listener and telemetry settings parse, and environment variables reach them.
+    #[test]
+    fn http_and_telemetry_settings() -> Result<(), ConfigError> {
+        let text = BASE.replace("data_dir", "http_addr = \"127.0.0.1:7201\"\ndata_dir");
+        let env = vec![("VARSEL_TELEMETRY__OTLP_ENDPOINT".to_string(), "http://127.0.0.1:4317".to_string())];
+        let c = NodeConfig::parse(&text, env)?;
+        assert_eq!(c.http_addr, Some("127.0.0.1:7201".parse().map_err(|_| ConfigError::Env("x".into()))?));
+        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert_eq!(c.telemetry.sampling_ratio, 1.0);
+        assert_eq!(parse(BASE)?.http_addr, None);
+        Ok(())
     }
 
     /// Goal: environment variables override file values, with types kept.

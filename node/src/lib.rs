@@ -12,11 +12,16 @@
 //!   sites at once, providers with failover.
 //! - [`api`]: the gRPC services on the API port.
 //! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
-//! - [`server`]: listeners, health and reflection services, shutdown.
+//! - [`server`]: listeners (API, Raft, HTTP), health and reflection services, shutdown.
+//! - [`http`]: `/metrics`, `/healthz` and `/readyz` for operators' tools.
+//! - [`health`]: the readiness rule behind `/readyz` and the gRPC health service.
+//! - [`metrics`]: the metrics registry, the gRPC layer that counts and traces calls, and the
+//!   node's own Raft, storage and process figures.
 //! - [`client`]: a client that tries the next node when one is down (used by the CLI).
 //! - [`local_cluster`]: real node processes on loopback (for `dev`, `bench` and tests).
 //! - [`cli`]: the `varsel` subcommands other than `start`.
-//! - [`telemetry`]: logging set-up (text or JSON).
+//! - [`telemetry`]: logs (text or JSON), OTLP trace export, trace context across nodes, and
+//!   masking of personal data for logs.
 //! - [`error`]: errors and their mapping onto gRPC status codes.
 
 pub mod api;
@@ -26,7 +31,10 @@ pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod health;
+pub mod http;
 pub mod local_cluster;
+pub mod metrics;
 pub mod raft;
 pub mod replica;
 pub mod server;
@@ -34,7 +42,7 @@ pub mod telemetry;
 
 pub use config::NodeConfig;
 pub use error::{ApiError, NodeError};
-pub use server::{NodeHandle, bind_and_start, start};
+pub use server::{NodeHandle, bind_and_start, start, start_with};
 
 /// Runs a node until `shutdown` completes, then stops it in order.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {

@@ -18,7 +18,7 @@ use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
 
 use crate::config::{
     AuthConfig, DeliveryConfig, LogConfig, NodeConfig, PeerConfig, ProviderConfig, RaftConfig, StorageConfig,
-    TestingConfig,
+    TelemetryConfig, TestingConfig,
 };
 
 /// Site names given to the nodes of a local cluster, in order.
@@ -27,7 +27,8 @@ pub const SITES: [&str; 5] = ["oslo", "bergen", "trondheim", "stavanger", "troms
 /// How ports are chosen.
 #[derive(Debug, Clone, Copy)]
 pub enum Ports {
-    /// Node `i` (from 1) gets API port `base + i - 1` and Raft port `base + 100 + i - 1`.
+    /// Node `i` (from 1) gets API port `base + i - 1`, Raft port `base + 100 + i - 1` and HTTP
+    /// (metrics, health) port `base + 200 + i - 1`.
     Fixed(u16),
     /// Free ports chosen by the OS.
     Auto,
@@ -61,6 +62,10 @@ pub struct Spec {
     pub providers: Vec<ProviderConfig>,
     /// Delivery actors that panic once after they start (supervision tests).
     pub panic_actors: Vec<String>,
+    /// Trace export settings for every node.
+    pub telemetry: TelemetryConfig,
+    /// Extra environment variables for every node process (e.g. `OTEL_*`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -82,9 +87,13 @@ impl Spec {
             log_filter: "info,openraft=warn".into(),
             cache_capacity_bytes: 32 * 1024 * 1024,
             superadmin_token: crate::auth::new_secret(),
-            delivery: DeliveryConfig::default(),
+            // Leases must outlast an election; with these relaxed timeouts one can take four
+            // seconds on a loaded machine.
+            delivery: DeliveryConfig { lease_ms: 6_000, ..DeliveryConfig::default() },
             providers: Vec::new(),
             panic_actors: Vec::new(),
+            telemetry: TelemetryConfig::default(),
+            env: Vec::new(),
         }
     }
 }
@@ -105,6 +114,11 @@ impl LocalNode {
     /// Its API address.
     pub fn api(&self) -> String {
         self.config.api_addr.to_string()
+    }
+
+    /// Its HTTP (metrics, health) address.
+    pub fn http(&self) -> Option<SocketAddr> {
+        self.config.http_addr
     }
 
     /// Whether its process is running (as far as we started it and did not kill it).
@@ -128,6 +142,7 @@ pub struct LocalCluster {
     /// The file holding it.
     pub superadmin_token_file: PathBuf,
     binary: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// Finds a free TCP port on 127.0.0.1 (the OS picks it; there is a short window in which
@@ -149,8 +164,8 @@ impl LocalCluster {
         let mut ports = Vec::new();
         for i in 0..spec.nodes {
             ports.push(match spec.ports {
-                Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16),
-                Ports::Auto => (free_port()?, free_port()?),
+                Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16, base + 200 + i as u16),
+                Ports::Auto => (free_port()?, free_port()?, free_port()?),
             });
         }
         let site = |i: usize| SITES.get(i).map_or_else(|| format!("site{}", i + 1), |s| s.to_string());
@@ -171,6 +186,7 @@ impl LocalCluster {
                 site: site(i),
                 api_addr: addr(ports[i].0),
                 raft_addr: addr(ports[i].1),
+                http_addr: Some(addr(ports[i].2)),
                 advertise_api_addr: None,
                 advertise_raft_addr: None,
                 data_dir: spec.base_dir.join(format!("node-{id}")),
@@ -185,6 +201,7 @@ impl LocalCluster {
                     fault_injection: spec.fault_injection,
                     panic_actors: spec.panic_actors.clone(),
                 },
+                telemetry: spec.telemetry.clone(),
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));
             let text = toml::to_string(&config).map_err(std::io::Error::other)?;
@@ -197,6 +214,7 @@ impl LocalCluster {
             superadmin_token: spec.superadmin_token.clone(),
             superadmin_token_file: token_file,
             binary: spec.binary.clone(),
+            env: spec.env.clone(),
         })
     }
 
@@ -217,6 +235,7 @@ impl LocalCluster {
     /// Starts (or restarts) the process of node `id`.
     pub fn start(&mut self, id: u64) -> std::io::Result<()> {
         let binary = self.binary.clone();
+        let env = self.env.clone();
         let node = self.node_mut(id)?;
         if node.is_running() {
             return Ok(());
@@ -229,6 +248,7 @@ impl LocalCluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
+            .envs(env)
             .kill_on_drop(true);
         die_with_parent(&mut cmd);
         node.child = Some(cmd.spawn()?);

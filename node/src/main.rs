@@ -208,11 +208,15 @@ fn quiet_logs() -> varsel_node::config::LogConfig {
     varsel_node::config::LogConfig { format: "text".into(), filter: "warn".into() }
 }
 
+/// Time queued spans get to reach the collector when the node stops.
+const TELEMETRY_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn start(path: PathBuf) -> anyhow::Result<()> {
     let config = NodeConfig::load(&path, std::env::vars())?;
-    varsel_node::telemetry::init_logging(&config.log);
-    varsel_node::run(config, shutdown_signal()).await?;
-    Ok(())
+    let telemetry = varsel_node::telemetry::init(&config)?;
+    let result = varsel_node::run(config, shutdown_signal()).await;
+    telemetry.shutdown(TELEMETRY_FLUSH_TIMEOUT).await;
+    Ok(result?)
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -1,5 +1,7 @@
-//! Serving a node: the API and Raft listeners, and orderly shutdown.
+//! Serving a node: the API, Raft and HTTP listeners, the observers that keep metrics and health
+//! current, and orderly shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 use varsel_proto::admin::cluster_admin_server::ClusterAdminServer;
 use varsel_proto::kv::kv_server::KvServer;
 use varsel_proto::raft::raft_service_server::RaftServiceServer;
@@ -27,6 +32,9 @@ use crate::api::tenants::Tenants;
 use crate::auth::Authenticator;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::metrics::Metrics;
+use crate::metrics::grpc::{GrpcLayer, Listener};
+use crate::metrics::node::{follow_raft, register_raft, register_scraped};
 use crate::raft::faults::Faults;
 use crate::raft::network::MAX_MESSAGE_BYTES;
 use crate::raft::service::RaftTransportService;
@@ -35,81 +43,153 @@ use crate::replica::Replica;
 /// Time open connections get to finish when the node stops, before they are cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+type ServerTask = JoinHandle<Result<(), String>>;
+
 /// A running node.
 #[derive(Debug)]
 pub struct NodeHandle {
     /// Its replica, for in-process callers and tests.
     pub replica: Arc<Replica>,
     /// Where the API listens.
-    pub api_addr: std::net::SocketAddr,
+    pub api_addr: SocketAddr,
     /// Where the Raft transport listens.
-    pub raft_addr: std::net::SocketAddr,
+    pub raft_addr: SocketAddr,
+    /// Where the HTTP listener (metrics, health) listens, when `http_addr` is configured.
+    pub http_addr: Option<SocketAddr>,
+    /// The node's metrics; components started later register their families here.
+    pub metrics: Metrics,
     /// The delivery engine, when enabled.
     pub engine: Option<crate::delivery::Engine>,
     stop: watch::Sender<bool>,
-    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    servers: Vec<(&'static str, ServerTask)>,
+    observers: Vec<JoinHandle<()>>,
 }
 
-/// Binds both listeners named in `config` and starts the node.
+async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
+}
+
+/// Binds every listener named in `config` and starts the node.
 pub async fn bind_and_start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-    let bind = |addr: std::net::SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
-    };
     let api = bind(config.api_addr).await?;
     let raft = bind(config.raft_addr).await?;
-    start(config, api, raft).await
+    let http = match config.http_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    start_with(config, api, raft, http).await
 }
 
-/// Starts a node on listeners the caller already bound (tests bind `127.0.0.1:0`).
+/// Starts a node on API and Raft listeners the caller already bound (tests bind `127.0.0.1:0`);
+/// binds `http_addr` itself when configured.
 pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> Result<NodeHandle, NodeError> {
-    let api_addr = api.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
-    let raft_addr = raft.local_addr().map_err(|e| NodeError::Server(e.to_string()))?;
+    let http = match config.http_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    start_with(config, api, raft, http).await
+}
+
+/// Starts a node on listeners the caller already bound, the HTTP one optional.
+pub async fn start_with(
+    config: NodeConfig,
+    api: TcpListener,
+    raft: TcpListener,
+    http: Option<TcpListener>,
+) -> Result<NodeHandle, NodeError> {
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Server(e.to_string()));
+    let (api_addr, raft_addr) = (local(&api)?, local(&raft)?);
+    let http_addr = http.as_ref().map(local).transpose()?;
     let faults = if config.testing.fault_injection { Faults::enabled() } else { Faults::disabled() };
     let auth = Authenticator::load(config.auth.superadmin_token_file.as_deref())?;
     let replica = crate::raft::start(Arc::new(config), faults).await?;
+    let metrics = Metrics::new();
     let ctx = ApiContext { replica: replica.clone(), auth };
-    let engine = if replica.config.delivery.enabled {
-        let cfg = replica.config.clone();
-        let e = crate::delivery::Engine::start(
-            replica.clone(),
-            cfg.delivery.clone(),
-            &cfg.providers,
-            &cfg.testing,
-        )
-        .await
-        .map_err(NodeError::Server)?;
-        Some(e)
-    } else {
-        None
-    };
+    let engine = start_engine(&replica).await?;
     let (stop, stop_rx) = watch::channel(false);
+    let health = HealthReporter::new();
+    let health_service = HealthServer::new(HealthService::from_health_reporter(health.clone()));
+    // Kv and the overall status follow readiness (see `health`); administration is always
+    // served, so an operator can reach a node that is not ready, e.g. to initialise it.
+    health.set_serving::<ClusterAdminServer<AdminService>>().await;
+    health.set_not_serving::<KvServer<KvService>>().await;
+    health.set_service_status("", ServingStatus::NotServing).await;
 
-    let raft_service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
+    let raft_server = raft_server(&replica, &metrics, raft, stop_rx.clone());
+    let parts = ApiParts { ctx, engine: engine.as_ref().map(|e| e.shared.clone()) };
+    let api_server = api_server(parts, &metrics, health_service, api, stop_rx.clone())?;
+    let mut servers: Vec<(&'static str, ServerTask)> =
+        vec![("raft", tokio::spawn(raft_server)), ("api", tokio::spawn(api_server))];
+    match http {
+        Some(listener) => {
+            let router = crate::http::router(replica.clone(), metrics.clone());
+            let served = crate::http::serve(listener, router, stopped(stop_rx.clone()));
+            servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
+        }
+        None => tracing::warn!("no http_addr configured: /metrics, /healthz and /readyz are not served"),
+    }
+    let observers = start_observers(&replica, &metrics, health, &stop_rx);
+    tracing::info!(
+        node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, http_addr = ?http_addr,
+        "node started"
+    );
+    Ok(NodeHandle { replica, api_addr, raft_addr, http_addr, metrics, engine, stop, servers, observers })
+}
+
+fn raft_server(
+    replica: &Arc<Replica>,
+    metrics: &Metrics,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) -> impl Future<Output = Result<(), String>> + use<> {
+    let service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let raft_server = Server::builder()
-        .add_service(raft_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(raft), stopped(stop_rx.clone()));
+    let served = Server::builder()
+        .layer(GrpcLayer::new(metrics, Listener::Raft))
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+    async move { served.await.map_err(|e| e.to_string()) }
+}
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ClusterAdminServer<AdminService>>().await;
-    health.set_serving::<KvServer<KvService>>().await;
-    health.set_serving::<TenantServiceServer<Tenants>>().await;
-    health.set_serving::<ContactServiceServer<Contacts>>().await;
-    health.set_serving::<AlertServiceServer<Alerts>>().await;
-    health.set_serving::<AuditServiceServer<Audit>>().await;
+/// Starts the delivery engine when the configuration enables it.
+async fn start_engine(replica: &Arc<Replica>) -> Result<Option<crate::delivery::Engine>, NodeError> {
+    if !replica.config.delivery.enabled {
+        return Ok(None);
+    }
+    let cfg = replica.config.clone();
+    let engine =
+        crate::delivery::Engine::start(replica.clone(), cfg.delivery.clone(), &cfg.providers, &cfg.testing)
+            .await
+            .map_err(NodeError::Server)?;
+    Ok(Some(engine))
+}
+
+/// What the API listener serves besides health.
+struct ApiParts {
+    ctx: ApiContext,
+    engine: Option<Arc<crate::delivery::Shared>>,
+}
+
+fn api_server(
+    parts: ApiParts,
+    metrics: &Metrics,
+    health_service: HealthServer<HealthService>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) -> Result<impl Future<Output = Result<(), String>> + use<>, NodeError> {
+    let ApiParts { ctx, engine } = parts;
+    let replica = &ctx.replica;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(varsel_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| NodeError::Server(e.to_string()))?;
-    let api_server = Server::builder()
+    let served = Server::builder()
+        .layer(GrpcLayer::new(metrics, Listener::Api))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(ClusterAdminServer::new(AdminService::new(
-            replica.clone(),
-            engine.as_ref().map(|e| e.shared.clone()),
-        )))
+        .add_service(ClusterAdminServer::new(AdminService::new(replica.clone(), engine)))
         .add_service(KvServer::new(KvService::new(replica.clone())))
         .add_service(TenantServiceServer::new(Tenants::new(ctx.clone())))
         .add_service(
@@ -119,12 +199,26 @@ pub async fn start(config: NodeConfig, api: TcpListener, raft: TcpListener) -> R
         .add_service(
             AlertServiceServer::new(Alerts::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(AuditServiceServer::new(Audit::new(ctx)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(api), stopped(stop_rx));
+        .add_service(AuditServiceServer::new(Audit::new(ctx.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+    Ok(async move { served.await.map_err(|e| e.to_string()) })
+}
 
-    let servers = vec![tokio::spawn(raft_server), tokio::spawn(api_server)];
-    tracing::info!(node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, "node started");
-    Ok(NodeHandle { replica, api_addr, raft_addr, engine, stop, servers })
+/// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health.
+fn start_observers(
+    replica: &Arc<Replica>,
+    metrics: &Metrics,
+    health: HealthReporter,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    register_scraped(metrics, replica);
+    let transitions = register_raft(metrics, replica);
+    let ready = metrics
+        .gauge("varsel_node_ready", "1 when the node passes the readiness rule (see /readyz), else 0.");
+    vec![
+        tokio::spawn(follow_raft(replica.clone(), transitions, stop.clone())),
+        tokio::spawn(crate::health::follow_readiness(replica.clone(), health, ready, stop.clone())),
+    ]
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -140,16 +234,23 @@ impl NodeHandle {
             engine.stop().await;
         }
         let _ = self.stop.send(true);
-        for mut server in self.servers {
+        for (name, mut server) in self.servers {
             match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+                Ok(Ok(Err(e))) => tracing::warn!(server = name, error = %e, "server ended with an error"),
+                Ok(Err(e)) => tracing::warn!(server = name, error = %e, "server task failed"),
                 Err(_) => {
-                    tracing::warn!("connections still open after the grace period; closing them");
+                    tracing::warn!(
+                        server = name,
+                        "connections still open after the grace period; closing them"
+                    );
                     server.abort();
                 }
             }
+        }
+        for observer in self.observers {
+            // They stop on the flag at their next wake-up; nothing they hold needs finishing.
+            observer.abort();
         }
         self.replica.raft.shutdown().await.map_err(|e| NodeError::Raft(e.to_string()))?;
         tracing::info!(node = self.replica.id, "node stopped");

@@ -17,15 +17,21 @@ use varsel_domain::model::{AlertId, Channel, ContactId};
 
 use crate::types::NodeId;
 
-/// How long a lease lasts after the entry that granted or renewed it, by the log's clock.
+/// How long a lease lasts after the entry that granted or renewed it, by the log's clock, unless
+/// the heartbeat asks for another length (`delivery.lease_ms`). It must outlast a Raft
+/// election, or survivors lose their leases while the cluster elects a new leader and send
+/// their in-flight windows again.
 pub const LEASE_MS: u64 = 2_500;
+
+/// Shortest and longest lease a heartbeat may ask for.
+pub const LEASE_MS_RANGE: std::ops::RangeInclusive<u64> = 500..=60_000;
 
 /// Margin a lease holder keeps for clock skew between sites: it stops sending this long before
 /// the lease would end by its own clock. Sites are expected to run NTP (skew of milliseconds).
 pub const CLOCK_SKEW_MARGIN_MS: u64 = 250;
 
-/// A node is counted as live while its last heartbeat is this recent (log clock).
-pub const NODE_LIVE_MS: u64 = 3 * LEASE_MS;
+/// A node is counted as live while its last heartbeat is this many leases old (log clock).
+pub const NODE_LIVE_LEASES: u64 = 3;
 
 /// Most outcomes in one record command (bounds the Raft entry; about 60 bytes each).
 pub const RECORD_OUTCOMES_MAX: usize = 8_000;
@@ -133,6 +139,8 @@ pub enum DeliveryCommand {
         renew: Vec<LeaseRef>,
         /// Shards it would like (unowned or expired ones are granted).
         acquire: Vec<ShardRef>,
+        /// Length of the leases granted or renewed (clamped to [`LEASE_MS_RANGE`]).
+        lease_ms: u64,
     },
     /// Outcomes of ranges of shards held by `node`.
     Record {

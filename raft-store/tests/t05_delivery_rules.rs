@@ -143,23 +143,52 @@ async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
     let (alert, shards) = h.alert(1000).await;
     assert_eq!(shards, 2, "1,000 recipients, span 500");
     let s0 = ShardRef { alert, shard: 0 };
-    let g1 =
-        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 1, renew: vec![], acquire: vec![s0] }).await);
+    let g1 = granted(
+        &h.delivery(DeliveryCommand::Heartbeat {
+            node: 1,
+            renew: vec![],
+            acquire: vec![s0],
+            lease_ms: LEASE_MS,
+        })
+        .await,
+    );
     assert_eq!(g1.len(), 1);
     // Node 2 cannot take it while the lease runs.
     h.now += LEASE_MS - 1;
     assert!(
-        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 2, renew: vec![], acquire: vec![s0] }).await)
-            .is_empty()
+        granted(
+            &h.delivery(DeliveryCommand::Heartbeat {
+                node: 2,
+                renew: vec![],
+                acquire: vec![s0],
+                lease_ms: LEASE_MS
+            })
+            .await
+        )
+        .is_empty()
     );
     // After expiry (by the entry's time) node 2 gets it with a higher epoch.
     h.now += 2;
-    let g2 =
-        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 2, renew: vec![], acquire: vec![s0] }).await);
+    let g2 = granted(
+        &h.delivery(DeliveryCommand::Heartbeat {
+            node: 2,
+            renew: vec![],
+            acquire: vec![s0],
+            lease_ms: LEASE_MS,
+        })
+        .await,
+    );
     assert_eq!(g2.len(), 1);
     assert!(g2[0].epoch > g1[0].epoch);
     // Node 1 wakes up: its renewal is refused and so is its record.
-    let r = h.delivery(DeliveryCommand::Heartbeat { node: 1, renew: g1.clone(), acquire: vec![] }).await;
+    let r = h
+        .delivery(DeliveryCommand::Heartbeat {
+            node: 1,
+            renew: g1.clone(),
+            acquire: vec![],
+            lease_ms: LEASE_MS,
+        })
+        .await;
     assert!(matches!(r, DeliveryReply::Leases { ref lost, .. } if lost == &g1));
     let stale = ShardProgress {
         lease: g1[0],
@@ -220,8 +249,10 @@ async fn steps_completion_and_receipts() {
     let mut h = H::new().await;
     let (alert, shards) = h.alert(600).await;
     let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
-    let leases =
-        granted(&h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs }).await);
+    let leases = granted(
+        &h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs, lease_ms: LEASE_MS })
+            .await,
+    );
     let txn_alert = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
     for lease in &leases {
         let range = dq::shard_range(&txn_alert, lease.shard.shard).unwrap();

@@ -1,6 +1,9 @@
 //! Shared fixtures for the black-box tests: real `varsel` processes on loopback.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod http;
+pub mod python;
+
 use std::time::Duration;
 
 use tempfile::TempDir;

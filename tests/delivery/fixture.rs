@@ -147,10 +147,20 @@ impl Fixture {
         self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
     }
 
-    /// The alert as some live node sees it.
+    /// The alert as node `via` sees it; a busy node may answer UNAVAILABLE for a moment, so
+    /// the read is retried (bounded).
     pub async fn get(&self, id: u64, via: u64) -> Alert {
-        let req = GetAlertRequest { id, consistency: 0 };
-        self.c.api(via).alerts.get_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let req = GetAlertRequest { id, consistency: 0 };
+            match self.c.api(via).alerts.get_alert(authed(&self.token, req)).await {
+                Ok(r) => return r.into_inner().alert.unwrap(),
+                Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("GetAlert {id} through node {via}: {e:?}"),
+            }
+        }
     }
 
     /// Waits until the alert reaches a final status (seen through node `via`).

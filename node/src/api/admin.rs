@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
 use varsel_proto::admin::{
@@ -20,6 +21,7 @@ use varsel_raft_store::VarselNode;
 use crate::error::ApiError;
 use crate::replica::Replica;
 use crate::replica::admin::{MembershipView, address};
+use crate::telemetry::propagation;
 
 /// The cluster administration service of one node.
 #[derive(Debug, Clone)]
@@ -34,8 +36,9 @@ impl AdminService {
         Self { replica, engine }
     }
 
-    /// A client of the leader's API, or `None` when this node is the leader.
-    async fn leader_client(&self) -> Result<Option<ClusterAdminClient<tonic::transport::Channel>>, Status> {
+    /// A client of the leader's API and a client span for the proxied call, or `None` when this
+    /// node is the leader.
+    async fn leader_client(&self) -> Result<Option<(LeaderClient, tracing::Span)>, Status> {
         let (id, leader) = self.replica.wait_for_leader(self.replica.write_timeout()).await?;
         if id == self.replica.id {
             return Ok(None);
@@ -45,8 +48,17 @@ impl AdminService {
             .peers
             .channel(&leader.api_addr)
             .map_err(|e| Status::internal(format!("bad address for leader {id}: {e}")))?;
-        Ok(Some(ClusterAdminClient::new(channel)))
+        Ok(Some((ClusterAdminClient::new(channel), propagation::client_span("admin.proxy", id))))
     }
+}
+
+type LeaderClient = ClusterAdminClient<tonic::transport::Channel>;
+
+/// The request passed on to the leader, carrying the proxy span's context.
+fn proxied<T>(span: &tracing::Span, msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    propagation::inject(span, &mut req);
+    req
 }
 
 fn membership_reply(m: MembershipView) -> Response<MembershipReply> {
@@ -99,8 +111,8 @@ impl ClusterAdmin for AdminService {
         &self,
         req: Request<AddLearnerRequest>,
     ) -> Result<Response<MembershipReply>, Status> {
-        if let Some(mut leader) = self.leader_client().await? {
-            return leader.add_learner(req.into_inner()).await;
+        if let Some((mut leader, span)) = self.leader_client().await? {
+            return leader.add_learner(proxied(&span, req.into_inner())).instrument(span).await;
         }
         let a = req.into_inner().node.ok_or_else(|| Status::invalid_argument("node: required"))?;
         let node = node_from(&a)?;
@@ -108,15 +120,15 @@ impl ClusterAdmin for AdminService {
     }
 
     async fn promote(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
-        if let Some(mut leader) = self.leader_client().await? {
-            return leader.promote(req.into_inner()).await;
+        if let Some((mut leader, span)) = self.leader_client().await? {
+            return leader.promote(proxied(&span, req.into_inner())).instrument(span).await;
         }
         Ok(membership_reply(self.replica.promote(req.into_inner().node_id).await?))
     }
 
     async fn remove(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
-        if let Some(mut leader) = self.leader_client().await? {
-            return leader.remove(req.into_inner()).await;
+        if let Some((mut leader, span)) = self.leader_client().await? {
+            return leader.remove(proxied(&span, req.into_inner())).instrument(span).await;
         }
         Ok(membership_reply(self.replica.remove(req.into_inner().node_id).await?))
     }
@@ -125,8 +137,8 @@ impl ClusterAdmin for AdminService {
         &self,
         req: Request<TransferLeaderRequest>,
     ) -> Result<Response<TransferLeaderReply>, Status> {
-        if let Some(mut leader) = self.leader_client().await? {
-            return leader.transfer_leader(req.into_inner()).await;
+        if let Some((mut leader, span)) = self.leader_client().await? {
+            return leader.transfer_leader(proxied(&span, req.into_inner())).instrument(span).await;
         }
         let (leader_id, term) = self.replica.transfer_leader(req.into_inner().to_node_id).await?;
         Ok(Response::new(TransferLeaderReply { leader_id, term }))

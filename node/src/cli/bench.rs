@@ -56,6 +56,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     spec.log_filter = "warn".into();
     // Production timing, not the relaxed timing of tests: failover is one of the figures.
     spec.raft = crate::config::RaftConfig::default();
+    spec.delivery = crate::config::DeliveryConfig::default();
     let mut cluster = LocalCluster::create(&spec)?;
     cluster.start_all()?;
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();

@@ -25,7 +25,8 @@ pub struct DevArgs {
     /// Remove the data directory first and start from an empty cluster.
     #[arg(long)]
     pub fresh: bool,
-    /// First API port: node N listens on BASE+N-1 (API) and BASE+100+N-1 (Raft).
+    /// First API port: node N listens on BASE+N-1 (API), BASE+100+N-1 (Raft) and BASE+200+N-1
+    /// (HTTP: /metrics, /healthz, /readyz).
     /// 0 lets the OS choose free ports.
     #[arg(long, default_value_t = 7001)]
     pub base_port: u16,
@@ -63,8 +64,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {
     for (id, node) in &cluster.nodes {
         cluster.wait_ready(*id, READY_TIMEOUT).await?;
+        let http = node.http().map_or_else(|| "none".to_string(), |a| format!("http://{a}/metrics"));
         println!(
-            "  node {id} ({}) is up: api {}, raft {}",
+            "  node {id} ({}) is up: api {}, raft {}, metrics {http}",
             node.config.site,
             node.api(),
             node.config.raft_addr

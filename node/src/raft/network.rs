@@ -18,11 +18,13 @@ use openraft::raft::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument as _;
 use varsel_proto::raft::RaftPayload;
 use varsel_proto::raft::raft_service_client::RaftServiceClient;
 use varsel_raft_store::{NodeId, TypeConfig, VarselNode, decode, encode};
 
 use crate::raft::faults::Faults;
+use crate::telemetry::propagation;
 
 /// Time allowed to open a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -106,7 +108,16 @@ type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, VarselNode, Raft
 struct TransportError(String);
 
 impl PeerClient {
-    async fn call<Req, Resp, E>(&self, kind: RpcKind, req: &Req, timeout: Duration) -> Result<Resp, RpcErr<E>>
+    /// Sends one RPC. `traced` calls get a client span whose context travels with the request;
+    /// heartbeats (appends without entries) are not traced: ten root traces a second per
+    /// follower would bury everything else.
+    async fn call<Req, Resp, E>(
+        &self,
+        kind: RpcKind,
+        req: &Req,
+        timeout: Duration,
+        traced: bool,
+    ) -> Result<Resp, RpcErr<E>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -123,6 +134,12 @@ impl PeerClient {
             self.peers.raft_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(timeout);
+        let span = if traced {
+            propagation::root_client_span(kind.name(), self.target)
+        } else {
+            tracing::Span::none()
+        };
+        propagation::inject(&span, &mut request);
         let fut = async {
             match kind {
                 RpcKind::Append => client.append_entries(request).await,
@@ -130,10 +147,14 @@ impl PeerClient {
                 RpcKind::Snapshot => client.install_snapshot(request).await,
             }
         };
-        let reply = match tokio::time::timeout(timeout, fut).await {
+        let reply = match tokio::time::timeout(timeout, fut.instrument(span.clone())).await {
             Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(status)) => return Err(status_to_rpc_error(self.target, status)),
+            Ok(Err(status)) => {
+                propagation::record_error(&span);
+                return Err(status_to_rpc_error(self.target, status));
+            }
             Err(_) => {
+                propagation::record_error(&span);
                 let e = TransportError(format!("no reply from node {} within {timeout:?}", self.target));
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
             }
@@ -149,6 +170,16 @@ enum RpcKind {
     Append,
     Vote,
     Snapshot,
+}
+
+impl RpcKind {
+    fn name(self) -> &'static str {
+        match self {
+            RpcKind::Append => "raft.append_entries",
+            RpcKind::Vote => "raft.vote",
+            RpcKind::Snapshot => "raft.install_snapshot",
+        }
+    }
 }
 
 fn status_to_rpc_error<E: std::error::Error>(target: NodeId, status: tonic::Status) -> RpcErr<E> {
@@ -168,7 +199,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        self.call(RpcKind::Append, &rpc, option.hard_ttl()).await
+        let traced = !rpc.entries.is_empty();
+        self.call(RpcKind::Append, &rpc, option.hard_ttl(), traced).await
     }
 
     async fn install_snapshot(
@@ -176,7 +208,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        self.call(RpcKind::Snapshot, &rpc, option.hard_ttl()).await
+        self.call(RpcKind::Snapshot, &rpc, option.hard_ttl(), true).await
     }
 
     async fn vote(
@@ -184,7 +216,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RpcErr> {
-        self.call(RpcKind::Vote, &rpc, option.hard_ttl()).await
+        self.call(RpcKind::Vote, &rpc, option.hard_ttl(), true).await
     }
 
     fn backoff(&self) -> openraft::network::Backoff {

@@ -227,6 +227,8 @@ impl Replica {
         let Ok(mut client) = self.peers.raft_client(&node.raft_addr) else { return };
         let mut req = tonic::Request::new(ctl);
         req.set_timeout(Duration::from_secs(2));
+        // Part of the transfer-leader call's trace, when it has one.
+        crate::telemetry::propagation::inject(&tracing::Span::current(), &mut req);
         if let Err(e) = client.control_election(req).await {
             tracing::warn!(addr = %node.raft_addr, error = %e, "election control not delivered");
         }

@@ -8,14 +8,17 @@
 use std::time::{Duration, Instant};
 
 use openraft::error::RaftError;
+use tracing::Instrument as _;
 use varsel_proto::raft::ReadIndexRequest;
 
 use crate::error::{ApiError, ApiResult};
 use crate::replica::Replica;
+use crate::telemetry::propagation;
 
 impl Replica {
     /// Returns once a read of this node's state will see every write committed before the call.
     /// The returned index is the one the read is linearizable at.
+    #[tracing::instrument(name = "replica.read_barrier", skip_all, fields(node = self.id))]
     pub async fn read_barrier(&self) -> ApiResult<u64> {
         let deadline = Instant::now() + self.write_timeout();
         let remaining = || deadline.saturating_duration_since(Instant::now());
@@ -29,7 +32,12 @@ impl Replica {
                 .map_err(|e| ApiError::Internal(format!("bad address for node {leader_id}: {e}")))?;
             let mut req = tonic::Request::new(ReadIndexRequest {});
             req.set_timeout(remaining());
-            client.read_index(req).await.map_err(ApiError::from)?.into_inner().read_index
+            let span = propagation::client_span("raft.read_index", leader_id);
+            propagation::inject(&span, &mut req);
+            let reply = client.read_index(req).instrument(span.clone()).await.inspect_err(|_| {
+                propagation::record_error(&span);
+            });
+            reply.map_err(ApiError::from)?.into_inner().read_index
         };
         self.wait_applied(index, remaining()).await?;
         Ok(index)

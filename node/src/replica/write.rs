@@ -12,11 +12,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::error::{ClientWriteError, RaftError};
+use tracing::Instrument as _;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
 use varsel_raft_store::{Command, NodeId, Request, Response, VarselNode, decode, encode};
 
 use crate::error::{ApiError, ApiResult};
 use crate::replica::Replica;
+use crate::telemetry::propagation;
 
 /// Largest encoded request accepted into the log. Raft entries are replicated to every site
 /// and held in memory until applied; big ones stall heartbeats. Bulk work is split into many
@@ -55,6 +57,7 @@ enum Attempt {
 
 impl Replica {
     /// Commits `request` through the leader, from whichever node this is.
+    #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
     pub async fn write(&self, request: Request) -> ApiResult<Written> {
         check_size(&request)?;
         let deadline = Instant::now() + self.write_timeout();
@@ -111,6 +114,7 @@ impl Replica {
         }
     }
 
+    #[tracing::instrument(name = "raft.commit", skip_all, fields(node = self.id))]
     async fn commit_locally(&self, request: &Request, within: Duration) -> ApiResult<Attempt> {
         let cmd = Command { issued_at_ms: now_ms(), request: request.clone() };
         match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
@@ -149,7 +153,13 @@ impl Replica {
             hops: MAX_FORWARD_HOPS,
         });
         req.set_timeout(within);
-        match client.forward_write(req).await {
+        let span = propagation::client_span("raft.forward_write", leader_id);
+        propagation::inject(&span, &mut req);
+        let result = client.forward_write(req).instrument(span.clone()).await;
+        if result.is_err() {
+            propagation::record_error(&span);
+        }
+        match result {
             Ok(reply) => Ok(Attempt::Done(decode_written(reply.into_inner())?)),
             Err(status) if status.metadata().contains_key(NOT_LEADER_HEADER) => {
                 Ok(Attempt::Retry(format!("node {leader_id} is no longer the leader")))

@@ -12,8 +12,8 @@ use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, RECEIPT, SHARD};
 use super::{Txn, keys};
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS, LeaseRef, OutcomeResult, ReceiptItem, ShardProgress,
-    ShardRef, ShardState, StoredReceipt,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, ReceiptItem,
+    ShardProgress, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -65,7 +65,10 @@ pub(crate) fn apply<T: KvTree>(
     cmd: &DeliveryCommand,
 ) -> Result<DeliveryReply, EngineError> {
     match cmd {
-        DeliveryCommand::Heartbeat { node, renew, acquire } => heartbeat(txn, ctx, *node, renew, acquire),
+        DeliveryCommand::Heartbeat { node, renew, acquire, lease_ms } => {
+            let lease = (*lease_ms).clamp(*LEASE_MS_RANGE.start(), *LEASE_MS_RANGE.end());
+            heartbeat(txn, ctx, *node, renew, acquire, lease)
+        }
         DeliveryCommand::Record { node, items } => record(txn, ctx, *node, items),
         DeliveryCommand::Release { node, leases } => release(txn, *node, leases),
         DeliveryCommand::Receipts { items } => receipts(txn, ctx, items),
@@ -107,9 +110,10 @@ fn heartbeat<T: KvTree>(
     node: NodeId,
     renew: &[LeaseRef],
     acquire: &[ShardRef],
+    lease_ms: u64,
 ) -> Result<DeliveryReply, EngineError> {
     txn.put_as("heartbeat", node_key(node), &ctx.now_ms)?;
-    let expires_ms = ctx.now_ms + LEASE_MS;
+    let expires_ms = ctx.now_ms + lease_ms;
     let (mut renewed, mut lost, mut granted) = (Vec::new(), Vec::new(), Vec::new());
     for lease in renew {
         let mut s = load_shard(txn, lease.shard)?;

@@ -8,7 +8,7 @@
 //!
 //! It runs at most `shard_workers` [`ShardWorker`]s, highest priority first, then the oldest
 //! alert, taking tenants in turn so one tenant's huge alert does not starve another's small
-//! one. A lease counts as valid on this node until `LEASE_MS - CLOCK_SKEW_MARGIN_MS` after
+//! one. A lease counts as valid on this node until `lease_ms - CLOCK_SKEW_MARGIN_MS` after
 //! the heartbeat that renewed it was *sent*, by the monotonic clock: a node that was stalled
 //! stops its workers without waiting for anyone to tell it.
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use varsel_domain::model::{AlertStatus, Priority, TenantId};
 use varsel_raft_store::delivery::{
-    CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LEASE_MS, LeaseRef, NODE_LIVE_MS, ShardRef,
+    CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LeaseRef, NODE_LIVE_LEASES, ShardRef,
 };
 use varsel_raft_store::state_machine::delivery as dq;
 use varsel_raft_store::state_machine::domain::query;
@@ -184,9 +184,10 @@ fn send_beat(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, acquir
     let renew: Vec<LeaseRef> =
         state.held.iter().map(|(s, h)| LeaseRef { shard: *s, epoch: h.epoch }).collect();
     let replica = state.shared.replica.clone();
+    let lease_ms = state.shared.config.lease_ms;
     let me = myself.clone();
     tokio::spawn(async move {
-        let cmd = DeliveryCommand::Heartbeat { node: replica.id, renew, acquire };
+        let cmd = DeliveryCommand::Heartbeat { node: replica.id, renew, acquire, lease_ms };
         let answer = match replica.write(Request::Delivery(Box::new(cmd))).await {
             Ok(w) => match w.response {
                 Response::Delivery(r) => Ok(r),
@@ -205,7 +206,7 @@ fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, se
         }
         return;
     };
-    let valid_until = sent_at + LEASE_MS - CLOCK_SKEW_MARGIN_MS;
+    let valid_until = sent_at + state.shared.config.lease_ms - CLOCK_SKEW_MARGIN_MS;
     for Granted { lease, .. } in renewed {
         if let Some(h) = state.held.get(&lease.shard).filter(|h| h.epoch == lease.epoch) {
             h.valid_until.fetch_max(valid_until, Ordering::AcqRel);
@@ -244,8 +245,11 @@ fn live_nodes(state: &SchedulerState) -> Vec<u64> {
     let me = state.shared.replica.id;
     let beats = dq::heartbeats(&state.shared.replica.state.read_txn()).unwrap_or_default();
     let newest = beats.iter().map(|(_, t)| *t).max().unwrap_or(0);
-    let mut live: BTreeSet<u64> =
-        beats.iter().filter(|(_, t)| t + NODE_LIVE_MS >= newest).map(|(n, _)| *n).collect();
+    let mut live: BTreeSet<u64> = beats
+        .iter()
+        .filter(|(_, t)| t + NODE_LIVE_LEASES * state.shared.config.lease_ms >= newest)
+        .map(|(n, _)| *n)
+        .collect();
     live.insert(me);
     live.into_iter().collect()
 }

@@ -166,8 +166,8 @@ pub struct ChannelSenderArgs {
 
 async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>) {
     loop {
-        let job = queue.pop().await;
-        let results = providers.deliver(&job.messages).await;
+        let (job, prepaid) = providers.admit(queue.pop(), |j: &Job| j.messages.len()).await;
+        let results = providers.deliver_prepaid(&job.messages, prepaid).await;
         // The shard worker may have stopped (lease lost); then nobody listens.
         let _ = job.reply.send(results);
     }

@@ -30,6 +30,17 @@ impl TokenBucket {
         self.rate <= 0.0
     }
 
+    /// Whether `n` tokens (at most a burst) could be taken now, without taking them.
+    pub fn has(&self, n: usize) -> bool {
+        if self.is_unlimited() {
+            return true;
+        }
+        let Ok(s) = self.state.try_lock() else { return false };
+        let now = Instant::now();
+        let tokens = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate).min(self.burst);
+        tokens >= (n as f64).min(self.burst)
+    }
+
     /// Takes `n` tokens if they are available now (never waits). More than a burst is
     /// allowed when the bucket is full, so a large batch is not refused forever.
     pub fn try_take(&self, n: usize) -> bool {

@@ -34,6 +34,9 @@ use crate::delivery::message::OutboundMessage;
 use breaker::{Breaker, BreakerState};
 use bucket::TokenBucket;
 
+/// How often a sender worker looks again for provider capacity.
+pub const CAPACITY_POLL: Duration = Duration::from_millis(5);
+
 /// A boxed future, so providers of different kinds fit one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -190,6 +193,15 @@ pub struct ProviderSet {
     slots: Vec<Slot>,
     retry: RetryPolicy,
     events: Arc<dyn ProviderEvents>,
+    admission: tokio::sync::Mutex<()>,
+}
+
+/// Tokens a sender worker already took from a provider's bucket for the job it is about to
+/// send, so the first call to that provider does not take them again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prepaid {
+    slot: Option<usize>,
+    tokens: usize,
 }
 
 /// A message waiting for its next attempt.
@@ -212,7 +224,7 @@ impl ProviderSet {
         retry: RetryPolicy,
         events: Arc<dyn ProviderEvents>,
     ) -> Self {
-        Self { channel, slots, retry, events }
+        Self { channel, slots, retry, events, admission: tokio::sync::Mutex::new(()) }
     }
 
     /// The channel.
@@ -239,6 +251,15 @@ impl ProviderSet {
     /// Delivers `messages` (all of this channel), retrying and failing over; returns what
     /// finally happened to each, in order, with the time it was handed over (ms).
     pub async fn deliver(&self, messages: &[OutboundMessage]) -> Vec<(Final, u64)> {
+        self.deliver_prepaid(messages, Prepaid::default()).await
+    }
+
+    /// [`ProviderSet::deliver`] for a job whose tokens were taken by [`ProviderSet::admit`].
+    pub async fn deliver_prepaid(
+        &self,
+        messages: &[OutboundMessage],
+        mut prepaid: Prepaid,
+    ) -> Vec<(Final, u64)> {
         let mut done: Vec<Option<(Final, u64)>> = vec![None; messages.len()];
         if self.slots.is_empty() {
             let f = Final::Failed {
@@ -258,7 +279,7 @@ impl ProviderSet {
             .collect();
         let mut round = 0u32;
         while !pending.is_empty() {
-            pending = self.round(messages, pending, &mut done).await;
+            pending = self.round(messages, pending, &mut done, &mut prepaid).await;
             if pending.is_empty() {
                 break;
             }
@@ -289,13 +310,14 @@ impl ProviderSet {
         messages: &[OutboundMessage],
         pending: Vec<Pending>,
         done: &mut [Option<(Final, u64)>],
+        prepaid: &mut Prepaid,
     ) -> Vec<Pending> {
         let mut still = Vec::new();
         let mut queue = pending;
         while !queue.is_empty() {
             let take = queue.len().min(self.batch_max());
             let batch: Vec<Pending> = queue.drain(..take).collect();
-            still.extend(self.attempt(messages, batch, done).await);
+            still.extend(self.attempt(messages, batch, done, prepaid).await);
         }
         still
     }
@@ -306,6 +328,7 @@ impl ProviderSet {
         messages: &[OutboundMessage],
         mut batch: Vec<Pending>,
         done: &mut [Option<(Final, u64)>],
+        prepaid: &mut Prepaid,
     ) -> Vec<Pending> {
         let mut avoid = Vec::new();
         loop {
@@ -323,7 +346,9 @@ impl ProviderSet {
             }
             let slot = &self.slots[i];
             let msgs: Vec<OutboundMessage> = batch.iter().map(|p| messages[p.index].clone()).collect();
-            match self.call(slot, &msgs).await {
+            let paid = if prepaid.slot == Some(i) { msgs.len().min(prepaid.tokens) } else { 0 };
+            prepaid.tokens -= paid;
+            match self.call(slot, &msgs, paid).await {
                 Ok(results) => return self.settle(slot, batch, results, done),
                 Err(ProviderError::Throttled(wait)) => {
                     slot.with_breaker(Breaker::success);
@@ -354,8 +379,13 @@ impl ProviderSet {
         }
     }
 
-    async fn call(&self, slot: &Slot, msgs: &[OutboundMessage]) -> Result<Vec<SendResult>, ProviderError> {
-        slot.bucket.take(msgs.len()).await;
+    async fn call(
+        &self,
+        slot: &Slot,
+        msgs: &[OutboundMessage],
+        paid: usize,
+    ) -> Result<Vec<SendResult>, ProviderError> {
+        slot.bucket.take(msgs.len() - paid).await;
         let _permit = slot.window.acquire().await.map_err(|_| ProviderError::Unavailable("closed".into()))?;
         let results = slot.provider.send(msgs).await?;
         if results.len() != msgs.len() {
@@ -395,6 +425,27 @@ impl ProviderSet {
             }
         }
         retry
+    }
+
+    /// Takes the next job for this channel in order of urgency, once the most preferred usable
+    /// provider can take it. One worker at a time waits here: it waits for tokens and a free
+    /// concurrency slot, then takes the most urgent job **at that moment** and pays its tokens.
+    /// So a crisis batch is never stuck behind routine batches that workers took early and
+    /// hold while waiting for a rate limit.
+    pub async fn admit<J>(&self, pop: impl Future<Output = J>, size: impl Fn(&J) -> usize) -> (J, Prepaid) {
+        let _turn = self.admission.lock().await;
+        let usable = self.slots.iter().position(|s| s.breaker_state() != BreakerState::Open);
+        if let Some(i) = usable {
+            let slot = &self.slots[i];
+            while !(slot.bucket.has(self.batch_max()) && slot.window.available_permits() > 0) {
+                tokio::time::sleep(CAPACITY_POLL).await;
+            }
+        }
+        let job = pop.await;
+        let Some(i) = usable else { return (job, Prepaid::default()) };
+        let n = size(&job);
+        self.slots[i].bucket.take(n).await;
+        (job, Prepaid { slot: Some(i), tokens: n })
     }
 
     /// Probes every open circuit's provider once; a healthy one may be tried again at once.
