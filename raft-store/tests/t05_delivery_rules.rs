@@ -317,6 +317,7 @@ async fn expiry_by_log_clock() {
             node: 1,
             renew: vec![],
             acquire: vec![ShardRef { alert, shard: 0 }],
+            lease_ms: LEASE_MS,
         })
         .await,
     );
