@@ -202,6 +202,10 @@ pub struct ProviderConfig {
     /// Time allowed for one call.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// File with the secret this provider signs its receipt and reply webhooks with (see
+    /// `node/src/inbound.rs`). Without it, the provider's webhooks are refused.
+    #[serde(default)]
+    pub inbound_secret_file: Option<PathBuf>,
     /// The provider simulator (`varsel sim`): for tests, benchmarks and `varsel dev`.
     #[serde(default)]
     pub simulator: Option<SimulatorProviderConfig>,

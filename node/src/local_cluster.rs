@@ -195,7 +195,11 @@ impl LocalCluster {
                 storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
                 log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
                 auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
-                delivery: spec.delivery.clone(),
+                delivery: DeliveryConfig {
+                    // Providers call this node back here with receipts and replies.
+                    callback_url: Some(format!("http://{}", addr(ports[i].2))),
+                    ..spec.delivery.clone()
+                },
                 providers: spec.providers.clone(),
                 testing: TestingConfig {
                     fault_injection: spec.fault_injection,

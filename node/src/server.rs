@@ -122,7 +122,12 @@ pub async fn start_with(
         vec![("raft", tokio::spawn(raft_server)), ("api", tokio::spawn(api_server))];
     match http {
         Some(listener) => {
-            let router = crate::http::router(replica.clone(), metrics.clone());
+            let mut router = crate::http::router(replica.clone(), metrics.clone());
+            if let Some(e) = &engine {
+                let inbound =
+                    crate::inbound::InboundState::load(&replica.config.providers, e.inbound.clone())?;
+                router = router.merge(crate::inbound::router(inbound));
+            }
             let served = crate::http::serve(listener, router, stopped(stop_rx.clone()));
             servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
         }

@@ -42,13 +42,18 @@ impl TestCluster {
     /// Starts `n` nodes, bootstraps them and waits for a leader.
     pub async fn start(n: usize, adjust: impl FnOnce(&mut Spec)) -> Self {
         let mut c = Self::configure(n, adjust);
-        c.lc.start_all().unwrap();
-        for id in c.ids() {
-            c.lc.wait_ready(id, SETTLE).await.unwrap();
-        }
-        c.lc.init().await.unwrap();
-        c.leader().await;
+        c.boot().await;
         c
+    }
+
+    /// Starts every configured node, bootstraps them and waits for a leader.
+    pub async fn boot(&mut self) {
+        self.lc.start_all().unwrap();
+        for id in self.ids() {
+            self.lc.wait_ready(id, SETTLE).await.unwrap();
+        }
+        self.lc.init().await.unwrap();
+        self.leader().await;
     }
 
     /// All node ids.

@@ -12,18 +12,49 @@ use varsel_proto::api::{
     Alert, AlertStatus, ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest,
     CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
 };
-use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimConfig, SimHandle};
+use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimClient, SimConfig};
 
 use crate::common::{TestCluster, authed};
 
 /// Time an alert of the tests' size is given to complete on a busy two-core machine.
 pub const COMPLETE_WITHIN: Duration = Duration::from_secs(180);
 
+/// The simulator, served in this process until dropped.
+pub struct SimProc {
+    pub client: SimClient,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl SimProc {
+    fn serve(config: SimConfig, listener: tokio::net::TcpListener, addr: std::net::SocketAddr) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            if let Err(e) = varsel_sim::serve(config, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                eprintln!("simulator stopped: {e}");
+            }
+        });
+        Self { client: SimClient::new(addr), stop: Some(stop) }
+    }
+}
+
+impl Drop for SimProc {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
 /// The cluster, the simulator and a tenant.
 pub struct Fixture {
     pub c: TestCluster,
-    pub sim: SimHandle,
+    pub sim: SimProc,
     pub token: String,
+    _secret_dir: tempfile::TempDir,
 }
 
 /// Simulator providers: two SMS (primary, alternative), voice, e-mail, push; fast by default.
@@ -42,7 +73,7 @@ pub fn sim_config() -> SimConfig {
     ])
 }
 
-fn node_providers(url: &str) -> Vec<ProviderConfig> {
+fn node_providers(url: &str, secret_file: &std::path::Path) -> Vec<ProviderConfig> {
     let p = |name: &str, channel| ProviderConfig {
         name: name.into(),
         channel,
@@ -50,6 +81,7 @@ fn node_providers(url: &str) -> Vec<ProviderConfig> {
         concurrency: 8,
         batch_max: 250,
         timeout_ms: 5_000,
+        inbound_secret_file: Some(secret_file.to_path_buf()),
         simulator: Some(SimulatorProviderConfig { url: url.into(), remote_name: None }),
     };
     use varsel_domain::Channel::*;
@@ -59,13 +91,23 @@ fn node_providers(url: &str) -> Vec<ProviderConfig> {
 impl Fixture {
     /// Starts the simulator and three nodes; creates a tenant with generous limits.
     pub async fn start(sim: SimConfig, adjust: impl FnOnce(&mut Spec)) -> Self {
-        let sim = varsel_sim::spawn(sim).await.unwrap();
-        let url = format!("http://{}", sim.addr);
-        let c = TestCluster::start(3, |s| {
-            s.providers = node_providers(&url);
+        let secret_dir = tempfile::tempdir().unwrap();
+        let secret_file = secret_dir.path().join("sim.secret");
+        std::fs::write(&secret_file, &sim.callback_secret).unwrap();
+        // The simulator's address goes into the nodes' configuration and the nodes' addresses
+        // into the simulator's (for receipts and replies), so its port is taken first.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_addr = listener.local_addr().unwrap();
+        let url = format!("http://{sim_addr}");
+        let mut c = TestCluster::configure(3, |s| {
+            s.providers = node_providers(&url, &secret_file);
             adjust(s);
-        })
-        .await;
+        });
+        let mut sim = sim;
+        sim.callback_urls =
+            c.lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+        let sim = SimProc::serve(sim, listener, sim_addr);
+        c.boot().await;
         let mut api = c.api(1);
         let limits = Limits {
             max_recipients_per_alert: 1_000_000,
@@ -89,7 +131,7 @@ impl Fixture {
             CreateCredentialRequest { tenant_id: t.id, name: "ops".into(), role: Role::Operator as i32 };
         let token =
             api.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
-        Self { c, sim, token }
+        Self { c, sim, token, _secret_dir: secret_dir }
     }
 
     /// Imports `n` contacts into `group`, each with a phone, an e-mail and a push subscription.

@@ -11,3 +11,4 @@ mod t02_site_loss;
 mod t03_provider_failover;
 mod t04_supervision;
 mod t05_priority_and_cancel;
+mod t06_escalation;

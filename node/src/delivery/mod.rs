@@ -36,7 +36,7 @@ use actors::sender::ChannelQueue;
 use actors::{Delivery, DeliveryMsg};
 use providers::bucket::TokenBucket;
 use providers::simulator::SimulatorProvider;
-use providers::{NoEvents, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
+use providers::{InboundSink, NoEvents, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
 
 /// Wall-clock time in ms since the Unix epoch (for due times compared with the log's clock).
 pub fn wall_ms() -> u64 {
@@ -170,12 +170,49 @@ impl Shared {
     }
 }
 
+/// The engine's [`InboundSink`]: hands receipts and replies to the receipts actor. Bound to
+/// the engine after it starts (providers are built first).
+#[derive(Debug, Default)]
+pub struct EngineInbound {
+    shared: std::sync::OnceLock<std::sync::Weak<Shared>>,
+}
+
+impl EngineInbound {
+    fn send(&self, msg: ReceiptsMsg) {
+        let actor = self.shared.get().and_then(std::sync::Weak::upgrade).and_then(|s| s.receipts());
+        match actor {
+            Some(a) => {
+                if a.cast(msg).is_err() {
+                    tracing::warn!("receipts actor not running; a receipt or reply was dropped");
+                }
+            }
+            None => tracing::warn!("engine not started; a receipt or reply was dropped"),
+        }
+    }
+}
+
+impl InboundSink for EngineInbound {
+    fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>) {
+        match actors::receipts::receipt_from_key(key, delivered, provider_id.to_string(), error) {
+            Some(r) => self.send(ReceiptsMsg::Receipt(r)),
+            None => tracing::debug!("receipt for a key that is not ours ignored"),
+        }
+    }
+
+    fn reply(&self, from: &str, text: &str, channel: Channel) {
+        self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel });
+    }
+}
+
 /// Builds the providers of every channel from the configuration, in configured order.
+/// Providers that receive receipts or replies on their own connections hand them to `inbound`.
 pub fn build_providers(
     configs: &[ProviderConfig],
     delivery: &DeliveryConfig,
     events: Arc<dyn ProviderEvents>,
+    inbound: Arc<dyn InboundSink>,
 ) -> BTreeMap<Channel, Arc<ProviderSet>> {
+    let _ = &inbound;
     let retry = RetryPolicy {
         attempts_max: delivery.retry_attempts_max,
         budget: Duration::from_millis(delivery.retry_budget_ms),
@@ -205,6 +242,8 @@ pub fn build_providers(
 pub struct Engine {
     /// What the actors share.
     pub shared: Arc<Shared>,
+    /// Where receipts and replies are handed to the engine.
+    pub inbound: Arc<dyn InboundSink>,
     root: ActorRef<DeliveryMsg>,
     handle: tokio::task::JoinHandle<()>,
 }
@@ -217,7 +256,8 @@ impl Engine {
         providers: &[ProviderConfig],
         testing: &crate::config::TestingConfig,
     ) -> Result<Self, String> {
-        let providers = build_providers(providers, &config, Arc::new(NoEvents));
+        let inbound = Arc::new(EngineInbound::default());
+        let providers = build_providers(providers, &config, Arc::new(NoEvents), inbound.clone());
         let queues = Channel::ALL
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
@@ -236,8 +276,9 @@ impl Engine {
             tenant_buckets: Mutex::new(HashMap::new()),
             unhealthy: Mutex::new(Vec::new()),
         });
+        let _ = inbound.shared.set(Arc::downgrade(&shared));
         let (root, handle) = Actor::spawn(None, Delivery, shared.clone()).await.map_err(|e| e.to_string())?;
-        Ok(Self { shared, root, handle })
+        Ok(Self { shared, inbound, root, handle })
     }
 
     /// Gives this node's leases back (so other sites take its shards at once) and stops.

@@ -82,6 +82,16 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn health(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
 }
 
+/// Where providers hand what arrives on their own connections: delivery receipts matched to
+/// a message key, and replies from recipients (an SMPP `deliver_sm`, a voice keypad press).
+/// The engine forwards both to its receipts actor, which writes them to the log.
+pub trait InboundSink: Send + Sync + std::fmt::Debug {
+    /// A delivery receipt for the message with this key.
+    fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>);
+    /// A reply from a phone number (E.164).
+    fn reply(&self, from: &str, text: &str, channel: Channel);
+}
+
 /// Bounds on retrying one message.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
