@@ -2,8 +2,10 @@
 //!
 //! Starts three real `varsel start` processes on loopback (sites oslo, bergen and trondheim),
 //! bootstraps them as one cluster, writes through a follower and reads back linearizably
-//! through another node, and shows the cluster's status. Then it keeps running until Ctrl-C
-//! (or exits at once with `--exit`), stopping the nodes on the way out.
+//! through another node, and shows the cluster's status. With the provider simulator it then
+//! sends a crisis alert to 10,000 simulated inhabitants and shows its progress until it
+//! completes ([`crate::cli::demo`]). Then it keeps running until Ctrl-C (or exits at once with
+//! `--exit`), stopping the nodes on the way out.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use anyhow::Context;
 use crate::cli::cluster::{ClusterCommand, run as cluster_cmd};
 use crate::cli::kv::{KvCommand, run as kv_cmd};
 use crate::client::Cluster;
+use crate::delivery::providers::simulator::demo_provider_configs;
 use crate::local_cluster::{LocalCluster, Ports, Spec};
 
 /// Options of `varsel dev`.
@@ -48,17 +51,55 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
     let mut spec = Spec::three(dir.clone(), binary);
     spec.ports = if args.base_port == 0 { Ports::Auto } else { Ports::Fixed(args.base_port) };
+    // The provider simulator listens first: the nodes send to it and it calls them back.
+    let sim_port = if args.base_port == 0 { 0 } else { args.base_port + 300 };
+    let sim_listener = tokio::net::TcpListener::bind(("127.0.0.1", sim_port)).await.with_context(|| {
+        format!("cannot listen on 127.0.0.1:{sim_port} for the provider simulator (try --base-port 0)")
+    })?;
+    let sim_addr = sim_listener.local_addr()?;
+    std::fs::create_dir_all(&dir)?;
+    let secret = crate::auth::new_secret();
+    let secret_file = dir.join("simulator.secret");
+    std::fs::write(&secret_file, &secret)?;
+    spec.providers = demo_provider_configs(&format!("http://{sim_addr}"), &secret_file);
     let mut cluster = LocalCluster::create(&spec)?;
-    println!("Starting a three-site Varsel cluster in {}", dir.display());
+    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sim = tokio::spawn(varsel_sim::serve(sim_config(&cluster, secret), sim_listener, async move {
+        let _ = sim_stopped.await;
+    }));
+    println!("Starting a three-site Varsel cluster in {} (provider simulator on {sim_addr})", dir.display());
     cluster.start_all()?;
-    let outcome = demo(&cluster).await;
+    let outcome = match demo(&cluster).await {
+        Ok(()) => crate::cli::demo::run(&cluster, &dir).await,
+        Err(e) => Err(e),
+    };
     if outcome.is_ok() && !args.exit {
         println!("\nThe cluster keeps running; press Ctrl-C to stop it.");
         tokio::signal::ctrl_c().await?;
     }
     println!("Stopping the nodes…");
     cluster.stop_all().await;
+    let _ = stop_sim.send(());
+    let _ = sim.await;
     outcome
+}
+
+/// The simulator's demo providers, calling the nodes back, with quicker voice calls and more
+/// replies than its defaults so the demo finishes in about half a minute.
+fn sim_config(cluster: &LocalCluster, secret: String) -> varsel_sim::SimConfig {
+    let mut cfg = varsel_sim::SimConfig::demo();
+    cfg.callback_secret = secret;
+    cfg.callback_urls =
+        cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+    for p in &mut cfg.providers {
+        p.rate_per_second = 0;
+        p.receipt_delay_ms = p.receipt_delay_ms.min(2_000);
+        if p.name == "sms-primary" {
+            p.reply_rate = 0.3;
+            p.reply_delay_ms = 3_000;
+        }
+    }
+    cfg
 }
 
 async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {

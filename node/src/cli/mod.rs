@@ -24,6 +24,7 @@ pub mod bench;
 pub mod bench_domain;
 pub mod cluster;
 pub mod contact;
+pub mod demo;
 pub mod dev;
 pub mod error;
 #[cfg(test)]

@@ -179,3 +179,26 @@ impl Provider for SimulatorProvider {
         })
     }
 }
+
+/// Provider configuration for the simulator's demo providers (`sms-primary`, `sms-alt`,
+/// `voice`, `email`, `push`) at `url`, with the simulator's callback secret in `secret_file`:
+/// what `varsel dev`, the benchmarks and the tests give their nodes.
+pub fn demo_provider_configs(url: &str, secret_file: &std::path::Path) -> Vec<crate::config::ProviderConfig> {
+    let p = |name: &str, channel| crate::config::ProviderConfig {
+        name: name.into(),
+        channel,
+        rate_per_second: 0,
+        concurrency: 8,
+        batch_max: 250,
+        timeout_ms: 5_000,
+        inbound_secret_file: Some(secret_file.to_path_buf()),
+        simulator: Some(crate::config::SimulatorProviderConfig { url: url.into(), remote_name: None }),
+    };
+    vec![
+        p("sms-primary", Channel::Sms),
+        p("sms-alt", Channel::Sms),
+        p("voice", Channel::Voice),
+        p("email", Channel::Email),
+        p("push", Channel::Push),
+    ]
+}
