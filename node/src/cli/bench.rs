@@ -42,6 +42,18 @@ pub struct BenchArgs {
     /// Contacts in the import measurement (0 skips the domain measurements).
     #[arg(long, default_value_t = 100_000)]
     pub contacts: usize,
+    /// Recipients of the fan-out measurement (e.g. 1000000 or 5000000; 0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub fanout: usize,
+    /// Run only these parts, comma-separated: writes, domain, fanout, failover (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+impl BenchArgs {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
 }
 
 /// Time allowed for a node to start or a leader to be elected.
@@ -57,7 +69,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Production timing, not the relaxed timing of tests: failover is one of the figures.
     spec.raft = crate::config::RaftConfig::default();
     spec.delivery = crate::config::DeliveryConfig::default();
+    // The provider simulator, in this process: the nodes send to it and it calls them back.
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim_addr = sim_listener.local_addr()?;
+    std::fs::create_dir_all(&spec.base_dir)?;
+    let secret_file = spec.base_dir.join("simulator.secret");
+    let secret = crate::auth::new_secret();
+    std::fs::write(&secret_file, &secret)?;
+    spec.providers = crate::delivery::providers::simulator::demo_provider_configs(
+        &format!("http://{sim_addr}"),
+        &secret_file,
+    );
     let mut cluster = LocalCluster::create(&spec)?;
+    let mut sim_cfg = varsel_sim::SimConfig::demo();
+    sim_cfg.callback_secret = secret;
+    sim_cfg.callback_urls =
+        cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+    for p in &mut sim_cfg.providers {
+        // Providers fast and unlimited, no receipts: the figure is the cluster's own.
+        (p.latency_ms, p.latency_jitter_ms, p.rate_per_second, p.error_rate, p.receipts, p.reply_rate) =
+            (1, 1, 0, 0.0, false, 0.0);
+    }
+    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sim = tokio::spawn(varsel_sim::serve(sim_cfg, sim_listener, async move {
+        let _ = sim_stopped.await;
+    }));
     cluster.start_all()?;
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
     for id in &ids {
@@ -74,6 +110,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         spec.raft.heartbeat_interval_ms, spec.raft.election_timeout_min_ms, spec.raft.election_timeout_max_ms
     );
 
+    let plain_64 = if args.wants("writes") { writes(&cluster, &ids, &args).await? } else { None };
+    if args.contacts > 0 && args.wants("domain") {
+        println!();
+        super::bench_domain::run(&cluster, args.contacts, args.seconds, plain_64).await?;
+    }
+    if args.fanout > 0 && args.wants("fanout") {
+        super::bench_fanout::run(&cluster, args.fanout).await?;
+    }
+    if args.kills > 0 && args.wants("failover") {
+        println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");
+        failover(&mut cluster, leader, args.kills).await?;
+    }
+    let _ = stop_sim.send(());
+    let _ = sim.await;
+    cluster.stop_all().await;
+    Ok(())
+}
+
+/// The write measurements; returns writes/s with 64 clients through any node, if measured.
+async fn writes(cluster: &LocalCluster, ids: &[u64], args: &BenchArgs) -> anyhow::Result<Option<f64>> {
     println!(
         "{:<22} {:>8} {:>12} {:>10} {:>10} {:>10} {:>8}",
         "writes", "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
@@ -81,7 +137,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut plain_64 = None;
     for target in [Target::AnyNode, Target::Leader] {
         for &clients in &args.clients {
-            let leader = cluster.wait_leader(&ids, SETTLE_TIMEOUT).await?;
+            let leader = cluster.wait_leader(ids, SETTLE_TIMEOUT).await?;
             let endpoints = match target {
                 Target::AnyNode => cluster.endpoints(),
                 Target::Leader => vec![cluster.node(leader)?.api()],
@@ -104,18 +160,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "\nstorage after the write runs: {:.1} MiB on disk over 3 nodes",
         bytes as f64 / (1 << 20) as f64
     );
-
-    if args.contacts > 0 {
-        println!();
-        super::bench_domain::run(&cluster, args.contacts, args.seconds, plain_64).await?;
-    }
-
-    if args.kills > 0 {
-        println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");
-        failover(&mut cluster, leader, args.kills).await?;
-    }
-    cluster.stop_all().await;
-    Ok(())
+    Ok(plain_64)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod bench_domain;
+pub mod bench_fanout;
 pub mod cluster;
 pub mod contact;
 pub mod demo;
