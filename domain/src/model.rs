@@ -429,6 +429,8 @@ pub struct Alert {
     pub finished_at_ms: Option<u64>,
     /// Hash of the request, to refuse an idempotency key reused for a different alert.
     pub request_hash: u64,
+    /// The W3C `traceparent` of the request that created it (sending joins that trace).
+    pub trace: Option<String>,
 }
 
 /// An entry of the audit trail.

@@ -105,7 +105,7 @@ pub async fn start_with(
     let replica = crate::raft::start(Arc::new(config), faults).await?;
     let metrics = Metrics::new();
     let ctx = ApiContext { replica: replica.clone(), auth };
-    let engine = start_engine(&replica).await?;
+    let engine = start_engine(&replica, &metrics).await?;
     let (stop, stop_rx) = watch::channel(false);
     let health = HealthReporter::new();
     let health_service = HealthServer::new(HealthService::from_health_reporter(health.clone()));
@@ -158,15 +158,23 @@ fn raft_server(
 }
 
 /// Starts the delivery engine when the configuration enables it.
-async fn start_engine(replica: &Arc<Replica>) -> Result<Option<crate::delivery::Engine>, NodeError> {
+async fn start_engine(
+    replica: &Arc<Replica>,
+    metrics: &Metrics,
+) -> Result<Option<crate::delivery::Engine>, NodeError> {
     if !replica.config.delivery.enabled {
         return Ok(None);
     }
     let cfg = replica.config.clone();
-    let engine =
-        crate::delivery::Engine::start(replica.clone(), cfg.delivery.clone(), &cfg.providers, &cfg.testing)
-            .await
-            .map_err(NodeError::Server)?;
+    let engine = crate::delivery::Engine::start(
+        replica.clone(),
+        cfg.delivery.clone(),
+        &cfg.providers,
+        &cfg.testing,
+        metrics,
+    )
+    .await
+    .map_err(NodeError::Server)?;
     Ok(Some(engine))
 }
 

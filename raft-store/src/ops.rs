@@ -116,6 +116,9 @@ pub enum Op {
     CreateAlert {
         /// The validated request.
         spec: AlertSpec,
+        /// The W3C `traceparent` of the request, so the work of sending it, on any node, joins
+        /// the trace of the request that created it. Not part of the idempotency check.
+        trace: Option<String>,
     },
     /// Cancel an alert.
     CancelAlert {

@@ -153,7 +153,7 @@ async fn recipients_frozen_at_acceptance() {
     let a = h.tenant("t", Limits::default()).await;
     h.contacts(a, 0..10, "alle").await;
     let DomainReply::Alert { alert, existing: false } =
-        h.apply(a, Op::CreateAlert { spec: spec("k1", "alle") }).await
+        h.apply(a, Op::CreateAlert { spec: spec("k1", "alle"), trace: None }).await
     else {
         panic!()
     };
@@ -185,12 +185,12 @@ async fn idempotency_key() {
     let a = h.tenant("t", Limits::default()).await;
     h.contacts(a, 0..3, "alle").await;
     let DomainReply::Alert { alert: first, .. } =
-        h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+        h.apply(a, Op::CreateAlert { spec: spec("k", "alle"), trace: None }).await
     else {
         panic!()
     };
     let DomainReply::Alert { alert: again, existing } =
-        h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+        h.apply(a, Op::CreateAlert { spec: spec("k", "alle"), trace: None }).await
     else {
         panic!()
     };
@@ -198,7 +198,7 @@ async fn idempotency_key() {
     assert_eq!(first.id, again.id);
     let mut other = spec("k", "alle");
     other.title = "Something else".into();
-    let r = h.apply(a, Op::CreateAlert { spec: other }).await;
+    let r = h.apply(a, Op::CreateAlert { spec: other, trace: None }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::FailedPrecondition));
     assert_eq!(query::alerts(&h.store.state.reader().read_txn(), a.tenant, None, 10).unwrap().len(), 1);
 }
@@ -215,7 +215,7 @@ async fn limits_are_enforced() {
     };
     let a = h.tenant("t", limits).await;
     h.contacts(a, 0..6, "big").await;
-    let r = h.apply(a, Op::CreateAlert { spec: spec("k1", "big") }).await;
+    let r = h.apply(a, Op::CreateAlert { spec: spec("k1", "big"), trace: None }).await;
     let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
     assert_eq!(refusal.code, RefusalCode::ResourceExhausted);
     assert!(refusal.message.contains("max_recipients_per_alert"), "{}", refusal.message);
@@ -223,17 +223,19 @@ async fn limits_are_enforced() {
     h.contacts(a, 6..7, "small").await;
     for k in ["k2", "k3"] {
         assert!(matches!(
-            h.apply(a, Op::CreateAlert { spec: spec(k, "small") }).await,
+            h.apply(a, Op::CreateAlert { spec: spec(k, "small"), trace: None }).await,
             DomainReply::Alert { .. }
         ));
     }
-    let DomainReply::Refused(r) = h.apply(a, Op::CreateAlert { spec: spec("k4", "small") }).await else {
+    let DomainReply::Refused(r) =
+        h.apply(a, Op::CreateAlert { spec: spec("k4", "small"), trace: None }).await
+    else {
         panic!()
     };
     assert!(r.message.contains("max_alerts_per_minute"), "{}", r.message);
     h.now_ms += 61_000;
     assert!(matches!(
-        h.apply(a, Op::CreateAlert { spec: spec("k4", "small") }).await,
+        h.apply(a, Op::CreateAlert { spec: spec("k4", "small"), trace: None }).await,
         DomainReply::Alert { .. }
     ));
 
@@ -252,7 +254,8 @@ async fn cancel_and_acknowledge() {
     let a = h.tenant("t", Limits::default()).await;
     h.contacts(a, 0..3, "alle").await;
     h.contacts(a, 3..4, "other").await;
-    let DomainReply::Alert { alert, .. } = h.apply(a, Op::CreateAlert { spec: spec("k", "alle") }).await
+    let DomainReply::Alert { alert, .. } =
+        h.apply(a, Op::CreateAlert { spec: spec("k", "alle"), trace: None }).await
     else {
         panic!()
     };

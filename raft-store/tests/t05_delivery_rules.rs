@@ -110,7 +110,9 @@ impl H {
             send_at_ms: None,
             expires_at_ms: None,
         };
-        let DomainReply::Alert { alert, .. } = self.domain(actor, Op::CreateAlert { spec }).await else {
+        let DomainReply::Alert { alert, .. } =
+            self.domain(actor, Op::CreateAlert { spec, trace: None }).await
+        else {
             panic!()
         };
         (alert.id, alert.shards)

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod python;
+pub mod sim;
 
 use std::time::Duration;
 

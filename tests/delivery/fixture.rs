@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::stream;
-use varsel_node::config::{ProviderConfig, SimulatorProviderConfig};
 use varsel_node::local_cluster::Spec;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{ShardsReply, ShardsRequest};
@@ -12,42 +11,13 @@ use varsel_proto::api::{
     Alert, AlertStatus, ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest,
     CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
 };
-use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimClient, SimConfig};
+use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimConfig};
 
+use crate::common::sim::SimProc;
 use crate::common::{TestCluster, authed};
 
 /// Time an alert of the tests' size is given to complete on a busy two-core machine.
 pub const COMPLETE_WITHIN: Duration = Duration::from_secs(180);
-
-/// The simulator, served in this process until dropped.
-pub struct SimProc {
-    pub client: SimClient,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl SimProc {
-    fn serve(config: SimConfig, listener: tokio::net::TcpListener, addr: std::net::SocketAddr) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            if let Err(e) = varsel_sim::serve(config, listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            {
-                eprintln!("simulator stopped: {e}");
-            }
-        });
-        Self { client: SimClient::new(addr), stop: Some(stop) }
-    }
-}
-
-impl Drop for SimProc {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 /// The cluster, the simulator and a tenant.
 pub struct Fixture {
@@ -73,41 +43,10 @@ pub fn sim_config() -> SimConfig {
     ])
 }
 
-fn node_providers(url: &str, secret_file: &std::path::Path) -> Vec<ProviderConfig> {
-    let p = |name: &str, channel| ProviderConfig {
-        name: name.into(),
-        channel,
-        rate_per_second: 0,
-        concurrency: 8,
-        batch_max: 250,
-        timeout_ms: 5_000,
-        inbound_secret_file: Some(secret_file.to_path_buf()),
-        simulator: Some(SimulatorProviderConfig { url: url.into(), remote_name: None }),
-    };
-    use varsel_domain::Channel::*;
-    vec![p("sms-primary", Sms), p("sms-alt", Sms), p("voice", Voice), p("email", Email), p("push", Push)]
-}
-
 impl Fixture {
     /// Starts the simulator and three nodes; creates a tenant with generous limits.
     pub async fn start(sim: SimConfig, adjust: impl FnOnce(&mut Spec)) -> Self {
-        let secret_dir = tempfile::tempdir().unwrap();
-        let secret_file = secret_dir.path().join("sim.secret");
-        std::fs::write(&secret_file, &sim.callback_secret).unwrap();
-        // The simulator's address goes into the nodes' configuration and the nodes' addresses
-        // into the simulator's (for receipts and replies), so its port is taken first.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim_addr = listener.local_addr().unwrap();
-        let url = format!("http://{sim_addr}");
-        let mut c = TestCluster::configure(3, |s| {
-            s.providers = node_providers(&url, &secret_file);
-            adjust(s);
-        });
-        let mut sim = sim;
-        sim.callback_urls =
-            c.lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
-        let sim = SimProc::serve(sim, listener, sim_addr);
-        c.boot().await;
+        let (c, sim, secret_dir) = crate::common::sim::start_with_sim(sim, 3, adjust).await;
         let mut api = c.api(1);
         let limits = Limits {
             max_recipients_per_alert: 1_000_000,

@@ -12,3 +12,4 @@ mod t02_metrics;
 mod t03_collector_down;
 mod t04_health;
 mod t05_alert_rules;
+mod t06_alert;

@@ -158,7 +158,8 @@ impl AlertService for Alerts {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
         let spec = self.spec(&actor, req.into_inner()).await?;
-        match self.ctx.propose(actor, Op::CreateAlert { spec }).await? {
+        let trace = crate::telemetry::propagation::TraceCarrier::current().traceparent;
+        match self.ctx.propose(actor, Op::CreateAlert { spec, trace }).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),
         }

@@ -15,6 +15,7 @@
 
 pub mod actors;
 pub mod message;
+pub mod metrics;
 pub mod providers;
 pub mod recipients;
 pub mod render;
@@ -36,7 +37,7 @@ use actors::sender::ChannelQueue;
 use actors::{Delivery, DeliveryMsg};
 use providers::bucket::TokenBucket;
 use providers::simulator::SimulatorProvider;
-use providers::{InboundSink, NoEvents, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
+use providers::{InboundSink, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
 
 /// Wall-clock time in ms since the Unix epoch (for due times compared with the log's clock).
 pub fn wall_ms() -> u64 {
@@ -100,6 +101,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Test-only failpoints.
     pub failpoints: Arc<Failpoints>,
+    /// Metrics.
+    pub metrics: metrics::DeliveryMetrics,
     recorder: RwLock<Option<ActorRef<RecorderMsg>>>,
     receipts: RwLock<Option<ActorRef<ReceiptsMsg>>>,
     scheduler: RwLock<Option<ActorRef<SchedulerMsg>>>,
@@ -193,6 +196,9 @@ impl EngineInbound {
 
 impl InboundSink for EngineInbound {
     fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>) {
+        if let Some(s) = self.shared.get().and_then(std::sync::Weak::upgrade) {
+            s.metrics.inbound.with(&[if delivered { "receipt_delivered" } else { "receipt_failed" }]).inc();
+        }
         match actors::receipts::receipt_from_key(key, delivered, provider_id.to_string(), error) {
             Some(r) => self.send(ReceiptsMsg::Receipt(r)),
             None => tracing::debug!("receipt for a key that is not ours ignored"),
@@ -200,6 +206,9 @@ impl InboundSink for EngineInbound {
     }
 
     fn reply(&self, from: &str, text: &str, channel: Channel) {
+        if let Some(s) = self.shared.get().and_then(std::sync::Weak::upgrade) {
+            s.metrics.inbound.with(&["reply"]).inc();
+        }
         self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel });
     }
 }
@@ -255,9 +264,11 @@ impl Engine {
         config: DeliveryConfig,
         providers: &[ProviderConfig],
         testing: &crate::config::TestingConfig,
+        registry: &crate::metrics::Metrics,
     ) -> Result<Self, String> {
         let inbound = Arc::new(EngineInbound::default());
-        let providers = build_providers(providers, &config, Arc::new(NoEvents), inbound.clone());
+        let metrics = metrics::DeliveryMetrics::new(registry);
+        let providers = build_providers(providers, &config, Arc::new(metrics.clone()), inbound.clone());
         let queues = Channel::ALL
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
@@ -270,6 +281,7 @@ impl Engine {
             clock: EngineClock(Instant::now()),
             counters: Counters::default(),
             failpoints: Arc::new(Failpoints::new(&testing.panic_actors)),
+            metrics,
             recorder: RwLock::new(None),
             receipts: RwLock::new(None),
             scheduler: RwLock::new(None),

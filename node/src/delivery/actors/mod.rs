@@ -109,6 +109,7 @@ async fn spawn_child(
                     replica: shared.replica.clone(),
                     flush_after,
                     failpoints: shared.failpoints.clone(),
+                    metrics: shared.metrics.clone(),
                 },
                 sup,
             )
@@ -137,6 +138,7 @@ async fn spawn_child(
                 providers: providers.clone(),
                 workers: shared.config.sender_workers,
                 failpoints: shared.failpoints.clone(),
+                metrics: shared.metrics.clone(),
             };
             Actor::spawn_linked(None, ChannelSender, args, sup).await?.0.get_cell()
         }
@@ -202,6 +204,7 @@ impl Actor for Delivery {
         };
         let Some(child) = state.children.remove(&cell.get_id()) else { return Ok(()) };
         state.shared.counters.actor_restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.shared.metrics.actor_restarts.with(&[&child.name()]).inc();
         let recent = state.restarts.entry(child).or_default();
         recent.retain(|t| t.elapsed() < RESTART_WINDOW);
         if recent.len() >= RESTARTS_MAX {

@@ -53,6 +53,7 @@ pub struct RecorderState {
     flush_scheduled: bool,
     in_flight: Arc<Semaphore>,
     failpoints: Arc<crate::delivery::Failpoints>,
+    metrics: crate::delivery::metrics::DeliveryMetrics,
 }
 
 /// What the recorder starts with.
@@ -64,6 +65,8 @@ pub struct RecorderArgs {
     pub flush_after: Duration,
     /// Test-only failpoints.
     pub failpoints: Arc<crate::delivery::Failpoints>,
+    /// Metrics.
+    pub metrics: crate::delivery::metrics::DeliveryMetrics,
 }
 
 impl Recorder {
@@ -81,14 +84,25 @@ impl Recorder {
         let batch = std::mem::take(&mut state.pending);
         state.pending_outcomes = 0;
         let replica = state.replica.clone();
+        let metrics = state.metrics.clone();
         tokio::spawn(async move {
             let (items, replies): (Vec<ShardProgress>, Vec<_>) = batch.into_iter().unzip();
+            let counts: Vec<(usize, Vec<(varsel_domain::Channel, u32)>)> =
+                items.iter().map(|p| (p.outcomes.len(), p.skipped.clone())).collect();
             let cmd = DeliveryCommand::Record { node: replica.id, items };
             let answer = replica.write(Request::Delivery(Box::new(cmd))).await;
             drop(permit);
             match answer {
                 Ok(w) => match w.response {
                     Response::Delivery(DeliveryReply::Recorded { accepted }) => {
+                        metrics.records.inc();
+                        let recorded = counts.iter().zip(&accepted).filter(|(_, ok)| **ok).map(|(c, _)| c);
+                        for (n, skipped) in recorded {
+                            metrics.outcomes_recorded.inc_by(*n as u64);
+                            for (channel, k) in skipped {
+                                metrics.skipped.with(&[channel.as_str()]).inc_by(u64::from(*k));
+                            }
+                        }
                         for (reply, ok) in replies.into_iter().zip(accepted) {
                             let _ = reply.send(if ok { Recorded::Accepted } else { Recorded::Refused });
                         }
@@ -125,6 +139,7 @@ impl Actor for Recorder {
             flush_scheduled: false,
             in_flight: Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT)),
             failpoints: args.failpoints,
+            metrics: args.metrics,
         })
     }
 

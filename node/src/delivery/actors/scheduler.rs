@@ -148,6 +148,7 @@ impl Actor for Scheduler {
 
 async fn tick(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
     let now = state.shared.clock.now_ms();
+    state.shared.metrics.shards_held.set(state.held.len() as f64);
     drop_expired(state, now);
     let wants = wants(state);
     let due = now.saturating_sub(state.last_beat_ms) >= state.shared.config.heartbeat_interval_ms;
@@ -158,6 +159,7 @@ async fn tick(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
     if state.shared.replica.is_leader() {
         expire_alerts(&state.shared);
     }
+    open_alert_gauges(&state.shared);
 }
 
 /// Leases whose local validity ended: stop their workers now (fencing by our own clock).
@@ -390,6 +392,19 @@ async fn restart_failed(
     // Back off before the restart (100 ms, 200 ms, … 1.6 s); the slot stays taken meanwhile.
     tokio::time::sleep(Duration::from_millis(100 << h.restarts.min(4))).await;
     spawn_worker(myself, state, shard).await;
+}
+
+/// Sets the open-alert gauges from the applied state.
+fn open_alert_gauges(shared: &Shared) {
+    let txn = shared.replica.state.read_txn();
+    let open = query::open_alerts(&txn).unwrap_or_default();
+    let pending: u64 = open
+        .iter()
+        .filter_map(|(id, tenant)| query::alert(&txn, *tenant, *id).ok().flatten())
+        .map(|a| a.recipients_planned.saturating_sub(query::progress(&txn, a.id).map_or(0, |p| p.recipients)))
+        .sum();
+    shared.metrics.alerts_open.set(open.len() as f64);
+    shared.metrics.recipients_pending.set(pending as f64);
 }
 
 /// The leader ends alerts whose expiry passed; the log's clock decides.

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use varsel_domain::model::{Channel, Priority};
 
 use crate::delivery::message::OutboundMessage;
+use crate::delivery::metrics::DeliveryMetrics;
 use crate::delivery::providers::{Final, ProviderSet};
 
 /// Interval at which a sender checks its workers and probes open circuits.
@@ -142,6 +143,7 @@ pub struct ChannelSenderState {
     workers: JoinSet<()>,
     size: usize,
     failpoints: Arc<crate::delivery::Failpoints>,
+    metrics: DeliveryMetrics,
 }
 
 /// Messages of the channel sender.
@@ -162,12 +164,24 @@ pub struct ChannelSenderArgs {
     pub workers: usize,
     /// Test-only failpoints.
     pub failpoints: Arc<crate::delivery::Failpoints>,
+    /// Metrics.
+    pub metrics: DeliveryMetrics,
 }
 
-async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>) {
+async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>, metrics: DeliveryMetrics) {
+    let channel = queue.channel().as_str();
     loop {
         let (job, prepaid) = providers.admit(queue.pop(), |j: &Job| j.messages.len()).await;
+        metrics.in_flight.add(job.messages.len() as f64);
         let results = providers.deliver_prepaid(&job.messages, prepaid).await;
+        metrics.in_flight.add(-(job.messages.len() as f64));
+        for (fin, _) in &results {
+            let (provider, outcome) = match fin {
+                Final::Sent { provider, .. } => (provider.as_str(), "sent"),
+                Final::Failed { provider, .. } => (provider.as_str(), "failed"),
+            };
+            metrics.messages.with(&[channel, provider, outcome]).inc();
+        }
         // The shard worker may have stopped (lease lost); then nobody listens.
         let _ = job.reply.send(results);
     }
@@ -176,7 +190,7 @@ async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>) {
 impl ChannelSenderState {
     fn fill(&mut self) {
         while self.workers.len() < self.size {
-            self.workers.spawn(work(self.queue.clone(), self.providers.clone()));
+            self.workers.spawn(work(self.queue.clone(), self.providers.clone(), self.metrics.clone()));
         }
     }
 }
@@ -197,6 +211,7 @@ impl Actor for ChannelSender {
             workers: JoinSet::new(),
             size: args.workers.max(1),
             failpoints: args.failpoints,
+            metrics: args.metrics,
         };
         state.fill();
         myself.send_interval(CHECK_INTERVAL, || ChannelSenderMsg::Check);
@@ -218,6 +233,11 @@ impl Actor for ChannelSender {
                     }
                 }
                 state.fill();
+                let channel = state.queue.channel();
+                state.metrics.queued.with(&[channel.as_str()]).set(state.queue.queued() as f64);
+                for slot in state.providers.slots() {
+                    state.metrics.set_circuit(channel, slot.name(), slot.breaker_state());
+                }
                 let providers = state.providers.clone();
                 tokio::spawn(async move { providers.probe_open().await });
             }

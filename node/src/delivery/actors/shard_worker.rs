@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
 use varsel_domain::model::{Alert, Channel};
 use varsel_raft_store::delivery::{LeaseRef, Outcome, OutcomeResult, ShardProgress, ShardState};
 use varsel_raft_store::shards::ShardRange;
@@ -355,13 +356,18 @@ fn dispatch(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize, seq
         return false;
     }
     let messages = chunk.messages.clone();
+    let n = messages.len();
     match queue.try_push(state.alert.spec.priority, messages) {
         Ok(rx) => {
             let me = myself.clone();
-            tokio::spawn(async move {
-                let result = rx.await.ok();
-                let _ = me.cast(WorkerMsg::BatchDone { pipe: i, seq, result });
-            });
+            let span = batch_span(&state.alert, state.args.lease.shard.shard, pipe.channel, n);
+            tokio::spawn(
+                async move {
+                    let result = rx.await.ok();
+                    let _ = me.cast(WorkerMsg::BatchDone { pipe: i, seq, result });
+                }
+                .instrument(span),
+            );
             true
         }
         Err(_) => {
@@ -370,6 +376,23 @@ fn dispatch(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize, seq
             false
         }
     }
+}
+
+/// A span for one batch from queue to provider answer, in the trace of the request that
+/// created the alert (whichever node that was).
+fn batch_span(alert: &Alert, shard: u32, channel: Channel, messages: usize) -> tracing::Span {
+    let span = tracing::info_span!(
+        "delivery.batch",
+        otel.kind = "client",
+        alert = alert.id,
+        shard,
+        channel = %channel,
+        messages
+    );
+    let carrier =
+        crate::telemetry::propagation::TraceCarrier { traceparent: alert.trace.clone(), tracestate: None };
+    carrier.set_parent_of(&span);
+    span
 }
 
 fn batch_done(

@@ -148,6 +148,7 @@ pub(super) fn create<T: KvTree>(
     ctx: Ctx,
     actor: &Actor,
     spec: &AlertSpec,
+    trace: Option<&str>,
 ) -> Result<Applied, EngineError> {
     let tenant = actor.tenant;
     let hash = request_hash(spec)?;
@@ -174,7 +175,11 @@ pub(super) fn create<T: KvTree>(
     if let Some(m) = check_volume(&t.limits, planned, checked.channels().len() as u64) {
         return Ok(Applied::refused(RefusalCode::ResourceExhausted, m));
     }
-    let alert = accept(txn, ctx, actor, checked, targets, planned, hash)?;
+    let mut alert = accept(txn, ctx, actor, checked, targets, planned, hash)?;
+    if let Some(t) = trace.filter(|t| t.len() <= 256) {
+        alert.trace = Some(t.to_string());
+        txn.put_as("alert", alert_key(tenant, alert.id), &alert)?;
+    }
     txn.put_as("alert id", idem_key, &alert.id)?;
     let channels: Vec<&str> = alert.spec.channels().iter().map(|c| c.as_str()).collect();
     let detail = format!(
@@ -314,6 +319,7 @@ fn accept<T: KvTree>(
         cancelled: None,
         finished_at_ms: None,
         request_hash: hash,
+        trace: None,
     };
     txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
     txn.put_as("tenant", open_alert_key(id), &actor.tenant)?;

@@ -135,7 +135,7 @@ fn apply_op<T: KvTree>(
             groups::change_members(txn, ctx, actor.tenant, *group, add, remove)?
         }
         Op::PutTemplate { name, content } => alerts::put_template(txn, ctx, actor.tenant, name, content)?,
-        Op::CreateAlert { spec } => alerts::create(txn, ctx, &actor, spec)?,
+        Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref())?,
         Op::CancelAlert { id } => alerts::cancel(txn, ctx, &actor, *id)?,
         Op::Acknowledge { alert, contact, channel } => {
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
