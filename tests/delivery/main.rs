@@ -12,3 +12,4 @@ mod t03_provider_failover;
 mod t04_supervision;
 mod t05_priority_and_cancel;
 mod t06_escalation;
+mod t07_drain;

@@ -12,9 +12,9 @@ use tracing::Instrument as _;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
 use varsel_proto::admin::{
-    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, InitReply, InitRequest, MembershipReply,
-    NodeIdRequest, NodeStatus, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest,
-    StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DrainReply, DrainRequest, InitReply,
+    InitRequest, MembershipReply, NodeIdRequest, NodeStatus, ShardInfo, ShardsReply, ShardsRequest,
+    SnapshotReply, SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
@@ -142,6 +142,32 @@ impl ClusterAdmin for AdminService {
         }
         let (leader_id, term) = self.replica.transfer_leader(req.into_inner().to_node_id).await?;
         Ok(Response::new(TransferLeaderReply { leader_id, term }))
+    }
+
+    async fn drain(&self, req: Request<DrainRequest>) -> Result<Response<DrainReply>, Status> {
+        let r = req.into_inner();
+        if r.node_id != self.replica.id {
+            let m = self.replica.raft.metrics().borrow().clone();
+            let node = m.membership_config.membership().get_node(&r.node_id).cloned();
+            let node =
+                node.ok_or_else(|| ApiError::NotFound(format!("node {} is not a member", r.node_id)))?;
+            let channel =
+                self.replica.peers.channel(&node.api_addr).map_err(|e| Status::internal(e.to_string()))?;
+            return ClusterAdminClient::new(channel).drain(r).await;
+        }
+        let engine = self
+            .engine
+            .as_ref()
+            .ok_or_else(|| ApiError::FailedPrecondition("delivery is not enabled on this node".into()))?;
+        let released = engine.drain(!r.resume).await.map_err(ApiError::Unavailable)?;
+        if !r.resume && self.replica.is_leader() {
+            let to = self.replica.membership().voters.into_iter().find(|v| *v != self.replica.id);
+            if let Some(to) = to {
+                self.replica.transfer_leader(to).await?;
+            }
+        }
+        let leader_id = self.replica.known_leader().map_or(0, |(id, _)| id);
+        Ok(Response::new(DrainReply { leases_released: released as u64, leader_id }))
     }
 
     async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<NodeStatus>, Status> {

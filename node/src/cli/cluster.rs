@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{
-    AddLearnerRequest, InitRequest, MembershipReply, NodeAddress, NodeIdRequest, NodeStatus, SnapshotRequest,
-    StatusRequest, TransferLeaderRequest,
+    AddLearnerRequest, DrainRequest, InitRequest, MembershipReply, NodeAddress, NodeIdRequest, NodeStatus,
+    SnapshotRequest, StatusRequest, TransferLeaderRequest,
 };
 
 use crate::cli::print_table;
@@ -50,6 +50,16 @@ pub enum ClusterCommand {
         /// The node that should become leader.
         #[arg(long)]
         to: u64,
+    },
+    /// Drain a node for maintenance: it hands its leadership and its shards to the other
+    /// sites and takes no new work until `--resume` (or a restart).
+    Drain {
+        /// The node.
+        #[arg(long)]
+        node_id: u64,
+        /// Take work again.
+        #[arg(long)]
+        resume: bool,
     },
     /// Build a snapshot and compact the log on every node.
     Snapshot,
@@ -121,6 +131,26 @@ pub async fn run(cluster: &Cluster, cmd: ClusterCommand, json_out: bool) -> Resu
                 println!("{}", json!({"leader": r.leader_id, "term": r.term}));
             } else {
                 println!("leader is now node {} (term {})", r.leader_id, r.term);
+            }
+        }
+        ClusterCommand::Drain { node_id, resume } => {
+            let r = cluster
+                .call(|c| async move { admin(c).drain(DrainRequest { node_id, resume }).await })
+                .await?
+                .value
+                .into_inner();
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"node": node_id, "resumed": resume, "leases_released": r.leases_released, "leader": r.leader_id})
+                );
+            } else if resume {
+                println!("node {node_id} takes work again");
+            } else {
+                println!(
+                    "node {node_id} drained: {} shard leases handed back; leader is node {}",
+                    r.leases_released, r.leader_id
+                );
             }
         }
         ClusterCommand::Snapshot => snapshot_all(cluster, json_out).await?,

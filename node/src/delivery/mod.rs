@@ -143,6 +143,18 @@ impl Shared {
     fn set_unhealthy(&self, child: String) {
         self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).push(child);
     }
+    /// Stops taking work and hands this node's leases back (`true`), or takes work again
+    /// (`false`). Returns the leases released.
+    pub async fn drain(&self, drain: bool) -> Result<usize, String> {
+        let s = self.scheduler().ok_or("the scheduler is not running")?;
+        if drain {
+            ractor::call_t!(s, SchedulerMsg::Drain, 10_000).map_err(|e| e.to_string())
+        } else {
+            s.cast(SchedulerMsg::Resume).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+    }
+
     /// Actors that failed too often and were left down.
     pub fn unhealthy(&self) -> Vec<String> {
         self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -63,6 +63,8 @@ pub enum SchedulerMsg {
     WorkerExit(ShardRef, WorkerExit),
     /// Stop all work and give the leases back (site drain, shutdown).
     Drain(ractor::RpcReplyPort<usize>),
+    /// Take work again after a drain.
+    Resume,
 }
 
 #[derive(Debug)]
@@ -124,6 +126,7 @@ impl Actor for Scheduler {
                 start_workers(&myself, state).await;
             }
             SchedulerMsg::WorkerExit(shard, why) => on_worker_exit(state, shard, why),
+            SchedulerMsg::Resume => state.draining = false,
             SchedulerMsg::Drain(reply) => {
                 state.draining = true;
                 let n = drain(state).await;
