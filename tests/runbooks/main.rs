@@ -20,7 +20,7 @@ fn sh_blocks(runbook: &str) -> Vec<String> {
     let mut current: Option<String> = None;
     for line in text.lines() {
         match (&mut current, line.trim_start()) {
-            (None, l) if l == "```sh" => current = Some(String::new()),
+            (None, "```sh") => current = Some(String::new()),
             (Some(_), "```") => blocks.push(current.take().unwrap()),
             (Some(b), _) => {
                 b.push_str(line);
