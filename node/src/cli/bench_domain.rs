@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use tonic::transport::Channel;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::contact_service_client::ContactServiceClient;
 use varsel_proto::api::tenant_service_client::TenantServiceClient;
@@ -35,8 +34,8 @@ fn authed<T>(token: &str, m: T) -> anyhow::Result<tonic::Request<T>> {
 }
 
 /// Creates a tenant with limits high enough for the benchmark; returns an operator token.
-async fn bench_tenant(ch: Channel, superadmin: &str) -> anyhow::Result<String> {
-    let mut tenants = TenantServiceClient::new(ch);
+/// Retries on another node like a client does: a loaded machine can delay a commit.
+pub async fn bench_tenant(all: &Cluster, superadmin: &str) -> anyhow::Result<String> {
     let limits = Limits {
         max_recipients_per_alert: 10_000_000,
         max_alerts_per_minute: 1_000_000,
@@ -44,14 +43,31 @@ async fn bench_tenant(ch: Channel, superadmin: &str) -> anyhow::Result<String> {
         max_contacts: 10_000_000,
         ..Default::default()
     };
-    let req = CreateTenantRequest {
-        name: format!("bench-{}", &crate::auth::new_secret()[..8]),
-        limits: Some(limits),
-    };
-    let t =
-        tenants.create_tenant(authed(superadmin, req)?).await?.into_inner().tenant.context("no tenant")?;
+    let name = format!("bench-{}", &crate::auth::new_secret()[..8]);
+    let req = CreateTenantRequest { name, limits: Some(limits) };
+    let t = all
+        .call(|ch| {
+            let req = req.clone();
+            async move { TenantServiceClient::new(ch).create_tenant(with_token(superadmin, req)?).await }
+        })
+        .await?
+        .value
+        .into_inner()
+        .tenant
+        .context("no tenant")?;
     let req = CreateCredentialRequest { tenant_id: t.id, name: "bench".into(), role: Role::Operator as i32 };
-    Ok(tenants.create_credential(authed(superadmin, req)?).await?.into_inner().token)
+    let cred = all
+        .call(|ch| {
+            let req = req.clone();
+            async move { TenantServiceClient::new(ch).create_credential(with_token(superadmin, req)?).await }
+        })
+        .await?;
+    Ok(cred.value.into_inner().token)
+}
+
+/// A request with the bearer token, as a gRPC status error when the token cannot be a header.
+pub fn with_token<T>(token: &str, m: T) -> Result<tonic::Request<T>, tonic::Status> {
+    authed(token, m).map_err(|e| tonic::Status::invalid_argument(e.to_string()))
 }
 
 /// A contacts CSV with `n` rows; the first ten are also in group `bench-small`.
@@ -75,7 +91,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let all = Cluster::new(cluster.endpoints())?;
     let first = all.channel(0).context("no node")?;
-    let token = bench_tenant(first.clone(), &cluster.superadmin_token).await?;
+    let token = bench_tenant(&all, &cluster.superadmin_token).await?;
 
     let csv = contacts_csv(contacts, "bench-all");
     let chunks: Vec<ImportChunk> = csv

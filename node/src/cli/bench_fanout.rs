@@ -11,12 +11,12 @@ use anyhow::Context;
 use tonic::transport::Channel;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::contact_service_client::ContactServiceClient;
-use varsel_proto::api::tenant_service_client::TenantServiceClient;
 use varsel_proto::api::{
-    ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest, CreateTenantRequest,
-    EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
+    ChannelContent, Content, CreateAlertRequest, EscalationStep, GetAlertRequest, ImportChunk, Priority,
+    Targets,
 };
 
+use super::bench_domain::with_token;
 use crate::client::Cluster;
 use crate::local_cluster::LocalCluster;
 
@@ -29,28 +29,6 @@ fn authed<T>(token: &str, m: T) -> anyhow::Result<tonic::Request<T>> {
     let mut r = tonic::Request::new(m);
     r.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
     Ok(r)
-}
-
-async fn tenant(ch: Channel, superadmin: &str) -> anyhow::Result<String> {
-    let mut t = TenantServiceClient::new(ch);
-    let limits = Limits {
-        max_recipients_per_alert: 100_000_000,
-        max_messages_per_alert: 400_000_000,
-        max_send_rate_per_second: 100_000_000,
-        max_contacts: 100_000_000,
-        max_alerts_per_minute: 1_000,
-        ..Default::default()
-    };
-    let name = format!("fanout-{}", &crate::auth::new_secret()[..8]);
-    let id = t
-        .create_tenant(authed(superadmin, CreateTenantRequest { name, limits: Some(limits) })?)
-        .await?
-        .into_inner()
-        .tenant
-        .context("no tenant")?
-        .id;
-    let req = CreateCredentialRequest { tenant_id: id, name: "bench".into(), role: Role::Operator as i32 };
-    Ok(t.create_credential(authed(superadmin, req)?).await?.into_inner().token)
 }
 
 /// Imports `n` contacts in slices of 200,000 rows, so no upload is huge.
@@ -115,25 +93,32 @@ async fn storage_bytes(cluster: &LocalCluster) -> u64 {
 
 /// Runs the fan-out measurement for `n` recipients and prints it.
 pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<()> {
-    let all = Cluster::new(cluster.endpoints())?;
+    let all = Cluster::new(cluster.endpoints())?.with_deadline(Duration::from_secs(120));
     let ch = all.channel(0).context("no node")?;
-    let token = tenant(ch.clone(), &cluster.superadmin_token).await?;
+    let token = super::bench_domain::bench_tenant(&all, &cluster.superadmin_token).await?;
     println!("\nfan-out: importing {n} recipients…");
     let took = import(ch.clone(), &token, n).await?;
     println!("  imported in {:.1} s ({:.0} contacts/s)", took.as_secs_f64(), n as f64 / took.as_secs_f64());
     let disk_before = storage_bytes(cluster).await;
-    let created = AlertServiceClient::new(ch.clone())
-        .create_alert(authed(&token, alert("fanout"))?)
+    let created = all
+        .call(|c| {
+            let t = token.clone();
+            async move { AlertServiceClient::new(c).create_alert(with_token(&t, alert("fanout"))?).await }
+        })
         .await?
+        .value
         .into_inner();
     let a = created.alert.context("no alert")?;
     let started = Instant::now();
     let mut peak_rss = vec![0.0f64; cluster.nodes.len()];
     let done = loop {
-        let got = AlertServiceClient::new(ch.clone())
-            .get_alert(authed(&token, GetAlertRequest { id: a.id, consistency: 0 })?)
+        let got = all
+            .call(|c| {
+                let (t, req) = (token.clone(), GetAlertRequest { id: a.id, consistency: 0 });
+                async move { AlertServiceClient::new(c).get_alert(with_token(&t, req)?).await }
+            })
             .await?;
-        let alert = got.into_inner().alert.context("no alert")?;
+        let alert = got.value.into_inner().alert.context("no alert")?;
         for (i, node) in cluster.nodes.values().enumerate() {
             peak_rss[i] = peak_rss[i].max(node.pid().map_or(0.0, |p| rss_mib(p).0));
         }
