@@ -36,7 +36,8 @@
 //! # Receipts and replies
 //!
 //! A task per provider reads what the SMSC sends on our binds: receipts are matched through a
-//! bounded map (see [`receipt_map`]) and handed to [`InboundSink::receipt`]; mobile-originated
+//! bounded map (see [`receipt_map`]; a receipt that overtakes its submit response is parked
+//! until the response is seen) and handed to [`InboundSink::receipt`]; mobile-originated
 //! messages are decoded and handed to [`InboundSink::reply`] as E.164 numbers. Every node binds
 //! on its own, and an SMSC sends a receipt on the bind (or node) that submitted the message
 //! when it can, so a node matches the receipts of its own messages; a receipt the SMSC sends to

@@ -8,7 +8,7 @@ use varsel_domain::model::Channel;
 use varsel_domain::sms::{decode_gsm7_unpacked, decode_ucs2};
 use varsel_smpp::{InboundEvent, MessageState, MobileOriginated, Receipt};
 
-use super::receipt_map::ReceiptMap;
+use super::receipt_map::{FinalReceipt, ReceiptMap};
 use crate::delivery::providers::InboundSink;
 
 /// `esm_class` bit: the payload starts with a user data header.
@@ -31,11 +31,17 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// Remembers an accepted message for its receipt.
+    /// Remembers an accepted message for its receipt; settles it at once if its receipt
+    /// overtook the submit response.
     pub fn remember(&self, response_id: &str, key: &str) {
-        let stored = self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(response_id, key);
-        if !stored {
-            tracing::warn!(provider = %self.name, "SMSC message id cannot be matched to receipts in the configured receipt_id_format");
+        let early = self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(response_id, key);
+        match early {
+            Ok(Some(r)) => self.sink.receipt(key, r.delivered, &r.provider_id, r.error),
+            Ok(None) => {}
+            Err(()) => tracing::warn!(
+                provider = %self.name,
+                "SMSC message id cannot be matched to receipts in the configured receipt_id_format"
+            ),
         }
     }
 
@@ -50,16 +56,19 @@ impl Inbound {
             // Not final: another receipt will follow.
             MessageState::Enroute | MessageState::Accepted | MessageState::Unrecognized(_) => return,
         };
-        let key = self.map.lock().unwrap_or_else(|p| p.into_inner()).take(&r.message_id);
-        let Some(key) = key else {
-            tracing::debug!(provider = %self.name, "receipt for a message id we do not remember (another node's, or forgotten)");
-            return;
-        };
         let error = (!delivered).then(|| match &r.error {
             Some(err) => format!("{} (err {err})", r.state),
             None => r.state.to_string(),
         });
-        self.sink.receipt(&key, delivered, &r.message_id, error);
+        let receipt = FinalReceipt { delivered, provider_id: r.message_id.clone(), error };
+        let matched = self.map.lock().unwrap_or_else(|p| p.into_inner()).settle(receipt);
+        match matched {
+            Some((key, r)) => self.sink.receipt(&key, r.delivered, &r.provider_id, r.error),
+            None => tracing::debug!(
+                provider = %self.name,
+                "receipt for a message id not remembered (not yet, another node's, or forgotten): parked"
+            ),
+        }
     }
 
     fn on_mobile_originated(&self, mo: &MobileOriginated) {
