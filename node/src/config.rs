@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+#[cfg(test)]
+mod example_tests;
 pub mod secret;
 mod smpp;
 mod smtp;
