@@ -13,7 +13,6 @@
 //! ```
 
 #[path = "../../smpp/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::Path;

@@ -4,13 +4,15 @@
 //! process) carries the other channels. The peers' Python environments are installed on first
 //! use (`tests/common/python.rs`); without PyPI these tests fail, they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The smpp crate's fixtures (the SMSC peer) include the venv helper by path, as `common` does;
+// two copies of that small module are cheaper than a shared test crate.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(dead_code)]
 #[path = "../delivery/fixture.rs"]
 mod fixture;
-#[allow(dead_code)]
 #[path = "../../smpp/tests/common/mod.rs"]
 mod smsc;
 

@@ -38,7 +38,7 @@ impl Inbound {
         match early {
             Ok(Some(r)) => self.sink.receipt(key, r.delivered, &r.provider_id, r.error),
             Ok(None) => {}
-            Err(()) => tracing::warn!(
+            Err(_) => tracing::warn!(
                 provider = %self.name,
                 "SMSC message id cannot be matched to receipts in the configured receipt_id_format"
             ),

@@ -36,6 +36,11 @@ pub struct FinalReceipt {
     pub error: Option<String>,
 }
 
+/// A response id that cannot be read in the configured [`IdFormat`] (or is too long), so no
+/// receipt can ever be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadableId;
+
 /// Message id (canonical form) → message key, with a bound.
 #[derive(Debug)]
 pub struct ReceiptMap {
@@ -88,10 +93,10 @@ impl ReceiptMap {
     /// Remembers that the SMSC accepted the message `key` as `response_id`. Returns the
     /// message's receipt if it came already (it is then settled, not remembered), and `Err`
     /// when the id cannot be read in the configured format (its receipt cannot be matched).
-    pub fn insert(&mut self, response_id: &str, key: &str) -> Result<Option<FinalReceipt>, ()> {
-        let id = canonical(response_id, self.format, Side::Response).ok_or(())?;
+    pub fn insert(&mut self, response_id: &str, key: &str) -> Result<Option<FinalReceipt>, UnreadableId> {
+        let id = canonical(response_id, self.format, Side::Response).ok_or(UnreadableId)?;
         if id.len() > ID_LEN_MAX || key.len() > ID_LEN_MAX * 2 {
-            return Err(());
+            return Err(UnreadableId);
         }
         if let Some(early) = self.early.take(&id) {
             return Ok(Some(early));
