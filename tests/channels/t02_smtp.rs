@@ -12,7 +12,7 @@ use varsel_proto::api::{AlertStatus, Channel, ChannelContent};
 use crate::common::python::ensure_venv;
 use crate::fixture::{Fixture, at_once, sim_config};
 use crate::smsc::free_port;
-use crate::support::{alert, counts};
+use crate::support::{alert, counts, wait_final};
 
 /// Time the SMTP server may take to start.
 const PEER_START: Duration = Duration::from_secs(30);
@@ -130,7 +130,7 @@ async fn email_content_headers_and_failures() {
         ..Default::default()
     };
     let a = alert(&f, "mail", "alle", content, at_once(&[Channel::Email])).await;
-    let done = f.wait_final(a.id, 1).await;
+    let done = wait_final(&f, a.id, 1).await;
     assert_eq!(done.status, AlertStatus::Completed as i32);
     let c = counts(&done, Channel::Email);
     assert_eq!((c.sent, c.failed), (N as u64 - 1, 1), "{c:?}");
