@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+#[cfg(test)]
+mod example_tests;
+pub mod secret;
+mod smpp;
+mod smtp;
+pub use smpp::{SmppLongMessage, SmppProviderConfig, SmppReceiptIdFormat};
+pub use smtp::{SmtpProviderConfig, SmtpTls};
+
 /// Prefix of environment variables that override configuration fields.
 pub const ENV_PREFIX: &str = "VARSEL_";
 
@@ -209,6 +217,12 @@ pub struct ProviderConfig {
     /// The provider simulator (`varsel sim`): for tests, benchmarks and `varsel dev`.
     #[serde(default)]
     pub simulator: Option<SimulatorProviderConfig>,
+    /// An SMS centre over SMPP 3.4 (`channel = "sms"`).
+    #[serde(default)]
+    pub smpp: Option<SmppProviderConfig>,
+    /// An SMTP relay (`channel = "email"`).
+    #[serde(default)]
+    pub smtp: Option<SmtpProviderConfig>,
 }
 
 fn default_concurrency() -> usize {
@@ -240,7 +254,10 @@ impl ProviderConfig {
             let rule = "concurrency, batch_max and timeout_ms must be positive".to_string();
             return Err(ConfigError::Invalid { field: field("concurrency"), rule });
         }
-        let kinds = [self.simulator.is_some()].iter().filter(|k| **k).count();
+        let kinds = [self.simulator.is_some(), self.smpp.is_some(), self.smtp.is_some()]
+            .iter()
+            .filter(|k| **k)
+            .count();
         if kinds != 1 {
             let rule = "needs exactly one provider kind table, e.g. [providers.simulator]".to_string();
             return Err(ConfigError::Invalid { field: field("kind"), rule });
@@ -253,8 +270,53 @@ impl ProviderConfig {
                 rule: format!("must be an http:// URL, got {:?}", s.url),
             });
         }
+        self.validate_smpp(i)?;
+        self.validate_smtp(i)
+    }
+
+    fn validate_smpp(&self, i: usize) -> Result<(), ConfigError> {
+        let Some(smpp) = &self.smpp else { return Ok(()) };
+        let prefix = format!("providers[{i}].smpp");
+        check_channel(i, self.channel, varsel_domain::Channel::Sms, "smpp")?;
+        smpp.validate(&prefix)?;
+        // Read now, so a missing or unreadable secret stops the node before it starts.
+        let password = secret::read_secret(&format!("{prefix}.password"), smpp.password_source())?;
+        if password.len() >= varsel_smpp::pdu::max_len::PASSWORD {
+            let rule =
+                format!("must be at most {} octets (SMPP 3.4)", varsel_smpp::pdu::max_len::PASSWORD - 1);
+            return Err(ConfigError::Invalid { field: format!("{prefix}.password"), rule });
+        }
         Ok(())
     }
+
+    fn validate_smtp(&self, i: usize) -> Result<(), ConfigError> {
+        let Some(smtp) = &self.smtp else { return Ok(()) };
+        let prefix = format!("providers[{i}].smtp");
+        check_channel(i, self.channel, varsel_domain::Channel::Email, "smtp")?;
+        smtp.validate(&prefix)?;
+        if smtp.username.is_some() {
+            secret::read_secret(&format!("{prefix}.password"), smtp.password_source())?;
+        }
+        if let Some(f) = &smtp.list_unsubscribe_secret_file {
+            let source = secret::SecretSource { file: Some(f), env: None };
+            secret::read_secret(&format!("{prefix}.list_unsubscribe_secret_file"), source)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_channel(
+    i: usize,
+    channel: varsel_domain::Channel,
+    wanted: varsel_domain::Channel,
+    kind: &str,
+) -> Result<(), ConfigError> {
+    if channel == wanted {
+        return Ok(());
+    }
+    let rule =
+        format!("must be {} for a [providers.{kind}] provider, got {}", wanted.as_str(), channel.as_str());
+    Err(ConfigError::Invalid { field: format!("providers[{i}].channel"), rule })
 }
 
 /// Switches that exist for tests only.

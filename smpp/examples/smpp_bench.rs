@@ -10,7 +10,7 @@
 //! cargo run --release -p varsel-smpp --example smpp_bench -- [N] [WINDOW...]
 //! ```
 //!
-//! Needs the peer's Python (see `tests/peer/requirements.txt`; `$VARSEL_PY`).
+//! Installs the peer's Python environment on first use (`tests/peer/requirements.txt`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,7 +28,7 @@ async fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let count = args.first().copied().unwrap_or(5_000);
     let windows = if args.len() > 1 { args[1..].to_vec() } else { vec![10, 50] };
-    let Some(py) = common::python_or_skip("smpp_bench") else { std::process::exit(2) };
+    let py = common::peer_python();
     println!("varsel-smpp bench: {count} messages per run, 1 bind, peer = smpp34 (Python) on loopback");
     for window in windows {
         for receipts in [false, true] {
@@ -98,7 +98,7 @@ async fn run(py: &Path, count: usize, window: usize, receipts: bool) -> String {
 /// The Python SMSC driven by its own library's client, without receipts.
 fn peer_ceiling(py: &Path, count: usize) {
     let peer = common::Peer::spawn(py, common::free_port(), Path::new("-"), &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/bench_client.py");
+    let script = common::peer_dir().join("bench_client.py");
     for window in [10, 50] {
         let output = Command::new(py)
             .arg(&script)

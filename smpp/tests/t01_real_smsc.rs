@@ -60,7 +60,7 @@ fn peer_text(peer: &Peer, ids: &[String], expected_messages: usize) -> String {
 /// Method: one session; the peer decodes with `gsm0338` / UTF-16BE; compare.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_messages_arrive_exactly() {
-    let Some(py) = python_or_skip("short_messages_arrive_exactly") else { return };
+    let py = peer_python();
     let peer = Peer::start(&py);
     timeout(TEST_TIMEOUT, async {
         let (session, _inbound) = Session::connect(&peer.addr(), &bind_config()).await.expect("bind");
@@ -88,7 +88,7 @@ async fn short_messages_arrive_exactly() {
 /// message_payload; the peer reassembles and decodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_messages_arrive_exactly() {
-    let Some(py) = python_or_skip("long_messages_arrive_exactly") else { return };
+    let py = peer_python();
     let peer = Peer::start(&py);
     timeout(TEST_TIMEOUT, async {
         let (session, _inbound) = Session::connect(&peer.addr(), &bind_config()).await.expect("bind");
@@ -122,7 +122,7 @@ async fn long_messages_arrive_exactly() {
 /// reports our deliver_sm_resp status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_match_message_ids() {
-    let Some(py) = python_or_skip("receipts_match_message_ids") else { return };
+    let py = peer_python();
     let mut peer = Peer::start(&py);
     timeout(TEST_TIMEOUT, async {
         let (session, mut inbound) = Session::connect(&peer.addr(), &bind_config()).await.expect("bind");
@@ -154,7 +154,7 @@ async fn receipts_match_message_ids() {
 /// Method: peer sends MO; then drop our receiver and send another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mobile_originated_ok() {
-    let Some(py) = python_or_skip("mobile_originated_ok") else { return };
+    let py = peer_python();
     let mut peer = Peer::start(&py);
     timeout(TEST_TIMEOUT, async {
         let (session, mut inbound) = Session::connect(&peer.addr(), &bind_config()).await.expect("bind");
@@ -188,7 +188,7 @@ async fn mobile_originated_ok() {
 /// new peer on the same port; submit again through the same client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smsc_restart_reconnects() {
-    let Some(py) = python_or_skip("smsc_restart_reconnects") else { return };
+    let py = peer_python();
     let dir = tempfile::tempdir().expect("temp dir");
     let records = dir.path().join("records.jsonl");
     let port = free_port();
@@ -234,7 +234,7 @@ async fn smsc_restart_reconnects() {
 /// 100, 200, 400 ms; then throttle 3 again with 1 retry allowed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_backs_off_then_succeeds() {
-    let Some(py) = python_or_skip("throttling_backs_off_then_succeeds") else { return };
+    let py = peer_python();
     let mut peer = Peer::start(&py);
     let mut config = ClientConfig::new(peer.addr(), bind_config());
     config.throttle_backoff_min = Duration::from_millis(100);
@@ -274,7 +274,7 @@ async fn throttling_backs_off_then_succeeds() {
 /// with automatic receipts; count distinct peer sessions and receipts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_share_load_and_merge_receipts() {
-    let Some(py) = python_or_skip("binds_share_load_and_merge_receipts") else { return };
+    let py = peer_python();
     let dir = tempfile::tempdir().expect("temp dir");
     let records = dir.path().join("records.jsonl");
     let peer = Peer::spawn(&py, free_port(), &records, &["--auto-receipt"]);
@@ -315,7 +315,7 @@ async fn binds_share_load_and_merge_receipts() {
 /// session must still be bound and still take a submit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_holds_idle_session() {
-    let Some(py) = python_or_skip("keepalive_holds_idle_session") else { return };
+    let py = peer_python();
     let peer = Peer::start(&py);
     timeout(TEST_TIMEOUT, async {
         let mut config = bind_config();

@@ -23,9 +23,19 @@ pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 const COMPLETE_MARKER: &str = ".varsel-complete";
 
 /// Where environments live: `<target>/varsel-py/`.
+///
+/// Cargo tells integration tests where `<target>/tmp` is; examples and benchmarks built with
+/// this helper (e.g. `smpp_bench`) are not told, so they find the target directory above their
+/// own executable by the `CACHEDIR.TAG` cargo keeps at its root, and share the same
+/// environments.
 pub fn venv_root() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("varsel-py")
+    if let Some(tmp) = option_env!("CARGO_TARGET_TMPDIR") {
+        let tmp = Path::new(tmp);
+        return tmp.parent().unwrap_or(tmp).join("varsel-py");
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file());
+    target.map_or_else(|| std::env::temp_dir().join("varsel-py"), |t| t.join("varsel-py"))
 }
 
 /// The `python` of an environment holding the packages `requirements` pins; creates it on first

@@ -100,11 +100,23 @@ pub async fn run(
         .map(|d| ImportChunk { data: d.to_vec(), filename: "bench.csv".into() })
         .collect();
     let started = Instant::now();
-    let report = ContactServiceClient::new(first)
-        .max_decoding_message_size(64 << 20)
-        .import_contacts(authed(&token, futures::stream::iter(chunks))?)
-        .await?
-        .into_inner();
+    // Rows are upserted by external id, so a stream cut by a slow commit is simply sent again,
+    // as an operator would; the retries are printed.
+    let mut attempt = 0;
+    let report = loop {
+        attempt += 1;
+        let result = ContactServiceClient::new(first.clone())
+            .max_decoding_message_size(64 << 20)
+            .import_contacts(authed(&token, futures::stream::iter(chunks.clone()))?)
+            .await;
+        match result {
+            Ok(r) => break r.into_inner(),
+            Err(e) if attempt < 3 && e.code() == tonic::Code::Unavailable => {
+                println!("  contact import attempt {attempt} failed ({}); sending the file again", e.message());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let took = started.elapsed();
     println!(
         "contact import: {} contacts ({:.1} MiB CSV) through one node in {:.2} s = {:.0} contacts/s ({} raft entries, {} rejected)",

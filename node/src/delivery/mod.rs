@@ -233,7 +233,6 @@ pub fn build_providers(
     events: Arc<dyn ProviderEvents>,
     inbound: Arc<dyn InboundSink>,
 ) -> BTreeMap<Channel, Arc<ProviderSet>> {
-    let _ = &inbound;
     let retry = RetryPolicy {
         attempts_max: delivery.retry_attempts_max,
         budget: Duration::from_millis(delivery.retry_budget_ms),
@@ -251,11 +250,65 @@ pub fn build_providers(
                 p.batch_max,
                 Duration::from_millis(p.timeout_ms),
             )),
-            None => continue,
+            None => match build_own_protocol(p, &inbound) {
+                Ok(Some(provider)) => provider,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(provider = %p.name, error = %e, "provider not started");
+                    continue;
+                }
+            },
         };
         slots.entry(p.channel).or_default().push(Slot::new(provider, p.rate_per_second, p.concurrency));
     }
     slots.into_iter().map(|(c, s)| (c, Arc::new(ProviderSet::new(c, s, retry, events.clone())))).collect()
+}
+
+/// Providers that speak a delivery protocol themselves (SMPP, SMTP) rather than the
+/// simulator's; `Ok(None)` when `p` is of another kind. Secrets are read here (configuration
+/// validation read them once already, so an error means the file changed since).
+fn build_own_protocol(
+    p: &ProviderConfig,
+    inbound: &Arc<dyn InboundSink>,
+) -> Result<Option<Arc<dyn Provider>>, String> {
+    use crate::config::secret::{SecretSource, read_secret};
+    let timeout = Duration::from_millis(p.timeout_ms);
+    if let Some(smpp) = &p.smpp {
+        let password = read_secret("smpp.password", smpp.password_source()).map_err(|e| e.to_string())?;
+        let provider = providers::smpp::SmppProvider::start(
+            p.name.clone(),
+            smpp,
+            password,
+            p.batch_max,
+            timeout,
+            inbound.clone(),
+        )?;
+        return Ok(Some(Arc::new(provider)));
+    }
+    if let Some(smtp) = &p.smtp {
+        let read = |field: &str, source| read_secret(field, source).map_err(|e| e.to_string());
+        let secrets = providers::smtp::SmtpSecrets {
+            password: smtp
+                .username
+                .as_ref()
+                .map(|_| read("smtp.password", smtp.password_source()))
+                .transpose()?,
+            unsubscribe_secret: smtp
+                .list_unsubscribe_secret_file
+                .as_deref()
+                .map(|f| read("smtp.list_unsubscribe_secret_file", SecretSource { file: Some(f), env: None }))
+                .transpose()?,
+            ca_pem: smtp
+                .ca_file
+                .as_ref()
+                .map(|f| std::fs::read(f).map_err(|e| format!("smtp.ca_file {}: {e}", f.display())))
+                .transpose()?,
+        };
+        let provider =
+            providers::smtp::SmtpProvider::new(p.name.clone(), smtp, secrets, p.batch_max, timeout)?;
+        return Ok(Some(Arc::new(provider)));
+    }
+    Ok(None)
 }
 
 /// A running delivery engine.

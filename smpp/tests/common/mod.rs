@@ -16,31 +16,23 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound on a whole test.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The Python interpreter that has the peer's requirements installed:
-/// `$VARSEL_PY`, else `/work/venv-smpp/bin/python`, else `None`.
-///
-/// This is the one place to change when CI installs the peer and a missing
-/// interpreter must become a failure instead of a skip.
-pub fn peer_python() -> Option<PathBuf> {
-    if let Some(py) = std::env::var_os("VARSEL_PY") {
-        return Some(PathBuf::from(py));
-    }
-    let default = PathBuf::from("/work/venv-smpp/bin/python");
-    default.exists().then_some(default)
+/// The workspace's venv helper (`tests/common/python.rs`), shared by path rather than copied:
+/// the smpp crate cannot depend on the node package's test fixtures.
+#[path = "../../../tests/common/python.rs"]
+pub mod python;
+
+/// The folder of the peer's scripts and pinned requirements. Written relative to the including
+/// package's manifest so the node's black-box tests can include this module too (both
+/// packages sit side by side in the workspace).
+pub fn peer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../smpp/tests/peer")
 }
 
-/// The interpreter, or `None` after a loud explanation of how to get one.
-pub fn python_or_skip(test: &str) -> Option<PathBuf> {
-    let py = peer_python();
-    if py.is_none() {
-        eprintln!(
-            "\n!!!!! SKIPPING {test}: no Python for the real SMSC peer.\n\
-             !!!!! Install it with:\n\
-             !!!!!   python3 -m venv /work/venv-smpp && /work/venv-smpp/bin/pip install -r smpp/tests/peer/requirements.txt\n\
-             !!!!! or point VARSEL_PY at a python that has those packages.\n"
-        );
-    }
-    py
+/// The Python that has the peer's requirements installed: a virtual environment made on first
+/// use from `tests/peer/requirements.txt` (PyPI must be reachable; a failed install fails the
+/// test loudly, never skips it).
+pub fn peer_python() -> PathBuf {
+    python::ensure_venv(&peer_dir().join("requirements.txt"))
 }
 
 /// A free TCP port on loopback (the OS picks; released before use, so a tiny race).
@@ -49,7 +41,7 @@ pub fn free_port() -> u16 {
 }
 
 fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/smsc.py")
+    peer_dir().join("smsc.py")
 }
 
 /// The Python SMSC (smpp34's server behind `tests/peer/smsc.py`), killed on drop.

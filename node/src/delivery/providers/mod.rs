@@ -20,6 +20,8 @@ pub mod breaker;
 pub mod bucket;
 pub mod http;
 pub mod simulator;
+pub mod smpp;
+pub mod smtp;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -193,6 +193,8 @@ pub fn demo_provider_configs(url: &str, secret_file: &std::path::Path) -> Vec<cr
         timeout_ms: 5_000,
         inbound_secret_file: Some(secret_file.to_path_buf()),
         simulator: Some(crate::config::SimulatorProviderConfig { url: url.into(), remote_name: None }),
+        smpp: None,
+        smtp: None,
     };
     vec![
         p("sms-primary", Channel::Sms),
