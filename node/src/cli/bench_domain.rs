@@ -112,7 +112,10 @@ pub async fn run(
         match result {
             Ok(r) => break r.into_inner(),
             Err(e) if attempt < 3 && e.code() == tonic::Code::Unavailable => {
-                println!("  contact import attempt {attempt} failed ({}); sending the file again", e.message());
+                println!(
+                    "  contact import attempt {attempt} failed ({}); sending the file again",
+                    e.message()
+                );
             }
             Err(e) => return Err(e.into()),
         }
