@@ -83,6 +83,9 @@ fn node_providers(url: &str, secret_file: &std::path::Path) -> Vec<ProviderConfi
         timeout_ms: 5_000,
         inbound_secret_file: Some(secret_file.to_path_buf()),
         simulator: Some(SimulatorProviderConfig { url: url.into(), remote_name: None }),
+        http_sms: None,
+        webpush: None,
+        voice_http: None,
     };
     use varsel_domain::Channel::*;
     vec![p("sms-primary", Sms), p("sms-alt", Sms), p("voice", Voice), p("email", Email), p("push", Push)]

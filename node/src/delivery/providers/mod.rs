@@ -18,8 +18,15 @@
 
 pub mod breaker;
 pub mod bucket;
+pub mod each;
+pub mod ece;
 pub mod http;
+pub mod http_sms;
+pub mod mapping;
 pub mod simulator;
+pub mod vapid;
+pub mod voice;
+pub mod webpush;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -90,6 +97,18 @@ pub trait InboundSink: Send + Sync + std::fmt::Debug {
     fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>);
     /// A reply from a phone number (E.164).
     fn reply(&self, from: &str, text: &str, channel: Channel);
+    /// An acknowledgement of the alert of the message with this key by its recipient (a
+    /// keypad press in a voice call). Sinks of providers that cannot receive one need not
+    /// implement it; the default drops it with a log line.
+    fn ack(&self, key: &str, channel: Channel) {
+        tracing::warn!(key, channel = %channel, "acknowledgement dropped: this sink does not take them");
+    }
+    /// The push subscription `subscription` of the message with this key is gone (the push
+    /// service answered 404 or 410): later alerts must skip it. Default: dropped with a log line.
+    fn push_gone(&self, key: &str, subscription: &str) {
+        let _ = subscription;
+        tracing::warn!(key, "push subscription gone, but this sink does not record it");
+    }
 }
 
 /// Bounds on retrying one message.
