@@ -135,6 +135,7 @@ pub fn encrypt_with(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

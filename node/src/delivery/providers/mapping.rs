@@ -129,6 +129,7 @@ pub fn one_of(value: &str, list: &[String]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

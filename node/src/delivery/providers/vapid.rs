@@ -1,5 +1,5 @@
 //! VAPID (RFC 8292): how a push service knows which application server sends to a
-//! subscription. Every request carries `Authorization: vapid t=<JWT>, k=<public key>`; the JWT
+//! subscription. Every request carries `Authorization: vapid t=<JWT>,k=<public key>`; the JWT
 //! (ES256, RFC 7515/7519) names the push service's origin (`aud`), an expiry (`exp`, at most
 //! 24 h ahead) and a contact for the operator (`sub`, `mailto:` or `https:`), and is signed with
 //! the application server's P-256 private key, read from a file.
@@ -110,7 +110,9 @@ impl Vapid {
                 t
             }
         };
-        Ok(format!("vapid t={token}, k={}", self.public_b64))
+        // No space after the comma: RFC 7235 allows either, and some verifiers (py-vapid) split
+        // the header on its last space.
+        Ok(format!("vapid t={token},k={}", self.public_b64))
     }
 
     /// A signed JWT for `aud` expiring at `exp`.
@@ -147,7 +149,7 @@ wb5x8rKGX6/4aw0APeusQMfp0CyhRANCAAR+HslY4A6xIsJU/8muMgxyyX9yMd4t
     fn tokens() {
         let v = Vapid::new(&parse_key(PEM).unwrap(), "mailto:ops@example.no");
         let h = v.header("https://push.example.net:8443/wpush/v2/abc", 1_000).unwrap();
-        let (t, k) = h.strip_prefix("vapid t=").unwrap().split_once(", k=").unwrap();
+        let (t, k) = h.strip_prefix("vapid t=").unwrap().split_once(",k=").unwrap();
         assert_eq!(k, v.public_key());
         let parts: Vec<&str> = t.split('.').collect();
         let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
