@@ -10,9 +10,9 @@ use sha2::Sha256;
 use varsel_node::config::ProviderConfig;
 use varsel_node::delivery::providers::http::JsonClient;
 use varsel_proto::api::{
-    Alert, AlertStatus, ChannelContent, ChannelCounts, Contact, Content, CreateAlertRequest, EscalationStep,
-    GetAlertRequest, GetContactRequest, Priority, Progress, Role, Targets, UpsertContactRequest,
-    get_contact_request,
+    Alert, AlertStatus, ChannelContent, ChannelCounts, Consistency, Contact, Content, CreateAlertRequest,
+    EscalationStep, GetAlertRequest, GetContactRequest, Priority, Progress, Role, Targets,
+    UpsertContactRequest, get_contact_request,
 };
 
 use crate::common::{TestCluster, authed};
@@ -96,9 +96,12 @@ impl Channels {
         reply.contact.unwrap().id
     }
 
-    /// A contact as node 2 sees it.
+    /// A contact, read through node 2 (linearizable).
     pub async fn get_contact(&self, id: u64) -> Contact {
-        let req = GetContactRequest { key: Some(get_contact_request::Key::Id(id)), consistency: 0 };
+        let req = GetContactRequest {
+            key: Some(get_contact_request::Key::Id(id)),
+            consistency: Consistency::Linearizable as i32,
+        };
         self.c
             .api(2)
             .contacts
@@ -134,10 +137,21 @@ impl Channels {
         self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
     }
 
-    /// The alert as node `via` sees it.
+    /// The alert, read through node `via` with a linearizable read: a follower's own state may
+    /// lag the writes the test has seen acknowledged. A node that answers UNAVAILABLE (an
+    /// election) is asked again, within a bound.
     pub async fn get(&self, id: u64, via: u64) -> Alert {
-        let req = GetAlertRequest { id, consistency: 0 };
-        self.c.api(via).alerts.get_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+        let deadline = Instant::now() + RECORDED_WITHIN;
+        loop {
+            let req = GetAlertRequest { id, consistency: Consistency::Linearizable as i32 };
+            match self.c.api(via).alerts.get_alert(authed(&self.token, req)).await {
+                Ok(r) => return r.into_inner().alert.unwrap(),
+                Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("GetAlert {id} through node {via}: {e:?}"),
+            }
+        }
     }
 
     /// Waits until the alert is completed (seen through node 2).
