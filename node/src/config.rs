@@ -835,6 +835,15 @@ languages = { nb = "nb-NO" }
         Ok(())
     }
 
+    /// Goal: the documented example of production providers is a valid configuration.
+    #[test]
+    fn providers_example_is_valid() -> Result<(), ConfigError> {
+        let example = include_str!("../../deploy/examples/providers.toml");
+        let c = parse(&format!("{BASE}\n{example}"))?;
+        assert!(c.providers.len() >= 4, "{:?}", c.providers.iter().map(|p| &p.name).collect::<Vec<_>>());
+        Ok(())
+    }
+
     /// Goal: environment variables override file values, with types kept.
     #[test]
     fn env_overrides() -> Result<(), ConfigError> {
