@@ -15,6 +15,17 @@
 //!   and jitter, up to [`RetryPolicy`]'s bounds; a permanent rejection fails only that
 //!   message;
 //! - throttling slows down (waits `Retry-After`) without failing anything.
+//!
+//! # Kinds
+//!
+//! - [`simulator`]: the provider simulator (tests, benchmarks, `varsel dev`).
+//! - [`http_sms`]: any JSON HTTP SMS API, described by a field mapping ([`mapping`]).
+//! - [`voice_http`](voice): text-to-speech calls over HTTP, with signed call-result callbacks.
+//! - [`webpush`]: Web Push with [`ece`] (RFC 8291) encryption and [`vapid`] (RFC 8292).
+//!
+//! Shared by the HTTP kinds: [`http`] (a pooled HTTP/1.1 + TLS client, a credential header) and
+//! [`each`] (one request per message, several at once, settled without re-sending answered
+//! messages).
 
 pub mod breaker;
 pub mod bucket;
