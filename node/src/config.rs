@@ -223,6 +223,15 @@ pub struct ProviderConfig {
     /// An SMTP relay (`channel = "email"`).
     #[serde(default)]
     pub smtp: Option<SmtpProviderConfig>,
+    /// A generic HTTP JSON SMS provider.
+    #[serde(default)]
+    pub http_sms: Option<crate::delivery::providers::http_sms::HttpSmsConfig>,
+    /// Web Push (RFC 8030, VAPID, aes128gcm) to contacts' push subscriptions.
+    #[serde(default)]
+    pub webpush: Option<crate::delivery::providers::webpush::WebPushConfig>,
+    /// An HTTP text-to-speech voice-call provider.
+    #[serde(default)]
+    pub voice_http: Option<crate::delivery::providers::voice::VoiceHttpConfig>,
 }
 
 fn default_concurrency() -> usize {
@@ -254,10 +263,17 @@ impl ProviderConfig {
             let rule = "concurrency, batch_max and timeout_ms must be positive".to_string();
             return Err(ConfigError::Invalid { field: field("concurrency"), rule });
         }
-        let kinds = [self.simulator.is_some(), self.smpp.is_some(), self.smtp.is_some()]
-            .iter()
-            .filter(|k| **k)
-            .count();
+        let kinds = [
+            self.simulator.is_some(),
+            self.smpp.is_some(),
+            self.smtp.is_some(),
+            self.http_sms.is_some(),
+            self.webpush.is_some(),
+            self.voice_http.is_some(),
+        ]
+        .iter()
+        .filter(|k| **k)
+        .count();
         if kinds != 1 {
             let rule = "needs exactly one provider kind table, e.g. [providers.simulator]".to_string();
             return Err(ConfigError::Invalid { field: field("kind"), rule });
@@ -269,6 +285,15 @@ impl ProviderConfig {
                 field: field("simulator.url"),
                 rule: format!("must be an http:// URL, got {:?}", s.url),
             });
+        }
+        if let Some(k) = &self.http_sms {
+            k.validate(&field("http_sms"), self.channel)?;
+        }
+        if let Some(k) = &self.webpush {
+            k.validate(&field("webpush"), self.channel)?;
+        }
+        if let Some(k) = &self.voice_http {
+            k.validate(&field("voice_http"), self.channel)?;
         }
         self.validate_smpp(i)?;
         self.validate_smtp(i)
@@ -819,6 +844,55 @@ raft_addr = "127.0.0.1:7102"
         assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
         assert_eq!(c.telemetry.sampling_ratio, 1.0);
         assert_eq!(parse(BASE)?.http_addr, None);
+        Ok(())
+    }
+
+    /// Goal: the HTTP channel kinds parse with their defaults, survive the TOML round trip the
+    /// local cluster writes, and bad values name their field.
+    #[test]
+    fn http_channel_providers() -> Result<(), ConfigError> {
+        let kinds = r#"
+[[providers]]
+name = "sms-http"
+channel = "sms"
+[providers.http_sms]
+url = "https://sms.example.net/v1/send"
+auth_file = "/run/secrets/sms"
+static_fields = { "type" = "text", "options" = { "flash" = false } }
+[providers.http_sms.receipts]
+items = "events"
+
+[[providers]]
+name = "push"
+channel = "push"
+[providers.webpush]
+vapid_private_key_file = "/run/secrets/vapid.pem"
+vapid_subject = "mailto:ops@example.no"
+
+[[providers]]
+name = "voice"
+channel = "voice"
+[providers.voice_http]
+url = "https://voice.example.net/calls"
+languages = { nb = "nb-NO" }
+"#;
+        let c = parse(&format!("{BASE}{kinds}"))?;
+        let sms = c.providers[0].http_sms.as_ref().ok_or(ConfigError::Env("http_sms".into()))?;
+        assert_eq!((sms.request.to.as_str(), sms.auth_header.as_str()), ("to", "Authorization"));
+        assert_eq!(sms.receipts.as_ref().map(|r| r.delivered.clone()), Some(vec!["delivered".to_string()]));
+        assert_eq!(c.providers[1].webpush.as_ref().map(|w| w.ttl_s), Some(86_400));
+        assert_eq!(c.providers[2].voice_http.as_ref().map(|v| v.ack_digits.clone()), Some(vec!["1".into()]));
+        let written = toml::to_string(&c).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        assert_eq!(parse(&written)?, c);
+
+        let wrong_channel = format!("{BASE}{kinds}").replacen("channel = \"sms\"", "channel = \"email\"", 1);
+        assert!(err_text(&wrong_channel).contains("providers[0].http_sms"));
+        let bad_path = format!("{BASE}{kinds}").replace("items = \"events\"", "items = \"a..b\"");
+        assert!(err_text(&bad_path).contains("providers[0].http_sms.receipts.items"));
+        let subject = format!("{BASE}{kinds}").replace("mailto:ops@example.no", "ops@example.no");
+        assert!(err_text(&subject).contains("providers[1].webpush.vapid_subject"));
+        let two = format!("{BASE}{kinds}").replace("[providers.voice_http]", "[providers.webpush]\nvapid_private_key_file = \"k\"\nvapid_subject = \"mailto:x\"\n[providers.voice_http]");
+        assert!(err_text(&two).contains("providers[2].kind"), "{}", err_text(&two));
         Ok(())
     }
 

@@ -1,8 +1,14 @@
-//! Inbound webhooks: delivery receipts and replies that HTTP providers send to any node.
+//! Inbound webhooks: delivery receipts, replies and call results that HTTP providers send to
+//! any node.
 //!
 //! - `POST /inbound/v1/{provider}/receipts` — `{"receipts":[{"key","provider_id","status":
-//!   "delivered"|"failed","error"}]}`
-//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","provider_id"}]}`
+//!   "delivered"|"failed","error"}]}`, or the provider's own layout when its configuration maps
+//!   it (`[providers.http_sms.receipts]`);
+//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","provider_id"}]}`,
+//!   or the provider's own layout (`[providers.http_sms.replies]`);
+//! - `POST /inbound/v1/{provider}/voice` — call results of a voice provider
+//!   (`[providers.voice_http.callback]`): answered becomes a delivery receipt, no answer, busy
+//!   and failed an undeliverable one, an acknowledging keypad digit acknowledges the alert.
 //!
 //! Every request is signed by the provider with the secret configured for it
 //! (`providers[].inbound_secret_file`): header `X-Varsel-Timestamp` (Unix seconds) and
@@ -22,11 +28,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use serde_json::Value;
 use sha2::Sha256;
 use varsel_domain::Channel;
 
 use crate::config::ProviderConfig;
 use crate::delivery::providers::InboundSink;
+use crate::delivery::providers::http_sms::{self, SmsReceiptMap, SmsReplyMap};
+use crate::delivery::providers::mapping::{InboundReceipt, InboundReply};
+use crate::delivery::providers::voice::{self, CallOutcome, VoiceCallbackMap};
 use crate::error::ConfigError;
 
 /// Largest inbound request body.
@@ -36,10 +46,29 @@ pub const ITEMS_MAX: usize = 10_000;
 /// Largest accepted difference between a request's timestamp and this node's clock.
 pub const SKEW_MAX_S: u64 = 300;
 
-/// Per provider: its secret and channel.
+/// How a provider's webhooks are laid out.
+#[derive(Debug, Clone)]
+enum Format {
+    /// Varsel's own layout (the simulator, providers that adopt it).
+    Varsel,
+    /// A generic HTTP SMS provider: its own layouts where configured, else Varsel's.
+    HttpSms { receipts: Option<SmsReceiptMap>, replies: Option<SmsReplyMap> },
+    /// A voice provider's call results.
+    Voice { map: VoiceCallbackMap, ack_digits: Vec<String> },
+}
+
+/// One provider's inbound endpoint.
+#[derive(Clone)]
+struct Endpoint {
+    secret: Vec<u8>,
+    channel: Channel,
+    format: Format,
+}
+
+/// Per provider: its secret, channel and layout.
 #[derive(Clone)]
 pub struct InboundState {
-    providers: Arc<HashMap<String, (Vec<u8>, Channel)>>,
+    providers: Arc<HashMap<String, Endpoint>>,
     sink: Arc<dyn InboundSink>,
 }
 
@@ -47,6 +76,16 @@ impl std::fmt::Debug for InboundState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboundState").field("providers", &self.providers.keys().collect::<Vec<_>>()).finish()
     }
+}
+
+fn format_of(p: &ProviderConfig) -> Format {
+    if let Some(c) = &p.http_sms {
+        return Format::HttpSms { receipts: c.receipts.clone(), replies: c.replies.clone() };
+    }
+    if let Some(c) = &p.voice_http {
+        return Format::Voice { map: c.callback.clone(), ack_digits: c.ack_digits.clone() };
+    }
+    Format::Varsel
 }
 
 impl InboundState {
@@ -57,7 +96,12 @@ impl InboundState {
             let Some(path) = &p.inbound_secret_file else { continue };
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
-            map.insert(p.name.clone(), (text.trim().as_bytes().to_vec(), p.channel));
+            let endpoint = Endpoint {
+                secret: text.trim().as_bytes().to_vec(),
+                channel: p.channel,
+                format: format_of(p),
+            };
+            map.insert(p.name.clone(), endpoint);
         }
         Ok(Self { providers: Arc::new(map), sink })
     }
@@ -68,6 +112,7 @@ pub fn router(state: InboundState) -> Router {
     Router::new()
         .route("/inbound/v1/{provider}/receipts", post(receipts))
         .route("/inbound/v1/{provider}/replies", post(replies))
+        .route("/inbound/v1/{provider}/voice", post(voice_calls))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }
@@ -121,23 +166,66 @@ fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Verifies and parses a request; the error is the HTTP answer.
-fn accept<T: for<'de> Deserialize<'de>>(
+type Answer = (StatusCode, String);
+
+/// Verifies a request and reads its JSON; the error is the HTTP answer.
+fn accept(
     state: &InboundState,
     provider: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(T, Channel), (StatusCode, String)> {
-    let Some((secret, channel)) = state.providers.get(provider) else {
+) -> Result<(Value, Endpoint), Answer> {
+    let Some(endpoint) = state.providers.get(provider) else {
         tracing::warn!(provider, "inbound request for a provider without an inbound secret refused");
         return Err((StatusCode::NOT_FOUND, format!("no inbound endpoint for provider {provider:?}")));
     };
-    if let Err(why) = verify(secret, headers, body, now_s()) {
+    if let Err(why) = verify(&endpoint.secret, headers, body, now_s()) {
         tracing::warn!(provider, reason = %why, "inbound request with a bad signature refused; nothing recorded");
         return Err((StatusCode::UNAUTHORIZED, "bad signature".into()));
     }
     let parsed = serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("body: {e}")))?;
-    Ok((parsed, *channel))
+    Ok((parsed, endpoint.clone()))
+}
+
+fn bad_body(e: impl std::fmt::Display) -> Answer {
+    (StatusCode::BAD_REQUEST, format!("body: {e}"))
+}
+
+fn too_many(n: usize, what: &str) -> Result<(), Answer> {
+    if n > ITEMS_MAX {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("{what}: at most {ITEMS_MAX} per request")));
+    }
+    Ok(())
+}
+
+fn accepted(n: usize) -> Answer {
+    (StatusCode::OK, format!("{{\"accepted\":{n}}}"))
+}
+
+fn read_receipts(format: &Format, body: Value) -> Result<Vec<InboundReceipt>, Answer> {
+    if let Format::HttpSms { receipts: Some(map), .. } = format {
+        return http_sms::parse_receipts(map, &body).map_err(bad_body);
+    }
+    let r: Receipts = serde_json::from_value(body).map_err(bad_body)?;
+    too_many(r.receipts.len(), "receipts")?;
+    Ok(r.receipts
+        .into_iter()
+        .map(|i| InboundReceipt {
+            delivered: i.status == "delivered",
+            key: i.key,
+            provider_id: i.provider_id,
+            error: i.error,
+        })
+        .collect())
+}
+
+fn read_replies(format: &Format, body: Value) -> Result<Vec<InboundReply>, Answer> {
+    if let Format::HttpSms { replies: Some(map), .. } = format {
+        return http_sms::parse_replies(map, &body).map_err(bad_body);
+    }
+    let r: Replies = serde_json::from_value(body).map_err(bad_body)?;
+    too_many(r.replies.len(), "replies")?;
+    Ok(r.replies.into_iter().map(|i| InboundReply { from: i.from, text: i.text }).collect())
 }
 
 async fn receipts(
@@ -145,19 +233,19 @@ async fn receipts(
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
-    let (r, _) = match accept::<Receipts>(&s, &provider, &headers, &body) {
-        Ok(x) => x,
+) -> Answer {
+    let result = accept(&s, &provider, &headers, &body).and_then(|(v, ep)| read_receipts(&ep.format, v));
+    let items = match result {
+        Ok(items) => items,
         Err(e) => return e,
     };
-    if r.receipts.len() > ITEMS_MAX {
-        return (StatusCode::PAYLOAD_TOO_LARGE, format!("receipts: at most {ITEMS_MAX} per request"));
+    if let Err(e) = too_many(items.len(), "receipts") {
+        return e;
     }
-    let n = r.receipts.len();
-    for item in r.receipts {
-        s.sink.receipt(&item.key, item.status == "delivered", &item.provider_id, item.error);
+    for item in &items {
+        s.sink.receipt(&item.key, item.delivered, &item.provider_id, item.error.clone());
     }
-    (StatusCode::OK, format!("{{\"accepted\":{n}}}"))
+    accepted(items.len())
 }
 
 async fn replies(
@@ -165,19 +253,57 @@ async fn replies(
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
-    let (r, channel) = match accept::<Replies>(&s, &provider, &headers, &body) {
+) -> Answer {
+    let result = accept(&s, &provider, &headers, &body)
+        .and_then(|(v, ep)| Ok((read_replies(&ep.format, v)?, ep.channel)));
+    let (items, channel) = match result {
         Ok(x) => x,
         Err(e) => return e,
     };
-    if r.replies.len() > ITEMS_MAX {
-        return (StatusCode::PAYLOAD_TOO_LARGE, format!("replies: at most {ITEMS_MAX} per request"));
+    if let Err(e) = too_many(items.len(), "replies") {
+        return e;
     }
-    let n = r.replies.len();
-    for item in r.replies {
+    for item in &items {
         s.sink.reply(&item.from, &item.text, channel);
     }
-    (StatusCode::OK, format!("{{\"accepted\":{n}}}"))
+    accepted(items.len())
+}
+
+/// A voice provider's call results: answered is delivered; no answer, busy and failed are
+/// undeliverable; an acknowledging digit acknowledges the alert for that recipient.
+async fn voice_calls(
+    State(s): State<InboundState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let (value, ep) = match accept(&s, &provider, &headers, &body) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Format::Voice { map, ack_digits } = &ep.format else {
+        return (StatusCode::NOT_FOUND, format!("provider {provider:?} is not a voice provider"));
+    };
+    let events = match voice::parse_callback(map, ack_digits, &value) {
+        Ok(e) => e,
+        Err(e) => return bad_body(e),
+    };
+    if let Err(e) = too_many(events.len(), "call events") {
+        return e;
+    }
+    for e in &events {
+        if e.ack {
+            s.sink.ack(&e.key, Channel::Voice);
+        }
+        match &e.outcome {
+            Some(CallOutcome::Answered) => s.sink.receipt(&e.key, true, &e.call_id, None),
+            Some(CallOutcome::Undelivered(why)) => {
+                s.sink.receipt(&e.key, false, &e.call_id, Some(why.clone()))
+            }
+            None => {}
+        }
+    }
+    accepted(events.len())
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
 //! - [`server`]: listeners (API, Raft, HTTP), health and reflection services, shutdown.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz` for operators' tools.
-//! - [`inbound`]: signed webhooks for delivery receipts and replies, on the HTTP listener.
+//! - [`inbound`]: signed webhooks for delivery receipts, replies and voice call results, on the HTTP
+//!   listener.
 //! - [`health`]: the readiness rule behind `/readyz` and the gRPC health service.
 //! - [`metrics`]: the metrics registry, the gRPC layer that counts and traces calls, and the
 //!   node's own Raft, storage and process figures.

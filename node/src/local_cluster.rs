@@ -162,12 +162,22 @@ impl LocalCluster {
         let token_file = spec.base_dir.join("superadmin.token");
         write_private(&token_file, &spec.superadmin_token)?;
         let mut ports = Vec::new();
+        // Chosen ports stay bound until all are chosen, so the OS cannot hand one out twice
+        // (a released port can come back from the next bind, and two nodes then collide).
+        let mut held = Vec::new();
+        let mut auto = || -> std::io::Result<u16> {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            let port = l.local_addr()?.port();
+            held.push(l);
+            Ok(port)
+        };
         for i in 0..spec.nodes {
             ports.push(match spec.ports {
                 Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16, base + 200 + i as u16),
-                Ports::Auto => (free_port()?, free_port()?, free_port()?),
+                Ports::Auto => (auto()?, auto()?, auto()?),
             });
         }
+        drop(held);
         let site = |i: usize| SITES.get(i).map_or_else(|| format!("site{}", i + 1), |s| s.to_string());
         let mut nodes = BTreeMap::new();
         for i in 0..spec.nodes {

@@ -123,6 +123,11 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Voice alerts: preview a script as speech.
+    Voice {
+        #[command(subcommand)]
+        command: cli::voice::VoiceCommand,
+    },
     /// Start a local three-site cluster and show it working.
     Dev(cli::dev::DevArgs),
     /// Measure a local three-node cluster and print the figures.
@@ -188,6 +193,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(varsel_sim::run(cfg).await?)
         }
+        Command::Voice { command } => Ok(cli::voice::run(command).await?),
         Command::Dev(args) => {
             varsel_node::telemetry::init_logging(&quiet_logs());
             cli::dev::run(args).await

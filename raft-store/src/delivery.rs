@@ -11,6 +11,8 @@
 //!   taken over is refused (fenced), so a stalled node that wakes up cannot move a shard's
 //!   cursor.
 //! - receipts, replies (acknowledgements), expiry and release.
+//! - [`DeliveryCommand::PushGone`]: a push service answered that a subscription no longer
+//!   exists (404/410); the contact's subscription is marked invalid so later alerts skip it.
 
 use serde::{Deserialize, Serialize};
 use varsel_domain::model::{AlertId, Channel, ContactId};
@@ -128,6 +130,18 @@ pub struct ReceiptItem {
     pub error: Option<String>,
 }
 
+/// A push subscription a push service reported gone, for the contact of one alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushGoneItem {
+    /// The alert whose message was refused (its tenant owns the contact).
+    pub alert: AlertId,
+    /// The contact.
+    pub contact: ContactId,
+    /// The subscription the message went to. Only this subscription is marked invalid: if the
+    /// contact has since been given a new one, the new one is kept.
+    pub subscription: String,
+}
+
 /// Commands of the delivery engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DeliveryCommand {
@@ -171,6 +185,11 @@ pub enum DeliveryCommand {
         /// The alert.
         alert: AlertId,
     },
+    /// Push subscriptions that push services reported gone.
+    PushGone {
+        /// The subscriptions.
+        items: Vec<PushGoneItem>,
+    },
 }
 
 impl DeliveryCommand {
@@ -183,6 +202,7 @@ impl DeliveryCommand {
             DeliveryCommand::Receipts { .. } => "delivery.receipts",
             DeliveryCommand::Acks { .. } => "delivery.acks",
             DeliveryCommand::Expire { .. } => "delivery.expire",
+            DeliveryCommand::PushGone { .. } => "delivery.push_gone",
         }
     }
 }

@@ -27,6 +27,8 @@ struct H {
     sm: StateMachine<MemEngine>,
     index: u64,
     now: u64,
+    /// The operator of the tenant [`H::alert`] made.
+    operator: Option<Actor>,
     _dir: tempfile::TempDir,
 }
 
@@ -35,7 +37,7 @@ impl H {
         let dir = tempfile::tempdir().unwrap();
         let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
         let sm = store.state.clone();
-        Self { store, sm, index: 0, now: 1_000_000, _dir: dir }
+        Self { store, sm, index: 0, now: 1_000_000, operator: None, _dir: dir }
     }
 
     async fn apply(&mut self, request: Request) -> Response {
@@ -78,6 +80,7 @@ impl H {
         };
         let DomainReply::Credential(c) = self.domain(Actor::SUPERADMIN, op).await else { panic!() };
         let actor = Actor { tenant: t.id, credential: c.id, role: Role::Operator };
+        self.operator = Some(actor);
         let contacts = (0..n)
             .map(|i| ContactInput {
                 external_id: format!("e{i}"),
@@ -324,4 +327,49 @@ async fn expiry_by_log_clock() {
         .await,
     );
     assert!(g.is_empty());
+}
+
+/// Goal: a push subscription reported gone is marked invalid on the contact, only while the
+/// contact still has that subscription; re-importing the same subscription keeps the mark, a
+/// new subscription starts valid.
+/// Method: a contact with a subscription, PushGone for another subscription (no change), then
+/// for its own (marked), then upserts with the same and with a new subscription.
+#[tokio::test]
+async fn push_gone_marks_only_the_reported_subscription() {
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(1).await;
+    let a = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    let actor = h.operator.unwrap();
+    let upsert = |push: &str| Op::UpsertContacts {
+        contacts: vec![ContactInput {
+            external_id: "e0".into(),
+            phone: Some("+4790000000".into()),
+            push: Some(push.into()),
+            groups: vec!["alle".into()],
+            ..Default::default()
+        }],
+    };
+    h.domain(actor, upsert(r#"{"endpoint":"https://p/1"}"#)).await;
+    let contact = |h: &H| {
+        let r = h.store.state.reader();
+        let txn = r.read_txn();
+        let id = query::contacts_by_phone(&txn, "+4790000000").unwrap()[0].1;
+        query::contact(&txn, a.tenant, id).unwrap().unwrap().0
+    };
+    let id = contact(&h).id;
+    let gone = |subscription: &str| DeliveryCommand::PushGone {
+        items: vec![varsel_raft_store::delivery::PushGoneItem {
+            alert,
+            contact: id,
+            subscription: subscription.into(),
+        }],
+    };
+    h.delivery(gone(r#"{"endpoint":"https://p/other"}"#)).await;
+    assert!(!contact(&h).push_invalid, "another subscription was reported");
+    h.delivery(gone(r#"{"endpoint":"https://p/1"}"#)).await;
+    assert!(contact(&h).push_invalid);
+    h.domain(actor, upsert(r#"{"endpoint":"https://p/1"}"#)).await;
+    assert!(contact(&h).push_invalid, "re-importing the dead subscription revived it");
+    h.domain(actor, upsert(r#"{"endpoint":"https://p/2"}"#)).await;
+    assert!(!contact(&h).push_invalid, "a new subscription must start valid");
 }

@@ -65,6 +65,9 @@ impl Smsc {
             simulator: None,
             smpp: Some(smpp),
             smtp: None,
+            http_sms: None,
+            webpush: None,
+            voice_http: None,
         }
     }
 

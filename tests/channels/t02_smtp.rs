@@ -83,6 +83,9 @@ impl SmtpPeer {
             simulator: None,
             smpp: None,
             smtp: Some(smtp),
+            http_sms: None,
+            webpush: None,
+            voice_http: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - [`cluster`], [`kv`], [`dev`], [`bench`]: cluster operation and demonstration.
+//! - [`voice`]: `voice render`, a voice script spoken into a WAV file for a preview.
 //! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
 //!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
 //!   [`watch`] (live progress), [`audit`].
@@ -38,6 +39,7 @@ pub mod parse;
 pub mod session;
 pub mod template;
 pub mod tenant;
+pub mod voice;
 pub mod watch;
 
 /// Default endpoints: the API ports `varsel dev` uses.

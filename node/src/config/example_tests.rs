@@ -23,10 +23,13 @@ fn deploy_example_is_valid() -> Result<(), Box<dyn std::error::Error>> {
     let secrets = format!("{}/", dir.path().display());
     let text = format!("{BASE}\n{}", example.replace("/run/secrets/", &secrets));
     let c = NodeConfig::parse(&text, Vec::new())?;
-    assert_eq!(c.providers.len(), 2);
+    let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["sms-primary", "sms-gateway-a", "sms-gateway-b", "voice-a", "webpush", "email"]);
     let smpp = c.providers[0].smpp.as_ref().ok_or("first provider is SMPP")?;
     assert_eq!((smpp.binds, smpp.window, smpp.long_message), (2, 20, SmppLongMessage::Udh8));
-    let smtp = c.providers[1].smtp.as_ref().ok_or("second provider is SMTP")?;
+    assert!(c.providers[1].http_sms.is_some() && c.providers[2].http_sms.is_some());
+    assert!(c.providers[3].voice_http.is_some() && c.providers[4].webpush.is_some());
+    let smtp = c.providers[5].smtp.as_ref().ok_or("last provider is SMTP")?;
     assert_eq!((smtp.tls, smtp.port()), (SmtpTls::Starttls, 587));
     // Without the secret files the same configuration is refused, naming the field.
     let missing = format!("{BASE}\n{example}");

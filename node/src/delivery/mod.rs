@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef};
 use varsel_domain::model::{Channel, TenantId};
+use varsel_raft_store::delivery::PushGoneItem;
 
 use crate::config::{DeliveryConfig, ProviderConfig};
 use crate::replica::Replica;
@@ -36,7 +37,10 @@ use actors::scheduler::SchedulerMsg;
 use actors::sender::ChannelQueue;
 use actors::{Delivery, DeliveryMsg};
 use providers::bucket::TokenBucket;
+use providers::http_sms::HttpSmsProvider;
 use providers::simulator::SimulatorProvider;
+use providers::voice::VoiceProvider;
+use providers::webpush::WebPushProvider;
 use providers::{InboundSink, Provider, ProviderEvents, ProviderSet, RetryPolicy, Slot};
 
 /// Wall-clock time in ms since the Unix epoch (for due times compared with the log's clock).
@@ -223,16 +227,34 @@ impl InboundSink for EngineInbound {
         }
         self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel });
     }
+
+    fn ack(&self, key: &str, channel: Channel) {
+        match varsel_raft_store::delivery::parse_message_key(key) {
+            Some((alert, contact, _, _)) => self.send(ReceiptsMsg::Ack(alert, contact, channel)),
+            None => tracing::debug!("acknowledgement for a key that is not ours ignored"),
+        }
+    }
+
+    fn push_gone(&self, key: &str, subscription: &str) {
+        match varsel_raft_store::delivery::parse_message_key(key) {
+            Some((alert, contact, _, _)) => {
+                let item = PushGoneItem { alert, contact, subscription: subscription.to_string() };
+                self.send(ReceiptsMsg::PushGone(item))
+            }
+            None => tracing::debug!("gone push subscription for a key that is not ours ignored"),
+        }
+    }
 }
 
 /// Builds the providers of every channel from the configuration, in configured order.
 /// Providers that receive receipts or replies on their own connections hand them to `inbound`.
+/// Fails when a provider's key or credential file cannot be read.
 pub fn build_providers(
     configs: &[ProviderConfig],
     delivery: &DeliveryConfig,
     events: Arc<dyn ProviderEvents>,
     inbound: Arc<dyn InboundSink>,
-) -> BTreeMap<Channel, Arc<ProviderSet>> {
+) -> Result<BTreeMap<Channel, Arc<ProviderSet>>, String> {
     let retry = RetryPolicy {
         attempts_max: delivery.retry_attempts_max,
         budget: Duration::from_millis(delivery.retry_budget_ms),
@@ -240,28 +262,56 @@ pub fn build_providers(
     };
     let mut slots: BTreeMap<Channel, Vec<Slot>> = Channel::ALL.iter().map(|c| (*c, Vec::new())).collect();
     for p in configs {
-        let provider: Arc<dyn Provider> = match &p.simulator {
-            Some(sim) => Arc::new(SimulatorProvider::new(
+        let timeout = Duration::from_millis(p.timeout_ms);
+        let provider: Arc<dyn Provider> = match (&p.simulator, &p.http_sms, &p.webpush, &p.voice_http) {
+            (Some(sim), ..) => Arc::new(SimulatorProvider::new(
                 p.name.clone(),
                 sim.remote_name.clone().unwrap_or_else(|| p.name.clone()),
                 p.channel,
                 sim.url.clone(),
                 delivery.callback_url.clone(),
                 p.batch_max,
-                Duration::from_millis(p.timeout_ms),
+                timeout,
             )),
-            None => match build_own_protocol(p, &inbound) {
-                Ok(Some(provider)) => provider,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(provider = %p.name, error = %e, "provider not started");
-                    continue;
-                }
+            (_, Some(c), ..) => {
+                Arc::new(HttpSmsProvider::new(&p.name, c, p.batch_max, timeout).map_err(|e| e.to_string())?)
+            }
+            (_, _, Some(c), _) => Arc::new(
+                WebPushProvider::new(&p.name, c, p.batch_max, timeout, inbound.clone())
+                    .map_err(|e| e.to_string())?,
+            ),
+            (.., Some(c)) => Arc::new(voice_provider(p, c, delivery)?),
+            _ => match build_own_protocol(p, &inbound)? {
+                Some(provider) => provider,
+                None => continue,
             },
         };
         slots.entry(p.channel).or_default().push(Slot::new(provider, p.rate_per_second, p.concurrency));
     }
-    slots.into_iter().map(|(c, s)| (c, Arc::new(ProviderSet::new(c, s, retry, events.clone())))).collect()
+    Ok(slots.into_iter().map(|(c, s)| (c, Arc::new(ProviderSet::new(c, s, retry, events.clone())))).collect())
+}
+
+/// A voice provider: it must be able to call us back, signed.
+fn voice_provider(
+    p: &ProviderConfig,
+    c: &providers::voice::VoiceHttpConfig,
+    delivery: &DeliveryConfig,
+) -> Result<VoiceProvider, String> {
+    let Some(base) = c.callback_url.as_ref().or(delivery.callback_url.as_ref()) else {
+        return Err(format!(
+            "provider {}: a voice provider reports calls through a callback; set delivery.callback_url or \
+             providers.voice_http.callback_url",
+            p.name
+        ));
+    };
+    if p.inbound_secret_file.is_none() {
+        return Err(format!(
+            "provider {}: a voice provider's callbacks are signed; set its inbound_secret_file",
+            p.name
+        ));
+    }
+    VoiceProvider::new(&p.name, c, base, p.batch_max, Duration::from_millis(p.timeout_ms))
+        .map_err(|e| e.to_string())
 }
 
 /// Providers that speak a delivery protocol themselves (SMPP, SMTP) rather than the
@@ -333,7 +383,7 @@ impl Engine {
     ) -> Result<Self, String> {
         let inbound = Arc::new(EngineInbound::default());
         let metrics = metrics::DeliveryMetrics::new(registry);
-        let providers = build_providers(providers, &config, Arc::new(metrics.clone()), inbound.clone());
+        let providers = build_providers(providers, &config, Arc::new(metrics.clone()), inbound.clone())?;
         let queues = Channel::ALL
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))

@@ -8,12 +8,13 @@
 use varsel_domain::model::{Alert, AlertId, AlertStatus, Channel, TenantId};
 
 use super::domain::alerts::{self, Progress, progress_key};
+use super::domain::contacts;
 use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, RECEIPT, SHARD};
 use super::{Txn, keys};
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, ReceiptItem,
-    ShardProgress, ShardRef, ShardState, StoredReceipt,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, PushGoneItem,
+    ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -83,6 +84,7 @@ pub(crate) fn apply<T: KvTree>(
             Ok(DeliveryReply::Done)
         }
         DeliveryCommand::Expire { alert } => expire(txn, ctx, *alert),
+        DeliveryCommand::PushGone { items } => push_gone(txn, ctx, items),
     }
 }
 
@@ -322,6 +324,25 @@ fn receipts<T: KvTree>(
             c.failed += 1;
         }
         txn.put_as("progress", progress_key(r.alert), &progress)?;
+    }
+    Ok(DeliveryReply::Done)
+}
+
+/// Marks contacts' push subscriptions invalid. The contact is found through the alert's tenant;
+/// a contact that was deleted, or whose subscription changed since the message was sent, is
+/// left alone.
+fn push_gone<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    items: &[PushGoneItem],
+) -> Result<DeliveryReply, EngineError> {
+    for item in items {
+        let Some(tenant) = alerts::tenant_of(txn, item.alert)? else { continue };
+        if contacts::mark_push_invalid(txn, ctx, tenant, item.contact, &item.subscription)? {
+            let target = format!("contact {}", item.contact);
+            let detail = format!("push subscription gone (reported for alert {})", item.alert);
+            audit(txn, ctx, tenant, "contact.push_invalid", target, detail)?;
+        }
     }
     Ok(DeliveryReply::Done)
 }

@@ -2,7 +2,8 @@
 //!
 //! Inbound endpoints (HTTP webhooks, SMPP deliver_sm) hand receipts and replies here. Receipts
 //! name their message by its key; replies come from a phone number and acknowledge the most
-//! recent unfinished alert that reached that number. Both are written in batches
+//! recent unfinished alert that reached that number. Push subscriptions reported gone are
+//! written the same way, so later alerts skip them. Both are written in batches
 //! ([`BATCH_MAX`] items or [`FLUSH_AFTER`]). At most [`PENDING_MAX`] wait: beyond that, new
 //! ones are dropped and counted (a provider resends receipts it could not deliver).
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use varsel_domain::model::{AlertId, Channel, ContactId};
 use varsel_raft_store::Request;
-use varsel_raft_store::delivery::{DeliveryCommand, ReceiptItem};
+use varsel_raft_store::delivery::{DeliveryCommand, PushGoneItem, ReceiptItem};
 use varsel_raft_store::state_machine::delivery as dq;
 use varsel_raft_store::state_machine::domain::query;
 
@@ -49,6 +50,8 @@ pub enum ReceiptsMsg {
     },
     /// An acknowledgement already matched to its alert and contact (a voice callback).
     Ack(AlertId, ContactId, Channel),
+    /// A push subscription a push service reported gone.
+    PushGone(PushGoneItem),
     /// Time to write.
     Flush,
 }
@@ -59,6 +62,7 @@ pub struct ReceiptsState {
     replica: Arc<Replica>,
     receipts: Vec<ReceiptItem>,
     acks: Vec<(AlertId, ContactId, Option<Channel>)>,
+    push_gone: Vec<PushGoneItem>,
     flush_scheduled: bool,
     dropped: Arc<AtomicU64>,
     failpoints: Arc<crate::delivery::Failpoints>,
@@ -100,7 +104,11 @@ fn match_reply(replica: &Replica, from: &str) -> Option<(AlertId, ContactId)> {
 
 impl ReceiptsState {
     fn full(&self) -> bool {
-        self.receipts.len() + self.acks.len() >= PENDING_MAX
+        self.pending() >= PENDING_MAX
+    }
+
+    fn pending(&self) -> usize {
+        self.receipts.len() + self.acks.len() + self.push_gone.len()
     }
 }
 
@@ -118,6 +126,7 @@ impl Actor for Receipts {
             replica: args.replica,
             receipts: Vec::new(),
             acks: Vec::new(),
+            push_gone: Vec::new(),
             flush_scheduled: false,
             dropped: args.dropped,
             failpoints: args.failpoints,
@@ -153,8 +162,9 @@ impl Actor for Receipts {
                 }
             }
             ReceiptsMsg::Ack(alert, contact, channel) => state.acks.push((alert, contact, Some(channel))),
+            ReceiptsMsg::PushGone(item) => state.push_gone.push(item),
         }
-        if state.receipts.len() + state.acks.len() >= BATCH_MAX {
+        if state.pending() >= BATCH_MAX {
             flush(state);
         } else if !state.flush_scheduled {
             state.flush_scheduled = true;
@@ -167,12 +177,14 @@ impl Actor for Receipts {
 fn flush(state: &mut ReceiptsState) {
     let receipts = std::mem::take(&mut state.receipts);
     let acks = std::mem::take(&mut state.acks);
+    let gone = std::mem::take(&mut state.push_gone);
     let replica = state.replica.clone();
     tokio::spawn(async move {
         // Acknowledgements first: they stop escalation.
         let ack_cmd = (!acks.is_empty()).then_some(DeliveryCommand::Acks { items: acks });
         let receipt_cmd = (!receipts.is_empty()).then_some(DeliveryCommand::Receipts { items: receipts });
-        for cmd in [ack_cmd, receipt_cmd].into_iter().flatten() {
+        let gone_cmd = (!gone.is_empty()).then_some(DeliveryCommand::PushGone { items: gone });
+        for cmd in [ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten() {
             if let Err(e) = replica.write(Request::Delivery(Box::new(cmd))).await {
                 tracing::warn!(error = %e, "receipts or acknowledgements not recorded; the provider will resend");
             }

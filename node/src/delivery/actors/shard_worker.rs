@@ -34,6 +34,8 @@ use crate::delivery::render::{NotSendable, Renderer};
 
 /// Pause before trying again when a channel's queue is full or a write failed.
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
+/// How often a worker whose step is fully recorded looks for the record in the applied state.
+const APPLY_POLL: Duration = Duration::from_millis(50);
 /// A worker waits at most this long for its own lease to show in the applied state.
 const LEASE_VISIBLE_WITHIN: Duration = Duration::from_secs(10);
 /// Longest sleep while waiting for an escalation step to become due.
@@ -228,6 +230,13 @@ fn pump(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
     for i in 0..state.pipes.len() {
         fill(myself, state, i);
         submit_ready(myself, state, i);
+    }
+    // Every range of the step is recorded, but this node may not have applied the last record
+    // yet (a follower learns of a commit after the leader has answered): look again shortly,
+    // or the next step, or the shard's end, would never be noticed.
+    let drained = state.pipes.iter().all(|p| p.next >= state.end && p.chunks.is_empty() && !p.recording);
+    if drained {
+        schedule(myself, state, APPLY_POLL);
     }
 }
 

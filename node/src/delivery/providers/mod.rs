@@ -15,13 +15,31 @@
 //!   and jitter, up to [`RetryPolicy`]'s bounds; a permanent rejection fails only that
 //!   message;
 //! - throttling slows down (waits `Retry-After`) without failing anything.
+//!
+//! # Kinds
+//!
+//! - [`simulator`]: the provider simulator (tests, benchmarks, `varsel dev`).
+//! - [`http_sms`]: any JSON HTTP SMS API, described by a field mapping ([`mapping`]).
+//! - [`voice_http`](voice): text-to-speech calls over HTTP, with signed call-result callbacks.
+//! - [`webpush`]: Web Push with [`ece`] (RFC 8291) encryption and [`vapid`] (RFC 8292).
+//!
+//! Shared by the HTTP kinds: [`http`] (a pooled HTTP/1.1 + TLS client, a credential header) and
+//! [`each`] (one request per message, several at once, settled without re-sending answered
+//! messages).
 
 pub mod breaker;
 pub mod bucket;
+pub mod each;
+pub mod ece;
 pub mod http;
+pub mod http_sms;
+pub mod mapping;
 pub mod simulator;
 pub mod smpp;
 pub mod smtp;
+pub mod vapid;
+pub mod voice;
+pub mod webpush;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -92,6 +110,18 @@ pub trait InboundSink: Send + Sync + std::fmt::Debug {
     fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>);
     /// A reply from a phone number (E.164).
     fn reply(&self, from: &str, text: &str, channel: Channel);
+    /// An acknowledgement of the alert of the message with this key by its recipient (a
+    /// keypad press in a voice call). Sinks of providers that cannot receive one need not
+    /// implement it; the default drops it with a log line.
+    fn ack(&self, key: &str, channel: Channel) {
+        tracing::warn!(key, channel = %channel, "acknowledgement dropped: this sink does not take them");
+    }
+    /// The push subscription `subscription` of the message with this key is gone (the push
+    /// service answered 404 or 410): later alerts must skip it. Default: dropped with a log line.
+    fn push_gone(&self, key: &str, subscription: &str) {
+        let _ = subscription;
+        tracing::warn!(key, "push subscription gone, but this sink does not record it");
+    }
 }
 
 /// Bounds on retrying one message.

@@ -195,6 +195,9 @@ pub fn demo_provider_configs(url: &str, secret_file: &std::path::Path) -> Vec<cr
         simulator: Some(crate::config::SimulatorProviderConfig { url: url.into(), remote_name: None }),
         smpp: None,
         smtp: None,
+        http_sms: None,
+        webpush: None,
+        voice_http: None,
     };
     vec![
         p("sms-primary", Channel::Sms),

@@ -105,12 +105,15 @@ fn write_contact<T: KvTree>(
     input: &ContactInput,
     existed: bool,
 ) -> Result<(), EngineError> {
-    if existed
-        && let Some(old) = get(txn, tenant, id)?
-        && let Some(phone) = old.phone.filter(|p| Some(p) != input.phone.as_ref())
+    let old = if existed { get(txn, tenant, id)? } else { None };
+    if let Some(phone) =
+        old.as_ref().and_then(|o| o.phone.clone()).filter(|p| Some(p) != input.phone.as_ref())
     {
         txn.remove(phone_key(&phone, tenant, id));
     }
+    // A list re-imported with the same dead subscription keeps it marked; a new subscription
+    // starts valid.
+    let push_invalid = old.is_some_and(|o| o.push_invalid && o.push == input.push);
     let contact = Contact {
         id,
         external_id: input.external_id.clone(),
@@ -120,7 +123,7 @@ fn write_contact<T: KvTree>(
         push: input.push.clone(),
         language: input.language.clone(),
         opt_out: input.opt_out.clone(),
-        push_invalid: false,
+        push_invalid,
         updated_at_ms: ctx.now_ms,
     };
     if let Some(phone) = &contact.phone {
@@ -128,6 +131,25 @@ fn write_contact<T: KvTree>(
     }
     txn.put_as("contact id", ext_key(tenant, &input.external_id), &id)?;
     txn.put_as("contact", contact_key(tenant, id), &contact)
+}
+
+/// Marks the contact's push subscription invalid if it still is `subscription`. Returns
+/// whether it changed.
+pub(crate) fn mark_push_invalid<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    id: ContactId,
+    subscription: &str,
+) -> Result<bool, EngineError> {
+    let Some(mut contact) = get(txn, tenant, id)? else { return Ok(false) };
+    if contact.push_invalid || contact.push.as_deref() != Some(subscription) {
+        return Ok(false);
+    }
+    contact.push_invalid = true;
+    contact.updated_at_ms = ctx.now_ms;
+    txn.put_as("contact", contact_key(tenant, id), &contact)?;
+    Ok(true)
 }
 
 /// Adds the contact to each named group (created when missing). Returns groups created.

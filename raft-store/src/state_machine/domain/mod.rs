@@ -4,7 +4,7 @@
 //! (log index and the log clock), so every node reaches the same state and the same answer.
 
 pub(crate) mod alerts;
-mod contacts;
+pub(crate) mod contacts;
 mod groups;
 pub mod query;
 mod tenants;

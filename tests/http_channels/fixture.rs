@@ -1,0 +1,220 @@
+//! A three-node cluster with HTTP channel providers and a tenant, and helpers for contacts,
+//! alerts, progress and signed webhooks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use varsel_node::config::ProviderConfig;
+use varsel_node::delivery::providers::http::JsonClient;
+use varsel_proto::api::{
+    Alert, AlertStatus, ChannelContent, ChannelCounts, Consistency, Contact, Content, CreateAlertRequest,
+    EscalationStep, GetAlertRequest, GetContactRequest, Priority, Progress, Role, Targets,
+    UpsertContactRequest, get_contact_request,
+};
+
+use crate::common::{TestCluster, authed};
+
+/// Time an alert of these tests is given to complete on a busy two-core machine.
+pub const COMPLETE_WITHIN: Duration = Duration::from_secs(120);
+
+/// Time a receipt, reply or acknowledgement is given to reach the alert.
+pub const RECORDED_WITHIN: Duration = Duration::from_secs(30);
+
+/// The webhook secret every provider of these tests signs with.
+pub const WEBHOOK_SECRET: &str = "http-channels-webhook-secret-0123456789";
+
+/// The SMS text of the tests' alerts (personalised with the contact's name).
+pub const SMS_TEXT: &str = "Evakuer {{name}} nå. Svar OK.";
+/// The voice script of the tests' alerts.
+pub const VOICE_SCRIPT: &str = "Dette er et varsel fra kommunen. Trykk 1 for å bekrefte.";
+
+/// The cluster and a tenant's operator token.
+pub struct Channels {
+    pub c: TestCluster,
+    pub token: String,
+    _secrets: tempfile::TempDir,
+}
+
+/// A provider of `channel` with no kind yet, signing its webhooks with [`WEBHOOK_SECRET`]
+/// (`secrets` is where its secret file goes).
+pub fn provider(name: &str, channel: varsel_domain::Channel, secrets: &Path) -> ProviderConfig {
+    ProviderConfig {
+        name: name.into(),
+        channel,
+        rate_per_second: 0,
+        concurrency: 4,
+        batch_max: 50,
+        timeout_ms: 5_000,
+        inbound_secret_file: Some(write_secret(secrets, "webhook.secret", WEBHOOK_SECRET)),
+        simulator: None,
+        http_sms: None,
+        webpush: None,
+        voice_http: None,
+        smpp: None,
+        smtp: None,
+    }
+}
+
+/// Writes a secret file and returns its path.
+pub fn write_secret(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+impl Channels {
+    /// Starts three nodes with `providers` (made with the secrets directory given to `make`)
+    /// and creates a tenant.
+    pub async fn start(make: impl FnOnce(&Path) -> Vec<ProviderConfig>) -> Self {
+        let secrets = tempfile::tempdir().unwrap();
+        let providers = make(secrets.path());
+        let c = TestCluster::start(3, |s| s.providers = providers).await;
+        let (_, token) = c.tenant_with(1, "kommune", Role::Operator).await;
+        Self { c, token, _secrets: secrets }
+    }
+
+    /// Creates a contact in `group`; returns its id.
+    pub async fn contact(
+        &self,
+        external_id: &str,
+        phone: Option<&str>,
+        push: Option<&str>,
+        group: &str,
+    ) -> u64 {
+        let contact = Contact {
+            external_id: external_id.into(),
+            name: format!("Person {external_id}"),
+            phone: phone.unwrap_or_default().into(),
+            push_subscription: push.unwrap_or_default().into(),
+            groups: vec![group.into()],
+            ..Default::default()
+        };
+        let req = UpsertContactRequest { contact: Some(contact) };
+        let reply =
+            self.c.api(1).contacts.upsert_contact(authed(&self.token, req)).await.unwrap().into_inner();
+        reply.contact.unwrap().id
+    }
+
+    /// A contact, read through node 2 (linearizable).
+    pub async fn get_contact(&self, id: u64) -> Contact {
+        let req = GetContactRequest {
+            key: Some(get_contact_request::Key::Id(id)),
+            consistency: Consistency::Linearizable as i32,
+        };
+        self.c
+            .api(2)
+            .contacts
+            .get_contact(authed(&self.token, req))
+            .await
+            .unwrap()
+            .into_inner()
+            .contact
+            .unwrap()
+    }
+
+    /// Creates a crisis alert to `group` with `policy` (content for every channel).
+    pub async fn alert(&self, key: &str, group: &str, policy: Vec<EscalationStep>) -> Alert {
+        let variant = ChannelContent {
+            sms_text: SMS_TEXT.into(),
+            voice_script: VOICE_SCRIPT.into(),
+            push_title: "Varsel".into(),
+            push_body: "Evakuer nå – følg instruksene.".into(),
+            ..Default::default()
+        };
+        let req = CreateAlertRequest {
+            idempotency_key: key.into(),
+            title: format!("test {key}"),
+            priority: Priority::Crisis as i32,
+            content: Some(Content {
+                default_language: "nb".into(),
+                variants: HashMap::from([("nb".into(), variant)]),
+            }),
+            targets: Some(Targets { group_names: vec![group.into()], ..Default::default() }),
+            policy,
+            ..Default::default()
+        };
+        self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+    }
+
+    /// The alert, read through node `via` with a linearizable read: a follower's own state may
+    /// lag the writes the test has seen acknowledged. A node that answers UNAVAILABLE (an
+    /// election) is asked again, within a bound.
+    pub async fn get(&self, id: u64, via: u64) -> Alert {
+        let deadline = Instant::now() + RECORDED_WITHIN;
+        loop {
+            let req = GetAlertRequest { id, consistency: Consistency::Linearizable as i32 };
+            match self.c.api(via).alerts.get_alert(authed(&self.token, req)).await {
+                Ok(r) => return r.into_inner().alert.unwrap(),
+                Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("GetAlert {id} through node {via}: {e:?}"),
+            }
+        }
+    }
+
+    /// Waits until the alert is completed (seen through node 2).
+    pub async fn wait_completed(&self, id: u64) -> Alert {
+        let deadline = Instant::now() + COMPLETE_WITHIN;
+        loop {
+            let a = self.get(id, 2).await;
+            if a.status == AlertStatus::Completed as i32 {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "alert {id} not completed in time: {a:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the alert's progress (through node `via`) satisfies `done`.
+    pub async fn wait_progress(
+        &self,
+        id: u64,
+        via: u64,
+        what: &str,
+        done: impl Fn(&Progress) -> bool,
+    ) -> Progress {
+        let deadline = Instant::now() + RECORDED_WITHIN;
+        loop {
+            let p = self.get(id, via).await.progress.unwrap_or_default();
+            if done(&p) {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {RECORDED_WITHIN:?}: {p:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The base URL of node `id`'s HTTP listener.
+    pub fn http(&self, id: u64) -> String {
+        format!("http://{}", self.c.lc.node(id).unwrap().http().unwrap())
+    }
+}
+
+/// The counts of one channel (zeros when absent).
+pub fn counts(p: &Progress, channel: varsel_proto::api::Channel) -> ChannelCounts {
+    p.channels.iter().find(|c| c.channel == channel as i32).cloned().unwrap_or_default()
+}
+
+/// One escalation step.
+pub fn step(channels: &[varsel_proto::api::Channel], after_seconds: u32) -> EscalationStep {
+    EscalationStep { channels: channels.iter().map(|c| *c as i32).collect(), after_seconds }
+}
+
+/// Posts `body` to `url` signed with `secret` as providers sign webhooks; returns the status.
+pub async fn post_signed(url: &str, secret: &str, body: &serde_json::Value) -> u16 {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let ts =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(&bytes);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let headers = [("x-varsel-timestamp", ts), ("x-varsel-signature", signature)];
+    let client = JsonClient::new(Duration::from_secs(10));
+    client.call(hyper::Method::POST, url, Some(bytes), &headers).await.unwrap().status
+}
