@@ -80,6 +80,9 @@ impl Spec {
                 heartbeat_interval_ms: 100,
                 election_timeout_min_ms: 1000,
                 election_timeout_max_ms: 2000,
+                // A commit waits for fsyncs on two nodes; on a machine running several debug
+                // clusters at once that can take seconds.
+                write_timeout_ms: 15_000,
                 ..RaftConfig::default()
             },
             ports: Ports::Auto,

@@ -8,7 +8,7 @@ use varsel_node::local_cluster::Spec;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{ShardsReply, ShardsRequest};
 use varsel_proto::api::{
-    Alert, AlertStatus, ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest,
+    Alert, AlertStatus, ChannelContent, Consistency, Content, CreateAlertRequest, CreateCredentialRequest,
     CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
 };
 use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimConfig};
@@ -91,7 +91,7 @@ impl Fixture {
             .contacts
             .import_contacts(authed(&self.token, stream::iter(chunks)))
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("import of {n} contacts through node 1: {e:?}"))
             .into_inner();
         assert_eq!(report.created + report.updated, n as u64, "{:?}", report.rejected.first());
     }
@@ -128,12 +128,13 @@ impl Fixture {
         self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
     }
 
-    /// The alert as node `via` sees it; a busy node may answer UNAVAILABLE for a moment, so
-    /// the read is retried (bounded).
+    /// The alert, read through node `via` linearizably (a follower's own state can lag the
+    /// commit that created it); a busy node may answer UNAVAILABLE for a moment, so the read is
+    /// retried (bounded).
     pub async fn get(&self, id: u64, via: u64) -> Alert {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let req = GetAlertRequest { id, consistency: 0 };
+            let req = GetAlertRequest { id, consistency: Consistency::Linearizable as i32 };
             match self.c.api(via).alerts.get_alert(authed(&self.token, req)).await {
                 Ok(r) => return r.into_inner().alert.unwrap(),
                 Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {

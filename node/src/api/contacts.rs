@@ -126,9 +126,19 @@ impl Contacts {
         .buffered(IMPORT_BATCHES_IN_FLIGHT);
         let mut offset = 0;
         while let Some((n, result)) = results.next().await {
-            match result? {
-                DomainReply::Upserted(u) => merge(&mut report, &u, &rows[offset..offset + n]),
-                other => return Err(unexpected(other)),
+            match result {
+                Ok(DomainReply::Upserted(u)) => merge(&mut report, &u, &rows[offset..offset + n]),
+                Ok(other) => return Err(unexpected(other)),
+                Err(ApiError::Unavailable(reason)) => {
+                    // Earlier batches are committed and stay; rows are upserted by external id,
+                    // so sending the whole file again is safe.
+                    let line = rows.get(offset).map_or(0, |r| r.0);
+                    return Err(ApiError::Unavailable(format!(
+                        "import stopped at line {line}: {reason}. The {offset} accepted rows before it are \
+                         stored; send the file again (rows are matched by external_id, nothing is doubled)"
+                    )));
+                }
+                Err(e) => return Err(e),
             }
             offset += n;
         }

@@ -192,14 +192,38 @@ impl Replica {
             .await;
         }
         self.suppress_elections(hold);
-        self.raft.runtime_config().heartbeat(false);
-        let outcome = self.hand_over(to, &target, lease).await;
-        self.raft.runtime_config().heartbeat(true);
+        self.handing_over.store(true, std::sync::atomic::Ordering::Release);
+        let outcome = match self.wait_caught_up(to, lease * 2).await {
+            Ok(()) => {
+                self.raft.runtime_config().heartbeat(false);
+                let outcome = self.hand_over(to, &target, lease).await;
+                self.raft.runtime_config().heartbeat(true);
+                outcome
+            }
+            Err(e) => Err(e),
+        };
+        self.handing_over.store(false, std::sync::atomic::Ordering::Release);
         self.suppress_elections(Duration::ZERO);
         for node in &others {
             self.control_election(node, ElectionControl { suppress_ms: 0, elect_now: false }).await;
         }
         outcome
+    }
+
+    /// Waits until `to` holds every entry this leader has appended (new writes are held back
+    /// meanwhile): a candidate with a shorter log than the others' would lose the election.
+    async fn wait_caught_up(&self, to: NodeId, within: Duration) -> ApiResult<()> {
+        let caught_up = |m: &openraft::RaftMetrics<NodeId, VarselNode>| {
+            let matched = m.replication.as_ref().and_then(|r| r.get(&to).cloned().flatten()).map(|l| l.index);
+            matched.is_some() && matched >= m.last_log_index
+        };
+        match self.raft.wait(Some(within)).metrics(caught_up, "the target has the whole log").await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "node {to} did not catch up with the leader's log within {} ms; leadership stays here",
+                within.as_millis()
+            ))),
+        }
     }
 
     async fn hand_over(&self, to: NodeId, target: &VarselNode, lease: Duration) -> ApiResult<(NodeId, u64)> {

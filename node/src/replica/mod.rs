@@ -36,6 +36,9 @@ pub struct Replica {
     pub faults: Faults,
     engine: SledEngine,
     election_gen: AtomicU64,
+    /// Set on the leader while it hands leadership over: new writes wait (they are retried and
+    /// then forwarded to the new leader), so the target can catch up and win the election.
+    handing_over: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Replica {
@@ -66,6 +69,7 @@ impl Replica {
             faults,
             engine,
             election_gen: AtomicU64::new(0),
+            handing_over: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -116,6 +116,9 @@ impl Replica {
 
     #[tracing::instrument(name = "raft.commit", skip_all, fields(node = self.id))]
     async fn commit_locally(&self, request: &Request, within: Duration) -> ApiResult<Attempt> {
+        if self.handing_over.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(Attempt::Retry("leadership is being handed over".into()));
+        }
         let cmd = Command { issued_at_ms: now_ms(), request: request.clone() };
         match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
             Ok(Ok(resp)) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
@@ -129,7 +132,7 @@ impl Replica {
                 Err(ApiError::Unavailable(format!("node {} is stopping: {f}", self.id)))
             }
             Err(_) => Err(ApiError::Unavailable(format!(
-                "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable; \
+                "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable or too slow; \
                  the outcome is unknown (retry with the same idempotency key)",
                 self.id,
                 within.as_millis()

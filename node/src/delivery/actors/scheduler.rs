@@ -3,8 +3,9 @@
 //! Every tick it looks at the unfinished alerts in the applied state and, with one heartbeat
 //! entry at a time, renews the leases it holds and asks for free ones: first the shards that
 //! fall to it in a deterministic split over the live nodes (so the sites share an alert from
-//! the start), then, after [`FAIR_GRACE`], any free or expired shard (so a dead node's shards
-//! move to the survivors as soon as its leases lapse by the log's clock).
+//! the start), then, once the alert has run for one lease length (`lease_ms`), any free or
+//! expired shard (so a dead node's shards move to the survivors as soon as its leases lapse by
+//! the log's clock, and the share of a node that is alive but too slow to claim it is taken).
 //!
 //! It runs at most `shard_workers` [`ShardWorker`]s, highest priority first, then the oldest
 //! alert, taking tenants in turn so one tenant's huge alert does not starve another's small
@@ -29,8 +30,6 @@ use varsel_raft_store::{Request, Response};
 use super::shard_worker::{ShardWorker, WorkerArgs, WorkerMsg};
 use crate::delivery::{Shared, wall_ms};
 
-/// Time after an alert starts before a node takes shards that fall to another node.
-pub const FAIR_GRACE: Duration = Duration::from_secs(2);
 /// Most shards asked for in one heartbeat.
 pub const ACQUIRE_MAX: usize = 64;
 /// Restarts of one shard's worker after failures before its lease is given back.
@@ -279,7 +278,9 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     let mut out = Vec::new();
     for a in alerts {
         let states = dq::shard_states(&txn, a.id, a.shards).unwrap_or_default();
-        let fair_only = now < a.start_ms + FAIR_GRACE.as_millis() as u64;
+        // Each live node is given one lease length to claim its share: long enough for a busy
+        // node to see the alert, and all a node that stopped (but still counts as live) costs.
+        let fair_only = now < a.start_ms + state.shared.config.lease_ms;
         for (i, s) in states.iter().enumerate() {
             let shard = ShardRef { alert: a.id, shard: i as u32 };
             let free = s.owner.is_none() || s.expires_ms + CLOCK_SKEW_MARGIN_MS < now;
