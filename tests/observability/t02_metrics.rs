@@ -60,12 +60,13 @@ fn check_well_formed(s: &Scrape) {
 /// Goal: every node serves metrics a real Prometheus parser accepts, and they move as the
 /// cluster works: API counters by method and code, latency histograms, forwarded writes on the
 /// leader's Raft port, applied index, and the leader-only Raft figures.
-/// Method: three nodes; scrape the follower and the leader with the `prometheus-client` parser;
-/// send 25 puts and one invalid put through the follower; scrape again and compare.
+/// Method: three nodes without the delivery engine (its lease heartbeats are forwarded writes
+/// too); scrape the follower and the leader with the `prometheus-client` parser; send 25 puts
+/// and one invalid put through the follower; scrape again and compare.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_parse_and_move_with_writes() {
     let python = peers_python();
-    let c = TestCluster::start(3, |_| {}).await;
+    let c = TestCluster::start(3, |s| s.delivery.enabled = false).await;
     let leader = c.leader().await;
     let follower = c.ids().into_iter().find(|i| *i != leader).unwrap();
     let forwarded = [("port", "raft"), ("service", "varsel.raft.v1.RaftService"), ("method", "ForwardWrite")];
