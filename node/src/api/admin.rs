@@ -12,9 +12,10 @@ use tracing::Instrument as _;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
 use varsel_proto::admin::{
-    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DrainReply, DrainRequest, InitReply,
-    InitRequest, MembershipReply, NodeIdRequest, NodeStatus, ShardInfo, ShardsReply, ShardsRequest,
-    SnapshotReply, SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply, DigestRequest, DrainReply,
+    DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SetFaultsReply,
+    SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest, StatusRequest,
+    TransferLeaderReply, TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
@@ -225,5 +226,50 @@ impl ClusterAdmin for AdminService {
             in_flight_window: window,
             queued: e.queues.iter().map(|(ch, q)| (ch.to_string(), q.queued() as u64)).collect(),
         }))
+    }
+
+    async fn set_faults(&self, req: Request<SetFaultsRequest>) -> Result<Response<SetFaultsReply>, Status> {
+        let r = req.into_inner();
+        let faults = &self.replica.faults;
+        if !faults.is_enabled() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "fault injection is not enabled on node {} (testing.fault_injection = false)",
+                self.replica.id
+            ))
+            .into());
+        }
+        if r.cut.contains(&self.replica.id) {
+            return Err(ApiError::InvalidArgument(format!(
+                "cut: node {} cannot cut its link to itself",
+                self.replica.id
+            ))
+            .into());
+        }
+        faults.set_cut(r.cut.iter().copied().collect());
+        faults.set_delay(r.delay_ms);
+        tracing::warn!(cut = ?r.cut, delay_ms = r.delay_ms, "fault injection changed");
+        Ok(Response::new(SetFaultsReply {
+            cut: faults.cut_links().into_iter().collect(),
+            delay_ms: faults.delay().as_millis() as u32,
+        }))
+    }
+
+    async fn digest(&self, _req: Request<DigestRequest>) -> Result<Response<DigestReply>, Status> {
+        let applied = |r: &Replica| r.state.applied().last_applied.map_or(0, |l| l.index);
+        let replica = self.replica.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            let applied_before = applied(&replica);
+            let (records, crc32) = replica.state.digest()?;
+            Ok::<_, varsel_raft_store::error::EngineError>(DigestReply {
+                applied_before,
+                applied_after: applied(&replica),
+                records,
+                crc32,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("digest task failed: {e}")))?
+        .map_err(ApiError::from)?;
+        Ok(Response::new(reply))
     }
 }

@@ -123,6 +123,10 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let delay = self.faults.delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if self.faults.blocks_to(self.target) {
             return Err(RPCError::Unreachable(Unreachable::new(&TransportError(format!(
                 "fault injection: link to node {} is cut",

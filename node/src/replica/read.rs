@@ -26,6 +26,11 @@ impl Replica {
         let index = if leader_id == self.id {
             self.leader_read_index(remaining()).await?
         } else {
+            if self.faults.blocks_to(leader_id) {
+                return Err(ApiError::Unavailable(format!(
+                    "fault injection: link to leader {leader_id} is cut"
+                )));
+            }
             let mut client = self
                 .peers
                 .raft_client(&leader.raft_addr)

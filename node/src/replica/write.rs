@@ -147,6 +147,9 @@ impl Replica {
         request: &Request,
         within: Duration,
     ) -> ApiResult<Attempt> {
+        if self.faults.blocks_to(leader_id) {
+            return Ok(Attempt::Retry(format!("fault injection: link to leader {leader_id} is cut")));
+        }
         let mut client = self
             .peers
             .raft_client(&leader.raft_addr)
