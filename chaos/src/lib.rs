@@ -1,1 +1,3 @@
-//! Chaos harness (issue: chaos and deployment).
+//! Chaos harness for Varsel (see `chaos/README.md`).
+
+pub mod backend;

@@ -1,0 +1,2 @@
+//! `varsel-chaos`: runs a chaos scenario against a cluster.
+fn main() {}
