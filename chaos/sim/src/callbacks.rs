@@ -359,6 +359,9 @@ async fn post_signed(
 fn acknowledged(sim: &Sim, provider: &Provider, payloads: Vec<Payload>) {
     let mut counters = Counters::default();
     let mut replies = Vec::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     for payload in payloads {
         match payload {
             Payload::Receipt(_) => counters.receipts_sent += 1,
@@ -370,6 +373,7 @@ fn acknowledged(sim: &Sim, provider: &Provider, payloads: Vec<Payload>) {
                     from: reply.from,
                     text: reply.text,
                     provider_id: reply.provider_id,
+                    acknowledged_at_ms: now_ms,
                 });
             }
         }

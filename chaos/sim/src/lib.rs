@@ -119,6 +119,6 @@ pub use client::{RawAnswer, SendOutcome, SimClient};
 pub use config::{Channel, ProviderConfig, ProviderSettings, SimConfig};
 pub use error::{Error, Result};
 pub use protocol::{Message, MessageResult, ResultStatus, SubmitRequest, SubmitResponse};
-pub use reports::{AlertCounts, ChannelCounts, Stats};
+pub use reports::{AlertCounts, ChannelCounts, KeyInfo, KeysListing, RepliesListing, ReplyRecord, Stats};
 pub use seeded::{key_hash, will_reply};
 pub use server::{SimHandle, run, serve, spawn};

@@ -169,6 +169,10 @@ pub struct ReplyRecord {
     pub text: String,
     /// The provider id of the message.
     pub provider_id: String,
+    /// When a node acknowledged the reply (accepted its webhook), in ms since the Unix epoch:
+    /// from then on the acknowledgement is recorded in the cluster.
+    #[serde(default)]
+    pub acknowledged_at_ms: u64,
 }
 
 /// `GET /admin/replies?limit=..`: replies a node acknowledged, oldest first.

@@ -1,0 +1,104 @@
+//! No loss: every recipient of every accepted alert got each required message at least once.
+//! Required: the SMS for everyone; the voice call for everyone who had not acknowledged this
+//! alert (a reply accepted by a node and matched to it, see [`super::acks`]) when the voice
+//! step was due. Duplicates (a message received
+//! again) are counted; they must stay inside the in-flight window of the nodes a fault hit.
+
+use serde::Serialize;
+use varsel_sim::Channel;
+
+use super::{Evidence, Verdict, first};
+
+/// Name in reports.
+pub const NAME: &str = "no message lost; duplicates inside the in-flight window";
+
+/// Message counts over all accepted alerts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Messages {
+    /// Messages required (SMS to every recipient, voice to those who had not acknowledged).
+    pub required: u64,
+    /// Required messages the simulator never received.
+    pub lost: u64,
+    /// Receptions beyond the first of a message (sent again after a fault).
+    pub resent: u64,
+    /// Messages delivered to the recipient more than once (the provider did not suppress).
+    pub delivered_twice: u64,
+    /// The bound on `resent`: the in-flight window times the site faults (at least one).
+    pub resent_bound: u64,
+}
+
+/// Checks it; returns the verdict and the counts.
+pub async fn check(e: &Evidence) -> (Verdict, Messages) {
+    let mut m = Messages::default();
+    let mut problems = Vec::new();
+    let acked = super::acks::attributed(e);
+    for id in e.accepted().keys() {
+        let counts = match e.sim.counts(*id).await {
+            Ok(c) => c,
+            Err(err) => {
+                problems.push(format!("alert {id}: simulator counts: {err}"));
+                continue;
+            }
+        };
+        for ch in [Channel::Sms, Channel::Voice] {
+            let c = counts.channel(ch);
+            m.resent += c.receives.saturating_sub(c.distinct_keys);
+            m.delivered_twice += c.keys_delivered_more_than_once;
+        }
+        let sms = counts.channel(Channel::Sms);
+        m.required += e.recipients;
+        if sms.distinct_keys < e.recipients {
+            m.lost += e.recipients - sms.distinct_keys;
+            problems.push(format!("alert {id}: {} of {} SMS received", sms.distinct_keys, e.recipients));
+        }
+        if e.escalate_after_s == 0 {
+            continue;
+        }
+        let Some(due) = super::acks::step_due(e, *id) else {
+            problems.push(format!("alert {id}: not readable after the run"));
+            continue;
+        };
+        let listing = match e.sim.keys_limited(&format!("a{id}-"), 1_000_000).await {
+            Ok(l) if !l.truncated => l,
+            Ok(_) => {
+                problems.push(format!("alert {id}: the simulator's key listing is truncated"));
+                continue;
+            }
+            Err(err) => {
+                problems.push(format!("alert {id}: simulator keys: {err}"));
+                continue;
+            }
+        };
+        for (key, contact) in super::acks::sms_recipients(&listing.keys) {
+            // Acknowledged before the step: the call is not owed (and must not be made, which
+            // the next invariant checks).
+            if acked.get(&(*id, contact)).is_some_and(|at| *at < due) {
+                continue;
+            }
+            m.required += 1;
+            let voice = key.replace("-sms-0", "-voice-1");
+            if !listing.keys.contains_key(&voice) {
+                m.lost += 1;
+                problems.push(format!("{voice}: no voice call though not acknowledged before the step"));
+            }
+        }
+    }
+    m.resent_bound = e.window_per_node * e.site_faults.max(1);
+    let ok = problems.is_empty() && m.lost == 0 && m.resent <= m.resent_bound;
+    let detail = if ok {
+        format!(
+            "{} required messages all received; {} re-sent (bound {}), {} delivered twice",
+            m.required, m.resent, m.resent_bound, m.delivered_twice
+        )
+    } else {
+        format!(
+            "{} lost of {} required; {} re-sent (bound {}); {}",
+            m.lost,
+            m.required,
+            m.resent,
+            m.resent_bound,
+            first(&problems, 5)
+        )
+    };
+    (Verdict::new(NAME, ok, detail), m)
+}

@@ -1,0 +1,226 @@
+//! Process mode: three `varsel` processes on loopback and the provider simulator in this
+//! process. Sites are killed with SIGKILL, stalled with SIGSTOP, and cut off by the nodes'
+//! fault-injection layer (`testing.fault_injection`, enabled only here), which also adds
+//! inter-site latency.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use varsel_node::local_cluster::{LocalCluster, Spec};
+use varsel_proto::admin::SetFaultsRequest;
+use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_sim::{Channel, ProviderConfig, SimClient, SimConfig};
+
+use crate::backend::{Backend, BackendError, NodeInfo};
+
+/// Time nodes get to start and elect a leader on a busy machine.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// How the processes are set up.
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// The `varsel` binary.
+    pub binary: PathBuf,
+    /// Where node data and logs go; absent: a temporary directory removed afterwards.
+    pub dir: Option<PathBuf>,
+    /// The simulator's seed (replies are drawn from it).
+    pub seed: u64,
+    /// Delivery lease, ms: how long a dead node's shards wait before survivors take them.
+    pub lease_ms: u64,
+}
+
+/// Three node processes and an in-process simulator.
+#[derive(Debug)]
+pub struct ProcessBackend {
+    lc: LocalCluster,
+    sim: SimClient,
+    stop_sim: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Per node, the links it drops now.
+    cuts: BTreeMap<u64, BTreeSet<u64>>,
+    delay_ms: u32,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn err(what: impl std::fmt::Display) -> BackendError {
+    BackendError::new(what.to_string())
+}
+
+/// The simulator's providers: two SMS providers (primary, alternative), voice, e-mail and push,
+/// fast, with idempotency honoured.
+pub fn sim_providers() -> Vec<ProviderConfig> {
+    let p = |name: &str, channel| ProviderConfig { latency_ms: 2, latency_jitter_ms: 3, ..ProviderConfig::new(name, channel) };
+    vec![
+        p("sms-primary", Channel::Sms),
+        p("sms-alt", Channel::Sms),
+        p("voice", Channel::Voice),
+        p("email", Channel::Email),
+        p("push", Channel::Push),
+    ]
+}
+
+impl ProcessBackend {
+    /// Starts the simulator and three nodes, bootstraps the cluster and waits for a leader.
+    pub async fn start(opts: ProcessOptions) -> Result<Self, BackendError> {
+        let (tmp, dir) = match &opts.dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new().prefix("varsel-chaos-").tempdir().map_err(err)?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let mut sim = SimConfig::with_providers(sim_providers());
+        sim.seed = opts.seed;
+        sim.keys_recorded_max = 2_000_000;
+        let secret_file = dir.join("sim.secret");
+        std::fs::write(&secret_file, &sim.callback_secret).map_err(err)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
+        let sim_addr = listener.local_addr().map_err(err)?;
+
+        let mut spec = Spec::three(dir.clone(), opts.binary.clone());
+        spec.fault_injection = true;
+        spec.log_filter = "info,openraft=warn".into();
+        spec.delivery.lease_ms = opts.lease_ms;
+        spec.providers = varsel_node::delivery::providers::simulator::demo_provider_configs(
+            &format!("http://{sim_addr}"),
+            &secret_file,
+        );
+        let mut lc = LocalCluster::create(&spec).map_err(err)?;
+        sim.callback_urls = lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = varsel_sim::serve(sim, listener, shutdown).await {
+                tracing::error!(error = %e, "simulator stopped");
+            }
+        });
+
+        lc.start_all().map_err(err)?;
+        let ids: Vec<u64> = lc.nodes.keys().copied().collect();
+        for id in &ids {
+            lc.wait_ready(*id, SETTLE).await.map_err(|e| err(format!("node {id}: {e}\n{}", lc.log_tail(*id, 30))))?;
+        }
+        lc.init().await.map_err(err)?;
+        lc.wait_leader(&ids, SETTLE).await.map_err(err)?;
+        Ok(Self {
+            lc,
+            sim: SimClient::new(sim_addr),
+            stop_sim: Some(stop),
+            cuts: ids.iter().map(|id| (*id, BTreeSet::new())).collect(),
+            delay_ms: 0,
+            _tmp: tmp,
+        })
+    }
+
+    /// The local cluster (for logs).
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.lc
+    }
+
+    /// Sends node `id` its current fault settings.
+    async fn push_faults(&self, id: u64) -> Result<(), BackendError> {
+        let node = self.lc.node(id).map_err(err)?;
+        let cut = self.cuts.get(&id).cloned().unwrap_or_default().into_iter().collect();
+        let fut = async {
+            let mut admin = ClusterAdminClient::connect(format!("http://{}", node.api())).await?;
+            admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms }).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(10), fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(err(format!("SetFaults on node {id}: {e}"))),
+            Err(_) => Err(err(format!("SetFaults on node {id}: no answer within 10 s"))),
+        }
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn mode(&self) -> &'static str {
+        "processes"
+    }
+
+    fn nodes(&self) -> Vec<NodeInfo> {
+        self.lc
+            .nodes
+            .iter()
+            .map(|(id, n)| NodeInfo { id: *id, site: n.config.site.clone(), api: n.api() })
+            .collect()
+    }
+
+    fn sim(&self) -> SimClient {
+        self.sim.clone()
+    }
+
+    fn superadmin_token(&self) -> String {
+        self.lc.superadmin_token.clone()
+    }
+
+    async fn kill(&mut self, node: u64) -> Result<(), BackendError> {
+        self.lc.kill(node).await.map_err(err)
+    }
+
+    async fn restart(&mut self, node: u64) -> Result<(), BackendError> {
+        self.lc.start(node).map_err(err)?;
+        // A restarted node starts with no faults; give it the current ones once it answers.
+        if self.delay_ms > 0 || self.cuts.get(&node).is_some_and(|c| !c.is_empty()) {
+            self.lc.wait_ready(node, SETTLE).await.map_err(err)?;
+            self.push_faults(node).await?;
+        }
+        Ok(())
+    }
+
+    async fn pause(&mut self, node: u64, paused: bool) -> Result<(), BackendError> {
+        self.lc.pause(node, paused).map_err(err)
+    }
+
+    async fn partition(&mut self, node: u64, cut: bool) -> Result<(), BackendError> {
+        let ids: Vec<u64> = self.cuts.keys().copied().collect();
+        for id in &ids {
+            let set = self.cuts.entry(*id).or_default();
+            if *id == node {
+                if cut {
+                    set.extend(ids.iter().filter(|o| **o != node));
+                } else {
+                    set.clear();
+                }
+            } else if cut {
+                set.insert(node);
+            } else {
+                set.remove(&node);
+            }
+        }
+        for id in ids {
+            self.push_faults(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_latency(&mut self, ms: u32) -> Result<bool, BackendError> {
+        self.delay_ms = ms;
+        let ids: Vec<u64> = self.cuts.keys().copied().collect();
+        for id in ids {
+            self.push_faults(id).await?;
+        }
+        Ok(true)
+    }
+
+    async fn shutdown(&mut self) {
+        self.lc.stop_all().await;
+        if let Some(s) = self.stop_sim.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for ProcessBackend {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop_sim.take() {
+            let _ = s.send(());
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The report of one run: JSON for machines, a table for people.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::invariants::Verdict;
+use crate::invariants::no_loss::Messages;
+
+/// One injected (or skipped) fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRecord {
+    /// Kind, as in the scenario file.
+    pub kind: String,
+    /// The node it hit, if a site fault.
+    pub node: Option<u64>,
+    /// Extra: the provider, the latency.
+    pub detail: String,
+    /// Seconds into the run it was injected.
+    pub at_s: f64,
+    /// Seconds into the run it was undone.
+    pub undone_at_s: Option<f64>,
+    /// Why it was not injected, if it was not.
+    pub skipped: Option<String>,
+    /// From the fault to the first write that was invoked after it and committed, ms.
+    pub next_write_ms: Option<u64>,
+    /// From the fault until no shard of an alert being sent was held by the node hit, ms.
+    /// `None`: the node held none, or it was not a site fault.
+    pub sending_resumed_ms: Option<u64>,
+    /// Shards of alerts being sent that the node held when hit.
+    pub shards_held: u32,
+}
+
+/// Client requests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Requests {
+    /// Operations (creates and reads).
+    pub total: u64,
+    /// Answered successfully (possibly after retries on other nodes).
+    pub succeeded: u64,
+    /// Succeeded only after one or more attempts on some node failed.
+    pub succeeded_after_retry: u64,
+    /// Not answered within the client deadline (outcome unknown).
+    pub failed: u64,
+    /// Attempts on a node that failed, in all.
+    pub failed_attempts: u64,
+    /// Alerts accepted (distinct).
+    pub alerts_accepted: u64,
+    /// succeeded / total, %.
+    pub availability_pct: f64,
+}
+
+/// Median and maximum of a set of durations, ms.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Spread {
+    /// How many.
+    pub n: usize,
+    /// Median.
+    pub median_ms: Option<u64>,
+    /// Maximum.
+    pub max_ms: Option<u64>,
+}
+
+impl Spread {
+    /// Of these values.
+    pub fn of(mut v: Vec<u64>) -> Self {
+        v.sort_unstable();
+        Self { n: v.len(), median_ms: v.get(v.len() / 2).copied(), max_ms: v.last().copied() }
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// `processes` or `compose`.
+    pub mode: String,
+    /// The seed.
+    pub seed: u64,
+    /// The command that replays this run.
+    pub replay: String,
+    /// Seconds of load and faults.
+    pub duration_s: f64,
+    /// Seconds until every accepted alert finished after the faults stopped.
+    pub settled_s: f64,
+    /// Faults.
+    pub faults: Vec<FaultRecord>,
+    /// Client requests.
+    pub requests: Requests,
+    /// Time to the next committed write after a site fault.
+    pub next_write: Spread,
+    /// Time until the hit node's shards were sending again on others.
+    pub sending_resumed: Spread,
+    /// Messages.
+    pub messages: Messages,
+    /// The invariants.
+    pub invariants: Vec<Verdict>,
+    /// Whether every invariant held.
+    pub passed: bool,
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v} ms"))
+}
+
+impl Report {
+    /// A table for people.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "chaos run: {} ({} mode), seed {}, {:.0} s of faults, settled in {:.1} s",
+            self.scenario, self.mode, self.seed, self.duration_s, self.settled_s
+        );
+        let _ = writeln!(s, "replay: {}", self.replay);
+        let _ = writeln!(s, "\nfaults:");
+        let _ = writeln!(
+            s,
+            "  {:>7}  {:<15} {:>4}  {:>7}  {:>11}  {:>15}  note",
+            "at", "kind", "node", "undone", "next write", "sending resumed"
+        );
+        for f in &self.faults {
+            let note = match &f.skipped {
+                Some(why) => format!("skipped: {why}"),
+                None if f.shards_held > 0 => format!("held {} shards {}", f.shards_held, f.detail),
+                None => f.detail.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:>6.1}s  {:<15} {:>4}  {:>7}  {:>11}  {:>15}  {note}",
+                f.at_s,
+                f.kind,
+                f.node.map_or_else(|| "-".into(), |n| n.to_string()),
+                f.undone_at_s.map_or_else(|| "-".into(), |u| format!("{u:.1}s")),
+                ms(f.next_write_ms),
+                ms(f.sending_resumed_ms),
+            );
+        }
+        let r = &self.requests;
+        let _ = writeln!(
+            s,
+            "\nrequests: {} ({} ok, {} ok after a retry, {} failed; {} failed attempts); alerts accepted: {}",
+            r.total, r.succeeded, r.succeeded_after_retry, r.failed, r.failed_attempts, r.alerts_accepted
+        );
+        let _ = writeln!(s, "API availability: {:.2} %", r.availability_pct);
+        let _ = writeln!(
+            s,
+            "next committed write after a site fault: median {}, max {} (n={})",
+            ms(self.next_write.median_ms),
+            ms(self.next_write.max_ms),
+            self.next_write.n
+        );
+        let _ = writeln!(
+            s,
+            "sending resumed on survivors: median {}, max {} (n={})",
+            ms(self.sending_resumed.median_ms),
+            ms(self.sending_resumed.max_ms),
+            self.sending_resumed.n
+        );
+        let m = &self.messages;
+        let _ = writeln!(
+            s,
+            "messages: {} required, {} lost, {} re-sent (bound {}), {} delivered twice",
+            m.required, m.lost, m.resent, m.resent_bound, m.delivered_twice
+        );
+        let _ = writeln!(s, "\ninvariants:");
+        for v in &self.invariants {
+            let _ = writeln!(s, "  [{}] {}: {}", if v.ok { " ok " } else { "FAIL" }, v.name, v.detail);
+        }
+        let _ = writeln!(s, "\n{}", if self.passed { "PASSED" } else { "FAILED" });
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Goal: the median and max of a spread, and none of an empty one.
+    #[test]
+    fn spread() {
+        let s = Spread::of(vec![300, 100, 200, 900]);
+        assert_eq!((s.n, s.median_ms, s.max_ms), (4, Some(300), Some(900)));
+        let e = Spread::of(Vec::new());
+        assert_eq!((e.median_ms, e.max_ms), (None, None));
+    }
+}
