@@ -4,7 +4,7 @@
 //! - `POST /inbound/v1/{provider}/receipts` — `{"receipts":[{"key","provider_id","status":
 //!   "delivered"|"failed","error"}]}`, or the provider's own layout when its configuration maps
 //!   it (`[providers.http_sms.receipts]`);
-//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","provider_id"}]}`,
+//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","provider_id","sent_at_ms"}]}`,
 //!   or the provider's own layout (`[providers.http_sms.replies]`);
 //! - `POST /inbound/v1/{provider}/voice` — call results of a voice provider
 //!   (`[providers.voice_http.callback]`): answered becomes a delivery receipt, no answer, busy
@@ -141,6 +141,10 @@ struct Replies {
 struct ReplyItem {
     from: String,
     text: String,
+    /// When the recipient sent it, ms since the Unix epoch (optional): a reply is then never
+    /// matched to an alert created after it was written.
+    #[serde(default)]
+    sent_at_ms: Option<u64>,
 }
 
 /// Checks the request's signature; the error is the reason, for the log.
@@ -225,7 +229,7 @@ fn read_replies(format: &Format, body: Value) -> Result<Vec<InboundReply>, Answe
     }
     let r: Replies = serde_json::from_value(body).map_err(bad_body)?;
     too_many(r.replies.len(), "replies")?;
-    Ok(r.replies.into_iter().map(|i| InboundReply { from: i.from, text: i.text }).collect())
+    Ok(r.replies.into_iter().map(|i| InboundReply { from: i.from, text: i.text, sent_at_ms: i.sent_at_ms.filter(|t| *t > 0) }).collect())
 }
 
 async fn receipts(
@@ -264,7 +268,7 @@ async fn replies(
         return e;
     }
     for item in &items {
-        s.sink.reply(&item.from, &item.text, channel);
+        s.sink.reply(&item.from, &item.text, channel, item.sent_at_ms);
     }
     accepted(items.len())
 }

@@ -374,6 +374,7 @@ fn acknowledged(sim: &Sim, provider: &Provider, payloads: Vec<Payload>) {
                     text: reply.text,
                     provider_id: reply.provider_id,
                     acknowledged_at_ms: now_ms,
+                    sent_at_ms: reply.sent_at_ms,
                 });
             }
         }

@@ -235,4 +235,8 @@ pub struct Reply {
     pub text: String,
     /// The provider id of the message replied to.
     pub provider_id: String,
+    /// When the recipient sent the reply, ms since the Unix epoch (the callback may arrive
+    /// much later, and more than once).
+    #[serde(default)]
+    pub sent_at_ms: u64,
 }

@@ -173,6 +173,9 @@ pub struct ReplyRecord {
     /// from then on the acknowledgement is recorded in the cluster.
     #[serde(default)]
     pub acknowledged_at_ms: u64,
+    /// When the recipient sent it, ms since the Unix epoch.
+    #[serde(default)]
+    pub sent_at_ms: u64,
 }
 
 /// `GET /admin/replies?limit=..`: replies a node acknowledged, oldest first.

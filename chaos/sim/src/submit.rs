@@ -262,6 +262,7 @@ fn queue_callbacks(
                 to: REPLY_TO.to_owned(),
                 text: settings.reply_text.clone(),
                 provider_id: id,
+                sent_at_ms: unix_ms() + settings.reply_delay_ms,
             };
             let payload = Payload::Reply { key: message.key.to_string(), reply };
             items.push(Item { due: reply_due, callback, payload });
@@ -331,4 +332,9 @@ fn latency(seed: u64, provider: &Provider, settings: &ProviderConfig) -> Duratio
     }
     let offset = draw(seed, Purpose::Jitter, provider.salt, provider.next_batch()) % (2 * jitter + 1);
     Duration::from_millis((settings.latency_ms + offset).saturating_sub(jitter))
+}
+
+/// Now, in ms since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

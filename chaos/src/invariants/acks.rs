@@ -1,12 +1,11 @@
 //! Which alert each acknowledgement went to, and when.
 //!
-//! An SMS reply carries only the sender's number; the cluster matches it to the newest open
-//! alert that reached that number (as real SMS replies must be). So a reply to an older
-//! alert's SMS acknowledges the newest alert to the same group that was open when the reply
-//! came. This module repeats that matching from the outside: for every reply a node accepted
+//! An SMS reply carries only the sender's number and when it was sent; the cluster matches it
+//! to the newest open alert that reached that number and was created before the reply was
+//! sent. This module repeats that matching from the outside: for every reply a node accepted
 //! (with the time the simulator saw it accepted), the alert it acknowledged is the highest id
-//! among the accepted alerts to the same group created at or before that time and not
-//! finished by then.
+//! among the accepted alerts to the same group created before the reply was sent and not
+//! finished when it was accepted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,7 +33,8 @@ pub fn attributed(e: &Evidence) -> HashMap<(u64, u64), u64> {
             .into_iter()
             .flatten()
             .filter_map(|id| e.alerts.get(id).map(|a| (*id, a)))
-            .filter(|(_, a)| a.created_at_ms <= at && (a.completed_at_ms == 0 || a.completed_at_ms > at))
+            .filter(|(_, a)| a.created_at_ms <= r.sent_at_ms.min(at))
+            .filter(|(_, a)| a.completed_at_ms == 0 || a.completed_at_ms > at)
             .map(|(id, _)| id)
             .max();
         if let Some(alert) = matched {

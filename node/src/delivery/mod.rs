@@ -221,11 +221,11 @@ impl InboundSink for EngineInbound {
         }
     }
 
-    fn reply(&self, from: &str, text: &str, channel: Channel) {
+    fn reply(&self, from: &str, text: &str, channel: Channel, sent_at_ms: Option<u64>) {
         if let Some(s) = self.shared.get().and_then(std::sync::Weak::upgrade) {
             s.metrics.inbound.with(&["reply"]).inc();
         }
-        self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel });
+        self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel, sent_at_ms });
     }
 
     fn ack(&self, key: &str, channel: Channel) {

@@ -81,6 +81,7 @@ impl Faults {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// Goal: a node without fault injection cannot be made to drop or delay anything.

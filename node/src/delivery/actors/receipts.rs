@@ -47,6 +47,8 @@ pub enum ReceiptsMsg {
         text: String,
         /// The channel (SMS, or voice for a keypad press).
         channel: Channel,
+        /// When the recipient sent it, if known.
+        sent_at_ms: Option<u64>,
     },
     /// An acknowledgement already matched to its alert and contact (a voice callback).
     Ack(AlertId, ContactId, Channel),
@@ -85,14 +87,20 @@ pub fn is_ack(text: &str) -> bool {
     ACK_WORDS.contains(&t.as_str())
 }
 
-/// The most recent unfinished alert that reached this phone number, and the contact.
-fn match_reply(replica: &Replica, from: &str) -> Option<(AlertId, ContactId)> {
+/// The most recent unfinished alert that reached this phone number, and the contact. When the
+/// provider says when the reply was sent, alerts created after that are passed over: a late or
+/// repeated webhook must not acknowledge a newer alert the person never answered (which would
+/// stop its escalation).
+fn match_reply(replica: &Replica, from: &str, sent_at_ms: Option<u64>) -> Option<(AlertId, ContactId)> {
     let txn = replica.state.read_txn();
     let contacts = query::contacts_by_phone(&txn, from).ok()?;
     let open = query::open_alerts(&txn).ok()?;
     for (alert_id, tenant) in open.iter().rev() {
         for (t, contact) in contacts.iter().filter(|(t, _)| t == tenant) {
             let Some(alert) = query::alert(&txn, *t, *alert_id).ok().flatten() else { continue };
+            if sent_at_ms.is_some_and(|sent| alert.created_at_ms > sent) {
+                continue;
+            }
             let uses_phone = alert.spec.channels().iter().any(|c| matches!(c, Channel::Sms | Channel::Voice));
             if uses_phone && query::is_recipient(&txn, &alert, *contact).unwrap_or(false) {
                 return Some((*alert_id, *contact));
@@ -151,12 +159,12 @@ impl Actor for Receipts {
                 return Ok(());
             }
             ReceiptsMsg::Receipt(r) => state.receipts.push(r),
-            ReceiptsMsg::Reply { from, text, channel } => {
+            ReceiptsMsg::Reply { from, text, channel, sent_at_ms } => {
                 if !is_ack(&text) {
                     tracing::info!(channel = %channel, "reply that is not an acknowledgement ignored");
                     return Ok(());
                 }
-                match match_reply(&state.replica, &from) {
+                match match_reply(&state.replica, &from, sent_at_ms) {
                     Some((alert, contact)) => state.acks.push((alert, contact, Some(channel))),
                     None => tracing::info!("acknowledgement from a number with no open alert ignored"),
                 }

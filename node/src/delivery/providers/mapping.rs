@@ -115,6 +115,8 @@ pub struct InboundReply {
     pub from: String,
     /// The text.
     pub text: String,
+    /// When the recipient sent it (ms since the Unix epoch), if the provider says.
+    pub sent_at_ms: Option<u64>,
 }
 
 /// A phone number as E.164: providers often leave out the `+`; digits alone get one.

@@ -109,7 +109,9 @@ pub trait InboundSink: Send + Sync + std::fmt::Debug {
     /// A delivery receipt for the message with this key.
     fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>);
     /// A reply from a phone number (E.164).
-    fn reply(&self, from: &str, text: &str, channel: Channel);
+    /// `sent_at_ms`: when the recipient sent it, if the provider says; the reply is then matched
+    /// only to alerts created before it.
+    fn reply(&self, from: &str, text: &str, channel: Channel, sent_at_ms: Option<u64>);
     /// An acknowledgement of the alert of the message with this key by its recipient (a
     /// keypad press in a voice call). Sinks of providers that cannot receive one need not
     /// implement it; the default drops it with a log line.

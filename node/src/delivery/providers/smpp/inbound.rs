@@ -79,7 +79,7 @@ impl Inbound {
         match decode_text(mo, self.gsm7_data_coding) {
             Some(text) => {
                 let text: String = text.chars().take(REPLY_CHARS_MAX).collect();
-                self.sink.reply(&from, &text, Channel::Sms);
+                self.sink.reply(&from, &text, Channel::Sms, None);
             }
             None => tracing::info!(
                 provider = %self.name, data_coding = mo.data_coding,
