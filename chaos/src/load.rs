@@ -13,8 +13,8 @@ use serde::Serialize;
 use varsel_node::client::{ClientError, Cluster};
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::{
-    Channel, ChannelContent, Consistency, Content, CreateAlertRequest, EscalationStep, GetAlertRequest, Priority,
-    Targets,
+    Channel, ChannelContent, Consistency, Content, CreateAlertRequest, EscalationStep, GetAlertRequest,
+    Priority, Targets,
 };
 
 use crate::backend::NodeInfo;
@@ -132,13 +132,17 @@ pub fn alert_request(key: &str, group: &str, escalate_after_s: u32) -> CreateAle
     };
     let mut policy = vec![EscalationStep { channels: vec![Channel::Sms as i32], after_seconds: 0 }];
     if escalate_after_s > 0 {
-        policy.push(EscalationStep { channels: vec![Channel::Voice as i32], after_seconds: escalate_after_s });
+        policy
+            .push(EscalationStep { channels: vec![Channel::Voice as i32], after_seconds: escalate_after_s });
     }
     CreateAlertRequest {
         idempotency_key: key.into(),
         title: format!("chaos {key}"),
         priority: Priority::Crisis as i32,
-        content: Some(Content { default_language: "nb".into(), variants: HashMap::from([("nb".into(), variant)]) }),
+        content: Some(Content {
+            default_language: "nb".into(),
+            variants: HashMap::from([("nb".into(), variant)]),
+        }),
         targets: Some(Targets { group_names: vec![group.into()], ..Default::default() }),
         policy,
         ..Default::default()
@@ -236,7 +240,10 @@ impl Client {
         let invoked_ms = self.ms();
         let answer = cluster
             .call(|ch| {
-                let req = authed(&self.token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });
+                let req = authed(
+                    &self.token,
+                    GetAlertRequest { id, consistency: Consistency::Linearizable as i32 },
+                );
                 async move { AlertServiceClient::new(ch).get_alert(req).await }
             })
             .await;

@@ -49,7 +49,11 @@ fn err(what: impl std::fmt::Display) -> BackendError {
 /// The simulator's providers: two SMS providers (primary, alternative), voice, e-mail and push,
 /// fast, with idempotency honoured.
 pub fn sim_providers() -> Vec<ProviderConfig> {
-    let p = |name: &str, channel| ProviderConfig { latency_ms: 2, latency_jitter_ms: 3, ..ProviderConfig::new(name, channel) };
+    let p = |name: &str, channel| ProviderConfig {
+        latency_ms: 2,
+        latency_jitter_ms: 3,
+        ..ProviderConfig::new(name, channel)
+    };
     vec![
         p("sms-primary", Channel::Sms),
         p("sms-alt", Channel::Sms),
@@ -88,7 +92,8 @@ impl ProcessBackend {
             &secret_file,
         );
         let mut lc = LocalCluster::create(&spec).map_err(err)?;
-        sim.callback_urls = lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+        sim.callback_urls =
+            lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -103,7 +108,9 @@ impl ProcessBackend {
         lc.start_all().map_err(err)?;
         let ids: Vec<u64> = lc.nodes.keys().copied().collect();
         for id in &ids {
-            lc.wait_ready(*id, SETTLE).await.map_err(|e| err(format!("node {id}: {e}\n{}", lc.log_tail(*id, 30))))?;
+            lc.wait_ready(*id, SETTLE)
+                .await
+                .map_err(|e| err(format!("node {id}: {e}\n{}", lc.log_tail(*id, 30))))?;
         }
         lc.init().await.map_err(err)?;
         lc.wait_leader(&ids, SETTLE).await.map_err(err)?;

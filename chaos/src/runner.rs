@@ -10,8 +10,8 @@ use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::contact_service_client::ContactServiceClient;
 use varsel_proto::api::tenant_service_client::TenantServiceClient;
 use varsel_proto::api::{
-    Alert, AlertStatus, Consistency, CreateCredentialRequest, CreateTenantRequest, GetAlertRequest, ImportChunk,
-    Limits, Role,
+    Alert, AlertStatus, Consistency, CreateCredentialRequest, CreateTenantRequest, GetAlertRequest,
+    ImportChunk, Limits, Role,
 };
 use varsel_sim::ProviderSettings;
 
@@ -95,7 +95,11 @@ pub async fn run<B: Backend>(
         let now = t0.elapsed().as_secs_f64();
         let next_inject = plan.get(next).map(|p| p.at_s).filter(|at| *at < duration);
         let next_undo = active.iter().map(|a| a.until_s).min_by(f64::total_cmp);
-        let wake = [next_inject, next_undo, Some(duration)].into_iter().flatten().min_by(f64::total_cmp).unwrap_or(duration);
+        let wake = [next_inject, next_undo, Some(duration)]
+            .into_iter()
+            .flatten()
+            .min_by(f64::total_cmp)
+            .unwrap_or(duration);
         if wake > now {
             tokio::time::sleep(Duration::from_secs_f64(wake - now)).await;
             continue;
@@ -147,7 +151,8 @@ pub async fn run<B: Backend>(
             record.shards_held = held.values().map(|v| v.len() as u32).sum();
             if !held.is_empty() {
                 let probe_nodes: Vec<NodeInfo> = nodes.iter().filter(|n| n.id != victim).cloned().collect();
-                resumed_probes.push((records.len(), tokio::spawn(sending_resumed(probe_nodes, victim, held))));
+                resumed_probes
+                    .push((records.len(), tokio::spawn(sending_resumed(probe_nodes, victim, held))));
             }
         }
         match spec.kind {
@@ -157,7 +162,9 @@ pub async fn run<B: Backend>(
             FaultKind::ProviderDown => {
                 record.detail = spec.provider.clone();
                 let down = ProviderSettings { outage: Some(true), ..Default::default() };
-                sim.set(&spec.provider, &down).await.map_err(|e| BackendError::new(format!("simulator: {e}")))?;
+                sim.set(&spec.provider, &down)
+                    .await
+                    .map_err(|e| BackendError::new(format!("simulator: {e}")))?;
             }
             FaultKind::Latency => {
                 record.detail = format!("{} ms", spec.latency_ms);
@@ -236,7 +243,13 @@ pub async fn run<B: Backend>(
         if unfinished.is_empty() {
             format!("{} alerts finished {settled_s:.1} s after the faults stopped", accepted.len())
         } else {
-            format!("{} of {} not finished within {} s: {}", unfinished.len(), accepted.len(), scenario.settle_s, invariants::first(&unfinished, 5))
+            format!(
+                "{} of {} not finished within {} s: {}",
+                unfinished.len(),
+                accepted.len(),
+                scenario.settle_s,
+                invariants::first(&unfinished, 5)
+            )
         },
     )];
     verdicts.push(invariants::accepted_exist::check(&evidence).await);
@@ -293,7 +306,11 @@ async fn undo<B: Backend>(
         FaultKind::ProviderDown => {
             let provider = records[a.record].detail.clone();
             let up = ProviderSettings { outage: Some(false), ..Default::default() };
-            backend.sim().set(&provider, &up).await.map_err(|e| BackendError::new(format!("simulator: {e}")))?;
+            backend
+                .sim()
+                .set(&provider, &up)
+                .await
+                .map_err(|e| BackendError::new(format!("simulator: {e}")))?;
         }
         FaultKind::Latency => {
             backend.set_latency(0).await?;
@@ -335,7 +352,11 @@ async fn setup(
         .call(|ch| {
             let req = authed(
                 superadmin,
-                CreateCredentialRequest { tenant_id: tenant.id, name: "chaos".into(), role: Role::Operator as i32 },
+                CreateCredentialRequest {
+                    tenant_id: tenant.id,
+                    name: "chaos".into(),
+                    role: Role::Operator as i32,
+                },
             );
             async move { TenantServiceClient::new(ch).create_credential(req).await }
         })
@@ -385,7 +406,9 @@ async fn admin(node: &NodeInfo) -> Option<ClusterAdminClient<tonic::transport::C
 async fn in_flight_window(nodes: &[NodeInfo]) -> u64 {
     for n in nodes {
         if let Some(mut a) = admin(n).await
-            && let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(5), a.delivery_status(DeliveryStatusRequest {})).await
+            && let Ok(Ok(r)) =
+                tokio::time::timeout(Duration::from_secs(5), a.delivery_status(DeliveryStatusRequest {}))
+                    .await
         {
             return r.into_inner().in_flight_window;
         }
@@ -399,7 +422,8 @@ async fn leader(nodes: &[NodeInfo]) -> Result<u64, RunError> {
     while Instant::now() < deadline {
         for n in nodes {
             if let Some(mut a) = admin(n).await
-                && let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), a.status(StatusRequest {})).await
+                && let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(2), a.status(StatusRequest {})).await
             {
                 let s = s.into_inner();
                 if s.has_leader {
@@ -417,7 +441,9 @@ async fn choose(nodes: &[NodeInfo], target: &Target, pick: u64, recent: &[u64]) 
     let any = |set: &[u64]| set[(pick % set.len().max(1) as u64) as usize];
     Ok(match target {
         Target::Node(id) if ids.contains(id) => *id,
-        Target::Node(id) => return Err(BackendError::new(format!("target node {id} is not in the cluster {ids:?}")).into()),
+        Target::Node(id) => {
+            return Err(BackendError::new(format!("target node {id} is not in the cluster {ids:?}")).into());
+        }
         Target::Random => any(&ids),
         Target::Leader => leader(nodes).await?,
         Target::Follower => {
@@ -462,7 +488,8 @@ async fn shards_held_by(nodes: &[NodeInfo], node: u64, alerts: &[u64]) -> BTreeM
     let Some(via) = nodes.iter().find(|n| n.id != node) else { return held };
     let Some(mut a) = admin(via).await else { return held };
     for id in alerts {
-        let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id })).await
+        let Ok(Ok(r)) =
+            tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id })).await
         else {
             continue;
         };
@@ -470,7 +497,8 @@ async fn shards_held_by(nodes: &[NodeInfo], node: u64, alerts: &[u64]) -> BTreeM
         if r.status != "Active" {
             continue;
         }
-        let mine: Vec<u32> = r.shards.iter().filter(|s| s.owner == node && !s.done).map(|s| s.shard).collect();
+        let mine: Vec<u32> =
+            r.shards.iter().filter(|s| s.owner == node && !s.done).map(|s| s.shard).collect();
         if !mine.is_empty() {
             held.insert(*id, mine);
         }
@@ -488,11 +516,15 @@ async fn sending_resumed(nodes: Vec<NodeInfo>, victim: u64, held: BTreeMap<u64, 
             let mut still = false;
             let mut answered = true;
             for (id, shards) in &held {
-                match tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id })).await {
+                match tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id }))
+                    .await
+                {
                     Ok(Ok(r)) => {
                         let r = r.into_inner();
                         still |= r.status == "Active"
-                            && r.shards.iter().any(|s| shards.contains(&s.shard) && s.owner == victim && !s.done);
+                            && r.shards
+                                .iter()
+                                .any(|s| shards.contains(&s.shard) && s.owner == victim && !s.done);
                     }
                     _ => answered = false,
                 }
@@ -527,7 +559,8 @@ async fn wait_finished(
         for id in pending {
             let got = cluster
                 .call(|ch| {
-                    let req = authed(token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });
+                    let req =
+                        authed(token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });
                     async move { AlertServiceClient::new(ch).get_alert(req).await }
                 })
                 .await;

@@ -271,7 +271,8 @@ impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read { path: p.clone(), error })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| ScenarioError::Read { path: p.clone(), error })?;
         Self::parse(&text).map_err(|e| match e {
             ScenarioError::Parse { error, .. } => ScenarioError::Parse { path: p, error },
             other => other,
@@ -280,8 +281,8 @@ impl Scenario {
 
     /// Parses and checks a scenario.
     pub fn parse(text: &str) -> Result<Self, ScenarioError> {
-        let s: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Parse { path: "<text>".into(), error: e.to_string() })?;
+        let s: Scenario = toml::from_str(text)
+            .map_err(|e| ScenarioError::Parse { path: "<text>".into(), error: e.to_string() })?;
         s.validate()?;
         Ok(s)
     }
@@ -311,7 +312,10 @@ impl Scenario {
             return Err(invalid("load.groups", "must be between 1 and 1000"));
         }
         if l.recipients * l.groups > 200_000 {
-            return Err(invalid("load.groups", "times load.recipients (the contacts imported) must be at most 200000"));
+            return Err(invalid(
+                "load.groups",
+                "times load.recipients (the contacts imported) must be at most 200000",
+            ));
         }
         if l.escalate_after_s > 3_600 {
             return Err(invalid("load.escalate_after_s", "must be at most 3600"));
@@ -325,7 +329,10 @@ impl Scenario {
         for (i, f) in self.faults.iter().enumerate() {
             let field = |name: &str| format!("faults[{i}].{name}");
             if !(0.0..d).contains(&f.start_s) {
-                return Err(invalid(field("start_s"), format!("must be at least 0 and less than duration_s ({d})")));
+                return Err(invalid(
+                    field("start_s"),
+                    format!("must be at least 0 and less than duration_s ({d})"),
+                ));
             }
             if !(0.1..=3_600.0).contains(&f.lasts_s) {
                 return Err(invalid(field("lasts_s"), "must be between 0.1 and 3600 seconds"));

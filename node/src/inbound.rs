@@ -229,7 +229,10 @@ fn read_replies(format: &Format, body: Value) -> Result<Vec<InboundReply>, Answe
     }
     let r: Replies = serde_json::from_value(body).map_err(bad_body)?;
     too_many(r.replies.len(), "replies")?;
-    Ok(r.replies.into_iter().map(|i| InboundReply { from: i.from, text: i.text, sent_at_ms: i.sent_at_ms.filter(|t| *t > 0) }).collect())
+    Ok(r.replies
+        .into_iter()
+        .map(|i| InboundReply { from: i.from, text: i.text, sent_at_ms: i.sent_at_ms.filter(|t| *t > 0) })
+        .collect())
 }
 
 async fn receipts(

@@ -14,7 +14,8 @@ use varsel_chaos::scenario::Scenario;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn scenario(name: &str) -> (PathBuf, Scenario) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../chaos/scenarios").join(format!("{name}.toml"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../chaos/scenarios").join(format!("{name}.toml"));
     let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     (path, s)
 }
@@ -24,9 +25,10 @@ async fn run(name: &str, seed: u64) -> varsel_chaos::report::Report {
     let _one = ONE_AT_A_TIME.lock().await;
     let (path, s) = scenario(name);
     let replay = format!("varsel-chaos run --scenario {} --seed {seed}", path.display());
-    let report = varsel_chaos::run_processes(&s, seed, PathBuf::from(env!("CARGO_BIN_EXE_varsel")), None, replay)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: the run could not be carried out: {e}"));
+    let report =
+        varsel_chaos::run_processes(&s, seed, PathBuf::from(env!("CARGO_BIN_EXE_varsel")), None, replay)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the run could not be carried out: {e}"));
     eprintln!("{}", report.table());
     assert!(report.passed, "{name}: an invariant failed (report above)");
     assert!(report.requests.alerts_accepted > 0, "{name}: no alert was accepted");

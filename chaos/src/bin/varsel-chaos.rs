@@ -80,7 +80,8 @@ struct RunArgs {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,varsel_chaos=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,varsel_chaos=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -105,7 +106,10 @@ fn plan(files: &[PathBuf], seed: u64) -> ExitCode {
                 println!("{} (seed {seed}):", f.display());
                 for p in s.plan(seed) {
                     let spec = &s.faults[p.spec];
-                    println!("  {:>7.1}s  {:?} target {:?} for {} s", p.at_s, spec.kind, spec.target, spec.lasts_s);
+                    println!(
+                        "  {:>7.1}s  {:?} target {:?} for {} s",
+                        p.at_s, spec.kind, spec.target, spec.lasts_s
+                    );
                 }
             }
             Err(e) => {
@@ -143,7 +147,8 @@ async fn run(args: RunArgs) -> ExitCode {
     }
     let result = match args.mode {
         Mode::Processes => {
-            let Some(binary) = args.varsel_bin.clone().or_else(|| varsel_node::local_cluster::sibling_binary("varsel"))
+            let Some(binary) =
+                args.varsel_bin.clone().or_else(|| varsel_node::local_cluster::sibling_binary("varsel"))
             else {
                 eprintln!("error: --varsel-bin: no `varsel` binary next to this one; give its path");
                 return ExitCode::from(2);

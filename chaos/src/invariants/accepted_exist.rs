@@ -20,7 +20,8 @@ pub async fn check(e: &Evidence) -> Verdict {
         for (id, key) in &accepted {
             let got = cluster
                 .call(|ch| {
-                    let req = authed(&e.token, GetAlertRequest { id: *id, consistency: Consistency::Local as i32 });
+                    let req =
+                        authed(&e.token, GetAlertRequest { id: *id, consistency: Consistency::Local as i32 });
                     async move { AlertServiceClient::new(ch).get_alert(req).await }
                 })
                 .await;
@@ -48,5 +49,9 @@ pub async fn check(e: &Evidence) -> Verdict {
             ),
         );
     }
-    Verdict::new(NAME, true, format!("{} accepted alerts found on each of {} nodes", accepted.len(), e.nodes.len()))
+    Verdict::new(
+        NAME,
+        true,
+        format!("{} accepted alerts found on each of {} nodes", accepted.len(), e.nodes.len()),
+    )
 }

@@ -55,7 +55,8 @@ pub fn step_due(e: &Evidence, alert: u64) -> Option<u64> {
 /// Whether an acknowledgement accepted at `at` was certainly recorded before `due`: early
 /// enough, and no site fault (which can lose a node's unrecorded batch) near it.
 pub fn certainly_recorded_before(e: &Evidence, at: u64, due: u64) -> bool {
-    at + RECORD_SLACK_MS < due && !e.fault_windows.iter().any(|(from, to)| at + 1_000 >= *from && at <= *to + 1_000)
+    at + RECORD_SLACK_MS < due
+        && !e.fault_windows.iter().any(|(from, to)| at + 1_000 >= *from && at <= *to + 1_000)
 }
 
 /// Accepted alerts by id with the contacts the simulator saw an SMS for.

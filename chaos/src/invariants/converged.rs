@@ -19,7 +19,9 @@ async fn digest(api: &str) -> Result<varsel_proto::admin::DigestReply, String> {
         let mut c = ClusterAdminClient::connect(format!("http://{api}")).await.map_err(|e| e.to_string())?;
         c.digest(DigestRequest {}).await.map(|r| r.into_inner()).map_err(|e| e.message().to_string())
     };
-    tokio::time::timeout(Duration::from_secs(10), fut).await.map_err(|_| "no answer within 10 s".to_string())?
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
 }
 
 /// Checks it.
@@ -36,15 +38,21 @@ pub async fn check(e: &Evidence) -> Verdict {
                 Err(err) => last = format!("node {}: {err}", n.id),
             }
         }
-        if round.len() == e.nodes.len() && round.windows(2).all(|w| w[0].1.applied_after == w[1].1.applied_after) {
+        if round.len() == e.nodes.len()
+            && round.windows(2).all(|w| w[0].1.applied_after == w[1].1.applied_after)
+        {
             let index = round[0].1.applied_after;
-            let same = round.windows(2).all(|w| (w[0].1.records, w[0].1.crc32) == (w[1].1.records, w[1].1.crc32));
-            let shown: Vec<String> =
-                round.iter().map(|(id, d)| format!("node {id}: {} records crc {:08x}", d.records, d.crc32)).collect();
+            let same =
+                round.windows(2).all(|w| (w[0].1.records, w[0].1.crc32) == (w[1].1.records, w[1].1.crc32));
+            let shown: Vec<String> = round
+                .iter()
+                .map(|(id, d)| format!("node {id}: {} records crc {:08x}", d.records, d.crc32))
+                .collect();
             return Verdict::new(NAME, same, format!("at applied index {index}: {}", shown.join(", ")));
         }
         if round.len() == e.nodes.len() {
-            let shown: Vec<String> = round.iter().map(|(id, d)| format!("{id}@{}", d.applied_after)).collect();
+            let shown: Vec<String> =
+                round.iter().map(|(id, d)| format!("{id}@{}", d.applied_after)).collect();
             last = format!("applied indexes differ: {}", shown.join(" "));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -141,7 +141,9 @@ pub async fn check(e: &Evidence) -> Verdict {
                         .ops
                         .iter()
                         .filter(|o| spec_op(o).0 == *k)
-                        .map(|o| format!("{:?}@{}..{}={:?}", spec_op(o).1, o.invoked_ms, o.returned_ms, o.result))
+                        .map(|o| {
+                            format!("{:?}@{}..{}={:?}", spec_op(o).1, o.invoked_ms, o.returned_ms, o.result)
+                        })
                         .collect();
                     format!("{k}: {}", of_key.join("; "))
                 })
@@ -183,7 +185,8 @@ mod tests {
     /// Goal: a retried create that made a second alert is caught.
     #[test]
     fn catches_a_second_alert_for_one_key() {
-        let ops = vec![create("k", (0, 10), OpResult::Created(7)), create("k", (20, 30), OpResult::Created(9))];
+        let ops =
+            vec![create("k", (0, 10), OpResult::Created(7)), create("k", (20, 30), OpResult::Created(9))];
         assert_eq!(violations(&ops).unwrap(), vec!["k".to_string()]);
     }
 
@@ -191,9 +194,11 @@ mod tests {
     /// concurrent with the create is allowed.
     #[test]
     fn catches_a_stale_read_only_after_the_create_returned() {
-        let stale = vec![create("k", (0, 10), OpResult::Created(7)), get("k", 7, (11, 12), OpResult::NotFound)];
+        let stale =
+            vec![create("k", (0, 10), OpResult::Created(7)), get("k", 7, (11, 12), OpResult::NotFound)];
         assert_eq!(violations(&stale).unwrap(), vec!["k".to_string()]);
-        let concurrent = vec![create("k", (0, 10), OpResult::Created(7)), get("k", 7, (5, 8), OpResult::NotFound)];
+        let concurrent =
+            vec![create("k", (0, 10), OpResult::Created(7)), get("k", 7, (5, 8), OpResult::NotFound)];
         assert!(violations(&concurrent).unwrap().is_empty());
     }
 }

@@ -105,5 +105,9 @@ pub fn alert_and_contact(key: &str) -> Option<(u64, u64)> {
 /// Lists at most `n` items of `items` for an error message.
 pub fn first<T: std::fmt::Debug>(items: &[T], n: usize) -> String {
     let shown: Vec<String> = items.iter().take(n).map(|i| format!("{i:?}")).collect();
-    if items.len() > n { format!("{} … ({} in all)", shown.join(", "), items.len()) } else { shown.join(", ") }
+    if items.len() > n {
+        format!("{} … ({} in all)", shown.join(", "), items.len())
+    } else {
+        shown.join(", ")
+    }
 }

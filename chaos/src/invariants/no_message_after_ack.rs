@@ -50,7 +50,12 @@ pub async fn check(e: &Evidence) -> Verdict {
         return Verdict::new(
             NAME,
             false,
-            format!("{} called after acknowledging: {} {}", offenders.len(), first(&offenders, 5), first(&problems, 3)),
+            format!(
+                "{} called after acknowledging: {} {}",
+                offenders.len(),
+                first(&offenders, 5),
+                first(&problems, 3)
+            ),
         );
     }
     Verdict::new(

@@ -556,7 +556,11 @@ pub fn parse_replies(map: &SmsReplyMap, body: &Value) -> Result<Vec<InboundReply
         .into_iter()
         .filter_map(|item| {
             let from = get_text(item, &map.from)?;
-            Some(InboundReply { from: mapping::e164(&from), text: get_text(item, &map.text)?, sent_at_ms: None })
+            Some(InboundReply {
+                from: mapping::e164(&from),
+                text: get_text(item, &map.text)?,
+                sent_at_ms: None,
+            })
         })
         .collect())
 }
