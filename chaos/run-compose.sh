@@ -28,9 +28,8 @@ scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(chaos/scenarios/compose-site-loss.toml chaos/scenarios/compose-partition.toml)
 
 die() { echo "run-compose.sh: $*" >&2; exit 2; }
-for v in run_timeout up_timeout; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: '${!v}' is not a positive number of seconds"
-done
+[[ $run_timeout =~ ^[1-9][0-9]*$ ]] || die "CHAOS_RUN_TIMEOUT_S: '$run_timeout' is not a positive number of seconds"
+[[ $up_timeout =~ ^[1-9][0-9]*$ ]] || die "CHAOS_UP_TIMEOUT_S: '$up_timeout' is not a positive number of seconds"
 [ -x "$chaos_bin" ] || die "VARSEL_CHAOS: $chaos_bin is missing or not executable (cargo build -p varsel-chaos)"
 for s in "${scenarios[@]}"; do [ -f "$s" ] || die "scenario $s: no such file"; done
 command -v docker >/dev/null || die "docker is not installed"

@@ -21,7 +21,7 @@ tag=varsel:local
 # The unprivileged user the image runs as; also the owner of /var/lib/varsel.
 uid=10001
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 die() { echo "build-image.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do

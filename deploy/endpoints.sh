@@ -3,7 +3,10 @@
 # deployment, as this host reaches them: each node's address on its own site network.
 #
 #   export VARSEL_ENDPOINTS=$(deploy/endpoints.sh varsel)
-#   varsel cluster status
+#   varsel alert list
+#
+# (`varsel cluster status` asks each member at its advertised address, `oslo:7001`, which only
+# the deployment's networks resolve: run it as `docker-compose ... run --rm cli cluster status`.)
 #
 # With --sim it prints the provider simulator's address (IP:8900 on site-oslo) instead.
 set -euo pipefail
@@ -13,7 +16,7 @@ what=nodes
 while [ $# -gt 0 ]; do
   case "$1" in
     --sim) what=sim; shift ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) echo "endpoints.sh: unknown option '$1'" >&2; exit 2 ;;
     *) project=$1; shift ;;
   esac

@@ -17,7 +17,7 @@ force=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) echo "gen-secrets.sh: unknown option '$1'" >&2; exit 2 ;;
     *) dir=$1; shift ;;
   esac
