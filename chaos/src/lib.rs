@@ -16,6 +16,7 @@
 //! The `varsel-chaos` binary: `varsel-chaos run --scenario chaos/scenarios/site-kill.toml`.
 
 pub mod backend;
+pub mod compose;
 pub mod invariants;
 pub mod load;
 pub mod process;

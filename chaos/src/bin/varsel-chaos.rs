@@ -176,15 +176,15 @@ async fn run(args: RunArgs) -> ExitCode {
 }
 
 async fn run_compose(
-    _scenario: &Scenario,
-    _seed: u64,
+    scenario: &Scenario,
+    seed: u64,
     args: &RunArgs,
-    _replay: String,
+    replay: String,
 ) -> Result<varsel_chaos::report::Report, varsel_chaos::runner::RunError> {
-    Err(varsel_chaos::backend::BackendError::new(format!(
-        "compose mode (project {}, file {}) is not built into this binary yet",
-        args.project,
-        args.compose_file.display()
-    ))
-    .into())
+    use varsel_chaos::backend::Backend as _;
+    let mut backend = varsel_chaos::compose::ComposeBackend::connect(&args.project, &args.compose_file).await?;
+    let replay = format!("{replay} --project {} --compose-file {}", args.project, args.compose_file.display());
+    let result = varsel_chaos::runner::run(scenario, &mut backend, seed, replay).await;
+    backend.shutdown().await;
+    result
 }
