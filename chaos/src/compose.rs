@@ -321,6 +321,21 @@ impl ComposeBackend {
         // Remember the address it has now, to offer it back on reconnect.
         self.refresh(id).await?;
         docker(&["network", "disconnect", &self.intersite, &node.container]).await?;
+        // Leaving `intersite` is not enough where the engine does not isolate its bridge
+        // networks from each other (seen here): the container would still reach the other sites
+        // through its default route via the host. Without a default route it reaches only its
+        // own site network: the simulator (the providers) and the harness, as a site cut off
+        // from the others would.
+        let c = inspect_one(&node.container).await?;
+        let pid = c.state.pid.to_string();
+        if let Err(e) = docker::run("nsenter", &["-t", &pid, "-n", "ip", "route", "del", "default"]).await
+            && !e.stderr().contains("No such process")
+        {
+            return Err(BackendError::new(format!(
+                "node {id} ({}): removing its default route to complete the partition: {e}",
+                node.name
+            )));
+        }
         Ok(())
     }
 
@@ -342,6 +357,21 @@ impl ComposeBackend {
                 docker(&args).await?;
             }
             Err(e) => return Err(e.into()),
+        }
+        // The default route removed when it was cut: back through its site network.
+        let c = inspect_one(&node.container).await?;
+        let pid = c.state.pid.to_string();
+        let routes = docker::run("nsenter", &["-t", &pid, "-n", "ip", "route", "show", "default"]).await?;
+        if routes.trim().is_empty() {
+            let gateway = c.network(&node.site_network).map(|a| a.gateway.clone()).unwrap_or_default();
+            if gateway.is_empty() {
+                return Err(BackendError::new(format!(
+                    "node {id} ({}): no gateway on {} to restore its default route",
+                    node.name, node.site_network
+                )));
+            }
+            docker::run("nsenter", &["-t", &pid, "-n", "ip", "route", "add", "default", "via", &gateway])
+                .await?;
         }
         self.refresh(id).await?;
         self.reapply_latency(id).await

@@ -35,8 +35,18 @@ pub async fn run_processes(
     dir: Option<PathBuf>,
     replay: String,
 ) -> Result<report::Report, runner::RunError> {
+    let opts = process::ProcessOptions { binary, dir, seed, lease_ms: process::LEASE_MS };
+    run_processes_with(scenario, opts, replay).await
+}
+
+/// [`run_processes`] with every process option given.
+pub async fn run_processes_with(
+    scenario: &scenario::Scenario,
+    opts: process::ProcessOptions,
+    replay: String,
+) -> Result<report::Report, runner::RunError> {
     use backend::Backend as _;
-    let opts = process::ProcessOptions { binary, dir, seed, lease_ms: 3_000 };
+    let seed = opts.seed;
     let mut backend = process::ProcessBackend::start(opts).await?;
     let result = runner::run(scenario, &mut backend, seed, replay).await;
     if result.as_ref().map_or(true, |r| !r.passed) {

@@ -14,6 +14,10 @@ use varsel_sim::{Channel, ProviderConfig, SimClient, SimConfig};
 
 use crate::backend::{Backend, BackendError, NodeInfo};
 
+/// Delivery lease of process-mode nodes, ms: survivors take a lost node's shards this long
+/// after its last renewal.
+pub const LEASE_MS: u64 = 3_000;
+
 /// Time nodes get to start and elect a leader on a busy machine.
 const SETTLE: Duration = Duration::from_secs(60);
 

@@ -69,6 +69,9 @@ struct RunArgs {
     /// Process mode: keep node data and logs here (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Process mode: the nodes' delivery lease, ms.
+    #[arg(long, default_value_t = varsel_chaos::process::LEASE_MS)]
+    lease_ms: u64,
     /// Compose mode: the compose project name.
     #[arg(long, default_value = "varsel-chaos")]
     project: String,
@@ -153,7 +156,16 @@ async fn run(args: RunArgs) -> ExitCode {
                 eprintln!("error: --varsel-bin: no `varsel` binary next to this one; give its path");
                 return ExitCode::from(2);
             };
-            varsel_chaos::run_processes(&scenario, seed, binary, args.dir.clone(), replay).await
+            if args.lease_ms != varsel_chaos::process::LEASE_MS {
+                replay.push_str(&format!(" --lease-ms {}", args.lease_ms));
+            }
+            let opts = varsel_chaos::process::ProcessOptions {
+                binary,
+                dir: args.dir.clone(),
+                seed,
+                lease_ms: args.lease_ms,
+            };
+            varsel_chaos::run_processes_with(&scenario, opts, replay).await
         }
         Mode::Compose => run_compose(&scenario, seed, &args, replay).await,
     };
@@ -182,8 +194,10 @@ async fn run_compose(
     replay: String,
 ) -> Result<varsel_chaos::report::Report, varsel_chaos::runner::RunError> {
     use varsel_chaos::backend::Backend as _;
-    let mut backend = varsel_chaos::compose::ComposeBackend::connect(&args.project, &args.compose_file).await?;
-    let replay = format!("{replay} --project {} --compose-file {}", args.project, args.compose_file.display());
+    let mut backend =
+        varsel_chaos::compose::ComposeBackend::connect(&args.project, &args.compose_file).await?;
+    let replay =
+        format!("{replay} --project {} --compose-file {}", args.project, args.compose_file.display());
     let result = varsel_chaos::runner::run(scenario, &mut backend, seed, replay).await;
     backend.shutdown().await;
     result

@@ -171,6 +171,9 @@ pub(super) struct Attachment {
     /// Empty while the container is stopped.
     #[serde(rename = "IPAddress", default)]
     pub ip_address: String,
+    /// The network's gateway (the host's address on it).
+    #[serde(default)]
+    pub gateway: String,
 }
 
 /// A mount of a container.

@@ -161,7 +161,25 @@ impl Replica {
         req.set_timeout(within);
         let span = propagation::client_span("raft.forward_write", leader_id);
         propagation::inject(&span, &mut req);
-        let result = client.forward_write(req).instrument(span.clone()).await;
+        // A leader cut off by a real partition does not refuse: packets to it vanish, and the
+        // call would hang for the whole write timeout while the others elect a new leader.
+        // Once this node knows another leader, the call is given up; the old leader may still
+        // have the entry in its log (a new leader can commit it), so the outcome is unknown.
+        let mut metrics = self.raft.metrics();
+        let moved = async move {
+            let _ = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != leader_id)).await;
+        };
+        let result = tokio::select! {
+            r = client.forward_write(req).instrument(span.clone()) => r,
+            () = moved => {
+                propagation::record_error(&span);
+                let now = self.known_leader().map_or(0, |(id, _)| id);
+                return Err(ApiError::Unavailable(format!(
+                    "leadership moved from node {leader_id} to node {now} while the write was forwarded; \
+                     the outcome is unknown (retry with the same idempotency key)"
+                )));
+            }
+        };
         if result.is_err() {
             propagation::record_error(&span);
         }

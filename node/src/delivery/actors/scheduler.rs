@@ -192,12 +192,19 @@ fn send_beat(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, acquir
     let me = myself.clone();
     tokio::spawn(async move {
         let cmd = DeliveryCommand::Heartbeat { node: replica.id, renew, acquire, lease_ms };
-        let answer = match replica.write(Request::Delivery(Box::new(cmd))).await {
-            Ok(w) => match w.response {
+        // A heartbeat is worth waiting for only while the leases it renews are valid; one that
+        // hangs (a leader lost to a partition) must not hold back the next, which claims the
+        // shards of the node that was lost. Sending it again is safe: renewals and claims are
+        // by epoch.
+        let within = Duration::from_millis(lease_ms / 2);
+        let answer = match tokio::time::timeout(within, replica.write(Request::Delivery(Box::new(cmd)))).await
+        {
+            Ok(Ok(w)) => match w.response {
                 Response::Delivery(r) => Ok(r),
                 other => Err(format!("unexpected answer {other:?}")),
             },
-            Err(e) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
         };
         let _ = me.cast(SchedulerMsg::Beat(answer, now));
     });
