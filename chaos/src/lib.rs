@@ -35,7 +35,8 @@ pub async fn run_processes(
     dir: Option<PathBuf>,
     replay: String,
 ) -> Result<report::Report, runner::RunError> {
-    let opts = process::ProcessOptions { binary, dir, seed, lease_ms: process::LEASE_MS };
+    let opts =
+        process::ProcessOptions { binary, dir, seed, lease_ms: process::LEASE_MS, production_timing: false };
     run_processes_with(scenario, opts, replay).await
 }
 

@@ -32,6 +32,9 @@ pub struct ProcessOptions {
     pub seed: u64,
     /// Delivery lease, ms: how long a dead node's shards wait before survivors take them.
     pub lease_ms: u64,
+    /// Raft timing: the test clusters' (elections after 1-2 s, for busy shared machines) when
+    /// false, a node's defaults (elections after 400-800 ms) when true.
+    pub production_timing: bool,
 }
 
 /// Three node processes and an in-process simulator.
@@ -91,6 +94,9 @@ impl ProcessBackend {
         spec.fault_injection = true;
         spec.log_filter = "info,openraft=warn".into();
         spec.delivery.lease_ms = opts.lease_ms;
+        if opts.production_timing {
+            spec.raft = varsel_node::config::RaftConfig::default();
+        }
         spec.providers = varsel_node::delivery::providers::simulator::demo_provider_configs(
             &format!("http://{sim_addr}"),
             &secret_file,

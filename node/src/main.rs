@@ -136,6 +136,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if !matches!(args.command, Command::Start { .. }) {
+        exit_quietly_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -264,5 +267,18 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Args::command().debug_assert();
+    }
+}
+
+/// An operator command whose output goes to a pipe that closes (`varsel alert watch 1 | head`)
+/// ends at once and quietly, as Unix tools do, instead of panicking in `println!`. Not for a
+/// node (`start`): it must outlive whatever reads its output.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    // SAFETY: called first thing in `main`, before any thread exists; restoring the default
+    // disposition of SIGPIPE has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

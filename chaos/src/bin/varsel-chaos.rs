@@ -72,6 +72,10 @@ struct RunArgs {
     /// Process mode: the nodes' delivery lease, ms.
     #[arg(long, default_value_t = varsel_chaos::process::LEASE_MS)]
     lease_ms: u64,
+    /// Process mode: a node's default Raft timing (elections after 400-800 ms) instead of the
+    /// test clusters' slack for busy shared machines (1-2 s).
+    #[arg(long)]
+    production_timing: bool,
     /// Compose mode: the compose project name.
     #[arg(long, default_value = "varsel-chaos")]
     project: String,
@@ -159,11 +163,15 @@ async fn run(args: RunArgs) -> ExitCode {
             if args.lease_ms != varsel_chaos::process::LEASE_MS {
                 replay.push_str(&format!(" --lease-ms {}", args.lease_ms));
             }
+            if args.production_timing {
+                replay.push_str(" --production-timing");
+            }
             let opts = varsel_chaos::process::ProcessOptions {
                 binary,
                 dir: args.dir.clone(),
                 seed,
                 lease_ms: args.lease_ms,
+                production_timing: args.production_timing,
             };
             varsel_chaos::run_processes_with(&scenario, opts, replay).await
         }

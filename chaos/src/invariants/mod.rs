@@ -64,28 +64,22 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// The creates clients were told were accepted: alert id, idempotency key, group.
+    fn created(&self) -> impl Iterator<Item = (u64, &str, &str)> {
+        self.ops.iter().filter_map(|op| match (&op.kind, &op.result) {
+            (OpKind::Create { key, group }, OpResult::Created(id)) => Some((*id, key.as_str(), group.as_str())),
+            _ => None,
+        })
+    }
+
     /// The alerts clients were told were accepted: id and idempotency key.
     pub fn accepted(&self) -> BTreeMap<u64, String> {
-        self.ops
-            .iter()
-            .filter_map(|op| match (&op.kind, &op.result) {
-                (OpKind::Create { key, .. }, OpResult::Created(id)) => Some((*id, key.clone())),
-                _ => None,
-            })
-            .collect()
+        self.created().map(|(id, key, _)| (id, key.to_string())).collect()
     }
-}
 
-impl Evidence {
     /// The group each accepted alert went to.
     pub fn groups(&self) -> BTreeMap<u64, String> {
-        self.ops
-            .iter()
-            .filter_map(|op| match (&op.kind, &op.result) {
-                (OpKind::Create { group, .. }, OpResult::Created(id)) => Some((*id, group.clone())),
-                _ => None,
-            })
-            .collect()
+        self.created().map(|(id, _, group)| (id, group.to_string())).collect()
     }
 }
 

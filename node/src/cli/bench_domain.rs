@@ -41,6 +41,9 @@ pub async fn bench_tenant(all: &Cluster, superadmin: &str) -> anyhow::Result<Str
         max_alerts_per_minute: 1_000_000,
         max_messages_per_alert: 40_000_000,
         max_contacts: 10_000_000,
+        // The standard customer's 2,000 messages/s would be the fan-out figure, not the
+        // cluster's.
+        max_send_rate_per_second: 1_000_000,
         ..Default::default()
     };
     let name = format!("bench-{}", &crate::auth::new_secret()[..8]);

@@ -192,11 +192,13 @@ fn send_beat(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, acquir
     let me = myself.clone();
     tokio::spawn(async move {
         let cmd = DeliveryCommand::Heartbeat { node: replica.id, renew, acquire, lease_ms };
-        // A heartbeat is worth waiting for only while the leases it renews are valid; one that
-        // hangs (a leader lost to a partition) must not hold back the next, which claims the
-        // shards of the node that was lost. Sending it again is safe: renewals and claims are
-        // by epoch.
-        let within = Duration::from_millis(lease_ms / 2);
+        // A heartbeat is worth waiting for only while the leases it renews can still be valid
+        // (its answer extends them from when it was sent); one that hangs longer (a leader lost
+        // to a partition) must not hold back the next, which claims the shards of the node that
+        // was lost. Sending it again is safe: renewals and claims are by epoch. (Half a lease
+        // was too short: under a national fan-out commits take longer than that, and leases
+        // then lapsed on healthy nodes.)
+        let within = Duration::from_millis(lease_ms.saturating_sub(CLOCK_SKEW_MARGIN_MS).max(1));
         let answer = match tokio::time::timeout(within, replica.write(Request::Delivery(Box::new(cmd)))).await
         {
             Ok(Ok(w)) => match w.response {
@@ -291,7 +293,10 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
         for (i, s) in states.iter().enumerate() {
             let shard = ShardRef { alert: a.id, shard: i as u32 };
             let free = s.owner.is_none() || s.expires_ms + CLOCK_SKEW_MARGIN_MS < now;
-            if s.done || !free || state.held.contains_key(&shard) || (fair_only && i % live.len() != rank) {
+            // The split starts at a node chosen by the alert's id, so the many small alerts of
+            // one shard each are spread over the sites rather than all given to the lowest id.
+            let share = (i + a.id as usize) % live.len();
+            if s.done || !free || state.held.contains_key(&shard) || (fair_only && share != rank) {
                 continue;
             }
             out.push(shard);
