@@ -67,7 +67,9 @@ impl Evidence {
     /// The creates clients were told were accepted: alert id, idempotency key, group.
     fn created(&self) -> impl Iterator<Item = (u64, &str, &str)> {
         self.ops.iter().filter_map(|op| match (&op.kind, &op.result) {
-            (OpKind::Create { key, group }, OpResult::Created(id)) => Some((*id, key.as_str(), group.as_str())),
+            (OpKind::Create { key, group }, OpResult::Created(id)) => {
+                Some((*id, key.as_str(), group.as_str()))
+            }
             _ => None,
         })
     }

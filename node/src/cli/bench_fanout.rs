@@ -47,7 +47,21 @@ async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> 
             .chunks(1 << 20)
             .map(|d| ImportChunk { data: d.to_vec(), filename: String::new() })
             .collect();
-        let r = c.import_contacts(authed(token, futures::stream::iter(chunks))?).await?.into_inner();
+        // Rows upsert by external id: a slice cut by a slow commit is simply sent again.
+        let mut attempt = 1;
+        let r = loop {
+            match c.import_contacts(authed(token, futures::stream::iter(chunks.clone()))?).await {
+                Ok(r) => break r.into_inner(),
+                Err(e) if attempt < 3 && e.code() == tonic::Code::Unavailable => {
+                    println!(
+                        "  import of rows {from}.. attempt {attempt} failed ({}); sending them again",
+                        e.message()
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         anyhow::ensure!(r.rejected.is_empty(), "import rejected rows: {:?}", r.rejected.first());
     }
     Ok(started.elapsed())
