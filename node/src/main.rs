@@ -256,6 +256,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// An operator command whose output goes to a pipe that closes (`varsel alert watch 1 | head`)
+/// ends at once and quietly, as Unix tools do, instead of panicking in `println!`. Not for a
+/// node (`start`): it must outlive whatever reads its output.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    // SAFETY: called first thing in `main`, before any thread exists; restoring the default
+    // disposition of SIGPIPE has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -267,18 +280,5 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Args::command().debug_assert();
-    }
-}
-
-/// An operator command whose output goes to a pipe that closes (`varsel alert watch 1 | head`)
-/// ends at once and quietly, as Unix tools do, instead of panicking in `println!`. Not for a
-/// node (`start`): it must outlive whatever reads its output.
-fn exit_quietly_on_closed_pipe() {
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    // SAFETY: called first thing in `main`, before any thread exists; restoring the default
-    // disposition of SIGPIPE has no other effect on the process.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
