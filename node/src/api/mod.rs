@@ -49,6 +49,10 @@ impl ApiContext {
     pub async fn propose(&self, actor: Actor, op: Op) -> ApiResult<DomainReply> {
         let request = Request::Domain(Box::new(DomainRequest { actor, op }));
         let written = self.replica.write(request).await?;
+        // Handlers answer from this node's state (the contact or alert as stored): a follower
+        // learns of a commit after the leader answered it, so wait until it has applied it, or
+        // a client would not find what it was just told was written.
+        self.replica.wait_applied(written.log_index, self.replica.write_timeout()).await?;
         match written.response {
             Response::Domain(DomainReply::Refused(r)) => Err(refusal(r.code, r.message)),
             Response::Domain(reply) => Ok(reply),
