@@ -69,6 +69,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Production timing, not the relaxed timing of tests: failover is one of the figures.
     spec.raft = crate::config::RaftConfig::default();
     spec.delivery = crate::config::DeliveryConfig::default();
+    // A node's default sled cache, not the small one of the test clusters: at a million contacts
+    // the small cache thrashes and commits slow down past the write timeout.
+    spec.cache_capacity_bytes = crate::config::StorageConfig::default().cache_capacity_bytes;
     // The provider simulator, in this process: the nodes send to it and it calls them back.
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim_addr = sim_listener.local_addr()?;
