@@ -107,7 +107,7 @@ pub async fn run<B: Backend>(
         // Undo what is due first, so a site comes back before the next is taken.
         if let Some(i) = active.iter().position(|a| a.until_s <= now) {
             let a = active.swap_remove(i);
-            undo(backend, &a, &scenario.faults, &mut records, t0).await?;
+            undo(backend, &a, &mut records, t0).await?;
             continue;
         }
         if now >= duration {
@@ -180,7 +180,7 @@ pub async fn run<B: Backend>(
         records.push(record);
     }
     for a in std::mem::take(&mut active) {
-        undo(backend, &a, &scenario.faults, &mut records, t0).await?;
+        undo(backend, &a, &mut records, t0).await?;
     }
     let _ = stop.send(true);
     for c in clients {
@@ -206,8 +206,8 @@ pub async fn run<B: Backend>(
     let (alerts, unfinished) =
         wait_finished(&nodes, &token, &accepted, Duration::from_secs(scenario.settle_s)).await;
     let settled_s = settle_started.elapsed().as_secs_f64();
-    // Callbacks (replies) the simulator still has queued get a moment to land.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Replies the simulator still has queued must land before acknowledgements are judged.
+    drain_callbacks(&sim, Duration::from_secs(30)).await;
     let replies = sim.replies().await.map(|r| r.replies).unwrap_or_default();
 
     // Invariants.
@@ -294,7 +294,6 @@ fn kind_name(k: FaultKind) -> &'static str {
 async fn undo<B: Backend>(
     backend: &mut B,
     a: &Active,
-    _specs: &[crate::scenario::FaultSpec],
     records: &mut [FaultRecord],
     t0: Instant,
 ) -> Result<(), RunError> {
@@ -581,6 +580,22 @@ async fn wait_finished(
         }
     }
     (alerts, pending)
+}
+
+/// Waits (bounded) until the simulator has no receipt or reply left to deliver.
+async fn drain_callbacks(sim: &varsel_sim::SimClient, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match sim.stats().await {
+            Ok(s) if s.callbacks_queued == 0 => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "simulator stats unreadable; judging the replies it has listed");
+                return;
+            }
+        }
+    }
+    tracing::warn!("the simulator still had callbacks queued after {within:?}");
 }
 
 /// From `at_s` to the return of the first successful create invoked at or after it, ms.

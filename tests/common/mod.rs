@@ -57,6 +57,39 @@ impl TestCluster {
         self.leader().await;
     }
 
+    /// Starts `members` of the configured nodes and bootstraps a cluster of only them (the
+    /// other configured nodes are left to join later), then waits for their leader.
+    pub async fn boot_members(&mut self, members: &[u64]) -> u64 {
+        for id in members {
+            self.lc.start(*id).unwrap();
+        }
+        for id in members {
+            self.lc.wait_ready(*id, SETTLE).await.unwrap();
+        }
+        // The first node's configured peers include the others, so the members are named
+        // explicitly through the admin API rather than by `lc.init()`.
+        let addrs: Vec<_> = members
+            .iter()
+            .map(|id| {
+                let n = &self.lc.node(*id).unwrap().config;
+                varsel_proto::admin::NodeAddress {
+                    id: *id,
+                    site: n.site.clone(),
+                    api_addr: n.api_addr.to_string(),
+                    raft_addr: n.raft_addr.to_string(),
+                }
+            })
+            .collect();
+        let mut admin = varsel_proto::admin::cluster_admin_client::ClusterAdminClient::connect(format!(
+            "http://{}",
+            self.lc.node(members[0]).unwrap().api()
+        ))
+        .await
+        .unwrap();
+        admin.init(varsel_proto::admin::InitRequest { members: addrs }).await.unwrap();
+        self.leader_among(members).await
+    }
+
     /// All node ids.
     pub fn ids(&self) -> Vec<u64> {
         self.lc.nodes.keys().copied().collect()

@@ -119,32 +119,7 @@ async fn site_maintenance() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replace_node() {
     let mut c = TestCluster::configure(4, |_| {});
-    for id in [1, 2, 3] {
-        c.lc.start(id).unwrap();
-    }
-    for id in [1, 2, 3] {
-        c.lc.wait_ready(id, SETTLE).await.unwrap();
-    }
-    let members: Vec<_> = [1u64, 2, 3]
-        .iter()
-        .map(|id| {
-            let n = &c.lc.node(*id).unwrap().config;
-            varsel_proto::admin::NodeAddress {
-                id: *id,
-                site: n.site.clone(),
-                api_addr: n.api_addr.to_string(),
-                raft_addr: n.raft_addr.to_string(),
-            }
-        })
-        .collect();
-    let mut admin = varsel_proto::admin::cluster_admin_client::ClusterAdminClient::connect(format!(
-        "http://{}",
-        c.lc.node(1).unwrap().api()
-    ))
-    .await
-    .unwrap();
-    admin.init(varsel_proto::admin::InitRequest { members }).await.unwrap();
-    c.leader_among(&[1, 2, 3]).await;
+    c.boot_members(&[1, 2, 3]).await;
     c.lc.start(4).unwrap();
     c.lc.wait_ready(4, SETTLE).await.unwrap();
     let n4 = c.lc.node(4).unwrap().config.clone();

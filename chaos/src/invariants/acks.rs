@@ -59,7 +59,7 @@ pub fn certainly_recorded_before(e: &Evidence, at: u64, due: u64) -> bool {
         && !e.fault_windows.iter().any(|(from, to)| at + 1_000 >= *from && at <= *to + 1_000)
 }
 
-/// Accepted alerts by id with the contacts the simulator saw an SMS for.
+/// The SMS keys in a listing of one alert's keys, each with its contact id.
 pub fn sms_recipients(keys: &BTreeMap<String, varsel_sim::KeyInfo>) -> Vec<(String, u64)> {
     keys.keys()
         .filter(|k| k.ends_with("-sms-0"))

@@ -85,11 +85,6 @@ impl Evidence {
     }
 }
 
-/// The alert id in a simulator key (`a{alert}-c{contact}-{channel}-{step}`).
-pub fn alert_of_key(key: &str) -> Option<u64> {
-    key.strip_prefix('a')?.split('-').next()?.parse().ok()
-}
-
 /// The alert and contact ids in a simulator key.
 pub fn alert_and_contact(key: &str) -> Option<(u64, u64)> {
     let mut parts = key.split('-');
