@@ -400,6 +400,9 @@ pub struct RaftConfig {
     pub install_snapshot_timeout_ms: u64,
     /// Most entries sent in one append-entries RPC.
     pub max_payload_entries: u64,
+    /// Most bytes of encoded entries sent in one append-entries RPC (one entry larger than this
+    /// is still sent, alone). openraft gives each such RPC one heartbeat interval.
+    pub max_payload_bytes: u64,
 }
 
 impl Default for RaftConfig {
@@ -415,6 +418,7 @@ impl Default for RaftConfig {
             snapshot_chunk_bytes: 1 << 20,
             install_snapshot_timeout_ms: 10_000,
             max_payload_entries: 512,
+            max_payload_bytes: varsel_raft_store::log_store::PAYLOAD_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -676,6 +680,12 @@ impl RaftConfig {
         if self.max_payload_entries == 0 {
             return invalid("max_payload_entries", "must be positive".into());
         }
+        if !(4096..=32 << 20).contains(&self.max_payload_bytes) {
+            return invalid(
+                "max_payload_bytes",
+                "must be between 4096 and 33554432 (half the 64 MiB message limit between nodes)".into(),
+            );
+        }
         Ok(())
     }
 
@@ -818,6 +828,8 @@ raft_addr = "127.0.0.1:7102"
         assert!(err_text(&dup_addr).contains("peers[0].api_addr"));
         let timing = format!("{BASE}\n[raft]\nheartbeat_interval_ms = 500\n");
         assert!(err_text(&timing).contains("raft.election_timeout_min_ms"));
+        let payload = format!("{BASE}\n[raft]\nmax_payload_bytes = 100\n");
+        assert!(err_text(&payload).contains("raft.max_payload_bytes"), "{}", err_text(&payload));
         assert!(err_text(&BASE.replace("\"oslo\"", "\"os lo\"")).contains("site"));
         let fmt = format!("{BASE}\n[log]\nformat = \"xml\"\n");
         assert!(err_text(&fmt).contains("log.format"));

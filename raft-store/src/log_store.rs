@@ -28,18 +28,24 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 /// an unbounded batch in memory.
 pub const REMOVE_BATCH_MAX: usize = 4096;
 
+/// Default bound on the encoded entries in one append-entries RPC; see
+/// [`LogStore::set_payload_bytes_max`].
+pub const PAYLOAD_BYTES_MAX_DEFAULT: u64 = 1024 * 1024;
+
 /// The Raft log store.
 #[derive(Debug, Clone)]
 pub struct LogStore<E: StorageEngine> {
     engine: E,
     log: E::Tree,
     meta: E::Tree,
+    payload_bytes_max: u64,
 }
 
 /// A reader of the log, handed to openraft's replication tasks.
 #[derive(Debug, Clone)]
 pub struct LogReader<T: KvTree> {
     log: T,
+    payload_bytes_max: u64,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -60,12 +66,45 @@ fn read_entries<T: KvTree, RB: RangeBounds<u64>>(log: &T, range: RB) -> Result<V
     log.range(from, to).map(|kv| kv.and_then(|(_, v)| decode::<Entry>("log entry", &v))).collect()
 }
 
+/// Entries from `start` (inclusive) to `end` (exclusive) whose encoded sizes add up to at most
+/// `bytes_max`, and always at least the first one.
+fn read_entries_bounded<T: KvTree>(
+    log: &T,
+    start: u64,
+    end: u64,
+    bytes_max: u64,
+) -> Result<Vec<Entry>, EngineError> {
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    for kv in log.range(Bound::Included(index_key(start).to_vec()), Bound::Excluded(index_key(end).to_vec()))
+    {
+        let (_, v) = kv?;
+        bytes += v.len() as u64;
+        if bytes > bytes_max && !out.is_empty() {
+            break;
+        }
+        out.push(decode::<Entry>("log entry", &v)?);
+    }
+    Ok(out)
+}
+
 impl<E: StorageEngine> LogStore<E> {
     /// Opens the log store on `engine`.
     pub fn open(engine: E) -> Result<Self, EngineError> {
         let log = engine.open_tree("log")?;
         let meta = engine.open_tree("raft_meta")?;
-        Ok(Self { engine, log, meta })
+        Ok(Self { engine, log, meta, payload_bytes_max: PAYLOAD_BYTES_MAX_DEFAULT })
+    }
+
+    /// Bounds the encoded entries replication sends in one append-entries RPC (at least one
+    /// entry is always sent).
+    ///
+    /// openraft gives an append-entries RPC one heartbeat interval to complete, whatever its
+    /// size. Bounded only by an entry count, a follower that fell behind during a large import
+    /// (entries of tens of kilobytes) was sent tens of megabytes per RPC; none completed in
+    /// time, so it never caught up and writes stopped committing.
+    pub fn set_payload_bytes_max(&mut self, bytes: u64) {
+        self.payload_bytes_max = bytes;
     }
 
     fn get_meta<T: for<'de> serde::Deserialize<'de>>(
@@ -146,6 +185,15 @@ impl<T: KvTree> RaftLogReader<TypeConfig> for LogReader<T> {
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
         read_entries(&self.log, range).on_logs(ErrorVerb::Read)
     }
+
+    /// What replication sends: bounded by bytes as well as by openraft's entry count.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError<NodeId>> {
+        read_entries_bounded(&self.log, start, end, self.payload_bytes_max).on_logs(ErrorVerb::Read)
+    }
 }
 
 impl<E: StorageEngine> RaftLogReader<TypeConfig> for LogStore<E> {
@@ -170,7 +218,7 @@ impl<E: StorageEngine> RaftLogStorage<TypeConfig> for LogStore<E> {
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        LogReader { log: self.log.clone() }
+        LogReader { log: self.log.clone(), payload_bytes_max: self.payload_bytes_max }
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
@@ -261,6 +309,29 @@ mod tests {
         hole.remove(index_key(7).to_vec());
         store.log.write(hole)?;
         assert!(matches!(store.verify(), Err(EngineError::Damaged(_))));
+        Ok(())
+    }
+
+    /// Goal: replication reads stop at the byte bound, yet always return at least one entry,
+    /// and never more than the range asked for.
+    #[tokio::test]
+    async fn replication_reads_are_bounded_by_bytes() -> Result<(), EngineError> {
+        let mut store = LogStore::open(MemEngine::new())?;
+        store.blocking_append((1..=10).map(blank)).await.map_err(|e| EngineError::Damaged(e.to_string()))?;
+        let one = encode("entry", &blank(1))?.len() as u64;
+        let err = |e: StorageError<NodeId>| EngineError::Damaged(e.to_string());
+        let indexes = |v: Vec<Entry>| v.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+
+        store.set_payload_bytes_max(3 * one);
+        let mut reader = store.get_log_reader().await;
+        assert_eq!(indexes(reader.limited_get_log_entries(2, 11).await.map_err(err)?), vec![2, 3, 4]);
+        assert_eq!(indexes(reader.limited_get_log_entries(9, 11).await.map_err(err)?), vec![9, 10]);
+
+        store.set_payload_bytes_max(1);
+        let mut reader = store.get_log_reader().await;
+        assert_eq!(indexes(reader.limited_get_log_entries(5, 11).await.map_err(err)?), vec![5]);
+        // The unbounded read openraft uses elsewhere is unaffected.
+        assert_eq!(reader.try_get_log_entries(1..=10).await.map_err(err)?.len(), 10);
         Ok(())
     }
 }

@@ -287,3 +287,57 @@ async fn cancel_and_acknowledge() {
     assert_eq!(actions.first(), Some(&"alert.cancel"), "{actions:?}");
     assert!(actions.contains(&"alert.create") && actions.contains(&"alert.acknowledge"));
 }
+
+/// Goal: a backlog of large imports applied in one call (as a follower catching up receives
+/// it) is split into several atomic groups by their writes, and the result is the same as
+/// applying them one by one: every contact, one id each, every membership, the right counts.
+#[tokio::test]
+async fn large_backlog_applies_across_groups() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    // The largest upsert the state machine takes in one entry.
+    let per_entry = 5_000u32;
+    let entries_n = 4u32;
+    // Each entry writes about 7 keys per contact: more than one group's bound in all.
+    let writes = (per_entry * entries_n * 7) as usize;
+    assert!(writes > 2 * varsel_raft_store::state_machine::APPLY_GROUP_WRITES_MAX);
+    let entries: Vec<Entry> = (0..entries_n)
+        .map(|e| {
+            h.index += 1;
+            h.now_ms += 10;
+            let contacts = (e * per_entry..(e + 1) * per_entry)
+                .map(|i| ContactInput {
+                    external_id: format!("b{i}"),
+                    phone: Some(format!("+4791{i:06}")),
+                    groups: vec!["alle".into()],
+                    ..Default::default()
+                })
+                .collect();
+            Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), h.index),
+                payload: EntryPayload::Normal(Command {
+                    issued_at_ms: h.now_ms,
+                    request: Request::Domain(Box::new(DomainRequest {
+                        actor: a,
+                        op: Op::UpsertContacts { contacts },
+                    })),
+                }),
+            }
+        })
+        .collect();
+    let replies = h.sm.apply(entries).await.unwrap();
+    assert_eq!(replies.len(), entries_n as usize);
+    for r in &replies {
+        let Response::Domain(DomainReply::Upserted(u)) = r else { panic!("{r:?}") };
+        assert_eq!((u.created, u.updated, u.refused.len()), (u64::from(per_entry), 0, 0));
+    }
+    let t = h.store.state.reader();
+    let t = t.read_txn();
+    let total = u64::from(per_entry * entries_n);
+    assert_eq!(query::contact_count(&t, a.tenant).unwrap(), total);
+    let gid = query::group_id(&t, a.tenant, "alle").unwrap().unwrap();
+    assert_eq!(query::group(&t, a.tenant, gid).unwrap().unwrap().member_count, total);
+    let last = query::contact_id(&t, a.tenant, &format!("b{}", total - 1)).unwrap().unwrap();
+    let first = query::contact_id(&t, a.tenant, "b0").unwrap().unwrap();
+    assert_eq!(last - first + 1, total, "ids are dense: no id was handed out twice across groups");
+}

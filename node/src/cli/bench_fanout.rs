@@ -37,6 +37,7 @@ async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> 
     let started = Instant::now();
     let mut c = ContactServiceClient::new(ch).max_decoding_message_size(64 << 20);
     for from in (0..n).step_by(SLICE) {
+        let slice_started = Instant::now();
         let mut csv = String::with_capacity(SLICE * 40);
         csv.push_str("external_id,phone,groups\n");
         for i in from..(from + SLICE).min(n) {
@@ -63,6 +64,10 @@ async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> 
             }
         };
         anyhow::ensure!(r.rejected.is_empty(), "import rejected rows: {:?}", r.rejected.first());
+        let (to, took) = ((from + SLICE).min(n), slice_started.elapsed().as_secs_f64());
+        if n > SLICE {
+            println!("  rows {from}..{to}: {took:.1} s ({:.0} contacts/s)", (to - from) as f64 / took);
+        }
     }
     Ok(started.elapsed())
 }

@@ -23,7 +23,8 @@ pub async fn start(config: Arc<NodeConfig>, faults: Faults) -> Result<Arc<Replic
         .map_err(|e| NodeError::Storage(varsel_raft_store::error::EngineError::Io(e)))?;
     let options =
         SledOptions { cache_capacity_bytes: config.storage.cache_capacity_bytes, ..Default::default() };
-    let store = varsel_raft_store::open_sled(&config.data_dir, &options).await?;
+    let mut store = varsel_raft_store::open_sled(&config.data_dir, &options).await?;
+    store.log.set_payload_bytes_max(config.raft.max_payload_bytes);
     let peers = Peers::default();
     let raft_config = Arc::new(config.raft.to_openraft(CLUSTER_NAME)?);
     let network = NetworkFactory::new(peers.clone(), faults.clone());

@@ -29,9 +29,8 @@ use crate::telemetry::propagation;
 /// Time allowed to open a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Largest gRPC message accepted or sent between nodes; above the largest Raft payload
-/// (`max_payload_entries` entries of at most 1 MiB each would not fit, so appends are also
-/// bounded by openraft's batching) and a snapshot chunk.
+/// Largest gRPC message accepted or sent between nodes: twice the largest allowed
+/// `raft.max_payload_bytes` and the largest snapshot chunk.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One channel per peer address, created on first use and reused.
