@@ -353,7 +353,9 @@ impl ContactService for Contacts {
             let Some((last, _)) = ms.last() else { break };
             from = last + 1;
             for (_, m) in ms.iter().filter(|(_, m)| m.removed_at.is_none()) {
-                if let Some((c, _)) = query::contact(&txn, actor.tenant, m.contact).map_err(ApiError::from)? {
+                if let Some(c) =
+                    query::contact_record(&txn, actor.tenant, m.contact).map_err(ApiError::from)?
+                {
                     contacts.push(contact_pb(&c, &[]));
                 }
             }

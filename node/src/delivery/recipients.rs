@@ -82,8 +82,8 @@ fn in_earlier_group<T: KvTree>(
 }
 
 fn contact<T: KvTree>(state: &StateReader<T>, alert: &Alert, id: u64) -> Result<Resolved, EngineError> {
-    Ok(match query::contact(&state.read_txn(), alert.tenant, id)? {
-        Some((c, _)) => Resolved::Recipient(Box::new(c)),
+    Ok(match query::contact_record(&state.read_txn(), alert.tenant, id)? {
+        Some(c) => Resolved::Recipient(Box::new(c)),
         None => Resolved::Deleted,
     })
 }

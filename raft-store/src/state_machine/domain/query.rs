@@ -66,6 +66,15 @@ pub fn contact<T: KvTree>(
     Ok(Some((c, groups)))
 }
 
+/// A contact without its groups: what sending needs, one read instead of a scan per recipient.
+pub fn contact_record<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<Option<Contact>, EngineError> {
+    contacts::get(txn, tenant, id)
+}
+
 /// A contact's id by external id.
 pub fn contact_id<T: KvTree>(
     txn: &Txn<'_, T>,
