@@ -161,6 +161,21 @@ impl Fixture {
     }
 
     /// Where each shard of an alert is (as node `via` sees it).
+    /// Messages node `id` handed to providers that accepted them: its
+    /// `varsel_delivery_messages_total{outcome="sent"}`, summed over channels and providers.
+    pub async fn sent_by_node(&self, id: u64) -> u64 {
+        let addr = self.c.lc.node(id).unwrap().http().expect("node has an http_addr");
+        let resp = crate::common::http::get(addr, "/metrics").await.expect("/metrics answers");
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        let sent: f64 = resp
+            .body
+            .lines()
+            .filter(|l| l.starts_with("varsel_delivery_messages_total{") && l.contains("outcome=\"sent\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        sent as u64
+    }
+
     pub async fn shards(&self, id: u64, via: u64) -> ShardsReply {
         let mut admin = ClusterAdminClient::connect(format!("http://{}", self.c.lc.node(via).unwrap().api()))
             .await

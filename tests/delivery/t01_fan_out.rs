@@ -1,5 +1,4 @@
-use std::collections::BTreeSet;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use varsel_proto::api::{AlertStatus, Channel, Priority};
 use varsel_sim::Channel as SimChannel;
@@ -9,8 +8,8 @@ use crate::fixture::{Fixture, at_once, sim_config};
 /// Goal: an alert to 10,000 recipients reaches every one on each channel of its step, once,
 /// with every site sending.
 /// Method: three nodes and the simulator; 10,000 contacts with phone and push; one alert with
-/// SMS and push at once. While it runs, record which nodes hold shards; afterwards compare the
-/// simulator's exact per-key counts with the alert's progress.
+/// SMS and push at once. Afterwards, each node's count of messages it sent, and the
+/// simulator's exact per-key counts against the alert's progress.
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_recipients_on_every_channel_from_every_site() {
     let f = Fixture::start(sim_config(), |_| {}).await;
@@ -18,22 +17,19 @@ async fn ten_thousand_recipients_on_every_channel_from_every_site() {
     let a = f.alert("fan-out", "alle", Priority::Crisis, at_once(&[Channel::Sms, Channel::Push])).await;
     assert_eq!(a.recipients_planned, 10_000);
 
-    let mut senders = BTreeSet::new();
-    loop {
-        let s = f.shards(a.id, 1).await;
-        senders.extend(s.held_by_node.keys().copied());
-        if s.status != "Active" || senders.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let done = f.wait_final(a.id, 3).await;
     assert_eq!(done.status, AlertStatus::Completed as i32, "{:?}", done.progress);
-    assert_eq!(
-        senders.len(),
-        3,
-        "every site should hold shards of a 10,000-recipient alert, saw {senders:?}"
+    // Every site sent: counted from each node's own metrics after the fact, not by sampling who
+    // held leases while it ran (a poll can miss a node whose shards came and went between two).
+    let mut by_node = BTreeMap::new();
+    for id in 1..=3 {
+        by_node.insert(id, f.sent_by_node(id).await);
+    }
+    assert!(
+        by_node.values().all(|n| *n > 0),
+        "every site should send part of a 10,000-recipient alert; messages sent per node: {by_node:?}"
     );
+    assert_eq!(by_node.values().sum::<u64>(), 20_000, "per node: {by_node:?}");
 
     let counts = f.sim.client.counts(a.id).await.unwrap();
     for ch in [SimChannel::Sms, SimChannel::Push] {
