@@ -680,11 +680,12 @@ impl RaftConfig {
         if self.max_payload_entries == 0 {
             return invalid("max_payload_entries", "must be positive".into());
         }
-        if !(4096..=32 << 20).contains(&self.max_payload_bytes) {
-            return invalid(
-                "max_payload_bytes",
-                "must be between 4096 and 33554432 (half the 64 MiB message limit between nodes)".into(),
-            );
+        // Half the message limit between nodes: the rest is room for the envelope.
+        let payload_max = crate::raft::network::MAX_MESSAGE_BYTES as u64 / 2;
+        if !(4096..=payload_max).contains(&self.max_payload_bytes) {
+            let rule =
+                format!("must be between 4096 and {payload_max} (half the message limit between nodes)");
+            return invalid("max_payload_bytes", rule);
         }
         Ok(())
     }

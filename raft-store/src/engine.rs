@@ -240,6 +240,15 @@ impl StorageEngine for MemEngine {
 #[derive(Debug, Clone, Default)]
 pub struct MemTree {
     map: Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>,
+    largest_batch: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl MemTree {
+    /// The most operations any one [`KvTree::write`] batch carried so far: lets tests check
+    /// how writes are grouped.
+    pub fn largest_batch(&self) -> usize {
+        self.largest_batch.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl KvTree for MemTree {
@@ -248,6 +257,7 @@ impl KvTree for MemTree {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), EngineError> {
+        self.largest_batch.fetch_max(batch.ops.len(), std::sync::atomic::Ordering::Relaxed);
         let mut map = self.map.write().map_err(|_| EngineError::Poisoned)?;
         for (k, v) in batch.ops {
             match v {

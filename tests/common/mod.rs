@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod http;
+pub mod metrics;
 pub mod python;
 pub mod sim;
 

@@ -164,16 +164,9 @@ impl Fixture {
     /// Messages node `id` handed to providers that accepted them: its
     /// `varsel_delivery_messages_total{outcome="sent"}`, summed over channels and providers.
     pub async fn sent_by_node(&self, id: u64) -> u64 {
-        let addr = self.c.lc.node(id).unwrap().http().expect("node has an http_addr");
-        let resp = crate::common::http::get(addr, "/metrics").await.expect("/metrics answers");
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        let sent: f64 = resp
-            .body
-            .lines()
-            .filter(|l| l.starts_with("varsel_delivery_messages_total{") && l.contains("outcome=\"sent\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        sent as u64
+        let python = crate::common::metrics::parser_python();
+        let scrape = crate::common::metrics::scrape(&self.c, &python, id).await;
+        scrape.sum("varsel_delivery_messages_total", &[("outcome", "sent")]) as u64
     }
 
     pub async fn shards(&self, id: u64, via: u64) -> ShardsReply {

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use crate::common::TestCluster;
-use crate::fixtures::{Scrape, peers_python, scrape};
+use crate::common::metrics::{Scrape, scrape};
+use crate::fixtures::peers_python;
 
 /// Puts sent through the follower in this test.
 const PUTS: u64 = 25;

@@ -1,7 +1,8 @@
 use std::time::{Duration, Instant};
 
 use crate::common::TestCluster;
-use crate::fixtures::{peers_python, rss_bytes, scrape};
+use crate::common::metrics::scrape;
+use crate::fixtures::{peers_python, rss_bytes};
 
 /// Writes sent while the collector is down.
 const WRITES: usize = 200;

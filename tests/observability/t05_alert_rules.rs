@@ -1,8 +1,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::common::metrics::scrape;
 use crate::common::{SETTLE, TestCluster, python};
-use crate::fixtures::{here, peers_python, scrape};
+use crate::fixtures::{here, peers_python};
 
 /// Goal: the sample alerting rules shipped in `deploy/prometheus/` are a valid Prometheus rules
 /// file whose expressions parse as PromQL and name only metrics a node really exports, so the

@@ -8,8 +8,9 @@ use varsel_proto::api::{
 };
 
 use crate::common::authed;
+use crate::common::metrics::scrape;
 use crate::common::sim::start_with_sim;
-use crate::fixtures::{OtlpReceiver, SpanRecord, peers_python, scrape};
+use crate::fixtures::{OtlpReceiver, SpanRecord, peers_python};
 
 /// Goal: an alert accepted on one node whose shards other nodes send is one trace; the
 /// delivery metrics count what was sent.

@@ -10,6 +10,7 @@ use varsel_raft_store::StateReader;
 use varsel_raft_store::engine::KvTree;
 use varsel_raft_store::error::EngineError;
 use varsel_raft_store::shards::ShardRange;
+use varsel_raft_store::state_machine::Txn;
 use varsel_raft_store::state_machine::domain::query;
 
 /// What one position of a shard turned out to be.
@@ -43,10 +44,10 @@ pub fn resolve<T: KvTree>(
             for (seq, m) in members {
                 let r = if !m.active_at(alert.accepted_index) {
                     Resolved::NotRecipient
-                } else if in_earlier_group(state, alert, target as usize, m.contact)? {
+                } else if in_earlier_group(&txn, alert, target as usize, m.contact)? {
                     Resolved::Duplicate
                 } else {
-                    contact(state, alert, m.contact)?
+                    contact(&txn, alert, m.contact)?
                 };
                 out.push((seq, r));
             }
@@ -54,10 +55,10 @@ pub fn resolve<T: KvTree>(
         ShardRange::Direct { .. } => {
             for pos in from..to {
                 let Some(&c) = alert.contacts.get(pos as usize) else { break };
-                let r = if in_earlier_group(state, alert, alert.groups.len(), c)? {
+                let r = if in_earlier_group(&txn, alert, alert.groups.len(), c)? {
                     Resolved::Duplicate
                 } else {
-                    contact(state, alert, c)?
+                    contact(&txn, alert, c)?
                 };
                 out.push((pos, r));
             }
@@ -67,22 +68,21 @@ pub fn resolve<T: KvTree>(
 }
 
 fn in_earlier_group<T: KvTree>(
-    state: &StateReader<T>,
+    txn: &Txn<'_, T>,
     alert: &Alert,
     before: usize,
     contact: u64,
 ) -> Result<bool, EngineError> {
-    let txn = state.read_txn();
     for g in alert.groups.iter().take(before) {
-        if query::was_member_at(&txn, alert.tenant, g.group, contact, alert.accepted_index)? {
+        if query::was_member_at(txn, alert.tenant, g.group, contact, alert.accepted_index)? {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-fn contact<T: KvTree>(state: &StateReader<T>, alert: &Alert, id: u64) -> Result<Resolved, EngineError> {
-    Ok(match query::contact_record(&state.read_txn(), alert.tenant, id)? {
+fn contact<T: KvTree>(txn: &Txn<'_, T>, alert: &Alert, id: u64) -> Result<Resolved, EngineError> {
+    Ok(match query::contact_record(txn, alert.tenant, id)? {
         Some(c) => Resolved::Recipient(Box::new(c)),
         None => Resolved::Deleted,
     })
