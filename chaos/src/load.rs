@@ -1,5 +1,5 @@
 //! The client load: clients that create alerts through the nodes, with retry on another node
-//! exactly as the CLI does ([`varsel_node::client::Cluster`]), read them back linearizably,
+//! exactly as the CLI does ([`varsel_client::Cluster`]), read them back linearizably,
 //! and now and then repeat an earlier create (same idempotency key) as a client would after a
 //! lost answer. Every operation is recorded with its invocation and return time for the
 //! linearizability check and the availability figures.
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
-use varsel_node::client::{ClientError, Cluster};
+use varsel_client::{ClientError, Cluster};
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::{
     Channel, ChannelContent, Consistency, Content, CreateAlertRequest, EscalationStep, GetAlertRequest,

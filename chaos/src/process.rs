@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use varsel_node::local_cluster::{LocalCluster, Spec};
+use varsel_client::local_cluster::{LocalCluster, Spec};
 use varsel_proto::admin::SetFaultsRequest;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_sim::{Channel, ProviderConfig, SimClient, SimConfig};
@@ -95,9 +95,9 @@ impl ProcessBackend {
         spec.log_filter = "info,openraft=warn".into();
         spec.delivery.lease_ms = opts.lease_ms;
         if opts.production_timing {
-            spec.raft = varsel_node::config::RaftConfig::default();
+            spec.raft = varsel_config::RaftConfig::default();
         }
-        spec.providers = varsel_node::delivery::providers::simulator::demo_provider_configs(
+        spec.providers = varsel_config::providers::simulator::demo_provider_configs(
             &format!("http://{sim_addr}"),
             &secret_file,
         );

@@ -59,11 +59,14 @@ pub enum Rule {
     Duplicate,
     /// A number or time outside its allowed range, or values in the wrong order.
     Range,
+    /// Not one of the values or forms the field accepts (a role, a priority, a page token,
+    /// `host:port`), or fields given together that exclude each other.
+    Value,
 }
 
 impl Rule {
     /// Every rule, so the codes can be listed (API reference) and parsed back.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::Required,
         Rule::TooLong,
         Rule::TooMany,
@@ -82,6 +85,7 @@ impl Rule {
         Rule::Utf8,
         Rule::Duplicate,
         Rule::Range,
+        Rule::Value,
     ];
 
     /// The rule with this code, if any.
@@ -110,6 +114,7 @@ impl Rule {
             Rule::Utf8 => "utf8",
             Rule::Duplicate => "duplicate",
             Rule::Range => "range",
+            Rule::Value => "value",
         }
     }
 }

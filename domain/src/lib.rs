@@ -1,7 +1,8 @@
 //! Varsel's domain rules: pure functions that decide whether input is acceptable and what it
 //! costs, shared by the API, the Raft state machine and the senders.
 //!
-//! Nothing here does I/O (the CSV import reads from any `std::io::Read` it is given), awaits,
+//! Nothing here does I/O (the CSV import reads from any `std::io::Read` it is given; [`clock`]
+//! reads the wall clock, for the one place every crate takes it from), awaits,
 //! or panics on any input: every function takes untrusted API input and answers with a value
 //! or an error that names the field and says what to fix. Every limit is a named constant, and
 //! nothing is truncated silently.
@@ -10,12 +11,14 @@
 //!
 //! - [`error`]: [`ValidationError`] (field, [`Rule`] code, message) and [`ValidationErrors`];
 //!   [`SmsError`] for the SMS codecs; [`ImportError`] for a CSV file that cannot be imported.
+//! - [`clock`]: the wall clock in ms and s since the Unix epoch.
 //! - [`channel`]: [`Channel`], the delivery channels (SMS, voice, e-mail, push).
 //! - [`sms`]: GSM 03.38 / UCS-2 encoding choice, exact segment counting, the encoders and
 //!   decoders the SMPP client uses, and the per-tenant segment limit check.
 //! - [`phone`]: E.164 phone number normalisation.
 //! - [`email`]: e-mail address syntax (the deliverable part of RFC 5321).
 //! - [`language`]: language tags (the common subset of BCP 47).
+//! - [`message_key`]: the idempotency key of one message, made and parsed.
 //! - [`template`]: `{{variable}}` templates, parsed once and rendered per recipient.
 //! - [`csv_import`]: bulk contact import from CSV, reporting every bad row with its line.
 //! - [`model`]: the replicated records: tenants, credentials, contacts, groups, templates,
@@ -41,10 +44,12 @@
 
 pub mod alert_spec;
 pub mod channel;
+pub mod clock;
 pub mod csv_import;
 pub mod email;
 pub mod error;
 pub mod language;
+pub mod message_key;
 pub mod model;
 pub mod phone;
 pub mod sms;

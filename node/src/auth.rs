@@ -15,10 +15,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
 use varsel_domain::model::Role;
-use varsel_raft_store::ops::Actor;
+use varsel_raft_store::ops::Caller;
 use varsel_raft_store::state_machine::domain::query;
 
-use crate::error::{ApiError, ConfigError};
+use varsel_config::ConfigError;
+
+use crate::error::ApiError;
 use crate::replica::Replica;
 
 /// Prefix of credential tokens.
@@ -66,10 +68,10 @@ impl Authenticator {
             .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
         let token = text.trim();
         if token.chars().count() < SUPERADMIN_TOKEN_CHARS_MIN {
-            return Err(ConfigError::Invalid {
-                field: "auth.superadmin_token_file".into(),
-                rule: format!("must hold a token of at least {SUPERADMIN_TOKEN_CHARS_MIN} characters"),
-            });
+            return Err(ConfigError::invalid(
+                "auth.superadmin_token_file",
+                format!("must hold a token of at least {SUPERADMIN_TOKEN_CHARS_MIN} characters"),
+            ));
         }
         Ok(Self { superadmin: Some(hash_secret(token)) })
     }
@@ -77,12 +79,12 @@ impl Authenticator {
     /// Authenticates the bearer token of a request. Reads the credential from this node's
     /// state; a credential created a moment ago elsewhere may not be applied here yet, so an
     /// unknown one is looked up again after a linearizable read barrier.
-    pub async fn authenticate(&self, metadata: &MetadataMap, replica: &Replica) -> Result<Actor, ApiError> {
+    pub async fn authenticate(&self, metadata: &MetadataMap, replica: &Replica) -> Result<Caller, ApiError> {
         let token = bearer(metadata)?;
         if let Some(hash) = &self.superadmin
             && bool::from(hash_secret(token).ct_eq(hash))
         {
-            return Ok(Actor::SUPERADMIN);
+            return Ok(Caller::SUPERADMIN);
         }
         let (id, secret) = parse_token(token)?;
         let cred = match query::credential(&replica.state.read_txn(), id)? {
@@ -96,7 +98,7 @@ impl Authenticator {
         if cred.revoked || !bool::from(hash_secret(secret).ct_eq(&cred.secret_hash)) {
             return Err(unauthenticated());
         }
-        Ok(Actor { tenant: cred.tenant, credential: cred.id, role: cred.role })
+        Ok(Caller { tenant: cred.tenant, credential: cred.id, role: cred.role })
     }
 }
 
@@ -124,7 +126,7 @@ fn parse_token(token: &str) -> Result<(u64, &str), ApiError> {
 }
 
 /// Refuses the call unless the actor may read tenant data (any tenant credential).
-pub fn require_tenant(actor: &Actor) -> Result<(), ApiError> {
+pub fn require_tenant(actor: &Caller) -> Result<(), ApiError> {
     if actor.tenant == 0 || actor.role == Role::SuperAdmin {
         return Err(ApiError::PermissionDenied(
             "the superadmin manages tenants and sees no tenant's data".into(),
@@ -134,7 +136,7 @@ pub fn require_tenant(actor: &Actor) -> Result<(), ApiError> {
 }
 
 /// Refuses the call unless the actor may write tenant data (operator or admin).
-pub fn require_writer(actor: &Actor) -> Result<(), ApiError> {
+pub fn require_writer(actor: &Caller) -> Result<(), ApiError> {
     require_tenant(actor)?;
     if !actor.role.can_write() {
         return Err(ApiError::PermissionDenied(format!("role {} may only read", actor.role.as_str())));

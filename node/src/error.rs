@@ -1,38 +1,15 @@
 //! Errors of the node, and their one mapping onto gRPC status codes.
 //!
-//! Retryable and fatal are kept apart: [`ApiError::Unavailable`] means "try again, maybe on
-//! another node"; everything else is final for that request.
+//! Retryable and fatal are kept apart: [`ApiError::Unavailable`] and the retryable kinds of
+//! [`ApiError::Write`] mean "try again, maybe on another node"; everything else is final for
+//! that request. A failed write keeps its type ([`WriteError`]) up to the edge, where
+//! [`ApiError::into_status`] is the one mapping onto gRPC status codes.
 
-use std::path::PathBuf;
-
+use varsel_config::ConfigError;
+use varsel_domain::{Rule, ValidationError, ValidationErrors};
 use varsel_raft_store::error::EngineError;
-
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML, or a field has the wrong type, is unknown or is missing.
-    #[error("configuration: {0}")]
-    Toml(String),
-    /// A field breaks a rule.
-    #[error("configuration field `{field}` {rule}")]
-    Invalid {
-        /// The field, as a path (`raft.heartbeat_interval_ms`, `peers[1].id`).
-        field: String,
-        /// The rule it breaks.
-        rule: String,
-    },
-    /// An environment override names a field that cannot be set that way.
-    #[error("environment variable {0} does not name a configuration field")]
-    Env(String),
-}
+use varsel_raft_store::ops::{Refusal, RefusalCode};
+use varsel_raft_store::write::WriteError;
 
 /// Why a node could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +28,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The delivery engine could not start (a provider's secret or key file, most often).
+    #[error("delivery: {0}")]
+    Delivery(#[from] varsel_delivery::engine::StartError),
     /// Raft could not start.
     #[error("raft: {0}")]
     Raft(String),
@@ -62,10 +42,20 @@ pub enum NodeError {
 /// The failure of one API request.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
+    /// A write that is not known to be committed; says whether it may have been applied.
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// Retryable: no leader, quorum unreachable, node shutting down, write outcome unknown.
     #[error("{0}")]
     Unavailable(String),
-    /// The request is invalid; names the field and the rule.
+    /// The request is invalid: every field at fault, the rule it breaks and what to do.
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// The replicated rules refused the operation (the same answer on every node).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    /// The request is invalid in a way the caller cannot fix by changing one field (a gRPC
+    /// status relayed from another node).
     #[error("{0}")]
     InvalidArgument(String),
     /// The thing asked for does not exist (or belongs to someone else).
@@ -96,7 +86,17 @@ pub enum ApiError {
 
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
-        match e {
+        e.into_status()
+    }
+}
+
+impl ApiError {
+    /// The gRPC status of this error: the one place where errors become codes.
+    pub fn into_status(self) -> tonic::Status {
+        match self {
+            ApiError::Write(w) => write_status(&w),
+            ApiError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
+            ApiError::Refused(r) => refusal_status(r),
             ApiError::Unavailable(m) => tonic::Status::unavailable(m),
             ApiError::InvalidArgument(m) => tonic::Status::invalid_argument(m),
             ApiError::NotFound(m) => tonic::Status::not_found(m),
@@ -108,6 +108,40 @@ impl From<ApiError> for tonic::Status {
             ApiError::PermissionDenied(m) => tonic::Status::permission_denied(m),
             ApiError::AlreadyExists(m) => tonic::Status::already_exists(m),
         }
+    }
+}
+
+fn refusal_status(r: Refusal) -> tonic::Status {
+    let m = r.message;
+    match r.code {
+        RefusalCode::InvalidArgument => tonic::Status::invalid_argument(m),
+        RefusalCode::NotFound => tonic::Status::not_found(m),
+        RefusalCode::AlreadyExists => tonic::Status::already_exists(m),
+        RefusalCode::PermissionDenied => tonic::Status::permission_denied(m),
+        RefusalCode::FailedPrecondition => tonic::Status::failed_precondition(m),
+        RefusalCode::ResourceExhausted => tonic::Status::resource_exhausted(m),
+    }
+}
+
+impl ApiError {
+    /// Field `field` breaks `rule`; `message` says what is wrong and how to fix it.
+    pub fn invalid(field: &str, rule: Rule, message: impl Into<String>) -> Self {
+        ApiError::Invalid(ValidationError::new(field, rule, message).into())
+    }
+}
+
+/// Retryable write failures are UNAVAILABLE (the client tries another node); a request too
+/// large for one entry is RESOURCE_EXHAUSTED; a refused membership change FAILED_PRECONDITION.
+fn write_status(w: &WriteError) -> tonic::Status {
+    let m = w.to_string();
+    match w {
+        WriteError::NoLeader { .. }
+        | WriteError::NotApplied { .. }
+        | WriteError::OutcomeUnknown { .. }
+        | WriteError::Stopping { .. } => tonic::Status::unavailable(m),
+        WriteError::TooLarge { .. } => tonic::Status::resource_exhausted(m),
+        WriteError::Refused(_) => tonic::Status::failed_precondition(m),
+        WriteError::Internal(_) => tonic::Status::internal(m),
     }
 }
 

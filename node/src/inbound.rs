@@ -32,12 +32,12 @@ use serde_json::Value;
 use sha2::Sha256;
 use varsel_domain::Channel;
 
-use crate::config::ProviderConfig;
-use crate::delivery::providers::InboundSink;
-use crate::delivery::providers::http_sms::{self, SmsReceiptMap, SmsReplyMap};
-use crate::delivery::providers::mapping::{InboundReceipt, InboundReply};
-use crate::delivery::providers::voice::{self, CallOutcome, VoiceCallbackMap};
-use crate::error::ConfigError;
+use varsel_config::ConfigError;
+use varsel_config::{ProviderConfig, ProviderKind};
+use varsel_delivery::providers::InboundSink;
+use varsel_delivery::providers::http_sms::{self, SmsReceiptMap, SmsReplyMap};
+use varsel_delivery::providers::mapping::{InboundReceipt, InboundReply};
+use varsel_delivery::providers::voice::{self, CallOutcome, VoiceCallbackMap};
 
 /// Largest inbound request body.
 pub const BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -79,13 +79,15 @@ impl std::fmt::Debug for InboundState {
 }
 
 fn format_of(p: &ProviderConfig) -> Format {
-    if let Some(c) = &p.http_sms {
-        return Format::HttpSms { receipts: c.receipts.clone(), replies: c.replies.clone() };
+    match &p.kind {
+        ProviderKind::HttpSms(c) => {
+            Format::HttpSms { receipts: c.receipts.clone(), replies: c.replies.clone() }
+        }
+        ProviderKind::VoiceHttp(c) => {
+            Format::Voice { map: c.callback.clone(), ack_digits: c.ack_digits.clone() }
+        }
+        _ => Format::Varsel,
     }
-    if let Some(c) = &p.voice_http {
-        return Format::Voice { map: c.callback.clone(), ack_digits: c.ack_digits.clone() };
-    }
-    Format::Varsel
 }
 
 impl InboundState {
@@ -166,10 +168,6 @@ pub fn verify(secret: &[u8], headers: &HeaderMap, body: &[u8], now_s: u64) -> Re
     mac.verify_slice(&given).map_err(|_| "signature does not match".to_string())
 }
 
-fn now_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 type Answer = (StatusCode, String);
 
 /// Verifies a request and reads its JSON; the error is the HTTP answer.
@@ -183,7 +181,7 @@ fn accept(
         tracing::warn!(provider, "inbound request for a provider without an inbound secret refused");
         return Err((StatusCode::NOT_FOUND, format!("no inbound endpoint for provider {provider:?}")));
     };
-    if let Err(why) = verify(&endpoint.secret, headers, body, now_s()) {
+    if let Err(why) = verify(&endpoint.secret, headers, body, varsel_domain::clock::wall_s()) {
         tracing::warn!(provider, reason = %why, "inbound request with a bad signature refused; nothing recorded");
         return Err((StatusCode::UNAUTHORIZED, "bad signature".into()));
     }

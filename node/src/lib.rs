@@ -1,15 +1,15 @@
-//! The Varsel node and the `varsel` command.
+//! The Varsel node: everything one site runs. The `varsel` command (`varsel-cli`) calls [`run`].
 //!
 //! # Layout
 //!
 //! - [`run`]: the whole node: open the store, start Raft, serve until told to stop.
-//! - [`config`]: the node's configuration file, environment overrides and validation.
+//! - The configuration file, its environment overrides and validation are `varsel_config`.
 //! - [`raft`]: starting openraft; the Raft transport over tonic (client [`raft::network`],
 //!   server [`raft::service`]) and its fault-injection hook.
 //! - [`replica`]: this node's replica: writes from any node (forwarded to the leader), reads
-//!   (local or linearizable), cluster administration.
-//! - [`delivery`]: the delivery engine: supervised actors that send every alert from all
-//!   sites at once, providers with failover.
+//!   (local or linearizable), cluster administration. It implements `varsel_delivery::Replica`, through which the delivery engine
+//!   (`varsel_delivery`: supervised actors that send every alert from all sites at once,
+//!   providers with failover) reads the state and writes outcomes.
 //! - [`api`]: the gRPC services on the API port.
 //! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
 //! - [`server`]: listeners (API, Raft, HTTP), health and reflection services, shutdown.
@@ -19,33 +19,25 @@
 //! - [`health`]: the readiness rule behind `/readyz` and the gRPC health service.
 //! - [`metrics`]: the metrics registry, the gRPC layer that counts and traces calls, and the
 //!   node's own Raft, storage and process figures.
-//! - [`client`]: a client that tries the next node when one is down (used by the CLI).
-//! - [`local_cluster`]: real node processes on loopback (for `dev`, `bench` and tests).
-//! - [`cli`]: the `varsel` subcommands other than `start`.
 //! - [`telemetry`]: logs (text or JSON), OTLP trace export, trace context across nodes, and
 //!   masking of personal data for logs.
 //! - [`error`]: errors and their mapping onto gRPC status codes.
 
 pub mod api;
 pub mod auth;
-pub mod cli;
-pub mod client;
-pub mod config;
-pub mod delivery;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod inbound;
-pub mod local_cluster;
 pub mod metrics;
 pub mod raft;
 pub mod replica;
 pub mod server;
 pub mod telemetry;
 
-pub use config::NodeConfig;
 pub use error::{ApiError, NodeError};
 pub use server::{NodeHandle, bind_and_start, start, start_with};
+pub use varsel_config::NodeConfig;
 
 /// Runs a node until `shutdown` completes, then stops it in order.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {

@@ -30,7 +30,6 @@ use crate::api::contacts::Contacts;
 use crate::api::kv::KvService;
 use crate::api::tenants::Tenants;
 use crate::auth::Authenticator;
-use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::metrics::grpc::{GrpcLayer, Listener};
@@ -39,6 +38,7 @@ use crate::raft::faults::Faults;
 use crate::raft::network::MAX_MESSAGE_BYTES;
 use crate::raft::service::RaftTransportService;
 use crate::replica::Replica;
+use varsel_config::NodeConfig;
 
 /// Time open connections get to finish when the node stops, before they are cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -59,7 +59,7 @@ pub struct NodeHandle {
     /// The node's metrics; components started later register their families here.
     pub metrics: Metrics,
     /// The delivery engine, when enabled.
-    pub engine: Option<crate::delivery::Engine>,
+    pub engine: Option<varsel_delivery::Engine>,
     stop: watch::Sender<bool>,
     servers: Vec<(&'static str, ServerTask)>,
     observers: Vec<JoinHandle<()>>,
@@ -161,27 +161,26 @@ fn raft_server(
 async fn start_engine(
     replica: &Arc<Replica>,
     metrics: &Metrics,
-) -> Result<Option<crate::delivery::Engine>, NodeError> {
+) -> Result<Option<varsel_delivery::Engine>, NodeError> {
     if !replica.config.delivery.enabled {
         return Ok(None);
     }
     let cfg = replica.config.clone();
-    let engine = crate::delivery::Engine::start(
+    let engine = varsel_delivery::Engine::start(
         replica.clone(),
         cfg.delivery.clone(),
         &cfg.providers,
         &cfg.testing,
         metrics,
     )
-    .await
-    .map_err(NodeError::Server)?;
+    .await?;
     Ok(Some(engine))
 }
 
 /// What the API listener serves besides health.
 struct ApiParts {
     ctx: ApiContext,
-    engine: Option<Arc<crate::delivery::Shared>>,
+    engine: Option<Arc<varsel_delivery::Shared>>,
 }
 
 fn api_server(

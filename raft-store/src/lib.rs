@@ -13,6 +13,8 @@
 //! - [`ops`]: domain operations as they travel in the log, and their answers.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
 //! - [`delivery`]: the delivery engine's commands (leases, outcomes, receipts) and answers.
+//! - [`write`]: what committing a request answers: [`Written`](write::Written), or a
+//!   [`WriteError`](write::WriteError) that says whether it may have been applied.
 //! - [`error`]: the crate's errors.
 //!
 //! There is no networking here; the node crate moves these types between sites.
@@ -36,6 +38,7 @@ pub mod shards;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
+pub mod write;
 
 use std::path::Path;
 

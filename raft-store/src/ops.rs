@@ -1,6 +1,6 @@
 //! Domain operations as they travel in the log, and what applying them answers.
 //!
-//! Every operation carries the [`Actor`] the receiving node authenticated. The state machine
+//! Every operation carries the [`Caller`] the receiving node authenticated. The state machine
 //! checks again that the credential exists, is not revoked, belongs to the tenant and has the
 //! role the operation needs, because a credential can be revoked between authentication and
 //! commit.
@@ -18,7 +18,7 @@ use varsel_domain::model::{
 
 /// Who is acting, as authenticated by the node that received the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
+pub struct Caller {
     /// The tenant acted for (`0` for the superadmin).
     pub tenant: TenantId,
     /// The credential used (`0` for the superadmin token from the node configuration).
@@ -27,16 +27,16 @@ pub struct Actor {
     pub role: Role,
 }
 
-impl Actor {
+impl Caller {
     /// The cluster superadmin.
-    pub const SUPERADMIN: Actor = Actor { tenant: 0, credential: 0, role: Role::SuperAdmin };
+    pub const SUPERADMIN: Caller = Caller { tenant: 0, credential: 0, role: Role::SuperAdmin };
 }
 
 /// A domain operation with its actor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainRequest {
     /// Who.
-    pub actor: Actor,
+    pub actor: Caller,
     /// What.
     pub op: Op,
 }

@@ -14,7 +14,7 @@ use varsel_domain::model::{
     AlertSpec, AlertStatus, Channel, ChannelContent, ContactInput, ContactRef, Content, GroupRef, Limits,
     Priority, Role,
 };
-use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op, RefusalCode};
 use varsel_raft_store::state_machine::domain::query;
 use varsel_raft_store::{
     Command, Entry, MemEngine, Request, Response, StateMachine, StorageEngine as _, Store,
@@ -37,7 +37,7 @@ impl Harness {
     }
 
     /// The next log entry, carrying `op` by `actor`, 10 ms after the previous one.
-    fn entry(&mut self, actor: Actor, op: Op) -> Entry {
+    fn entry(&mut self, actor: Caller, op: Op) -> Entry {
         self.index += 1;
         self.now_ms += 10;
         Entry {
@@ -49,7 +49,7 @@ impl Harness {
         }
     }
 
-    async fn apply(&mut self, actor: Actor, op: Op) -> DomainReply {
+    async fn apply(&mut self, actor: Caller, op: Op) -> DomainReply {
         let entry = self.entry(actor, op);
         match self.sm.apply([entry]).await.unwrap().pop() {
             Some(Response::Domain(r)) => r,
@@ -65,9 +65,9 @@ impl Harness {
     }
 
     /// Creates a tenant and an operator credential; returns the operator actor.
-    async fn tenant(&mut self, name: &str, limits: Limits) -> Actor {
+    async fn tenant(&mut self, name: &str, limits: Limits) -> Caller {
         let DomainReply::Tenant(t) =
-            self.apply(Actor::SUPERADMIN, Op::CreateTenant { name: name.into(), limits }).await
+            self.apply(Caller::SUPERADMIN, Op::CreateTenant { name: name.into(), limits }).await
         else {
             panic!("tenant not created")
         };
@@ -77,13 +77,13 @@ impl Harness {
             role: Role::Operator,
             secret_hash: [1; 32],
         };
-        let DomainReply::Credential(c) = self.apply(Actor::SUPERADMIN, op).await else {
+        let DomainReply::Credential(c) = self.apply(Caller::SUPERADMIN, op).await else {
             panic!("no credential")
         };
-        Actor { tenant: t.id, credential: c.id, role: Role::Operator }
+        Caller { tenant: t.id, credential: c.id, role: Role::Operator }
     }
 
-    async fn contacts(&mut self, actor: Actor, ids: std::ops::Range<u32>, group: &str) {
+    async fn contacts(&mut self, actor: Caller, ids: std::ops::Range<u32>, group: &str) {
         let contacts = ids
             .map(|i| ContactInput {
                 external_id: format!("e{i}"),
@@ -128,15 +128,15 @@ async fn authorisation_and_isolation() {
     // A viewer cannot write.
     let op =
         Op::CreateCredential { tenant: a.tenant, name: "v".into(), role: Role::Viewer, secret_hash: [2; 32] };
-    let DomainReply::Credential(v) = h.apply(Actor::SUPERADMIN, op).await else { panic!() };
-    let viewer = Actor { tenant: a.tenant, credential: v.id, role: Role::Viewer };
+    let DomainReply::Credential(v) = h.apply(Caller::SUPERADMIN, op).await else { panic!() };
+    let viewer = Caller { tenant: a.tenant, credential: v.id, role: Role::Viewer };
     let r = h.apply(viewer, Op::CreateGroup { name: "g".into() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // Claiming a higher role than stored does not help.
-    let r = h.apply(Actor { role: Role::Admin, ..viewer }, Op::CreateGroup { name: "g".into() }).await;
+    let r = h.apply(Caller { role: Role::Admin, ..viewer }, Op::CreateGroup { name: "g".into() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // A credential used for another tenant is refused.
-    let r = h.apply(Actor { tenant: b.tenant, ..a }, Op::CreateGroup { name: "g".into() }).await;
+    let r = h.apply(Caller { tenant: b.tenant, ..a }, Op::CreateGroup { name: "g".into() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // Tenant B cannot see or touch tenant A's contacts.
     h.contacts(a, 0..3, "alle").await;
@@ -148,7 +148,7 @@ async fn authorisation_and_isolation() {
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::NotFound));
     // Revoked credentials stop working at once.
     let op = Op::RevokeCredential { id: a.credential };
-    assert!(matches!(h.apply(Actor::SUPERADMIN, op).await, DomainReply::Credential(_)));
+    assert!(matches!(h.apply(Caller::SUPERADMIN, op).await, DomainReply::Credential(_)));
     let r = h.apply(a, Op::CreateGroup { name: "late".into() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
 }

@@ -17,8 +17,8 @@ use varsel_raft_store::delivery::{
     DeliveryCommand, DeliveryReply, LEASE_MS, LeaseRef, Outcome, OutcomeResult, ReceiptItem, ShardProgress,
     ShardRef,
 };
-use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op};
-use varsel_raft_store::state_machine::delivery as dq;
+use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
+use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
 use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, Store};
 
@@ -28,7 +28,7 @@ struct H {
     index: u64,
     now: u64,
     /// The operator of the tenant [`H::alert`] made.
-    operator: Option<Actor>,
+    operator: Option<Caller>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,7 +49,7 @@ impl H {
         self.sm.apply([entry]).await.unwrap().pop().unwrap()
     }
 
-    async fn domain(&mut self, actor: Actor, op: Op) -> DomainReply {
+    async fn domain(&mut self, actor: Caller, op: Op) -> DomainReply {
         match self.apply(Request::Domain(Box::new(DomainRequest { actor, op }))).await {
             Response::Domain(r) => r,
             other => panic!("{other:?}"),
@@ -67,7 +67,7 @@ impl H {
     /// (SMS now, voice after 60 s). Returns the alert id and the number of shards.
     async fn alert(&mut self, n: u32) -> (u64, u32) {
         let DomainReply::Tenant(t) = self
-            .domain(Actor::SUPERADMIN, Op::CreateTenant { name: "t".into(), limits: Limits::default() })
+            .domain(Caller::SUPERADMIN, Op::CreateTenant { name: "t".into(), limits: Limits::default() })
             .await
         else {
             panic!()
@@ -78,8 +78,8 @@ impl H {
             role: Role::Operator,
             secret_hash: [0; 32],
         };
-        let DomainReply::Credential(c) = self.domain(Actor::SUPERADMIN, op).await else { panic!() };
-        let actor = Actor { tenant: t.id, credential: c.id, role: Role::Operator };
+        let DomainReply::Credential(c) = self.domain(Caller::SUPERADMIN, op).await else { panic!() };
+        let actor = Caller { tenant: t.id, credential: c.id, role: Role::Operator };
         self.operator = Some(actor);
         let contacts = (0..n)
             .map(|i| ContactInput {

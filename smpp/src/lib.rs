@@ -12,6 +12,7 @@
 //!
 //! | module | concern |
 //! |---|---|
+//! | [`address`] | source addresses: TON and NPI from the sender's form |
 //! | [`pdu`] | PDU header and bodies, encode/decode (§3–4); limits as constants |
 //! | [`tlv`] | optional parameters, typed accessors for the ones we use |
 //! | [`status`] | `command_status` codes and their classification |
@@ -58,6 +59,7 @@
 
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod concat;
 pub mod config;
 pub mod error;

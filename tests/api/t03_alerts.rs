@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use varsel_node::client::Cluster;
+use varsel_client::Cluster;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::{
     AlertStatus, CancelAlertRequest, ChannelContent, Content, CreateAlertRequest, GetAlertRequest,

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use varsel_node::config::{ProviderConfig, SmppLongMessage, SmppProviderConfig};
+use varsel_config::providers::{SmppLongMessage, SmppProviderConfig};
+use varsel_config::{ProviderConfig, ProviderKind};
 use varsel_proto::api::{AlertStatus, Channel, ChannelContent, EscalationStep};
 
 use crate::fixture::{Fixture, at_once, sim_config};
@@ -62,12 +63,7 @@ impl Smsc {
             batch_max: 50,
             timeout_ms: 10_000,
             inbound_secret_file: None,
-            simulator: None,
-            smpp: Some(smpp),
-            smtp: None,
-            http_sms: None,
-            webpush: None,
-            voice_http: None,
+            kind: ProviderKind::Smpp(smpp),
         }
     }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use varsel_node::config::{ProviderConfig, SmtpProviderConfig, SmtpTls};
+use varsel_config::providers::{SmtpProviderConfig, SmtpTls};
+use varsel_config::{ProviderConfig, ProviderKind};
 use varsel_proto::api::{AlertStatus, Channel, ChannelContent};
 
 use crate::common::python::ensure_venv;
@@ -80,12 +81,7 @@ impl SmtpPeer {
             batch_max: 20,
             timeout_ms: 10_000,
             inbound_secret_file: None,
-            simulator: None,
-            smpp: None,
-            smtp: Some(smtp),
-            http_sms: None,
-            webpush: None,
-            voice_http: None,
+            kind: ProviderKind::Smtp(smtp),
         }
     }
 
@@ -163,7 +159,7 @@ async fn email_content_headers_and_failures() {
         let id = m["message_id"].as_str().unwrap();
         let key = id.trim_start_matches('<').trim_end_matches(">").trim_end_matches("@kommune.no");
         assert!(key.starts_with(&format!("a{}-c", a.id)) && key.ends_with("-email-0"), "Message-ID {id}");
-        let sig = varsel_node::delivery::providers::smtp::signature(b"avmeldingsnokkel", key);
+        let sig = varsel_delivery::providers::smtp::signature(b"avmeldingsnokkel", key);
         let unsubscribe = format!("<https://kommune.no/avmeld?m={key}&s={sig}>");
         assert_eq!(m["list_unsubscribe"], unsubscribe.as_str());
         assert!(m["raw"].as_str().unwrap().is_ascii(), "8-bit content must be encoded");

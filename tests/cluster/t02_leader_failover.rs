@@ -59,7 +59,7 @@ async fn write_without_quorum_fails_fast_and_retryable() {
         .expect("the write hung")
         .expect_err("a write without quorum must fail");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert!(varsel_node::client::retryable(&err));
+    assert!(varsel_client::retryable(&err));
     let m = err.message();
     assert!(m.contains("quorum") || m.contains("leader"), "unclear message: {m}");
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());

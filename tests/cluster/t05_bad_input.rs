@@ -41,7 +41,7 @@ async fn malformed_config_is_refused_naming_the_field() {
 async fn cli_reports_unreachable_cluster() {
     let (ok, _, err) = run_varsel(&["cluster", "status", "--endpoints", ","]).await;
     assert!(!ok && err.contains("endpoints"), "{err}");
-    let port = varsel_node::local_cluster::free_port().unwrap();
+    let port = varsel_client::local_cluster::free_port().unwrap();
     let (ok, _, err) = run_varsel(&["kv", "get", "x", "--endpoints", &format!("127.0.0.1:{port}")]).await;
     assert!(!ok && err.contains("no node succeeded"), "{err}");
 }

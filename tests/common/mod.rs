@@ -9,8 +9,8 @@ pub mod sim;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use varsel_node::client::Cluster;
-use varsel_node::local_cluster::{LocalCluster, Spec};
+use varsel_client::Cluster;
+use varsel_client::local_cluster::{LocalCluster, Spec};
 use varsel_proto::kv::kv_client::KvClient;
 use varsel_proto::kv::{GetRequest, PutReply, PutRequest, ReadConsistency};
 

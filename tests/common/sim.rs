@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use varsel_node::local_cluster::Spec;
+use varsel_client::local_cluster::Spec;
 use varsel_sim::{SimClient, SimConfig};
 
 use super::TestCluster;
@@ -52,7 +52,7 @@ pub async fn start_with_sim(
     let addr = listener.local_addr().unwrap();
     let url = format!("http://{addr}");
     let mut c = TestCluster::configure(n, |s| {
-        s.providers = varsel_node::delivery::providers::simulator::demo_provider_configs(&url, &secret_file);
+        s.providers = varsel_config::providers::simulator::demo_provider_configs(&url, &secret_file);
         adjust(s);
     });
     sim.callback_urls = c.lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();

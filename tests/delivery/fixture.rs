@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::stream;
-use varsel_node::local_cluster::Spec;
+use varsel_client::local_cluster::Spec;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{ShardsReply, ShardsRequest};
 use varsel_proto::api::{

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use varsel_node::config::ProviderConfig;
-use varsel_node::delivery::providers::http::JsonClient;
+use varsel_config::{ProviderConfig, ProviderKind};
+use varsel_delivery::providers::http::JsonClient;
 use varsel_proto::api::{
     Alert, AlertStatus, ChannelContent, ChannelCounts, Consistency, Contact, Content, CreateAlertRequest,
     EscalationStep, GetAlertRequest, GetContactRequest, Priority, Progress, Role, Targets,
@@ -40,21 +40,18 @@ pub struct Channels {
 
 /// A provider of `channel` with no kind yet, signing its webhooks with [`WEBHOOK_SECRET`]
 /// (`secrets` is where its secret file goes).
-pub fn provider(name: &str, channel: varsel_domain::Channel, secrets: &Path) -> ProviderConfig {
+pub fn provider(
+    name: &str,
+    channel: varsel_domain::Channel,
+    secrets: &Path,
+    kind: ProviderKind,
+) -> ProviderConfig {
     ProviderConfig {
-        name: name.into(),
-        channel,
-        rate_per_second: 0,
         concurrency: 4,
         batch_max: 50,
         timeout_ms: 5_000,
         inbound_secret_file: Some(write_secret(secrets, "webhook.secret", WEBHOOK_SECRET)),
-        simulator: None,
-        http_sms: None,
-        webpush: None,
-        voice_http: None,
-        smpp: None,
-        smtp: None,
+        ..ProviderConfig::new(name, channel, kind)
     }
 }
 

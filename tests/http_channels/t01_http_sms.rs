@@ -2,9 +2,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use varsel_config::ProviderKind;
+use varsel_config::providers::HttpSmsConfig;
+use varsel_config::providers::VoiceHttpConfig;
 use varsel_domain::Channel as C;
-use varsel_node::delivery::providers::http_sms::HttpSmsConfig;
-use varsel_node::delivery::providers::voice::VoiceHttpConfig;
 use varsel_proto::api::Channel;
 
 use crate::fixture::{Channels, WEBHOOK_SECRET, counts, post_signed, provider, step, write_secret};
@@ -105,10 +106,10 @@ async fn gateway_layout_receipts_and_replies() {
         Peer::start(|r| Answer::json(201, json!({"id": format!("call-{}", r.json()["reference"])}))).await;
     let (sms_url, voice_url) = (sms.url("/api/sms"), voice.url("/calls"));
     let f = Channels::start(|dir| {
-        let mut p = provider("sms-gw", C::Sms, dir);
-        p.http_sms = Some(sms_config(&sms_url, &write_secret(dir, "sms.key", &format!("{API_KEY}\n"))));
-        let mut v = provider("voice-gw", C::Voice, dir);
-        v.voice_http = Some(toml::from_str::<VoiceHttpConfig>(&format!("url = \"{voice_url}\"")).unwrap());
+        let sms = sms_config(&sms_url, &write_secret(dir, "sms.key", &format!("{API_KEY}\n")));
+        let p = provider("sms-gw", C::Sms, dir, ProviderKind::HttpSms(sms));
+        let voice = toml::from_str::<VoiceHttpConfig>(&format!("url = \"{voice_url}\"")).unwrap();
+        let v = provider("voice-gw", C::Voice, dir, ProviderKind::VoiceHttp(voice));
         vec![p, v]
     })
     .await;

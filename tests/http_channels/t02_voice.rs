@@ -2,9 +2,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
+use varsel_config::ProviderKind;
+use varsel_config::providers::HttpSmsConfig;
+use varsel_config::providers::VoiceHttpConfig;
 use varsel_domain::Channel as C;
-use varsel_node::delivery::providers::http_sms::HttpSmsConfig;
-use varsel_node::delivery::providers::voice::VoiceHttpConfig;
 use varsel_proto::api::Channel;
 
 use crate::fixture::{
@@ -68,12 +69,11 @@ async fn calls_callbacks_and_keypad_ack() {
     let sms = Peer::start(|_| Answer::json(202, json!({}))).await;
     let (voice_url, sms_url) = (voice.url("/v2/calls"), sms.url("/sms"));
     let f = Channels::start(|dir| {
-        let mut v = provider("voice-gw", C::Voice, dir);
-        v.voice_http = Some(voice_config(&voice_url, &write_secret(dir, "voice.token", TOKEN)));
-        let mut s = provider("sms-gw", C::Sms, dir);
-        s.http_sms = Some(
-            toml::from_str::<HttpSmsConfig>(&format!("url = \"{sms_url}\"\nmode = \"single\"")).unwrap(),
-        );
+        let voice = voice_config(&voice_url, &write_secret(dir, "voice.token", TOKEN));
+        let v = provider("voice-gw", C::Voice, dir, ProviderKind::VoiceHttp(voice));
+        let sms =
+            toml::from_str::<HttpSmsConfig>(&format!("url = \"{sms_url}\"\nmode = \"single\"")).unwrap();
+        let s = provider("sms-gw", C::Sms, dir, ProviderKind::HttpSms(sms));
         vec![v, s]
     })
     .await;

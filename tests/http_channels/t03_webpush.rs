@@ -3,8 +3,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use varsel_config::ProviderKind;
+use varsel_config::providers::WebPushConfig;
 use varsel_domain::Channel as C;
-use varsel_node::delivery::providers::webpush::WebPushConfig;
 use varsel_proto::api::Channel;
 
 use crate::common::python;
@@ -74,13 +75,11 @@ async fn encrypted_payload_vapid_and_gone_subscriptions() {
     .await;
     let service = Peer::start(push_service).await;
     let f = Channels::start(|dir| {
-        let mut p = provider("webpush", C::Push, dir);
         let text = format!(
             "vapid_private_key_file = \"{}\"\nvapid_subject = \"{SUBJECT}\"\nttl_s = 600\nallow_http_endpoints = true",
             vapid_file.display()
         );
-        p.webpush = Some(toml::from_str::<WebPushConfig>(&text).unwrap());
-        vec![p]
+        vec![provider("webpush", C::Push, dir, ProviderKind::WebPush(toml::from_str::<WebPushConfig>(&text).unwrap()))]
     })
     .await;
     let endpoints = [service.url("/push/a"), service.url("/push/b")];

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use varsel_node::client::Cluster;
+use varsel_client::Cluster;
 
 use crate::common::{SETTLE, TestCluster, http};
 

@@ -155,7 +155,7 @@ async fn run(args: RunArgs) -> ExitCode {
     let result = match args.mode {
         Mode::Processes => {
             let Some(binary) =
-                args.varsel_bin.clone().or_else(|| varsel_node::local_cluster::sibling_binary("varsel"))
+                args.varsel_bin.clone().or_else(|| varsel_client::local_cluster::sibling_binary("varsel"))
             else {
                 eprintln!("error: --varsel-bin: no `varsel` binary next to this one; give its path");
                 return ExitCode::from(2);

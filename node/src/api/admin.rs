@@ -19,28 +19,31 @@ use varsel_proto::admin::{
 };
 use varsel_raft_store::VarselNode;
 
+use varsel_domain::Rule;
+
 use crate::error::ApiError;
 use crate::replica::Replica;
 use crate::replica::admin::{MembershipView, address};
-use crate::telemetry::propagation;
+use varsel_observe::trace as propagation;
 
 /// The cluster administration service of one node.
 #[derive(Debug, Clone)]
 pub struct AdminService {
     replica: Arc<Replica>,
-    engine: Option<Arc<crate::delivery::Shared>>,
+    engine: Option<Arc<varsel_delivery::Shared>>,
 }
 
 impl AdminService {
     /// A service for `replica` and its delivery engine, if it runs one.
-    pub fn new(replica: Arc<Replica>, engine: Option<Arc<crate::delivery::Shared>>) -> Self {
+    pub fn new(replica: Arc<Replica>, engine: Option<Arc<varsel_delivery::Shared>>) -> Self {
         Self { replica, engine }
     }
 
     /// A client of the leader's API and a client span for the proxied call, or `None` when this
     /// node is the leader.
     async fn leader_client(&self) -> Result<Option<(LeaderClient, tracing::Span)>, Status> {
-        let (id, leader) = self.replica.wait_for_leader(self.replica.write_timeout()).await?;
+        let (id, leader) =
+            self.replica.wait_for_leader(self.replica.write_timeout()).await.map_err(ApiError::from)?;
         if id == self.replica.id {
             return Ok(None);
         }
@@ -75,14 +78,18 @@ fn node_from(a: &varsel_proto::admin::NodeAddress) -> Result<VarselNode, ApiErro
         if v.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
             Ok(())
         } else {
-            Err(ApiError::InvalidArgument(format!("node.{name}: must be host:port, got {v:?}")))
+            Err(ApiError::invalid(
+                &format!("node.{name}"),
+                Rule::Value,
+                format!("must be host:port, got {v:?}"),
+            ))
         }
     };
     if a.id == 0 {
-        return Err(ApiError::InvalidArgument("node.id: must be positive".into()));
+        return Err(ApiError::invalid("node.id", Rule::Range, "must be positive"));
     }
     if a.site.is_empty() {
-        return Err(ApiError::InvalidArgument("node.site: must not be empty".into()));
+        return Err(ApiError::invalid("node.site", Rule::Required, "must not be empty"));
     }
     field_ok("api_addr", &a.api_addr)?;
     field_ok("raft_addr", &a.raft_addr)?;
@@ -181,7 +188,7 @@ impl ClusterAdmin for AdminService {
     }
 
     async fn shards(&self, req: Request<ShardsRequest>) -> Result<Response<ShardsReply>, Status> {
-        use varsel_raft_store::state_machine::delivery as dq;
+        use varsel_raft_store::state_machine::delivery::query as dq;
         let id = req.into_inner().alert_id;
         let txn = self.replica.state.read_txn();
         let alert = dq::alert(&txn, id)
@@ -239,10 +246,11 @@ impl ClusterAdmin for AdminService {
             .into());
         }
         if r.cut.contains(&self.replica.id) {
-            return Err(ApiError::InvalidArgument(format!(
-                "cut: node {} cannot cut its link to itself",
-                self.replica.id
-            ))
+            return Err(ApiError::invalid(
+                "cut",
+                Rule::Value,
+                format!("node {} cannot cut its link to itself", self.replica.id),
+            )
             .into());
         }
         faults.set_cut(r.cut.iter().copied().collect());

@@ -9,7 +9,7 @@ use varsel_domain::alert_spec;
 use varsel_domain::model::{Alert, AlertSpec};
 use varsel_proto::api as pb;
 use varsel_proto::api::alert_service_server::AlertService;
-use varsel_raft_store::ops::{Actor, DomainReply, Op};
+use varsel_raft_store::ops::{Caller, DomainReply, Op};
 use varsel_raft_store::state_machine::domain::query;
 
 use super::convert::{
@@ -17,6 +17,8 @@ use super::convert::{
 };
 use super::{ApiContext, unexpected};
 use crate::auth::{require_tenant, require_writer};
+use varsel_domain::Rule;
+
 use crate::error::{ApiError, ApiResult};
 
 /// Default page size of alert lists.
@@ -51,14 +53,14 @@ impl Alerts {
     /// after a read barrier if this node has not applied it yet).
     async fn request_content(
         &self,
-        actor: &Actor,
+        actor: &Caller,
         r: &pb::CreateAlertRequest,
     ) -> ApiResult<varsel_domain::model::Content> {
         match (r.template_name.trim(), r.content.as_ref()) {
             ("", Some(c)) => Ok(content(Some(c))),
-            ("", None) => Err(ApiError::InvalidArgument("content: give content or template_name".into())),
+            ("", None) => Err(ApiError::invalid("content", Rule::Required, "give content or template_name")),
             (_, Some(_)) => {
-                Err(ApiError::InvalidArgument("content: give content or template_name, not both".into()))
+                Err(ApiError::invalid("content", Rule::Value, "give content or template_name, not both"))
             }
             (name, None) => {
                 let find = || query::template(&self.ctx.replica.state.read_txn(), actor.tenant, name);
@@ -75,7 +77,7 @@ impl Alerts {
         }
     }
 
-    async fn spec(&self, actor: &Actor, r: pb::CreateAlertRequest) -> ApiResult<AlertSpec> {
+    async fn spec(&self, actor: &Caller, r: pb::CreateAlertRequest) -> ApiResult<AlertSpec> {
         let content = self.request_content(actor, &r).await?;
         let (groups, contacts) = targets(r.targets.as_ref());
         let mut spec = AlertSpec {
@@ -94,10 +96,7 @@ impl Alerts {
         // before anything is proposed; the state machine checks again with committed limits.
         let tenant = query::tenant(&self.ctx.replica.state.read_txn(), actor.tenant)?
             .ok_or_else(|| ApiError::NotFound(format!("tenant {} does not exist", actor.tenant)))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        alert_spec::validate(&mut spec, &tenant.limits, now).map_err(invalid)?;
+        alert_spec::validate(&mut spec, &tenant.limits, varsel_domain::clock::wall_ms()).map_err(invalid)?;
         Ok(spec)
     }
 }
@@ -115,7 +114,7 @@ impl AlertService for Alerts {
         let t = req
             .into_inner()
             .template
-            .ok_or_else(|| ApiError::InvalidArgument("template: is required".into()))?;
+            .ok_or_else(|| ApiError::invalid("template", Rule::Required, "is required"))?;
         let op = Op::PutTemplate { name: t.name.trim().to_string(), content: content(t.content.as_ref()) };
         match self.ctx.propose(actor, op).await? {
             DomainReply::Template(t) => {
@@ -158,7 +157,7 @@ impl AlertService for Alerts {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
         let spec = self.spec(&actor, req.into_inner()).await?;
-        let trace = crate::telemetry::propagation::TraceCarrier::current().traceparent;
+        let trace = varsel_observe::trace::TraceCarrier::current().traceparent;
         match self.ctx.propose(actor, Op::CreateAlert { spec, trace }).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),
@@ -252,7 +251,7 @@ impl AlertService for Alerts {
 /// or the client goes away.
 async fn watch(
     svc: Alerts,
-    actor: Actor,
+    actor: Caller,
     id: u64,
     tx: tokio::sync::mpsc::Sender<Result<pb::AlertReply, Status>>,
 ) {

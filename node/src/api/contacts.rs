@@ -6,12 +6,14 @@ use varsel_domain::csv_import::{self, ImportParse};
 use varsel_domain::model::{ContactInput, ContactRef};
 use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
-use varsel_raft_store::ops::{Actor, DomainReply, Op, UpsertReport};
+use varsel_raft_store::ops::{Caller, DomainReply, Op, UpsertReport};
 use varsel_raft_store::state_machine::domain::query;
 
 use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
 use super::{ApiContext, unexpected};
 use crate::auth::{require_tenant, require_writer};
+use varsel_domain::Rule;
+
 use crate::error::{ApiError, ApiResult};
 
 /// Largest CSV file accepted by one import call.
@@ -98,7 +100,7 @@ async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8
 }
 
 impl Contacts {
-    async fn import(&self, actor: Actor, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
+    async fn import(&self, actor: Caller, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
         let rows: Vec<(u64, String)> =
             parsed.accepted.iter().map(|r| (r.line, r.external_id.clone())).collect();
         let inputs: Vec<ContactInput> = parsed.accepted.iter().map(contact_from_row).collect();
@@ -172,7 +174,7 @@ impl ContactService for Contacts {
         let c = req
             .into_inner()
             .contact
-            .ok_or_else(|| ApiError::InvalidArgument("contact: is required".into()))?;
+            .ok_or_else(|| ApiError::invalid("contact", Rule::Required, "is required"))?;
         let input = contact_input(&c)?;
         match self.ctx.propose(actor, Op::UpsertContacts { contacts: vec![input] }).await? {
             DomainReply::Upserted(u) => {
@@ -201,7 +203,7 @@ impl ContactService for Contacts {
                     .map_err(ApiError::from)?
                     .ok_or_else(|| ApiError::NotFound(format!("no contact with external_id {ext:?}")))?
             }
-            None => return Err(ApiError::InvalidArgument("key: give id or external_id".into()).into()),
+            None => return Err(ApiError::invalid("key", Rule::Required, "give id or external_id").into()),
         };
         Ok(self.contact_reply(actor.tenant, id, false)?)
     }
@@ -247,7 +249,7 @@ impl ContactService for Contacts {
         let parsed = tokio::task::spawn_blocking(move || csv_import::parse_contacts(data.as_slice()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::InvalidArgument(format!("file: {e}")))?;
+            .map_err(|e| ApiError::invalid("file", Rule::CsvRecord, e.to_string()))?;
         Ok(Response::new(self.import(actor, parsed).await?))
     }
 
@@ -275,7 +277,7 @@ impl ContactService for Contacts {
         let (id, name) = match r.key {
             Some(pb::get_group_request::Key::Id(id)) => (id, String::new()),
             Some(pb::get_group_request::Key::Name(n)) => (0, n),
-            None => return Err(ApiError::InvalidArgument("key: give id or name".into()).into()),
+            None => return Err(ApiError::invalid("key", Rule::Required, "give id or name").into()),
         };
         let id = self.resolve_group(actor.tenant, id, &name)?;
         let g = query::group(&self.ctx.replica.state.read_txn(), actor.tenant, id).map_err(ApiError::from)?;

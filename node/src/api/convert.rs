@@ -9,7 +9,7 @@ use varsel_domain::model::{
     Alert, AlertStatus, Channel, ChannelContent, Contact, ContactInput, ContactRef, Content, Credential,
     EscalationStep, Group, GroupRef, Limits, Priority, Role, StoredTemplate, Tenant,
 };
-use varsel_domain::{ValidationError, ValidationErrors, email, language, phone};
+use varsel_domain::{Rule, ValidationError, ValidationErrors, email, language, phone};
 use varsel_proto::api as pb;
 use varsel_raft_store::state_machine::domain::Progress;
 
@@ -22,10 +22,9 @@ pub const CONTACT_NAME_CHARS_MAX: usize = 200;
 /// Longest external id.
 pub const EXTERNAL_ID_CHARS_MAX: usize = 128;
 
-/// Turns collected validation errors into one INVALID_ARGUMENT naming every field.
+/// Collected validation errors as one INVALID_ARGUMENT naming every field.
 pub fn invalid(errors: ValidationErrors) -> ApiError {
-    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    ApiError::InvalidArgument(all.join("; "))
+    ApiError::Invalid(errors)
 }
 
 /// The model channel of a proto channel.
@@ -35,7 +34,7 @@ pub fn channel(c: i32, field: &str) -> Result<Channel, ApiError> {
         Ok(pb::Channel::Voice) => Ok(Channel::Voice),
         Ok(pb::Channel::Email) => Ok(Channel::Email),
         Ok(pb::Channel::Push) => Ok(Channel::Push),
-        _ => Err(ApiError::InvalidArgument(format!("{field}: unknown channel {c}"))),
+        _ => Err(ApiError::invalid(field, Rule::Channel, format!("unknown channel {c}"))),
     }
 }
 
@@ -56,7 +55,7 @@ pub fn role(r: i32) -> Result<Role, ApiError> {
         Ok(pb::Role::Operator) => Ok(Role::Operator),
         Ok(pb::Role::Admin) => Ok(Role::Admin),
         Ok(pb::Role::Superadmin) => Ok(Role::SuperAdmin),
-        _ => Err(ApiError::InvalidArgument("role: must be viewer, operator or admin".into())),
+        _ => Err(ApiError::invalid("role", Rule::Value, "must be viewer, operator or admin")),
     }
 }
 
@@ -130,15 +129,11 @@ fn check_text(field: &str, v: &str, max: usize, errors: &mut ValidationErrors) {
     if n > max {
         errors.push(ValidationError::new(
             field,
-            varsel_domain::Rule::TooLong,
+            Rule::TooLong,
             format!("must be at most {max} characters, got {n}"),
         ));
     } else if v.chars().any(char::is_control) {
-        errors.push(ValidationError::new(
-            field,
-            varsel_domain::Rule::Characters,
-            "must not contain control characters",
-        ));
+        errors.push(ValidationError::new(field, Rule::Characters, "must not contain control characters"));
     }
 }
 
@@ -147,11 +142,7 @@ pub fn contact_input(c: &pb::Contact) -> Result<ContactInput, ApiError> {
     let mut errors = ValidationErrors::new();
     let external_id = c.external_id.trim().to_string();
     if external_id.is_empty() {
-        errors.push(ValidationError::new(
-            "contact.external_id",
-            varsel_domain::Rule::Required,
-            "is required",
-        ));
+        errors.push(ValidationError::new("contact.external_id", Rule::Required, "is required"));
     }
     check_text("contact.external_id", &external_id, EXTERNAL_ID_CHARS_MAX, &mut errors);
     if let Some(n) = opt(&c.name) {
@@ -168,15 +159,11 @@ pub fn contact_input(c: &pb::Contact) -> Result<ContactInput, ApiError> {
         let m = format!(
             "must be a Web Push subscription JSON object of at most {PUSH_SUBSCRIPTION_BYTES_MAX} bytes"
         );
-        errors.push(ValidationError::new(
-            "contact.push_subscription",
-            varsel_domain::Rule::PushSubscription,
-            m,
-        ));
+        errors.push(ValidationError::new("contact.push_subscription", Rule::PushSubscription, m));
     }
     if phone.is_none() && email.is_none() && push.is_none() && errors.is_empty() {
         let m = "needs at least one of phone, email or push_subscription";
-        errors.push(ValidationError::new("contact", varsel_domain::Rule::Required, m));
+        errors.push(ValidationError::new("contact", Rule::Required, m));
     }
     let mut opt_out = std::collections::BTreeSet::new();
     for (i, ch) in c.opted_out.iter().enumerate() {
@@ -184,9 +171,7 @@ pub fn contact_input(c: &pb::Contact) -> Result<ContactInput, ApiError> {
             Ok(ch) => {
                 opt_out.insert(ch);
             }
-            Err(ApiError::InvalidArgument(m)) => {
-                errors.push(ValidationError::new("contact.opted_out", varsel_domain::Rule::Channel, m))
-            }
+            Err(ApiError::Invalid(e)) => e.into_iter().for_each(|e| errors.push(e)),
             Err(_) => {}
         }
     }
@@ -297,7 +282,7 @@ pub fn priority(p: i32) -> Result<Priority, ApiError> {
         Ok(pb::Priority::Unspecified | pb::Priority::Routine) => Ok(Priority::Routine),
         Ok(pb::Priority::Urgent) => Ok(Priority::Urgent),
         Ok(pb::Priority::Crisis) => Ok(Priority::Crisis),
-        Err(_) => Err(ApiError::InvalidArgument(format!("priority: unknown value {p}"))),
+        Err(_) => Err(ApiError::invalid("priority", Rule::Value, format!("unknown value {p}"))),
     }
 }
 
@@ -417,7 +402,7 @@ pub fn page_token(token: &str) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     }
     token.parse().map(Some).map_err(|_| {
-        ApiError::InvalidArgument(format!("page_token: {token:?} is not a token this API issued"))
+        ApiError::invalid("page_token", Rule::Value, format!("{token:?} is not a token this API issued"))
     })
 }
 

@@ -7,6 +7,8 @@ use varsel_proto::kv::kv_server::Kv;
 use varsel_proto::kv::{GetReply, GetRequest, PutReply, PutRequest, ReadConsistency};
 use varsel_raft_store::{KvCommand, Request as AppRequest, Response as AppResponse};
 
+use varsel_domain::Rule;
+
 use crate::error::ApiError;
 use crate::replica::Replica;
 
@@ -30,10 +32,8 @@ impl KvService {
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.len() > KEY_MAX_BYTES {
-        return Err(ApiError::InvalidArgument(format!(
-            "key: must be 1 to {KEY_MAX_BYTES} bytes, got {}",
-            key.len()
-        )));
+        let message = format!("must be 1 to {KEY_MAX_BYTES} bytes, got {}", key.len());
+        return Err(ApiError::invalid("key", Rule::TooLong, message));
     }
     Ok(())
 }
@@ -44,10 +44,14 @@ impl Kv for KvService {
         let PutRequest { key, value } = req.into_inner();
         check_key(&key)?;
         if value.len() > VALUE_MAX_BYTES {
-            let m = format!("value: must be at most {VALUE_MAX_BYTES} bytes, got {}", value.len());
-            return Err(ApiError::InvalidArgument(m).into());
+            let m = format!("must be at most {VALUE_MAX_BYTES} bytes, got {}", value.len());
+            return Err(ApiError::invalid("value", Rule::TooLong, m).into());
         }
-        let written = self.replica.write(AppRequest::Kv(KvCommand::Put { key, value })).await?;
+        let written = self
+            .replica
+            .write(AppRequest::Kv(KvCommand::Put { key, value }))
+            .await
+            .map_err(ApiError::from)?;
         let previous = match written.response {
             AppResponse::KvPrevious(p) => p,
             other => return Err(Status::internal(format!("unexpected response {other:?}"))),

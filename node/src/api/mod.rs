@@ -15,7 +15,7 @@ pub mod tenants;
 use std::sync::Arc;
 
 use varsel_proto::api::Consistency;
-use varsel_raft_store::ops::{Actor, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
 use varsel_raft_store::{Request, Response};
 
 use crate::auth::Authenticator;
@@ -33,7 +33,7 @@ pub struct ApiContext {
 
 impl ApiContext {
     /// Authenticates a request.
-    pub async fn actor<T>(&self, req: &tonic::Request<T>) -> ApiResult<Actor> {
+    pub async fn actor<T>(&self, req: &tonic::Request<T>) -> ApiResult<Caller> {
         self.auth.authenticate(req.metadata(), &self.replica).await
     }
 
@@ -46,7 +46,7 @@ impl ApiContext {
     }
 
     /// Proposes an operation and returns the state machine's answer; refusals become errors.
-    pub async fn propose(&self, actor: Actor, op: Op) -> ApiResult<DomainReply> {
+    pub async fn propose(&self, actor: Caller, op: Op) -> ApiResult<DomainReply> {
         let request = Request::Domain(Box::new(DomainRequest { actor, op }));
         let written = self.replica.write(request).await?;
         // Handlers answer from this node's state (the contact or alert as stored): a follower
@@ -54,21 +54,10 @@ impl ApiContext {
         // a client would not find what it was just told was written.
         self.replica.wait_applied(written.log_index, self.replica.write_timeout()).await?;
         match written.response {
-            Response::Domain(DomainReply::Refused(r)) => Err(refusal(r.code, r.message)),
+            Response::Domain(DomainReply::Refused(r)) => Err(ApiError::Refused(r)),
             Response::Domain(reply) => Ok(reply),
             other => Err(ApiError::Internal(format!("unexpected answer {other:?}"))),
         }
-    }
-}
-
-fn refusal(code: RefusalCode, m: String) -> ApiError {
-    match code {
-        RefusalCode::InvalidArgument => ApiError::InvalidArgument(m),
-        RefusalCode::NotFound => ApiError::NotFound(m),
-        RefusalCode::AlreadyExists => ApiError::AlreadyExists(m),
-        RefusalCode::PermissionDenied => ApiError::PermissionDenied(m),
-        RefusalCode::FailedPrecondition => ApiError::FailedPrecondition(m),
-        RefusalCode::ResourceExhausted => ApiError::ResourceExhausted(m),
     }
 }
 

@@ -10,6 +10,8 @@ use varsel_raft_store::state_machine::domain::query;
 use super::convert::{credential_pb, limits, role, role_pb, tenant_pb};
 use super::{ApiContext, unexpected};
 use crate::auth::{credential_token, hash_secret, new_secret};
+use varsel_domain::Rule;
+
 use crate::error::ApiError;
 
 /// The tenant service of one node.
@@ -148,8 +150,10 @@ impl TenantService for Tenants {
         }
         let tenant = match (actor.role, r.tenant_id) {
             (Role::SuperAdmin, 0) => {
-                return Err(ApiError::InvalidArgument(
-                    "tenant_id: the superadmin must name the tenant".into(),
+                return Err(ApiError::invalid(
+                    "tenant_id",
+                    Rule::Required,
+                    "the superadmin must name the tenant",
                 )
                 .into());
             }

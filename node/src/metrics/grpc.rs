@@ -30,7 +30,7 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{CounterVec, GaugeVec, HistogramVec, LATENCY_BUCKETS_SECONDS, Metrics};
-use crate::telemetry::propagation;
+use varsel_observe::trace as propagation;
 
 /// Which listener a server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

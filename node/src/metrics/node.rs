@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::RaftMetrics;
 use tokio::sync::watch;
@@ -212,7 +212,7 @@ pub fn register_scraped(m: &Metrics, replica: &Arc<Replica>) {
     let info =
         m.gauge_vec("varsel_node_info", "Always 1; labels name this node.", &["node_id", "site", "version"]);
     info.with(&[&replica.id.to_string(), &replica.config.site, env!("CARGO_PKG_VERSION")]).set(1.0);
-    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let started = varsel_domain::clock::wall_ms() as f64 / 1000.0;
     m.gauge("varsel_node_start_time_seconds", "When this node started, in seconds since the Unix epoch.")
         .set(started);
 

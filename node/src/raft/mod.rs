@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use varsel_raft_store::{Raft, SledOptions};
 
-use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::replica::Replica;
 use faults::Faults;
 use network::{NetworkFactory, Peers};
+use varsel_config::NodeConfig;
 
 /// Name of the Raft cluster, checked by openraft on every message.
 pub const CLUSTER_NAME: &str = "varsel";

@@ -24,7 +24,7 @@ use varsel_proto::raft::raft_service_client::RaftServiceClient;
 use varsel_raft_store::{NodeId, TypeConfig, VarselNode, decode, encode};
 
 use crate::raft::faults::Faults;
-use crate::telemetry::propagation;
+use varsel_observe::trace as propagation;
 
 /// Time allowed to open a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);

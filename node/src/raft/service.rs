@@ -14,7 +14,7 @@ use varsel_raft_store::{NodeId, Request as AppRequest, TypeConfig, decode, encod
 
 use crate::error::ApiError;
 use crate::replica::Replica;
-use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER};
+use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER, forwarded_failure};
 
 /// Serves Raft messages and internal calls for one replica.
 #[derive(Debug, Clone)]
@@ -82,7 +82,9 @@ impl RaftService for RaftTransportService {
             return Err(Status::invalid_argument(format!("write forwarded {} times", fw.hops)));
         }
         let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
-        let Some(written) = self.replica.commit_forwarded(request).await.map_err(Status::from)? else {
+        let Some(written) =
+            self.replica.commit_forwarded(request).await.map_err(|e| forwarded_failure(&e))?
+        else {
             return Err(not_leader(self.replica.id));
         };
         let response = encode("response", &written.response).map_err(|e| Status::internal(e.to_string()))?;

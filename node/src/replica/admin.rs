@@ -78,16 +78,14 @@ impl Replica {
     /// (then nothing changes).
     pub async fn initialize(&self, members: BTreeMap<NodeId, VarselNode>) -> ApiResult<bool> {
         if !members.contains_key(&self.id) {
-            return Err(ApiError::InvalidArgument(format!(
-                "members: must include the node asked to initialise (node {})",
-                self.id
-            )));
+            let message = format!("must include the node asked to initialise (node {})", self.id);
+            return Err(ApiError::invalid("members", varsel_domain::Rule::Required, message));
         }
         match self.raft.initialize(members).await {
             Ok(()) => Ok(false),
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(true),
             Err(RaftError::APIError(InitializeError::NotInMembers(e))) => {
-                Err(ApiError::InvalidArgument(e.to_string()))
+                Err(ApiError::invalid("members", varsel_domain::Rule::Required, e.to_string()))
             }
             Err(RaftError::Fatal(f)) => Err(ApiError::Unavailable(format!("node is stopping: {f}"))),
         }
@@ -252,7 +250,7 @@ impl Replica {
         let mut req = tonic::Request::new(ctl);
         req.set_timeout(Duration::from_secs(2));
         // Part of the transfer-leader call's trace, when it has one.
-        crate::telemetry::propagation::inject(&tracing::Span::current(), &mut req);
+        varsel_observe::trace::inject(&tracing::Span::current(), &mut req);
         if let Err(e) = client.control_election(req).await {
             tracing::warn!(addr = %node.raft_addr, error = %e, "election control not delivered");
         }

@@ -16,9 +16,9 @@ use std::time::Duration;
 use varsel_raft_store::engine::SledTree;
 use varsel_raft_store::{NodeId, Raft, SledEngine, StateReader, StorageEngine, VarselNode};
 
-use crate::config::NodeConfig;
 use crate::raft::faults::Faults;
 use crate::raft::network::Peers;
+use varsel_config::NodeConfig;
 
 /// This node's Raft replica and its neighbours.
 pub struct Replica {
@@ -122,5 +122,28 @@ impl Replica {
                 me.raft.runtime_config().elect(true);
             }
         });
+    }
+}
+
+/// The delivery engine's view of this replica.
+impl varsel_delivery::Replica for Replica {
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn is_leader(&self) -> bool {
+        Replica::is_leader(self)
+    }
+
+    fn voters(&self) -> usize {
+        self.membership().voters.len()
+    }
+
+    fn state(&self) -> &StateReader<SledTree> {
+        &self.state
+    }
+
+    fn write(&self, request: varsel_raft_store::Request) -> varsel_delivery::replica::WriteFuture<'_> {
+        Box::pin(Replica::write(self, request))
     }
 }

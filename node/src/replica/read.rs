@@ -13,7 +13,7 @@ use varsel_proto::raft::ReadIndexRequest;
 
 use crate::error::{ApiError, ApiResult};
 use crate::replica::Replica;
-use crate::telemetry::propagation;
+use varsel_observe::trace as propagation;
 
 impl Replica {
     /// Returns once a read of this node's state will see every write committed before the call.

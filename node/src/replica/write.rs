@@ -9,16 +9,17 @@
 //! failure is reported as `UNAVAILABLE` with "outcome unknown": the caller retries (on another
 //! node), and domain requests carry idempotency keys so a retry never applies twice.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tracing::Instrument as _;
+use varsel_domain::clock::wall_ms;
+use varsel_observe::trace as propagation;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
+use varsel_raft_store::write::{WriteError, Written};
 use varsel_raft_store::{Command, NodeId, Request, Response, VarselNode, decode, encode};
 
-use crate::error::{ApiError, ApiResult};
 use crate::replica::Replica;
-use crate::telemetry::propagation;
 
 /// Largest encoded request accepted into the log. Raft entries are replicated to every site
 /// and held in memory until applied; big ones stall heartbeats. Bulk work is split into many
@@ -37,18 +38,13 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// leader: the write was not appended and may be sent elsewhere.
 pub const NOT_LEADER_HEADER: &str = "varsel-not-leader";
 
-/// A committed write.
-#[derive(Debug, Clone)]
-pub struct Written {
-    /// Log index it was committed at.
-    pub log_index: u64,
-    /// What applying it produced.
-    pub response: Response,
-}
+/// Metadata key naming the [`WriteError`] kind (`WriteError::kind`) when the leader could not
+/// commit a forwarded write, so the forwarding node relays the same kind: above all, whether
+/// the write may have been applied.
+pub const WRITE_ERROR_HEADER: &str = "varsel-write-error";
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+/// The result of a write.
+pub type WriteResult<T> = Result<T, WriteError>;
 
 enum Attempt {
     Done(Written),
@@ -58,7 +54,7 @@ enum Attempt {
 impl Replica {
     /// Commits `request` through the leader, from whichever node this is.
     #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
-    pub async fn write(&self, request: Request) -> ApiResult<Written> {
+    pub async fn write(&self, request: Request) -> WriteResult<Written> {
         check_size(&request)?;
         let deadline = Instant::now() + self.write_timeout();
         let mut last_reason = String::from("no attempt made");
@@ -75,15 +71,12 @@ impl Replica {
             }
             tokio::time::sleep(RETRY_PAUSE).await;
         }
-        Err(ApiError::Unavailable(format!(
-            "write not committed within {} ms ({last_reason}); it was not applied",
-            self.config.raft.write_timeout_ms
-        )))
+        Err(WriteError::NotApplied { timeout_ms: self.config.raft.write_timeout_ms, reason: last_reason })
     }
 
     /// Commits a write another node forwarded here. `Ok(None)` means this node is not (or no
     /// longer) the leader and did not append it.
-    pub async fn commit_forwarded(&self, request: Request) -> ApiResult<Option<Written>> {
+    pub async fn commit_forwarded(&self, request: Request) -> WriteResult<Option<Written>> {
         check_size(&request)?;
         if !self.is_leader() {
             return Ok(None);
@@ -95,7 +88,7 @@ impl Replica {
     }
 
     /// The current leader; waits (up to `within`) while an election runs.
-    pub async fn wait_for_leader(&self, within: Duration) -> ApiResult<(NodeId, VarselNode)> {
+    pub async fn wait_for_leader(&self, within: Duration) -> WriteResult<(NodeId, VarselNode)> {
         if let Some(l) = self.known_leader() {
             return Ok(l);
         }
@@ -103,40 +96,39 @@ impl Replica {
             self.raft.wait(Some(within)).metrics(|m| m.current_leader.is_some(), "a leader is known").await;
         match (waited, self.known_leader()) {
             (_, Some(l)) => Ok(l),
-            (_, None) => {
-                let term = self.raft.metrics().borrow().current_term;
-                Err(ApiError::Unavailable(format!(
-                    "node {} knows no leader after {} ms (term {term}): it cannot reach a quorum of sites",
-                    self.id,
-                    within.as_millis()
-                )))
-            }
+            (_, None) => Err(WriteError::NoLeader {
+                node: self.id,
+                waited_ms: within.as_millis() as u64,
+                term: self.raft.metrics().borrow().current_term,
+            }),
         }
     }
 
     #[tracing::instrument(name = "raft.commit", skip_all, fields(node = self.id))]
-    async fn commit_locally(&self, request: &Request, within: Duration) -> ApiResult<Attempt> {
+    async fn commit_locally(&self, request: &Request, within: Duration) -> WriteResult<Attempt> {
         if self.handing_over.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(Attempt::Retry("leadership is being handed over".into()));
         }
-        let cmd = Command { issued_at_ms: now_ms(), request: request.clone() };
+        let cmd = Command { issued_at_ms: wall_ms(), request: request.clone() };
         match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
             Ok(Ok(resp)) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
                 Ok(Attempt::Retry("leadership moved while writing".into()))
             }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Err(ApiError::FailedPrecondition(e.to_string()))
+                Err(WriteError::Refused(e.to_string()))
             }
             Ok(Err(RaftError::Fatal(f))) => {
-                Err(ApiError::Unavailable(format!("node {} is stopping: {f}", self.id)))
+                Err(WriteError::Stopping { node: self.id, reason: f.to_string() })
             }
-            Err(_) => Err(ApiError::Unavailable(format!(
-                "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable or too slow; \
-                 the outcome is unknown (retry with the same idempotency key)",
-                self.id,
-                within.as_millis()
-            ))),
+            Err(_) => Err(WriteError::OutcomeUnknown {
+                reason: format!(
+                    "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable \
+                     or too slow",
+                    self.id,
+                    within.as_millis()
+                ),
+            }),
         }
     }
 
@@ -146,18 +138,16 @@ impl Replica {
         leader: &VarselNode,
         request: &Request,
         within: Duration,
-    ) -> ApiResult<Attempt> {
+    ) -> WriteResult<Attempt> {
         if self.faults.blocks_to(leader_id) {
             return Ok(Attempt::Retry(format!("fault injection: link to leader {leader_id} is cut")));
         }
         let mut client = self
             .peers
             .raft_client(&leader.raft_addr)
-            .map_err(|e| ApiError::Internal(format!("bad address for node {leader_id}: {e}")))?;
-        let mut req = tonic::Request::new(ForwardedWrite {
-            request: encode("request", request)?,
-            hops: MAX_FORWARD_HOPS,
-        });
+            .map_err(|e| WriteError::Internal(format!("bad address for node {leader_id}: {e}")))?;
+        let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
+        let mut req = tonic::Request::new(ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS });
         req.set_timeout(within);
         let span = propagation::client_span("raft.forward_write", leader_id);
         propagation::inject(&span, &mut req);
@@ -174,10 +164,9 @@ impl Replica {
             () = moved => {
                 propagation::record_error(&span);
                 let now = self.known_leader().map_or(0, |(id, _)| id);
-                return Err(ApiError::Unavailable(format!(
-                    "leadership moved from node {leader_id} to node {now} while the write was forwarded; \
-                     the outcome is unknown (retry with the same idempotency key)"
-                )));
+                return Err(WriteError::OutcomeUnknown {
+                    reason: format!("leadership moved from node {leader_id} to node {now} while the write was forwarded"),
+                });
             }
         };
         if result.is_err() {
@@ -193,53 +182,57 @@ impl Replica {
                 leader.raft_addr,
                 status.message()
             ))),
-            Err(status) if status.code() == tonic::Code::Unavailable => Err(ApiError::Unavailable(format!(
-                "forwarding to leader {leader_id} failed: {}; the outcome is unknown",
-                status.message()
-            ))),
-            Err(status) => Err(ApiError::from(status)),
+            Err(status) => Err(relayed(leader_id, &status)),
         }
     }
 }
 
-fn check_size(request: &Request) -> ApiResult<()> {
-    let size = encode("request", request)?.len();
-    if size > MAX_ENTRY_BYTES {
-        return Err(ApiError::ResourceExhausted(format!(
-            "request of {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes per write; split it"
-        )));
+fn check_size(request: &Request) -> WriteResult<()> {
+    let bytes = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?.len();
+    if bytes > MAX_ENTRY_BYTES {
+        return Err(WriteError::TooLarge { bytes, limit: MAX_ENTRY_BYTES });
     }
     Ok(())
 }
 
-fn decode_written(reply: ForwardedWriteReply) -> ApiResult<Written> {
-    let response: Response = decode("response", &reply.response)?;
+fn decode_written(reply: ForwardedWriteReply) -> WriteResult<Written> {
+    let response: Response =
+        decode("response", &reply.response).map_err(|e| WriteError::Internal(e.to_string()))?;
     Ok(Written { log_index: reply.log_index, response })
 }
 
-/// Whether a failed call certainly never reached the peer's application: the TCP connection
-/// could not be opened.
+/// The error a forwarded write's failure on the leader becomes here: the kind the leader named
+/// in [`WRITE_ERROR_HEADER`], or, when it named none (a transport failure after the call was
+/// sent), outcome unknown.
+fn relayed(leader_id: NodeId, status: &tonic::Status) -> WriteError {
+    let kind = status.metadata().get(WRITE_ERROR_HEADER).and_then(|v| v.to_str().ok());
+    let message = format!("forwarding to leader {leader_id}: {}", status.message());
+    WriteError::from_kind(kind, &message)
+}
+
+/// The status a leader answers a forwarded write with when it could not commit it, carrying
+/// the kind in [`WRITE_ERROR_HEADER`].
+pub fn forwarded_failure(e: &WriteError) -> tonic::Status {
+    let mut status = crate::error::ApiError::Write(e.clone()).into_status();
+    if let Ok(v) = tonic::metadata::MetadataValue::try_from(e.kind()) {
+        status.metadata_mut().insert(WRITE_ERROR_HEADER, v);
+    }
+    status
+}
+
+/// Whether a failed call certainly never reached the peer's application: the connection (TCP,
+/// and TLS where used) could not be opened. tonic reports that as a [`tonic::ConnectError`]
+/// somewhere in the status's source chain.
 pub fn never_sent(status: &tonic::Status) -> bool {
     if status.code() != tonic::Code::Unavailable {
         return false;
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
-            ) {
-                return true;
-            }
-        }
-        let text = e.to_string();
-        if text.contains("tcp connect error") || text.contains("error trying to connect") {
+        if e.is::<tonic::ConnectError>() {
             return true;
         }
         source = e.source();
     }
-    let m = status.message();
-    m.contains("tcp connect error") || m.contains("error trying to connect")
+    false
 }

@@ -20,7 +20,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::config::TelemetryConfig;
+use varsel_config::TelemetryConfig;
 
 /// Shortest time between two warnings about failing exports or dropped spans: a dead collector
 /// is reported, not repeated on every batch.

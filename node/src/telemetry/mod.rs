@@ -7,8 +7,8 @@
 //!   that only log.
 //! - [`export`]: the bounded span queue in front of the OTLP exporter (never blocks the caller,
 //!   drops and counts when full).
-//! - [`propagation`]: W3C `traceparent` in and out of gRPC metadata, and [`TraceCarrier`] for
-//!   context that must travel inside a Raft entry or an actor message.
+//! - Trace context across nodes (W3C `traceparent`, and `TraceCarrier` for context that must
+//!   travel inside a Raft entry or an actor message) is [`varsel_observe::trace`].
 //! - [`mask`]: phone numbers, e-mail addresses and message bodies made safe for logs.
 //!
 //! # What is traced
@@ -22,14 +22,13 @@
 //!
 //! For later components: an actor handling a message opens
 //! `tracing::info_span!("actor.handle", actor = "...", msg = "...")` with the parent taken from
-//! the message's [`TraceCarrier`]; a provider call opens
+//! the message's `TraceCarrier`; a provider call opens
 //! `info_span!("provider.send", otel.kind = "client", channel = ..., provider = ...)` and
 //! records the outcome with `otel.status_code = "error"` on failure. Never put a recipient's
 //! address or a message body in a span field: use [`mask`].
 
 pub mod export;
 pub mod mask;
-pub mod propagation;
 
 use std::time::Duration;
 
@@ -43,9 +42,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{LogConfig, NodeConfig, TelemetryConfig};
-use crate::error::ConfigError;
-pub use propagation::TraceCarrier;
+use varsel_config::ConfigError;
+use varsel_config::{LogConfig, NodeConfig, TelemetryConfig};
 
 /// Spans from targets with this prefix (our crates: `varsel_node`, …) are exported.
 pub const EXPORT_TARGET_PREFIX: &str = "varsel";
@@ -197,7 +195,7 @@ fn otel_layer(
 ) -> Result<(BoxedLayer, SdkTracerProvider, export::ExportHandle), ConfigError> {
     use opentelemetry_otlp::WithExportConfig as _;
     let t = &config.telemetry;
-    let invalid = |rule: String| ConfigError::Invalid { field: "telemetry.otlp_endpoint".into(), rule };
+    let invalid = |rule: String| ConfigError::invalid("telemetry.otlp_endpoint", rule);
     if !endpoint.starts_with("http://") {
         return Err(invalid(format!(
             "must be an http:// URL of an OTLP/gRPC receiver (TLS to the collector is not built in), got {endpoint:?}"

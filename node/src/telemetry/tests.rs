@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use opentelemetry::{Key, Value};
 
 use super::*;
-use crate::config::NodeConfig;
+use varsel_config::NodeConfig;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

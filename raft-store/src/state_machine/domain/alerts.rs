@@ -14,7 +14,7 @@ use super::groups::{self, resolve_contact};
 use super::{Applied, Ctx, next_id, tenants};
 use crate::engine::KvTree;
 use crate::error::EngineError;
-use crate::ops::{Actor, DomainReply, RefusalCode};
+use crate::ops::{Caller, DomainReply, RefusalCode};
 use crate::shards;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
@@ -146,7 +146,7 @@ fn request_hash(spec: &AlertSpec) -> Result<u64, EngineError> {
 pub(super) fn create<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
-    actor: &Actor,
+    actor: &Caller,
     spec: &AlertSpec,
     trace: Option<&str>,
 ) -> Result<Applied, EngineError> {
@@ -292,7 +292,7 @@ fn check_volume(limits: &Limits, planned: u64, channels: u64) -> Option<String> 
 fn accept<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
-    actor: &Actor,
+    actor: &Caller,
     spec: AlertSpec,
     (groups, contacts): Targets,
     planned: u64,
@@ -331,7 +331,7 @@ fn accept<T: KvTree>(
 pub(super) fn cancel<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
-    actor: &Actor,
+    actor: &Caller,
     id: AlertId,
 ) -> Result<Applied, EngineError> {
     let Some(mut alert) = get(txn, actor.tenant, id)? else {

@@ -13,7 +13,7 @@ use varsel_domain::model::{AuditRecord, Role, TenantId};
 
 use crate::engine::KvTree;
 use crate::error::EngineError;
-use crate::ops::{Actor, DomainReply, DomainRequest, Op, Refusal, RefusalCode};
+use crate::ops::{Caller, DomainReply, DomainRequest, Op, Refusal, RefusalCode};
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{AUDIT, CREDENTIAL, Key, SEQ};
 
@@ -116,7 +116,7 @@ pub(crate) fn write_audit<T: KvTree>(
 fn apply_op<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
-    actor: &Actor,
+    actor: &Caller,
     op: &Op,
 ) -> Result<Applied, EngineError> {
     let actor = *actor;
@@ -145,7 +145,11 @@ fn apply_op<T: KvTree>(
 
 /// Checks the actor against the stored credential and the operation's need. `Some` is a
 /// refusal.
-fn authorize<T: KvTree>(txn: &Txn<'_, T>, actor: &Actor, need: Need) -> Result<Option<Refusal>, EngineError> {
+fn authorize<T: KvTree>(
+    txn: &Txn<'_, T>,
+    actor: &Caller,
+    need: Need,
+) -> Result<Option<Refusal>, EngineError> {
     let deny = |m: String| Ok(Some(Refusal::new(RefusalCode::PermissionDenied, m)));
     let role = if actor.credential == 0 {
         // The superadmin token is configured on the nodes, not stored; the node vouched for it.

@@ -5,7 +5,7 @@ use varsel_domain::model::{Credential, CredentialId, Limits, Role, Tenant, Tenan
 use super::{Applied, Ctx, next_id};
 use crate::engine::KvTree;
 use crate::error::EngineError;
-use crate::ops::{Actor, DomainReply, RefusalCode};
+use crate::ops::{Caller, DomainReply, RefusalCode};
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{CREDENTIAL, Key, TENANT, TENANT_CREDENTIAL, TENANT_NAME};
 
@@ -90,7 +90,7 @@ pub(super) fn set_limits<T: KvTree>(
 }
 
 /// The tenant an actor manages credentials of: its own, or (for the superadmin) the one named.
-fn credential_tenant(actor: &Actor, requested: TenantId) -> Result<TenantId, String> {
+fn credential_tenant(actor: &Caller, requested: TenantId) -> Result<TenantId, String> {
     match (actor.role, requested) {
         (Role::SuperAdmin, 0) => Err("tenant_id: the superadmin must name the tenant".into()),
         (Role::SuperAdmin, t) => Ok(t),
@@ -104,7 +104,7 @@ fn credential_tenant(actor: &Actor, requested: TenantId) -> Result<TenantId, Str
 pub(super) fn create_credential<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
-    actor: &Actor,
+    actor: &Caller,
     requested: TenantId,
     name: &str,
     role: Role,
@@ -145,7 +145,7 @@ pub(super) fn create_credential<T: KvTree>(
 
 pub(super) fn revoke_credential<T: KvTree>(
     txn: &mut Txn<'_, T>,
-    actor: &Actor,
+    actor: &Caller,
     id: CredentialId,
 ) -> Result<Applied, EngineError> {
     let key = Key::new(CREDENTIAL).u64(id).done();

@@ -1,0 +1,183 @@
+//! The alert `varsel dev` sends: a demo tenant, 10,000 simulated recipients, one crisis alert
+//! (SMS and push at once, a voice call after 20 s to those who have not answered "OK"),
+//! followed live until it completes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use tonic::transport::Channel;
+use varsel_proto::api::alert_service_client::AlertServiceClient;
+use varsel_proto::api::contact_service_client::ContactServiceClient;
+use varsel_proto::api::tenant_service_client::TenantServiceClient;
+use varsel_proto::api::{
+    Channel as PbChannel, ChannelContent, Content, CreateAlertRequest, CreateCredentialRequest,
+    CreateTenantRequest, EscalationStep, ImportChunk, Limits, ListTenantsRequest, Priority, Role, Targets,
+};
+
+use crate::auth::TokenArgs;
+use crate::session::{ApiArgs, Session};
+use varsel_client::Cluster;
+use varsel_client::local_cluster::LocalCluster;
+
+/// Recipients of the demo alert.
+pub const DEMO_RECIPIENTS: usize = 10_000;
+/// Name of the demo tenant.
+pub const DEMO_TENANT: &str = "demo-kommune";
+/// Name of the demo group.
+pub const DEMO_GROUP: &str = "innbyggere";
+
+fn authed<T>(token: &str, m: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(m);
+    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+/// Calls the tenant service through any node, retrying on the next one like the CLI does.
+async fn tenants<T, F, Fut>(all: &Cluster, f: F) -> anyhow::Result<T>
+where
+    F: Fn(TenantServiceClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    Ok(all.call(|ch| f(TenantServiceClient::new(ch))).await?.value.into_inner())
+}
+
+/// The demo tenant (created when missing) and a fresh operator token for it, written to
+/// `dir/demo.token`.
+async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::Result<String> {
+    let list = tenants(all, |mut c| async move {
+        c.list_tenants(authed(superadmin, ListTenantsRequest { consistency: 1 }).map_err(bad)?).await
+    })
+    .await?;
+    let id = match list.tenants.iter().find(|t| t.name == DEMO_TENANT) {
+        Some(t) => t.id,
+        None => {
+            let limits = Limits {
+                max_recipients_per_alert: 1_000_000,
+                max_send_rate_per_second: 5_000,
+                ..Default::default()
+            };
+            let req = CreateTenantRequest { name: DEMO_TENANT.into(), limits: Some(limits) };
+            let created = tenants(all, |mut c| {
+                let req = req.clone();
+                async move { c.create_tenant(authed(superadmin, req).map_err(bad)?).await }
+            })
+            .await?;
+            created.tenant.context("no tenant")?.id
+        }
+    };
+    let req =
+        CreateCredentialRequest { tenant_id: id, name: "dev operator".into(), role: Role::Operator as i32 };
+    let cred = tenants(all, |mut c| {
+        let req = req.clone();
+        async move { c.create_credential(authed(superadmin, req).map_err(bad)?).await }
+    })
+    .await?;
+    std::fs::write(dir.join("demo.token"), &cred.token)?;
+    Ok(cred.token)
+}
+
+fn bad(e: anyhow::Error) -> tonic::Status {
+    tonic::Status::internal(e.to_string())
+}
+
+/// A CSV of simulated inhabitants: phone, e-mail, push subscription, mostly Norwegian.
+fn residents_csv(n: usize) -> String {
+    let mut csv = String::with_capacity(n * 150);
+    csv.push_str("external_id,name,phone,email,language,push,groups\n");
+    for i in 0..n {
+        let lang = if i % 10 == 0 { "en" } else { "nb" };
+        let push = format!("\"{{\"\"endpoint\"\":\"\"https://push.example/{i}\"\"}}\"");
+        csv.push_str(&format!(
+            "r{i},Innbygger {i},+4795{i:06},innbygger{i}@example.no,{lang},{push},{DEMO_GROUP}\n"
+        ));
+    }
+    csv
+}
+
+fn demo_alert(key: &str) -> CreateAlertRequest {
+    let nb = ChannelContent {
+        sms_text: "Flomvarsel: evakuer lavtliggende områder i sentrum innen kl. 18. Svar OK når du er trygg."
+            .into(),
+        push_title: "Flomvarsel".into(),
+        push_body: "Evakuer lavtliggende områder i sentrum innen kl. 18.".into(),
+        voice_script:
+            "Dette er et flomvarsel fra kommunen. Evakuer lavtliggende områder. Trykk 1 når du er trygg."
+                .into(),
+        ..Default::default()
+    };
+    let en = ChannelContent {
+        sms_text: "Flood warning: leave low-lying parts of the centre by 6 pm. Reply OK when safe.".into(),
+        push_title: "Flood warning".into(),
+        push_body: "Leave low-lying parts of the centre by 6 pm.".into(),
+        voice_script: "This is a flood warning from the municipality. Press 1 when you are safe.".into(),
+        ..Default::default()
+    };
+    let step = |channels: &[PbChannel], after_seconds| EscalationStep {
+        channels: channels.iter().map(|c| *c as i32).collect(),
+        after_seconds,
+    };
+    CreateAlertRequest {
+        idempotency_key: key.into(),
+        title: "Flomvarsel sentrum".into(),
+        priority: Priority::Crisis as i32,
+        content: Some(Content {
+            default_language: "nb".into(),
+            variants: HashMap::from([("nb".into(), nb), ("en".into(), en)]),
+        }),
+        targets: Some(Targets { group_names: vec![DEMO_GROUP.into()], ..Default::default() }),
+        policy: vec![step(&[PbChannel::Sms, PbChannel::Push], 0), step(&[PbChannel::Voice], 20)],
+        ..Default::default()
+    }
+}
+
+/// Creates the tenant and recipients, sends the alert and follows it to the end.
+pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
+    // Imports of 10,000 rows take a while on a debug build: generous per-attempt time.
+    let all = Cluster::new(cluster.endpoints())?
+        .with_deadline(Duration::from_secs(180))
+        .with_attempt_timeout(Duration::from_secs(120));
+    let token = demo_operator(&all, &cluster.superadmin_token, dir).await?;
+    println!("\nDemo tenant {DEMO_TENANT:?}; its operator token is in {}.", dir.join("demo.token").display());
+    let csv = residents_csv(DEMO_RECIPIENTS);
+    let chunks: Vec<ImportChunk> = csv
+        .as_bytes()
+        .chunks(256 * 1024)
+        .map(|d| ImportChunk { data: d.to_vec(), filename: "innbyggere.csv".into() })
+        .collect();
+    let report = all
+        .call(|ch| {
+            let (chunks, token) = (chunks.clone(), token.clone());
+            async move {
+                let req = authed(&token, futures::stream::iter(chunks)).map_err(bad)?;
+                ContactServiceClient::new(ch).import_contacts(req).await
+            }
+        })
+        .await?
+        .value
+        .into_inner();
+    println!(
+        "Imported {} simulated inhabitants into group {DEMO_GROUP:?} ({} Raft entries).",
+        report.created + report.updated,
+        report.raft_entries
+    );
+    let key = format!("dev-demo-{}", varsel_domain::clock::wall_ms());
+    let reply = all
+        .call(|ch| {
+            let (req, token) = (demo_alert(&key), token.clone());
+            async move { AlertServiceClient::new(ch).create_alert(authed(&token, req).map_err(bad)?).await }
+        })
+        .await?
+        .value
+        .into_inner();
+    let alert = reply.alert.context("no alert")?;
+    println!(
+        "Sent alert {} to {} recipients: SMS and push now, a voice call after 20 s to those who have not answered OK.\n",
+        alert.id, alert.recipients_planned
+    );
+    let args = ApiArgs { token: TokenArgs { token: Some(token), token_file: None }, linearizable: false };
+    let session = Session::new(&cluster.endpoints().join(","), false, &args)?;
+    crate::watch::watch(&session, alert.id).await?;
+    Ok(())
+}

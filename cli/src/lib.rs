@@ -1,0 +1,67 @@
+//! The `varsel` command: every operator command, `dev` and `bench`, and output formatting.
+//! `varsel start` runs a node through `varsel_node::run`; everything else is here.
+//!
+//! Every command that talks to a cluster takes `--endpoints a,b,c` (or `VARSEL_ENDPOINTS`) and
+//! tries the next node when one is down ([`varsel_client::Cluster`]). Output is a table by
+//! default and JSON with `--json`.
+//!
+//! # Layout
+//!
+//! - [`cluster`], [`kv`], [`dev`], [`bench`]: cluster operation and demonstration.
+//! - [`voice`]: `voice render`, a voice script spoken into a WAV file for a preview.
+//! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
+//!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
+//!   [`watch`] (live progress), [`audit`].
+//! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
+//!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
+//!   [`output`] (tables, times, JSON), [`error`].
+//!
+//! The commands are documented for users in `docs/reference/cli.md`.
+
+pub mod alert;
+pub mod audit;
+pub mod auth;
+pub mod bench;
+pub mod bench_domain;
+pub mod bench_fanout;
+pub mod cluster;
+pub mod contact;
+pub mod demo;
+pub mod dev;
+pub mod error;
+#[cfg(test)]
+mod fake;
+pub mod group;
+pub mod import;
+pub mod kv;
+pub mod output;
+pub mod parse;
+pub mod session;
+pub mod template;
+pub mod tenant;
+pub mod voice;
+pub mod watch;
+
+/// Default endpoints: the API ports `varsel dev` uses.
+pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
+
+/// Prints rows as an aligned table with a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> =
+            cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_uppercase()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}

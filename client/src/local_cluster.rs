@@ -1,0 +1,460 @@
+//! A cluster of real `varsel` processes on loopback, one per simulated site.
+//!
+//! Used by `varsel dev`, `varsel bench`, the integration tests and the chaos harness's process
+//! mode. Each node gets its own configuration file, data directory and log file under one base
+//! directory; processes are started from the given `varsel` binary, killed with SIGKILL,
+//! stopped with SIGTERM, paused with SIGSTOP. Every child is killed when the [`LocalCluster`]
+//! is dropped, and on Linux also when the process that started it dies.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
+
+use varsel_config::{
+    AuthConfig, DeliveryConfig, LogConfig, NodeConfig, PeerConfig, ProviderConfig, RaftConfig, StorageConfig,
+    TelemetryConfig, TestingConfig,
+};
+
+/// Site names given to the nodes of a local cluster, in order.
+pub const SITES: [&str; 5] = ["oslo", "bergen", "trondheim", "stavanger", "tromso"];
+
+/// How ports are chosen.
+#[derive(Debug, Clone, Copy)]
+pub enum Ports {
+    /// Node `i` (from 1) gets API port `base + i - 1`, Raft port `base + 100 + i - 1` and HTTP
+    /// (metrics, health) port `base + 200 + i - 1`.
+    Fixed(u16),
+    /// Free ports chosen by the OS.
+    Auto,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Directory holding every node's configuration, data and log.
+    pub base_dir: PathBuf,
+    /// The `varsel` binary to run.
+    pub binary: PathBuf,
+    /// Raft settings for every node.
+    pub raft: RaftConfig,
+    /// Port plan.
+    pub ports: Ports,
+    /// Enable the fault-injection hook (chaos tests).
+    pub fault_injection: bool,
+    /// Log filter for the nodes.
+    pub log_filter: String,
+    /// sled cache per node.
+    pub cache_capacity_bytes: u64,
+    /// The superadmin token every node accepts (written to `superadmin.token` in the base
+    /// directory).
+    pub superadmin_token: String,
+    /// Delivery engine settings of every node.
+    pub delivery: DeliveryConfig,
+    /// Providers of every node.
+    pub providers: Vec<ProviderConfig>,
+    /// Delivery actors that panic once after they start (supervision tests).
+    pub panic_actors: Vec<String>,
+    /// Trace export settings for every node.
+    pub telemetry: TelemetryConfig,
+    /// Extra environment variables for every node process (e.g. `OTEL_*`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Spec {
+    /// Three nodes with defaults suited to a shared, busy machine: Raft timeouts with slack so
+    /// a loaded CPU does not cause elections.
+    pub fn three(base_dir: PathBuf, binary: PathBuf) -> Self {
+        Self {
+            nodes: 3,
+            base_dir,
+            binary,
+            raft: RaftConfig {
+                heartbeat_interval_ms: 100,
+                election_timeout_min_ms: 1000,
+                election_timeout_max_ms: 2000,
+                // A commit waits for fsyncs on two nodes; on a machine running several debug
+                // clusters at once that can take seconds.
+                write_timeout_ms: 15_000,
+                ..RaftConfig::default()
+            },
+            ports: Ports::Auto,
+            fault_injection: false,
+            log_filter: "info,openraft=warn".into(),
+            cache_capacity_bytes: 32 * 1024 * 1024,
+            superadmin_token: varsel_config::secret::new_secret(),
+            // Leases must outlast an election; with these relaxed timeouts one can take four
+            // seconds on a loaded machine.
+            delivery: DeliveryConfig { lease_ms: 6_000, ..DeliveryConfig::default() },
+            providers: Vec::new(),
+            panic_actors: Vec::new(),
+            telemetry: TelemetryConfig::default(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// One node of a local cluster.
+#[derive(Debug)]
+pub struct LocalNode {
+    /// Its configuration as written to disk.
+    pub config: NodeConfig,
+    /// Path of the configuration file.
+    pub config_path: PathBuf,
+    /// Path of its log file (stdout and stderr).
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl LocalNode {
+    /// Its API address.
+    pub fn api(&self) -> String {
+        self.config.api_addr.to_string()
+    }
+
+    /// Its HTTP (metrics, health) address.
+    pub fn http(&self) -> Option<SocketAddr> {
+        self.config.http_addr
+    }
+
+    /// Whether its process is running (as far as we started it and did not kill it).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The OS process id, when running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+}
+
+/// A set of node processes on loopback.
+#[derive(Debug)]
+pub struct LocalCluster {
+    /// The nodes by id.
+    pub nodes: BTreeMap<u64, LocalNode>,
+    /// The superadmin token the nodes accept.
+    pub superadmin_token: String,
+    /// The file holding it.
+    pub superadmin_token_file: PathBuf,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// Finds a free TCP port on 127.0.0.1 (the OS picks it; there is a short window in which
+/// another process could take it).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl LocalCluster {
+    /// Writes the configuration of every node; starts nothing.
+    pub fn create(spec: &Spec) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&spec.base_dir)?;
+        let token_file = spec.base_dir.join("superadmin.token");
+        write_private(&token_file, &spec.superadmin_token)?;
+        let mut ports = Vec::new();
+        // Chosen ports stay bound until all are chosen, so the OS cannot hand one out twice
+        // (a released port can come back from the next bind, and two nodes then collide).
+        let mut held = Vec::new();
+        let mut auto = || -> std::io::Result<u16> {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            let port = l.local_addr()?.port();
+            held.push(l);
+            Ok(port)
+        };
+        for i in 0..spec.nodes {
+            ports.push(match spec.ports {
+                Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16, base + 200 + i as u16),
+                Ports::Auto => (auto()?, auto()?, auto()?),
+            });
+        }
+        drop(held);
+        let site = |i: usize| SITES.get(i).map_or_else(|| format!("site{}", i + 1), |s| s.to_string());
+        let mut nodes = BTreeMap::new();
+        for i in 0..spec.nodes {
+            let id = i as u64 + 1;
+            let peers = (0..spec.nodes)
+                .filter(|j| *j != i)
+                .map(|j| PeerConfig {
+                    id: j as u64 + 1,
+                    site: site(j),
+                    api_addr: addr(ports[j].0).to_string(),
+                    raft_addr: addr(ports[j].1).to_string(),
+                })
+                .collect();
+            let config = NodeConfig {
+                node_id: id,
+                site: site(i),
+                api_addr: addr(ports[i].0),
+                raft_addr: addr(ports[i].1),
+                http_addr: Some(addr(ports[i].2)),
+                advertise_api_addr: None,
+                advertise_raft_addr: None,
+                data_dir: spec.base_dir.join(format!("node-{id}")),
+                peers,
+                raft: spec.raft.clone(),
+                storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
+                log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
+                auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
+                delivery: DeliveryConfig {
+                    // Providers call this node back here with receipts and replies.
+                    callback_url: Some(format!("http://{}", addr(ports[i].2))),
+                    ..spec.delivery.clone()
+                },
+                providers: spec.providers.clone(),
+                testing: TestingConfig {
+                    fault_injection: spec.fault_injection,
+                    panic_actors: spec.panic_actors.clone(),
+                },
+                telemetry: spec.telemetry.clone(),
+            };
+            let config_path = spec.base_dir.join(format!("node-{id}.toml"));
+            let text = toml::to_string(&config).map_err(std::io::Error::other)?;
+            std::fs::write(&config_path, text)?;
+            let log_path = spec.base_dir.join(format!("node-{id}.log"));
+            nodes.insert(id, LocalNode { config, config_path, log_path, child: None });
+        }
+        Ok(Self {
+            nodes,
+            superadmin_token: spec.superadmin_token.clone(),
+            superadmin_token_file: token_file,
+            binary: spec.binary.clone(),
+            env: spec.env.clone(),
+        })
+    }
+
+    /// Every node's API address, by id order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.values().map(LocalNode::api).collect()
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: u64) -> std::io::Result<&LocalNode> {
+        self.nodes.get(&id).ok_or_else(|| std::io::Error::other(format!("no node {id}")))
+    }
+
+    fn node_mut(&mut self, id: u64) -> std::io::Result<&mut LocalNode> {
+        self.nodes.get_mut(&id).ok_or_else(|| std::io::Error::other(format!("no node {id}")))
+    }
+
+    /// Starts (or restarts) the process of node `id`.
+    pub fn start(&mut self, id: u64) -> std::io::Result<()> {
+        let binary = self.binary.clone();
+        let env = self.env.clone();
+        let node = self.node_mut(id)?;
+        if node.is_running() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log_path)?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("start")
+            .arg("--config")
+            .arg(&node.config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .envs(env)
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        node.child = Some(cmd.spawn()?);
+        Ok(())
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) -> std::io::Result<()> {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        ids.into_iter().try_for_each(|id| self.start(id))
+    }
+
+    /// Kills node `id` with SIGKILL (no shutdown, no flush) and reaps it.
+    pub async fn kill(&mut self, id: u64) -> std::io::Result<()> {
+        let node = self.node_mut(id)?;
+        if let Some(mut child) = node.child.take() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops node `id` with SIGTERM and waits (bounded) for it to exit; SIGKILL after that.
+    pub async fn stop(&mut self, id: u64, grace: Duration) -> std::io::Result<()> {
+        let node = self.node_mut(id)?;
+        let Some(mut child) = node.child.take() else { return Ok(()) };
+        if let Some(pid) = child.id() {
+            signal(pid, libc::SIGTERM);
+        }
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            child.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) node `id`.
+    pub fn pause(&self, id: u64, paused: bool) -> std::io::Result<()> {
+        let pid =
+            self.node(id)?.pid().ok_or_else(|| std::io::Error::other(format!("node {id} not running")))?;
+        signal(pid, if paused { libc::SIGSTOP } else { libc::SIGCONT });
+        Ok(())
+    }
+
+    /// Stops every node (SIGTERM, bounded wait, then SIGKILL).
+    pub async fn stop_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let _ = self.pause(id, false);
+            if let Err(e) = self.stop(id, Duration::from_secs(10)).await {
+                tracing::warn!(node = id, error = %e, "stopping node failed");
+            }
+        }
+    }
+
+    /// The status node `id` reports, if it answers within `timeout`.
+    pub async fn status(&self, id: u64, timeout: Duration) -> Option<NodeStatus> {
+        let node = self.nodes.get(&id)?;
+        let fut = async {
+            let mut c = ClusterAdminClient::connect(format!("http://{}", node.api())).await.ok()?;
+            c.status(StatusRequest {}).await.ok().map(|r| r.into_inner())
+        };
+        tokio::time::timeout(timeout, fut).await.ok().flatten()
+    }
+
+    /// Waits until node `id` answers on its API.
+    pub async fn wait_ready(&self, id: u64, within: Duration) -> std::io::Result<NodeStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.status(id, Duration::from_millis(500)).await {
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                let log = self.node(id).map(|n| n.log_path.display().to_string()).unwrap_or_default();
+                return Err(std::io::Error::other(format!(
+                    "node {id} not ready within {within:?}; see {log}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Bootstraps the cluster through node 1 (its configured peers become the members).
+    pub async fn init(&self) -> std::io::Result<()> {
+        let first = self.node(1)?;
+        let mut c = ClusterAdminClient::connect(format!("http://{}", first.api()))
+            .await
+            .map_err(std::io::Error::other)?;
+        c.init(InitRequest { members: vec![] }).await.map_err(|s| std::io::Error::other(s.to_string()))?;
+        Ok(())
+    }
+
+    /// Waits until every running node in `among` agrees on one leader, and returns it.
+    pub async fn wait_leader(&self, among: &[u64], within: Duration) -> std::io::Result<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut leaders = Vec::new();
+            for id in among {
+                leaders.push(
+                    self.status(*id, Duration::from_millis(500))
+                        .await
+                        .filter(|s| s.has_leader)
+                        .map(|s| s.leader_id),
+                );
+            }
+            if let Some(Some(l)) = leaders.first()
+                && leaders.iter().all(|x| *x == Some(*l))
+                && among.contains(l)
+            {
+                return Ok(*l);
+            }
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(format!(
+                    "no agreed leader among {among:?} within {within:?}: {leaders:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64, within: Duration) -> std::io::Result<NodeStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.status(id, Duration::from_millis(500)).await;
+            if let Some(s) = s.filter(|s| s.applied_index >= index) {
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(format!(
+                    "node {id} did not apply index {index} within {within:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The tail of node `id`'s log file, for error reports.
+    pub fn log_tail(&self, id: u64, lines: usize) -> String {
+        let Ok(node) = self.node(id) else { return String::new() };
+        let text = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+}
+
+/// Writes a secret readable by the owner only.
+fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    std::io::Write::write_all(&mut f, secret.as_bytes())
+}
+
+fn signal(pid: u32, sig: i32) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is one of our children.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Makes the child receive SIGKILL when the process that started it dies, so a killed
+/// `varsel dev` or test run leaves no node behind.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// The `varsel` binary next to the running executable (`target/<profile>/varsel` when the
+/// running executable is a test or a benchmark in `target/<profile>/deps`).
+pub fn sibling_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
+    candidates.into_iter().find(|p| p.is_file())
+}

@@ -1,0 +1,15 @@
+//! `[testing]`: switches that exist for tests only; leave them off in production.
+
+use serde::{Deserialize, Serialize};
+
+/// Switches that exist for tests only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Allow the chaos harness to cut Raft links on this node through the admin API
+    /// (process-mode network partitions). Never enable in production.
+    pub fault_injection: bool,
+    /// Delivery actors (`recorder`, `receipts`, `scheduler`, `sender-sms`, …) that panic once,
+    /// shortly after they start, to prove that supervision restarts them. Never in production.
+    pub panic_actors: Vec<String>,
+}

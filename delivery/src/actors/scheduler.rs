@@ -1,0 +1,470 @@
+//! `Scheduler`: which shards this node sends, and keeping their leases.
+//!
+//! Every tick it looks at the unfinished alerts in the applied state and, with one heartbeat
+//! entry at a time, renews the leases it holds and asks for free ones: first the shards that
+//! fall to it in a deterministic split over the live nodes (so the sites share an alert from
+//! the start), then, once the alert has run for one lease length (`lease_ms`), any free or
+//! expired shard (so a dead node's shards move to the survivors as soon as its leases lapse by
+//! the log's clock, and the share of a node that is alive but too slow to claim it is taken).
+//!
+//! It runs at most `shard_workers` [`ShardWorker`]s, highest priority first, then the oldest
+//! alert, taking tenants in turn so one tenant's huge alert does not starve another's small
+//! one. A lease counts as valid on this node until `lease_ms - CLOCK_SKEW_MARGIN_MS` after
+//! the heartbeat that renewed it was *sent*, by the monotonic clock: a node that was stalled
+//! stops its workers without waiting for anyone to tell it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
+use varsel_domain::model::{AlertStatus, Priority, TenantId};
+use varsel_raft_store::delivery::{
+    CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LeaseRef, NODE_LIVE_LEASES, ShardRef,
+};
+use varsel_raft_store::state_machine::delivery::query as dq;
+use varsel_raft_store::state_machine::domain::query;
+use varsel_raft_store::{Request, Response};
+
+use super::shard_worker::{ShardWorker, WorkerArgs, WorkerMsg};
+use varsel_domain::clock::wall_ms;
+
+use crate::Shared;
+
+/// Most shards asked for in one heartbeat.
+pub const ACQUIRE_MAX: usize = 64;
+/// Restarts of one shard's worker after failures before its lease is given back.
+pub const WORKER_RESTARTS_MAX: u32 = 5;
+
+/// Why a worker stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// Every step of the shard is done.
+    Done,
+    /// The lease is gone (expired, taken over, alert finished).
+    Lost(String),
+    /// Nothing to do before this wall-clock time (the next escalation step): the lease is
+    /// kept and renewed, the worker slot is freed.
+    IdleUntil(u64),
+}
+
+/// The scheduler actor.
+#[derive(Debug)]
+pub struct Scheduler;
+
+/// Its messages.
+#[derive(Debug)]
+pub enum SchedulerMsg {
+    /// Look for work, renew leases.
+    Tick,
+    /// A heartbeat was answered (or failed); `sent_at_ms` is when it was sent (monotonic).
+    Beat(Result<DeliveryReply, String>, u64),
+    /// A worker stopped.
+    WorkerExit(ShardRef, WorkerExit),
+    /// Stop all work and give the leases back (site drain, shutdown).
+    Drain(ractor::RpcReplyPort<usize>),
+    /// Take work again after a drain.
+    Resume,
+}
+
+#[derive(Debug)]
+struct Held {
+    epoch: u64,
+    valid_until: Arc<AtomicU64>,
+    priority: Priority,
+    tenant: TenantId,
+    worker: Option<ActorRef<WorkerMsg>>,
+    restarts: u32,
+    idle_until: u64,
+}
+
+/// Its state.
+#[derive(Debug)]
+pub struct SchedulerState {
+    shared: Arc<Shared>,
+    held: HashMap<ShardRef, Held>,
+    beat_in_flight: bool,
+    last_beat_ms: u64,
+    draining: bool,
+}
+
+impl Actor for Scheduler {
+    type Msg = SchedulerMsg;
+    type State = SchedulerState;
+    type Arguments = Arc<Shared>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        shared: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(Duration::from_millis(shared.config.scheduler_tick_ms), || SchedulerMsg::Tick);
+        Ok(SchedulerState {
+            shared,
+            held: HashMap::new(),
+            beat_in_flight: false,
+            last_beat_ms: 0,
+            draining: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SchedulerMsg::Tick if !state.draining => {
+                state.shared.failpoints.check("scheduler");
+                tick(&myself, state).await
+            }
+            SchedulerMsg::Tick => {}
+            SchedulerMsg::Beat(answer, sent_at) => {
+                state.beat_in_flight = false;
+                on_beat(state, answer, sent_at);
+                start_workers(&myself, state).await;
+            }
+            SchedulerMsg::WorkerExit(shard, why) => on_worker_exit(state, shard, why),
+            SchedulerMsg::Resume => state.draining = false,
+            SchedulerMsg::Drain(reply) => {
+                state.draining = true;
+                let n = drain(state).await;
+                let _ = reply.send(n);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt {
+            restart_failed(&myself, state, &cell, &err.to_string()).await;
+        }
+        Ok(())
+    }
+}
+
+async fn tick(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
+    let now = state.shared.clock.now_ms();
+    state.shared.metrics.shards_held.set(state.held.len() as f64);
+    drop_expired(state, now);
+    let wants = wants(state);
+    let due = now.saturating_sub(state.last_beat_ms) >= state.shared.config.heartbeat_interval_ms;
+    if !state.beat_in_flight && (due || !wants.is_empty()) {
+        send_beat(myself, state, wants, now);
+    }
+    start_workers(myself, state).await;
+    if state.shared.replica.is_leader() {
+        expire_alerts(&state.shared);
+    }
+    open_alert_gauges(&state.shared);
+}
+
+/// Leases whose local validity ended: stop their workers now (fencing by our own clock).
+fn drop_expired(state: &mut SchedulerState, now: u64) {
+    state.held.retain(|shard, h| {
+        let valid = h.valid_until.load(Ordering::Acquire) > now;
+        if !valid {
+            tracing::warn!(
+                alert = shard.alert,
+                shard = shard.shard,
+                "lease expired locally; stopping the shard"
+            );
+            if let Some(w) = h.worker.take() {
+                w.stop(Some("lease expired".into()));
+            }
+        }
+        valid
+    });
+}
+
+fn send_beat(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, acquire: Vec<ShardRef>, now: u64) {
+    state.beat_in_flight = true;
+    state.last_beat_ms = now;
+    let renew: Vec<LeaseRef> =
+        state.held.iter().map(|(s, h)| LeaseRef { shard: *s, epoch: h.epoch }).collect();
+    let replica = state.shared.replica.clone();
+    let lease_ms = state.shared.config.lease_ms;
+    let me = myself.clone();
+    tokio::spawn(async move {
+        let cmd = DeliveryCommand::Heartbeat { node: replica.id(), renew, acquire, lease_ms };
+        // A heartbeat is worth waiting for only while the leases it renews can still be valid
+        // (its answer extends them from when it was sent); one that hangs longer (a leader lost
+        // to a partition) must not hold back the next, which claims the shards of the node that
+        // was lost. Sending it again is safe: renewals and claims are by epoch. (Half a lease
+        // was too short: under a national fan-out commits take longer than that, and leases
+        // then lapsed on healthy nodes.)
+        let within = Duration::from_millis(lease_ms.saturating_sub(CLOCK_SKEW_MARGIN_MS).max(1));
+        let answer = match tokio::time::timeout(within, replica.write(Request::Delivery(Box::new(cmd)))).await
+        {
+            Ok(Ok(w)) => match w.response {
+                Response::Delivery(r) => Ok(r),
+                other => Err(format!("unexpected answer {other:?}")),
+            },
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
+        };
+        let _ = me.cast(SchedulerMsg::Beat(answer, now));
+    });
+}
+
+fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, sent_at: u64) {
+    let Ok(DeliveryReply::Leases { granted, renewed, lost, .. }) = answer else {
+        if let Err(e) = answer {
+            tracing::warn!(error = %e, "heartbeat not committed; leases run on until they expire");
+        }
+        return;
+    };
+    let valid_until = sent_at + state.shared.config.lease_ms - CLOCK_SKEW_MARGIN_MS;
+    for Granted { lease, .. } in renewed {
+        if let Some(h) = state.held.get(&lease.shard).filter(|h| h.epoch == lease.epoch) {
+            h.valid_until.fetch_max(valid_until, Ordering::AcqRel);
+        }
+    }
+    for l in lost {
+        if let Some(mut h) = state.held.remove(&l.shard)
+            && let Some(w) = h.worker.take()
+        {
+            w.stop(Some("lease lost".into()));
+        }
+    }
+    let txn = state.shared.replica.state().read_txn();
+    for Granted { lease, .. } in granted {
+        let (priority, tenant) = dq::alert(&txn, lease.shard.alert)
+            .ok()
+            .flatten()
+            .map_or((Priority::Routine, 0), |a| (a.spec.priority, a.tenant));
+        state.held.insert(
+            lease.shard,
+            Held {
+                epoch: lease.epoch,
+                valid_until: Arc::new(AtomicU64::new(valid_until)),
+                priority,
+                tenant,
+                worker: None,
+                restarts: 0,
+                idle_until: 0,
+            },
+        );
+    }
+}
+
+/// The live nodes (by the log's heartbeats), sorted, with this node among them.
+fn live_nodes(state: &SchedulerState) -> Vec<u64> {
+    let me = state.shared.replica.id();
+    let beats = dq::heartbeats(&state.shared.replica.state().read_txn()).unwrap_or_default();
+    let newest = beats.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let mut live: BTreeSet<u64> = beats
+        .iter()
+        .filter(|(_, t)| t + NODE_LIVE_LEASES * state.shared.config.lease_ms >= newest)
+        .map(|(n, _)| *n)
+        .collect();
+    live.insert(me);
+    live.into_iter().collect()
+}
+
+/// Shards this node should ask for now, most urgent first.
+fn wants(state: &SchedulerState) -> Vec<ShardRef> {
+    let cap = state.shared.config.shard_workers * 4;
+    if state.held.len() >= cap {
+        return Vec::new();
+    }
+    let live = live_nodes(state);
+    let rank = live.iter().position(|n| *n == state.shared.replica.id()).unwrap_or(0);
+    let now = wall_ms();
+    let txn = state.shared.replica.state().read_txn();
+    let mut alerts: Vec<_> = query::open_alerts(&txn)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, tenant)| query::alert(&txn, tenant, id).ok().flatten())
+        .filter(|a| !a.status.is_final() && a.start_ms <= now)
+        .collect();
+    alerts.sort_by_key(|a| (std::cmp::Reverse(a.spec.priority), a.id));
+    let mut out = Vec::new();
+    for a in alerts {
+        let states = dq::shard_states(&txn, a.id, a.shards).unwrap_or_default();
+        // Each live node is given one lease length to claim its share: long enough for a busy
+        // node to see the alert, and all a node that stopped (but still counts as live) costs.
+        let fair_only = now < a.start_ms + state.shared.config.lease_ms;
+        for (i, s) in states.iter().enumerate() {
+            let shard = ShardRef { alert: a.id, shard: i as u32 };
+            let free = s.owner.is_none() || s.expires_ms + CLOCK_SKEW_MARGIN_MS < now;
+            // The split starts at a node chosen by the alert's id, so the many small alerts of
+            // one shard each are spread over the sites rather than all given to the lowest id.
+            let share = (i + a.id as usize) % live.len();
+            if s.done || !free || state.held.contains_key(&shard) || (fair_only && share != rank) {
+                continue;
+            }
+            out.push(shard);
+            if out.len() >= ACQUIRE_MAX || state.held.len() + out.len() >= cap {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Starts workers for held shards while slots are free: priority, then tenants in turn.
+async fn start_workers(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
+    let running = state.held.values().filter(|h| h.worker.is_some()).count();
+    let mut free = state.shared.config.shard_workers.saturating_sub(running);
+    if free == 0 {
+        return;
+    }
+    let mut by_tenant: BTreeMap<(std::cmp::Reverse<Priority>, TenantId), Vec<ShardRef>> = BTreeMap::new();
+    let now = wall_ms();
+    for (s, h) in state.held.iter().filter(|(_, h)| h.worker.is_none() && h.idle_until <= now) {
+        by_tenant.entry((std::cmp::Reverse(h.priority), h.tenant)).or_default().push(*s);
+    }
+    for list in by_tenant.values_mut() {
+        list.sort();
+        list.reverse();
+    }
+    while free > 0 {
+        let Some(top) = by_tenant.keys().next().map(|(p, _)| *p) else { break };
+        let mut started_any = false;
+        for (_, list) in by_tenant.iter_mut().filter(|((p, _), _)| *p == top) {
+            if free == 0 {
+                break;
+            }
+            if let Some(shard) = list.pop() {
+                spawn_worker(myself, state, shard).await;
+                free -= 1;
+                started_any = true;
+            }
+        }
+        by_tenant.retain(|_, l| !l.is_empty());
+        if !started_any {
+            break;
+        }
+    }
+}
+
+async fn spawn_worker(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, shard: ShardRef) {
+    let Some(h) = state.held.get(&shard) else { return };
+    let args = WorkerArgs {
+        shared: state.shared.clone(),
+        lease: LeaseRef { shard, epoch: h.epoch },
+        valid_until: h.valid_until.clone(),
+        scheduler: myself.clone(),
+    };
+    match Actor::spawn_linked(None, ShardWorker, args, myself.get_cell()).await {
+        Ok((worker, _)) => {
+            if let Some(h) = state.held.get_mut(&shard) {
+                h.worker = Some(worker);
+            }
+        }
+        Err(e) => {
+            tracing::error!(alert = shard.alert, shard = shard.shard, error = %e, "shard worker did not start")
+        }
+    }
+}
+
+fn on_worker_exit(state: &mut SchedulerState, shard: ShardRef, why: WorkerExit) {
+    match why {
+        WorkerExit::IdleUntil(t) => {
+            if let Some(h) = state.held.get_mut(&shard) {
+                h.worker = None;
+                h.idle_until = t;
+            }
+        }
+        WorkerExit::Lost(reason) => {
+            tracing::info!(alert = shard.alert, shard = shard.shard, reason = %reason, "shard given up");
+            state.held.remove(&shard);
+        }
+        WorkerExit::Done => {
+            state.held.remove(&shard);
+        }
+    }
+}
+
+async fn restart_failed(
+    myself: &ActorRef<SchedulerMsg>,
+    state: &mut SchedulerState,
+    cell: &ActorCell,
+    err: &str,
+) {
+    let Some((&shard, h)) =
+        state.held.iter_mut().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+    else {
+        return;
+    };
+    h.worker = None;
+    h.restarts += 1;
+    tracing::error!(alert = shard.alert, shard = shard.shard, restarts = h.restarts, error = %err, "shard worker failed");
+    if h.restarts > WORKER_RESTARTS_MAX {
+        tracing::error!(
+            alert = shard.alert,
+            shard = shard.shard,
+            "giving the shard up after repeated failures"
+        );
+        state.held.remove(&shard);
+        return;
+    }
+    // Back off before the restart (100 ms, 200 ms, … 1.6 s); the slot stays taken meanwhile.
+    tokio::time::sleep(Duration::from_millis(100 << h.restarts.min(4))).await;
+    spawn_worker(myself, state, shard).await;
+}
+
+/// Sets the open-alert gauges from the applied state.
+fn open_alert_gauges(shared: &Shared) {
+    let txn = shared.replica.state().read_txn();
+    let open = query::open_alerts(&txn).unwrap_or_default();
+    let pending: u64 = open
+        .iter()
+        .filter_map(|(id, tenant)| query::alert(&txn, *tenant, *id).ok().flatten())
+        .map(|a| a.recipients_planned.saturating_sub(query::progress(&txn, a.id).map_or(0, |p| p.recipients)))
+        .sum();
+    shared.metrics.alerts_open.set(open.len() as f64);
+    shared.metrics.recipients_pending.set(pending as f64);
+}
+
+/// The leader ends alerts whose expiry passed; the log's clock decides.
+fn expire_alerts(shared: &Arc<Shared>) {
+    let now = wall_ms();
+    let txn = shared.replica.state().read_txn();
+    let due: Vec<u64> = query::open_alerts(&txn)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, tenant)| query::alert(&txn, tenant, id).ok().flatten())
+        .filter(|a| a.status != AlertStatus::Completed && a.expires_ms <= now)
+        .map(|a| a.id)
+        .collect();
+    for alert in due {
+        let replica = shared.replica.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                replica.write(Request::Delivery(Box::new(DeliveryCommand::Expire { alert }))).await
+            {
+                tracing::warn!(alert, error = %e, "expiry not recorded; will try again");
+            }
+        });
+    }
+}
+
+/// Stops every worker and gives the leases back. Returns how many were released.
+async fn drain(state: &mut SchedulerState) -> usize {
+    let leases: Vec<LeaseRef> =
+        state.held.iter().map(|(s, h)| LeaseRef { shard: *s, epoch: h.epoch }).collect();
+    for h in state.held.values_mut() {
+        if let Some(w) = h.worker.take() {
+            w.stop(Some("draining".into()));
+        }
+    }
+    state.held.clear();
+    if leases.is_empty() {
+        return 0;
+    }
+    let n = leases.len();
+    let cmd = DeliveryCommand::Release { node: state.shared.replica.id(), leases };
+    if let Err(e) = state.shared.replica.write(Request::Delivery(Box::new(cmd))).await {
+        tracing::warn!(error = %e, "leases not released; they will expire");
+    }
+    n
+}

@@ -1,0 +1,236 @@
+//! The running engine: what its actors share, and starting and stopping it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorRef};
+use varsel_config::{DeliveryConfig, ProviderConfig, TestingConfig};
+use varsel_domain::model::{Channel, TenantId};
+
+use crate::actors::receipts::ReceiptsMsg;
+use crate::actors::recorder::RecorderMsg;
+use crate::actors::scheduler::SchedulerMsg;
+use crate::actors::sender::ChannelQueue;
+use crate::actors::{Root, RootMsg};
+use crate::inbound::EngineInbound;
+use crate::metrics;
+use crate::providers::bucket::TokenBucket;
+use crate::providers::build::BuildError;
+use crate::providers::{InboundSink, ProviderSet, build_providers};
+use crate::replica::Replica;
+
+/// A monotonic clock in ms since the engine started: leases are judged by it on this node,
+/// so a wall-clock jump cannot extend one.
+#[derive(Debug)]
+pub struct EngineClock(Instant);
+
+impl EngineClock {
+    /// Milliseconds since the engine started.
+    pub fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
+/// Test-only failpoints: actors named here panic once (see `testing.panic_actors`).
+#[derive(Debug, Default)]
+pub struct Failpoints(Mutex<std::collections::BTreeSet<String>>);
+
+impl Failpoints {
+    /// Armed with `names`.
+    pub fn new(names: &[String]) -> Self {
+        Self(Mutex::new(names.iter().cloned().collect()))
+    }
+
+    /// Panics the first time `name` comes by, if it is armed.
+    pub fn check(&self, name: &str) {
+        let hit = self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if hit {
+            panic!("failpoint: {name} panics once (testing.panic_actors)");
+        }
+    }
+}
+
+/// Counters the engine keeps for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Actor restarts by the root supervisor.
+    pub actor_restarts: Arc<AtomicU64>,
+    /// Receipts and replies dropped because too many were waiting.
+    pub receipts_dropped: Arc<AtomicU64>,
+}
+
+/// What every actor of the engine shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// This node's replica.
+    pub replica: Arc<dyn Replica>,
+    /// Settings.
+    pub config: DeliveryConfig,
+    /// Per channel, the bounded queue in front of its sender.
+    pub queues: BTreeMap<Channel, Arc<ChannelQueue>>,
+    /// Per channel, its providers.
+    pub providers: BTreeMap<Channel, Arc<ProviderSet>>,
+    /// The engine's monotonic clock.
+    pub clock: EngineClock,
+    /// Counters.
+    pub counters: Counters,
+    /// Test-only failpoints.
+    pub failpoints: Arc<Failpoints>,
+    /// Metrics.
+    pub metrics: metrics::DeliveryMetrics,
+    recorder: RwLock<Option<ActorRef<RecorderMsg>>>,
+    receipts: RwLock<Option<ActorRef<ReceiptsMsg>>>,
+    scheduler: RwLock<Option<ActorRef<SchedulerMsg>>>,
+    tenant_buckets: Mutex<HashMap<TenantId, (u32, Arc<TokenBucket>)>>,
+    unhealthy: Mutex<Vec<String>>,
+}
+
+fn read<T: Clone>(lock: &RwLock<Option<T>>) -> Option<T> {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn write<T>(lock: &RwLock<Option<T>>, value: Option<T>) {
+    *lock.write().unwrap_or_else(|p| p.into_inner()) = value;
+}
+
+impl Shared {
+    /// The current recorder (it changes when restarted).
+    pub fn recorder(&self) -> Option<ActorRef<RecorderMsg>> {
+        read(&self.recorder)
+    }
+    pub(crate) fn set_recorder(&self, r: Option<ActorRef<RecorderMsg>>) {
+        write(&self.recorder, r)
+    }
+    /// The current receipts actor.
+    pub fn receipts(&self) -> Option<ActorRef<ReceiptsMsg>> {
+        read(&self.receipts)
+    }
+    pub(crate) fn set_receipts(&self, r: Option<ActorRef<ReceiptsMsg>>) {
+        write(&self.receipts, r)
+    }
+    /// The current scheduler.
+    pub fn scheduler(&self) -> Option<ActorRef<SchedulerMsg>> {
+        read(&self.scheduler)
+    }
+    pub(crate) fn set_scheduler(&self, r: Option<ActorRef<SchedulerMsg>>) {
+        write(&self.scheduler, r)
+    }
+    pub(crate) fn set_unhealthy(&self, child: String) {
+        self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).push(child);
+    }
+    /// Stops taking work and hands this node's leases back (`true`), or takes work again
+    /// (`false`). Returns the leases released.
+    pub async fn drain(&self, drain: bool) -> Result<usize, String> {
+        let s = self.scheduler().ok_or("the scheduler is not running")?;
+        if drain {
+            ractor::call_t!(s, SchedulerMsg::Drain, 10_000).map_err(|e| e.to_string())
+        } else {
+            s.cast(SchedulerMsg::Resume).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+    }
+
+    /// Actors that failed too often and were left down.
+    pub fn unhealthy(&self) -> Vec<String> {
+        self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes `n` messages from the tenant's sending budget on this node, if available now.
+    /// The tenant's limit is shared evenly by the nodes, so the limit holds over the cluster.
+    pub fn tenant_budget(&self, tenant: TenantId, n: usize) -> bool {
+        let txn = self.replica.state().read_txn();
+        let limit = varsel_raft_store::state_machine::domain::query::tenant(&txn, tenant)
+            .ok()
+            .flatten()
+            .map_or(0, |t| t.limits.max_send_rate_per_second);
+        if limit == 0 {
+            return true;
+        }
+        let voters = self.replica.voters().max(1) as u32;
+        let share = limit.div_ceil(voters);
+        let bucket = {
+            let mut map = self.tenant_buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(tenant).or_insert_with(|| (share, Arc::new(TokenBucket::new(share))));
+            if entry.0 != share {
+                *entry = (share, Arc::new(TokenBucket::new(share)));
+            }
+            entry.1.clone()
+        };
+        bucket.try_take(n)
+    }
+}
+
+/// Why the engine could not start; the node does not start either.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A provider could not be built.
+    #[error(transparent)]
+    Provider(#[from] BuildError),
+    /// The root actor could not be spawned.
+    #[error("cannot start the delivery actors: {0}")]
+    Spawn(String),
+}
+
+/// A running delivery engine.
+#[derive(Debug)]
+pub struct Engine {
+    /// What the actors share.
+    pub shared: Arc<Shared>,
+    /// Where receipts and replies are handed to the engine.
+    pub inbound: Arc<dyn InboundSink>,
+    root: ActorRef<RootMsg>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts the engine for `replica`.
+    pub async fn start(
+        replica: Arc<dyn Replica>,
+        config: DeliveryConfig,
+        providers: &[ProviderConfig],
+        testing: &TestingConfig,
+        registry: &varsel_observe::metrics::Metrics,
+    ) -> Result<Self, StartError> {
+        let inbound = Arc::new(EngineInbound::default());
+        let metrics = metrics::DeliveryMetrics::new(registry);
+        let providers = build_providers(providers, &config, Arc::new(metrics.clone()), inbound.clone())?;
+        let queues = Channel::ALL
+            .iter()
+            .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
+            .collect();
+        let shared = Arc::new(Shared {
+            replica,
+            config,
+            queues,
+            providers,
+            clock: EngineClock(Instant::now()),
+            counters: Counters::default(),
+            failpoints: Arc::new(Failpoints::new(&testing.panic_actors)),
+            metrics,
+            recorder: RwLock::new(None),
+            receipts: RwLock::new(None),
+            scheduler: RwLock::new(None),
+            tenant_buckets: Mutex::new(HashMap::new()),
+            unhealthy: Mutex::new(Vec::new()),
+        });
+        inbound.bind(&shared);
+        let (root, handle) =
+            Actor::spawn(None, Root, shared.clone()).await.map_err(|e| StartError::Spawn(e.to_string()))?;
+        Ok(Self { shared, inbound, root, handle })
+    }
+
+    /// Gives this node's leases back (so other sites take its shards at once) and stops.
+    pub async fn stop(self) {
+        if let Some(s) = self.shared.scheduler() {
+            match ractor::call_t!(s, SchedulerMsg::Drain, 5_000) {
+                Ok(n) if n > 0 => tracing::info!(leases = n, "shard leases released"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not release shard leases; they will expire"),
+            }
+        }
+        self.root.stop(Some("node stopping".into()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.handle).await;
+    }
+}

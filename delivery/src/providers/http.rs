@@ -1,0 +1,191 @@
+//! A small HTTP/1.1 client shared by the HTTP-based providers.
+//!
+//! One pooled client per provider keeps connections alive between batches. `http://` and
+//! `https://` URLs both work: TLS is rustls with the webpki root certificates built in (the
+//! container image has no CA bundle). Every call has a timeout; a response body larger than
+//! [`RESPONSE_BYTES_MAX`] is refused.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Largest response body read from a provider.
+pub const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Idle connections kept per provider host.
+pub const IDLE_CONNECTIONS_MAX: usize = 64;
+
+/// Time allowed to open a TCP connection (TLS handshake time counts against the call's timeout).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pooled JSON client.
+#[derive(Debug, Clone)]
+pub struct JsonClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After` in seconds, if given.
+    pub retry_after: Option<Duration>,
+    /// The `Location` header, if given (Web Push answers with the message's URL there).
+    pub location: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Why a call did not return a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Could not connect, or the connection broke.
+    #[error("{0}")]
+    Transport(String),
+    /// No reply within the timeout.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A request body and its content type.
+#[derive(Debug)]
+pub struct Body<'a> {
+    /// `Content-Type`.
+    pub content_type: &'a str,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+fn connector() -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.enforce_http(false);
+    // The crypto provider is named rather than taken from the process default, which is
+    // ambiguous (and panics) when another crate enables a second rustls provider. Building
+    // fails only for a provider without the default TLS versions, which ring is not: no input
+    // can make this fail.
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .expect("ring supports TLS 1.2 and 1.3")
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
+}
+
+impl JsonClient {
+    /// A client whose calls time out after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_MAX)
+            .build(connector());
+        Self { client, timeout }
+    }
+
+    /// Sends `method url` with a JSON body (or none) and extra headers.
+    pub async fn call(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, String)],
+    ) -> Result<Reply, CallError> {
+        let body = body.map(|bytes| Body { content_type: "application/json", bytes });
+        self.send(method, url, body, headers).await
+    }
+
+    /// Sends `method url` with any body (or none) and extra headers.
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        body: Option<Body<'_>>,
+        headers: &[(&str, String)],
+    ) -> Result<Reply, CallError> {
+        let mut req = hyper::Request::builder().method(method).uri(url);
+        if let Some(b) = &body {
+            req = req.header("content-type", b.content_type);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.map(|b| b.bytes).unwrap_or_default())))
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let fut = async {
+            let resp =
+                self.client.request(req).await.map_err(|e| CallError::Transport(transport_text(&e)))?;
+            let status = resp.status().as_u16();
+            let header =
+                |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let retry_after =
+                header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+            let location = header("location");
+            let body = Limited::new(resp.into_body(), RESPONSE_BYTES_MAX)
+                .collect()
+                .await
+                .map_err(|e| CallError::Transport(format!("reading the reply: {e}")))?
+                .to_bytes();
+            Ok(Reply { status, retry_after, location, body })
+        };
+        tokio::time::timeout(self.timeout, fut).await.unwrap_or(Err(CallError::Timeout(self.timeout)))
+    }
+}
+
+/// The error and its causes ("client error (Connect): tcp connect error: Connection refused").
+fn transport_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A credential sent as one header on every call (`Authorization: Bearer …`, `X-Api-Key: …`),
+/// read from a file. Its value never appears in logs: `Debug` shows the header's name only.
+#[derive(Clone)]
+pub struct AuthHeader {
+    name: String,
+    value: String,
+}
+
+impl std::fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthHeader").field("name", &self.name).field("value", &"<secret>").finish()
+    }
+}
+
+impl AuthHeader {
+    /// Header `name` with the content of `file` (trimmed); none without a file.
+    pub fn load(
+        name: &str,
+        file: Option<&std::path::Path>,
+    ) -> Result<Option<Self>, varsel_config::ConfigError> {
+        let Some(path) = file else { return Ok(None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| varsel_config::ConfigError::Read { path: path.to_path_buf(), source: e })?;
+        let value = text.trim().to_string();
+        if value.is_empty() || http::HeaderValue::from_str(&value).is_err() {
+            return Err(varsel_config::ConfigError::invalid(
+                path.display().to_string(),
+                "must hold one line of printable text (the header's value)",
+            ));
+        }
+        Ok(Some(Self { name: name.to_string(), value }))
+    }
+
+    /// The header, for [`JsonClient::send`].
+    pub fn header(&self) -> (&str, String) {
+        (self.name.as_str(), self.value.clone())
+    }
+}

@@ -1,0 +1,146 @@
+//! Unit tests of failover, retries and throttling with scripted providers.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use varsel_domain::model::Priority;
+
+use super::*;
+use crate::message::MessageContent;
+
+/// A provider that answers from a script, then with its default.
+#[derive(Debug)]
+struct Scripted {
+    name: String,
+    script: Mutex<VecDeque<Result<Vec<SendResult>, ProviderError>>>,
+    down: std::sync::atomic::AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            script: Mutex::default(),
+            down: false.into(),
+            calls: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl Provider for Scripted {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+    fn batch_max(&self) -> usize {
+        10
+    }
+    fn send<'a>(
+        &'a self,
+        batch: &'a [OutboundMessage],
+    ) -> BoxFuture<'a, Result<Vec<SendResult>, ProviderError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let next = self.script.lock().unwrap().pop_front();
+        let down = self.down.load(Ordering::SeqCst);
+        Box::pin(async move {
+            match next {
+                Some(r) => r,
+                None if down => Err(ProviderError::Unavailable("down".into())),
+                None => Ok(batch
+                    .iter()
+                    .map(|m| SendResult::Accepted(format!("{}:{}", self.name, m.key)))
+                    .collect()),
+            }
+        })
+    }
+    fn health(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let down = self.down.load(Ordering::SeqCst);
+        Box::pin(async move { if down { Err(ProviderError::Unavailable("down".into())) } else { Ok(()) } })
+    }
+}
+
+fn msgs(n: usize) -> Vec<OutboundMessage> {
+    (0..n)
+        .map(|i| OutboundMessage {
+            key: format!("a1-c{i}-sms-0"),
+            alert: 1,
+            tenant: 1,
+            contact: i as u64,
+            channel: Channel::Sms,
+            step: 0,
+            priority: Priority::Crisis,
+            to: "+4790000000".into(),
+            content: MessageContent::Sms { text: "x".into() },
+        })
+        .collect()
+}
+
+fn set(providers: &[Arc<Scripted>]) -> ProviderSet {
+    let slots = providers.iter().map(|p| Slot::new(p.clone() as Arc<dyn Provider>, 0, 4)).collect();
+    ProviderSet::new(Channel::Sms, slots, RetryPolicy::default(), Arc::new(NoEvents))
+}
+
+fn providers_used(out: &[(Final, u64)]) -> Vec<String> {
+    out.iter()
+        .map(|(f, _)| match f {
+            Final::Sent { provider, .. } => provider.clone(),
+            Final::Failed { reason, .. } => format!("failed: {reason}"),
+        })
+        .collect()
+}
+
+/// Goal: when the primary is down, traffic moves to the alternative, the circuit opens, and
+/// traffic returns to the primary once it heals. Method: paused time, scripted providers.
+#[tokio::test(start_paused = true)]
+async fn failover_and_return() {
+    let (primary, alt) = (Scripted::new("primary"), Scripted::new("alt"));
+    let s = set(&[primary.clone(), alt.clone()]);
+    primary.down.store(true, Ordering::SeqCst);
+    for _ in 0..5 {
+        let out = s.deliver(&msgs(3)).await;
+        assert_eq!(providers_used(&out), vec!["alt"; 3]);
+    }
+    assert_eq!(s.slots()[0].breaker_state(), BreakerState::Open);
+    let calls_while_open = primary.calls.load(Ordering::SeqCst);
+    assert_eq!(calls_while_open, 3, "once open, the primary is not called");
+    primary.down.store(false, Ordering::SeqCst);
+    s.probe_open().await;
+    let out = s.deliver(&msgs(2)).await;
+    assert_eq!(providers_used(&out), vec!["primary"; 2], "healed primary takes traffic back");
+}
+
+/// Goal: retryable results are retried (with backoff) until accepted; permanent ones fail
+/// only their message; throttling waits without failing.
+#[tokio::test(start_paused = true)]
+async fn retries_permanent_and_throttle() {
+    let p = Scripted::new("p");
+    p.script.lock().unwrap().extend([
+        Err(ProviderError::Throttled(Duration::from_secs(1))),
+        Ok(vec![
+            SendResult::Retryable("busy".into()),
+            SendResult::Permanent("bad number".into()),
+            SendResult::Accepted("ok".into()),
+        ]),
+    ]);
+    let s = set(std::slice::from_ref(&p));
+    let out = s.deliver(&msgs(3)).await;
+    assert_eq!(providers_used(&out), vec!["p".to_string(), "failed: bad number".into(), "p".into()]);
+    assert_eq!(p.calls.load(Ordering::SeqCst), 3);
+}
+
+/// Goal: a message that keeps failing is failed after the attempt bound, naming the error;
+/// a channel without providers fails at once.
+#[tokio::test(start_paused = true)]
+async fn bounded_retries() {
+    let p = Scripted::new("p");
+    p.down.store(true, Ordering::SeqCst);
+    let out = set(&[p]).deliver(&msgs(1)).await;
+    let reason = providers_used(&out).remove(0);
+    assert!(reason.starts_with("failed: gave up after"), "{reason}");
+    let out = set(&[]).deliver(&msgs(2)).await;
+    assert!(providers_used(&out).iter().all(|r| r.contains("no provider configured")));
+}

@@ -1,0 +1,32 @@
+//! What the engine needs of this node's Raft replica, and nothing more.
+//!
+//! The node implements [`Replica`] for its own replica (`varsel_node::replica`); tests can
+//! implement it over a single in-memory state machine to drive the engine without a cluster.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use varsel_raft_store::engine::SledTree;
+use varsel_raft_store::write::{WriteError, Written};
+use varsel_raft_store::{NodeId, Request, StateReader};
+
+/// A boxed future that borrows the replica.
+pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<Written, WriteError>> + Send + 'a>>;
+
+/// This node's replica, as the delivery engine uses it.
+pub trait Replica: Send + Sync + std::fmt::Debug + 'static {
+    /// This node's id: the owner named in leases and records.
+    fn id(&self) -> NodeId;
+
+    /// Whether this node leads the cluster now, as far as it knows (the leader expires alerts).
+    fn is_leader(&self) -> bool;
+
+    /// Number of voting members now (a tenant's send rate is shared evenly by them).
+    fn voters(&self) -> usize;
+
+    /// The applied state, read on this node.
+    fn state(&self) -> &StateReader<SledTree>;
+
+    /// Commits `request` through the leader, from whichever node this is.
+    fn write(&self, request: Request) -> WriteFuture<'_>;
+}
