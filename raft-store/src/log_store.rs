@@ -63,7 +63,21 @@ fn bound_key(b: Bound<&u64>) -> Bound<Vec<u8>> {
 fn read_entries<T: KvTree, RB: RangeBounds<u64>>(log: &T, range: RB) -> Result<Vec<Entry>, EngineError> {
     let from = bound_key(range.start_bound());
     let to = bound_key(range.end_bound());
-    log.range(from, to).map(|kv| kv.and_then(|(_, v)| decode::<Entry>("log entry", &v))).collect()
+    log.range(from, to).map(|kv| kv.and_then(|(k, v)| decode_at(&k, &v))).collect()
+}
+
+/// Decodes the entry stored under `key`. An entry is only ever written under its own index
+/// (`append`); one found under another key means the log was damaged or written by a bug, and
+/// handing it to openraft would replicate or apply the wrong entry.
+fn decode_at(key: &[u8], value: &[u8]) -> Result<Entry, EngineError> {
+    let entry = decode::<Entry>("log entry", value)?;
+    debug_assert_eq!(
+        key,
+        index_key(entry.log_id.index),
+        "log entry {} stored under another key",
+        entry.log_id
+    );
+    Ok(entry)
 }
 
 /// Entries from `start` (inclusive) to `end` (exclusive) whose encoded sizes add up to at most
@@ -78,12 +92,12 @@ fn read_entries_bounded<T: KvTree>(
     let mut bytes = 0u64;
     for kv in log.range(Bound::Included(index_key(start).to_vec()), Bound::Excluded(index_key(end).to_vec()))
     {
-        let (_, v) = kv?;
+        let (k, v) = kv?;
         bytes += v.len() as u64;
         if bytes > bytes_max && !out.is_empty() {
             break;
         }
-        out.push(decode::<Entry>("log entry", &v)?);
+        out.push(decode_at(&k, &v)?);
     }
     Ok(out)
 }

@@ -218,9 +218,16 @@ impl<E: StorageEngine> StateMachine<E> {
         let tree = &self.shared.tree;
         let mut txn = Txn::new(tree);
         let mut clock: u64 = txn.get_as("clock", keys::CLOCK)?.unwrap_or(0);
-        let mut last = None;
+        let mut last: Option<LogId> = None;
         let mut applied = 0;
         for entry in entries.iter().take(APPLY_GROUP_MAX) {
+            // openraft hands committed entries over in log order without gaps; the `applied`
+            // marker written with this batch claims everything up to the last one.
+            debug_assert!(
+                last.is_none_or(|l| l.index + 1 == entry.log_id.index),
+                "apply group not contiguous: {last:?} then {}",
+                entry.log_id
+            );
             last = Some(entry.log_id);
             let resp = match &entry.payload {
                 EntryPayload::Blank => Response::None,
