@@ -112,6 +112,16 @@ pub(super) async fn inspect(ids: &[String]) -> Result<Vec<Container>, BackendErr
     parse_inspect(&out).map_err(|e| BackendError::new(format!("`docker inspect {}`: {e}", ids.join(" "))))
 }
 
+/// `docker inspect` of one container: its state and addresses now (they change when it is
+/// started again or reconnected).
+pub(super) async fn inspect_one(container: &str) -> Result<Container, BackendError> {
+    inspect(&[container.to_string()])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| BackendError::new(format!("`docker inspect {container}` printed nothing")))
+}
+
 /// One container as `docker inspect` describes it (only the fields used here).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]

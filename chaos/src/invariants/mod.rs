@@ -12,6 +12,7 @@ pub mod no_message_after_ack;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use varsel_domain::message_key::parse_message_key;
 use varsel_proto::api::Alert;
 use varsel_sim::{ReplyRecord, SimClient};
 
@@ -85,12 +86,11 @@ impl Evidence {
     }
 }
 
-/// The alert and contact ids in a simulator key.
+/// The alert and contact ids in a message key as the simulator records it (the key the node
+/// gave the message). Parsed by [`parse_message_key`], the one definition of the key format,
+/// so the checks read keys exactly as the nodes make them; `None` for anything else.
 pub fn alert_and_contact(key: &str) -> Option<(u64, u64)> {
-    let mut parts = key.split('-');
-    let alert = parts.next()?.strip_prefix('a')?.parse().ok()?;
-    let contact = parts.next()?.strip_prefix('c')?.parse().ok()?;
-    Some((alert, contact))
+    parse_message_key(key).map(|(alert, contact, _, _)| (alert, contact))
 }
 
 /// Lists at most `n` items of `items` for an error message.
@@ -100,5 +100,24 @@ pub fn first<T: std::fmt::Debug>(items: &[T], n: usize) -> String {
         format!("{} … ({} in all)", shown.join(", "), items.len())
     } else {
         shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use varsel_domain::channel::Channel;
+    use varsel_domain::message_key::message_key;
+
+    use super::*;
+
+    /// Goal: the checks read exactly the keys the nodes make. Method: keys made by
+    /// `message_key` give their alert and contact back; anything else gives `None`.
+    #[test]
+    fn alert_and_contact_reads_node_keys() {
+        assert_eq!(alert_and_contact(&message_key(12, 345, Channel::Sms, 0)), Some((12, 345)));
+        assert_eq!(alert_and_contact(&message_key(7, 8, Channel::Voice, 1)), Some((7, 8)));
+        for bad in ["", "a1-c2", "x1-c2-sms-0", "a1-cx-sms-0", "a1-c2-fax-0", "a1-c2-sms-0-9"] {
+            assert_eq!(alert_and_contact(bad), None, "{bad}");
+        }
     }
 }

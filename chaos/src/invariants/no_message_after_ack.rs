@@ -6,6 +6,9 @@
 //! near a site fault (a killed node loses the acknowledgements it accepted but had not yet
 //! committed; the recipient then gets one call more, the safe side), are not judged.
 
+use varsel_domain::Channel;
+use varsel_domain::message_key::message_key;
+
 use super::{Evidence, Verdict, first};
 
 /// Name in reports.
@@ -40,7 +43,7 @@ pub async fn check(e: &Evidence) -> Verdict {
                 continue;
             }
             judged += 1;
-            let voice = format!("a{id}-c{contact}-voice-1");
+            let voice = message_key(id, contact, Channel::Voice, 1);
             if listing.keys.contains_key(&voice) {
                 offenders.push(format!("{voice} called; acknowledged {} ms before the step", due - at));
             }

@@ -1,0 +1,130 @@
+//! What the harness asks the cluster's admin API during a run: the in-flight window, who
+//! leads, which shards a node holds, and when the others took those over. Every call is
+//! bounded in time, because the node asked may be the one just killed, stalled or cut off.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_proto::admin::{DeliveryStatusRequest, ShardsRequest, StatusRequest};
+
+use super::RunError;
+use crate::backend::{BackendError, NodeInfo};
+
+/// How long to look for a leader before the fault that needs one fails the run.
+const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the shards a faulted node held to be taken over or finished.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// An admin client of `node`, if it accepts a connection within two seconds: a node under a
+/// fault may not, and the caller then asks another.
+async fn admin(node: &NodeInfo) -> Option<ClusterAdminClient<tonic::transport::Channel>> {
+    let fut = ClusterAdminClient::connect(format!("http://{}", node.api));
+    tokio::time::timeout(Duration::from_secs(2), fut).await.ok()?.ok()
+}
+
+/// One node's in-flight window (messages handed to providers and not yet recorded): the
+/// bound on what a faulted node may send again, which the no-loss invariant allows for.
+pub(super) async fn in_flight_window(nodes: &[NodeInfo]) -> u64 {
+    for n in nodes {
+        if let Some(mut a) = admin(n).await
+            && let Ok(Ok(r)) =
+                tokio::time::timeout(Duration::from_secs(5), a.delivery_status(DeliveryStatusRequest {}))
+                    .await
+        {
+            return r.into_inner().in_flight_window;
+        }
+    }
+    0
+}
+
+/// The leader, as the first node that answers sees it; retried for [`LEADER_TIMEOUT`]
+/// because a leader may have just been killed and the election take a moment.
+pub(super) async fn leader(nodes: &[NodeInfo]) -> Result<u64, RunError> {
+    let deadline = Instant::now() + LEADER_TIMEOUT;
+    while Instant::now() < deadline {
+        for n in nodes {
+            if let Some(mut a) = admin(n).await
+                && let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(2), a.status(StatusRequest {})).await
+            {
+                let s = s.into_inner();
+                if s.has_leader {
+                    return Ok(s.leader_id);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(BackendError::new("no node knows a leader within 30 s").into())
+}
+
+/// The unfinished shards `node` holds, per alert, as some other node sees them (the node
+/// itself is about to be faulted, and what matters is who the others think holds them).
+pub(super) async fn shards_held_by(nodes: &[NodeInfo], node: u64, alerts: &[u64]) -> BTreeMap<u64, Vec<u32>> {
+    let mut held = BTreeMap::new();
+    let Some(via) = nodes.iter().find(|n| n.id != node) else { return held };
+    let Some(mut a) = admin(via).await else { return held };
+    for id in alerts {
+        let Ok(Ok(r)) =
+            tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id })).await
+        else {
+            continue;
+        };
+        let r = r.into_inner();
+        if r.status != "Active" {
+            continue;
+        }
+        let mine: Vec<u32> =
+            r.shards.iter().filter(|s| s.owner == node && !s.done).map(|s| s.shard).collect();
+        if !mine.is_empty() {
+            held.insert(*id, mine);
+        }
+    }
+    held
+}
+
+/// Milliseconds until none of `held` is still held by `victim` (taken over, or finished),
+/// seen through any of `nodes`; `None` if that did not happen within [`RESUME_TIMEOUT`].
+/// The report's "sending resumed" figure: how long a site's loss stops its alerts.
+pub(super) async fn sending_resumed(
+    nodes: Vec<NodeInfo>,
+    victim: u64,
+    held: BTreeMap<u64, Vec<u32>>,
+) -> Option<u64> {
+    let started = Instant::now();
+    while started.elapsed() < RESUME_TIMEOUT {
+        for via in &nodes {
+            let Some(mut a) = admin(via).await else { continue };
+            let Some(still) = still_held(&mut a, victim, &held).await else { continue };
+            if !still {
+                return Some(started.elapsed().as_millis() as u64);
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Whether `victim` still holds any of `held` as the node behind `a` sees it; `None` if that
+/// node did not answer for every alert (the caller then asks another).
+async fn still_held(
+    a: &mut ClusterAdminClient<tonic::transport::Channel>,
+    victim: u64,
+    held: &BTreeMap<u64, Vec<u32>>,
+) -> Option<bool> {
+    let mut still = false;
+    let mut answered = true;
+    for (id, shards) in held {
+        match tokio::time::timeout(Duration::from_secs(2), a.shards(ShardsRequest { alert_id: *id })).await {
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                still |= r.status == "Active"
+                    && r.shards.iter().any(|s| shards.contains(&s.shard) && s.owner == victim && !s.done);
+            }
+            _ => answered = false,
+        }
+    }
+    answered.then_some(still)
+}

@@ -1,0 +1,105 @@
+//! The judging phase: gathers the evidence of a run (what clients were told, what the cluster
+//! holds, what the simulator received) and asks every invariant for its verdict.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use varsel_proto::api::Alert;
+use varsel_sim::ReplyRecord;
+
+use super::Run;
+use crate::invariants::no_loss::Messages;
+use crate::invariants::{self, Evidence, Verdict};
+use crate::load::{Op, OpKind};
+use crate::report::FaultRecord;
+
+/// The invariants' verdicts, and the message counts the no-loss check made on the way.
+#[derive(Debug)]
+pub(super) struct Judged {
+    pub(super) verdicts: Vec<Verdict>,
+    pub(super) messages: Messages,
+}
+
+/// Notes in each site fault's record how long the first write after it took: the report's
+/// measure of how long a site's loss stops new alerts.
+pub(super) fn note_next_writes(records: &mut [FaultRecord], ops: &[Op]) {
+    for r in records {
+        if r.skipped.is_none() && r.node.is_some() {
+            r.next_write_ms = next_write_after(ops, r.at_s);
+        }
+    }
+}
+
+/// From `at_s` to the return of the first successful create invoked at or after it, ms.
+fn next_write_after(ops: &[Op], at_s: f64) -> Option<u64> {
+    let at = (at_s * 1000.0) as u64;
+    ops.iter()
+        .filter(|o| matches!(o.kind, OpKind::Create { .. }) && o.ok() && o.invoked_ms >= at)
+        .map(|o| o.returned_ms - at)
+        .min()
+}
+
+/// What the invariants look at. The site faults' windows are given in Unix ms, the clock of
+/// the alerts and the simulator's records, so the checks can tell what happened near a fault.
+pub(super) fn evidence(
+    run: &Run<'_>,
+    ops: Vec<Op>,
+    records: &[FaultRecord],
+    faulted_s: f64,
+    alerts: BTreeMap<u64, Alert>,
+    replies: Vec<ReplyRecord>,
+) -> Evidence {
+    let site_faults = || records.iter().filter(|r| r.skipped.is_none() && r.node.is_some());
+    let unix = |s: f64| run.t0_unix_ms + (s * 1000.0) as u64;
+    Evidence {
+        ops,
+        alerts,
+        nodes: run.nodes.clone(),
+        token: run.token.clone(),
+        sim: run.sim.clone(),
+        replies,
+        recipients: run.scenario.load.recipients as u64,
+        escalate_after_s: run.scenario.load.escalate_after_s,
+        window_per_node: run.in_flight_window,
+        site_faults: site_faults().count() as u64,
+        fault_windows: site_faults()
+            .map(|r| (unix(r.at_s), unix(r.undone_at_s.unwrap_or(faulted_s))))
+            .collect(),
+    }
+}
+
+/// The first verdict: every accepted alert finished within the settle time. The other
+/// invariants judge finished alerts; an unfinished one is a failure of its own.
+pub(super) fn all_finished(
+    accepted: &BTreeSet<u64>,
+    unfinished: &[u64],
+    settled_s: f64,
+    settle_s: u64,
+) -> Verdict {
+    Verdict::new(
+        "every accepted alert finished",
+        unfinished.is_empty(),
+        if unfinished.is_empty() {
+            format!("{} alerts finished {settled_s:.1} s after the faults stopped", accepted.len())
+        } else {
+            format!(
+                "{} of {} not finished within {} s: {}",
+                unfinished.len(),
+                accepted.len(),
+                settle_s,
+                invariants::first(unfinished, 5)
+            )
+        },
+    )
+}
+
+/// `finished` followed by every invariant's verdict on `evidence`, in the report's order.
+pub(super) async fn verdicts(evidence: &Evidence, finished: Verdict) -> Judged {
+    let mut verdicts = vec![finished];
+    verdicts.push(invariants::accepted_exist::check(evidence).await);
+    let (loss, messages) = invariants::no_loss::check(evidence).await;
+    verdicts.push(loss);
+    verdicts.push(invariants::no_message_after_ack::check(evidence).await);
+    verdicts.push(invariants::linearizable::check(evidence).await);
+    verdicts.push(invariants::converged::check(evidence).await);
+    Judged { verdicts, messages }
+}

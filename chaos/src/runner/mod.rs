@@ -1,0 +1,151 @@
+//! One run: set up a tenant, drive the client load, inject the scenario's faults on their
+//! schedule, stop faulting, let every accepted alert finish, check the invariants, report.
+//!
+//! [`run`] reads as that list; each phase has a file of its own:
+//!
+//! - `setup.rs`: the run's tenant, its operator credential and contacts, and the simulator's
+//!   replies;
+//! - `faults.rs`: injecting and undoing the scenario's faults on the seed's schedule;
+//! - `admin.rs`: what the harness asks the cluster's admin API (leader, shards held, the
+//!   in-flight window) while it injects faults;
+//! - `settle.rs`: waiting for every accepted alert to finish and the simulator to drain;
+//! - `judge.rs`: the evidence of the run and the invariants' verdicts;
+//! - `summary.rs`: the figures of the report.
+
+mod admin;
+mod faults;
+mod judge;
+mod settle;
+mod setup;
+mod summary;
+
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use varsel_sim::SimClient;
+
+use crate::backend::{Backend, BackendError, NodeInfo};
+use crate::load::{self, Client, History};
+use crate::report::Report;
+use crate::scenario::Scenario;
+
+/// Why a run could not be carried out (as opposed to an invariant failing).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Setting the cluster up for the run failed.
+    #[error("setup: {0}")]
+    Setup(String),
+    /// The backend failed to inject or undo a fault.
+    #[error("fault: {0}")]
+    Backend(#[from] BackendError),
+}
+
+/// What every phase of a run reads; fixed once the tenant exists and the load starts, so the
+/// phases share one description of the run instead of long argument lists.
+#[derive(Debug)]
+struct Run<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    nodes: Vec<NodeInfo>,
+    /// The run's tenant operator token.
+    token: String,
+    sim: SimClient,
+    /// Tenant name and idempotency-key prefix: scenario, seed and process, so that runs
+    /// against the same cluster never share either.
+    tag: String,
+    /// One node's in-flight window, measured before the load starts.
+    in_flight_window: u64,
+    /// When the load started; fault times are seconds since then.
+    t0: Instant,
+    /// `t0` in ms since the Unix epoch, to compare with the cluster's and simulator's clocks.
+    t0_unix_ms: u64,
+    /// Every client operation.
+    history: History,
+}
+
+/// Runs `scenario` with `seed` against `backend`. `replay` is the command that repeats it.
+///
+/// The phases run one after the other, so that the invariants are judged on a cluster that
+/// has stopped being faulted and has finished (or given up on) every accepted alert.
+pub async fn run<B: Backend>(
+    scenario: &Scenario,
+    backend: &mut B,
+    seed: u64,
+    replay: String,
+) -> Result<Report, RunError> {
+    let nodes = backend.nodes();
+    let tag = format!("{}-{seed}-{}", scenario.name, std::process::id());
+    let token = setup::tenant(&nodes, &backend.superadmin_token(), &tag, &scenario.load).await?;
+    let sim = backend.sim();
+    setup::simulator_replies(&sim, &scenario.load).await?;
+    let in_flight_window = admin::in_flight_window(&nodes).await;
+    let run = Run {
+        scenario,
+        seed,
+        nodes,
+        token,
+        sim,
+        tag,
+        in_flight_window,
+        t0: Instant::now(),
+        t0_unix_ms: varsel_domain::clock::wall_ms(),
+        history: History::default(),
+    };
+
+    // Load and faults.
+    let (stop, stopped) = watch::channel(false);
+    let clients = start_clients(&run, &stopped);
+    let faults = faults::inject_on_schedule(&run, backend).await?;
+    stop_clients(&stop, clients).await;
+    let faulted_s = run.t0.elapsed().as_secs_f64();
+    let mut records = faults.into_records().await;
+
+    // Settle, then judge.
+    let ops = run.history.ops();
+    let accepted = settle::accepted(&ops);
+    let settled = settle::settle(&run, &accepted).await;
+    judge::note_next_writes(&mut records, &ops);
+    let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled.alerts, settled.replies);
+    let finished = judge::all_finished(&accepted, &settled.unfinished, settled.settled_s, scenario.settle_s);
+    let judged = judge::verdicts(&evidence, finished).await;
+
+    let outcome = summary::Outcome {
+        faulted_s,
+        settled_s: settled.settled_s,
+        faults: records,
+        ops,
+        alerts_accepted: accepted.len() as u64,
+        judged,
+    };
+    Ok(summary::report(&run, backend.mode(), replay, outcome))
+}
+
+/// Starts the scenario's clients; each draws from its own stream of the run's seed, so a seed
+/// repeats the same load.
+fn start_clients(run: &Run<'_>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    (0..run.scenario.load.clients)
+        .map(|index| {
+            let c = Client {
+                index,
+                nodes: run.nodes.clone(),
+                token: run.token.clone(),
+                load: run.scenario.load.clone(),
+                seed: run.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                key_prefix: run.tag.clone(),
+                history: run.history.clone(),
+                t0: run.t0,
+            };
+            tokio::spawn(c.run(stopped.clone()))
+        })
+        .collect()
+}
+
+/// Tells the clients to stop and waits for each, bounded: an operation in flight may take up
+/// to its deadline, and a client stuck beyond that must not hold the run.
+async fn stop_clients(stop: &watch::Sender<bool>, clients: Vec<JoinHandle<()>>) {
+    let _ = stop.send(true);
+    for c in clients {
+        let _ = tokio::time::timeout(load::OP_DEADLINE * 3, c).await;
+    }
+}

@@ -1,0 +1,111 @@
+//! The settle phase: once the faults have stopped, wait (bounded) until every accepted alert
+//! has finished and the simulator has delivered every receipt and reply it still holds, so
+//! the invariants judge a run that is over rather than one still in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use varsel_proto::api::alert_service_client::AlertServiceClient;
+use varsel_proto::api::{Alert, AlertStatus, Consistency, GetAlertRequest};
+use varsel_sim::{ReplyRecord, SimClient};
+
+use super::Run;
+use crate::backend::NodeInfo;
+use crate::load::{Op, OpResult, authed, cluster_from};
+
+/// How long the simulator may take to deliver the callbacks it still has queued.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the cluster and the simulator hold once the run has settled.
+#[derive(Debug)]
+pub(super) struct Settled {
+    /// The alerts read back (linearizably), by id.
+    pub(super) alerts: BTreeMap<u64, Alert>,
+    /// Accepted alerts that did not finish within the scenario's settle time.
+    pub(super) unfinished: Vec<u64>,
+    /// Seconds from the end of the faults until every alert had finished (or the wait ended).
+    pub(super) settled_s: f64,
+    /// Replies (acknowledgements) that a node accepted.
+    pub(super) replies: Vec<ReplyRecord>,
+}
+
+/// The ids of the alerts clients were told were accepted: those the cluster owes delivery.
+pub(super) fn accepted(ops: &[Op]) -> BTreeSet<u64> {
+    ops.iter()
+        .filter_map(|o| match o.result {
+            OpResult::Created(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits for the `accepted` alerts to finish (for at most the scenario's `settle_s`), then for
+/// the simulator to drain, and reads what both hold.
+pub(super) async fn settle(run: &Run<'_>, accepted: &BTreeSet<u64>) -> Settled {
+    let settle_started = Instant::now();
+    let (alerts, unfinished) =
+        wait_finished(&run.nodes, &run.token, accepted, Duration::from_secs(run.scenario.settle_s)).await;
+    let settled_s = settle_started.elapsed().as_secs_f64();
+    // Replies the simulator still has queued must land before acknowledgements are judged.
+    drain_callbacks(&run.sim, DRAIN_TIMEOUT).await;
+    let replies = run.sim.replies().await.map(|r| r.replies).unwrap_or_default();
+    Settled { alerts, unfinished, settled_s, replies }
+}
+
+/// Waits until every alert in `ids` has finished; returns the alerts read and those that did
+/// not finish.
+async fn wait_finished(
+    nodes: &[NodeInfo],
+    token: &str,
+    ids: &BTreeSet<u64>,
+    within: Duration,
+) -> (BTreeMap<u64, Alert>, Vec<u64>) {
+    let deadline = Instant::now() + within;
+    let done = [AlertStatus::Completed, AlertStatus::Cancelled, AlertStatus::Expired].map(|s| s as i32);
+    let mut alerts = BTreeMap::new();
+    let mut pending: Vec<u64> = ids.iter().copied().collect();
+    let Ok(cluster) = cluster_from(nodes, 0) else { return (alerts, pending) };
+    while !pending.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for id in pending {
+            let got = cluster
+                .call(|ch| {
+                    let req =
+                        authed(token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });
+                    async move { AlertServiceClient::new(ch).get_alert(req).await }
+                })
+                .await;
+            match got.ok().and_then(|a| a.value.into_inner().alert) {
+                Some(a) if done.contains(&a.status) => {
+                    alerts.insert(id, a);
+                }
+                Some(a) => {
+                    alerts.insert(id, a);
+                    still.push(id);
+                }
+                None => still.push(id),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    (alerts, pending)
+}
+
+/// Waits (bounded) until the simulator has no receipt or reply left to deliver.
+async fn drain_callbacks(sim: &SimClient, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match sim.stats().await {
+            Ok(s) if s.callbacks_queued == 0 => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "simulator stats unreadable; judging the replies it has listed");
+                return;
+            }
+        }
+    }
+    tracing::warn!("the simulator still had callbacks queued after {within:?}");
+}
