@@ -47,7 +47,11 @@ pub async fn bench_tenant(all: &Cluster, superadmin: &str) -> anyhow::Result<Str
         ..Default::default()
     };
     let name = format!("bench-{}", &varsel_config::secret::new_secret()[..8]);
-    let req = CreateTenantRequest { name, limits: Some(limits) };
+    let req = CreateTenantRequest {
+        name,
+        limits: Some(limits),
+        idempotency_key: crate::parse::new_idempotency_key(),
+    };
     let t = all
         .call(|ch| {
             let req = req.clone();
@@ -58,7 +62,13 @@ pub async fn bench_tenant(all: &Cluster, superadmin: &str) -> anyhow::Result<Str
         .into_inner()
         .tenant
         .context("no tenant")?;
-    let req = CreateCredentialRequest { tenant_id: t.id, name: "bench".into(), role: Role::Operator as i32 };
+    // Not keyed: a spare credential after a lost answer is harmless here (see `demo`).
+    let req = CreateCredentialRequest {
+        tenant_id: t.id,
+        name: "bench".into(),
+        role: Role::Operator as i32,
+        idempotency_key: String::new(),
+    };
     let cred = all
         .call(|ch| {
             let req = req.clone();

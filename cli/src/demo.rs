@@ -58,7 +58,12 @@ async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::R
                 max_send_rate_per_second: 5_000,
                 ..Default::default()
             };
-            let req = CreateTenantRequest { name: DEMO_TENANT.into(), limits: Some(limits) };
+            // Keyed, so a create retried after a lost answer finds the tenant it made.
+            let req = CreateTenantRequest {
+                name: DEMO_TENANT.into(),
+                limits: Some(limits),
+                idempotency_key: crate::parse::new_idempotency_key(),
+            };
             let created = tenants(all, |mut c| {
                 let req = req.clone();
                 async move { c.create_tenant(authed(superadmin, req).map_err(bad)?).await }
@@ -67,8 +72,15 @@ async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::R
             created.tenant.context("no tenant")?.id
         }
     };
-    let req =
-        CreateCredentialRequest { tenant_id: id, name: "dev operator".into(), role: Role::Operator as i32 };
+    // Not keyed: a retry whose first answer was lost makes a spare credential, which is
+    // harmless for a demo, where a keyed retry would be refused (its token cannot be shown
+    // twice).
+    let req = CreateCredentialRequest {
+        tenant_id: id,
+        name: "dev operator".into(),
+        role: Role::Operator as i32,
+        idempotency_key: String::new(),
+    };
     let cred = tenants(all, |mut c| {
         let req = req.clone();
         async move { c.create_credential(authed(superadmin, req).map_err(bad)?).await }

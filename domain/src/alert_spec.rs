@@ -17,7 +17,7 @@ pub const CONTACT_VARIABLES: [&str; 2] = ["name", "external_id"];
 /// Longest title.
 pub const TITLE_CHARS_MAX: usize = 200;
 /// Longest idempotency key.
-pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = crate::idempotency::KEY_CHARS_MAX;
 /// Most escalation steps.
 pub const STEPS_MAX: usize = 8;
 /// Latest escalation step, after the start.

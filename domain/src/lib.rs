@@ -19,6 +19,7 @@
 //! - [`email`]: e-mail address syntax (the deliverable part of RFC 5321).
 //! - [`language`]: language tags (the common subset of BCP 47).
 //! - [`message_key`]: the idempotency key of one message, made and parsed.
+//! - [`idempotency`]: the idempotency keys of requests that create or change something.
 //! - [`template`]: `{{variable}}` templates, parsed once and rendered per recipient.
 //! - [`csv_import`]: bulk contact import from CSV, reporting every bad row with its line.
 //! - [`model`]: the replicated records: tenants, credentials, contacts, groups, templates,
@@ -48,6 +49,7 @@ pub mod clock;
 pub mod csv_import;
 pub mod email;
 pub mod error;
+pub mod idempotency;
 pub mod language;
 pub mod message_key;
 pub mod model;

@@ -50,6 +50,8 @@ pub enum Op {
         name: String,
         /// Limits.
         limits: Limits,
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Change a tenant's limits (superadmin).
     SetLimits {
@@ -69,6 +71,8 @@ pub enum Op {
         role: Role,
         /// SHA-256 of the secret.
         secret_hash: [u8; 32],
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Revoke a credential.
     RevokeCredential {
@@ -85,16 +89,22 @@ pub enum Op {
     DeleteContact {
         /// The contact.
         id: ContactId,
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Create a group.
     CreateGroup {
         /// Unique name.
         name: String,
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Delete a group.
     DeleteGroup {
         /// The group.
         id: GroupId,
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Add and remove members.
     ChangeMembers {
@@ -124,6 +134,8 @@ pub enum Op {
     CancelAlert {
         /// The alert.
         id: AlertId,
+        /// The caller's idempotency key; empty for none (see [`Op::idempotency_key`]).
+        idempotency_key: String,
     },
     /// Record that a recipient acknowledged an alert.
     Acknowledge {
@@ -137,6 +149,22 @@ pub enum Op {
 }
 
 impl Op {
+    /// The idempotency key of an operation that takes one outside its own payload, when the
+    /// caller gave one. A retry with the same key answers what the first request did (see
+    /// `state_machine::domain::idempotency`); alerts carry theirs in their spec.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        let key = match self {
+            Op::CreateTenant { idempotency_key, .. }
+            | Op::CreateCredential { idempotency_key, .. }
+            | Op::DeleteContact { idempotency_key, .. }
+            | Op::CreateGroup { idempotency_key, .. }
+            | Op::DeleteGroup { idempotency_key, .. }
+            | Op::CancelAlert { idempotency_key, .. } => idempotency_key.as_str(),
+            _ => "",
+        };
+        (!key.is_empty()).then_some(key)
+    }
+
     /// A short name for logs, metrics and the audit trail.
     pub fn name(&self) -> &'static str {
         match self {
@@ -244,6 +272,9 @@ pub enum DomainReply {
         /// True when nothing changed.
         already: bool,
     },
+    /// A retry: the idempotency key matched an earlier request, which is answered again (the
+    /// thing it made or changed, as it is now). Nothing changed this time.
+    Replayed(Box<DomainReply>),
 }
 
 /// A contact together with the names of its groups, for replies.

@@ -66,8 +66,12 @@ impl Harness {
 
     /// Creates a tenant and an operator credential; returns the operator actor.
     async fn tenant(&mut self, name: &str, limits: Limits) -> Caller {
-        let DomainReply::Tenant(t) =
-            self.apply(Caller::SUPERADMIN, Op::CreateTenant { name: name.into(), limits }).await
+        let DomainReply::Tenant(t) = self
+            .apply(
+                Caller::SUPERADMIN,
+                Op::CreateTenant { name: name.into(), limits, idempotency_key: String::new() },
+            )
+            .await
         else {
             panic!("tenant not created")
         };
@@ -76,6 +80,7 @@ impl Harness {
             name: "ops".into(),
             role: Role::Operator,
             secret_hash: [1; 32],
+            idempotency_key: String::new(),
         };
         let DomainReply::Credential(c) = self.apply(Caller::SUPERADMIN, op).await else {
             panic!("no credential")
@@ -123,20 +128,40 @@ async fn authorisation_and_isolation() {
     let a = h.tenant("kommune-a", Limits::default()).await;
     let b = h.tenant("kommune-b", Limits::default()).await;
     // A tenant operator cannot create tenants.
-    let r = h.apply(a, Op::CreateTenant { name: "x".into(), limits: Limits::default() }).await;
+    let r = h
+        .apply(
+            a,
+            Op::CreateTenant { name: "x".into(), limits: Limits::default(), idempotency_key: String::new() },
+        )
+        .await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // A viewer cannot write.
-    let op =
-        Op::CreateCredential { tenant: a.tenant, name: "v".into(), role: Role::Viewer, secret_hash: [2; 32] };
+    let op = Op::CreateCredential {
+        tenant: a.tenant,
+        name: "v".into(),
+        role: Role::Viewer,
+        secret_hash: [2; 32],
+        idempotency_key: String::new(),
+    };
     let DomainReply::Credential(v) = h.apply(Caller::SUPERADMIN, op).await else { panic!() };
     let viewer = Caller { tenant: a.tenant, credential: v.id, role: Role::Viewer };
-    let r = h.apply(viewer, Op::CreateGroup { name: "g".into() }).await;
+    let r = h.apply(viewer, Op::CreateGroup { name: "g".into(), idempotency_key: String::new() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // Claiming a higher role than stored does not help.
-    let r = h.apply(Caller { role: Role::Admin, ..viewer }, Op::CreateGroup { name: "g".into() }).await;
+    let r = h
+        .apply(
+            Caller { role: Role::Admin, ..viewer },
+            Op::CreateGroup { name: "g".into(), idempotency_key: String::new() },
+        )
+        .await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // A credential used for another tenant is refused.
-    let r = h.apply(Caller { tenant: b.tenant, ..a }, Op::CreateGroup { name: "g".into() }).await;
+    let r = h
+        .apply(
+            Caller { tenant: b.tenant, ..a },
+            Op::CreateGroup { name: "g".into(), idempotency_key: String::new() },
+        )
+        .await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
     // Tenant B cannot see or touch tenant A's contacts.
     h.contacts(a, 0..3, "alle").await;
@@ -144,12 +169,12 @@ async fn authorisation_and_isolation() {
     let t = txn.read_txn();
     let id_a = query::contact_id(&t, a.tenant, "e1").unwrap().unwrap();
     assert!(query::contact(&t, b.tenant, id_a).unwrap().is_none());
-    let r = h.apply(b, Op::DeleteContact { id: id_a }).await;
+    let r = h.apply(b, Op::DeleteContact { id: id_a, idempotency_key: String::new() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::NotFound));
     // Revoked credentials stop working at once.
     let op = Op::RevokeCredential { id: a.credential };
     assert!(matches!(h.apply(Caller::SUPERADMIN, op).await, DomainReply::Credential(_)));
-    let r = h.apply(a, Op::CreateGroup { name: "late".into() }).await;
+    let r = h.apply(a, Op::CreateGroup { name: "late".into(), idempotency_key: String::new() }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::PermissionDenied));
 }
 
@@ -208,6 +233,158 @@ async fn idempotency_key() {
     let r = h.apply(a, Op::CreateAlert { spec: other, trace: None }).await;
     assert_eq!(Harness::refusal(&r), Some(RefusalCode::FailedPrecondition));
     assert_eq!(query::alerts(&h.store.state.reader().read_txn(), a.tenant, None, 10).unwrap().len(), 1);
+}
+
+fn key(k: &str) -> String {
+    k.to_string()
+}
+
+/// Goal: every create, delete and cancel that takes an idempotency key answers a retry with
+/// what the first request did (marked `Replayed`), refuses the key with another request, keeps
+/// keys apart per tenant and per operation, records nothing for a refused request, and keeps
+/// the old answers when no key is given.
+/// Method: apply each operation twice with one key (and variations) and compare the answers
+/// and the state (ids, counts, audit records) after each.
+#[tokio::test]
+async fn idempotent_creates_deletes_and_cancel() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("a", Limits::default()).await;
+    let b = h.tenant("b", Limits::default()).await;
+    let create_tenant = |name: &str, k: &str| Op::CreateTenant {
+        name: name.into(),
+        limits: Limits::default(),
+        idempotency_key: key(k),
+    };
+    let DomainReply::Tenant(t) = h.apply(Caller::SUPERADMIN, create_tenant("c", "t-1")).await else {
+        panic!()
+    };
+    let r = h.apply(Caller::SUPERADMIN, create_tenant("c", "t-1")).await;
+    assert_eq!(r, DomainReply::Replayed(Box::new(DomainReply::Tenant(t.clone()))));
+    let r = h.apply(Caller::SUPERADMIN, create_tenant("d", "t-1")).await;
+    let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
+    assert_eq!(refusal.code, RefusalCode::FailedPrecondition);
+    assert!(refusal.message.starts_with("idempotency_key: already used for tenant.create"), "{refusal:?}");
+    // Without a key, the old answer.
+    let r = h.apply(Caller::SUPERADMIN, create_tenant("c", "")).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::AlreadyExists));
+    assert_eq!(query::tenants(&h.store.state.reader().read_txn()).unwrap().len(), 3);
+
+    // Groups: the same key in two tenants names two requests.
+    let group = |name: &str, k: &str| Op::CreateGroup { name: name.into(), idempotency_key: key(k) };
+    let DomainReply::Group(g) = h.apply(a, group("alle", "g-1")).await else { panic!() };
+    let DomainReply::Replayed(again) = h.apply(a, group("alle", "g-1")).await else { panic!() };
+    assert!(matches!(*again, DomainReply::Group(ref g2) if g2.id == g.id), "{again:?}");
+    let DomainReply::Group(gb) = h.apply(b, group("alle", "g-1")).await else { panic!() };
+    assert_ne!(gb.id, g.id);
+    assert_eq!(
+        Harness::refusal(&h.apply(a, group("other", "g-1")).await),
+        Some(RefusalCode::FailedPrecondition)
+    );
+    assert_eq!(Harness::refusal(&h.apply(a, group("alle", "")).await), Some(RefusalCode::AlreadyExists));
+
+    // A refused request records nothing: the key still works for a valid one.
+    assert_eq!(Harness::refusal(&h.apply(a, group("", "g-2")).await), Some(RefusalCode::InvalidArgument));
+    assert!(matches!(h.apply(a, group("ny", "g-2")).await, DomainReply::Group(_)));
+
+    // Deletes: the retry answers success, without a key the old NOT_FOUND. The same key for a
+    // delete is another request than for the create.
+    let delete = |id: u64, k: &str| Op::DeleteGroup { id, idempotency_key: key(k) };
+    let audit_before = query::audit(&h.store.state.reader().read_txn(), a.tenant, None, 1000).unwrap().len();
+    assert_eq!(h.apply(a, delete(g.id, "g-1")).await, DomainReply::Deleted);
+    assert_eq!(h.apply(a, delete(g.id, "g-1")).await, DomainReply::Replayed(Box::new(DomainReply::Deleted)));
+    assert_eq!(Harness::refusal(&h.apply(a, delete(g.id, "")).await), Some(RefusalCode::NotFound));
+    // The group created with "g-1" is gone: its retry says so instead of creating it again.
+    let r = h.apply(a, group("alle", "g-1")).await;
+    let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
+    assert_eq!(refusal.code, RefusalCode::FailedPrecondition);
+    assert!(refusal.message.contains(&format!("group {}", g.id)) && refusal.message.contains("gone"));
+    let audit_after = query::audit(&h.store.state.reader().read_txn(), a.tenant, None, 1000).unwrap().len();
+    assert_eq!(audit_after, audit_before + 1, "only the first delete is audited");
+
+    h.contacts(a, 0..3, "liste").await;
+    let c0 = query::contact_id(&h.store.state.reader().read_txn(), a.tenant, "e0").unwrap().unwrap();
+    let delete_contact = |id: u64, k: &str| Op::DeleteContact { id, idempotency_key: key(k) };
+    assert_eq!(h.apply(a, delete_contact(c0, "c-1")).await, DomainReply::Deleted);
+    assert_eq!(
+        h.apply(a, delete_contact(c0, "c-1")).await,
+        DomainReply::Replayed(Box::new(DomainReply::Deleted))
+    );
+    assert_eq!(Harness::refusal(&h.apply(a, delete_contact(c0, "")).await), Some(RefusalCode::NotFound));
+
+    // Cancel: the retry answers the cancelled alert; another alert with the same key is refused.
+    let DomainReply::Alert { alert: x, .. } =
+        h.apply(a, Op::CreateAlert { spec: spec("x", "liste"), trace: None }).await
+    else {
+        panic!()
+    };
+    let DomainReply::Alert { alert: y, .. } =
+        h.apply(a, Op::CreateAlert { spec: spec("y", "liste"), trace: None }).await
+    else {
+        panic!()
+    };
+    let cancel = |id: u64, k: &str| Op::CancelAlert { id, idempotency_key: key(k) };
+    let DomainReply::Alert { alert: first, .. } = h.apply(a, cancel(x.id, "stopp")).await else { panic!() };
+    assert_eq!(first.status, AlertStatus::Cancelled);
+    let DomainReply::Replayed(again) = h.apply(a, cancel(x.id, "stopp")).await else { panic!() };
+    let DomainReply::Alert { alert: again, existing: true } = *again else { panic!("{again:?}") };
+    assert_eq!((again.id, again.status, again.cancelled), (x.id, AlertStatus::Cancelled, first.cancelled));
+    assert_eq!(Harness::refusal(&h.apply(a, cancel(x.id, "")).await), Some(RefusalCode::FailedPrecondition));
+    assert_eq!(
+        Harness::refusal(&h.apply(a, cancel(y.id, "stopp")).await),
+        Some(RefusalCode::FailedPrecondition)
+    );
+    let t = h.store.state.reader();
+    assert_eq!(query::alert(&t.read_txn(), a.tenant, y.id).unwrap().unwrap().status, AlertStatus::Active);
+
+    // Bad keys are refused by the state machine too, naming the field.
+    for bad in ["a\u{7}b".to_string(), "k".repeat(129)] {
+        let r = h.apply(a, group("z", &bad)).await;
+        let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
+        assert_eq!(refusal.code, RefusalCode::InvalidArgument);
+        assert!(refusal.message.starts_with("idempotency_key: "), "{refusal:?}");
+    }
+}
+
+/// Goal: a retried credential creation never makes a second live credential, and says which
+/// credential exists and what to do, since its token cannot be shown again.
+/// Method: create with a key, retry with the same key and another secret hash (as a node does
+/// for every attempt), then with another role; check the refusals and that the tenant holds
+/// one credential with the first hash.
+#[tokio::test]
+async fn credential_retry_is_refused_not_duplicated() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("a", Limits::default()).await;
+    let create = |role: Role, hash: u8, k: &str| Op::CreateCredential {
+        tenant: a.tenant,
+        name: "ci".into(),
+        role,
+        secret_hash: [hash; 32],
+        idempotency_key: key(k),
+    };
+    // A refused first attempt records nothing.
+    let r = h.apply(Caller::SUPERADMIN, create(Role::SuperAdmin, 7, "cred-1")).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::InvalidArgument));
+    let DomainReply::Credential(c) = h.apply(Caller::SUPERADMIN, create(Role::Admin, 8, "cred-1")).await
+    else {
+        panic!()
+    };
+    let r = h.apply(Caller::SUPERADMIN, create(Role::Admin, 9, "cred-1")).await;
+    let DomainReply::Refused(refusal) = r else { panic!("{r:?}") };
+    assert_eq!(refusal.code, RefusalCode::AlreadyExists);
+    for part in [&format!("credential {}", c.id), "cannot be returned again", "revoke credential"] {
+        assert!(refusal.message.contains(part), "{part:?} missing from {:?}", refusal.message);
+    }
+    let r = h.apply(Caller::SUPERADMIN, create(Role::Viewer, 9, "cred-1")).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::FailedPrecondition));
+    let creds = query::credentials(&h.store.state.reader().read_txn(), a.tenant).unwrap();
+    let ci: Vec<_> = creds.iter().filter(|x| x.name == "ci").collect();
+    assert_eq!(ci.len(), 1, "{creds:?}");
+    assert_eq!(ci[0].secret_hash, [8; 32], "the retry's secret was not stored");
+    // Without a key, each request is a new credential, as before.
+    assert!(matches!(
+        h.apply(Caller::SUPERADMIN, create(Role::Admin, 10, "")).await,
+        DomainReply::Credential(_)
+    ));
 }
 
 /// Goal: tenant limits are refused with RESOURCE_EXHAUSTED naming the limit.
@@ -280,12 +457,14 @@ async fn cancel_and_acknowledge() {
     assert_eq!(Harness::refusal(&h.apply(a, ack(c3)).await), Some(RefusalCode::NotFound));
     assert_eq!(query::progress(&t.read_txn(), alert.id).unwrap().acknowledged, 1);
 
-    let DomainReply::Alert { alert: c, .. } = h.apply(a, Op::CancelAlert { id: alert.id }).await else {
+    let DomainReply::Alert { alert: c, .. } =
+        h.apply(a, Op::CancelAlert { id: alert.id, idempotency_key: String::new() }).await
+    else {
         panic!()
     };
     assert_eq!(c.status, AlertStatus::Cancelled);
     assert_eq!(
-        Harness::refusal(&h.apply(a, Op::CancelAlert { id: alert.id }).await),
+        Harness::refusal(&h.apply(a, Op::CancelAlert { id: alert.id, idempotency_key: String::new() }).await),
         Some(RefusalCode::FailedPrecondition)
     );
     assert!(query::open_alerts(&t.read_txn()).unwrap().is_empty());

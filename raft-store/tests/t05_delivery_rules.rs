@@ -67,7 +67,14 @@ impl H {
     /// (SMS now, voice after 60 s). Returns the alert id and the number of shards.
     async fn alert(&mut self, n: u32) -> (u64, u32) {
         let DomainReply::Tenant(t) = self
-            .domain(Caller::SUPERADMIN, Op::CreateTenant { name: "t".into(), limits: Limits::default() })
+            .domain(
+                Caller::SUPERADMIN,
+                Op::CreateTenant {
+                    name: "t".into(),
+                    limits: Limits::default(),
+                    idempotency_key: String::new(),
+                },
+            )
             .await
         else {
             panic!()
@@ -77,6 +84,7 @@ impl H {
             name: "o".into(),
             role: Role::Operator,
             secret_hash: [0; 32],
+            idempotency_key: String::new(),
         };
         let DomainReply::Credential(c) = self.domain(Caller::SUPERADMIN, op).await else { panic!() };
         let actor = Caller { tenant: t.id, credential: c.id, role: Role::Operator };

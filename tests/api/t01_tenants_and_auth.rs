@@ -50,19 +50,30 @@ async fn tokens_roles_and_isolation() {
     assert_eq!(mine.phone, "+4791234567");
     let err = n2
         .contacts
-        .delete_contact(authed(&token_b, varsel_proto::api::DeleteContactRequest { id: ola.id }))
+        .delete_contact(authed(
+            &token_b,
+            varsel_proto::api::DeleteContactRequest { id: ola.id, ..Default::default() },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
 
     // A viewer reads but cannot write.
-    let req = CreateCredentialRequest { tenant_id: 0, name: "viewer".into(), role: Role::Viewer as i32 };
+    let req = CreateCredentialRequest {
+        tenant_id: 0,
+        name: "viewer".into(),
+        role: Role::Viewer as i32,
+        ..Default::default()
+    };
     let err = n2.tenants.create_credential(authed(&token_a, req.clone())).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "operators cannot create credentials: {err:?}");
     let req = CreateCredentialRequest { tenant_id: a, ..req };
     let viewer = n2.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
-    let err =
-        n3.contacts.create_group(authed(&viewer, CreateGroupRequest { name: "g".into() })).await.unwrap_err();
+    let err = n3
+        .contacts
+        .create_group(authed(&viewer, CreateGroupRequest { name: "g".into(), ..Default::default() }))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
 
     // Bad tokens.

@@ -82,7 +82,11 @@ async fn idempotent_create_watch_and_cancel() {
         .into_inner();
     let initial = stream.next().await.unwrap().unwrap().alert.unwrap();
     assert_eq!(initial.status, AlertStatus::Scheduled as i32);
-    c.api(2).alerts.cancel_alert(authed(&token, CancelAlertRequest { id: a1.id })).await.unwrap();
+    c.api(2)
+        .alerts
+        .cancel_alert(authed(&token, CancelAlertRequest { id: a1.id, ..Default::default() }))
+        .await
+        .unwrap();
     let mut last = initial;
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(20), stream.next()).await {
         last = msg.unwrap().alert.unwrap();

@@ -32,14 +32,19 @@ async fn each_rule_names_field_and_rule() {
         .tenants
         .create_tenant(authed(
             &c.superadmin(),
-            CreateTenantRequest { name: "small".into(), limits: Some(limits) },
+            CreateTenantRequest { name: "small".into(), limits: Some(limits), ..Default::default() },
         ))
         .await
         .unwrap()
         .into_inner()
         .tenant
         .unwrap();
-    let req = CreateCredentialRequest { tenant_id: t.id, name: "ops".into(), role: Role::Operator as i32 };
+    let req = CreateCredentialRequest {
+        tenant_id: t.id,
+        name: "ops".into(),
+        role: Role::Operator as i32,
+        ..Default::default()
+    };
     let token = api.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
 
     let contact = |phone: &str, email: &str| UpsertContactRequest {

@@ -202,14 +202,19 @@ impl TestCluster {
             .tenants
             .create_tenant(authed(
                 &self.superadmin(),
-                CreateTenantRequest { name: name.into(), limits: None },
+                CreateTenantRequest { name: name.into(), limits: None, ..Default::default() },
             ))
             .await
             .unwrap()
             .into_inner()
             .tenant
             .unwrap();
-        let req = CreateCredentialRequest { tenant_id: t.id, name: "test".into(), role: role as i32 };
+        let req = CreateCredentialRequest {
+            tenant_id: t.id,
+            name: "test".into(),
+            role: role as i32,
+            ..Default::default()
+        };
         let token =
             api.tenants.create_credential(authed(&self.superadmin(), req)).await.unwrap().into_inner().token;
         (t.id, token)

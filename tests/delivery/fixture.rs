@@ -59,15 +59,19 @@ impl Fixture {
             .tenants
             .create_tenant(authed(
                 &c.superadmin(),
-                CreateTenantRequest { name: "kommune".into(), limits: Some(limits) },
+                CreateTenantRequest { name: "kommune".into(), limits: Some(limits), ..Default::default() },
             ))
             .await
             .unwrap()
             .into_inner()
             .tenant
             .unwrap();
-        let req =
-            CreateCredentialRequest { tenant_id: t.id, name: "ops".into(), role: Role::Operator as i32 };
+        let req = CreateCredentialRequest {
+            tenant_id: t.id,
+            name: "ops".into(),
+            role: Role::Operator as i32,
+            ..Default::default()
+        };
         let token =
             api.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
         Self { c, sim, token, _secret_dir: secret_dir }

@@ -53,7 +53,11 @@ async fn cancel_stops_sending() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    f.c.api(3).alerts.cancel_alert(authed(&f.token, CancelAlertRequest { id: a.id })).await.unwrap();
+    f.c.api(3)
+        .alerts
+        .cancel_alert(authed(&f.token, CancelAlertRequest { id: a.id, ..Default::default() }))
+        .await
+        .unwrap();
     let done = f.wait_final(a.id, 1).await;
     assert_eq!(done.status, AlertStatus::Cancelled as i32);
     tokio::time::sleep(Duration::from_secs(2)).await;

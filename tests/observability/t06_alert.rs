@@ -32,13 +32,21 @@ async fn alert_sent_by_other_nodes_is_one_trace_and_counted() {
     let mut api = c.api(1);
     let t = api
         .tenants
-        .create_tenant(authed(&c.superadmin(), CreateTenantRequest { name: "traced".into(), limits: None }))
+        .create_tenant(authed(
+            &c.superadmin(),
+            CreateTenantRequest { name: "traced".into(), limits: None, ..Default::default() },
+        ))
         .await
         .unwrap()
         .into_inner()
         .tenant
         .unwrap();
-    let req = CreateCredentialRequest { tenant_id: t.id, name: "ops".into(), role: Role::Operator as i32 };
+    let req = CreateCredentialRequest {
+        tenant_id: t.id,
+        name: "ops".into(),
+        role: Role::Operator as i32,
+        ..Default::default()
+    };
     let token = api.tenants.create_credential(authed(&c.superadmin(), req)).await.unwrap().into_inner().token;
     let mut csv = String::from("external_id,phone,groups\n");
     for i in 0..2_000 {

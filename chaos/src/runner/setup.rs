@@ -60,7 +60,14 @@ async fn create_tenant(cluster: &Cluster, superadmin: &str, tag: &str) -> Result
     };
     let tenant = cluster
         .call(|ch| {
-            let req = authed(superadmin, CreateTenantRequest { name: tag.to_string(), limits: Some(limits) });
+            // The key makes a create retried after a fault answer the tenant it made, not
+            // ALREADY_EXISTS.
+            let req = CreateTenantRequest {
+                name: tag.to_string(),
+                limits: Some(limits),
+                idempotency_key: format!("chaos-tenant-{tag}"),
+            };
+            let req = authed(superadmin, req);
             async move { TenantServiceClient::new(ch).create_tenant(req).await }
         })
         .await
@@ -79,7 +86,15 @@ async fn create_operator(cluster: &Cluster, superadmin: &str, tenant_id: u64) ->
         .call(|ch| {
             let req = authed(
                 superadmin,
-                CreateCredentialRequest { tenant_id, name: "chaos".into(), role: Role::Operator as i32 },
+                // No idempotency key: a retry whose first answer was lost makes a spare
+                // credential, harmless here, where a keyed retry would be refused (its token
+                // cannot be shown twice) and stop the run.
+                CreateCredentialRequest {
+                    tenant_id,
+                    name: "chaos".into(),
+                    role: Role::Operator as i32,
+                    idempotency_key: String::new(),
+                },
             );
             async move { TenantServiceClient::new(ch).create_credential(req).await }
         })

@@ -15,7 +15,7 @@ use varsel_raft_store::state_machine::domain::query;
 use super::convert::{
     alert_pb, content, invalid, page_size, page_token, policy, priority, targets, template_pb,
 };
-use super::{ApiContext, unexpected};
+use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{require_tenant, require_writer};
 use varsel_domain::Rule;
 
@@ -209,9 +209,13 @@ impl AlertService for Alerts {
     ) -> Result<Response<pb::AlertReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        match self.ctx.propose(actor, Op::CancelAlert { id: req.into_inner().id }).await? {
-            DomainReply::Alert { alert, .. } => Ok(Response::new(self.alert_reply(&alert, false)?)),
-            other => Err(unexpected(other).into()),
+        let r = req.into_inner();
+        let op = Op::CancelAlert { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
+        match self.ctx.propose_keyed(actor, op).await? {
+            (DomainReply::Alert { alert, .. }, existing) => {
+                Ok(Response::new(self.alert_reply(&alert, existing)?))
+            }
+            (other, _) => Err(unexpected(other).into()),
         }
     }
 

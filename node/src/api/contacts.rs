@@ -10,7 +10,7 @@ use varsel_raft_store::ops::{Caller, DomainReply, Op, UpsertReport};
 use varsel_raft_store::state_machine::domain::query;
 
 use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
-use super::{ApiContext, unexpected};
+use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{require_tenant, require_writer};
 use varsel_domain::Rule;
 
@@ -214,8 +214,10 @@ impl ContactService for Contacts {
     ) -> Result<Response<pb::DeleteContactReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        self.ctx.propose(actor, Op::DeleteContact { id: req.into_inner().id }).await?;
-        Ok(Response::new(pb::DeleteContactReply {}))
+        let r = req.into_inner();
+        let op = Op::DeleteContact { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
+        let (_, existing) = self.ctx.propose_keyed(actor, op).await?;
+        Ok(Response::new(pb::DeleteContactReply { existing }))
     }
 
     async fn list_contacts(
@@ -259,13 +261,16 @@ impl ContactService for Contacts {
     ) -> Result<Response<pb::GroupReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        match self
-            .ctx
-            .propose(actor, Op::CreateGroup { name: req.into_inner().name.trim().to_string() })
-            .await?
-        {
-            DomainReply::Group(g) => Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)) })),
-            other => Err(unexpected(other).into()),
+        let r = req.into_inner();
+        let op = Op::CreateGroup {
+            name: r.name.trim().to_string(),
+            idempotency_key: idempotency_key(&r.idempotency_key)?,
+        };
+        match self.ctx.propose_keyed(actor, op).await? {
+            (DomainReply::Group(g), existing) => {
+                Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)), existing }))
+            }
+            (other, _) => Err(unexpected(other).into()),
         }
     }
 
@@ -282,7 +287,7 @@ impl ContactService for Contacts {
         let id = self.resolve_group(actor.tenant, id, &name)?;
         let g = query::group(&self.ctx.replica.state.read_txn(), actor.tenant, id).map_err(ApiError::from)?;
         let g = g.ok_or_else(|| ApiError::NotFound(format!("group {id} does not exist")))?;
-        Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)) }))
+        Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)), existing: false }))
     }
 
     async fn list_groups(
@@ -303,8 +308,10 @@ impl ContactService for Contacts {
     ) -> Result<Response<pb::DeleteGroupReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        self.ctx.propose(actor, Op::DeleteGroup { id: req.into_inner().id }).await?;
-        Ok(Response::new(pb::DeleteGroupReply {}))
+        let r = req.into_inner();
+        let op = Op::DeleteGroup { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
+        let (_, existing) = self.ctx.propose_keyed(actor, op).await?;
+        Ok(Response::new(pb::DeleteGroupReply { existing }))
     }
 
     async fn change_members(

@@ -61,6 +61,25 @@ impl ApiContext {
     }
 }
 
+impl ApiContext {
+    /// Proposes an operation that carries an idempotency key: the answer, and whether the key
+    /// matched an earlier request (then nothing was done now, and the answer is what the first
+    /// request made or changed, as it is now).
+    pub async fn propose_keyed(&self, actor: Caller, op: Op) -> ApiResult<(DomainReply, bool)> {
+        match self.propose(actor, op).await? {
+            DomainReply::Replayed(first) => Ok((*first, true)),
+            reply => Ok((reply, false)),
+        }
+    }
+}
+
+/// The optional idempotency key of a request, trimmed and checked (empty: none).
+pub fn idempotency_key(raw: &str) -> ApiResult<String> {
+    let key = raw.trim();
+    varsel_domain::idempotency::check_key("idempotency_key", key).map_err(|e| ApiError::Invalid(e.into()))?;
+    Ok(key.to_string())
+}
+
 /// An answer of an unexpected kind (a bug).
 pub fn unexpected(reply: DomainReply) -> ApiError {
     ApiError::Internal(format!("unexpected answer {reply:?}"))

@@ -8,7 +8,7 @@ use varsel_raft_store::ops::{DomainReply, Op};
 use varsel_raft_store::state_machine::domain::query;
 
 use super::convert::{credential_pb, limits, role, role_pb, tenant_pb};
-use super::{ApiContext, unexpected};
+use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{credential_token, hash_secret, new_secret};
 use varsel_domain::Rule;
 
@@ -45,9 +45,11 @@ fn merge_limits(
     }
 }
 
-fn tenant_reply(reply: DomainReply) -> Result<Response<pb::TenantReply>, Status> {
+fn tenant_reply(reply: DomainReply, existing: bool) -> Result<Response<pb::TenantReply>, Status> {
     match reply {
-        DomainReply::Tenant(t) => Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)) })),
+        DomainReply::Tenant(t) => {
+            Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)), existing }))
+        }
         other => Err(unexpected(other).into()),
     }
 }
@@ -60,8 +62,13 @@ impl TenantService for Tenants {
     ) -> Result<Response<pb::TenantReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         let r = req.into_inner();
-        let op = Op::CreateTenant { name: r.name.trim().to_string(), limits: limits(r.limits.as_ref()) };
-        tenant_reply(self.ctx.propose(actor, op).await?)
+        let op = Op::CreateTenant {
+            name: r.name.trim().to_string(),
+            limits: limits(r.limits.as_ref()),
+            idempotency_key: idempotency_key(&r.idempotency_key)?,
+        };
+        let (reply, existing) = self.ctx.propose_keyed(actor, op).await?;
+        tenant_reply(reply, existing)
     }
 
     async fn get_tenant(
@@ -79,7 +86,7 @@ impl TenantService for Tenants {
             None
         };
         let t = tenant.ok_or_else(|| ApiError::NotFound(format!("tenant {id} does not exist")))?;
-        Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)) }))
+        Ok(Response::new(pb::TenantReply { tenant: Some(tenant_pb(&t)), existing: false }))
     }
 
     async fn list_tenants(
@@ -110,7 +117,7 @@ impl TenantService for Tenants {
             .map(|t| t.limits)
             .unwrap_or_default();
         let op = Op::SetLimits { tenant: r.tenant_id, limits: merge_limits(&current, r.limits.as_ref()) };
-        tenant_reply(self.ctx.propose(actor, op).await?)
+        tenant_reply(self.ctx.propose(actor, op).await?, false)
     }
 
     async fn create_credential(
@@ -125,7 +132,11 @@ impl TenantService for Tenants {
             name: r.name.trim().to_string(),
             role: role(r.role)?,
             secret_hash: hash_secret(&secret),
+            idempotency_key: idempotency_key(&r.idempotency_key)?,
         };
+        // A retry with the same key is refused by the state machine (ALREADY_EXISTS naming the
+        // credential): the token of the first request cannot be shown again, see
+        // `state_machine::domain::idempotency`.
         match self.ctx.propose(actor, op).await? {
             DomainReply::Credential(c) => Ok(Response::new(pb::CreateCredentialReply {
                 token: credential_token(c.id, &secret),

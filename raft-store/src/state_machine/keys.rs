@@ -29,6 +29,7 @@
 //! | `0x34` | alert progress | alert | `Progress` |
 //! | `0x35` | acknowledgements | alert, contact | `Ack` |
 //! | `0x36` | the tenant of every alert | alert | tenant |
+//! | `0x37` | idempotency keys of other operations | tenant, operation name 0x00, key | `Recorded` |
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 //! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
@@ -80,6 +81,8 @@ pub const PROGRESS: u8 = 0x34;
 pub const ACK: u8 = 0x35;
 /// The tenant of every alert.
 pub const ALERT_TENANT: u8 = 0x36;
+/// Idempotency keys of the operations other than alert creation.
+pub const OP_IDEMPOTENCY: u8 = 0x37;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
 /// Audit trail.

@@ -6,6 +6,7 @@
 pub(crate) mod alerts;
 pub(crate) mod contacts;
 mod groups;
+mod idempotency;
 pub mod query;
 mod tenants;
 
@@ -113,7 +114,24 @@ pub(crate) fn write_audit<T: KvTree>(
     txn.put_as("audit record", Key::new(AUDIT).u64(tenant).u64(index).done(), record)
 }
 
+/// Applies `op`, or answers a retry of it when its idempotency key was seen before.
 fn apply_op<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Caller,
+    op: &Op,
+) -> Result<Applied, EngineError> {
+    let Some(key) = op.idempotency_key() else { return run_op(txn, ctx, actor, op) };
+    let request = match idempotency::check(txn, actor, op, key)? {
+        idempotency::Check::Answer(applied) => return Ok(applied),
+        idempotency::Check::Fresh(request) => request,
+    };
+    let applied = run_op(txn, ctx, actor, op)?;
+    idempotency::record(txn, actor, op, key, request, &applied)?;
+    Ok(applied)
+}
+
+fn run_op<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     actor: &Caller,
@@ -121,22 +139,22 @@ fn apply_op<T: KvTree>(
 ) -> Result<Applied, EngineError> {
     let actor = *actor;
     Ok(match op {
-        Op::CreateTenant { name, limits } => tenants::create(txn, ctx, name, limits)?,
+        Op::CreateTenant { name, limits, .. } => tenants::create(txn, ctx, name, limits)?,
         Op::SetLimits { tenant, limits } => tenants::set_limits(txn, *tenant, limits)?,
-        Op::CreateCredential { tenant, name, role, secret_hash } => {
+        Op::CreateCredential { tenant, name, role, secret_hash, .. } => {
             tenants::create_credential(txn, ctx, &actor, *tenant, name, *role, secret_hash)?
         }
         Op::RevokeCredential { id } => tenants::revoke_credential(txn, &actor, *id)?,
         Op::UpsertContacts { contacts } => contacts::upsert(txn, ctx, actor.tenant, contacts)?,
-        Op::DeleteContact { id } => contacts::delete(txn, ctx, actor.tenant, *id)?,
-        Op::CreateGroup { name } => groups::create(txn, ctx, actor.tenant, name)?.0,
-        Op::DeleteGroup { id } => groups::delete(txn, actor.tenant, *id)?,
+        Op::DeleteContact { id, .. } => contacts::delete(txn, ctx, actor.tenant, *id)?,
+        Op::CreateGroup { name, .. } => groups::create(txn, ctx, actor.tenant, name)?.0,
+        Op::DeleteGroup { id, .. } => groups::delete(txn, actor.tenant, *id)?,
         Op::ChangeMembers { group, add, remove } => {
             groups::change_members(txn, ctx, actor.tenant, *group, add, remove)?
         }
         Op::PutTemplate { name, content } => alerts::put_template(txn, ctx, actor.tenant, name, content)?,
         Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref())?,
-        Op::CancelAlert { id } => alerts::cancel(txn, ctx, &actor, *id)?,
+        Op::CancelAlert { id, .. } => alerts::cancel(txn, ctx, &actor, *id)?,
         Op::Acknowledge { alert, contact, channel } => {
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
