@@ -19,6 +19,7 @@ use varsel_proto::api::{
 
 use crate::error::CliError;
 use crate::group::group_key;
+use crate::keyed::{self, KeyArgs};
 use crate::output::{self, Table, print_json};
 use crate::parse;
 use crate::session::{PageArgs, Session, hint_more, pages};
@@ -208,6 +209,8 @@ pub enum AlertCommand {
     Cancel {
         /// Alert id.
         id: u64,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Record an acknowledgement on behalf of a recipient (e.g. taken by phone); stops
     /// escalation for them.
@@ -243,11 +246,22 @@ pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
             Ok(())
         }
         AlertCommand::List { page } => list(s, &page).await,
-        AlertCommand::Cancel { id } => {
-            let r = s.alerts(|mut c| async move { c.cancel_alert(CancelAlertRequest { id }).await }).await?;
+        AlertCommand::Cancel { id, key } => {
+            let key = key.key();
+            let req = CancelAlertRequest { id, idempotency_key: key.clone() };
+            let r = keyed::outcome(
+                &key,
+                s.alerts(|mut c| {
+                    let req = req.clone();
+                    async move { c.cancel_alert(req).await }
+                }),
+            )
+            .await?;
             let alert = r.alert.ok_or_else(no_alert)?;
             if s.json {
-                print_json(&output::alert_json(&alert));
+                print_json(&json!({"alert": output::alert_json(&alert), "existing": r.existing}));
+            } else if r.existing {
+                println!("{}", keyed::already(&format!("alert {id} is {}", output::status(alert.status))));
             } else {
                 println!("alert {id} is {}", output::status(alert.status));
             }
@@ -276,23 +290,14 @@ fn no_alert() -> CliError {
 async fn send(s: &Session, args: &SendArgs) -> Result<(), CliError> {
     let key = args.idempotency_key.clone().unwrap_or_else(parse::new_idempotency_key);
     let req = args.to_request(varsel_domain::clock::wall_ms(), key.clone())?;
-    let result = s
-        .alerts(|mut c| {
+    let r = keyed::outcome(
+        &key,
+        s.alerts(|mut c| {
             let req = req.clone();
             async move { c.create_alert(req).await }
-        })
-        .await;
-    let r = match result {
-        Ok(r) => r,
-        Err(e @ CliError::Cluster(_)) => {
-            // The request may have been accepted by a node that then became unreachable.
-            eprintln!(
-                "the outcome is unknown: run the same command with --idempotency-key {key} to retry safely"
-            );
-            return Err(e);
-        }
-        Err(e) => return Err(e),
-    };
+        }),
+    )
+    .await?;
     let alert = r.alert.ok_or_else(no_alert)?;
     print_sent(s.json, &alert, r.existing, &key);
     if args.watch {

@@ -10,6 +10,7 @@ use varsel_proto::api::{
 };
 
 use crate::error::CliError;
+use crate::keyed::{self, KeyArgs};
 use crate::output::{self, Table, print_fields, print_json};
 use crate::session::{PageArgs, Session, hint_more, pages};
 use crate::{import, parse};
@@ -41,6 +42,8 @@ pub enum ContactCommand {
     Delete {
         /// Contact id.
         id: u64,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Import contacts from a CSV file (columns: external_id, name, phone, email, language,
     /// push, opt_out, groups). Rows are upserted by external_id; bad rows are reported with
@@ -126,10 +129,18 @@ pub async fn run(s: &Session, cmd: ContactCommand) -> Result<(), CliError> {
             Ok(())
         }
         ContactCommand::List { page } => list(s, &page).await,
-        ContactCommand::Delete { id } => {
-            s.contacts(|mut c| async move { c.delete_contact(DeleteContactRequest { id }).await }).await?;
+        ContactCommand::Delete { id, key } => {
+            let key = key.key();
+            let req = DeleteContactRequest { id, idempotency_key: key.clone() };
+            let write = s.contacts(|mut c| {
+                let req = req.clone();
+                async move { c.delete_contact(req).await }
+            });
+            let r = keyed::outcome(&key, write).await?;
             if s.json {
-                print_json(&json!({"deleted": id}));
+                print_json(&json!({"deleted": id, "existing": r.existing}));
+            } else if r.existing {
+                println!("{}", keyed::already(&format!("contact {id} was deleted")));
             } else {
                 println!("contact {id} deleted");
             }

@@ -13,6 +13,7 @@ use varsel_proto::api::{
 
 use crate::contact::{contact_table, print_contacts};
 use crate::error::CliError;
+use crate::keyed::{self, KeyArgs};
 use crate::output::{self, Table, print_fields, print_json};
 use crate::session::{PageArgs, Session, hint_more, pages};
 
@@ -37,6 +38,8 @@ pub enum GroupCommand {
     Create {
         /// Its name, unique in the tenant.
         name: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// List the groups with their member counts.
     List,
@@ -53,6 +56,8 @@ pub enum GroupCommand {
     Delete {
         /// The group (id or name).
         group: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Add contacts to a group.
     Add(MemberArgs),
@@ -70,14 +75,17 @@ pub enum GroupCommand {
 /// Runs one group command.
 pub async fn run(s: &Session, cmd: GroupCommand) -> Result<(), CliError> {
     match cmd {
-        GroupCommand::Create { name } => {
-            let req = CreateGroupRequest { name };
-            let r = s
-                .contacts(|mut c| {
-                    let req = req.clone();
-                    async move { c.create_group(req).await }
-                })
-                .await?;
+        GroupCommand::Create { name, key } => {
+            let key = key.key();
+            let req = CreateGroupRequest { name, idempotency_key: key.clone() };
+            let write = s.contacts(|mut c| {
+                let req = req.clone();
+                async move { c.create_group(req).await }
+            });
+            let r = keyed::outcome(&key, write).await?;
+            if r.existing && !s.json {
+                println!("{}", keyed::already("the group exists"));
+            }
             print_group(s.json, &r.group.ok_or_else(no_group)?);
         }
         GroupCommand::List => {
@@ -93,11 +101,19 @@ pub async fn run(s: &Session, cmd: GroupCommand) -> Result<(), CliError> {
             };
             print_group(s.json, &get(s, key, s.read()).await?);
         }
-        GroupCommand::Delete { group } => {
+        GroupCommand::Delete { group, key } => {
             let id = resolve(s, &group).await?;
-            s.contacts(|mut c| async move { c.delete_group(DeleteGroupRequest { id }).await }).await?;
+            let key = key.key();
+            let req = DeleteGroupRequest { id, idempotency_key: key.clone() };
+            let write = s.contacts(|mut c| {
+                let req = req.clone();
+                async move { c.delete_group(req).await }
+            });
+            let r = keyed::outcome(&key, write).await?;
             if s.json {
-                print_json(&json!({"deleted": id}));
+                print_json(&json!({"deleted": id, "existing": r.existing}));
+            } else if r.existing {
+                println!("{}", keyed::already(&format!("group {id} was deleted")));
             } else {
                 println!("group {id} deleted");
             }

@@ -14,7 +14,7 @@
 //!   [`watch`] (live progress), [`audit`].
 //! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
 //!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
-//!   [`output`] (tables, times, JSON), [`error`].
+//!   [`output`] (tables, times, JSON), [`keyed`] (idempotency keys of writes), [`error`].
 //!
 //! The commands are documented for users in `docs/reference/cli.md`.
 
@@ -33,6 +33,7 @@ pub mod error;
 mod fake;
 pub mod group;
 pub mod import;
+pub mod keyed;
 pub mod kv;
 pub mod output;
 pub mod parse;

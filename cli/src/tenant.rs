@@ -14,6 +14,7 @@ use varsel_proto::api::{
 };
 
 use crate::error::CliError;
+use crate::keyed::{self, KeyArgs};
 use crate::output::{self, Table, print_fields, print_json};
 use crate::session::Session;
 
@@ -89,6 +90,8 @@ pub enum TenantCommand {
         name: String,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// List every tenant (superadmin).
     List,
@@ -121,6 +124,12 @@ pub enum TenantCommand {
         /// it, ready for --token-file and out of the terminal's scrollback.
         #[arg(long)]
         token_out: Option<PathBuf>,
+        /// Idempotency key: a retry of this command with the same key makes no second
+        /// credential; it is refused, naming the credential the first one made (its token was
+        /// shown once and cannot be shown again: revoke it and create another if it was lost).
+        /// Default: a new random key, printed if the outcome is unknown.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// List a tenant's credentials (never their tokens).
     ListCredentials {
@@ -138,7 +147,7 @@ pub enum TenantCommand {
 /// Runs one tenant command.
 pub async fn run(s: &Session, cmd: TenantCommand) -> Result<(), CliError> {
     match cmd {
-        TenantCommand::Create { name, limits } => create(s, name, &limits).await,
+        TenantCommand::Create { name, limits, key } => create(s, name, &limits, key.key()).await,
         TenantCommand::List => {
             let req = ListTenantsRequest { consistency: s.read() };
             let r = s.tenants(|mut c| async move { c.list_tenants(req).await }).await?;
@@ -152,11 +161,12 @@ pub async fn run(s: &Session, cmd: TenantCommand) -> Result<(), CliError> {
         }
         TenantCommand::SetLimits { id, limits } => set_limits(s, id, &limits).await,
         TenantCommand::Whoami => whoami(s).await,
-        TenantCommand::CreateCredential { tenant, name, role, token_out } => {
+        TenantCommand::CreateCredential { tenant, name, role, token_out, idempotency_key } => {
             let req = CreateCredentialRequest {
                 tenant_id: tenant.unwrap_or(0),
                 name,
                 role: Role::from(role) as i32,
+                idempotency_key: KeyArgs { idempotency_key }.key(),
             };
             create_credential(s, req, token_out.as_deref()).await
         }
@@ -189,13 +199,17 @@ async fn get(s: &Session, id: u64, consistency: i32) -> Result<Tenant, CliError>
 /// Creates the tenant; limits given on the command line are merged into the cluster's
 /// defaults with a second write, because the protocol's limits are all-or-nothing and the
 /// CLI does not know the cluster's defaults.
-async fn create(s: &Session, name: String, limits: &LimitArgs) -> Result<(), CliError> {
-    let req = CreateTenantRequest { name, limits: None };
-    let r = s.tenants(|mut c| {
+async fn create(s: &Session, name: String, limits: &LimitArgs, key: String) -> Result<(), CliError> {
+    let req = CreateTenantRequest { name, limits: None, idempotency_key: key.clone() };
+    let write = s.tenants(|mut c| {
         let req = req.clone();
         async move { c.create_tenant(req).await }
     });
-    let mut tenant = r.await?.tenant.ok_or_else(|| CliError::Reply("TenantReply without a tenant".into()))?;
+    let r = keyed::outcome(&key, write).await?;
+    if r.existing && !s.json {
+        println!("{}", keyed::already("the tenant exists"));
+    }
+    let mut tenant = r.tenant.ok_or_else(|| CliError::Reply("TenantReply without a tenant".into()))?;
     if limits.any() {
         tenant = put_limits(s, tenant.id, limits.apply(tenant.limits.unwrap_or_default())).await?;
     }
@@ -243,12 +257,12 @@ async fn create_credential(
     req: CreateCredentialRequest,
     token_out: Option<&Path>,
 ) -> Result<(), CliError> {
-    let r = s
-        .tenants(|mut c| {
-            let req = req.clone();
-            async move { c.create_credential(req).await }
-        })
-        .await?;
+    let key = req.idempotency_key.clone();
+    let write = s.tenants(|mut c| {
+        let req = req.clone();
+        async move { c.create_credential(req).await }
+    });
+    let r = keyed::outcome(&key, write).await?;
     let cred =
         r.credential.ok_or_else(|| CliError::Reply("CreateCredentialReply without a credential".into()))?;
     // The server keeps only the token's hash: if it cannot be saved it must be shown, or the
