@@ -1,13 +1,17 @@
 //! The admin endpoints, for tests and chaos runs. Small on purpose:
 //! `GET /admin/stats`, `POST /admin/providers/{name}`, `GET /admin/keys`,
-//! `GET /admin/counts`, `GET /admin/replies`, `POST /admin/reset`.
+//! `GET /admin/counts`, `GET /admin/inbox`, `GET /admin/replies`, `POST /admin/reset`.
 
 use hyper::{Request, StatusCode, body::Incoming};
 
 use crate::{
     config::ProviderSettings,
     http::{Answer, BodyError, error, json, read_body},
-    limits::{ADMIN_BODY_BYTES_MAX, KEYS_LISTED_DEFAULT, KEYS_LISTED_MAX, REPLIES_RECORDED_MAX},
+    inbox::Filter,
+    limits::{
+        ADMIN_BODY_BYTES_MAX, INBOX_LISTED_DEFAULT, INBOX_MAX, KEYS_LISTED_DEFAULT, KEYS_LISTED_MAX,
+        REPLIES_RECORDED_MAX,
+    },
     sim::{Sim, lock},
 };
 
@@ -62,6 +66,26 @@ pub(crate) fn counts(sim: &Sim, query: &str) -> Answer {
     };
     let counts = lock(&sim.recorder).counts(alert);
     json(StatusCode::OK, &counts)
+}
+
+/// `GET /admin/inbox?alert=N&to=ADDRESS&limit=L`: kept deliveries of alert N (all when
+/// absent) to ADDRESS (all when absent), oldest first, at most L (default
+/// [`INBOX_LISTED_DEFAULT`]).
+pub(crate) fn inbox(sim: &Sim, query: &str) -> Answer {
+    let alert = match param(query, "alert").map(|a| a.parse::<u64>().map_err(|_| a)) {
+        None => None,
+        Some(Ok(alert)) => Some(alert),
+        Some(Err(a)) => {
+            return error(StatusCode::BAD_REQUEST, format!("alert: {a:?} is not an unsigned integer"));
+        }
+    };
+    let limit = match parse_limit(query, INBOX_LISTED_DEFAULT, INBOX_MAX) {
+        Ok(limit) => limit,
+        Err(answer) => return answer,
+    };
+    let filter = Filter { alert, to: param(query, "to") };
+    let listing = lock(&sim.inbox).listing(&filter, limit);
+    json(StatusCode::OK, &listing)
 }
 
 /// `GET /admin/replies?limit=N`: replies the nodes acknowledged, oldest first.

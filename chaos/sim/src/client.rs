@@ -20,7 +20,7 @@ use crate::{
     http::{BodyError, HttpClient, chain, read_body},
     limits::{CLIENT_ANSWER_BYTES_MAX, WAIT_POLL_MS},
     protocol::{ErrorBody, Message, MessageResult, SubmitRequest, SubmitResponse},
-    reports::{AlertCounts, KeysListing, RepliesListing, Stats},
+    reports::{AlertCounts, InboxListing, KeysListing, RepliesListing, Stats},
 };
 
 /// A client of one simulator. Cheap to clone; clones share a connection pool.
@@ -149,6 +149,27 @@ impl SimClient {
     /// `GET /admin/counts?alert=..`.
     pub async fn counts(&self, alert: u64) -> Result<AlertCounts> {
         self.call(Method::GET, &format!("/admin/counts?alert={alert}"), None).await
+    }
+
+    /// `GET /admin/inbox?alert=..`: what the recipients of `alert` received, oldest first
+    /// (the deliveries the simulator kept; see `SimConfig::inbox_max`).
+    pub async fn inbox(&self, alert: u64) -> Result<InboxListing> {
+        self.call(
+            Method::GET,
+            &format!("/admin/inbox?alert={alert}&limit={}", crate::limits::INBOX_MAX),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /admin/inbox?to=..`: what one recipient received, of any alert, oldest first.
+    pub async fn inbox_of(&self, to: &str) -> Result<InboxListing> {
+        self.call(
+            Method::GET,
+            &format!("/admin/inbox?to={}&limit={}", encode(to), crate::limits::INBOX_MAX),
+            None,
+        )
+        .await
     }
 
     /// `GET /admin/replies`.

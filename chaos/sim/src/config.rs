@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{Error, Result},
     limits::{
-        CALLBACK_DELAY_MS_MAX, CALLBACK_URLS_MAX, KEYS_RECORDED_DEFAULT, KEYS_RECORDED_MAX, LATENCY_MS_MAX,
-        PROVIDER_NAME_BYTES_MAX, PROVIDERS_MAX, RATE_PER_SECOND_MAX, REPLY_TEXT_BYTES_MAX,
+        CALLBACK_DELAY_MS_MAX, CALLBACK_URLS_MAX, INBOX_DEFAULT, INBOX_MAX, KEYS_RECORDED_DEFAULT,
+        KEYS_RECORDED_MAX, LATENCY_MS_MAX, PROVIDER_NAME_BYTES_MAX, PROVIDERS_MAX, RATE_PER_SECOND_MAX,
+        REPLY_TEXT_BYTES_MAX,
     },
 };
 
@@ -88,6 +89,10 @@ pub struct SimConfig {
     /// Distinct full keys kept for `/admin/keys`; further keys are still counted exactly
     /// (by hash) but not listed. Default 100,000, at most 10,000,000.
     pub keys_recorded_max: usize,
+    /// Deliveries kept with what the recipient saw (address, text, time) for `/admin/inbox`:
+    /// the first ones, in arrival order; further deliveries are only counted. Default 10,000,
+    /// at most 1,000,000.
+    pub inbox_max: usize,
     /// The providers served, at most 8. Default: the five of [`SimConfig::demo`].
     pub providers: Vec<ProviderConfig>,
 }
@@ -239,6 +244,7 @@ impl SimConfig {
             callback_secret_file: None,
             callback_urls: Vec::new(),
             keys_recorded_max: KEYS_RECORDED_DEFAULT,
+            inbox_max: INBOX_DEFAULT,
             providers: vec![
                 sms_primary,
                 sms_alt,
@@ -321,6 +327,9 @@ impl SimConfig {
                 "keys_recorded_max: {} is above {KEYS_RECORDED_MAX}",
                 self.keys_recorded_max
             ));
+        }
+        if self.inbox_max > INBOX_MAX {
+            return fail(format!("inbox_max: {} is above {INBOX_MAX}", self.inbox_max));
         }
         Ok(())
     }

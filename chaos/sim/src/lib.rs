@@ -18,6 +18,7 @@
 //! - `submit`: one batch: decode, check, cap, judge, record, queue callbacks, answer.
 //! - `providers`: a provider's live behaviour, token bucket and counters.
 //! - `recorder`: exact per-key records and per-alert counts.
+//! - `inbox`: the first deliveries with what the recipient saw, for tests of content.
 //! - `callbacks`: the bounded receipt/reply queue, the flusher, failover between nodes.
 //! - [`signing`]: the callbacks' HMAC signature.
 //! - `seeded`: deterministic hashing and draws ([`key_hash`], [`will_reply`]).
@@ -77,9 +78,14 @@
 //! - `GET /admin/counts?alert=12` → [`reports::AlertCounts`]: per channel, exact
 //!   `distinct_keys`, `receives`, `keys_received_more_than_once`, and the same for
 //!   deliveries (`delivered_keys`, `deliveries`, `keys_delivered_more_than_once`).
+//! - `GET /admin/inbox?alert=12&to=%2B4791234567&limit=N` → [`reports::InboxListing`]: the
+//!   deliveries kept (the first `inbox_max`, default [`limits::INBOX_DEFAULT`]) with arrival
+//!   time, provider, key, address and what the recipient saw (text, subject or title, voice
+//!   language), oldest first; `alert` and `to` filter, `not_kept` counts the deliveries beyond
+//!   the bound.
 //! - `GET /admin/replies?limit=N` → [`reports::RepliesListing`]: replies the nodes
 //!   acknowledged (the first [`limits::REPLIES_RECORDED_MAX`]).
-//! - `POST /admin/reset`: forgets messages, counters, queued callbacks and replies, and
+//! - `POST /admin/reset`: forgets messages, counters, the inbox, queued callbacks and replies, and
 //!   restores every provider's configured behaviour.
 //!
 //! # Receipts and replies
@@ -108,6 +114,7 @@ mod callbacks;
 mod client;
 mod error;
 mod http;
+mod inbox;
 mod providers;
 mod recorder;
 mod seeded;
@@ -119,6 +126,9 @@ pub use client::{RawAnswer, SendOutcome, SimClient};
 pub use config::{Channel, ProviderConfig, ProviderSettings, SimConfig};
 pub use error::{Error, Result};
 pub use protocol::{Message, MessageResult, ResultStatus, SubmitRequest, SubmitResponse};
-pub use reports::{AlertCounts, ChannelCounts, KeyInfo, KeysListing, RepliesListing, ReplyRecord, Stats};
+pub use reports::{
+    AlertCounts, ChannelCounts, InboxListing, InboxMessage, KeyInfo, KeysListing, RepliesListing,
+    ReplyRecord, Stats,
+};
 pub use seeded::{key_hash, will_reply};
 pub use server::{SimHandle, run, serve, spawn};

@@ -42,6 +42,17 @@ pub const KEYS_LISTED_MAX: usize = 1_000_000;
 /// alerts are still recorded per key but counted in `alerts_untracked` only.
 pub const ALERTS_TRACKED_MAX: usize = 100_000;
 
+/// Default of `SimConfig::inbox_max`: deliveries kept with their content for `/admin/inbox`.
+/// About 300 bytes each with a short text, so ~3 MB.
+pub const INBOX_DEFAULT: usize = 10_000;
+
+/// Hard cap of `SimConfig::inbox_max`: a national alert's 5 million deliveries are counted,
+/// not kept, and tests of content need a few thousand.
+pub const INBOX_MAX: usize = 1_000_000;
+
+/// Deliveries in one `/admin/inbox` answer when the request gives no `limit`.
+pub const INBOX_LISTED_DEFAULT: usize = 10_000;
+
 /// Replies remembered for `/admin/replies` (the count of replies sent is not capped).
 pub const REPLIES_RECORDED_MAX: usize = 100_000;
 

@@ -188,3 +188,43 @@ pub struct RepliesListing {
     /// Fewer are listed than were acknowledged.
     pub truncated: bool,
 }
+
+/// One delivery in `GET /admin/inbox`: what a recipient's handset, mailbox or device got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    /// When the provider took the message, ms since the Unix epoch (the simulator's clock).
+    pub at_ms: u64,
+    /// The provider that delivered it.
+    pub provider: String,
+    /// The message's idempotency key.
+    pub key: String,
+    /// The tenant.
+    pub tenant: u64,
+    /// The alert.
+    pub alert: u64,
+    /// The channel.
+    pub channel: Channel,
+    /// Phone number, e-mail address or push endpoint.
+    pub to: String,
+    /// The SMS text, the e-mail's plain text (its HTML when it has none), the voice script,
+    /// or the push body.
+    pub text: String,
+    /// The e-mail subject or the push title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The language a voice script is to be spoken in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// `GET /admin/inbox?alert=N&to=..&limit=..`: deliveries kept, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxListing {
+    /// The kept deliveries that match, at most `limit`.
+    pub messages: Vec<InboxMessage>,
+    /// Deliveries in all, kept or not, of any alert.
+    pub total: u64,
+    /// Deliveries not kept because the inbox was full (`inbox_max`): when non-zero, a
+    /// listing may miss some.
+    pub not_kept: u64,
+}

@@ -140,6 +140,7 @@ async fn handle(sim: Arc<Sim>, request: Request<Incoming>) -> Result<Answer, Inf
         (&Method::POST, ["admin", "providers", name]) => admin::set(&sim, name, request).await,
         (&Method::GET, ["admin", "keys"]) => admin::keys(&sim, &query),
         (&Method::GET, ["admin", "counts"]) => admin::counts(&sim, &query),
+        (&Method::GET, ["admin", "inbox"]) => admin::inbox(&sim, &query),
         (&Method::GET, ["admin", "replies"]) => admin::replies(&sim, &query),
         (&Method::POST, ["admin", "reset"]) => admin::reset(&sim),
         _ => error(StatusCode::NOT_FOUND, format!("no route for {method} {path}")),

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::{
     callbacks::CallbackQueue,
     config::SimConfig,
+    inbox::Inbox,
     limits::REPLIES_RECORDED_MAX,
     providers::Provider,
     recorder::Recorder,
@@ -50,7 +51,10 @@ pub(crate) struct Sim {
     pub(crate) recorder: Mutex<Recorder>,
     pub(crate) callbacks: CallbackQueue,
     pub(crate) replies: Mutex<ReplyLog>,
+    /// What recipients received (the first `inbox_max` deliveries); one lock per batch.
+    pub(crate) inbox: Mutex<Inbox>,
     keys_recorded_max: usize,
+    inbox_max: usize,
 }
 
 impl Sim {
@@ -66,7 +70,9 @@ impl Sim {
             providers,
             recorder: Mutex::new(Recorder::new(config.keys_recorded_max)),
             replies: Mutex::new(ReplyLog::default()),
+            inbox: Mutex::new(Inbox::new(config.inbox_max)),
             keys_recorded_max: config.keys_recorded_max,
+            inbox_max: config.inbox_max,
         }
     }
 
@@ -87,6 +93,7 @@ impl Sim {
         }
         self.callbacks.clear();
         *lock(&self.replies) = ReplyLog::default();
+        *lock(&self.inbox) = Inbox::new(self.inbox_max);
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -81,6 +81,7 @@ pub(crate) fn submit(sim: &Sim, provider: &Provider, body: &[u8]) -> SubmitOutco
         return SubmitOutcome::Throttled { retry_after_s };
     }
     let verdicts = judge(sim, provider, &settings, &request.messages);
+    keep_deliveries(sim, provider, &request.messages, &verdicts);
     provider.counters.add(&tally(&verdicts));
     queue_callbacks(sim, provider, &settings, &request.messages, &verdicts);
     let body = encode(provider, &request.messages, &verdicts);
@@ -204,6 +205,17 @@ fn content_problem(i: usize, message: &Message<'_>, provider: &Provider) -> Opti
         return Some(format!("messages[{i}].to: empty"));
     }
     None
+}
+
+/// Puts every message handed to its recipient in the inbox (one lock per batch).
+fn keep_deliveries(sim: &Sim, provider: &Provider, messages: &[Message<'_>], verdicts: &[Verdict]) {
+    let at_ms = unix_ms();
+    let mut inbox = lock(&sim.inbox);
+    for (message, verdict) in messages.iter().zip(verdicts) {
+        if verdict.delivers() {
+            inbox.push(&provider.name, message, at_ms);
+        }
+    }
 }
 
 fn tally(verdicts: &[Verdict]) -> Counters {

@@ -13,3 +13,4 @@ mod t07_callbacks;
 mod t08_counts;
 mod t09_load;
 mod t10_process;
+mod t11_inbox;
