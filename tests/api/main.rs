@@ -8,3 +8,4 @@ mod t01_tenants_and_auth;
 mod t02_contacts_and_import;
 mod t03_alerts;
 mod t04_validation;
+mod t05_idempotency;

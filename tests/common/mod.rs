@@ -139,7 +139,17 @@ impl TestCluster {
 /// Runs the `varsel` binary with `args` (bounded to two minutes) and returns
 /// (success, stdout, stderr).
 pub async fn run_varsel(args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new(varsel_bin()).args(args).kill_on_drop(true).output();
+    run_varsel_env(args, &[]).await
+}
+
+/// [`run_varsel`] with extra environment variables.
+pub async fn run_varsel_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(varsel_bin());
+    command.args(args).kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output();
     let out = tokio::time::timeout(Duration::from_secs(120), output)
         .await
         .expect("varsel did not finish within 2 minutes")
@@ -149,6 +159,16 @@ pub async fn run_varsel(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+impl TestCluster {
+    /// Runs a `varsel` API command against every node of this cluster with `token`; the
+    /// connection options are added here (and only here), as every other connection of the
+    /// tests is made by a helper of this fixture.
+    pub async fn varsel(&self, token: &str, args: &[&str]) -> (bool, String, String) {
+        let endpoints = self.lc.endpoints().join(",");
+        run_varsel_env(args, &[("VARSEL_ENDPOINTS", &endpoints), ("VARSEL_TOKEN", token)]).await
+    }
 }
 
 impl Drop for TestCluster {
