@@ -9,3 +9,5 @@ mod t02_contacts_and_import;
 mod t03_alerts;
 mod t04_validation;
 mod t05_idempotency;
+mod t06_templates;
+mod t07_limits;

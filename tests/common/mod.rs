@@ -239,4 +239,22 @@ impl TestCluster {
             api.tenants.create_credential(authed(&self.superadmin(), req)).await.unwrap().into_inner().token;
         (t.id, token)
     }
+
+    /// Creates another credential of tenant `tenant` with `role` (as the superadmin, through
+    /// node 1) and returns its token.
+    pub async fn credential(&self, tenant: u64, role: varsel_proto::api::Role) -> String {
+        let req = varsel_proto::api::CreateCredentialRequest {
+            tenant_id: tenant,
+            name: format!("{}-{}", role.as_str_name(), tenant),
+            role: role as i32,
+            ..Default::default()
+        };
+        self.api(1)
+            .tenants
+            .create_credential(authed(&self.superadmin(), req))
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
 }
