@@ -8,10 +8,11 @@ use varsel_client::local_cluster::Spec;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{ShardsReply, ShardsRequest};
 use varsel_proto::api::{
-    Alert, AlertStatus, ChannelContent, Consistency, Content, CreateAlertRequest, CreateCredentialRequest,
-    CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits, Priority, Role, Targets,
+    Alert, AlertStatus, ChannelContent, Consistency, Contact, Content, CreateAlertRequest,
+    CreateCredentialRequest, CreateTenantRequest, EscalationStep, GetAlertRequest, ImportChunk, Limits,
+    Priority, Role, SetLimitsRequest, Targets, UpsertContactRequest, WhoAmIRequest,
 };
-use varsel_sim::{Channel as SimChannel, ProviderConfig as SimProvider, SimConfig};
+use varsel_sim::{Channel as SimChannel, InboxListing, ProviderConfig as SimProvider, SimConfig};
 
 use crate::common::sim::SimProc;
 use crate::common::{TestCluster, authed};
@@ -108,28 +109,59 @@ impl Fixture {
         priority: Priority,
         policy: Vec<EscalationStep>,
     ) -> Alert {
-        let variant = ChannelContent {
-            sms_text: "Evakuer {{name}} nå. Svar OK.".into(),
-            voice_script: "Dette er et varsel. Trykk 1.".into(),
-            email_subject: "Varsel".into(),
-            email_text: "Evakuer.".into(),
-            push_title: "Varsel".into(),
-            push_body: "Evakuer nå.".into(),
-            ..Default::default()
-        };
-        let req = CreateAlertRequest {
-            idempotency_key: key.into(),
-            title: format!("test {key}"),
-            priority: priority as i32,
-            content: Some(Content {
-                default_language: "nb".into(),
-                variants: HashMap::from([("nb".into(), variant)]),
-            }),
-            targets: Some(Targets { group_names: vec![group.into()], ..Default::default() }),
-            policy,
-            ..Default::default()
-        };
-        self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+        self.create(alert_request(key, group, priority, policy), 2).await
+    }
+
+    /// Creates the alert `req` through node `via`; returns it.
+    pub async fn create(&self, req: CreateAlertRequest, via: u64) -> Alert {
+        self.c
+            .api(via)
+            .alerts
+            .create_alert(authed(&self.token, req))
+            .await
+            .unwrap()
+            .into_inner()
+            .alert
+            .unwrap()
+    }
+
+    /// Adds (or replaces) one contact through node 1; returns it as stored.
+    pub async fn upsert(&self, contact: Contact) -> Contact {
+        let req = UpsertContactRequest { contact: Some(contact) };
+        let reply = self.c.api(1).contacts.upsert_contact(authed(&self.token, req)).await.unwrap();
+        reply.into_inner().contact.unwrap()
+    }
+
+    /// Holds the fixture's tenant to `per_second` messages over the cluster.
+    pub async fn set_rate(&self, per_second: u32) {
+        let mut api = self.c.api(1);
+        let who = api.tenants.who_am_i(authed(&self.token, WhoAmIRequest {})).await.unwrap().into_inner();
+        let limits = Limits { max_send_rate_per_second: per_second, ..Default::default() };
+        let req = SetLimitsRequest { tenant_id: who.tenant_id, limits: Some(limits) };
+        api.tenants.set_limits(authed(&self.c.superadmin(), req)).await.unwrap();
+    }
+
+    /// Waits until `predicate` holds for what the recipients of alert `id` received so far
+    /// (the simulator's inbox), for at most `within`; returns that inbox.
+    pub async fn wait_inbox(
+        &self,
+        id: u64,
+        within: Duration,
+        predicate: impl Fn(&InboxListing) -> bool,
+    ) -> InboxListing {
+        let deadline = Instant::now() + within;
+        loop {
+            let inbox = self.sim.client.inbox(id).await.unwrap();
+            if predicate(&inbox) {
+                return inbox;
+            }
+            let n = inbox.messages.len();
+            assert!(
+                Instant::now() < deadline,
+                "alert {id}: the inbox did not get there in time ({n} messages)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The alert, read through node `via` linearizably (a follower's own state can lag the
@@ -178,6 +210,37 @@ impl Fixture {
             .await
             .unwrap();
         admin.shards(ShardsRequest { alert_id: id }).await.unwrap().into_inner()
+    }
+}
+
+/// The request [`Fixture::alert`] sends: Norwegian content for every channel (the SMS greets
+/// the recipient by `{{name}}`) to `group`, with `policy`.
+pub fn alert_request(
+    key: &str,
+    group: &str,
+    priority: Priority,
+    policy: Vec<EscalationStep>,
+) -> CreateAlertRequest {
+    let variant = ChannelContent {
+        sms_text: "Evakuer {{name}} nå. Svar OK.".into(),
+        voice_script: "Dette er et varsel. Trykk 1.".into(),
+        email_subject: "Varsel".into(),
+        email_text: "Evakuer.".into(),
+        push_title: "Varsel".into(),
+        push_body: "Evakuer nå.".into(),
+        ..Default::default()
+    };
+    CreateAlertRequest {
+        idempotency_key: key.into(),
+        title: format!("test {key}"),
+        priority: priority as i32,
+        content: Some(Content {
+            default_language: "nb".into(),
+            variants: HashMap::from([("nb".into(), variant)]),
+        }),
+        targets: Some(Targets { group_names: vec![group.into()], ..Default::default() }),
+        policy,
+        ..Default::default()
     }
 }
 

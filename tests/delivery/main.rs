@@ -13,3 +13,7 @@ mod t04_supervision;
 mod t05_priority_and_cancel;
 mod t06_escalation;
 mod t07_drain;
+mod t08_scheduled;
+mod t09_content;
+mod t10_acknowledge;
+mod t11_send_rate;

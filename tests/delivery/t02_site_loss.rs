@@ -27,7 +27,7 @@ async fn node_with_most_leases_killed_mid_alert() {
     })
     .await;
     f.contacts(10_000, "alle").await;
-    set_rate(&f, 900).await;
+    f.set_rate(900).await;
     let a = f.alert("site-loss", "alle", Priority::Crisis, at_once(&[Channel::Sms])).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -65,15 +65,4 @@ async fn node_with_most_leases_killed_mid_alert() {
     assert_eq!(c.distinct_keys, 10_000, "every recipient reached");
     assert!(resent <= window, "{resent} re-sent exceeds the in-flight window of {window}");
     assert_eq!(c.keys_delivered_more_than_once, 0, "the provider honours the key: nobody gets two");
-}
-
-/// Holds the fixture's tenant to `per_second` messages over the cluster.
-pub async fn set_rate(f: &Fixture, per_second: u32) {
-    use varsel_proto::api::{Limits, SetLimitsRequest, WhoAmIRequest};
-    let mut api = f.c.api(1);
-    let who =
-        api.tenants.who_am_i(crate::common::authed(&f.token, WhoAmIRequest {})).await.unwrap().into_inner();
-    let limits = Limits { max_send_rate_per_second: per_second, ..Default::default() };
-    let req = SetLimitsRequest { tenant_id: who.tenant_id, limits: Some(limits) };
-    api.tenants.set_limits(crate::common::authed(&f.c.superadmin(), req)).await.unwrap();
 }

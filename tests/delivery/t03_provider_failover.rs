@@ -4,7 +4,6 @@ use varsel_proto::api::{AlertStatus, Channel, Priority};
 use varsel_sim::{Channel as SimChannel, ProviderSettings};
 
 use crate::fixture::{Fixture, at_once, sim_config};
-use crate::t02_site_loss::set_rate;
 
 /// Goal: when the primary SMS provider goes down mid-alert, the rest goes through the
 /// alternative subcontractor and nobody is missed; when the primary heals, traffic returns.
@@ -15,7 +14,7 @@ use crate::t02_site_loss::set_rate;
 async fn primary_down_mid_alert_then_back() {
     let f = Fixture::start(sim_config(), |_| {}).await;
     f.contacts(5_000, "alle").await;
-    set_rate(&f, 900).await;
+    f.set_rate(900).await;
     let a = f.alert("failover", "alle", Priority::Crisis, at_once(&[Channel::Sms])).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while f.get(a.id, 1).await.progress.map_or(0, |p| p.recipients) < 1_000 {

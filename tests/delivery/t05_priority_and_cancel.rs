@@ -46,7 +46,7 @@ async fn crisis_overtakes_routine() {
 async fn cancel_stops_sending() {
     let f = Fixture::start(sim_config(), |_| {}).await;
     f.contacts(5_000, "alle").await;
-    crate::t02_site_loss::set_rate(&f, 300).await;
+    f.set_rate(300).await;
     let a = f.alert("cancel-me", "alle", Priority::Routine, at_once(&[Channel::Sms])).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while f.get(a.id, 1).await.progress.map_or(0, |p| p.recipients) < 500 {

@@ -6,7 +6,6 @@ use varsel_proto::api::{AlertStatus, Channel, Priority};
 use varsel_sim::Channel as SimChannel;
 
 use crate::fixture::{Fixture, at_once, sim_config};
-use crate::t02_site_loss::set_rate;
 
 /// Goal: draining a site for maintenance moves its work to the other sites at once, loses and
 /// repeats nothing, and moves Raft leadership away from it.
@@ -18,7 +17,7 @@ use crate::t02_site_loss::set_rate;
 async fn drained_site_hands_over_its_work() {
     let f = Fixture::start(sim_config(), |_| {}).await;
     f.contacts(5_000, "alle").await;
-    set_rate(&f, 900).await;
+    f.set_rate(900).await;
     let a = f.alert("drain", "alle", Priority::Crisis, at_once(&[Channel::Sms])).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while f.get(a.id, 1).await.progress.map_or(0, |p| p.recipients) < 500 {
@@ -46,7 +45,7 @@ async fn drained_site_hands_over_its_work() {
     assert_eq!((c.distinct_keys, c.receives), (5_000, 5_000), "a drain hands over without loss or repeats");
 
     admin.drain(DrainRequest { node_id: victim, resume: true }).await.unwrap();
-    set_rate(&f, 900).await;
+    f.set_rate(900).await;
     let b = f.alert("after-drain", "alle", Priority::Crisis, at_once(&[Channel::Sms])).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
