@@ -259,7 +259,7 @@ pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
             .await?;
             let alert = r.alert.ok_or_else(no_alert)?;
             if s.json {
-                print_json(&json!({"alert": output::alert_json(&alert), "existing": r.existing}));
+                print_json(&keyed::with_existing(output::alert_json(&alert), r.existing));
             } else if r.existing {
                 println!("{}", keyed::already(&format!("alert {id} is {}", output::status(alert.status))));
             } else {

@@ -83,10 +83,15 @@ pub async fn run(s: &Session, cmd: GroupCommand) -> Result<(), CliError> {
                 async move { c.create_group(req).await }
             });
             let r = keyed::outcome(&key, write).await?;
-            if r.existing && !s.json {
-                println!("{}", keyed::already("the group exists"));
+            let group = r.group.ok_or_else(no_group)?;
+            if s.json {
+                print_json(&keyed::with_existing(output::group_json(&group), r.existing));
+            } else {
+                if r.existing {
+                    println!("{}", keyed::already("the group exists"));
+                }
+                print_group(false, &group);
             }
-            print_group(s.json, &r.group.ok_or_else(no_group)?);
         }
         GroupCommand::List => {
             let req = ListGroupsRequest { consistency: s.read() };

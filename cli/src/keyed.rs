@@ -45,7 +45,32 @@ pub async fn outcome<T>(key: &str, write: impl Future<Output = Result<T, CliErro
     }
 }
 
+/// `object` (a JSON object) with `"existing": existing` added: whether the key matched an
+/// earlier request. Added, so scripts reading the object as before keep working.
+pub fn with_existing(mut object: serde_json::Value, existing: bool) -> serde_json::Value {
+    if let Some(map) = object.as_object_mut() {
+        map.insert("existing".into(), existing.into());
+    }
+    object
+}
+
 /// What a command prints when the key matched an earlier request.
 pub fn already(what: &str) -> String {
     format!("{what} (this idempotency key was used before: nothing was done now)")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Goal: `existing` is added to a command's JSON object without changing its other fields,
+    /// and a given key is used as given. Method: call the helpers.
+    #[test]
+    fn existing_is_added_and_keys_kept() {
+        let v = with_existing(serde_json::json!({"id": 3, "name": "brann"}), true);
+        assert_eq!(v, serde_json::json!({"id": 3, "name": "brann", "existing": true}));
+        assert_eq!(KeyArgs { idempotency_key: Some("k-1".into()) }.key(), "k-1");
+        assert_ne!(KeyArgs::default().key(), KeyArgs::default().key());
+    }
 }

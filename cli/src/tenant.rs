@@ -206,14 +206,18 @@ async fn create(s: &Session, name: String, limits: &LimitArgs, key: String) -> R
         async move { c.create_tenant(req).await }
     });
     let r = keyed::outcome(&key, write).await?;
-    if r.existing && !s.json {
-        println!("{}", keyed::already("the tenant exists"));
-    }
     let mut tenant = r.tenant.ok_or_else(|| CliError::Reply("TenantReply without a tenant".into()))?;
     if limits.any() {
         tenant = put_limits(s, tenant.id, limits.apply(tenant.limits.unwrap_or_default())).await?;
     }
-    print_tenant(s.json, &tenant);
+    if s.json {
+        print_json(&keyed::with_existing(output::tenant_json(&tenant), r.existing));
+    } else {
+        if r.existing {
+            println!("{}", keyed::already("the tenant exists"));
+        }
+        print_tenant(false, &tenant);
+    }
     Ok(())
 }
 

@@ -242,9 +242,13 @@ async fn cli_idempotency_key_option() {
     assert!(ok, "{err}");
     let (ok, again, err) = c.varsel(&sa, &args[..5]).await;
     assert!(ok, "{err}");
-    let id: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
     assert!(again.contains("this idempotency key was used before: nothing was done now"), "{again}");
-    assert!(again.contains(&format!("{}", id["id"])), "{again}\n{first}");
+    let (ok, third, err) = c.varsel(&sa, &args).await;
+    assert!(ok, "{err}");
+    let third: serde_json::Value = serde_json::from_str(third.trim()).unwrap();
+    assert_eq!((first["existing"].as_bool(), third["existing"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(first["id"], third["id"]);
     let (_, token) = c.tenant_with(1, "kommune", Role::Operator).await;
     let args = ["group", "create", "vakt", "--idempotency-key", "g-cli"];
     assert!(c.varsel(&token, &args).await.0);
