@@ -2,6 +2,10 @@
 //!
 //! Everything here is deterministic: it reads only the transaction and the entry's context
 //! (log index and the log clock), so every node reaches the same state and the same answer.
+//!
+//! One file per kind of record (`tenants`, `contacts`, `groups`, `alerts`), `query` for reads,
+//! and `idempotency`, which a create, delete or cancel carrying an idempotency key passes
+//! through first: a retry is answered from what the first request made, not applied again.
 
 pub(crate) mod alerts;
 pub(crate) mod contacts;
