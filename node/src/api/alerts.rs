@@ -116,7 +116,7 @@ impl AlertService for Alerts {
             .template
             .ok_or_else(|| ApiError::invalid("template", Rule::Required, "is required"))?;
         let op = Op::PutTemplate { name: t.name.trim().to_string(), content: content(t.content.as_ref()) };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Template(t) => {
                 Ok(Response::new(pb::TemplateReply { template: Some(template_pb(&t)) }))
             }
@@ -158,7 +158,7 @@ impl AlertService for Alerts {
         require_writer(&actor)?;
         let spec = self.spec(&actor, req.into_inner()).await?;
         let trace = varsel_observe::trace::TraceCarrier::current().traceparent;
-        match self.ctx.propose(actor, Op::CreateAlert { spec, trace }).await? {
+        match self.ctx.propose(&actor, Op::CreateAlert { spec, trace }).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),
         }
@@ -209,7 +209,7 @@ impl AlertService for Alerts {
     ) -> Result<Response<pb::AlertReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        match self.ctx.propose(actor, Op::CancelAlert { id: req.into_inner().id }).await? {
+        match self.ctx.propose(&actor, Op::CancelAlert { id: req.into_inner().id }).await? {
             DomainReply::Alert { alert, .. } => Ok(Response::new(self.alert_reply(&alert, false)?)),
             other => Err(unexpected(other).into()),
         }
@@ -231,7 +231,7 @@ impl AlertService for Alerts {
             return Err(ApiError::NotFound(format!("alert {id} does not exist")).into());
         }
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(watch(self.clone(), actor, id, tx));
+        tokio::spawn(watch(self.clone(), actor.caller, id, tx));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -240,7 +240,7 @@ impl AlertService for Alerts {
         require_writer(&actor)?;
         let r = req.into_inner();
         let op = Op::Acknowledge { alert: r.alert_id, contact: r.contact_id, channel: None };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Acknowledged { already } => Ok(Response::new(pb::AckReply { already })),
             other => Err(unexpected(other).into()),
         }

@@ -61,7 +61,7 @@ impl TenantService for Tenants {
         let actor = self.ctx.actor(&req).await?;
         let r = req.into_inner();
         let op = Op::CreateTenant { name: r.name.trim().to_string(), limits: limits(r.limits.as_ref()) };
-        tenant_reply(self.ctx.propose(actor, op).await?)
+        tenant_reply(self.ctx.propose(&actor, op).await?)
     }
 
     async fn get_tenant(
@@ -110,7 +110,7 @@ impl TenantService for Tenants {
             .map(|t| t.limits)
             .unwrap_or_default();
         let op = Op::SetLimits { tenant: r.tenant_id, limits: merge_limits(&current, r.limits.as_ref()) };
-        tenant_reply(self.ctx.propose(actor, op).await?)
+        tenant_reply(self.ctx.propose(&actor, op).await?)
     }
 
     async fn create_credential(
@@ -126,7 +126,7 @@ impl TenantService for Tenants {
             role: role(r.role)?,
             secret_hash: hash_secret(&secret),
         };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Credential(c) => Ok(Response::new(pb::CreateCredentialReply {
                 token: credential_token(c.id, &secret),
                 credential: Some(credential_pb(&c)),
@@ -172,7 +172,7 @@ impl TenantService for Tenants {
         req: Request<pb::RevokeCredentialRequest>,
     ) -> Result<Response<pb::Credential>, Status> {
         let actor = self.ctx.actor(&req).await?;
-        match self.ctx.propose(actor, Op::RevokeCredential { id: req.into_inner().id }).await? {
+        match self.ctx.propose(&actor, Op::RevokeCredential { id: req.into_inner().id }).await? {
             DomainReply::Credential(c) => Ok(Response::new(credential_pb(&c))),
             other => Err(unexpected(other).into()),
         }
