@@ -139,8 +139,8 @@ impl varsel_delivery::Replica for Replica {
         Replica::is_leader(self)
     }
 
-    fn voters(&self) -> usize {
-        self.membership().voters.len()
+    fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        self.membership().voters
     }
 
     fn state(&self) -> &StateReader<SledTree> {
