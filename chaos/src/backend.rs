@@ -6,17 +6,38 @@
 
 use std::future::Future;
 
+use varsel_client::{AdminClient, ClientError, Trust};
 use varsel_sim::SimClient;
 
 /// One node as the harness reaches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NodeInfo {
     /// Raft node id.
     pub id: u64,
     /// Its site (data centre).
     pub site: String,
-    /// Its gRPC API, `host:port`, reachable from the harness.
+    /// Its gRPC API as a client writes it: `host:port` (TLS), or `http://host:port` for a
+    /// plaintext cluster.
     pub api: String,
+    /// How to reach it: the cluster CA and the superadmin token.
+    pub access: Access,
+}
+
+/// What the harness needs to reach a cluster's nodes: the CA their certificates chain to and
+/// the superadmin token (administration and the key-value service need it).
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The cluster CA.
+    pub trust: Trust,
+    /// The superadmin token.
+    pub superadmin: String,
+}
+
+impl NodeInfo {
+    /// An administration client of this node (connects on first use).
+    pub fn admin(&self) -> Result<AdminClient, ClientError> {
+        varsel_client::admin(&self.api, &self.access.trust, &self.access.superadmin)
+    }
 }
 
 /// Why a backend could not do what was asked.
@@ -41,8 +62,8 @@ pub trait Backend: Send {
     fn nodes(&self) -> Vec<NodeInfo>;
     /// The provider simulator every node sends through.
     fn sim(&self) -> SimClient;
-    /// A superadmin bearer token for the cluster.
-    fn superadmin_token(&self) -> String;
+    /// How to reach the cluster: its CA and a superadmin bearer token.
+    fn access(&self) -> Access;
     /// Kills a node's process at once (SIGKILL / `docker kill`): its site is lost.
     fn kill(&mut self, node: u64) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Starts a killed node again on its old data.

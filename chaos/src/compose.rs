@@ -51,11 +51,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use varsel_client::Trust;
 use varsel_sim::SimClient;
 
-use self::discover::{check_project_name, describe_node, find_sim, project_containers, read_token};
+use self::discover::{check_project_name, describe_node, find_sim, project_containers, read_ca, read_token};
 use self::docker::{docker, inspect_one};
-use crate::backend::{Backend, BackendError, NodeInfo};
+use crate::backend::{Access, Backend, BackendError, NodeInfo};
 
 /// One node's container.
 #[derive(Debug, Clone)]
@@ -76,6 +77,8 @@ struct ComposeNode {
     api_port: u16,
     /// `ip:port` of its API on its site network, as last seen running.
     api: String,
+    /// The name its certificate is checked for: its compose service.
+    tls_name: String,
 }
 
 /// The compose deployment of one project. See the module documentation.
@@ -87,6 +90,8 @@ pub struct ComposeBackend {
     nodes: BTreeMap<u64, ComposeNode>,
     sim: SocketAddr,
     token: String,
+    /// The cluster CA, when the deployment speaks TLS.
+    ca: Option<Vec<u8>>,
     killed: BTreeSet<u64>,
     paused: BTreeSet<u64>,
     cut: BTreeSet<u64>,
@@ -111,10 +116,16 @@ impl ComposeBackend {
         let intersite = format!("{project}_intersite");
         let mut nodes = BTreeMap::new();
         let mut token = None;
+        let mut ca = None;
         for c in containers.iter().filter(|c| c.is_node()) {
-            let (node, token_file) = describe_node(project, &intersite, c)?;
+            let (node, files) = describe_node(project, &intersite, c)?;
             if token.is_none() {
-                token = Some(read_token(c, token_file.as_deref())?);
+                token = Some(read_token(c, files.token.as_deref())?);
+            }
+            if ca.is_none()
+                && let Some(path) = &files.ca
+            {
+                ca = Some(read_ca(c, path)?);
             }
             if let Some(other) = nodes.insert(node.id, node) {
                 return Err(BackendError::new(format!(
@@ -135,6 +146,7 @@ impl ComposeBackend {
             nodes,
             sim,
             token,
+            ca,
             killed: BTreeSet::new(),
             paused: BTreeSet::new(),
             cut: BTreeSet::new(),
@@ -182,21 +194,46 @@ impl ComposeBackend {
     }
 }
 
+impl ComposeBackend {
+    /// How clients write node `n`'s API endpoint: TLS unless the deployment is plaintext.
+    fn endpoint(&self, n: &ComposeNode) -> String {
+        if self.ca.is_some() { n.api.clone() } else { format!("http://{}", n.api) }
+    }
+}
+
 impl Backend for ComposeBackend {
     fn mode(&self) -> &'static str {
         "compose"
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
-        self.nodes.values().map(|n| NodeInfo { id: n.id, site: n.site.clone(), api: n.api.clone() }).collect()
+        let access = self.access();
+        self.nodes
+            .values()
+            .map(|n| NodeInfo {
+                id: n.id,
+                site: n.site.clone(),
+                api: self.endpoint(n),
+                access: access.clone(),
+            })
+            .collect()
     }
 
     fn sim(&self) -> SimClient {
         SimClient::new(self.sim)
     }
 
-    fn superadmin_token(&self) -> String {
-        self.token.clone()
+    fn access(&self) -> Access {
+        let Some(ca) = &self.ca else {
+            return Access { trust: Trust::none(), superadmin: self.token.clone() };
+        };
+        // The harness reaches nodes by their containers' addresses, which the engine hands out
+        // and no certificate names; each node's certificate names its service instead.
+        let trust = self
+            .nodes
+            .values()
+            .fold(Trust::ca_pem(ca.clone()), |t, n| t.with_server_name(&n.api, &n.tls_name));
+        Access { trust, superadmin: self.token.clone() }
     }
 
     async fn kill(&mut self, node: u64) -> Result<(), BackendError> {

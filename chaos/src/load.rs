@@ -119,7 +119,8 @@ pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
 pub fn cluster_from(nodes: &[NodeInfo], first: usize) -> Result<Cluster, ClientError> {
     let n = nodes.len().max(1);
     let addrs = (0..nodes.len()).map(|k| nodes[(first + k) % n].api.clone()).collect();
-    Ok(Cluster::new(addrs)?.with_deadline(OP_DEADLINE))
+    let trust = nodes.first().map(|n| n.access.trust.clone()).unwrap_or_default();
+    Ok(Cluster::new(addrs, &trust)?.with_deadline(OP_DEADLINE))
 }
 
 /// The alert every client creates: SMS to the group, then a voice call to whoever has not

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use varsel_client::local_cluster::{LocalCluster, Spec};
 use varsel_proto::admin::SetFaultsRequest;
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_sim::{Channel, ProviderConfig, SimClient, SimConfig};
 
-use crate::backend::{Backend, BackendError, NodeInfo};
+use crate::backend::{Access, Backend, BackendError, NodeInfo};
 
 /// Delivery lease of process-mode nodes, ms: survivors take a lost node's shards this long
 /// after its last renewal.
@@ -102,8 +101,10 @@ impl ProcessBackend {
             &secret_file,
         );
         let mut lc = LocalCluster::create(&spec).map_err(err)?;
+        let scheme = if lc.ca.is_some() { "https" } else { "http" };
         sim.callback_urls =
-            lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+            lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("{scheme}://{a}")).collect();
+        sim.callback_ca_file = lc.ca_file.clone();
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -141,10 +142,9 @@ impl ProcessBackend {
 
     /// Sends node `id` its current fault settings.
     async fn push_faults(&self, id: u64) -> Result<(), BackendError> {
-        let node = self.lc.node(id).map_err(err)?;
         let cut = self.cuts.get(&id).cloned().unwrap_or_default().into_iter().collect();
         let fut = async {
-            let mut admin = ClusterAdminClient::connect(format!("http://{}", node.api())).await?;
+            let mut admin = self.lc.admin(id)?;
             admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms }).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         };
@@ -165,7 +165,10 @@ impl Backend for ProcessBackend {
         self.lc
             .nodes
             .iter()
-            .map(|(id, n)| NodeInfo { id: *id, site: n.config.site.clone(), api: n.api() })
+            .filter_map(|(id, n)| {
+                let api = self.lc.endpoint(*id).ok()?;
+                Some(NodeInfo { id: *id, site: n.config.site.clone(), api, access: self.access() })
+            })
             .collect()
     }
 
@@ -173,8 +176,8 @@ impl Backend for ProcessBackend {
         self.sim.clone()
     }
 
-    fn superadmin_token(&self) -> String {
-        self.lc.superadmin_token.clone()
+    fn access(&self) -> Access {
+        Access { trust: self.lc.trust.clone(), superadmin: self.lc.superadmin_token.clone() }
     }
 
     async fn kill(&mut self, node: u64) -> Result<(), BackendError> {

@@ -65,7 +65,7 @@ async fn faults_through_the_engine() -> Result<(), String> {
     let all: Vec<u64> = b.nodes().iter().map(|n| n.id).collect();
     println!("nodes {:?}, sim {}", b.nodes(), b.sim().base_url());
     assert_eq!(b.mode(), "compose");
-    assert!(b.superadmin_token().len() >= 32);
+    assert!(b.access().superadmin.len() >= 32);
     b.sim().stats().await.map_err(|e| format!("simulator: {e}"))?;
 
     let leader = agreed_leader(&b, &all).await?;

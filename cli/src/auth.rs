@@ -10,8 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
+use varsel_client::Bearer;
 
 use crate::error::CliError;
 use crate::session::CONNECTION_HEADING;
@@ -45,7 +44,7 @@ impl fmt::Debug for Token {
 
 impl Token {
     /// The token, for the one place that needs it: the `authorization` header.
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -89,39 +88,13 @@ fn read_token_file(path: &Path) -> Result<Token, CliError> {
     Ok(Token(t.to_string()))
 }
 
-/// Adds `authorization: Bearer <token>` to every request of a client it is installed in.
-/// Cheap to clone: one per call attempt.
-#[derive(Clone)]
-pub struct Bearer {
-    value: MetadataValue<Ascii>,
-}
-
-impl fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Bearer(<redacted>)")
-    }
-}
-
-impl Bearer {
-    /// The interceptor for `token`; fails when the token holds bytes a header cannot carry.
-    pub fn new(token: &Token) -> Result<Self, CliError> {
-        let mut value: MetadataValue<Ascii> = format!("Bearer {}", token.expose()).parse().map_err(|_| {
-            CliError::Auth(
-                "the API token holds characters that cannot be sent in a header (only printable ASCII)"
-                    .into(),
-            )
-        })?;
-        // Keeps the value out of any debug dump of the request (e.g. in tracing).
-        value.set_sensitive(true);
-        Ok(Self { value })
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.value.clone());
-        Ok(request)
-    }
+/// The interceptor that sends `token` with every call.
+pub fn bearer(token: &Token) -> Result<Bearer, CliError> {
+    Bearer::new(token.expose()).map_err(|_| {
+        CliError::Auth(
+            "the API token holds characters that cannot be sent in a header (only printable ASCII)".into(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -169,11 +142,11 @@ mod tests {
     #[test]
     fn bearer_header_and_redaction() {
         let token = Token("s3cr3t".into());
-        let mut bearer = Bearer::new(&token).unwrap();
-        let req = bearer.call(tonic::Request::new(())).unwrap();
+        let mut b = bearer(&token).unwrap();
+        let req = tonic::service::Interceptor::call(&mut b, tonic::Request::new(())).unwrap();
         assert_eq!(req.metadata().get("authorization").unwrap(), "Bearer s3cr3t");
-        assert!(!format!("{token:?} {bearer:?}").contains("s3cr3t"));
-        let e = Bearer::new(&Token("bad\ns3cr3t".into())).unwrap_err().to_string();
+        assert!(!format!("{token:?} {b:?}").contains("s3cr3t"));
+        let e = bearer(&Token("bad\ns3cr3t".into())).unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
     }
 }

@@ -8,6 +8,9 @@
 //!   committed through a survivor is measured; repeated, the killed node restarted and caught
 //!   up between kills.
 //!
+//! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
+//!   on a TLS cluster, then on a plaintext one, and the ratio.
+//!
 //! This is a benchmark, not a test: it asserts nothing about speed.
 
 use std::path::PathBuf;
@@ -21,8 +24,8 @@ use tonic::transport::Channel;
 use varsel_proto::kv::PutRequest;
 use varsel_proto::kv::kv_client::KvClient;
 
-use varsel_client::Cluster;
 use varsel_client::local_cluster::{LocalCluster, Spec};
+use varsel_client::{Authed, Bearer, Cluster};
 
 /// Options of `varsel bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,6 +51,13 @@ pub struct BenchArgs {
     /// Run only these parts, comma-separated: writes, domain, fanout, failover (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Run the nodes without TLS (`tls.insecure_plaintext`), to measure what TLS costs.
+    #[arg(long)]
+    pub plaintext: bool,
+    /// Measure the writes through any node and the fan-out twice, on a TLS cluster and then on
+    /// a plaintext one, and print what TLS costs as a ratio (other parts are skipped).
+    #[arg(long, conflicts_with = "plaintext")]
+    pub tls_vs_plaintext: bool,
 }
 
 impl BenchArgs {
@@ -59,96 +69,153 @@ impl BenchArgs {
 /// Time allowed for a node to start or a leader to be elected.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A three-node cluster and the provider simulator, started for a measurement.
+struct Bench {
+    cluster: LocalCluster,
+    ids: Vec<u64>,
+    leader: u64,
+    stop_sim: tokio::sync::oneshot::Sender<()>,
+    sim: tokio::task::JoinHandle<varsel_sim::Result<()>>,
+}
+
+impl Bench {
+    /// Starts the nodes in `dir`, speaking TLS unless `plaintext` (`tls.insecure_plaintext`).
+    async fn start(dir: PathBuf, plaintext: bool) -> anyhow::Result<(Bench, Spec)> {
+        let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
+        let mut spec = Spec::three(dir, binary);
+        spec.tls = !plaintext;
+        spec.log_filter = "warn".into();
+        // Production timing, not the relaxed timing of tests: failover is one of the figures.
+        spec.raft = varsel_config::RaftConfig::default();
+        spec.delivery = varsel_config::DeliveryConfig::default();
+        // A node's default sled cache, not the small one of the test clusters: at a million
+        // contacts the small cache thrashes and commits slow down past the write timeout.
+        spec.cache_capacity_bytes = varsel_config::StorageConfig::default().cache_capacity_bytes;
+        // The provider simulator, in this process: the nodes send to it and it calls them back.
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let sim_addr = sim_listener.local_addr()?;
+        std::fs::create_dir_all(&spec.base_dir)?;
+        let secret_file = spec.base_dir.join("simulator.secret");
+        let secret = varsel_config::secret::new_secret();
+        std::fs::write(&secret_file, &secret)?;
+        spec.providers = varsel_config::providers::simulator::demo_provider_configs(
+            &format!("http://{sim_addr}"),
+            &secret_file,
+        );
+        let mut cluster = LocalCluster::create(&spec)?;
+        let mut sim_cfg = varsel_sim::SimConfig::demo();
+        sim_cfg.callback_secret = secret;
+        sim_cfg.callback_urls = crate::dev::callback_urls(&cluster);
+        sim_cfg.callback_ca_file = cluster.ca_file.clone();
+        for p in &mut sim_cfg.providers {
+            // Providers fast and unlimited, no receipts: the figure is the cluster's own.
+            (p.latency_ms, p.latency_jitter_ms, p.rate_per_second, p.error_rate, p.receipts, p.reply_rate) =
+                (1, 1, 0, 0.0, false, 0.0);
+        }
+        let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sim = tokio::spawn(varsel_sim::serve(sim_cfg, sim_listener, async move {
+            let _ = sim_stopped.await;
+        }));
+        cluster.start_all()?;
+        let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
+        for id in &ids {
+            cluster.wait_ready(*id, SETTLE_TIMEOUT).await?;
+        }
+        cluster.init().await?;
+        let leader = cluster.wait_leader(&ids, SETTLE_TIMEOUT).await?;
+        Ok((Bench { cluster, ids, leader, stop_sim, sim }, spec))
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop_sim.send(());
+        let _ = self.sim.await;
+        self.cluster.stop_all().await;
+    }
+}
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let temp = tempfile::Builder::new().prefix("varsel-bench-").tempdir()?;
     let dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
-    let mut spec = Spec::three(dir, binary);
-    spec.log_filter = "warn".into();
-    // Production timing, not the relaxed timing of tests: failover is one of the figures.
-    spec.raft = varsel_config::RaftConfig::default();
-    spec.delivery = varsel_config::DeliveryConfig::default();
-    // A node's default sled cache, not the small one of the test clusters: at a million contacts
-    // the small cache thrashes and commits slow down past the write timeout.
-    spec.cache_capacity_bytes = varsel_config::StorageConfig::default().cache_capacity_bytes;
-    // The provider simulator, in this process: the nodes send to it and it calls them back.
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim_addr = sim_listener.local_addr()?;
-    std::fs::create_dir_all(&spec.base_dir)?;
-    let secret_file = spec.base_dir.join("simulator.secret");
-    let secret = varsel_config::secret::new_secret();
-    std::fs::write(&secret_file, &secret)?;
-    spec.providers = varsel_config::providers::simulator::demo_provider_configs(
-        &format!("http://{sim_addr}"),
-        &secret_file,
-    );
-    let mut cluster = LocalCluster::create(&spec)?;
-    let mut sim_cfg = varsel_sim::SimConfig::demo();
-    sim_cfg.callback_secret = secret;
-    sim_cfg.callback_urls =
-        cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
-    for p in &mut sim_cfg.providers {
-        // Providers fast and unlimited, no receipts: the figure is the cluster's own.
-        (p.latency_ms, p.latency_jitter_ms, p.rate_per_second, p.error_rate, p.receipts, p.reply_rate) =
-            (1, 1, 0, 0.0, false, 0.0);
+    if args.tls_vs_plaintext {
+        return tls_vs_plaintext(&dir, &args).await;
     }
-    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sim = tokio::spawn(varsel_sim::serve(sim_cfg, sim_listener, async move {
-        let _ = sim_stopped.await;
-    }));
-    cluster.start_all()?;
-    let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
-    for id in &ids {
-        cluster.wait_ready(*id, SETTLE_TIMEOUT).await?;
-    }
-    cluster.init().await?;
-    let leader = cluster.wait_leader(&ids, SETTLE_TIMEOUT).await?;
+    let (mut b, spec) = Bench::start(dir, args.plaintext).await?;
     println!(
-        "varsel bench: 3 nodes on loopback, {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "varsel bench: 3 nodes on loopback, {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if args.plaintext { "PLAINTEXT (tls.insecure_plaintext)" } else { "TLS on every connection" }
     );
     println!(
         "raft: heartbeat {} ms, election timeout {}-{} ms; writes are fsynced before they are acknowledged\n",
         spec.raft.heartbeat_interval_ms, spec.raft.election_timeout_min_ms, spec.raft.election_timeout_max_ms
     );
 
-    let plain_64 = if args.wants("writes") { writes(&cluster, &ids, &args).await? } else { None };
+    let writes_any = if args.wants("writes") { writes(&b.cluster, &b.ids, &args).await? } else { Vec::new() };
+    let plain_64 = writes_any.iter().find(|(clients, _)| *clients == 64).map(|(_, rate)| *rate);
     if args.contacts > 0 && args.wants("domain") {
         println!();
-        super::bench_domain::run(&cluster, args.contacts, args.seconds, plain_64).await?;
+        super::bench_domain::run(&b.cluster, args.contacts, args.seconds, plain_64).await?;
     }
     if args.fanout > 0 && args.wants("fanout") {
-        super::bench_fanout::run(&cluster, args.fanout).await?;
+        super::bench_fanout::run(&b.cluster, args.fanout).await?;
     }
     if args.kills > 0 && args.wants("failover") {
         println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");
-        failover(&mut cluster, leader, args.kills).await?;
+        failover(&mut b.cluster, b.leader, args.kills).await?;
     }
-    let _ = stop_sim.send(());
-    let _ = sim.await;
-    cluster.stop_all().await;
+    b.stop().await;
     Ok(())
 }
 
-/// The write measurements; returns writes/s with 64 clients through any node, if measured.
-async fn writes(cluster: &LocalCluster, ids: &[u64], args: &BenchArgs) -> anyhow::Result<Option<f64>> {
-    println!(
-        "{:<22} {:>8} {:>12} {:>10} {:>10} {:>10} {:>8}",
-        "writes", "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
-    );
-    let mut plain_64 = None;
+/// `--tls-vs-plaintext`: the writes (through any node) and the fan-out, on a TLS cluster and
+/// then on a plaintext one in the same run, and what TLS costs as a ratio.
+async fn tls_vs_plaintext(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<()> {
+    let mut figures = Vec::new();
+    for (name, plaintext) in [("tls", false), ("plaintext", true)] {
+        let (b, _) = Bench::start(dir.join(name), plaintext).await?;
+        println!("\n=== {name}: 3 nodes on loopback ===");
+        let rates = writes_any_node(&b.cluster, &args.clients, Duration::from_secs(args.seconds)).await?;
+        let fanout = if args.fanout > 0 {
+            Some(super::bench_fanout::run(&b.cluster, args.fanout).await?)
+        } else {
+            None
+        };
+        b.stop().await;
+        figures.push((rates, fanout));
+    }
+    let [(tls_w, tls_f), (plain_w, plain_f)] =
+        <[_; 2]>::try_from(figures).map_err(|_| anyhow::anyhow!("two runs"))?;
+    println!("\nTLS vs plaintext (TLS figure / plaintext figure; 1.00 = no cost)");
+    println!("{:<34} {:>12} {:>12} {:>7}", "measurement", "tls", "plaintext", "ratio");
+    for ((clients, t), (_, p)) in tls_w.iter().zip(&plain_w) {
+        println!(
+            "{:<34} {t:>12.0} {p:>12.0} {:>7.2}",
+            format!("writes/s, {clients} clients, any node"),
+            t / p
+        );
+    }
+    if let (Some(t), Some(p)) = (tls_f, plain_f) {
+        println!("{:<34} {t:>12.0} {p:>12.0} {:>7.2}", format!("fan-out {} messages/s", args.fanout), t / p);
+    }
+    Ok(())
+}
+
+/// The write measurements; returns writes/s through any node per client count.
+async fn writes(cluster: &LocalCluster, ids: &[u64], args: &BenchArgs) -> anyhow::Result<Vec<(usize, f64)>> {
+    print_header();
+    let mut any_node = Vec::new();
     for target in [Target::AnyNode, Target::Leader] {
         for &clients in &args.clients {
             let leader = cluster.wait_leader(ids, SETTLE_TIMEOUT).await?;
             let endpoints = match target {
                 Target::AnyNode => cluster.endpoints(),
-                Target::Leader => vec![cluster.node(leader)?.api()],
+                Target::Leader => vec![cluster.endpoint(leader)?],
             };
-            let r = write_load(&endpoints, clients, Duration::from_secs(args.seconds)).await?;
+            let r = write_load(cluster, &endpoints, clients, Duration::from_secs(args.seconds)).await?;
             r.print(target.label(), clients);
-            if clients == 64 && matches!(target, Target::AnyNode) {
-                plain_64 = Some(r.ops as f64 / r.elapsed.as_secs_f64());
+            if matches!(target, Target::AnyNode) {
+                any_node.push((clients, r.rate()));
             }
         }
     }
@@ -163,7 +230,30 @@ async fn writes(cluster: &LocalCluster, ids: &[u64], args: &BenchArgs) -> anyhow
         "\nstorage after the write runs: {:.1} MiB on disk over 3 nodes",
         bytes as f64 / (1 << 20) as f64
     );
-    Ok(plain_64)
+    Ok(any_node)
+}
+
+/// Writes through any node only, per client count; returns writes/s.
+async fn writes_any_node(
+    cluster: &LocalCluster,
+    clients: &[usize],
+    each: Duration,
+) -> anyhow::Result<Vec<(usize, f64)>> {
+    print_header();
+    let mut rates = Vec::new();
+    for &n in clients {
+        let r = write_load(cluster, &cluster.endpoints(), n, each).await?;
+        r.print(Target::AnyNode.label(), n);
+        rates.push((n, r.rate()));
+    }
+    Ok(rates)
+}
+
+fn print_header() {
+    println!(
+        "{:<22} {:>8} {:>12} {:>10} {:>10} {:>10} {:>8}",
+        "writes", "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -189,13 +279,17 @@ struct LoadResult {
 }
 
 impl LoadResult {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(&self, label: &str, clients: usize) {
         let ms = |q: f64| self.hist.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "{:<22} {:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>8}",
             label,
             clients,
-            self.ops as f64 / self.elapsed.as_secs_f64(),
+            self.rate(),
             ms(0.5),
             ms(0.99),
             self.hist.max() as f64 / 1000.0,
@@ -204,15 +298,21 @@ impl LoadResult {
     }
 }
 
-async fn write_load(endpoints: &[String], clients: usize, duration: Duration) -> anyhow::Result<LoadResult> {
-    let cluster = Cluster::new(endpoints.to_vec())?;
+async fn write_load(
+    lc: &LocalCluster,
+    endpoints: &[String],
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let cluster = Cluster::new(endpoints.to_vec(), &lc.trust)?;
     let channels: Vec<Channel> = (0..endpoints.len()).filter_map(|i| cluster.channel(i)).collect();
+    let bearer = Bearer::new(&lc.superadmin_token)?;
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let mut client = KvClient::new(channels[c % channels.len()].clone());
+        let mut client = KvClient::with_interceptor(channels[c % channels.len()].clone(), bearer.clone());
         let (stop, errors) = (stop.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -246,11 +346,12 @@ async fn write_load(endpoints: &[String], clients: usize, duration: Duration) ->
 }
 
 /// Writes through `survivors` as fast as they answer until one write commits; returns when.
-async fn first_commit(survivors: &[String], within: Duration) -> anyhow::Result<Instant> {
-    let clients: Vec<KvClient<Channel>> = survivors
+async fn first_commit(lc: &LocalCluster, survivors: &[String], within: Duration) -> anyhow::Result<Instant> {
+    let bearer = Bearer::new(&lc.superadmin_token)?;
+    let clients: Vec<KvClient<Authed>> = survivors
         .iter()
-        .filter_map(|a| Cluster::new(vec![a.clone()]).ok()?.channel(0))
-        .map(KvClient::new)
+        .filter_map(|a| Cluster::new(vec![a.clone()], &lc.trust).ok()?.channel(0))
+        .map(|ch| KvClient::with_interceptor(ch, bearer.clone()))
         .collect();
     let deadline = Instant::now() + within;
     let mut n = 0u64;
@@ -275,16 +376,13 @@ async fn failover(cluster: &mut LocalCluster, mut leader: u64, kills: usize) -> 
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
     let mut samples = Vec::with_capacity(kills);
     for k in 1..=kills {
-        let survivors: Vec<String> = ids
-            .iter()
-            .filter(|i| **i != leader)
-            .filter_map(|i| cluster.node(*i).ok().map(|n| n.api()))
-            .collect();
+        let survivors: Vec<String> =
+            ids.iter().filter(|i| **i != leader).filter_map(|i| cluster.endpoint(*i).ok()).collect();
         // Let the survivors hear from the leader right up to the kill, as in production.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let killed_at = Instant::now();
         cluster.kill(leader).await?;
-        let committed_at = first_commit(&survivors, SETTLE_TIMEOUT).await?;
+        let committed_at = first_commit(cluster, &survivors, SETTLE_TIMEOUT).await?;
         let took = committed_at - killed_at;
         samples.push(took);
         let survivors_ids: Vec<u64> = ids.iter().copied().filter(|i| *i != leader).collect();

@@ -102,7 +102,7 @@ pub async fn run(
     seconds: u64,
     plain_writes_per_s: Option<f64>,
 ) -> anyhow::Result<()> {
-    let all = Cluster::new(cluster.endpoints())?;
+    let all = cluster.cluster()?;
     let first = all.channel(0).context("no node")?;
     let token = bench_tenant(&all, &cluster.superadmin_token).await?;
 

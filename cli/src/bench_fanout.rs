@@ -17,7 +17,6 @@ use varsel_proto::api::{
 };
 
 use super::bench_domain::with_token;
-use varsel_client::Cluster;
 use varsel_client::local_cluster::LocalCluster;
 
 /// How often progress is polled.
@@ -110,9 +109,10 @@ async fn storage_bytes(cluster: &LocalCluster) -> u64 {
     total
 }
 
-/// Runs the fan-out measurement for `n` recipients and prints it.
-pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<()> {
-    let all = Cluster::new(cluster.endpoints())?.with_deadline(Duration::from_secs(120));
+/// Runs the fan-out measurement for `n` recipients and prints it; returns messages/s from the
+/// alert's acceptance to the last message handed to a provider.
+pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<f64> {
+    let all = cluster.cluster()?.with_deadline(Duration::from_secs(120));
     let ch = all.channel(0).context("no node")?;
     let token = super::bench_domain::bench_tenant(&all, &cluster.superadmin_token).await?;
     println!("\nfan-out: importing {n} recipients…");
@@ -149,8 +149,7 @@ pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<()> {
         anyhow::ensure!(started.elapsed() < ALERT_DEADLINE, "alert not done after {ALERT_DEADLINE:?}: {p:?}");
         tokio::time::sleep(POLL).await;
     };
-    report(cluster, n, &done, started.elapsed(), disk_before, &peak_rss).await;
-    Ok(())
+    Ok(report(cluster, n, &done, started.elapsed(), disk_before, &peak_rss).await)
 }
 
 async fn report(
@@ -160,15 +159,16 @@ async fn report(
     wall: Duration,
     disk_before: u64,
     peak: &[f64],
-) {
+) -> f64 {
     let p = a.progress.clone().unwrap_or_default();
     let server_ms = p.last_sent_at_ms.saturating_sub(a.created_at_ms);
+    let rate = n as f64 / (server_ms.max(1) as f64 / 1000.0);
     let sent: u64 = p.channels.iter().map(|c| c.sent).sum();
     let failed: u64 = p.channels.iter().map(|c| c.failed).sum();
     println!(
         "  accepted -> last message handed to a provider: {:.2} s ({:.0} messages/s); seen by the client after {:.1} s",
         server_ms as f64 / 1000.0,
-        n as f64 / (server_ms.max(1) as f64 / 1000.0),
+        rate,
         wall.as_secs_f64()
     );
     println!("  sent {sent}, failed {failed}, shards {}", p.shards);
@@ -183,4 +183,5 @@ async fn report(
             peak
         );
     }
+    rate
 }

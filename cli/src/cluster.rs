@@ -10,7 +10,37 @@ use varsel_proto::admin::{
 };
 
 use crate::print_table;
-use varsel_client::{ClientError, Cluster};
+use varsel_client::{AdminClient, Bearer, ClientError, Cluster, Trust};
+
+/// Where and as whom the cluster commands run: the cluster, the CA it is trusted by, and the
+/// superadmin token (cluster administration needs it).
+#[derive(Debug)]
+pub struct Admin {
+    /// The nodes given on the command line.
+    pub cluster: Cluster,
+    trust: Trust,
+    bearer: Bearer,
+    plaintext: bool,
+}
+
+impl Admin {
+    /// For `cluster` (reached with `trust`) and the token `bearer`. `plaintext` when the
+    /// endpoints were given as `http://…`: members' addresses are then reached the same way.
+    pub fn new(cluster: Cluster, trust: Trust, bearer: Bearer, plaintext: bool) -> Self {
+        Self { cluster, trust, bearer, plaintext }
+    }
+
+    /// The administration client on a channel of the cluster.
+    fn client(&self, ch: tonic::transport::Channel) -> AdminClient {
+        ClusterAdminClient::with_interceptor(ch, self.bearer.clone())
+    }
+
+    /// One member, by the API address the cluster reports for it.
+    fn one(&self, api_addr: &str) -> Result<Cluster, ClientError> {
+        let addr = if self.plaintext { format!("http://{api_addr}") } else { api_addr.to_string() };
+        Cluster::new(vec![addr], &self.trust)
+    }
+}
 
 /// A cluster operation.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -67,10 +97,6 @@ pub enum ClusterCommand {
     Status,
 }
 
-fn admin(ch: tonic::transport::Channel) -> ClusterAdminClient<tonic::transport::Channel> {
-    ClusterAdminClient::new(ch)
-}
-
 fn print_membership(m: &MembershipReply, json_out: bool) {
     if json_out {
         println!("{}", json!({"voters": m.voters, "learners": m.learners, "log_index": m.log_index}));
@@ -83,7 +109,9 @@ fn print_membership(m: &MembershipReply, json_out: bool) {
 }
 
 /// Runs one cluster command.
-pub async fn run(cluster: &Cluster, cmd: ClusterCommand, json_out: bool) -> Result<(), ClientError> {
+pub async fn run(a: &Admin, cmd: ClusterCommand, json_out: bool) -> Result<(), ClientError> {
+    let cluster = &a.cluster;
+    let admin = |c| a.client(c);
     match cmd {
         ClusterCommand::Init => {
             let r =
@@ -153,8 +181,8 @@ pub async fn run(cluster: &Cluster, cmd: ClusterCommand, json_out: bool) -> Resu
                 );
             }
         }
-        ClusterCommand::Snapshot => snapshot_all(cluster, json_out).await?,
-        ClusterCommand::Status => status(cluster, json_out).await?,
+        ClusterCommand::Snapshot => snapshot_all(a, json_out).await?,
+        ClusterCommand::Status => status(a, json_out).await?,
     }
     Ok(())
 }
@@ -167,13 +195,13 @@ fn print_addresses(members: &[NodeAddress]) {
     print_table(&["id", "site", "api", "raft"], &rows);
 }
 
-async fn snapshot_all(cluster: &Cluster, json_out: bool) -> Result<(), ClientError> {
-    let statuses = gather(cluster).await?;
+async fn snapshot_all(a: &Admin, json_out: bool) -> Result<(), ClientError> {
+    let statuses = gather(a).await?;
     let mut out = BTreeMap::new();
     for s in statuses.values() {
         let Some(n) = &s.node else { continue };
-        let one = Cluster::new(vec![n.api_addr.clone()])?;
-        let r = one.call(|c| async move { admin(c).snapshot(SnapshotRequest {}).await }).await;
+        let one = a.one(&n.api_addr)?;
+        let r = one.call(|c| async move { a.client(c).snapshot(SnapshotRequest {}).await }).await;
         out.insert(n.id, r.map(|r| r.value.into_inner().snapshot_index).map_err(|e| e.to_string()));
     }
     for (id, r) in &out {
@@ -188,9 +216,9 @@ async fn snapshot_all(cluster: &Cluster, json_out: bool) -> Result<(), ClientErr
 }
 
 /// The status of one node, asked directly, within two seconds.
-async fn status_of(api_addr: &str) -> Option<NodeStatus> {
-    let one = Cluster::new(vec![api_addr.to_string()]).ok()?.with_deadline(std::time::Duration::from_secs(2));
-    one.call(|c| async move { admin(c).status(StatusRequest {}).await })
+async fn status_of(a: &Admin, api_addr: &str) -> Option<NodeStatus> {
+    let one = a.one(api_addr).ok()?.with_deadline(std::time::Duration::from_secs(2));
+    one.call(|c| async move { a.client(c).status(StatusRequest {}).await })
         .await
         .ok()
         .map(|r| r.value.into_inner())
@@ -199,9 +227,13 @@ async fn status_of(api_addr: &str) -> Option<NodeStatus> {
 /// Asks the first node that answers which node leads, takes the membership from the leader
 /// (a node that was removed keeps a stale view), then asks every member for its own status.
 /// Members that do not answer are reported with role `unreachable`.
-pub async fn gather(cluster: &Cluster) -> Result<BTreeMap<u64, NodeStatus>, ClientError> {
-    let first =
-        cluster.call(|c| async move { admin(c).status(StatusRequest {}).await }).await?.value.into_inner();
+pub async fn gather(a: &Admin) -> Result<BTreeMap<u64, NodeStatus>, ClientError> {
+    let first = a
+        .cluster
+        .call(|c| async move { a.client(c).status(StatusRequest {}).await })
+        .await?
+        .value
+        .into_inner();
     let leader_addr = first
         .members
         .iter()
@@ -211,7 +243,7 @@ pub async fn gather(cluster: &Cluster) -> Result<BTreeMap<u64, NodeStatus>, Clie
         })
         .map(|a| a.api_addr.clone());
     let view = match leader_addr {
-        Some(addr) => status_of(&addr).await.unwrap_or(first),
+        Some(addr) => status_of(a, &addr).await.unwrap_or(first),
         None => first,
     };
     if view.members.is_empty() {
@@ -219,19 +251,19 @@ pub async fn gather(cluster: &Cluster) -> Result<BTreeMap<u64, NodeStatus>, Clie
     }
     let mut out = BTreeMap::new();
     for m in &view.members {
-        let Some(a) = &m.address else { continue };
-        let status = status_of(&a.api_addr).await.unwrap_or_else(|| NodeStatus {
-            node: Some(a.clone()),
+        let Some(a_addr) = &m.address else { continue };
+        let status = status_of(a, &a_addr.api_addr).await.unwrap_or_else(|| NodeStatus {
+            node: Some(a_addr.clone()),
             role: "unreachable".into(),
             ..Default::default()
         });
-        out.insert(a.id, status);
+        out.insert(a_addr.id, status);
     }
     Ok(out)
 }
 
-async fn status(cluster: &Cluster, json_out: bool) -> Result<(), ClientError> {
-    let all = gather(cluster).await?;
+async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
+    let all = gather(a).await?;
     let leader = all.values().find(|s| s.role == "leader");
     let lag: BTreeMap<u64, u64> = leader
         .map(|l| l.replication.iter().map(|r| (r.node_id, r.lag_entries)).collect())
@@ -246,7 +278,9 @@ async fn status(cluster: &Cluster, json_out: bool) -> Result<(), ClientError> {
                     "leader": if s.has_leader { Some(s.leader_id) } else { None },
                     "term": s.term, "last_log_index": s.last_log_index, "applied_index": s.applied_index,
                     "snapshot_index": s.snapshot_index, "lag_entries": lag.get(id),
-                    "storage_bytes": s.storage_bytes,
+                    "storage_bytes": s.storage_bytes, "insecure_plaintext": s.insecure_plaintext,
+                    "certificate_not_after_s": s.certificate_not_after_s,
+                    "certificate_sha256": s.certificate_sha256, "trusted_ca_sha256": s.trusted_ca_sha256,
                 })
             })
             .collect();
@@ -277,5 +311,13 @@ async fn status(cluster: &Cluster, json_out: bool) -> Result<(), ClientError> {
         })
         .collect();
     print_table(&["id", "site", "api", "role", "leader", "term", "last log", "applied", "lag"], &rows);
+    let plaintext: Vec<String> =
+        all.iter().filter(|(_, s)| s.insecure_plaintext).map(|(id, _)| id.to_string()).collect();
+    if !plaintext.is_empty() {
+        println!(
+            "WARNING: node(s) {} run with tls.insecure_plaintext: tokens and personal data cross the network unencrypted",
+            plaintext.join(", ")
+        );
+    }
     Ok(())
 }

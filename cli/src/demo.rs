@@ -147,7 +147,8 @@ fn demo_alert(key: &str) -> CreateAlertRequest {
 /// Creates the tenant and recipients, sends the alert and follows it to the end.
 pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
     // Imports of 10,000 rows take a while on a debug build: generous per-attempt time.
-    let all = Cluster::new(cluster.endpoints())?
+    let all = cluster
+        .cluster()?
         .with_deadline(Duration::from_secs(180))
         .with_attempt_timeout(Duration::from_secs(120));
     let token = demo_operator(&all, &cluster.superadmin_token, dir).await?;
@@ -189,7 +190,7 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
         alert.id, alert.recipients_planned
     );
     let args = ApiArgs { token: TokenArgs { token: Some(token), token_file: None }, linearizable: false };
-    let session = Session::new(&cluster.endpoints().join(","), false, &args)?;
+    let session = Session::new(&cluster.endpoints().join(","), cluster.trust.clone(), false, &args)?;
     crate::watch::watch(&session, alert.id).await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cluster::{ClusterCommand, run as cluster_cmd};
+use crate::cluster::{Admin, ClusterCommand, run as cluster_cmd};
 use crate::kv::{KvCommand, run as kv_cmd};
 use varsel_client::Cluster;
 use varsel_client::local_cluster::{LocalCluster, Ports, Spec};
@@ -89,8 +89,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 fn sim_config(cluster: &LocalCluster, secret: String) -> varsel_sim::SimConfig {
     let mut cfg = varsel_sim::SimConfig::demo();
     cfg.callback_secret = secret;
-    cfg.callback_urls =
-        cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+    cfg.callback_urls = callback_urls(cluster);
+    cfg.callback_ca_file = cluster.ca_file.clone();
     for p in &mut cfg.providers {
         p.rate_per_second = 0;
         p.receipt_delay_ms = p.receipt_delay_ms.min(2_000);
@@ -102,10 +102,35 @@ fn sim_config(cluster: &LocalCluster, secret: String) -> varsel_sim::SimConfig {
     cfg
 }
 
+/// The `export VARSEL_…=` lines an operator needs to reach this cluster.
+pub fn exports(cluster: &LocalCluster) -> Vec<String> {
+    let mut lines = vec![format!("export VARSEL_ENDPOINTS={}", cluster.endpoints().join(","))];
+    if let Some(ca) = &cluster.ca_file {
+        lines.push(format!("export VARSEL_CA_FILE={}", absolute(ca).display()));
+    }
+    lines.push(format!("export VARSEL_TOKEN_FILE={}", absolute(&cluster.superadmin_token_file).display()));
+    lines
+}
+
+fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn dir_of(cluster: &LocalCluster) -> String {
+    cluster.superadmin_token_file.parent().map_or_else(String::new, |d| d.display().to_string())
+}
+
+/// Every node's HTTP listener, where the simulator delivers receipts and replies.
+pub fn callback_urls(cluster: &LocalCluster) -> Vec<String> {
+    let scheme = if cluster.ca.is_some() { "https" } else { "http" };
+    cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("{scheme}://{a}")).collect()
+}
+
 async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {
+    let scheme = if cluster.ca.is_some() { "https" } else { "http" };
     for (id, node) in &cluster.nodes {
         cluster.wait_ready(*id, READY_TIMEOUT).await?;
-        let http = node.http().map_or_else(|| "none".to_string(), |a| format!("http://{a}/metrics"));
+        let http = node.http().map_or_else(|| "none".to_string(), |a| format!("{scheme}://{a}/metrics"));
         println!(
             "  node {id} ({}) is up: api {}, raft {}, metrics {http}",
             node.config.site,
@@ -120,19 +145,27 @@ async fn demo(cluster: &LocalCluster) -> anyhow::Result<()> {
 
     let follower = ids.iter().copied().find(|i| *i != leader).context("no follower")?;
     let reader = ids.iter().copied().rev().find(|i| *i != follower).context("no second node")?;
-    let via = |id: u64| -> anyhow::Result<Cluster> { Ok(Cluster::new(vec![cluster.node(id)?.api()])?) };
+    let via = |id: u64| -> anyhow::Result<Cluster> {
+        Ok(Cluster::new(vec![cluster.endpoint(id)?], &cluster.trust)?)
+    };
+    let bearer = varsel_client::Bearer::new(&cluster.superadmin_token)?;
     println!("\nWriting through follower node {follower} (forwarded to the leader):");
     let put = KvCommand::Put { key: "demo".into(), value: "hello from every site".into() };
-    kv_cmd(&via(follower)?, put, false).await?;
+    kv_cmd(&via(follower)?, &bearer, put, false).await?;
     println!("Reading it back linearizably through node {reader}:");
-    kv_cmd(&via(reader)?, KvCommand::Get { key: "demo".into(), linearizable: true }, false).await?;
+    kv_cmd(&via(reader)?, &bearer, KvCommand::Get { key: "demo".into(), linearizable: true }, false).await?;
 
-    let all = Cluster::new(cluster.endpoints())?;
-    println!("\nCluster status (`varsel cluster status --endpoints {}`):", cluster.endpoints().join(","));
-    cluster_cmd(&all, ClusterCommand::Status, false).await?;
-    println!("\nThe superadmin token is in {}.", cluster.superadmin_token_file.display());
-    println!("Try: export VARSEL_ENDPOINTS={}", cluster.endpoints().join(","));
-    println!("     export VARSEL_TOKEN_FILE={}", cluster.superadmin_token_file.display());
-    println!("     varsel tenant create kommune && varsel cluster status");
+    let admin = Admin::new(cluster.cluster()?, cluster.trust.clone(), bearer, cluster.ca.is_none());
+    println!("\nCluster status (`varsel cluster status`):");
+    cluster_cmd(&admin, ClusterCommand::Status, false).await?;
+    println!(
+        "\nEvery listener speaks TLS; the cluster's CA and the superadmin token are in {}.",
+        dir_of(cluster)
+    );
+    println!("To work with this cluster from another terminal:");
+    for line in exports(cluster) {
+        println!("  {line}");
+    }
+    println!("  varsel cluster status && varsel tenant create kommune");
     Ok(())
 }

@@ -35,11 +35,33 @@ fn check_auth(req: Request<()>) -> Result<Request<()>, Status> {
     }
 }
 
-/// Serves the fakes on 127.0.0.1:0; returns `host:port`.
+/// The CA of the fakes' certificates (one for the whole test binary), and a certificate for
+/// 127.0.0.1 it signed: the fakes speak TLS, as nodes do.
+fn fake_pki() -> &'static (String, varsel_client::pki::Pem) {
+    static PKI: std::sync::OnceLock<(String, varsel_client::pki::Pem)> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = varsel_client::pki::Ca::new("fake CA", 30).unwrap();
+        let names = varsel_client::pki::NodeNames {
+            node_id: 1,
+            site: "fake".into(),
+            dns: vec![],
+            ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+        };
+        let node = ca.node(&names, 30).unwrap();
+        (ca.pem().cert.clone(), node)
+    })
+}
+
+/// Serves the fakes over TLS on 127.0.0.1:0; returns `host:port`.
 pub async fn serve(contacts: FakeContacts, alerts: FakeAlerts) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let (_, cert) = fake_pki();
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(&cert.cert, &cert.key));
     let router = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
         .add_service(ContactServiceServer::with_interceptor(contacts, check_auth))
         .add_service(AlertServiceServer::with_interceptor(alerts, check_auth));
     tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
@@ -61,7 +83,7 @@ pub fn session(endpoints: &str, token: &str) -> Session {
 pub fn session_with(endpoints: &str, token: &str, json: bool) -> Session {
     let args =
         ApiArgs { token: TokenArgs { token: Some(token.into()), token_file: None }, linearizable: false };
-    Session::new(endpoints, json, &args).unwrap()
+    Session::new(endpoints, varsel_client::Trust::ca_pem(fake_pki().0.clone()), json, &args).unwrap()
 }
 
 /// What the contact fake received.

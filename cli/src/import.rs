@@ -71,8 +71,9 @@ pub async fn import_file(s: &Session, path: &Path) -> Result<(String, ImportRepo
         return Err(CliError::file(path, "not a regular file"));
     }
     let filename = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let cluster =
-        Cluster::parse(&s.endpoints)?.with_deadline(IMPORT_TIMEOUT).with_attempt_timeout(IMPORT_TIMEOUT);
+    let cluster = Cluster::parse(&s.endpoints, &s.trust)?
+        .with_deadline(IMPORT_TIMEOUT)
+        .with_attempt_timeout(IMPORT_TIMEOUT);
     let failure: ReadFailure = Arc::default();
     let result = cluster
         .call(|ch| {

@@ -4,7 +4,7 @@ use serde_json::json;
 use varsel_proto::kv::kv_client::KvClient;
 use varsel_proto::kv::{GetRequest, PutRequest, ReadConsistency};
 
-use varsel_client::{ClientError, Cluster};
+use varsel_client::{Bearer, ClientError, Cluster};
 
 /// A key-value operation.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -26,14 +26,19 @@ pub enum KvCommand {
     },
 }
 
-/// Runs one key-value command.
-pub async fn run(cluster: &Cluster, cmd: KvCommand, json_out: bool) -> Result<(), ClientError> {
+/// Runs one key-value command with the superadmin token `bearer`.
+pub async fn run(
+    cluster: &Cluster,
+    bearer: &Bearer,
+    cmd: KvCommand,
+    json_out: bool,
+) -> Result<(), ClientError> {
     match cmd {
         KvCommand::Put { key, value } => {
             let r = cluster
                 .call(|c| {
                     let req = PutRequest { key: key.clone(), value: value.clone() };
-                    async move { KvClient::new(c).put(req).await }
+                    async move { KvClient::with_interceptor(c, bearer.clone()).put(req).await }
                 })
                 .await?;
             let reply = r.value.into_inner();
@@ -52,7 +57,7 @@ pub async fn run(cluster: &Cluster, cmd: KvCommand, json_out: bool) -> Result<()
             let r = cluster
                 .call(|c| {
                     let req = GetRequest { key: key.clone(), consistency };
-                    async move { KvClient::new(c).get(req).await }
+                    async move { KvClient::with_interceptor(c, bearer.clone()).get(req).await }
                 })
                 .await?;
             let reply = r.value.into_inner();

@@ -9,6 +9,7 @@
 //!
 //! - [`cluster`], [`kv`], [`dev`], [`bench`]: cluster operation and demonstration.
 //! - [`voice`]: `voice render`, a voice script spoken into a WAV file for a preview.
+//! - [`certs`]: the cluster CA, node and client certificates.
 //! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
 //!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
 //!   [`watch`] (live progress), [`audit`].
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_domain;
 pub mod bench_fanout;
+pub mod certs;
 pub mod cluster;
 pub mod contact;
 pub mod demo;
@@ -45,6 +47,10 @@ pub mod watch;
 
 /// Default endpoints: the API ports `varsel dev` uses.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
+
+/// The CA certificate `varsel dev` makes in its default data directory; commands trust it
+/// when no `--ca-file` is given and it exists.
+pub const DEV_CA_FILE: &str = ".varsel-dev/tls/ca.pem";
 
 /// Prints rows as an aligned table with a header.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {

@@ -1,13 +1,15 @@
 //! The `varsel` command: runs a node (`start`) and operates a cluster (everything else).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use varsel_cli::auth::TokenArgs;
+use varsel_cli::cluster::Admin;
 use varsel_cli::error::CliError;
 use varsel_cli::session::{ApiArgs, Session};
 use varsel_cli::{self as cli, DEFAULT_ENDPOINTS};
-use varsel_client::Cluster;
+use varsel_client::{ClientError, Cluster, Trust};
 use varsel_config::NodeConfig;
 
 /// mimalloc rather than glibc's allocator: sled allocates and frees a node buffer per page it
@@ -38,6 +40,31 @@ struct Target {
     /// Print JSON instead of tables.
     #[arg(long, global = true, help_heading = CONNECTION)]
     json: bool,
+    /// The cluster's CA certificate (PEM): the nodes' certificates are checked against it and
+    /// nothing else. Default: `.varsel-dev/tls/ca.pem` when that file exists (what `varsel dev`
+    /// makes). Not needed for endpoints written `http://…` (a plaintext cluster).
+    #[arg(long, env = "VARSEL_CA_FILE", global = true, help_heading = CONNECTION)]
+    ca_file: Option<PathBuf>,
+}
+
+impl Target {
+    /// The CA the endpoints are trusted by: the given file, or the dev cluster's.
+    fn trust(&self) -> Result<Trust, ClientError> {
+        match &self.ca_file {
+            Some(path) => Trust::ca_file(path),
+            None if Path::new(cli::DEV_CA_FILE).is_file() => Trust::ca_file(Path::new(cli::DEV_CA_FILE)),
+            None => Ok(Trust::none()),
+        }
+    }
+
+    /// The cluster-administration context: the cluster and the superadmin token.
+    fn admin(&self, token: &TokenArgs) -> Result<Admin, CliError> {
+        let trust = self.trust()?;
+        let cluster = Cluster::parse(&self.endpoints, &trust)?;
+        let bearer = cli::auth::bearer(&token.resolve()?)?;
+        let plaintext = self.endpoints.split(',').all(|e| e.trim().starts_with("http://"));
+        Ok(Admin::new(cluster, trust, bearer, plaintext))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,17 +75,22 @@ enum Command {
         #[arg(long, env = "VARSEL_CONFIG")]
         config: PathBuf,
     },
-    /// Operate the cluster: init, membership, leader transfer, snapshots, status.
+    /// Operate the cluster: init, membership, leader transfer, snapshots, status. Needs the
+    /// superadmin token.
     Cluster {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        token: TokenArgs,
         #[command(subcommand)]
         command: cli::cluster::ClusterCommand,
     },
-    /// Read and write the replicated key-value map.
+    /// Read and write the replicated key-value map. Needs the superadmin token.
     Kv {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        token: TokenArgs,
         #[command(subcommand)]
         command: cli::kv::KvCommand,
     },
@@ -129,6 +161,11 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Make the cluster's certificates: its CA, node certificates, client certificates.
+    Certs {
+        #[command(subcommand)]
+        command: cli::certs::CertsCommand,
+    },
     /// Voice alerts: preview a script as speech.
     Voice {
         #[command(subcommand)]
@@ -164,13 +201,15 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Start { config } => start(config).await,
-        Command::Cluster { target, command } => {
-            let cluster = Cluster::parse(&target.endpoints)?;
-            Ok(cli::cluster::run(&cluster, command, target.json).await?)
+        Command::Cluster { target, token, command } => {
+            let admin = target.admin(&token)?;
+            Ok(cli::cluster::run(&admin, command, target.json).await?)
         }
-        Command::Kv { target, command } => {
-            let cluster = Cluster::parse(&target.endpoints)?;
-            Ok(cli::kv::run(&cluster, command, target.json).await?)
+        Command::Kv { target, token, command } => {
+            let trust = target.trust()?;
+            let cluster = Cluster::parse(&target.endpoints, &trust)?;
+            let bearer = cli::auth::bearer(&token.resolve()?)?;
+            Ok(cli::kv::run(&cluster, &bearer, command, target.json).await?)
         }
         Command::Tenant { target, api, command } => {
             Ok(cli::tenant::run(&session(&target, &api)?, command).await?)
@@ -203,6 +242,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(varsel_sim::run(cfg).await?)
         }
         Command::Voice { command } => Ok(cli::voice::run(command).await?),
+        Command::Certs { command } => Ok(cli::certs::run(command)?),
         Command::Dev(args) => {
             varsel_node::telemetry::init_logging(&quiet_logs());
             cli::dev::run(args).await
@@ -216,7 +256,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 
 /// The API session of a tenant/contact/group/template/alert/audit command.
 fn session(target: &Target, api: &ApiArgs) -> Result<Session, CliError> {
-    Session::new(&target.endpoints, target.json, api)
+    Session::new(&target.endpoints, target.trust()?, target.json, api)
 }
 
 fn quiet_logs() -> varsel_config::LogConfig {

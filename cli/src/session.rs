@@ -6,20 +6,16 @@
 
 use std::future::Future;
 
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use varsel_proto::api::Consistency;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::audit_service_client::AuditServiceClient;
 use varsel_proto::api::contact_service_client::ContactServiceClient;
 use varsel_proto::api::tenant_service_client::TenantServiceClient;
 
-use crate::auth::{Bearer, TokenArgs};
+use crate::auth::TokenArgs;
 use crate::error::CliError;
-use varsel_client::{Answered, Cluster};
-
-/// A channel that carries the token.
-pub type Authed = InterceptedService<Channel, Bearer>;
+pub use varsel_client::Authed;
+use varsel_client::{Answered, Bearer, Cluster, Trust};
 
 /// Largest page the list commands ask for (the server's maximum too).
 pub const PAGE_SIZE_MAX: u32 = 1000;
@@ -51,6 +47,8 @@ pub struct Session {
     pub cluster: Cluster,
     /// The endpoints as given, to build clusters with other timeouts (imports, streams).
     pub endpoints: String,
+    /// The cluster CA the endpoints are trusted by.
+    pub trust: Trust,
     /// The token interceptor.
     pub bearer: Bearer,
     /// Print JSON instead of tables.
@@ -61,12 +59,13 @@ pub struct Session {
 
 impl Session {
     /// A session from the command-line options; fails without a usable token.
-    pub fn new(endpoints: &str, json: bool, args: &ApiArgs) -> Result<Self, CliError> {
-        let bearer = Bearer::new(&args.token.resolve()?)?;
+    pub fn new(endpoints: &str, trust: Trust, json: bool, args: &ApiArgs) -> Result<Self, CliError> {
+        let bearer = crate::auth::bearer(&args.token.resolve()?)?;
         let consistency = if args.linearizable { Consistency::Linearizable } else { Consistency::Local };
         Ok(Self {
-            cluster: Cluster::parse(endpoints)?,
+            cluster: Cluster::parse(endpoints, &trust)?,
             endpoints: endpoints.to_string(),
+            trust,
             bearer,
             json,
             consistency,

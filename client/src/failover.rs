@@ -10,7 +10,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::access::Trust;
 
 /// Deadline of one call across all retries, unless the caller sets another.
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(20);
@@ -89,26 +91,22 @@ pub fn retryable(status: &tonic::Status) -> bool {
 }
 
 impl Cluster {
-    /// Parses a comma-separated list of `host:port`.
-    pub fn parse(list: &str) -> Result<Self, ClientError> {
+    /// Parses a comma-separated list of `host:port` (TLS, verified against `trust`) or
+    /// `http://host:port` (a plaintext cluster).
+    pub fn parse(list: &str, trust: &Trust) -> Result<Self, ClientError> {
         let addrs: Vec<String> =
             list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-        Self::new(addrs)
+        Self::new(addrs, trust)
     }
 
-    /// A cluster reached through `addrs`.
-    pub fn new(addrs: Vec<String>) -> Result<Self, ClientError> {
+    /// A cluster reached through `addrs`, each as in [`Cluster::parse`].
+    pub fn new(addrs: Vec<String>, trust: &Trust) -> Result<Self, ClientError> {
         if addrs.is_empty() {
             return Err(ClientError::Endpoints("give at least one node as host:port".into()));
         }
         let mut endpoints = Vec::with_capacity(addrs.len());
         for a in addrs {
-            let uri = if a.contains("://") { a.clone() } else { format!("http://{a}") };
-            let channel = Endpoint::from_shared(uri)
-                .map_err(|e| ClientError::Endpoints(format!("{a}: {e}")))?
-                .connect_timeout(CONNECT_TIMEOUT)
-                .tcp_nodelay(true)
-                .connect_lazy();
+            let channel = trust.channel(&a)?;
             endpoints.push((a, channel));
         }
         Ok(Self {

@@ -13,12 +13,15 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
+
+use crate::access::{AdminClient, Trust, admin};
+use crate::failover::{ClientError, Cluster};
+use crate::pki::{self, Ca};
 
 use varsel_config::{
     AuthConfig, DeliveryConfig, LogConfig, NodeConfig, PeerConfig, ProviderConfig, RaftConfig, StorageConfig,
-    TelemetryConfig, TestingConfig,
+    TelemetryConfig, TestingConfig, TlsConfig,
 };
 
 /// Site names given to the nodes of a local cluster, in order.
@@ -66,6 +69,9 @@ pub struct Spec {
     pub telemetry: TelemetryConfig,
     /// Extra environment variables for every node process (e.g. `OTEL_*`).
     pub env: Vec<(String, String)>,
+    /// Serve TLS (a CA and node certificates are made in `<base_dir>/tls/`); `false` runs the
+    /// nodes with `tls.insecure_plaintext`, for tests about plaintext.
+    pub tls: bool,
 }
 
 impl Spec {
@@ -97,6 +103,7 @@ impl Spec {
             panic_actors: Vec::new(),
             telemetry: TelemetryConfig::default(),
             env: Vec::new(),
+            tls: true,
         }
     }
 }
@@ -144,6 +151,12 @@ pub struct LocalCluster {
     pub superadmin_token: String,
     /// The file holding it.
     pub superadmin_token_file: PathBuf,
+    /// The cluster CA clients trust (none for a plaintext cluster).
+    pub trust: Trust,
+    /// The file holding the CA certificate, with TLS.
+    pub ca_file: Option<PathBuf>,
+    /// The CA itself (certificate and key), with TLS: to make more certificates.
+    pub ca: Option<Ca>,
     binary: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -182,6 +195,14 @@ impl LocalCluster {
         }
         drop(held);
         let site = |i: usize| SITES.get(i).map_or_else(|| format!("site{}", i + 1), |s| s.to_string());
+        let tls_dir = spec.base_dir.join("tls");
+        let ca =
+            if spec.tls { Some(Ca::new("varsel local cluster CA", pki::CA_DAYS).map_err(io)?) } else { None };
+        if let Some(ca) = &ca {
+            pki::write(&tls_dir.join("ca.pem"), &ca.pem().cert, false).map_err(io)?;
+            pki::write(&tls_dir.join("ca.key"), &ca.pem().key, true).map_err(io)?;
+        }
+        let scheme = if spec.tls { "https" } else { "http" };
         let mut nodes = BTreeMap::new();
         for i in 0..spec.nodes {
             let id = i as u64 + 1;
@@ -210,7 +231,7 @@ impl LocalCluster {
                 auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
                 delivery: DeliveryConfig {
                     // Providers call this node back here with receipts and replies.
-                    callback_url: Some(format!("http://{}", addr(ports[i].2))),
+                    callback_url: Some(format!("{scheme}://{}", addr(ports[i].2))),
                     ..spec.delivery.clone()
                 },
                 providers: spec.providers.clone(),
@@ -219,6 +240,10 @@ impl LocalCluster {
                     panic_actors: spec.panic_actors.clone(),
                 },
                 telemetry: spec.telemetry.clone(),
+                tls: match &ca {
+                    Some(ca) => node_tls(ca, &tls_dir, id, &site(i))?,
+                    None => TlsConfig { insecure_plaintext: true, ..TlsConfig::default() },
+                },
             };
             let config_path = spec.base_dir.join(format!("node-{id}.toml"));
             let text = toml::to_string(&config).map_err(std::io::Error::other)?;
@@ -226,18 +251,40 @@ impl LocalCluster {
             let log_path = spec.base_dir.join(format!("node-{id}.log"));
             nodes.insert(id, LocalNode { config, config_path, log_path, child: None });
         }
+        let ca_file = ca.as_ref().map(|_| tls_dir.join("ca.pem"));
+        let trust = ca.as_ref().map_or_else(Trust::none, |ca| Trust::ca_pem(ca.pem().cert.clone()));
         Ok(Self {
             nodes,
             superadmin_token: spec.superadmin_token.clone(),
             superadmin_token_file: token_file,
+            trust,
+            ca_file,
+            ca,
             binary: spec.binary.clone(),
             env: spec.env.clone(),
         })
     }
 
-    /// Every node's API address, by id order.
+    /// Every node's API endpoint, by id order, as a client writes it: `host:port` with TLS,
+    /// `http://host:port` without.
     pub fn endpoints(&self) -> Vec<String> {
-        self.nodes.values().map(LocalNode::api).collect()
+        self.nodes.keys().filter_map(|id| self.endpoint(*id).ok()).collect()
+    }
+
+    /// Node `id`'s API endpoint, as in [`LocalCluster::endpoints`].
+    pub fn endpoint(&self, id: u64) -> std::io::Result<String> {
+        let api = self.node(id)?.api();
+        Ok(if self.ca.is_some() { api } else { format!("http://{api}") })
+    }
+
+    /// A failover client of every node, trusting the cluster's CA.
+    pub fn cluster(&self) -> Result<Cluster, ClientError> {
+        Cluster::new(self.endpoints(), &self.trust)
+    }
+
+    /// A cluster-administration client of node `id`, with the superadmin token.
+    pub fn admin(&self, id: u64) -> std::io::Result<AdminClient> {
+        admin(&self.endpoint(id)?, &self.trust, &self.superadmin_token).map_err(io)
     }
 
     /// The node with this id.
@@ -322,8 +369,9 @@ impl LocalCluster {
     /// The status node `id` reports, if it answers within `timeout`.
     pub async fn status(&self, id: u64, timeout: Duration) -> Option<NodeStatus> {
         let node = self.nodes.get(&id)?;
+        let _ = node;
         let fut = async {
-            let mut c = ClusterAdminClient::connect(format!("http://{}", node.api())).await.ok()?;
+            let mut c = self.admin(id).ok()?;
             c.status(StatusRequest {}).await.ok().map(|r| r.into_inner())
         };
         tokio::time::timeout(timeout, fut).await.ok().flatten()
@@ -348,10 +396,7 @@ impl LocalCluster {
 
     /// Bootstraps the cluster through node 1 (its configured peers become the members).
     pub async fn init(&self) -> std::io::Result<()> {
-        let first = self.node(1)?;
-        let mut c = ClusterAdminClient::connect(format!("http://{}", first.api()))
-            .await
-            .map_err(std::io::Error::other)?;
+        let mut c = self.admin(1)?;
         c.init(InitRequest { members: vec![] }).await.map_err(|s| std::io::Error::other(s.to_string()))?;
         Ok(())
     }
@@ -418,6 +463,31 @@ impl Drop for LocalCluster {
             }
         }
     }
+}
+
+fn io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Makes node `id`'s certificate (for 127.0.0.1 and `localhost`) and its `[tls]` section.
+fn node_tls(ca: &Ca, dir: &std::path::Path, id: u64, site: &str) -> std::io::Result<TlsConfig> {
+    let names = pki::NodeNames {
+        node_id: id,
+        site: site.to_string(),
+        dns: vec!["localhost".into()],
+        ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+    };
+    let pem = ca.node(&names, pki::LEAF_DAYS).map_err(io)?;
+    let (cert, key) = (dir.join(format!("node-{id}.pem")), dir.join(format!("node-{id}.key")));
+    pki::write(&cert, &pem.cert, false).map_err(io)?;
+    pki::write(&key, &pem.key, true).map_err(io)?;
+    Ok(TlsConfig {
+        ca_file: Some(dir.join("ca.pem")),
+        cert_file: Some(cert),
+        key_file: Some(key),
+        insecure_plaintext: false,
+        ..TlsConfig::default()
+    })
 }
 
 /// Writes a secret readable by the owner only.

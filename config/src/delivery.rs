@@ -1,8 +1,15 @@
 //! `[delivery]`: the delivery engine.
 
+pub mod network;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use network::IpNetwork;
+
+/// Most entries in `tenant_url_allowed_networks`. Every connection to a tenant-supplied URL
+/// is checked against each of them; a handful of internal ranges is the expected use.
+pub const TENANT_URL_ALLOWED_NETWORKS_MAX: usize = 64;
 
 /// The delivery engine. See `docs/architecture.md`, "Delivery".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +48,15 @@ pub struct DeliveryConfig {
     /// Base URL of this node's HTTP listener as providers reach it, for delivery receipts
     /// and replies (`http://host:port`).
     pub callback_url: Option<String>,
+    /// Networks (CIDR: `"10.20.0.0/16"`, `"fd00::/8"`, `"::1/128"`) that URLs supplied by
+    /// tenants may reach although they are internal. Web Push endpoints come from tenants'
+    /// contact data, so by default a node refuses to connect to loopback, private (RFC 1918,
+    /// `fc00::/7`), link-local (`169.254.0.0/16` with cloud metadata services, `fe80::/10`),
+    /// shared (CGNAT, `100.64.0.0/10`), unspecified, broadcast and multicast addresses, and to
+    /// IPv4-mapped forms of them, after DNS resolution. Providers the operator configures
+    /// (`http_sms`, `voice_http`, `simulator`, …) are not policed. Default: none. At most
+    /// [`TENANT_URL_ALLOWED_NETWORKS_MAX`] entries.
+    pub tenant_url_allowed_networks: Vec<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -59,6 +75,7 @@ impl Default for DeliveryConfig {
             retry_budget_ms: 120_000,
             retry_attempts_max: 12,
             callback_url: None,
+            tenant_url_allowed_networks: Vec::new(),
         }
     }
 }
@@ -91,6 +108,58 @@ impl DeliveryConfig {
         if self.chunk_recipients > 4096 {
             return Err(ConfigError::invalid("delivery.chunk_recipients", "must be at most 4096"));
         }
-        Ok(())
+        self.allowed_tenant_networks().map(|_| ())
+    }
+
+    /// `tenant_url_allowed_networks`, parsed; the error names the first bad entry.
+    pub fn allowed_tenant_networks(&self) -> Result<Vec<IpNetwork>, ConfigError> {
+        const FIELD: &str = "delivery.tenant_url_allowed_networks";
+        let entries = &self.tenant_url_allowed_networks;
+        if entries.len() > TENANT_URL_ALLOWED_NETWORKS_MAX {
+            let rule =
+                format!("must have at most {TENANT_URL_ALLOWED_NETWORKS_MAX} entries, has {}", entries.len());
+            return Err(ConfigError::invalid(FIELD, rule));
+        }
+        let parse = |(i, entry): (usize, &String)| {
+            entry.parse::<IpNetwork>().map_err(|why| {
+                ConfigError::invalid(format!("{FIELD}[{i}]"), format!("is {entry:?}, which {why}"))
+            })
+        };
+        entries.iter().enumerate().map(parse).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: the allowed networks are checked when the configuration is, and a bad entry is
+    /// named with its index, its text and the rule it breaks.
+    /// Method: a valid list of both families, then one bad entry of each kind, then too many.
+    #[test]
+    fn tenant_url_allowed_networks() {
+        let with = |entries: &[&str]| DeliveryConfig {
+            tenant_url_allowed_networks: entries.iter().map(|e| e.to_string()).collect(),
+            ..DeliveryConfig::default()
+        };
+        let ok = with(&["127.0.0.0/8", "::1/128", "10.20.0.0/16"]);
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.allowed_tenant_networks().map(|n| n.len()).ok(), Some(3));
+        let err =
+            |entries: &[&str]| with(entries).validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            err(&["::1/128", "10.0.0.1/8"]),
+            "configuration field `delivery.tenant_url_allowed_networks[1]` is \"10.0.0.1/8\", which has \
+             bits set past the prefix (the network is 10.0.0.0/8)"
+        );
+        assert!(
+            err(&["localhost"])
+                .contains("[0]` is \"localhost\", which is not an address, '/' and a prefix length")
+        );
+        assert!(err(&["10.0.0.0/40"]).contains("prefix length that is not a number from 0 to 32"));
+        let many: Vec<String> =
+            (0..=TENANT_URL_ALLOWED_NETWORKS_MAX).map(|i| format!("10.{i}.0.0/16")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(err(&many).contains("must have at most 64 entries, has 65"));
     }
 }

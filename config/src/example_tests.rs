@@ -9,6 +9,9 @@ site = "oslo"
 api_addr = "127.0.0.1:7001"
 raft_addr = "127.0.0.1:7101"
 data_dir = "/tmp/varsel-1"
+
+[tls]
+insecure_plaintext = true
 "#;
 
 /// Goal: the deploy example parses and validates, with the kinds and secrets it promises.

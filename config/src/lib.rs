@@ -18,6 +18,7 @@
 //! | [`log`] | `[log]` |
 //! | [`telemetry`] | `[telemetry]` |
 //! | [`providers`] | `[[providers]]`, one module per kind table |
+//! | [`tls`] | `[tls]` |
 //! | [`testing`] | `[testing]` |
 //! | [`env`] | `VARSEL_*` environment overrides |
 //! | [`secret`] | secrets read from files or variables named in the configuration |
@@ -34,6 +35,11 @@
 //! api_addr = "127.0.0.1:7001"
 //! raft_addr = "127.0.0.1:7101"
 //! data_dir = "/var/lib/varsel"
+//!
+//! [tls]
+//! ca_file = "/etc/varsel/tls/ca.pem"
+//! cert_file = "/etc/varsel/tls/node.pem"
+//! key_file = "/etc/varsel/tls/node.key"
 //! "#;
 //! let env = [("VARSEL_SITE".to_string(), "bergen".to_string())];
 //! let config = NodeConfig::parse(text, env)?;
@@ -57,6 +63,7 @@ pub mod secret;
 pub mod storage;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 
 #[cfg(test)]
 mod example_tests;
@@ -75,3 +82,4 @@ pub use raft::RaftConfig;
 pub use storage::StorageConfig;
 pub use telemetry::TelemetryConfig;
 pub use testing::TestingConfig;
+pub use tls::TlsConfig;

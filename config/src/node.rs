@@ -12,7 +12,7 @@ use crate::env::apply_env_overrides;
 use crate::error::ConfigError;
 use crate::{
     AuthConfig, DeliveryConfig, LogConfig, ProviderConfig, RaftConfig, StorageConfig, TelemetryConfig,
-    TestingConfig,
+    TestingConfig, TlsConfig,
 };
 
 /// The whole configuration of one node.
@@ -67,6 +67,9 @@ pub struct NodeConfig {
     /// Trace export over OTLP.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// TLS on every listener and between nodes.
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Switches for tests; leave them off in production.
     #[serde(default)]
     pub testing: TestingConfig,
@@ -164,6 +167,7 @@ impl NodeConfig {
             return invalid("auth.superadmin_token_file", "must not be empty when set".into());
         }
         self.log.validate()?;
+        self.tls.validate()?;
         self.telemetry.validate()
     }
 

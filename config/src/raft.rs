@@ -68,13 +68,16 @@ impl RaftConfig {
         if self.heartbeat_interval_ms == 0 {
             return invalid("heartbeat_interval_ms", "must be positive".into());
         }
-        if self.election_timeout_min_ms < 3 * self.heartbeat_interval_ms {
+        // Saturating: a heartbeat interval above u64::MAX / 3 (a TOML integer can be that
+        // large) overflowed here, a panic in debug builds and a wrong check in release; found
+        // by `tests/t01_properties.rs`.
+        let min_ms = self.heartbeat_interval_ms.saturating_mul(3);
+        if self.election_timeout_min_ms < min_ms {
             return invalid(
                 "election_timeout_min_ms",
                 format!(
-                    "must be at least 3 x heartbeat_interval_ms ({}), or a follower may start an election \
-                     after one delayed heartbeat",
-                    3 * self.heartbeat_interval_ms
+                    "must be at least 3 x heartbeat_interval_ms ({min_ms}), or a follower may start an \
+                     election after one delayed heartbeat"
                 ),
             );
         }
@@ -128,5 +131,22 @@ impl RaftConfig {
             ..Default::default()
         };
         config.validate().map_err(|e| ConfigError::invalid("raft", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: a heartbeat interval too large to triple is refused, not an overflow. Method: the
+    /// value the property test found (the smallest whose triple overflows `u64`) and the
+    /// largest TOML integer.
+    #[test]
+    fn huge_heartbeat_interval_is_refused() {
+        for heartbeat_interval_ms in [6_148_914_691_236_517_206, i64::MAX as u64] {
+            let raft = RaftConfig { heartbeat_interval_ms, ..RaftConfig::default() };
+            let err = raft.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("raft.election_timeout_min_ms"), "{err}");
+        }
     }
 }

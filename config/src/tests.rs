@@ -14,6 +14,11 @@ id = 2
 site = "bergen"
 api_addr = "127.0.0.1:7002"
 raft_addr = "127.0.0.1:7102"
+
+[tls]
+ca_file = "/etc/varsel/tls/ca.pem"
+cert_file = "/etc/varsel/tls/node.pem"
+key_file = "/etc/varsel/tls/node.key"
 "#;
 
 fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
@@ -142,5 +147,19 @@ fn env_overrides() -> Result<(), ConfigError> {
     ];
     let c = NodeConfig::parse(BASE, env)?;
     assert_eq!((c.node_id, c.site.as_str(), c.raft.heartbeat_interval_ms), (7, "trondheim", 100));
+    Ok(())
+}
+
+/// Goal: TLS is on unless switched off explicitly, and a half-configured `[tls]` names the
+/// missing file.
+#[test]
+fn tls_is_required_unless_switched_off() -> Result<(), ConfigError> {
+    let without = BASE.replace("cert_file = \"/etc/varsel/tls/node.pem\"\n", "");
+    assert!(err_text(&without).contains("tls.cert_file"), "{}", err_text(&without));
+    let no_table = &BASE[..BASE.find("[tls]").unwrap_or(BASE.len())];
+    assert!(err_text(no_table).contains("tls.ca_file"), "{}", err_text(no_table));
+    let plain = format!("{no_table}\n[tls]\ninsecure_plaintext = true\n");
+    assert!(parse(&plain)?.tls.files().is_none());
+    assert!(parse(BASE)?.tls.files().is_some());
     Ok(())
 }

@@ -148,7 +148,7 @@ impl Shared {
         if limit == 0 {
             return true;
         }
-        let voters = self.replica.voters().max(1) as u32;
+        let voters = self.replica.voters().len().max(1) as u32;
         let share = limit.div_ceil(voters);
         let bucket = {
             let mut map = self.tenant_buckets.lock().unwrap_or_else(|p| p.into_inner());

@@ -21,8 +21,9 @@ pub trait Replica: Send + Sync + std::fmt::Debug + 'static {
     /// Whether this node leads the cluster now, as far as it knows (the leader expires alerts).
     fn is_leader(&self) -> bool;
 
-    /// Number of voting members now (a tenant's send rate is shared evenly by them).
-    fn voters(&self) -> usize;
+    /// The voting members now (a tenant's send rate is shared evenly by them; a voter that has
+    /// not yet sent a heartbeat is given its share of a new alert).
+    fn voters(&self) -> std::collections::BTreeSet<NodeId>;
 
     /// The applied state, read on this node.
     fn state(&self) -> &StateReader<SledTree>;

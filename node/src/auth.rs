@@ -9,7 +9,9 @@
 //! Secrets are 32 random bytes, so a plain SHA-256 is enough (no password stretching is
 //! needed for keys nobody chose). Comparisons are constant-time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -32,22 +34,28 @@ pub const SUPERADMIN_TOKEN_CHARS_MIN: usize = 32;
 /// Longest token accepted in a request.
 pub const TOKEN_CHARS_MAX: usize = 512;
 
-/// Checks bearer tokens.
+/// Checks bearer tokens. Cheap to clone; clones share the superadmin token, which
+/// [`Authenticator::reload_if_changed`] reads again when its file changes.
 #[derive(Clone)]
 pub struct Authenticator {
-    superadmin: Option<[u8; 32]>,
+    inner: Arc<Superadmin>,
+}
+
+struct Superadmin {
+    file: Option<PathBuf>,
+    hash: RwLock<Option<[u8; 32]>>,
+    stamp: Mutex<Option<SystemTime>>,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("superadmin", &self.superadmin.is_some()).finish()
+        f.debug_struct("Authenticator").field("superadmin", &self.inner.file.is_some()).finish()
     }
 }
 
 /// 32 random bytes as hex.
 pub fn new_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
+    varsel_config::secret::new_secret()
 }
 
 /// SHA-256 of a secret.
@@ -60,30 +68,105 @@ pub fn credential_token(id: u64, secret: &str) -> String {
     format!("{TOKEN_PREFIX}{id}_{secret}")
 }
 
+/// A caller whose token this node checked, with the token itself: a write forwarded to the
+/// leader carries it, and the leader checks it again ([`crate::raft::service`]).
+#[derive(Clone)]
+pub struct Authenticated {
+    /// Who the token says the caller is.
+    pub caller: Caller,
+    token: Arc<str>,
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated").field("caller", &self.caller).field("token", &"<secret>").finish()
+    }
+}
+
+impl std::ops::Deref for Authenticated {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl Authenticated {
+    /// The bearer token, for the one place that needs it: forwarding a write to the leader.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+fn read_superadmin(path: &Path) -> Result<[u8; 32], ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
+    let token = text.trim();
+    if token.chars().count() < SUPERADMIN_TOKEN_CHARS_MIN {
+        return Err(ConfigError::invalid(
+            "auth.superadmin_token_file",
+            format!("must hold a token of at least {SUPERADMIN_TOKEN_CHARS_MIN} characters"),
+        ));
+    }
+    Ok(hash_secret(token))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 impl Authenticator {
     /// Reads the superadmin token file, if configured.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let Some(path) = file else { return Ok(Self { superadmin: None }) };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
-        let token = text.trim();
-        if token.chars().count() < SUPERADMIN_TOKEN_CHARS_MIN {
-            return Err(ConfigError::invalid(
-                "auth.superadmin_token_file",
-                format!("must hold a token of at least {SUPERADMIN_TOKEN_CHARS_MIN} characters"),
-            ));
+        let hash = file.map(read_superadmin).transpose()?;
+        let stamp = file.and_then(modified);
+        let inner = Superadmin {
+            file: file.map(Path::to_path_buf),
+            hash: RwLock::new(hash),
+            stamp: Mutex::new(stamp),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Reads the superadmin token file again when it changed (or always, when `forced`), so
+    /// the token can be replaced on a live cluster. Returns whether a new token took effect;
+    /// on error the old one stays.
+    pub fn reload_if_changed(&self, forced: bool) -> Result<bool, ConfigError> {
+        let Some(path) = &self.inner.file else { return Ok(false) };
+        let stamp = modified(path);
+        if !forced && *self.inner.stamp.lock().unwrap_or_else(|p| p.into_inner()) == stamp {
+            return Ok(false);
         }
-        Ok(Self { superadmin: Some(hash_secret(token)) })
+        let hash = read_superadmin(path)?;
+        let mut current = self.inner.hash.write().unwrap_or_else(|p| p.into_inner());
+        let changed = *current != Some(hash);
+        *current = Some(hash);
+        *self.inner.stamp.lock().unwrap_or_else(|p| p.into_inner()) = stamp;
+        Ok(changed)
+    }
+
+    /// Whether `token` is the superadmin token (constant-time).
+    pub fn is_superadmin(&self, token: &str) -> bool {
+        let current = *self.inner.hash.read().unwrap_or_else(|p| p.into_inner());
+        current.is_some_and(|hash| bool::from(hash_secret(token).ct_eq(&hash)))
     }
 
     /// Authenticates the bearer token of a request. Reads the credential from this node's
     /// state; a credential created a moment ago elsewhere may not be applied here yet, so an
     /// unknown one is looked up again after a linearizable read barrier.
-    pub async fn authenticate(&self, metadata: &MetadataMap, replica: &Replica) -> Result<Caller, ApiError> {
+    pub async fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+        replica: &Replica,
+    ) -> Result<Authenticated, ApiError> {
         let token = bearer(metadata)?;
-        if let Some(hash) = &self.superadmin
-            && bool::from(hash_secret(token).ct_eq(hash))
-        {
+        let caller = self.authenticate_token(token, replica).await?;
+        Ok(Authenticated { caller, token: Arc::from(token) })
+    }
+
+    /// Who `token` is.
+    pub async fn authenticate_token(&self, token: &str, replica: &Replica) -> Result<Caller, ApiError> {
+        if self.is_superadmin(token) {
             return Ok(Caller::SUPERADMIN);
         }
         let (id, secret) = parse_token(token)?;
@@ -100,10 +183,30 @@ impl Authenticator {
         }
         Ok(Caller { tenant: cred.tenant, credential: cred.id, role: cred.role })
     }
+
+    /// Refuses the call unless it carries the superadmin token: cluster administration and the
+    /// key-value service. No credential is looked up, so this costs no read.
+    pub fn require_superadmin(&self, metadata: &MetadataMap) -> Result<(), ApiError> {
+        let token = bearer(metadata)?;
+        if self.is_superadmin(token) {
+            return Ok(());
+        }
+        if token.starts_with(TOKEN_PREFIX) {
+            return Err(ApiError::PermissionDenied(
+                "cluster administration needs the superadmin token; tenant credentials cannot use it".into(),
+            ));
+        }
+        Err(unauthenticated())
+    }
 }
 
 fn unauthenticated() -> ApiError {
     ApiError::Unauthenticated("the bearer token is not valid (unknown, revoked or mistyped)".into())
+}
+
+/// The bearer token of a request, as sent (checked by nobody yet).
+pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, ApiError> {
+    bearer(metadata)
 }
 
 fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
@@ -116,6 +219,11 @@ fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
         return Err(missing());
     }
     Ok(token)
+}
+
+/// The credential id and secret of a token in the form `vt_<id>_<secret>`, if it has that form.
+pub fn split_credential_token(token: &str) -> Option<(u64, &str)> {
+    parse_token(token).ok()
 }
 
 fn parse_token(token: &str) -> Result<(u64, &str), ApiError> {

@@ -31,6 +31,9 @@ pub enum NodeError {
     /// The delivery engine could not start (a provider's secret or key file, most often).
     #[error("delivery: {0}")]
     Delivery(#[from] varsel_delivery::engine::StartError),
+    /// TLS could not be set up from the configured files.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Raft could not start.
     #[error("raft: {0}")]
     Raft(String),
@@ -124,6 +127,16 @@ fn refusal_status(r: Refusal) -> tonic::Status {
 }
 
 impl ApiError {
+    /// Whether trying again (maybe on another node) can succeed: the client's rule, kept here
+    /// for callers that decide inside the node.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Unavailable(_) => true,
+            ApiError::Write(w) => w.is_retryable(),
+            _ => false,
+        }
+    }
+
     /// Field `field` breaks `rule`; `message` says what is wrong and how to fix it.
     pub fn invalid(field: &str, rule: Rule, message: impl Into<String>) -> Self {
         ApiError::Invalid(ValidationError::new(field, rule, message).into())

@@ -13,6 +13,8 @@
 //! - [`api`]: the gRPC services on the API port.
 //! - [`auth`]: bearer tokens: the configured superadmin token and credential tokens.
 //! - [`server`]: listeners (API, Raft, HTTP), health and reflection services, shutdown.
+//! - [`tls`]: TLS on every listener and between nodes, node identity from certificates,
+//!   reloading certificates on a live node.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz` for operators' tools.
 //! - [`inbound`]: signed webhooks for delivery receipts, replies and voice call results, on the HTTP
 //!   listener.
@@ -34,6 +36,7 @@ pub mod raft;
 pub mod replica;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{ApiError, NodeError};
 pub use server::{NodeHandle, bind_and_start, start, start_with};

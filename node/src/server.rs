@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
@@ -28,6 +27,7 @@ use crate::api::alerts::Alerts;
 use crate::api::audit::Audit;
 use crate::api::contacts::Contacts;
 use crate::api::kv::KvService;
+use crate::api::limits::BodyLimitLayer;
 use crate::api::tenants::Tenants;
 use crate::auth::Authenticator;
 use crate::error::NodeError;
@@ -38,10 +38,27 @@ use crate::raft::faults::Faults;
 use crate::raft::network::MAX_MESSAGE_BYTES;
 use crate::raft::service::RaftTransportService;
 use crate::replica::Replica;
+use crate::tls::{Incoming, ListenerKind, TlsState};
 use varsel_config::NodeConfig;
 
 /// Time open connections get to finish when the node stops, before they are cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Most client connections the API listener serves at once (operators, integrators, the
+/// other nodes' proxied administration).
+pub const API_CONNECTIONS_MAX: usize = 1024;
+
+/// Largest message the public API decodes (one import chunk, one alert): what one log entry
+/// allows, with room for framing.
+pub const API_MESSAGE_BYTES_MAX: usize = crate::api::limits::AUTHENTICATED_BYTES_MAX as usize;
+
+/// Most connections the Raft listener serves at once: each peer keeps one channel, so this
+/// is room for a large cluster and reconnections, and a bound for anything else.
+pub const RAFT_CONNECTIONS_MAX: usize = 64;
+
+/// Concurrent calls on one Raft connection (HTTP/2 streams): replication, votes, snapshot
+/// chunks and forwarded writes of one peer.
+pub const RAFT_STREAMS_PER_CONNECTION_MAX: u32 = 256;
 
 type ServerTask = JoinHandle<Result<(), String>>;
 
@@ -102,9 +119,17 @@ pub async fn start_with(
     let http_addr = http.as_ref().map(local).transpose()?;
     let faults = if config.testing.fault_injection { Faults::enabled() } else { Faults::disabled() };
     let auth = Authenticator::load(config.auth.superadmin_token_file.as_deref())?;
-    let replica = crate::raft::start(Arc::new(config), faults).await?;
+    let tls = TlsState::load(config.node_id, &config.tls)?;
+    if tls.is_plaintext() {
+        tracing::warn!(
+            "tls.insecure_plaintext: every listener and every call to other nodes is unencrypted and \
+             unauthenticated; anyone on the network can read tokens and personal data and claim to be a node"
+        );
+    }
+    let reload_every = Duration::from_millis(config.tls.reload_check_interval_ms);
+    let replica = crate::raft::start(Arc::new(config), faults, tls.clone()).await?;
     let metrics = Metrics::new();
-    let ctx = ApiContext { replica: replica.clone(), auth };
+    let ctx = ApiContext { replica: replica.clone(), auth: auth.clone() };
     let engine = start_engine(&replica, &metrics).await?;
     let (stop, stop_rx) = watch::channel(false);
     let health = HealthReporter::new();
@@ -115,7 +140,13 @@ pub async fn start_with(
     health.set_not_serving::<KvServer<KvService>>().await;
     health.set_service_status("", ServingStatus::NotServing).await;
 
-    let raft_server = raft_server(&replica, &metrics, raft, stop_rx.clone());
+    let accept = |l: TcpListener, kind, max| {
+        crate::tls::acceptor::accept(l, tls.clone(), kind, max, stop_rx.clone())
+            .map_err(|e| NodeError::Server(e.to_string()))
+    };
+    let raft = accept(raft, ListenerKind::Raft, RAFT_CONNECTIONS_MAX)?;
+    let api = accept(api, ListenerKind::Api, API_CONNECTIONS_MAX)?;
+    let raft_server = raft_server(&replica, &metrics, auth.clone(), raft, stop_rx.clone());
     let parts = ApiParts { ctx, engine: engine.as_ref().map(|e| e.shared.clone()) };
     let api_server = api_server(parts, &metrics, health_service, api, stop_rx.clone())?;
     let mut servers: Vec<(&'static str, ServerTask)> =
@@ -124,16 +155,21 @@ pub async fn start_with(
         Some(listener) => {
             let mut router = crate::http::router(replica.clone(), metrics.clone());
             if let Some(e) = &engine {
-                let inbound =
-                    crate::inbound::InboundState::load(&replica.config.providers, e.inbound.clone())?;
+                let inbound = crate::inbound::InboundState::load(
+                    &replica.config.providers,
+                    e.inbound.clone(),
+                    &metrics,
+                )?;
                 router = router.merge(crate::inbound::router(inbound));
             }
-            let served = crate::http::serve(listener, router, stopped(stop_rx.clone()));
+            let incoming = accept(listener, ListenerKind::Http, crate::http::HTTP_CONNECTIONS_MAX)?;
+            let served = crate::http::serve(incoming, router, stopped(stop_rx.clone()));
             servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
         }
         None => tracing::warn!("no http_addr configured: /metrics, /healthz and /readyz are not served"),
     }
-    let observers = start_observers(&replica, &metrics, health, &stop_rx);
+    let mut observers = start_observers(&replica, &metrics, health, &stop_rx);
+    observers.push(crate::tls::reloader::spawn(tls.clone(), auth, reload_every, stop_rx.clone()));
     tracing::info!(
         node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, http_addr = ?http_addr,
         "node started"
@@ -144,16 +180,18 @@ pub async fn start_with(
 fn raft_server(
     replica: &Arc<Replica>,
     metrics: &Metrics,
-    listener: TcpListener,
+    auth: Authenticator,
+    incoming: Incoming,
     stop: watch::Receiver<bool>,
 ) -> impl Future<Output = Result<(), String>> + use<> {
-    let service = RaftServiceServer::new(RaftTransportService::new(replica.clone()))
+    let service = RaftServiceServer::new(RaftTransportService::new(replica.clone(), auth))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let served = Server::builder()
+        .max_concurrent_streams(RAFT_STREAMS_PER_CONNECTION_MAX)
         .layer(GrpcLayer::new(metrics, Listener::Raft))
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+        .serve_with_incoming_shutdown(incoming.into_stream(), stopped(stop));
     async move { served.await.map_err(|e| e.to_string()) }
 }
 
@@ -187,7 +225,7 @@ fn api_server(
     parts: ApiParts,
     metrics: &Metrics,
     health_service: HealthServer<HealthService>,
-    listener: TcpListener,
+    incoming: Incoming,
     stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = Result<(), String>> + use<>, NodeError> {
     let ApiParts { ctx, engine } = parts;
@@ -199,20 +237,22 @@ fn api_server(
         .map_err(|e| NodeError::Server(e.to_string()))?;
     let served = Server::builder()
         .layer(GrpcLayer::new(metrics, Listener::Api))
+        .layer(BodyLimitLayer::new(ctx.auth.clone(), replica.clone()))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(ClusterAdminServer::new(AdminService::new(replica.clone(), engine)))
-        .add_service(KvServer::new(KvService::new(replica.clone())))
+        .add_service(AdminService::server(replica.clone(), ctx.auth.clone(), engine))
+        .add_service(KvService::server(replica.clone(), ctx.auth.clone()))
         .add_service(TenantServiceServer::new(Tenants::new(ctx.clone())))
         .add_service(
             ContactServiceServer::new(Contacts::new(ctx.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
         )
         .add_service(
-            AlertServiceServer::new(Alerts::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            AlertServiceServer::new(Alerts::new(ctx.clone()))
+                .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
         )
         .add_service(AuditServiceServer::new(Audit::new(ctx.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+        .serve_with_incoming_shutdown(incoming.into_stream(), stopped(stop));
     Ok(async move { served.await.map_err(|e| e.to_string()) })
 }
 

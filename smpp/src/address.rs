@@ -23,10 +23,13 @@ pub fn source_address(addr: &str, ton: Option<u8>, npi: Option<u8>) -> Result<(S
         (digits.to_string(), if short { 3 } else { 1 }, if short { 0 } else { 1 })
     } else {
         let len = a.chars().count();
-        if len == 0 || len > ALPHANUMERIC_SENDER_CHARS_MAX || !a.is_ascii() {
-            return Err(format!(
-                "must be a number or 1-{ALPHANUMERIC_SENDER_CHARS_MAX} ASCII characters, got {addr:?}"
-            ));
+        // Printable ASCII only, not just ASCII: a NUL would end `source_addr` early (the encoder
+        // then refuses every message) and other control characters are no sender a phone can
+        // show. Found by the property tests (`tests/t03_properties.rs`).
+        let printable = a.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+        if len == 0 || len > ALPHANUMERIC_SENDER_CHARS_MAX || !printable {
+            let max = ALPHANUMERIC_SENDER_CHARS_MAX;
+            return Err(format!("must be a number or 1-{max} printable ASCII characters, got {addr:?}"));
         }
         (a.to_string(), 5, 0)
     };
@@ -50,5 +53,16 @@ mod tests {
         assert!(source_address("Kommunen Oslo", None, None).is_err());
         assert!(source_address("Tromsø", None, None).is_err());
         assert!(source_address("+1234567890123456", None, None).is_err());
+    }
+
+    /// Goal: control characters are refused, so an accepted sender always encodes in a
+    /// `submit_sm`. Method: the input the property test found (a lone NUL), a NUL inside an id
+    /// and an escape character.
+    #[test]
+    fn control_characters_refused() {
+        assert!(source_address("\0", None, None).is_err());
+        assert!(source_address("VAR\0SEL", None, None).is_err());
+        assert!(source_address("VAR\u{1B}SEL", None, None).is_err());
+        assert_eq!(source_address("VAR SEL", None, None), Ok(("VAR SEL".into(), 5, 0)));
     }
 }

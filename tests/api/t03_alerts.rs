@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use varsel_client::Cluster;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::{
     AlertStatus, CancelAlertRequest, ChannelContent, Content, CreateAlertRequest, GetAlertRequest,
@@ -117,7 +116,7 @@ async fn leader_killed_between_writes() {
     let mut c = TestCluster::start(3, |_| {}).await;
     let (_, token) = c.tenant_with(1, "t", Role::Operator).await;
     add_contacts(&c, &token, 3, "alle").await;
-    let cluster = Cluster::new(c.lc.endpoints()).unwrap();
+    let cluster = c.lc.cluster().unwrap();
     let create = |req: CreateAlertRequest| {
         let token = token.clone();
         cluster.call(move |ch| {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::common::{TestCluster, run_varsel};
+use crate::common::TestCluster;
 
 /// Goal: losing the leader's process loses no acknowledged write and writes resume through the
 /// survivors; the killed node restarts from its data directory and catches up.
@@ -19,7 +19,7 @@ async fn leader_kill_then_survivors_write_and_node_catches_up() {
 
     let endpoints = c.lc.endpoints().join(",");
     let (ok, out, err) =
-        run_varsel(&["kv", "put", "after", "kill", "--endpoints", &endpoints, "--json"]).await;
+        c.run_cli(&["kv", "put", "after", "kill", "--endpoints", &endpoints, "--json"]).await;
     assert!(ok, "CLI write after leader kill failed: {out} {err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let index = v["log_index"].as_u64().unwrap();

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::common::{SETTLE, TestCluster, run_varsel};
+use crate::common::{SETTLE, TestCluster};
 
 /// Goal: a node that was down while the others compacted their log catches up by receiving a
 /// snapshot (streamed in chunks) and ends with the same state.
@@ -26,7 +26,7 @@ async fn lagging_node_catches_up_by_snapshot() {
     }
     let live: Vec<String> =
         c.ids().into_iter().filter(|i| *i != lagging).map(|i| c.lc.node(i).unwrap().api()).collect();
-    let (ok, out, err) = run_varsel(&["cluster", "snapshot", "--endpoints", &live.join(",")]).await;
+    let (ok, out, err) = c.run_cli(&["cluster", "snapshot", "--endpoints", &live.join(",")]).await;
     assert!(ok, "{out} {err}");
     // The leader may hold its purge back while replication reads the log; wait for it.
     let deadline = std::time::Instant::now() + SETTLE;

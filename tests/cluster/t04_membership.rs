@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::common::{SETTLE, TestCluster, run_varsel};
+use crate::common::{SETTLE, TestCluster};
 
 /// Goal: membership changes through the CLI: a fourth node joins as a learner, is promoted,
 /// leadership is transferred to it, and a removed node stops receiving traffic.
@@ -16,33 +16,34 @@ async fn learner_promote_transfer_and_remove() {
 
     let endpoints = c.lc.endpoints()[..3].join(",");
     let n4 = c.lc.node(4).unwrap().config.clone();
-    let (ok, out, err) = run_varsel(&[
-        "cluster",
-        "add-learner",
-        "--node-id",
-        "4",
-        "--site",
-        &n4.site,
-        "--api-addr",
-        &n4.api_addr.to_string(),
-        "--raft-addr",
-        &n4.raft_addr.to_string(),
-        "--endpoints",
-        &endpoints,
-    ])
-    .await;
+    let (ok, out, err) = c
+        .run_cli(&[
+            "cluster",
+            "add-learner",
+            "--node-id",
+            "4",
+            "--site",
+            &n4.site,
+            "--api-addr",
+            &n4.api_addr.to_string(),
+            "--raft-addr",
+            &n4.raft_addr.to_string(),
+            "--endpoints",
+            &endpoints,
+        ])
+        .await;
     assert!(ok && out.contains("learners: [4]"), "{out} {err}");
     let (ok, out, err) =
-        run_varsel(&["cluster", "promote", "--node-id", "4", "--endpoints", &endpoints]).await;
+        c.run_cli(&["cluster", "promote", "--node-id", "4", "--endpoints", &endpoints]).await;
     assert!(ok && out.contains("voters: [1, 2, 3, 4]"), "{out} {err}");
 
     let (ok, out, err) =
-        run_varsel(&["cluster", "transfer-leader", "--to", "4", "--endpoints", &endpoints]).await;
+        c.run_cli(&["cluster", "transfer-leader", "--to", "4", "--endpoints", &endpoints]).await;
     assert!(ok && out.contains("leader is now node 4"), "{out} {err}");
     assert_eq!(c.leader_among(&[1, 2, 3, 4]).await, 4);
 
     let all = c.lc.endpoints().join(",");
-    let (ok, out, err) = run_varsel(&["cluster", "remove", "--node-id", "1", "--endpoints", &all]).await;
+    let (ok, out, err) = c.run_cli(&["cluster", "remove", "--node-id", "1", "--endpoints", &all]).await;
     assert!(ok && out.contains("voters: [2, 3, 4]"), "{out} {err}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let frozen = c.lc.status(1, Duration::from_secs(2)).await.unwrap().last_log_index;
@@ -56,7 +57,7 @@ async fn learner_promote_transfer_and_remove() {
     let s4 = c.lc.status(4, Duration::from_secs(2)).await.unwrap();
     assert_eq!(s4.leader_id, 4, "the removed node disturbed the leader");
 
-    let (ok, out, err) = run_varsel(&["cluster", "status", "--endpoints", &all, "--json"]).await;
+    let (ok, out, err) = c.run_cli(&["cluster", "status", "--endpoints", &all, "--json"]).await;
     assert!(ok, "{out} {err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let ids: Vec<u64> = v["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_u64().unwrap()).collect();

@@ -42,6 +42,15 @@ async fn cli_reports_unreachable_cluster() {
     let (ok, _, err) = run_varsel(&["cluster", "status", "--endpoints", ","]).await;
     assert!(!ok && err.contains("endpoints"), "{err}");
     let port = varsel_client::local_cluster::free_port().unwrap();
-    let (ok, _, err) = run_varsel(&["kv", "get", "x", "--endpoints", &format!("127.0.0.1:{port}")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, varsel_client::pki::Ca::new("test", 1).unwrap().pem().cert.as_bytes()).unwrap();
+    let endpoint = format!("127.0.0.1:{port}");
+    let args =
+        ["kv", "get", "x", "--endpoints", &endpoint, "--ca-file", ca.to_str().unwrap(), "--token", "t"];
+    let (ok, _, err) = run_varsel(&args).await;
     assert!(!ok && err.contains("no node succeeded"), "{err}");
+    // Without the cluster's CA the CLI says what to give, before trying anything.
+    let (ok, _, err) = run_varsel(&["kv", "get", "x", "--endpoints", &endpoint, "--token", "t"]).await;
+    assert!(!ok && err.contains("--ca-file"), "{err}");
 }

@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 client for the nodes' metrics and health endpoints: one GET per
-//! connection (`Connection: close`), bounded in time. Enough for `/metrics`, `/healthz` and
-//! `/readyz`; not a general client.
+//! connection (`Connection: close`), bounded in time, over TLS verified against the cluster
+//! CA (or plain TCP for a plaintext cluster). Enough for `/metrics`, `/healthz` and `/readyz`;
+//! not a general client.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,17 +22,76 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-/// `GET path` on `addr`; `None` when the node does not answer (refused, reset, timed out).
-pub async fn get(addr: SocketAddr, path: &str) -> Option<HttpResponse> {
-    tokio::time::timeout(HTTP_TIMEOUT, request(addr, path)).await.ok().flatten()
+/// `GET path` on `addr`, over TLS checked against the CA in `ca_pem` (plain TCP when `None`);
+/// `None` when the node does not answer (refused, reset, timed out, handshake refused).
+pub async fn get(ca_pem: Option<&str>, addr: SocketAddr, path: &str) -> Option<HttpResponse> {
+    tokio::time::timeout(HTTP_TIMEOUT, request(ca_pem, addr, path)).await.ok().flatten()
 }
 
-async fn request(addr: SocketAddr, path: &str) -> Option<HttpResponse> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+/// A TLS client trusting only `ca_pem`.
+pub fn tls_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// `POST url` (`https://ip:port/path`, or `http://` with no CA) with `headers` and `body`;
+/// `None` when the node does not answer.
+pub async fn post(
+    ca_pem: Option<&str>,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Option<HttpResponse> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let (authority, path) =
+        rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let addr: SocketAddr = authority.parse().ok()?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("content-type: application/json\r\n\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    tokio::time::timeout(HTTP_TIMEOUT, exchange(ca_pem, addr, raw)).await.ok().flatten()
+}
+
+async fn request(ca_pem: Option<&str>, addr: SocketAddr, path: &str) -> Option<HttpResponse> {
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.ok()?;
+    exchange(ca_pem, addr, head.into_bytes()).await
+}
+
+/// Sends `request` and reads the whole response, over TLS when `ca_pem` is given.
+async fn exchange(ca_pem: Option<&str>, addr: SocketAddr, request: Vec<u8>) -> Option<HttpResponse> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
     let mut raw = Vec::new();
-    stream.take(RESPONSE_MAX_BYTES).read_to_end(&mut raw).await.ok()?;
+    match ca_pem {
+        Some(ca) => {
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let mut stream = tls_connector(ca).connect(name, tcp).await.ok()?;
+            stream.write_all(&request).await.ok()?;
+            // A node may close without TLS close_notify once it sent everything.
+            let _ = stream.take(RESPONSE_MAX_BYTES).read_to_end(&mut raw).await;
+        }
+        None => {
+            let mut stream = tcp;
+            stream.write_all(&request).await.ok()?;
+            stream.take(RESPONSE_MAX_BYTES).read_to_end(&mut raw).await.ok()?;
+        }
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let mut lines = head.lines();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{TestCluster, http, python};
+use super::{TestCluster, python};
 
 fn observability_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/observability")
@@ -74,8 +74,7 @@ impl Scrape {
 /// Fetches node `id`'s `/metrics`, checks the content type, and parses it with the Prometheus
 /// project's parser.
 pub async fn scrape(c: &TestCluster, python: &Path, id: u64) -> Scrape {
-    let addr = c.lc.node(id).unwrap().http().expect("node has an http_addr");
-    let resp = http::get(addr, "/metrics").await.expect("/metrics answers");
+    let resp = c.http_get(id, "/metrics").await.expect("/metrics answers");
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert!(
         resp.content_type.starts_with("text/plain; version=0.0.4"),

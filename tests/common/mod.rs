@@ -9,8 +9,8 @@ pub mod sim;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use varsel_client::Cluster;
 use varsel_client::local_cluster::{LocalCluster, Spec};
+use varsel_client::{AdminClient, Authed, Bearer, Cluster};
 use varsel_proto::kv::kv_client::KvClient;
 use varsel_proto::kv::{GetRequest, PutReply, PutRequest, ReadConsistency};
 
@@ -81,12 +81,7 @@ impl TestCluster {
                 }
             })
             .collect();
-        let mut admin = varsel_proto::admin::cluster_admin_client::ClusterAdminClient::connect(format!(
-            "http://{}",
-            self.lc.node(members[0]).unwrap().api()
-        ))
-        .await
-        .unwrap();
+        let mut admin = self.lc.admin(members[0]).unwrap();
         admin.init(varsel_proto::admin::InitRequest { members: addrs }).await.unwrap();
         self.leader_among(members).await
     }
@@ -106,10 +101,29 @@ impl TestCluster {
         self.lc.wait_leader(ids, SETTLE).await.unwrap()
     }
 
-    /// A key-value client of one node (no retry, no failover).
-    pub async fn kv(&self, id: u64) -> KvClient<tonic::transport::Channel> {
-        let c = Cluster::new(vec![self.lc.node(id).unwrap().api()]).unwrap();
-        KvClient::new(c.channel(0).unwrap())
+    /// A client of node `id` alone (no failover), trusting the cluster's CA.
+    pub fn one(&self, id: u64) -> Cluster {
+        Cluster::new(vec![self.lc.endpoint(id).unwrap()], &self.lc.trust).unwrap()
+    }
+
+    /// A key-value client of one node (no retry, no failover), with the superadmin token.
+    pub async fn kv(&self, id: u64) -> KvClient<Authed> {
+        KvClient::with_interceptor(
+            self.one(id).channel(0).unwrap(),
+            Bearer::new(&self.lc.superadmin_token).unwrap(),
+        )
+    }
+
+    /// A cluster-administration client of node `id`, with the superadmin token.
+    pub fn admin(&self, id: u64) -> AdminClient {
+        self.lc.admin(id).unwrap()
+    }
+
+    /// `GET path` on node `id`'s HTTP listener (TLS with the cluster's CA).
+    pub async fn http_get(&self, id: u64, path: &str) -> Option<http::HttpResponse> {
+        let addr = self.lc.node(id).unwrap().http().expect("node has an http_addr");
+        let ca = self.lc.ca.as_ref().map(|ca| ca.pem().cert.clone());
+        http::get(ca.as_deref(), addr, path).await
     }
 
     /// Writes through node `id` only.
@@ -134,6 +148,14 @@ impl TestCluster {
     pub async fn wait_applied(&self, id: u64, index: u64) {
         self.lc.wait_applied(id, index, SETTLE).await.unwrap();
     }
+
+    /// Runs the `varsel` command as this cluster's operator would after `varsel dev`: with
+    /// `VARSEL_CA_FILE` and `VARSEL_TOKEN_FILE` (the superadmin's) set.
+    pub async fn run_cli(&self, args: &[&str]) -> (bool, String, String) {
+        let ca = self.lc.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let token = self.lc.superadmin_token_file.display().to_string();
+        run_varsel_env(args, &[("VARSEL_CA_FILE", &ca), ("VARSEL_TOKEN_FILE", &token)]).await
+    }
 }
 
 /// Runs the `varsel` binary with `args` (bounded to two minutes) and returns
@@ -144,12 +166,16 @@ pub async fn run_varsel(args: &[&str]) -> (bool, String, String) {
 
 /// [`run_varsel`] with extra environment variables.
 pub async fn run_varsel_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = tokio::process::Command::new(varsel_bin());
-    command.args(args).kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output();
+    let output = tokio::process::Command::new(varsel_bin())
+        .args(args)
+        // Only what the test gives: not whatever the developer's shell exported.
+        .env_remove("VARSEL_CA_FILE")
+        .env_remove("VARSEL_TOKEN_FILE")
+        .env_remove("VARSEL_TOKEN")
+        .env_remove("VARSEL_ENDPOINTS")
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output();
     let out = tokio::time::timeout(Duration::from_secs(120), output)
         .await
         .expect("varsel did not finish within 2 minutes")
@@ -162,12 +188,17 @@ pub async fn run_varsel_env(args: &[&str], env: &[(&str, &str)]) -> (bool, Strin
 }
 
 impl TestCluster {
-    /// Runs a `varsel` API command against every node of this cluster with `token`; the
-    /// connection options are added here (and only here), as every other connection of the
-    /// tests is made by a helper of this fixture.
+    /// Runs a `varsel` API command against every node of this cluster with `token`, trusting
+    /// the cluster's CA; the connection options are added here (and only here), as every other
+    /// connection of the tests is made by a helper of this fixture.
     pub async fn varsel(&self, token: &str, args: &[&str]) -> (bool, String, String) {
         let endpoints = self.lc.endpoints().join(",");
-        run_varsel_env(args, &[("VARSEL_ENDPOINTS", &endpoints), ("VARSEL_TOKEN", token)]).await
+        let ca = self.lc.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        run_varsel_env(
+            args,
+            &[("VARSEL_ENDPOINTS", &endpoints), ("VARSEL_CA_FILE", &ca), ("VARSEL_TOKEN", token)],
+        )
+        .await
     }
 }
 
@@ -199,7 +230,7 @@ pub struct ApiClients {
 impl TestCluster {
     /// Public API clients of node `id` (no failover).
     pub fn api(&self, id: u64) -> ApiClients {
-        let ch = Cluster::new(vec![self.lc.node(id).unwrap().api()]).unwrap().channel(0).unwrap();
+        let ch = self.one(id).channel(0).unwrap();
         ApiClients {
             tenants: varsel_proto::api::tenant_service_client::TenantServiceClient::new(ch.clone()),
             contacts: varsel_proto::api::contact_service_client::ContactServiceClient::new(ch.clone()),

@@ -55,7 +55,11 @@ pub async fn start_with_sim(
         s.providers = varsel_config::providers::simulator::demo_provider_configs(&url, &secret_file);
         adjust(s);
     });
-    sim.callback_urls = c.lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("http://{a}")).collect();
+    // The nodes' HTTP listeners speak TLS with the cluster's certificates.
+    let scheme = if c.lc.ca.is_some() { "https" } else { "http" };
+    sim.callback_urls =
+        c.lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("{scheme}://{a}")).collect();
+    sim.callback_ca_file = c.lc.ca_file.clone();
     let proc = SimProc::serve(sim, listener, addr);
     c.boot().await;
     (c, proc, secret_dir)

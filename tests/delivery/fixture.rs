@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use futures::stream;
 use varsel_client::local_cluster::Spec;
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::{ShardsReply, ShardsRequest};
 use varsel_proto::api::{
     Alert, AlertStatus, ChannelContent, Consistency, Contact, Content, CreateAlertRequest,
@@ -196,7 +195,6 @@ impl Fixture {
         }
     }
 
-    /// Where each shard of an alert is (as node `via` sees it).
     /// Messages node `id` handed to providers that accepted them: its
     /// `varsel_delivery_messages_total{outcome="sent"}`, summed over channels and providers.
     pub async fn sent_by_node(&self, id: u64) -> u64 {
@@ -205,10 +203,9 @@ impl Fixture {
         scrape.sum("varsel_delivery_messages_total", &[("outcome", "sent")]) as u64
     }
 
+    /// Where each shard of an alert is (as node `via` sees it).
     pub async fn shards(&self, id: u64, via: u64) -> ShardsReply {
-        let mut admin = ClusterAdminClient::connect(format!("http://{}", self.c.lc.node(via).unwrap().api()))
-            .await
-            .unwrap();
+        let mut admin = self.c.admin(via);
         admin.shards(ShardsRequest { alert_id: id }).await.unwrap().into_inner()
     }
 }

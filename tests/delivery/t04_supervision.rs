@@ -1,5 +1,4 @@
 use varsel_proto::admin::DeliveryStatusRequest;
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::api::{AlertStatus, Channel, Priority};
 use varsel_sim::Channel as SimChannel;
 
@@ -22,8 +21,7 @@ async fn panicking_actors_are_restarted() {
     assert_eq!(f.sim.client.counts(a.id).await.unwrap().channel(SimChannel::Sms).distinct_keys, 2_000);
     let mut restarts = 0;
     for id in f.c.ids() {
-        let mut admin =
-            ClusterAdminClient::connect(format!("http://{}", f.c.lc.node(id).unwrap().api())).await.unwrap();
+        let mut admin = f.c.admin(id);
         let s = admin.delivery_status(DeliveryStatusRequest {}).await.unwrap().into_inner();
         assert!(s.unhealthy.is_empty(), "node {id}: {:?}", s.unhealthy);
         restarts += s.actor_restarts;

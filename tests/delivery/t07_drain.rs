@@ -1,7 +1,6 @@
 use std::time::{Duration, Instant};
 
 use varsel_proto::admin::DrainRequest;
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::api::{AlertStatus, Channel, Priority};
 use varsel_sim::Channel as SimChannel;
 
@@ -26,8 +25,7 @@ async fn drained_site_hands_over_its_work() {
     }
     let victim = f.c.leader().await;
     let other = f.c.ids().into_iter().find(|i| *i != victim).unwrap();
-    let mut admin =
-        ClusterAdminClient::connect(format!("http://{}", f.c.lc.node(other).unwrap().api())).await.unwrap();
+    let mut admin = f.c.admin(other);
     let r = admin.drain(DrainRequest { node_id: victim, resume: false }).await.unwrap().into_inner();
     assert_ne!(r.leader_id, victim, "the drained node is still leader");
     let drained_at = Instant::now();

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use varsel_config::{ProviderConfig, ProviderKind};
-use varsel_delivery::providers::http::JsonClient;
 use varsel_proto::api::{
     Alert, AlertStatus, ChannelContent, ChannelCounts, Consistency, Contact, Content, CreateAlertRequest,
     EscalationStep, GetAlertRequest, GetContactRequest, Priority, Progress, Role, Targets,
@@ -62,13 +61,28 @@ pub fn write_secret(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// The networks the tests' peers listen on (loopback), which URLs from tenants' data (Web Push
+/// endpoints) may reach in these tests; a production node refuses them.
+pub const PEER_NETWORKS: &[&str] = &["127.0.0.0/8"];
+
 impl Channels {
-    /// Starts three nodes with `providers` (made with the secrets directory given to `make`)
-    /// and creates a tenant.
+    /// Starts three nodes with `providers` (made with the secrets directory given to `make`),
+    /// allowing tenants' URLs to reach the tests' peers ([`PEER_NETWORKS`]), and creates a
+    /// tenant.
     pub async fn start(make: impl FnOnce(&Path) -> Vec<ProviderConfig>) -> Self {
+        Self::start_allowing(PEER_NETWORKS, make).await
+    }
+
+    /// As [`Channels::start`], with `allowed` as `delivery.tenant_url_allowed_networks`.
+    pub async fn start_allowing(allowed: &[&str], make: impl FnOnce(&Path) -> Vec<ProviderConfig>) -> Self {
         let secrets = tempfile::tempdir().unwrap();
         let providers = make(secrets.path());
-        let c = TestCluster::start(3, |s| s.providers = providers).await;
+        let allowed: Vec<String> = allowed.iter().map(|n| n.to_string()).collect();
+        let c = TestCluster::start(3, |s| {
+            s.providers = providers;
+            s.delivery.tenant_url_allowed_networks = allowed;
+        })
+        .await;
         let (_, token) = c.tenant_with(1, "kommune", Role::Operator).await;
         Self { c, token, _secrets: secrets }
     }
@@ -187,7 +201,20 @@ impl Channels {
 
     /// The base URL of node `id`'s HTTP listener.
     pub fn http(&self, id: u64) -> String {
-        format!("http://{}", self.c.lc.node(id).unwrap().http().unwrap())
+        format!("https://{}", self.c.lc.node(id).unwrap().http().unwrap())
+    }
+
+    /// Posts `body` to `url` (a node's webhook, over TLS) signed with `secret` as providers
+    /// sign webhooks; returns the status. The webhook id is derived from the body (as the
+    /// simulator derives it), so posting the same body again is a replay of the same webhook.
+    pub async fn post_signed(&self, url: &str, secret: &str, body: &serde_json::Value) -> u16 {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let headers = signed_headers(secret, &bytes);
+        let ca = self.c.lc.ca.as_ref().map(|ca| ca.pem().cert.clone());
+        crate::common::http::post(ca.as_deref(), url, &headers, &bytes)
+            .await
+            .expect("the node answers")
+            .status
     }
 }
 
@@ -201,17 +228,16 @@ pub fn step(channels: &[varsel_proto::api::Channel], after_seconds: u32) -> Esca
     EscalationStep { channels: channels.iter().map(|c| *c as i32).collect(), after_seconds }
 }
 
-/// Posts `body` to `url` signed with `secret` as providers sign webhooks; returns the status.
-pub async fn post_signed(url: &str, secret: &str, body: &serde_json::Value) -> u16 {
-    let bytes = serde_json::to_vec(body).unwrap();
+/// The headers a provider signs a webhook body with: an id derived from the body, the time, and
+/// the HMAC of `id "." timestamp "." body`.
+fn signed_headers(secret: &str, bytes: &[u8]) -> Vec<(&'static str, String)> {
     let ts =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let id = format!("test-{}", &hex::encode(Sha256::digest(bytes))[..32]);
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(&bytes);
+    for part in [id.as_bytes(), b".", ts.as_bytes(), b".", bytes] {
+        mac.update(part);
+    }
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let headers = [("x-varsel-timestamp", ts), ("x-varsel-signature", signature)];
-    let client = JsonClient::new(Duration::from_secs(10));
-    client.call(hyper::Method::POST, url, Some(bytes), &headers).await.unwrap().status
+    vec![("x-varsel-webhook-id", id), ("x-varsel-timestamp", ts), ("x-varsel-signature", signature)]
 }

@@ -1,7 +1,10 @@
 //! HTTP channel tests: three real node processes sending SMS, voice calls and Web Push through
 //! HTTP peers served by the test (which record every request), with receipts, replies and call
 //! results posted back to the nodes' signed webhooks. Web Push payloads and VAPID tokens are
-//! checked by an independent implementation (PyPI `http-ece` and `py-vapid`).
+//! checked by an independent implementation (PyPI `http-ece` and `py-vapid`). The peers listen
+//! on loopback, which tenants' URLs may reach only because the fixture allows it
+//! (`delivery.tenant_url_allowed_networks`); `t05` checks the refusal without that allowance,
+//! `t06` that a replayed webhook is applied once per node.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
@@ -13,3 +16,5 @@ mod t01_http_sms;
 mod t02_voice;
 mod t03_webpush;
 mod t04_voice_render;
+mod t05_push_refuses_private;
+mod t06_webhook_replay;

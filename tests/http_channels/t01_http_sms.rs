@@ -8,7 +8,7 @@ use varsel_config::providers::VoiceHttpConfig;
 use varsel_domain::Channel as C;
 use varsel_proto::api::Channel;
 
-use crate::fixture::{Channels, WEBHOOK_SECRET, counts, post_signed, provider, step, write_secret};
+use crate::fixture::{Channels, WEBHOOK_SECRET, counts, provider, step, write_secret};
 use crate::peer::{Answer, Peer, Request};
 
 const API_KEY: &str = "sms-api-key-4711-not-logged";
@@ -128,18 +128,18 @@ async fn gateway_layout_receipts_and_replies() {
 
     let hook = |node: u64, kind: &str| format!("{}/inbound/v1/sms-gw/{kind}", f.http(node));
     let forged = json!({"events": [{"ref": key(0), "msgId": "x", "stat": "UNDELIV", "err": "forged"}]});
-    assert_eq!(post_signed(&hook(3, "receipts"), "not-the-secret", &forged).await, 401);
+    assert_eq!(f.post_signed(&hook(3, "receipts"), "not-the-secret", &forged).await, 401);
     let forged_ok = json!({"inbound": {"msisdn": "4790000002", "message": "OK"}});
-    assert_eq!(post_signed(&hook(1, "replies"), "not-the-secret", &forged_ok).await, 401);
+    assert_eq!(f.post_signed(&hook(1, "replies"), "not-the-secret", &forged_ok).await, 401);
 
     let receipts = json!({"events": [
         {"ref": key(0), "msgId": format!("m-{}", key(0)), "stat": "DELIVRD"},
         {"ref": key(1), "msgId": format!("m-{}", key(1)), "stat": "UNDELIV", "err": "absent subscriber"},
         {"ref": key(1), "msgId": "ignored", "stat": "ENROUTE"}
     ]});
-    assert_eq!(post_signed(&hook(3, "receipts"), WEBHOOK_SECRET, &receipts).await, 200);
+    assert_eq!(f.post_signed(&hook(3, "receipts"), WEBHOOK_SECRET, &receipts).await, 200);
     let reply = json!({"inbound": {"msisdn": "4790000001", "message": "OK"}});
-    assert_eq!(post_signed(&hook(1, "replies"), WEBHOOK_SECRET, &reply).await, 200);
+    assert_eq!(f.post_signed(&hook(1, "replies"), WEBHOOK_SECRET, &reply).await, 200);
     f.wait_progress(alert.id, 2, "receipts and the reply", |p| {
         p.acknowledged == 1 && counts(p, Channel::Sms).delivered == 1
     })

@@ -8,9 +8,7 @@ use varsel_config::providers::VoiceHttpConfig;
 use varsel_domain::Channel as C;
 use varsel_proto::api::Channel;
 
-use crate::fixture::{
-    Channels, VOICE_SCRIPT, WEBHOOK_SECRET, counts, post_signed, provider, step, write_secret,
-};
+use crate::fixture::{Channels, VOICE_SCRIPT, WEBHOOK_SECRET, counts, provider, step, write_secret};
 use crate::peer::{Answer, Peer, Request};
 
 const TOKEN: &str = "Bearer voice-token-not-logged";
@@ -96,11 +94,11 @@ async fn calls_callbacks_and_keypad_ack() {
     };
 
     let forged = json!({"reference": key(b), "status": "completed", "digits": "1", "call_id": "CA-x"});
-    assert_eq!(post_signed(&callback_of(b), "not-the-secret", &forged).await, 401);
+    assert_eq!(f.post_signed(&callback_of(b), "not-the-secret", &forged).await, 401);
     let answered = json!({"reference": key(a), "status": "completed", "digits": "1", "call_id": format!("CA-{}", key(a))});
-    assert_eq!(post_signed(&callback_of(a), WEBHOOK_SECRET, &answered).await, 200);
+    assert_eq!(f.post_signed(&callback_of(a), WEBHOOK_SECRET, &answered).await, 200);
     let missed = json!({"reference": key(b), "status": "no-answer", "call_id": format!("CA-{}", key(b))});
-    assert_eq!(post_signed(&callback_of(b), WEBHOOK_SECRET, &missed).await, 200);
+    assert_eq!(f.post_signed(&callback_of(b), WEBHOOK_SECRET, &missed).await, 200);
     f.wait_progress(alert.id, 1, "call results", |p| {
         p.acknowledged == 1 && counts(p, Channel::Voice).failed == 1
     })

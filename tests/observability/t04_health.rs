@@ -3,9 +3,8 @@ use std::time::{Duration, Instant};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use varsel_client::Cluster;
 
-use crate::common::{SETTLE, TestCluster, http};
+use crate::common::{SETTLE, TestCluster};
 
 /// Time a node gets to notice it lost its quorum: the leader lease of the test timing (2 s) plus
 /// the readiness poll, with room for a loaded machine.
@@ -16,7 +15,7 @@ const ADMIN: &str = "varsel.admin.v1.ClusterAdmin";
 
 /// The gRPC health status node `id` reports for `service`.
 async fn grpc_health(c: &TestCluster, id: u64, service: &str) -> ServingStatus {
-    let cluster = Cluster::new(vec![c.lc.node(id).unwrap().api()]).unwrap();
+    let cluster = c.one(id);
     let mut client = HealthClient::new(cluster.channel(0).unwrap());
     let reply =
         client.check(HealthCheckRequest { service: service.into() }).await.expect("health check answers");
@@ -25,14 +24,13 @@ async fn grpc_health(c: &TestCluster, id: u64, service: &str) -> ServingStatus {
 
 /// `/readyz` of node `id`: (status code, JSON body).
 async fn readyz(c: &TestCluster, id: u64) -> (u16, serde_json::Value) {
-    let addr = c.lc.node(id).unwrap().http().unwrap();
-    let resp = http::get(addr, "/readyz").await.expect("/readyz answers");
+    let resp = c.http_get(id, "/readyz").await.expect("/readyz answers");
     assert_eq!(resp.content_type, "application/json");
     (resp.status, serde_json::from_str(&resp.body).expect("/readyz body is JSON"))
 }
 
 async fn assert_alive(c: &TestCluster, id: u64) {
-    let resp = http::get(c.lc.node(id).unwrap().http().unwrap(), "/healthz").await.expect("/healthz answers");
+    let resp = c.http_get(id, "/healthz").await.expect("/healthz answers");
     assert_eq!((resp.status, resp.body.as_str()), (200, "ok\n"));
 }
 

@@ -7,11 +7,16 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../delivery/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{SETTLE, TestCluster, varsel_bin};
+use varsel_proto::api::{AlertStatus, Channel, Priority};
+use varsel_sim::Channel as SimChannel;
 
 /// The `sh` blocks of a runbook, in order.
 fn sh_blocks(runbook: &str) -> Vec<String> {
@@ -84,6 +89,7 @@ async fn run(runbook: &str, c: &TestCluster, work: &Path, env: &[(String, String
             .env("PATH", path)
             .env("VARSEL_ENDPOINTS", c.lc.endpoints().join(","))
             .env("VARSEL_TOKEN_FILE", &c.lc.superadmin_token_file)
+            .env("VARSEL_CA_FILE", c.lc.ca_file.as_ref().expect("the test clusters speak TLS"))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .kill_on_drop(true)
             .output(),
@@ -138,7 +144,8 @@ async fn replace_node() {
 
 /// Goal: a node whose store is damaged is rebuilt from the others as written.
 /// Method: node 3's process is handed to the stand-in; the runbook removes it, moves its data
-/// aside, restarts it with id 5 and joins it again; node 5 then holds data written before.
+/// aside, gives id 5 a certificate, restarts the node with it and joins it again; node 5 then
+/// holds data written before.
 #[tokio::test(flavor = "multi_thread")]
 async fn recover_damaged_node() {
     let c = TestCluster::start(3, |_| {}).await;
@@ -151,7 +158,11 @@ async fn recover_damaged_node() {
     let work = tempfile::tempdir().unwrap();
     let (_guard, mut env) = control(&c, victim, work.path());
     let n = c.lc.node(victim).unwrap().config.clone();
+    // The local cluster keeps the CA and every node's TLS files in one directory.
+    let tls_dir = c.lc.ca_file.as_ref().unwrap().parent().unwrap().display().to_string();
     env.extend([
+        ("CA_DIR".to_string(), tls_dir.clone()),
+        ("NODE_TLS_DIR".to_string(), tls_dir),
         ("NEW_NODE_ID".to_string(), "5".to_string()),
         ("NEW_SITE".into(), n.site.clone()),
         ("NEW_API".into(), n.api_addr.to_string()),
@@ -165,11 +176,90 @@ async fn recover_damaged_node() {
     );
 }
 
-/// Goal: the read-only checks of the site-lost and takeover runbooks run as written.
+/// Goal: the checks of the site-lost runbook and the takeover runbook, including taking
+/// ownership of the superadmin token on the live cluster, run as written.
+/// Method: three nodes; the stand-in installer writes the nodes' token file. Afterwards every
+/// node accepts the token the runbook made and refuses the one the cluster was started with.
 #[tokio::test(flavor = "multi_thread")]
 async fn checks_of_site_lost_and_takeover() {
     let c = TestCluster::start(3, |_| {}).await;
     let work = tempfile::tempdir().unwrap();
     run("site-lost.md", &c, work.path(), &[]).await;
-    run("takeover.md", &c, work.path(), &[]).await;
+    let secrets = c.lc.superadmin_token_file.parent().unwrap().display().to_string();
+    run("takeover.md", &c, work.path(), &[("NODE_SECRET_DIR".to_string(), secrets)]).await;
+    let new_token = std::fs::read_to_string(work.path().join("new/superadmin.token")).unwrap();
+    assert_ne!(new_token.trim(), c.superadmin(), "the runbook made no new token");
+    for id in c.ids() {
+        let mut admin =
+            varsel_client::admin(&c.lc.endpoint(id).unwrap(), &c.lc.trust, new_token.trim()).unwrap();
+        assert!(
+            admin.status(varsel_proto::admin::StatusRequest {}).await.is_ok(),
+            "node {id}: new token refused"
+        );
+        let refused = c.admin(id).status(varsel_proto::admin::StatusRequest {}).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "node {id}: old token still accepted");
+    }
+}
+
+/// Goal: the certificate rotation runbook renews every node certificate and then replaces the
+/// cluster CA on a live cluster, as written, while an alert is being sent, and nothing is lost.
+/// Method: three nodes and the simulator (SMS at 150 messages/s per provider, so the alert of
+/// 3,000 recipients sends through the whole rotation); the runbook runs with the CA copied to
+/// an operator directory and the stand-in installer writing the nodes' TLS files. Afterwards
+/// the alert has reached every recipient, a client trusting only the new CA is served, and one
+/// trusting only the old CA is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_certificates_while_sending() {
+    let mut sim = fixture::sim_config();
+    for p in &mut sim.providers {
+        p.rate_per_second = 150;
+    }
+    let mut f = fixture::Fixture::start(sim, |s| s.delivery.lease_ms = 6_000).await;
+    f.contacts(3_000, "alle").await;
+    let alert = f.alert("rotation", "alle", Priority::Crisis, fixture::at_once(&[Channel::Sms])).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let tls_dir = f.c.lc.ca_file.as_ref().unwrap().parent().unwrap().to_path_buf();
+    let ca_dir = work.path().join("operator-ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    for name in ["ca.pem", "ca.key"] {
+        std::fs::copy(tls_dir.join(name), ca_dir.join(name)).unwrap();
+    }
+    let old_ca = std::fs::read_to_string(ca_dir.join("ca.pem")).unwrap();
+    let env = vec![
+        ("CA_DIR".to_string(), ca_dir.display().to_string()),
+        ("NODE_TLS_DIR".into(), tls_dir.display().to_string()),
+    ];
+    run("rotate-certificates.md", &f.c, work.path(), &env).await;
+
+    // From here on the test's own clients trust the new CA alone, as the runbook tells clients.
+    let new_ca = std::fs::read_to_string(work.path().join("new-ca/ca.pem")).unwrap();
+    f.c.lc.trust = varsel_client::Trust::ca_pem(new_ca.clone());
+    let done = f.wait_final(alert.id, 1).await;
+    assert_eq!(done.status, AlertStatus::Completed as i32, "{:?}", done.progress);
+    let sms = f.sim.client.counts(alert.id).await.unwrap();
+    assert_eq!(sms.channel(SimChannel::Sms).distinct_keys, 3_000, "every recipient reached");
+
+    let status = |ca: String| {
+        let endpoints = f.c.lc.endpoints();
+        let token = f.c.superadmin();
+        async move {
+            let cluster = varsel_client::Cluster::new(endpoints, &varsel_client::Trust::ca_pem(ca))
+                .unwrap()
+                .with_deadline(Duration::from_secs(5));
+            let bearer = varsel_client::Bearer::new(&token).unwrap();
+            cluster
+                .call(|ch| {
+                    let mut admin =
+                        varsel_proto::admin::cluster_admin_client::ClusterAdminClient::with_interceptor(
+                            ch,
+                            bearer.clone(),
+                        );
+                    async move { admin.status(varsel_proto::admin::StatusRequest {}).await }
+                })
+                .await
+        }
+    };
+    assert!(status(new_ca).await.is_ok(), "a client trusting the new CA is refused");
+    assert!(status(old_ca).await.is_err(), "a client trusting only the old CA is still served");
 }

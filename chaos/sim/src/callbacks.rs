@@ -45,7 +45,7 @@ use crate::{
     protocol::{Receipt, Reply},
     providers::Provider,
     reports::{Counters, ReplyRecord},
-    signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature},
+    signing::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, webhook_id},
     sim::{Sim, lock},
 };
 
@@ -196,7 +196,13 @@ impl CallbackQueue {
 /// The flusher: runs until `stop` changes, then abandons what is queued or in flight (a
 /// stopped simulator is a provider that went away).
 pub(crate) async fn run(sim: Arc<Sim>, mut stop: watch::Receiver<bool>) {
-    let http = crate::http::client();
+    let http = match crate::http::client_trusting(sim.callback_ca.as_deref()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "callbacks cannot be sent");
+            return;
+        }
+    };
     let permits = Arc::new(Semaphore::new(CALLBACK_CONCURRENCY_MAX));
     let mut senders = JoinSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(CALLBACK_FLUSH_INTERVAL_MS));
@@ -330,14 +336,17 @@ async fn post_signed(
 ) -> Result<(), String> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{url}: only http:// callbacks are supported"));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{url}: only https:// (and http://) callbacks are supported"));
     }
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // The same id on every attempt of this callback (see `signing`).
+    let id = webhook_id(path, &body);
     let request = Request::post(uri)
         .header(CONTENT_TYPE, "application/json")
+        .header(ID_HEADER, &id)
         .header(TIMESTAMP_HEADER, timestamp)
-        .header(SIGNATURE_HEADER, signature(secret, timestamp, &body))
+        .header(SIGNATURE_HEADER, signature(secret, &id, timestamp, &body))
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     let exchange = async {

@@ -82,10 +82,14 @@ pub struct SimConfig {
     pub callback_secret: String,
     /// File holding the callback secret (trailing whitespace trimmed). Default none.
     pub callback_secret_file: Option<PathBuf>,
-    /// Base URLs (`http://host:port`) of every node's inbound endpoint: when the callback
-    /// URL a message came with fails, its receipts and replies go to these in turn.
-    /// Default empty (only the message's own callback is tried). At most 16.
+    /// Base URLs (`https://host:port`, or `http://` for a plaintext cluster) of every node's
+    /// inbound endpoint: when the callback URL a message came with fails, its receipts and
+    /// replies go to these in turn. Default empty (only the message's own callback is tried).
+    /// At most 16.
     pub callback_urls: Vec<String>,
+    /// PEM file with the cluster's CA certificate: callbacks to `https://` URLs are verified
+    /// against it, and nothing else. Default none (only `http://` callbacks work).
+    pub callback_ca_file: Option<PathBuf>,
     /// Distinct full keys kept for `/admin/keys`; further keys are still counted exactly
     /// (by hash) but not listed. Default 100,000, at most 10,000,000.
     pub keys_recorded_max: usize,
@@ -243,6 +247,7 @@ impl SimConfig {
             callback_secret: "varsel-sim-dev-secret".to_owned(),
             callback_secret_file: None,
             callback_urls: Vec::new(),
+            callback_ca_file: None,
             keys_recorded_max: KEYS_RECORDED_DEFAULT,
             inbox_max: INBOX_DEFAULT,
             providers: vec![
@@ -279,6 +284,12 @@ impl SimConfig {
         let config: SimConfig = serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The CA certificate(s) callbacks are verified against, from `callback_ca_file`.
+    pub fn callback_ca(&self) -> Result<Option<Vec<u8>>> {
+        let Some(path) = &self.callback_ca_file else { return Ok(None) };
+        std::fs::read(path).map(Some).map_err(|source| Error::File { path: path.clone(), source })
     }
 
     /// The callback secret, from `callback_secret_file` when it is set.
@@ -411,8 +422,8 @@ fn check_fraction(field: &str, name: &str, value: f64) -> Result<(), String> {
 /// network or loopback) with a host.
 pub(crate) fn parse_base_url(url: &str) -> Result<Uri, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-        return Err(format!("{url:?} must look like http://host:port"));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(format!("{url:?} must look like https://host:port (or http:// for a plaintext cluster)"));
     }
     Ok(uri)
 }

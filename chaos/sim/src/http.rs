@@ -9,6 +9,7 @@ use hyper::{
     body::{Body, Bytes},
     header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue},
 };
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -17,15 +18,40 @@ use serde::Serialize;
 
 use crate::{limits::BODY_DRAIN_BYTES_MAX, protocol::ErrorBody};
 
-/// The client used for callbacks and by [`crate::SimClient`]: plain HTTP/1.1, pooled
-/// keep-alive connections.
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The client used for callbacks and by [`crate::SimClient`]: HTTP/1.1 with pooled
+/// keep-alive connections; `https://` URLs are verified against the CA it was given, and only
+/// against it (a simulator calls one cluster back, whose nodes carry its CA's certificates).
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// A client for `http://` URLs only (the simulator's own admin API).
 pub(crate) fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
+    client_trusting(None).unwrap_or_else(|_| unreachable!("an empty root store is always accepted"))
+}
+
+/// A client that verifies `https://` peers against the CA certificate(s) in `ca_pem`; without
+/// one, `https://` URLs fail.
+pub(crate) fn client_trusting(ca_pem: Option<&[u8]>) -> Result<HttpClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(pem) = ca_pem {
+        use rustls::pki_types::pem::PemObject as _;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("callback_ca_file: not PEM certificates: {e}"))?;
+            roots.add(cert).map_err(|e| format!("callback_ca_file: not a usable CA certificate: {e}"))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
     // Small JSON requests: waiting for Nagle only adds latency.
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector =
+        HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// Why a body could not be read.

@@ -42,7 +42,10 @@ pub async fn serve(
 ) -> Result<()> {
     config.validate()?;
     let secret = config.secret()?;
-    let sim = Arc::new(Sim::new(&config, secret));
+    let ca = config.callback_ca()?;
+    // Fails now, not at the first callback, when the CA file holds no usable certificate.
+    crate::http::client_trusting(ca.as_deref()).map_err(crate::Error::Config)?;
+    let sim = Arc::new(Sim::new(&config, secret, ca));
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
     info!(seed = config.seed, addr = ?listener.local_addr().ok(), providers = ?names, "varsel-sim serving");
     let (stop, stopped) = watch::channel(false);

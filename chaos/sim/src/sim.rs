@@ -46,6 +46,8 @@ pub(crate) struct Sim {
     pub(crate) seed: u64,
     pub(crate) secret: Vec<u8>,
     pub(crate) callback_urls: Vec<String>,
+    /// The CA that `https://` callbacks are verified against.
+    pub(crate) callback_ca: Option<Vec<u8>>,
     pub(crate) providers: Vec<Provider>,
     /// One lock, taken once per batch: on two cores a sharded table would buy nothing.
     pub(crate) recorder: Mutex<Recorder>,
@@ -59,13 +61,14 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Builds the state of a validated configuration.
-    pub(crate) fn new(config: &SimConfig, secret: Vec<u8>) -> Self {
+    pub(crate) fn new(config: &SimConfig, secret: Vec<u8>, callback_ca: Option<Vec<u8>>) -> Self {
         let providers: Vec<Provider> =
             config.providers.iter().enumerate().map(|(i, p)| Provider::new(i, p)).collect();
         Sim {
             seed: config.seed,
             secret,
             callback_urls: config.callback_urls.clone(),
+            callback_ca,
             callbacks: CallbackQueue::new(providers.len()),
             providers,
             recorder: Mutex::new(Recorder::new(config.keys_recorded_max)),

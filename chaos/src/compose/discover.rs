@@ -54,12 +54,19 @@ pub(super) async fn project_containers(
     docker::inspect(&ids).await
 }
 
-/// A node from its container; also the container path of its superadmin token file.
+/// What a node's configuration names besides the node: the container paths of its superadmin
+/// token file and of the cluster CA (none without TLS).
+pub(super) struct NodeFiles {
+    pub token: Option<String>,
+    pub ca: Option<String>,
+}
+
+/// A node from its container, and the files its configuration names.
 pub(super) fn describe_node(
     project: &str,
     intersite: &str,
     c: &Container,
-) -> Result<(ComposeNode, Option<String>), BackendError> {
+) -> Result<(ComposeNode, NodeFiles), BackendError> {
     let name = c.display_name().to_string();
     if !c.state.running {
         return Err(BackendError::new(format!(
@@ -92,8 +99,9 @@ pub(super) fn describe_node(
         intersite_ip: c.network(intersite).map(|a| a.ip_address.clone()).unwrap_or_default(),
         api_port: cfg.api_port,
         api: format!("{ip}:{}", cfg.api_port),
+        tls_name: c.service().to_string(),
     };
-    Ok((node, cfg.superadmin_token_file))
+    Ok((node, NodeFiles { token: cfg.superadmin_token_file, ca: cfg.ca_file }))
 }
 
 /// The network the harness reaches a node on: `<p>_site-<service>`, else its only network
@@ -146,6 +154,11 @@ pub(super) fn read_token(c: &Container, token_file: Option<&str>) -> Result<Stri
         return Err(BackendError::new(format!("superadmin token file {source} is empty")));
     }
     Ok(token)
+}
+
+/// The cluster CA from the file the node's configuration names (mounted from the host).
+pub(super) fn read_ca(c: &Container, ca_file: &str) -> Result<Vec<u8>, BackendError> {
+    Ok(read_mounted(c, ca_file)?.1.into_bytes())
 }
 
 /// The simulator's address on `network` (else on any network it is on).

@@ -263,6 +263,8 @@ pub(super) struct NodeFile {
     pub api_port: u16,
     /// `auth.superadmin_token_file`, a path in the container.
     pub superadmin_token_file: Option<String>,
+    /// `tls.ca_file`, a path in the container (none for a plaintext deployment).
+    pub ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +274,15 @@ struct NodeFileToml {
     api_addr: String,
     #[serde(default)]
     auth: AuthToml,
+    #[serde(default)]
+    tls: TlsToml,
+}
+
+#[derive(Deserialize, Default)]
+struct TlsToml {
+    ca_file: Option<String>,
+    #[serde(default)]
+    insecure_plaintext: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -279,8 +290,9 @@ struct AuthToml {
     superadmin_token_file: Option<String>,
 }
 
-/// Reads `node_id`, `site`, the port of `api_addr` and `auth.superadmin_token_file` from a
-/// node's TOML configuration; other fields are not checked here (the node checks them).
+/// Reads `node_id`, `site`, the port of `api_addr`, `auth.superadmin_token_file` and
+/// `tls.ca_file` from a node's TOML configuration; other fields are not checked here (the node
+/// checks them).
 pub(super) fn parse_node_file(text: &str) -> Result<NodeFile, String> {
     let t: NodeFileToml = toml::from_str(text).map_err(|e| e.to_string())?;
     let api_port = port_of(&t.api_addr).map_err(|e| format!("api_addr: {e}"))?;
@@ -289,6 +301,7 @@ pub(super) fn parse_node_file(text: &str) -> Result<NodeFile, String> {
         site: t.site,
         api_port,
         superadmin_token_file: t.auth.superadmin_token_file,
+        ca_file: if t.tls.insecure_plaintext { None } else { t.tls.ca_file },
     })
 }
 
@@ -467,6 +480,7 @@ mod tests {
                 site: "bergen".into(),
                 api_port: 7001,
                 superadmin_token_file: Some("/run/secrets/superadmin_token".into()),
+                ca_file: None,
             }
         );
         let err =

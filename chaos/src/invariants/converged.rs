@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use varsel_proto::admin::DigestRequest;
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 
 use super::{Evidence, Verdict};
+use crate::backend::NodeInfo;
 
 /// Name in reports.
 pub const NAME: &str = "nodes converge to the same state";
@@ -14,9 +14,9 @@ pub const NAME: &str = "nodes converge to the same state";
 /// How long the nodes get to reach a common applied index.
 const WITHIN: Duration = Duration::from_secs(90);
 
-async fn digest(api: &str) -> Result<varsel_proto::admin::DigestReply, String> {
+async fn digest(node: &NodeInfo) -> Result<varsel_proto::admin::DigestReply, String> {
     let fut = async {
-        let mut c = ClusterAdminClient::connect(format!("http://{api}")).await.map_err(|e| e.to_string())?;
+        let mut c = node.admin().map_err(|e| e.to_string())?;
         c.digest(DigestRequest {}).await.map(|r| r.into_inner()).map_err(|e| e.message().to_string())
     };
     tokio::time::timeout(Duration::from_secs(10), fut)
@@ -29,7 +29,7 @@ pub async fn check(e: &Evidence) -> Verdict {
     let started = Instant::now();
     let mut last = String::from("no round completed");
     while started.elapsed() < WITHIN {
-        let replies = futures::future::join_all(e.nodes.iter().map(|n| digest(&n.api))).await;
+        let replies = futures::future::join_all(e.nodes.iter().map(digest)).await;
         let mut round = Vec::new();
         for (n, r) in e.nodes.iter().zip(replies) {
             match r {

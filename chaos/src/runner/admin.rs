@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_client::AdminClient;
 use varsel_proto::admin::{DeliveryStatusRequest, ShardsRequest, StatusRequest};
 
 use super::RunError;
@@ -18,9 +18,9 @@ const RESUME_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An admin client of `node`, if it accepts a connection within two seconds: a node under a
 /// fault may not, and the caller then asks another.
-async fn admin(node: &NodeInfo) -> Option<ClusterAdminClient<tonic::transport::Channel>> {
-    let fut = ClusterAdminClient::connect(format!("http://{}", node.api));
-    tokio::time::timeout(Duration::from_secs(2), fut).await.ok()?.ok()
+async fn admin(node: &NodeInfo) -> Option<AdminClient> {
+    let a = &node.access;
+    varsel_client::admin_connected(&node.api, &a.trust, &a.superadmin, Duration::from_secs(2)).await.ok()
 }
 
 /// One node's in-flight window (messages handed to providers and not yet recorded): the
@@ -109,11 +109,7 @@ pub(super) async fn sending_resumed(
 
 /// Whether `victim` still holds any of `held` as the node behind `a` sees it; `None` if that
 /// node did not answer for every alert (the caller then asks another).
-async fn still_held(
-    a: &mut ClusterAdminClient<tonic::transport::Channel>,
-    victim: u64,
-    held: &BTreeMap<u64, Vec<u32>>,
-) -> Option<bool> {
+async fn still_held(a: &mut AdminClient, victim: u64, held: &BTreeMap<u64, Vec<u32>>) -> Option<bool> {
     let mut still = false;
     let mut answered = true;
     for (id, shards) in held {

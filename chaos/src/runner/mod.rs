@@ -76,7 +76,7 @@ pub async fn run<B: Backend>(
 ) -> Result<Report, RunError> {
     let nodes = backend.nodes();
     let tag = format!("{}-{seed}-{}", scenario.name, std::process::id());
-    let token = setup::tenant(&nodes, &backend.superadmin_token(), &tag, &scenario.load).await?;
+    let token = setup::tenant(&nodes, &backend.access().superadmin, &tag, &scenario.load).await?;
     let sim = backend.sim();
     setup::simulator_replies(&sim, &scenario.load).await?;
     let in_flight_window = admin::in_flight_window(&nodes).await;

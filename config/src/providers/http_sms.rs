@@ -57,7 +57,7 @@ pub struct HttpSmsConfig {
     /// real traffic decides.
     #[serde(default)]
     pub health_url: Option<String>,
-    /// The layout of its delivery receipts; absent: Varsel's own (`node/src/inbound.rs`).
+    /// The layout of its delivery receipts; absent: Varsel's own (`node/src/inbound/mod.rs`).
     #[serde(default)]
     pub receipts: Option<SmsReceiptMap>,
     /// The layout of its replies; absent: Varsel's own.

@@ -46,7 +46,7 @@ pub struct ProviderConfig {
     /// Time allowed for one call.
     pub timeout_ms: u64,
     /// File with the secret this provider signs its receipt and reply webhooks with (see
-    /// `node/src/inbound.rs`). Without it, the provider's webhooks are refused.
+    /// `node/src/inbound/mod.rs`). Without it, the provider's webhooks are refused.
     pub inbound_secret_file: Option<PathBuf>,
     /// What kind of provider it is, with that kind's settings.
     pub kind: ProviderKind,

@@ -255,7 +255,11 @@ fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, se
     }
 }
 
-/// The live nodes (by the log's heartbeats), sorted, with this node among them.
+/// The live nodes, sorted, with this node among them: those whose heartbeat in the log is
+/// recent, and the voters that have sent none yet. A cluster that has just started (or a node
+/// just added) has not heartbeated through the log; counting only the nodes that have gave
+/// the first node to beat every shard of an alert created then. A voter that never beats costs
+/// its share one lease length, as a node that stopped does.
 fn live_nodes(state: &SchedulerState) -> Vec<u64> {
     let me = state.shared.replica.id();
     let beats = dq::heartbeats(&state.shared.replica.state().read_txn()).unwrap_or_default();
@@ -265,6 +269,8 @@ fn live_nodes(state: &SchedulerState) -> Vec<u64> {
         .filter(|(_, t)| t + NODE_LIVE_LEASES * state.shared.config.lease_ms >= newest)
         .map(|(n, _)| *n)
         .collect();
+    let beaten: BTreeSet<u64> = beats.iter().map(|(n, _)| *n).collect();
+    live.extend(state.shared.replica.voters().into_iter().filter(|v| !beaten.contains(v)));
     live.insert(me);
     live.into_iter().collect()
 }

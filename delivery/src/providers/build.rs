@@ -62,10 +62,14 @@ fn build_one(
         ProviderKind::HttpSms(c) => {
             Arc::new(HttpSmsProvider::new(&p.name, c, p.batch_max, timeout).map_err(|e| e.to_string())?)
         }
-        ProviderKind::WebPush(c) => Arc::new(
-            WebPushProvider::new(&p.name, c, p.batch_max, timeout, inbound.clone())
-                .map_err(|e| e.to_string())?,
-        ),
+        ProviderKind::WebPush(c) => {
+            // Push endpoints are tenants' data: only the operator's allowed internal ranges.
+            let allowed = delivery.allowed_tenant_networks().map_err(|e| e.to_string())?;
+            Arc::new(
+                WebPushProvider::new(&p.name, c, p.batch_max, timeout, allowed, inbound.clone())
+                    .map_err(|e| e.to_string())?,
+            )
+        }
         ProviderKind::VoiceHttp(c) => Arc::new(voice_provider(p, c, delivery)?),
         ProviderKind::Smpp(c) => Arc::new(smpp(p, c, inbound)?),
         ProviderKind::Smtp(c) => Arc::new(smtp(p, c)?),

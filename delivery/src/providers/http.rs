@@ -4,6 +4,10 @@
 //! `https://` URLs both work: TLS is rustls with the webpki root certificates built in (the
 //! container image has no CA bundle). Every call has a timeout; a response body larger than
 //! [`RESPONSE_BYTES_MAX`] is refused.
+//!
+//! [`JsonClient::new`] calls any address (providers the operator configured);
+//! [`JsonClient::tenant`] calls only the addresses an [`AddressPolicy`] admits, checked where
+//! the connection is made (see [`super::outbound`]), for URLs that come from tenants' data.
 
 use std::time::Duration;
 
@@ -11,8 +15,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use super::outbound::connect::{PolicedConnector, refusal_in};
+use super::outbound::{AddressPolicy, OutboundRefused};
 
 /// Largest response body read from a provider.
 pub const RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -26,7 +32,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A pooled JSON client.
 #[derive(Debug, Clone)]
 pub struct JsonClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<PolicedConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -52,6 +58,10 @@ pub enum CallError {
     /// No reply within the timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
+    /// Not attempted: the host's addresses are all ones the client's [`AddressPolicy`]
+    /// refuses. Retrying does not help.
+    #[error("{0}")]
+    Refused(OutboundRefused),
 }
 
 /// A request body and its content type.
@@ -63,8 +73,8 @@ pub struct Body<'a> {
     pub bytes: Vec<u8>,
 }
 
-fn connector() -> HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
+fn connector(mut tcp: PolicedConnector) -> HttpsConnector<PolicedConnector> {
+    let http = tcp.http_mut();
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.enforce_http(false);
@@ -77,15 +87,26 @@ fn connector() -> HttpsConnector<HttpConnector> {
         .expect("ring supports TLS 1.2 and 1.3")
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http)
+        .wrap_connector(tcp)
 }
 
 impl JsonClient {
-    /// A client whose calls time out after `timeout`.
+    /// A client whose calls time out after `timeout`, to any address: for providers the
+    /// operator configured.
     pub fn new(timeout: Duration) -> Self {
+        Self::with(timeout, PolicedConnector::any())
+    }
+
+    /// A client for URLs that tenants supply: it connects only to addresses `policy` admits,
+    /// and a call to any other fails with [`CallError::Refused`].
+    pub fn tenant(timeout: Duration, policy: AddressPolicy) -> Self {
+        Self::with(timeout, PolicedConnector::tenant(policy))
+    }
+
+    fn with(timeout: Duration, tcp: PolicedConnector) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(IDLE_CONNECTIONS_MAX)
-            .build(connector());
+            .build(connector(tcp));
         Self { client, timeout }
     }
 
@@ -120,8 +141,10 @@ impl JsonClient {
             .body(Full::new(Bytes::from(body.map(|b| b.bytes).unwrap_or_default())))
             .map_err(|e| CallError::Transport(e.to_string()))?;
         let fut = async {
-            let resp =
-                self.client.request(req).await.map_err(|e| CallError::Transport(transport_text(&e)))?;
+            let resp = self.client.request(req).await.map_err(|e| match refusal_in(&e) {
+                Some(refused) => CallError::Refused(refused),
+                None => CallError::Transport(transport_text(&e)),
+            })?;
             let status = resp.status().as_u16();
             let header =
                 |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);

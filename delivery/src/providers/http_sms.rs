@@ -11,7 +11,7 @@
 //! as permanent or retryable); 429 throttles (Retry-After); 401 and 403 reject the call
 //! (credentials); 5xx, timeouts and connection errors make the provider unavailable (fail over).
 //!
-//! Receipts and replies come back through the signed webhook (`node/src/inbound.rs`) in the
+//! Receipts and replies come back through the signed webhook (`node/src/inbound/mod.rs`) in the
 //! provider's own layout, read with [`SmsReceiptMap`] and [`SmsReplyMap`].
 
 use std::time::Duration;

@@ -23,9 +23,9 @@
 //! - [`voice_http`](voice): text-to-speech calls over HTTP, with signed call-result callbacks.
 //! - [`webpush`]: Web Push with [`ece`] (RFC 8291) encryption and [`vapid`] (RFC 8292).
 //!
-//! Shared by the HTTP kinds: [`http`] (a pooled HTTP/1.1 + TLS client, a credential header) and
-//! [`each`] (one request per message, several at once, settled without re-sending answered
-//! messages).
+//! Shared by the HTTP kinds: [`http`] (a pooled HTTP/1.1 + TLS client, a credential header),
+//! [`outbound`] (the addresses a node calls for URLs that tenants supply) and [`each`] (one
+//! request per message, several at once, settled without re-sending answered messages).
 
 pub mod breaker;
 pub mod bucket;
@@ -35,6 +35,7 @@ pub mod ece;
 pub mod http;
 pub mod http_sms;
 pub mod mapping;
+pub mod outbound;
 pub mod simulator;
 pub mod smpp;
 pub mod smtp;

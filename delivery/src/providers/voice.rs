@@ -6,7 +6,7 @@
 //! reaches every node) + `/inbound/v1/{provider}/voice`. Field names follow the provider's
 //! layout ([`VoiceRequestMap`]).
 //!
-//! The provider calls back, signed like every webhook (`node/src/inbound.rs`), when the call
+//! The provider calls back, signed like every webhook (`node/src/inbound/mod.rs`), when the call
 //! ends: answered, no answer, busy or failed, and the keypad digits pressed. An answered call
 //! is a delivery receipt; no answer, busy and failed are undeliverable receipts with that
 //! reason; a digit in `ack_digits` ("press 1") acknowledges the alert for that recipient, which

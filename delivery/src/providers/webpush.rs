@@ -12,9 +12,15 @@
 //! errors are retried (one push service's trouble is not the provider's); other 4xx fail the
 //! message.
 //!
-//! Subscriptions come from tenants' contact data, so endpoints must be `https://` unless
-//! `allow_http_endpoints` is set (tests): a contact list cannot make a node call plain-HTTP
-//! services on its own network.
+//! Subscriptions come from tenants' contact data, so a contact list must not be able to make a
+//! node call services on its own network: endpoints must be `https://` unless
+//! `allow_http_endpoints` is set (tests), and the client connects only to addresses the
+//! outbound rule admits ([`super::outbound`]: no loopback, private, link-local, CGNAT, … unless
+//! the operator allows the range in `delivery.tenant_url_allowed_networks`), checked on the
+//! resolved addresses at connect time. A refused endpoint fails its message for good with the
+//! reason ("push endpoint host … resolves only to addresses Varsel does not call (127.0.0.1:
+//! loopback); allow the range in delivery.tenant_url_allowed_networks") and is logged; it
+//! does not count against the provider (the push service did nothing wrong).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +30,9 @@ use varsel_domain::model::{Channel, Priority};
 
 use super::each::{self, One};
 use super::ece::{self, Subscription};
-use super::http::{Body, JsonClient, Reply};
+use super::http::{Body, CallError, JsonClient, Reply};
 use super::http_sms::excerpt;
+use super::outbound::{AddressPolicy, IpNetwork};
 use super::vapid::Vapid;
 use super::{BoxFuture, InboundSink, Provider, ProviderError, SendResult};
 use crate::message::{MessageContent, OutboundMessage};
@@ -33,6 +40,9 @@ use varsel_config::ConfigError;
 
 /// Wait asked of the provider set when a 429 has no `Retry-After`.
 pub const THROTTLE_DEFAULT: Duration = Duration::from_secs(1);
+
+/// What a push subscription's URL is, in the outbound rule's error messages.
+pub const PURPOSE: &str = "push endpoint";
 
 type Headers = Vec<(&'static str, String)>;
 
@@ -55,12 +65,15 @@ fn urgency(p: Priority) -> &'static str {
 }
 
 impl WebPushProvider {
-    /// A provider called `name`; reads the VAPID key. Gone subscriptions are reported to `sink`.
+    /// A provider called `name`; reads the VAPID key. Endpoints are called only at public
+    /// addresses and in the `allowed` ranges (`delivery.tenant_url_allowed_networks`). Gone
+    /// subscriptions are reported to `sink`.
     pub fn new(
         name: &str,
         config: &WebPushConfig,
         batch_max: usize,
         timeout: Duration,
+        allowed: Vec<IpNetwork>,
         sink: Arc<dyn InboundSink>,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -68,7 +81,7 @@ impl WebPushProvider {
             vapid: Vapid::load(&config.vapid_private_key_file, &config.vapid_subject)?,
             config: config.clone(),
             batch_max: batch_max.max(1),
-            client: JsonClient::new(timeout),
+            client: JsonClient::tenant(timeout, AddressPolicy::new(PURPOSE, allowed)),
             sink,
         })
     }
@@ -106,6 +119,10 @@ impl WebPushProvider {
         let body = Body { content_type: "application/octet-stream", bytes };
         match self.client.send(hyper::Method::POST, &sub.endpoint, Some(body), &headers).await {
             Ok(reply) => self.answer(m, &reply),
+            Err(CallError::Refused(refused)) => {
+                tracing::warn!(provider = %self.name, key = %m.key, reason = %refused, "push endpoint refused by the outbound address rule; message failed");
+                Ok(SendResult::Permanent(refused.to_string()))
+            }
             Err(e) => Ok(SendResult::Retryable(format!("push service: {e}"))),
         }
     }
@@ -153,5 +170,72 @@ impl Provider for WebPushProvider {
     /// so a half-open circuit is tested by real traffic.
     fn health(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::inbound::EngineInbound;
+
+    /// A subscription's public key and auth secret (RFC 8291 Appendix A).
+    const KEYS: &str = r#""keys":{"p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4","auth":"BTBZMqHH6r4Tts7J_aSIgg"}"#;
+
+    fn provider(dir: &std::path::Path, allowed: &[&str]) -> WebPushProvider {
+        // A 32-byte P-256 private key in base64url (the value 1 repeated); it protects nothing.
+        let key = dir.join("vapid.key");
+        std::fs::write(&key, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE").unwrap();
+        let config = WebPushConfig {
+            vapid_private_key_file: key,
+            vapid_subject: "mailto:ops@example.no".into(),
+            ttl_s: 60,
+            allow_http_endpoints: true,
+        };
+        let allowed = allowed.iter().map(|n| n.parse().unwrap()).collect();
+        let sink = Arc::new(EngineInbound::default());
+        WebPushProvider::new("webpush", &config, 4, Duration::from_secs(5), allowed, sink).unwrap()
+    }
+
+    fn message(endpoint: &str) -> OutboundMessage {
+        OutboundMessage {
+            key: "a1-c2-push-0".into(),
+            alert: 1,
+            tenant: 1,
+            contact: 2,
+            channel: Channel::Push,
+            step: 0,
+            priority: Priority::Crisis,
+            to: format!(r#"{{"endpoint":"{endpoint}",{KEYS}}}"#),
+            content: MessageContent::Push { title: Some("Varsel".into()), body: Some("Evakuer".into()) },
+        }
+    }
+
+    /// Goal: a subscription whose endpoint is an internal address fails its message for good
+    /// with the reason an operator can act on, without a provider-level error (which would
+    /// count against the breaker of a push service that did nothing wrong) and without a
+    /// connection; with the range allowed, the same endpoint is called.
+    /// Method: endpoints on a closed local port: refused by the rule when not allowed, and a
+    /// connection error (retryable) once 127.0.0.0/8 is allowed, which shows it was tried.
+    #[tokio::test]
+    async fn internal_endpoints_fail_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let endpoint = format!("https://127.0.0.1:{closed}/push/a");
+        let batch = [message(&endpoint), message("https://169.254.169.254/latest/meta-data")];
+        let results = provider(dir.path(), &[]).send(&batch).await.unwrap();
+        let expected = [
+            "push endpoint host 127.0.0.1 is an address Varsel does not call (127.0.0.1: loopback); \
+             allow the range in delivery.tenant_url_allowed_networks",
+            "push endpoint host 169.254.169.254 is an address Varsel does not call (169.254.169.254: \
+             link-local); allow the range in delivery.tenant_url_allowed_networks",
+        ];
+        assert_eq!(results, expected.map(|r| SendResult::Permanent(r.to_string())).to_vec());
+
+        let results = provider(dir.path(), &["127.0.0.0/8"]).send(&batch[..1]).await.unwrap();
+        assert!(
+            matches!(&results[0], SendResult::Retryable(why) if why.contains("onnect")),
+            "an allowed endpoint is called: {results:?}"
+        );
     }
 }

@@ -48,7 +48,7 @@ impl<'r> Cell<'r> {
 
 /// Parses the record that starts on `line`.
 pub(super) fn parse_row(header: &Header, line: u64, record: &ByteRecord) -> RowOutcome {
-    if record.iter().all(|field| field.trim_ascii().is_empty()) {
+    if record.iter().all(is_blank) {
         return RowOutcome::Blank;
     }
     if let Some(error) = check_field_count(header, record) {
@@ -74,7 +74,7 @@ pub(super) fn parse_row(header: &Header, line: u64, record: &ByteRecord) -> RowO
 
 /// The error for a record with fewer fields than the header, or with non-empty extra ones.
 fn check_field_count(header: &Header, record: &ByteRecord) -> Option<ValidationError> {
-    let extra_used = record.iter().skip(header.len()).any(|field| !field.trim_ascii().is_empty());
+    let extra_used = record.iter().skip(header.len()).any(|field| !is_blank(field));
     if record.len() >= header.len() && !extra_used {
         return None;
     }
@@ -91,6 +91,14 @@ fn external_id_hint(header: &Header, record: &ByteRecord) -> Option<String> {
     let field = record.get(header.index_of(Column::ExternalId)?)?;
     let id = std::str::from_utf8(field).ok()?.trim();
     check_text("external_id", id, EXTERNAL_ID_CHARS_MAX).ok().filter(|id| !id.is_empty())
+}
+
+/// Whether a field is empty the way [`decode_cell`] sees it: UTF-8 that trims to nothing.
+/// Trimming only ASCII here, as this once did, rejected a row of no-break spaces (what a
+/// spreadsheet leaves in a cleared cell) as "external_id is empty" instead of skipping it as
+/// blank; found by `tests/t01_csv_properties.rs`.
+fn is_blank(field: &[u8]) -> bool {
+    std::str::from_utf8(field).is_ok_and(|text| text.trim().is_empty())
 }
 
 /// Decodes one field, recording why when it is unreadable.

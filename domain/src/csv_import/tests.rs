@@ -168,6 +168,18 @@ fn malformed_records_are_rejected_rows() {
     assert_eq!(parse.rejected[2].errors[0].field, "name");
 }
 
+/// Goal: a row whose fields hold only Unicode whitespace is blank, like one of spaces, and so
+/// are such extra fields; the value rules already trim that whitespace. Method: the row the
+/// property tests found (two no-break spaces), an ideographic space, and a valid row with a
+/// no-break space after its last column.
+#[test]
+fn unicode_whitespace_is_blank() {
+    let parse = parse_ok("external_id,phone\n\u{A0},\u{A0}\n\u{3000},\nk-1,+4791234567,\u{A0}\n");
+    assert!(parse.rejected.is_empty(), "{:?}", parse.rejected);
+    assert_eq!(parse.blank_rows, 2);
+    assert_eq!(accepted_lines(&parse), [(4, "k-1")]);
+}
+
 /// Goal: over-long values are refused per field and a runaway quote fails the file with the
 /// line it starts on. Method: a 5 KiB name; an unclosed quote followed by 100 KiB of rows.
 #[test]

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
-use varsel_proto::admin::cluster_admin_server::ClusterAdmin;
+use varsel_proto::admin::cluster_admin_server::{ClusterAdmin, ClusterAdminServer};
 use varsel_proto::admin::{
     AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply, DigestRequest, DrainReply,
     DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SetFaultsReply,
@@ -21,12 +23,14 @@ use varsel_raft_store::VarselNode;
 
 use varsel_domain::Rule;
 
+use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::replica::Replica;
 use crate::replica::admin::{MembershipView, address};
 use varsel_observe::trace as propagation;
 
-/// The cluster administration service of one node.
+/// The cluster administration service of one node. Every call needs the superadmin token
+/// ([`AdminService::server`] checks it before the call is decoded further).
 #[derive(Debug, Clone)]
 pub struct AdminService {
     replica: Arc<Replica>,
@@ -34,9 +38,18 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    /// A service for `replica` and its delivery engine, if it runs one.
-    pub fn new(replica: Arc<Replica>, engine: Option<Arc<varsel_delivery::Shared>>) -> Self {
-        Self { replica, engine }
+    /// A service for `replica` and its delivery engine, if it runs one, behind the superadmin
+    /// check of `auth`.
+    pub fn server(
+        replica: Arc<Replica>,
+        auth: Authenticator,
+        engine: Option<Arc<varsel_delivery::Shared>>,
+    ) -> InterceptedService<ClusterAdminServer<Self>, impl Interceptor + Clone> {
+        let check = move |req: Request<()>| -> Result<Request<()>, Status> {
+            auth.require_superadmin(req.metadata())?;
+            Ok(req)
+        };
+        ClusterAdminServer::with_interceptor(Self { replica, engine }, check)
     }
 
     /// A client of the leader's API and a client span for the proxied call, or `None` when this
@@ -58,12 +71,20 @@ impl AdminService {
 
 type LeaderClient = ClusterAdminClient<tonic::transport::Channel>;
 
-/// The request passed on to the leader, carrying the proxy span's context.
-fn proxied<T>(span: &tracing::Span, msg: T) -> Request<T> {
-    let mut req = Request::new(msg);
+/// The request passed on to another node: the caller's token (checked there again) and the
+/// proxy span's context.
+fn proxied<T>(span: &tracing::Span, original: Request<T>) -> Request<T> {
+    let token = original.metadata().get(AUTHORIZATION).cloned();
+    let mut req = Request::new(original.into_inner());
+    if let Some(token) = token {
+        req.metadata_mut().insert(AUTHORIZATION, token);
+    }
     propagation::inject(span, &mut req);
     req
 }
+
+/// The metadata key of the bearer token.
+const AUTHORIZATION: &str = "authorization";
 
 fn membership_reply(m: MembershipView) -> Response<MembershipReply> {
     Response::new(MembershipReply {
@@ -120,7 +141,7 @@ impl ClusterAdmin for AdminService {
         req: Request<AddLearnerRequest>,
     ) -> Result<Response<MembershipReply>, Status> {
         if let Some((mut leader, span)) = self.leader_client().await? {
-            return leader.add_learner(proxied(&span, req.into_inner())).instrument(span).await;
+            return leader.add_learner(proxied(&span, req)).instrument(span).await;
         }
         let a = req.into_inner().node.ok_or_else(|| Status::invalid_argument("node: required"))?;
         let node = node_from(&a)?;
@@ -129,14 +150,14 @@ impl ClusterAdmin for AdminService {
 
     async fn promote(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
         if let Some((mut leader, span)) = self.leader_client().await? {
-            return leader.promote(proxied(&span, req.into_inner())).instrument(span).await;
+            return leader.promote(proxied(&span, req)).instrument(span).await;
         }
         Ok(membership_reply(self.replica.promote(req.into_inner().node_id).await?))
     }
 
     async fn remove(&self, req: Request<NodeIdRequest>) -> Result<Response<MembershipReply>, Status> {
         if let Some((mut leader, span)) = self.leader_client().await? {
-            return leader.remove(proxied(&span, req.into_inner())).instrument(span).await;
+            return leader.remove(proxied(&span, req)).instrument(span).await;
         }
         Ok(membership_reply(self.replica.remove(req.into_inner().node_id).await?))
     }
@@ -146,23 +167,24 @@ impl ClusterAdmin for AdminService {
         req: Request<TransferLeaderRequest>,
     ) -> Result<Response<TransferLeaderReply>, Status> {
         if let Some((mut leader, span)) = self.leader_client().await? {
-            return leader.transfer_leader(proxied(&span, req.into_inner())).instrument(span).await;
+            return leader.transfer_leader(proxied(&span, req)).instrument(span).await;
         }
         let (leader_id, term) = self.replica.transfer_leader(req.into_inner().to_node_id).await?;
         Ok(Response::new(TransferLeaderReply { leader_id, term }))
     }
 
     async fn drain(&self, req: Request<DrainRequest>) -> Result<Response<DrainReply>, Status> {
-        let r = req.into_inner();
-        if r.node_id != self.replica.id {
+        let target = req.get_ref().node_id;
+        if target != self.replica.id {
             let m = self.replica.raft.metrics().borrow().clone();
-            let node = m.membership_config.membership().get_node(&r.node_id).cloned();
-            let node =
-                node.ok_or_else(|| ApiError::NotFound(format!("node {} is not a member", r.node_id)))?;
+            let node = m.membership_config.membership().get_node(&target).cloned();
+            let node = node.ok_or_else(|| ApiError::NotFound(format!("node {target} is not a member")))?;
             let channel =
                 self.replica.peers.channel(&node.api_addr).map_err(|e| Status::internal(e.to_string()))?;
-            return ClusterAdminClient::new(channel).drain(r).await;
+            let span = propagation::client_span("admin.proxy", target);
+            return ClusterAdminClient::new(channel).drain(proxied(&span, req)).instrument(span).await;
         }
+        let r = req.into_inner();
         let engine = self
             .engine
             .as_ref()

@@ -116,7 +116,7 @@ impl AlertService for Alerts {
             .template
             .ok_or_else(|| ApiError::invalid("template", Rule::Required, "is required"))?;
         let op = Op::PutTemplate { name: t.name.trim().to_string(), content: content(t.content.as_ref()) };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Template(t) => {
                 Ok(Response::new(pb::TemplateReply { template: Some(template_pb(&t)) }))
             }
@@ -158,7 +158,7 @@ impl AlertService for Alerts {
         require_writer(&actor)?;
         let spec = self.spec(&actor, req.into_inner()).await?;
         let trace = varsel_observe::trace::TraceCarrier::current().traceparent;
-        match self.ctx.propose(actor, Op::CreateAlert { spec, trace }).await? {
+        match self.ctx.propose(&actor, Op::CreateAlert { spec, trace }).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),
         }
@@ -211,7 +211,7 @@ impl AlertService for Alerts {
         require_writer(&actor)?;
         let r = req.into_inner();
         let op = Op::CancelAlert { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
-        match self.ctx.propose_keyed(actor, op).await? {
+        match self.ctx.propose_keyed(&actor, op).await? {
             (DomainReply::Alert { alert, .. }, existing) => {
                 Ok(Response::new(self.alert_reply(&alert, existing)?))
             }
@@ -235,7 +235,7 @@ impl AlertService for Alerts {
             return Err(ApiError::NotFound(format!("alert {id} does not exist")).into());
         }
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(watch(self.clone(), actor, id, tx));
+        tokio::spawn(watch(self.clone(), actor.caller, id, tx));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -244,7 +244,7 @@ impl AlertService for Alerts {
         require_writer(&actor)?;
         let r = req.into_inner();
         let op = Op::Acknowledge { alert: r.alert_id, contact: r.contact_id, channel: None };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Acknowledged { already } => Ok(Response::new(pb::AckReply { already })),
             other => Err(unexpected(other).into()),
         }

@@ -1,17 +1,19 @@
 //! `ContactService`: contacts, groups and membership, and bulk CSV import.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use varsel_domain::csv_import::{self, ImportParse};
 use varsel_domain::model::{ContactInput, ContactRef};
 use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
-use varsel_raft_store::ops::{Caller, DomainReply, Op, UpsertReport};
+use varsel_raft_store::ops::{DomainReply, Op, UpsertReport};
 use varsel_raft_store::state_machine::domain::query;
 
 use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
 use super::{ApiContext, idempotency_key, unexpected};
-use crate::auth::{require_tenant, require_writer};
+use crate::auth::{Authenticated, require_tenant, require_writer};
 use varsel_domain::Rule;
 
 use crate::error::{ApiError, ApiResult};
@@ -26,17 +28,69 @@ pub const IMPORT_BATCH_BYTES_MAX: usize = 512 * 1024;
 pub const IMPORT_BATCHES_IN_FLIGHT: usize = 4;
 /// Default page size of lists.
 pub const PAGE_DEFAULT: usize = 100;
+/// Imports one tenant may run at once on one node. An import holds its whole file in memory
+/// (up to [`IMPORT_BYTES_MAX`]) while it is parsed and written, so a tenant that starts many
+/// at once would take the node's memory from everyone else.
+pub const IMPORTS_PER_TENANT_MAX: usize = 2;
+/// Imports all tenants together may run at once on one node.
+pub const IMPORTS_PER_NODE_MAX: usize = 4;
+
+/// The imports running on this node, per tenant.
+#[derive(Debug, Default)]
+struct ImportSlots(std::sync::Mutex<std::collections::HashMap<u64, usize>>);
+
+/// A running import's slot, given back when it is dropped.
+struct ImportSlot {
+    slots: Arc<ImportSlots>,
+    tenant: u64,
+}
+
+impl ImportSlots {
+    /// A slot for `tenant`, or RESOURCE_EXHAUSTED naming the bound it would break.
+    fn take(self: &Arc<Self>, tenant: u64) -> ApiResult<ImportSlot> {
+        let mut running = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = running.values().sum();
+        let mine = running.get(&tenant).copied().unwrap_or(0);
+        if mine >= IMPORTS_PER_TENANT_MAX {
+            return Err(ApiError::ResourceExhausted(format!(
+                "this tenant already runs {mine} imports on this node (at most {IMPORTS_PER_TENANT_MAX} at once); \
+                 wait for one to finish"
+            )));
+        }
+        if total >= IMPORTS_PER_NODE_MAX {
+            return Err(ApiError::ResourceExhausted(format!(
+                "this node already runs {total} imports (at most {IMPORTS_PER_NODE_MAX} at once); try again shortly \
+                 or through another node"
+            )));
+        }
+        running.insert(tenant, mine + 1);
+        Ok(ImportSlot { slots: self.clone(), tenant })
+    }
+}
+
+impl Drop for ImportSlot {
+    fn drop(&mut self) {
+        let mut running = self.slots.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.tenant);
+            }
+        }
+    }
+}
 
 /// The contact service of one node.
 #[derive(Debug, Clone)]
 pub struct Contacts {
     ctx: ApiContext,
+    imports: Arc<ImportSlots>,
 }
 
 impl Contacts {
     /// A service on `ctx`.
     pub fn new(ctx: ApiContext) -> Self {
-        Self { ctx }
+        Self { ctx, imports: Arc::default() }
     }
 
     fn contact_reply(&self, tenant: u64, id: u64, created: bool) -> ApiResult<Response<pb::ContactReply>> {
@@ -100,7 +154,7 @@ async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8
 }
 
 impl Contacts {
-    async fn import(&self, actor: Caller, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
+    async fn import(&self, actor: Authenticated, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
         let rows: Vec<(u64, String)> =
             parsed.accepted.iter().map(|r| (r.line, r.external_id.clone())).collect();
         let inputs: Vec<ContactInput> = parsed.accepted.iter().map(contact_from_row).collect();
@@ -121,6 +175,7 @@ impl Contacts {
         let batches = batches(inputs);
         report.raft_entries = batches.len() as u64;
         let ctx = &self.ctx;
+        let actor = &actor;
         let mut results = futures::stream::iter(batches.into_iter().map(|b| async move {
             let n = b.len();
             (n, ctx.propose(actor, Op::UpsertContacts { contacts: b }).await)
@@ -131,7 +186,8 @@ impl Contacts {
             match result {
                 Ok(DomainReply::Upserted(u)) => merge(&mut report, &u, &rows[offset..offset + n]),
                 Ok(other) => return Err(unexpected(other)),
-                Err(ApiError::Unavailable(reason)) => {
+                Err(e) if e.is_retryable() => {
+                    let reason = e.to_string();
                     // Earlier batches are committed and stay; rows are upserted by external id,
                     // so sending the whole file again is safe.
                     let line = rows.get(offset).map_or(0, |r| r.0);
@@ -176,7 +232,7 @@ impl ContactService for Contacts {
             .contact
             .ok_or_else(|| ApiError::invalid("contact", Rule::Required, "is required"))?;
         let input = contact_input(&c)?;
-        match self.ctx.propose(actor, Op::UpsertContacts { contacts: vec![input] }).await? {
+        match self.ctx.propose(&actor, Op::UpsertContacts { contacts: vec![input] }).await? {
             DomainReply::Upserted(u) => {
                 if let Some((_, reason)) = u.refused.first() {
                     return Err(ApiError::ResourceExhausted(reason.clone()).into());
@@ -216,7 +272,7 @@ impl ContactService for Contacts {
         require_writer(&actor)?;
         let r = req.into_inner();
         let op = Op::DeleteContact { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
-        let (_, existing) = self.ctx.propose_keyed(actor, op).await?;
+        let (_, existing) = self.ctx.propose_keyed(&actor, op).await?;
         Ok(Response::new(pb::DeleteContactReply { existing }))
     }
 
@@ -247,6 +303,7 @@ impl ContactService for Contacts {
     ) -> Result<Response<pb::ImportReport>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
+        let _slot = self.imports.take(actor.tenant)?;
         let data = read_upload(req.into_inner()).await?;
         let parsed = tokio::task::spawn_blocking(move || csv_import::parse_contacts(data.as_slice()))
             .await
@@ -266,7 +323,7 @@ impl ContactService for Contacts {
             name: r.name.trim().to_string(),
             idempotency_key: idempotency_key(&r.idempotency_key)?,
         };
-        match self.ctx.propose_keyed(actor, op).await? {
+        match self.ctx.propose_keyed(&actor, op).await? {
             (DomainReply::Group(g), existing) => {
                 Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)), existing }))
             }
@@ -310,7 +367,7 @@ impl ContactService for Contacts {
         require_writer(&actor)?;
         let r = req.into_inner();
         let op = Op::DeleteGroup { id: r.id, idempotency_key: idempotency_key(&r.idempotency_key)? };
-        let (_, existing) = self.ctx.propose_keyed(actor, op).await?;
+        let (_, existing) = self.ctx.propose_keyed(&actor, op).await?;
         Ok(Response::new(pb::DeleteGroupReply { existing }))
     }
 
@@ -332,7 +389,7 @@ impl ContactService for Contacts {
             add: refs(&r.add_contact_ids, &r.add_external_ids),
             remove: refs(&r.remove_contact_ids, &r.remove_external_ids),
         };
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Members { added, removed, member_count } => {
                 Ok(Response::new(pb::ChangeMembersReply { added, removed, member_count }))
             }

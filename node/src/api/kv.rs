@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
-use varsel_proto::kv::kv_server::Kv;
+use varsel_proto::kv::kv_server::{Kv, KvServer};
 use varsel_proto::kv::{GetReply, GetRequest, PutReply, PutRequest, ReadConsistency};
 use varsel_raft_store::{KvCommand, Request as AppRequest, Response as AppResponse};
 
 use varsel_domain::Rule;
 
+use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::replica::Replica;
 
@@ -17,16 +20,25 @@ pub const KEY_MAX_BYTES: usize = 1024;
 /// Longest value accepted.
 pub const VALUE_MAX_BYTES: usize = 64 * 1024;
 
-/// The key-value service of one node.
+/// The key-value service of one node. It exists to exercise the write and read paths (chaos
+/// runs, benchmarks, runbooks), so it is the cluster operator's: every call needs the
+/// superadmin token.
 #[derive(Debug, Clone)]
 pub struct KvService {
     replica: Arc<Replica>,
 }
 
 impl KvService {
-    /// A service for `replica`.
-    pub fn new(replica: Arc<Replica>) -> Self {
-        Self { replica }
+    /// A service for `replica` behind the superadmin check of `auth`.
+    pub fn server(
+        replica: Arc<Replica>,
+        auth: Authenticator,
+    ) -> InterceptedService<KvServer<Self>, impl Interceptor + Clone> {
+        let check = move |req: Request<()>| -> Result<Request<()>, Status> {
+            auth.require_superadmin(req.metadata())?;
+            Ok(req)
+        };
+        KvServer::with_interceptor(Self { replica }, check)
     }
 }
 
@@ -41,6 +53,9 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutReply>, Status> {
+        // The interceptor checked it is the superadmin token; the leader checks it again when
+        // the write is forwarded.
+        let token = crate::auth::bearer_token(req.metadata())?.to_string();
         let PutRequest { key, value } = req.into_inner();
         check_key(&key)?;
         if value.len() > VALUE_MAX_BYTES {
@@ -49,7 +64,7 @@ impl Kv for KvService {
         }
         let written = self
             .replica
-            .write(AppRequest::Kv(KvCommand::Put { key, value }))
+            .write_as(AppRequest::Kv(KvCommand::Put { key, value }), Some(&token))
             .await
             .map_err(ApiError::from)?;
         let previous = match written.response {

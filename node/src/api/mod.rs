@@ -10,15 +10,16 @@ pub mod audit;
 pub mod contacts;
 pub mod convert;
 pub mod kv;
+pub mod limits;
 pub mod tenants;
 
 use std::sync::Arc;
 
 use varsel_proto::api::Consistency;
-use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
+use varsel_raft_store::ops::{DomainReply, DomainRequest, Op};
 use varsel_raft_store::{Request, Response};
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticated, Authenticator};
 use crate::error::{ApiError, ApiResult};
 use crate::replica::Replica;
 
@@ -33,7 +34,7 @@ pub struct ApiContext {
 
 impl ApiContext {
     /// Authenticates a request.
-    pub async fn actor<T>(&self, req: &tonic::Request<T>) -> ApiResult<Caller> {
+    pub async fn actor<T>(&self, req: &tonic::Request<T>) -> ApiResult<Authenticated> {
         self.auth.authenticate(req.metadata(), &self.replica).await
     }
 
@@ -46,9 +47,9 @@ impl ApiContext {
     }
 
     /// Proposes an operation and returns the state machine's answer; refusals become errors.
-    pub async fn propose(&self, actor: Caller, op: Op) -> ApiResult<DomainReply> {
-        let request = Request::Domain(Box::new(DomainRequest { actor, op }));
-        let written = self.replica.write(request).await?;
+    pub async fn propose(&self, actor: &Authenticated, op: Op) -> ApiResult<DomainReply> {
+        let request = Request::Domain(Box::new(DomainRequest { actor: actor.caller, op }));
+        let written = self.replica.write_as(request, Some(actor.token())).await?;
         // Handlers answer from this node's state (the contact or alert as stored): a follower
         // learns of a commit after the leader answered it, so wait until it has applied it, or
         // a client would not find what it was just told was written.
@@ -65,7 +66,7 @@ impl ApiContext {
     /// Proposes an operation that carries an idempotency key: the answer, and whether the key
     /// matched an earlier request (then nothing was done now, and the answer is what the first
     /// request made or changed, as it is now).
-    pub async fn propose_keyed(&self, actor: Caller, op: Op) -> ApiResult<(DomainReply, bool)> {
+    pub async fn propose_keyed(&self, actor: &Authenticated, op: Op) -> ApiResult<(DomainReply, bool)> {
         match self.propose(actor, op).await? {
             DomainReply::Replayed(first) => Ok((*first, true)),
             reply => Ok((reply, false)),

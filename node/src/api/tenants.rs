@@ -67,7 +67,7 @@ impl TenantService for Tenants {
             limits: limits(r.limits.as_ref()),
             idempotency_key: idempotency_key(&r.idempotency_key)?,
         };
-        let (reply, existing) = self.ctx.propose_keyed(actor, op).await?;
+        let (reply, existing) = self.ctx.propose_keyed(&actor, op).await?;
         tenant_reply(reply, existing)
     }
 
@@ -117,7 +117,7 @@ impl TenantService for Tenants {
             .map(|t| t.limits)
             .unwrap_or_default();
         let op = Op::SetLimits { tenant: r.tenant_id, limits: merge_limits(&current, r.limits.as_ref()) };
-        tenant_reply(self.ctx.propose(actor, op).await?, false)
+        tenant_reply(self.ctx.propose(&actor, op).await?, false)
     }
 
     async fn create_credential(
@@ -137,7 +137,7 @@ impl TenantService for Tenants {
         // A retry with the same key is refused by the state machine (ALREADY_EXISTS naming the
         // credential): the token of the first request cannot be shown again, see
         // `state_machine::domain::idempotency`.
-        match self.ctx.propose(actor, op).await? {
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Credential(c) => Ok(Response::new(pb::CreateCredentialReply {
                 token: credential_token(c.id, &secret),
                 credential: Some(credential_pb(&c)),
@@ -183,7 +183,7 @@ impl TenantService for Tenants {
         req: Request<pb::RevokeCredentialRequest>,
     ) -> Result<Response<pb::Credential>, Status> {
         let actor = self.ctx.actor(&req).await?;
-        match self.ctx.propose(actor, Op::RevokeCredential { id: req.into_inner().id }).await? {
+        match self.ctx.propose(&actor, Op::RevokeCredential { id: req.into_inner().id }).await? {
             DomainReply::Credential(c) => Ok(Response::new(credential_pb(&c))),
             other => Err(unexpected(other).into()),
         }

@@ -24,35 +24,51 @@ use varsel_proto::raft::raft_service_client::RaftServiceClient;
 use varsel_raft_store::{NodeId, TypeConfig, VarselNode, decode, encode};
 
 use crate::raft::faults::Faults;
+use crate::tls::TlsState;
 use varsel_observe::trace as propagation;
 
 /// Time allowed to open a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Largest gRPC message accepted or sent between nodes: twice the largest allowed
-/// `raft.max_payload_bytes` and the largest snapshot chunk.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub use varsel_config::raft::MAX_MESSAGE_BYTES;
 
-/// One channel per peer address, created on first use and reused.
-#[derive(Debug, Clone, Default)]
+/// One channel per peer address, created on first use and reused until the node's
+/// certificates are reloaded (new channels then present the new certificate and trust the new
+/// CA; calls already under way finish on the old ones).
+#[derive(Debug, Clone)]
 pub struct Peers {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    tls: Arc<TlsState>,
+    channels: Arc<Mutex<(u64, HashMap<String, Channel>)>>,
 }
 
 impl Peers {
-    /// The channel to `addr` (`host:port`).
+    /// Channels secured by `tls` (plain ones when it is plaintext).
+    pub fn new(tls: Arc<TlsState>) -> Self {
+        Self { tls, channels: Arc::default() }
+    }
+
+    /// The TLS the channels use.
+    pub fn tls(&self) -> Arc<TlsState> {
+        self.tls.clone()
+    }
+
+    /// The channel to `addr` (`host:port`): its Raft port or its API.
     pub fn channel(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = map.get(addr) {
+        let mut guard = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.tls.generation();
+        if guard.0 != generation {
+            *guard = (generation, HashMap::new());
+        }
+        if let Some(c) = guard.1.get(addr) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        let channel = endpoint(addr, &self.tls)?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
             .connect_lazy();
-        map.insert(addr.to_string(), channel.clone());
+        guard.1.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
 
@@ -61,6 +77,15 @@ impl Peers {
         Ok(RaftServiceClient::new(self.channel(addr)?)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+}
+
+/// The endpoint of `addr` with this node's TLS: `https` with its certificate as the client
+/// identity and the cluster CA as the only trust, or plain `http` without TLS.
+fn endpoint(addr: &str, tls: &TlsState) -> Result<Endpoint, tonic::transport::Error> {
+    match tls.client() {
+        Some(config) => Endpoint::from_shared(format!("https://{addr}"))?.tls_config(config),
+        None => Endpoint::from_shared(format!("http://{addr}")),
     }
 }
 

@@ -12,6 +12,8 @@ use varsel_proto::raft::{
 };
 use varsel_raft_store::{NodeId, Request as AppRequest, TypeConfig, decode, encode};
 
+use super::peer_check::{self, Peer};
+use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::replica::Replica;
 use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER, forwarded_failure};
@@ -20,12 +22,25 @@ use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER, forwarded_failu
 #[derive(Debug, Clone)]
 pub struct RaftTransportService {
     replica: Arc<Replica>,
+    auth: Authenticator,
 }
 
 impl RaftTransportService {
-    /// A service for `replica`.
-    pub fn new(replica: Arc<Replica>) -> Self {
-        Self { replica }
+    /// A service for `replica`; forwarded domain writes are authenticated again with `auth`.
+    pub fn new(replica: Arc<Replica>, auth: Authenticator) -> Self {
+        Self { replica, auth }
+    }
+
+    /// The caller, checked against the membership (see [`peer_check`]).
+    fn peer<T>(&self, req: &Request<T>) -> Result<Peer, Status> {
+        peer_check::peer(&self.replica, req)
+    }
+
+    /// The longest election suppression a leader transfer asks for (see
+    /// `Replica::transfer_leader`): longer asks are cut to it, so no message can switch
+    /// elections off for long.
+    fn suppress_max(&self) -> Duration {
+        Duration::from_millis(self.replica.config.raft.election_timeout_max_ms * 4 + 2_000)
     }
 
     fn drop_from(&self, from: NodeId) -> Result<(), Status> {
@@ -54,22 +69,31 @@ fn reply<T: serde::Serialize>(v: &T) -> Result<Response<RaftPayload>, Status> {
 #[tonic::async_trait]
 impl RaftService for RaftTransportService {
     async fn append_entries(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let peer = self.peer(&req)?;
         let rpc: AppendEntriesRequest<TypeConfig> =
             decode("append entries", &req.get_ref().data).map_err(bad_payload)?;
-        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
+        peer.must_be(from, "append entries")?;
+        self.drop_from(from)?;
         reply(&self.replica.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let peer = self.peer(&req)?;
         let rpc: VoteRequest<NodeId> = decode("vote", &req.get_ref().data).map_err(bad_payload)?;
-        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
+        peer.must_be(from, "a vote request")?;
+        self.drop_from(from)?;
         reply(&self.replica.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let peer = self.peer(&req)?;
         let rpc: InstallSnapshotRequest<TypeConfig> =
             decode("install snapshot", &req.get_ref().data).map_err(bad_payload)?;
-        self.drop_from(rpc.vote.leader_id().voted_for().unwrap_or_default())?;
+        let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
+        peer.must_be(from, "install snapshot")?;
+        self.drop_from(from)?;
         reply(&self.replica.raft.install_snapshot(rpc).await)
     }
 
@@ -77,11 +101,13 @@ impl RaftService for RaftTransportService {
         &self,
         req: Request<ForwardedWrite>,
     ) -> Result<Response<ForwardedWriteReply>, Status> {
+        let peer = self.peer(&req)?;
         let fw = req.into_inner();
         if fw.hops > MAX_FORWARD_HOPS {
             return Err(Status::invalid_argument(format!("write forwarded {} times", fw.hops)));
         }
         let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
+        peer_check::authorize_forwarded(&self.replica, &self.auth, peer, &request, &fw.bearer).await?;
         let Some(written) =
             self.replica.commit_forwarded(request).await.map_err(|e| forwarded_failure(&e))?
         else {
@@ -91,7 +117,8 @@ impl RaftService for RaftTransportService {
         Ok(Response::new(ForwardedWriteReply { response, log_index: written.log_index }))
     }
 
-    async fn read_index(&self, _req: Request<ReadIndexRequest>) -> Result<Response<ReadIndexReply>, Status> {
+    async fn read_index(&self, req: Request<ReadIndexRequest>) -> Result<Response<ReadIndexReply>, Status> {
+        self.peer(&req)?;
         if !self.replica.is_leader() {
             return Err(not_leader(self.replica.id));
         }
@@ -101,7 +128,13 @@ impl RaftService for RaftTransportService {
     }
 
     async fn control_election(&self, req: Request<ElectionControl>) -> Result<Response<Empty>, Status> {
+        let peer = self.peer(&req)?;
         let ctl = req.into_inner();
+        // Resuming elections is always safe; switching them off or forcing one is the leader's
+        // call (it hands leadership over), not any member's.
+        if ctl.elect_now || ctl.suppress_ms > 0 {
+            peer_check::must_be_leader(&self.replica, peer)?;
+        }
         if ctl.elect_now {
             self.replica.raft.runtime_config().elect(true);
             self.replica
@@ -111,7 +144,16 @@ impl RaftService for RaftTransportService {
                 .await
                 .map_err(|f| Status::from(ApiError::Unavailable(f.to_string())))?;
         } else {
-            self.replica.suppress_elections(Duration::from_millis(ctl.suppress_ms));
+            let asked = Duration::from_millis(ctl.suppress_ms);
+            let max = self.suppress_max();
+            if asked > max {
+                tracing::warn!(
+                    asked_ms = ctl.suppress_ms,
+                    max_ms = max.as_millis() as u64,
+                    "election suppression cut to the bound"
+                );
+            }
+            self.replica.suppress_elections(asked.min(max));
         }
         Ok(Response::new(Empty {}))
     }

@@ -259,6 +259,7 @@ impl Replica {
     /// This node's view of the cluster.
     pub fn status(&self) -> NodeStatus {
         let m = self.raft.metrics().borrow().clone();
+        let fingerprints = self.tls.fingerprints();
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let members = membership
@@ -294,6 +295,10 @@ impl Replica {
             replication,
             initialized: m.membership_config.log_id().is_some(),
             storage_bytes: self.storage_bytes(),
+            insecure_plaintext: self.tls.is_plaintext(),
+            certificate_not_after_s: self.tls.not_after_s().unwrap_or(0),
+            certificate_sha256: fingerprints.certificate,
+            trusted_ca_sha256: fingerprints.trusted_cas,
         }
     }
 }

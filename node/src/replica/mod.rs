@@ -18,6 +18,7 @@ use varsel_raft_store::{NodeId, Raft, SledEngine, StateReader, StorageEngine, Va
 
 use crate::raft::faults::Faults;
 use crate::raft::network::Peers;
+use crate::tls::TlsState;
 use varsel_config::NodeConfig;
 
 /// This node's Raft replica and its neighbours.
@@ -34,6 +35,8 @@ pub struct Replica {
     pub peers: Peers,
     /// Fault injection (inert unless enabled for tests).
     pub faults: Faults,
+    /// This node's TLS (certificates, trust), shared with the listeners and [`Peers`].
+    pub tls: Arc<TlsState>,
     engine: SledEngine,
     election_gen: AtomicU64,
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
@@ -65,6 +68,7 @@ impl Replica {
             config,
             raft,
             state,
+            tls: peers.tls(),
             peers,
             faults,
             engine,
@@ -135,8 +139,8 @@ impl varsel_delivery::Replica for Replica {
         Replica::is_leader(self)
     }
 
-    fn voters(&self) -> usize {
-        self.membership().voters.len()
+    fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        self.membership().voters
     }
 
     fn state(&self) -> &StateReader<SledTree> {

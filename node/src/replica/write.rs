@@ -52,9 +52,16 @@ enum Attempt {
 }
 
 impl Replica {
-    /// Commits `request` through the leader, from whichever node this is.
-    #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
+    /// Commits `request`, which this node makes on its own (delivery leases and records, the
+    /// key-value service), through the leader.
     pub async fn write(&self, request: Request) -> WriteResult<Written> {
+        self.write_as(request, None).await
+    }
+
+    /// Commits `request` through the leader, from whichever node this is. `bearer` is the token
+    /// of the caller this node authenticated; a leader elsewhere authenticates it again.
+    #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
+    pub async fn write_as(&self, request: Request, bearer: Option<&str>) -> WriteResult<Written> {
         check_size(&request)?;
         let deadline = Instant::now() + self.write_timeout();
         let mut last_reason = String::from("no attempt made");
@@ -63,7 +70,7 @@ impl Replica {
             let attempt = if leader_id == self.id {
                 self.commit_locally(&request, remaining).await?
             } else {
-                self.forward(leader_id, &leader, &request, remaining).await?
+                self.forward(leader_id, &leader, &request, bearer, remaining).await?
             };
             match attempt {
                 Attempt::Done(w) => return Ok(w),
@@ -137,6 +144,7 @@ impl Replica {
         leader_id: NodeId,
         leader: &VarselNode,
         request: &Request,
+        bearer: Option<&str>,
         within: Duration,
     ) -> WriteResult<Attempt> {
         if self.faults.blocks_to(leader_id) {
@@ -147,7 +155,9 @@ impl Replica {
             .raft_client(&leader.raft_addr)
             .map_err(|e| WriteError::Internal(format!("bad address for node {leader_id}: {e}")))?;
         let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
-        let mut req = tonic::Request::new(ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS });
+        let bearer = bearer.unwrap_or_default().to_string();
+        let mut req =
+            tonic::Request::new(ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS, bearer });
         req.set_timeout(within);
         let span = propagation::client_span("raft.forward_write", leader_id);
         propagation::inject(&span, &mut req);

@@ -17,6 +17,8 @@ site = "bergen"
 api_addr = "127.0.0.1:7003"
 raft_addr = "127.0.0.1:7103"
 data_dir = "/tmp/varsel-3"
+[tls]
+insecure_plaintext = true
 [telemetry]
 otlp_endpoint = "http://collector:4317"
 service_name = "varsel-test"

@@ -62,15 +62,21 @@ pub async fn send_ok(
 #[derive(Debug, Clone)]
 pub struct Captured {
     pub path: String,
+    pub webhook_id: String,
     pub timestamp: String,
     pub signature: String,
     pub body: Bytes,
 }
 
 impl Captured {
-    /// Checks the signature the way a node must: HMAC-SHA256(secret, timestamp "." body).
+    /// Checks the signature the way a node must: HMAC-SHA256(secret, id "." timestamp "." body).
     pub fn signature_valid(&self, secret: &str) -> bool {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+        if self.webhook_id.is_empty() {
+            return false;
+        }
+        mac.update(self.webhook_id.as_bytes());
+        mac.update(b".");
         mac.update(self.timestamp.as_bytes());
         mac.update(b".");
         mac.update(&self.body);
@@ -131,6 +137,7 @@ async fn capture(
         |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let captured = Captured {
         path: parts.uri.path().to_owned(),
+        webhook_id: header("x-varsel-webhook-id"),
         timestamp: header("x-varsel-timestamp"),
         signature: header("x-varsel-signature"),
         body: body.collect().await.map(|b| b.to_bytes()).unwrap_or_default(),

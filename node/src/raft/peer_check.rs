@@ -1,0 +1,148 @@
+//! Who may call the Raft port, and what they may claim.
+//!
+//! With TLS, a caller's certificate chains to the cluster CA (the handshake checked that) and
+//! names one node id ([`crate::tls::identity`]). A call is served only when that node is a
+//! member of the cluster as this node knows it (voter or learner), and only when it is the node
+//! the message claims to come from: the leader of an append or snapshot, the candidate of a
+//! vote, the node a lease heartbeat or an outcome record names. A node that knows no
+//! membership yet (it was never initialised, or is a fresh learner) accepts any node the CA
+//! vouches for, so the leader can reach it. A domain write forwarded by a follower carries the
+//! original caller's token, which is authenticated again here; a write whose caller the token
+//! does not name is refused, whatever node sent it.
+//!
+//! Without TLS (`tls.insecure_plaintext`) nothing identifies a caller, so none of this can be
+//! checked; the tokens of forwarded writes still are.
+
+use std::collections::BTreeSet;
+
+use tonic::Status;
+use varsel_raft_store::delivery::DeliveryCommand;
+use varsel_raft_store::ops::Caller;
+use varsel_raft_store::{NodeId, Request};
+
+use crate::auth::Authenticator;
+use crate::replica::Replica;
+use crate::tls::PeerInfo;
+
+/// The caller of a Raft-port call: a node id when the connection proved one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A member node, proved by its certificate.
+    Node(NodeId),
+    /// Plaintext: nobody is proved.
+    Unproved,
+}
+
+impl Peer {
+    /// Refuses `claimed` unless it is this peer (any claim passes when nothing is proved).
+    pub fn must_be(self, claimed: NodeId, what: &str) -> Result<(), Status> {
+        match self {
+            Peer::Node(id) if id != claimed => Err(Status::permission_denied(format!(
+                "{what} claims to come from node {claimed}, but the caller's certificate names node {id}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The peer of `req`, checked against this node's membership.
+pub fn peer<T>(replica: &Replica, req: &tonic::Request<T>) -> Result<Peer, Status> {
+    let Some(info) = req.extensions().get::<PeerInfo>() else {
+        // Requests built in-process (tests of the service) carry no connection.
+        return Ok(if replica.tls.is_plaintext() { Peer::Unproved } else { Err(no_certificate())? });
+    };
+    if !info.tls {
+        return Ok(Peer::Unproved);
+    }
+    let Some(id) = info.node else {
+        let why = info.node_error.clone().unwrap_or_else(|| "no client certificate".into());
+        return Err(Status::unauthenticated(format!("the Raft port serves cluster nodes only: {why}")));
+    };
+    let members = members(replica);
+    if !members.is_empty() && !members.contains(&id) {
+        return Err(Status::permission_denied(format!(
+            "node {id} is not a member of this cluster (members: {members:?})"
+        )));
+    }
+    Ok(Peer::Node(id))
+}
+
+fn no_certificate() -> Status {
+    Status::unauthenticated("the Raft port serves cluster nodes only: no client certificate")
+}
+
+/// Voters and learners as this node knows them (empty before it knows any membership).
+fn members(replica: &Replica) -> BTreeSet<NodeId> {
+    let m = replica.raft.metrics().borrow().membership_config.clone();
+    let membership = m.membership();
+    membership.voter_ids().chain(membership.learner_ids()).collect()
+}
+
+/// Checks that `peer` may ask the leader to commit `request`, with `bearer` the token the
+/// forwarding node says its caller gave.
+pub async fn authorize_forwarded(
+    replica: &Replica,
+    auth: &Authenticator,
+    peer: Peer,
+    request: &Request,
+    bearer: &str,
+) -> Result<(), Status> {
+    match request {
+        Request::Domain(d) => {
+            if bearer.is_empty() {
+                return Err(Status::unauthenticated(
+                    "a forwarded domain write must carry its caller's token",
+                ));
+            }
+            let caller = auth.authenticate_token(bearer, replica).await.map_err(Status::from)?;
+            same_caller(caller, d.actor)
+        }
+        Request::Delivery(cmd) => match node_named(cmd) {
+            Some(node) => peer.must_be(node, cmd.name()),
+            None => Ok(()),
+        },
+        Request::Kv(_) => {
+            if auth.is_superadmin(bearer) {
+                Ok(())
+            } else {
+                Err(Status::permission_denied("a forwarded key-value write needs the superadmin token"))
+            }
+        }
+    }
+}
+
+fn same_caller(authenticated: Caller, claimed: Caller) -> Result<(), Status> {
+    if authenticated == claimed {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!(
+        "the forwarded write claims credential {} of tenant {} ({}), but its token is credential {} of tenant {}",
+        claimed.credential,
+        claimed.tenant,
+        claimed.role.as_str(),
+        authenticated.credential,
+        authenticated.tenant
+    )))
+}
+
+/// The node a delivery command speaks for, when it names one.
+fn node_named(cmd: &DeliveryCommand) -> Option<NodeId> {
+    match cmd {
+        DeliveryCommand::Heartbeat { node, .. }
+        | DeliveryCommand::Record { node, .. }
+        | DeliveryCommand::Release { node, .. } => Some(*node),
+        _ => None,
+    }
+}
+
+/// Refuses `peer` unless it is the leader this node knows (election control).
+pub fn must_be_leader(replica: &Replica, peer: Peer) -> Result<(), Status> {
+    let Peer::Node(id) = peer else { return Ok(()) };
+    let leader = replica.raft.metrics().borrow().current_leader;
+    if leader == Some(id) {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!(
+        "election control is taken from the leader only (node {id} is not; leader: {leader:?})"
+    )))
+}
