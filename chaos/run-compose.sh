@@ -100,8 +100,10 @@ for scenario in "${scenarios[@]}"; do
   project="varsel-chaos-$$-$n"
   secrets=$(mktemp -d)
   deploy/gen-secrets.sh "$secrets" >/dev/null
+  # Every compose command (up, logs, ps, down) and the harness read the project's secrets.
+  export VARSEL_SECRETS_DIR=$secrets
   echo "=== $scenario (compose project $project)"
-  if ! VARSEL_SECRETS_DIR=$secrets bounded "$up_timeout" "${compose[@]}" -p "$project" -f "$compose_file" up -d; then
+  if ! bounded "$up_timeout" "${compose[@]}" -p "$project" -f "$compose_file" up -d; then
     echo "run-compose.sh: 'up -d' of $project failed or took over ${up_timeout}s" >&2
     print_logs
     failed+=("$scenario (up)")

@@ -1,15 +1,16 @@
 //! Bringing a freshly started project to a working cluster: wait until every node answers on
-//! its admin API, initialise the cluster through the lowest node id unless it already is, and
+//! its admin API (over TLS, with the superadmin token, as every other call of the harness),
+//! initialise the cluster through the lowest node id unless it already is, and
 //! wait until the nodes agree on a leader. Every admin call is bounded in time.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
+use varsel_client::admin_connected;
 use varsel_proto::admin::{InitRequest, NodeStatus, StatusRequest};
 
 use super::{ComposeBackend, ComposeNode};
-use crate::backend::BackendError;
+use crate::backend::{Backend, BackendError};
 
 /// Time allowed for every node to answer on its API after `up -d` (debug builds on a busy
 /// machine open their stores in a few seconds).
@@ -33,7 +34,7 @@ impl ComposeBackend {
             let silent: Vec<&ComposeNode> =
                 self.nodes.values().filter(|n| !statuses.contains_key(&n.id)).collect();
             for n in silent {
-                if let Some(s) = status(&n.api).await {
+                if let Some(s) = status(self, n).await {
                     statuses.insert(n.id, s);
                 }
             }
@@ -57,7 +58,7 @@ impl ComposeBackend {
             return Ok(());
         }
         let first = self.nodes.values().next().ok_or_else(|| BackendError::new("no nodes"))?;
-        init(&first.api).await.map_err(|e| BackendError::new(format!("init through node {}: {e}", first.id)))
+        init(self, first).await.map_err(|e| BackendError::new(format!("init through node {}: {e}", first.id)))
     }
 
     /// Waits until every node agrees on one leader.
@@ -66,7 +67,7 @@ impl ComposeBackend {
         loop {
             let mut seen = BTreeMap::new();
             for n in self.nodes.values() {
-                let leader = status(&n.api).await.filter(|s| s.has_leader).map(|s| s.leader_id);
+                let leader = status(self, n).await.filter(|s| s.has_leader).map(|s| s.leader_id);
                 seen.insert(n.id, leader);
             }
             let first = seen.values().next().copied().flatten();
@@ -86,34 +87,24 @@ impl ComposeBackend {
     }
 }
 
-/// An admin client of the node at `api`; `timeout` bounds each call (connecting is bounded by
-/// [`STATUS_TIMEOUT`]), so a stopped node cannot hold the bootstrap.
-async fn admin_client(
-    api: &str,
-    timeout: Duration,
-) -> Result<ClusterAdminClient<tonic::transport::Channel>, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{api}"))
-        .map_err(|e| format!("{api}: {e}"))?
-        .connect_timeout(STATUS_TIMEOUT)
-        .timeout(timeout);
-    let channel = endpoint.connect().await.map_err(|e| format!("{api}: {e}"))?;
-    Ok(ClusterAdminClient::new(channel))
-}
-
-/// A node's own status, if it answers within [`STATUS_TIMEOUT`].
-async fn status(api: &str) -> Option<NodeStatus> {
+/// A node's own status, if it answers within [`STATUS_TIMEOUT`], connecting included.
+async fn status(b: &ComposeBackend, n: &ComposeNode) -> Option<NodeStatus> {
     let call = async {
-        let mut c = admin_client(api, STATUS_TIMEOUT).await.ok()?;
+        let mut c =
+            admin_connected(&b.endpoint(n), &b.access().trust, &b.token, STATUS_TIMEOUT).await.ok()?;
         c.status(StatusRequest {}).await.ok().map(|r| r.into_inner())
     };
     tokio::time::timeout(STATUS_TIMEOUT, call).await.ok().flatten()
 }
 
-/// Initialises the cluster through the node at `api` (with the members of its configuration),
-/// within [`INIT_TIMEOUT`].
-async fn init(api: &str) -> Result<(), String> {
+/// Initialises the cluster through node `n` (with the members of its configuration), within
+/// [`INIT_TIMEOUT`].
+async fn init(b: &ComposeBackend, n: &ComposeNode) -> Result<(), String> {
+    let api = &n.api;
     let call = async {
-        let mut c = admin_client(api, INIT_TIMEOUT).await?;
+        let mut c = admin_connected(&b.endpoint(n), &b.access().trust, &b.token, STATUS_TIMEOUT)
+            .await
+            .map_err(|e| format!("{api}: {e}"))?;
         c.init(InitRequest { members: vec![] })
             .await
             .map_err(|s| format!("{api}: {}: {}", s.code(), s.message()))?;
