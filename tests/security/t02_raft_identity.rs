@@ -96,7 +96,8 @@ async fn forwarded_writes_are_authorised_again() {
     let follower = c.ids().into_iter().find(|i| *i != leader).unwrap();
     let (_, viewer) = c.tenant_with(leader, "kommune", Role::Viewer).await;
     let peer = node_cert(c.lc.ca.as_ref().unwrap(), follower);
-    let op = Op::CreateTenant { name: "forged".into(), limits: Limits::default() };
+    let op =
+        Op::CreateTenant { name: "forged".into(), limits: Limits::default(), idempotency_key: String::new() };
     let request = Request::Domain(Box::new(DomainRequest { actor: Caller::SUPERADMIN, op }));
     let encoded = varsel_raft_store::encode("request", &request).unwrap();
     let mut client = raft_client(&c, leader, Some(&peer));
