@@ -51,10 +51,11 @@ for name in superadmin.token sim-callback.secret; do
   mv "$f.tmp" "$f"
 done
 
+# (Expanded as ${a[@]+"${a[@]}"}: bash before 4.4 treats an empty array as unset under set -u.)
 force_arg=()
 [ "$force" = 0 ] || force_arg=(--force)
 if [ ! -s "$dir/ca.pem" ] || [ "$force" = 1 ]; then
-  "$varsel" certs ca --out "$dir" --name "Varsel compose CA" "${force_arg[@]}" >/dev/null
+  "$varsel" certs ca --out "$dir" --name "Varsel compose CA" ${force_arg[@]+"${force_arg[@]}"} >/dev/null
 fi
 # Each node is reached by its service name (peers, the simulator, the cli service), and from
 # this host through a published port on 127.0.0.1.
@@ -62,7 +63,7 @@ id=1
 for site in oslo bergen trondheim; do
   if [ ! -s "$dir/node-$id.pem" ] || [ "$force" = 1 ]; then
     "$varsel" certs node --ca "$dir" --node-id "$id" --site "$site" --dns "$site" --dns localhost \
-      --ip 127.0.0.1 --out "$dir" "${force_arg[@]}" >/dev/null
+      --ip 127.0.0.1 --out "$dir" ${force_arg[@]+"${force_arg[@]}"} >/dev/null
   fi
   id=$((id + 1))
 done

@@ -274,7 +274,7 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
             .map(|(id, s)| {
                 let n = s.node.clone().unwrap_or_default();
                 json!({
-                    "id": id, "site": n.site, "api_addr": n.api_addr, "role": s.role,
+                    "id": id, "site": n.site, "api_addr": n.api_addr, "raft_addr": n.raft_addr, "role": s.role,
                     "leader": if s.has_leader { Some(s.leader_id) } else { None },
                     "term": s.term, "last_log_index": s.last_log_index, "applied_index": s.applied_index,
                     "snapshot_index": s.snapshot_index, "lag_entries": lag.get(id),

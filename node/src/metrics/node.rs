@@ -223,6 +223,17 @@ pub fn register_scraped(m: &Metrics, replica: &Arc<Replica>) {
     let r = replica.clone();
     m.on_scrape(move || storage.set_u64(r.storage_bytes()));
 
+    let expiry = m.gauge(
+        "varsel_tls_certificate_expiry_timestamp_seconds",
+        "When the node certificate in use stops being valid, in seconds since the Unix epoch (absent without TLS).",
+    );
+    let r = replica.clone();
+    m.on_scrape(move || {
+        if let Some(not_after) = r.tls.not_after_s() {
+            expiry.set(not_after as f64);
+        }
+    });
+
     let rss = m.gauge("process_resident_memory_bytes", "Resident memory of the node process.");
     let vms = m.gauge("process_virtual_memory_bytes", "Virtual memory of the node process.");
     let fds = m.gauge("process_open_fds", "Open file descriptors (files, sockets) of the node process.");
