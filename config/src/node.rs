@@ -168,7 +168,37 @@ impl NodeConfig {
         }
         self.log.validate()?;
         self.tls.validate()?;
+        self.validate_callback_urls()?;
         self.telemetry.validate()
+    }
+
+    /// Providers call this node's HTTP listener back at these URLs; with TLS on, that listener
+    /// speaks nothing but TLS, so an `http://` callback URL would lose every receipt and reply.
+    fn validate_callback_urls(&self) -> Result<(), ConfigError> {
+        let voice = self.providers.iter().enumerate().filter_map(|(i, p)| match &p.kind {
+            crate::ProviderKind::VoiceHttp(v) => {
+                v.callback_url.as_deref().map(|u| (format!("providers[{i}].voice_http.callback_url"), u))
+            }
+            _ => None,
+        });
+        let delivery =
+            self.delivery.callback_url.as_deref().map(|u| ("delivery.callback_url".to_string(), u));
+        for (field, url) in delivery.into_iter().chain(voice) {
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("https") => {}
+                Some("http") if !self.tls.http_is_tls() => {}
+                Some("http") => {
+                    let rule = format!(
+                        "{url:?} must be https://: this node's HTTP listener speaks TLS (tls.insecure_plaintext \
+                         is off), so a provider calling http:// would lose every receipt and reply"
+                    );
+                    return Err(ConfigError::invalid(field, rule));
+                }
+                _ => return Err(ConfigError::invalid(field, format!("{url:?} must start with https://"))),
+            }
+        }
+        Ok(())
     }
 
     fn validate_peers(&self) -> Result<(), ConfigError> {

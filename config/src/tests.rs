@@ -163,3 +163,47 @@ fn tls_is_required_unless_switched_off() -> Result<(), ConfigError> {
     assert!(parse(BASE)?.tls.files().is_some());
     Ok(())
 }
+
+/// Goal: with TLS on, providers are told to call back over https (an http:// callback URL would
+/// reach a listener that speaks only TLS and lose every receipt), and the HTTP listener's own
+/// certificate comes with its key. Method: delivery.callback_url and a voice provider's
+/// callback_url written http:// (refused, naming the field) and https:// (accepted); http://
+/// with insecure_plaintext (accepted); http_cert_file without http_key_file and the reverse
+/// (refused), both (accepted, in `files()`), and both with insecure_plaintext (refused).
+#[test]
+fn callbacks_are_https_and_the_http_certificate_is_whole() -> Result<(), ConfigError> {
+    let delivery = |url: &str| format!("{BASE}\n[delivery]\ncallback_url = \"{url}\"\n");
+    let text = err_text(&delivery("http://varsel.example.net:7201"));
+    assert!(text.contains("delivery.callback_url") && text.contains("https://"), "{text}");
+    assert!(parse(&delivery("https://varsel.example.net:7201")).is_ok());
+    let voice = |url: &str| {
+        format!(
+            "{BASE}\n[[providers]]\nname = \"v\"\nchannel = \"voice\"\ninbound_secret_file = \"s\"\n\
+             [providers.voice_http]\nurl = \"https://voice.example.net/calls\"\nlanguages = {{ nb = \"nb-NO\" }}\n\
+             callback_url = \"{url}\"\n"
+        )
+    };
+    let text = err_text(&voice("http://varsel.example.net"));
+    assert!(text.contains("providers[0].voice_http.callback_url"), "{text}");
+    assert!(parse(&voice("https://varsel.example.net")).is_ok());
+    let no_table = &BASE[..BASE.find("[tls]").unwrap_or(BASE.len())];
+    let plain = format!(
+        "{no_table}\n[tls]\ninsecure_plaintext = true\n[delivery]\ncallback_url = \"http://n:7201\"\n"
+    );
+    assert!(parse(&plain).is_ok());
+
+    let with = |lines: &str| BASE.replace("[tls]\n", &format!("[tls]\n{lines}"));
+    let text = err_text(&with("http_cert_file = \"/etc/varsel/tls/public.pem\"\n"));
+    assert!(text.contains("tls.http_key_file"), "{text}");
+    let text = err_text(&with("http_key_file = \"/etc/varsel/tls/public.key\"\n"));
+    assert!(text.contains("tls.http_cert_file"), "{text}");
+    let both = with(
+        "http_cert_file = \"/etc/varsel/tls/public.pem\"\nhttp_key_file = \"/etc/varsel/tls/public.key\"\n",
+    );
+    assert!(parse(&both)?.tls.files().is_some_and(|f| f.http.is_some()));
+    let plain_both = format!(
+        "{no_table}\n[tls]\ninsecure_plaintext = true\nhttp_cert_file = \"p.pem\"\nhttp_key_file = \"p.key\"\n"
+    );
+    assert!(err_text(&plain_both).contains("tls.http_cert_file"), "{}", err_text(&plain_both));
+    Ok(())
+}

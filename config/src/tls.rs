@@ -31,11 +31,19 @@ pub struct TlsConfig {
     /// PEM file with this node's private key (PKCS#8, SEC1 or PKCS#1). Keep it readable by the
     /// node's user only.
     pub key_file: Option<PathBuf>,
+    /// PEM file with the certificate (then intermediates) the HTTP listener serves instead of
+    /// the node's, e.g. one from a public CA for a host name the providers reach: a provider
+    /// verifies the node it calls back (receipts, replies, voice results) against the public
+    /// roots it trusts, not against the cluster CA. Default: the node's certificate (enough
+    /// for a provider, proxy or simulator given the cluster CA). With [`Self::http_key_file`].
+    pub http_cert_file: Option<PathBuf>,
+    /// PEM file with the private key of [`Self::http_cert_file`].
+    pub http_key_file: Option<PathBuf>,
     /// Serve and call other nodes without TLS. Anyone who can reach a port then reads tokens and
     /// personal data and can claim to be any node. For a closed test network only: every start
     /// logs a warning, and `varsel cluster status` shows it.
     pub insecure_plaintext: bool,
-    /// How often the three files are checked for changes.
+    /// How often the files are checked for changes.
     pub reload_check_interval_ms: u64,
 }
 
@@ -45,6 +53,8 @@ impl Default for TlsConfig {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            http_cert_file: None,
+            http_key_file: None,
             insecure_plaintext: false,
             reload_check_interval_ms: 10_000,
         }
@@ -57,6 +67,27 @@ impl TlsConfig {
         if self.reload_check_interval_ms < RELOAD_CHECK_INTERVAL_MS_MIN {
             let rule = format!("must be at least {RELOAD_CHECK_INTERVAL_MS_MIN}");
             return Err(ConfigError::invalid("tls.reload_check_interval_ms", rule));
+        }
+        let http = [("tls.http_cert_file", &self.http_cert_file), ("tls.http_key_file", &self.http_key_file)];
+        for (field, value) in http {
+            if value.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(ConfigError::invalid(field, "must not be empty when set"));
+            }
+        }
+        match (&self.http_cert_file, &self.http_key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid("tls.http_key_file", "is required with tls.http_cert_file"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid("tls.http_cert_file", "is required with tls.http_key_file"));
+            }
+            (Some(_), Some(_)) if self.insecure_plaintext => {
+                return Err(ConfigError::invalid(
+                    "tls.http_cert_file",
+                    "has no effect with tls.insecure_plaintext = true (nothing speaks TLS)",
+                ));
+            }
+            _ => {}
         }
         if self.insecure_plaintext {
             return Ok(());
@@ -83,7 +114,7 @@ impl TlsConfig {
         Ok(())
     }
 
-    /// The three files, when TLS is on (validation guarantees them then).
+    /// The files, when TLS is on (validation guarantees the three required ones then).
     pub fn files(&self) -> Option<TlsFiles<'_>> {
         if self.insecure_plaintext {
             return None;
@@ -92,7 +123,13 @@ impl TlsConfig {
             ca: self.ca_file.as_ref()?,
             cert: self.cert_file.as_ref()?,
             key: self.key_file.as_ref()?,
+            http: self.http_cert_file.as_ref().zip(self.http_key_file.as_ref()),
         })
+    }
+
+    /// Whether the HTTP listener speaks TLS (then providers must call back over `https://`).
+    pub fn http_is_tls(&self) -> bool {
+        !self.insecure_plaintext
     }
 }
 
@@ -105,4 +142,6 @@ pub struct TlsFiles<'a> {
     pub cert: &'a PathBuf,
     /// The node's private key.
     pub key: &'a PathBuf,
+    /// The HTTP listener's own certificate chain and key, when it has them.
+    pub http: Option<(&'a PathBuf, &'a PathBuf)>,
 }

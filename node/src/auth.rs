@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -24,6 +23,7 @@ use varsel_config::ConfigError;
 
 use crate::error::ApiError;
 use crate::replica::Replica;
+use crate::tls::{Stamp, file_stamp};
 
 /// Prefix of credential tokens.
 pub const TOKEN_PREFIX: &str = "vt_";
@@ -44,7 +44,7 @@ pub struct Authenticator {
 struct Superadmin {
     file: Option<PathBuf>,
     hash: RwLock<Option<[u8; 32]>>,
-    stamp: Mutex<Option<SystemTime>>,
+    stamp: Mutex<Stamp>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -98,9 +98,19 @@ impl Authenticated {
     }
 }
 
+/// Largest superadmin token file read: a token is a line, not a file of megabytes.
+const SUPERADMIN_FILE_BYTES_MAX: u64 = 4096;
+
 fn read_superadmin(path: &Path) -> Result<[u8; 32], ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Read { path: path.to_path_buf(), source: e })?;
+    let read_err = |e| ConfigError::Read { path: path.to_path_buf(), source: e };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > SUPERADMIN_FILE_BYTES_MAX {
+        return Err(ConfigError::invalid(
+            "auth.superadmin_token_file",
+            format!("is {len} bytes, more than {SUPERADMIN_FILE_BYTES_MAX}; it must hold one token"),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
     let token = text.trim();
     if token.chars().count() < SUPERADMIN_TOKEN_CHARS_MIN {
         return Err(ConfigError::invalid(
@@ -111,15 +121,11 @@ fn read_superadmin(path: &Path) -> Result<[u8; 32], ConfigError> {
     Ok(hash_secret(token))
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 impl Authenticator {
     /// Reads the superadmin token file, if configured.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let hash = file.map(read_superadmin).transpose()?;
-        let stamp = file.and_then(modified);
+        let stamp = file.and_then(file_stamp);
         let inner = Superadmin {
             file: file.map(Path::to_path_buf),
             hash: RwLock::new(hash),
@@ -133,7 +139,7 @@ impl Authenticator {
     /// on error the old one stays.
     pub fn reload_if_changed(&self, forced: bool) -> Result<bool, ConfigError> {
         let Some(path) = &self.inner.file else { return Ok(false) };
-        let stamp = modified(path);
+        let stamp = file_stamp(path);
         if !forced && *self.inner.stamp.lock().unwrap_or_else(|p| p.into_inner()) == stamp {
             return Ok(false);
         }
@@ -177,11 +183,19 @@ impl Authenticator {
                 query::credential(&replica.state.read_txn(), id)?
             }
         };
-        let Some(cred) = cred else { return Err(unauthenticated()) };
-        if cred.revoked || !bool::from(hash_secret(secret).ct_eq(&cred.secret_hash)) {
-            return Err(unauthenticated());
+        cred.and_then(|c| credential_caller(&c, secret)).ok_or_else(unauthenticated)
+    }
+
+    /// Whether `token` is the superadmin's or a live credential's, by this node's state alone
+    /// (no read barrier, so a credential made a moment ago on another node may not be known
+    /// yet): for bounds decided before a request body is read.
+    pub fn known_here(&self, token: &str, replica: &Replica) -> bool {
+        if self.is_superadmin(token) {
+            return true;
         }
-        Ok(Caller { tenant: cred.tenant, credential: cred.id, role: cred.role })
+        let Ok((id, secret)) = parse_token(token) else { return false };
+        let cred = query::credential(&replica.state.read_txn(), id).ok().flatten();
+        cred.is_some_and(|c| credential_caller(&c, secret).is_some())
     }
 
     /// Refuses the call unless it carries the superadmin token: cluster administration and the
@@ -221,9 +235,11 @@ fn bearer(metadata: &MetadataMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// The credential id and secret of a token in the form `vt_<id>_<secret>`, if it has that form.
-pub fn split_credential_token(token: &str) -> Option<(u64, &str)> {
-    parse_token(token).ok()
+/// The caller a credential makes of `secret`, when the secret is the credential's and the
+/// credential is not revoked (compared in constant time).
+fn credential_caller(cred: &varsel_domain::model::Credential, secret: &str) -> Option<Caller> {
+    let matches = bool::from(hash_secret(secret).ct_eq(&cred.secret_hash));
+    (matches && !cred.revoked).then_some(Caller { tenant: cred.tenant, credential: cred.id, role: cred.role })
 }
 
 fn parse_token(token: &str) -> Result<(u64, &str), ApiError> {

@@ -9,3 +9,4 @@ mod t01_api_access;
 mod t02_raft_identity;
 mod t03_bounds;
 mod t04_reload;
+mod t05_http_certificate;

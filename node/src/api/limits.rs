@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use varsel_raft_store::state_machine::domain::query;
 
 use crate::auth::Authenticator;
 use crate::replica::Replica;
@@ -65,20 +64,8 @@ impl BodyLimitLayer {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        let known = token.is_some_and(|t| self.auth.is_superadmin(t) || self.known_credential(t));
+        let known = token.is_some_and(|t| self.auth.known_here(t, &self.replica));
         if known { (AUTHENTICATED_BYTES_MAX, true) } else { (UNAUTHENTICATED_BYTES_MAX, false) }
-    }
-
-    fn known_credential(&self, token: &str) -> bool {
-        let Some((id, secret)) = crate::auth::split_credential_token(token) else { return false };
-        let txn = self.replica.state.read_txn();
-        query::credential(&txn, id).ok().flatten().is_some_and(|c| {
-            !c.revoked
-                && bool::from(subtle::ConstantTimeEq::ct_eq(
-                    &crate::auth::hash_secret(secret)[..],
-                    &c.secret_hash[..],
-                ))
-        })
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod acceptor;
 pub mod identity;
+pub mod per_source;
 pub mod reloader;
 
 use std::path::{Path, PathBuf};
@@ -98,15 +99,24 @@ pub struct Fingerprints {
     pub trusted_cas: Vec<String>,
 }
 
-/// The modification times of the three files when last read.
-type Stamps = [Option<SystemTime>; 3];
+/// What identifies a file's content cheaply: modification time, size and inode (a copy that
+/// keeps the old time, `cp -p` or `rsync -t`, still changes the inode or the size).
+pub(crate) type Stamp = Option<(SystemTime, u64, u64)>;
+
+/// The [`Stamp`] of the file at `path` now (`None` when it cannot be read).
+pub(crate) fn file_stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
 
 /// The node's TLS: certificate, key and CA, reloadable.
 pub struct TlsState {
     node_id: NodeId,
-    files: Option<[PathBuf; 3]>,
+    /// `[ca, cert, key]`, then the HTTP listener's `[cert, key]` when it has its own.
+    files: Option<Vec<PathBuf>>,
     current: RwLock<Option<Arc<Material>>>,
-    stamps: Mutex<Stamps>,
+    stamps: Mutex<Vec<Stamp>>,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -122,12 +132,18 @@ impl std::fmt::Debug for TlsState {
 impl TlsState {
     /// Reads the configured files for node `node_id` (nothing for `insecure_plaintext`).
     pub fn load(node_id: NodeId, config: &TlsConfig) -> Result<Arc<Self>, TlsError> {
-        let files = config.files().map(|f| [f.ca.clone(), f.cert.clone(), f.key.clone()]);
+        let files = config.files().map(|f| {
+            let mut files = vec![f.ca.clone(), f.cert.clone(), f.key.clone()];
+            if let Some((cert, key)) = f.http {
+                files.extend([cert.clone(), key.clone()]);
+            }
+            files
+        });
         let state = Self {
             node_id,
             files,
             current: RwLock::new(None),
-            stamps: Mutex::new([None; 3]),
+            stamps: Mutex::new(Vec::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
         };
         if state.files.is_some() {
@@ -198,8 +214,8 @@ impl TlsState {
     }
 }
 
-fn stamps(files: &[PathBuf; 3]) -> Stamps {
-    files.each_ref().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
+    files.iter().map(|f| file_stamp(f)).collect()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -225,16 +241,36 @@ fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
-/// Builds every configuration from the files `[ca, cert, key]`.
-fn build(node_id: NodeId, files: &[PathBuf; 3]) -> Result<Material, TlsError> {
-    let [ca_path, cert_path, key_path] = files;
+/// A certificate chain and its private key, as read from their files.
+struct Keyed<'a> {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    key_path: &'a Path,
+}
+
+impl<'a> Keyed<'a> {
+    fn read(cert_path: &Path, key_path: &'a Path) -> Result<Self, TlsError> {
+        let cert_pem = read(cert_path)?;
+        let key_pem = read(key_path)?;
+        let chain = certificates(cert_path, &cert_pem)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| content(key_path, format!("no private key (PKCS#8, SEC1 or PKCS#1 PEM): {e}")))?;
+        Ok(Self { cert_pem, key_pem, chain, key, key_path })
+    }
+}
+
+/// Builds every configuration from the files `[ca, cert, key]` and, when given, the HTTP
+/// listener's own `[cert, key]`.
+fn build(node_id: NodeId, files: &[PathBuf]) -> Result<Material, TlsError> {
+    let [ca_path, cert_path, key_path, http @ ..] = files else {
+        return Err(TlsError::Rustls("the CA, certificate and key files are all required".into()));
+    };
     let ca_pem = read(ca_path)?;
-    let cert_pem = read(cert_path)?;
-    let key_pem = read(key_path)?;
     let cas = certificates(ca_path, &ca_pem)?;
-    let chain = certificates(cert_path, &cert_pem)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| content(key_path, format!("no private key (PKCS#8, SEC1 or PKCS#1 PEM): {e}")))?;
+    let node = Keyed::read(cert_path, key_path)?;
+    let chain = &node.chain;
     let named = identity::node_id(&chain[0]).map_err(|rule| content(cert_path, rule))?;
     if named != node_id {
         return Err(content(
@@ -248,36 +284,40 @@ fn build(node_id: NodeId, files: &[PathBuf; 3]) -> Result<Material, TlsError> {
         roots.add(ca.clone()).map_err(|e| content(ca_path, format!("not a usable CA certificate: {e}")))?;
     }
     let roots = Arc::new(roots);
-    let server = |alpn: &[u8], client_auth: bool| -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let builder = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
-        let builder = if client_auth {
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
-                .build()
-                .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))?;
-            builder.with_client_cert_verifier(verifier)
-        } else {
-            builder.with_no_client_auth()
+    let server =
+        |alpn: &[u8], client_auth: bool, id: &Keyed<'_>| -> Result<Arc<rustls::ServerConfig>, TlsError> {
+            let builder = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| TlsError::Rustls(e.to_string()))?;
+            let builder = if client_auth {
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+                    .build()
+                    .map_err(|e| TlsError::Rustls(format!("client verifier: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            } else {
+                builder.with_no_client_auth()
+            };
+            let mut config = builder
+                .with_single_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| TlsError::Rustls(format!("{}: {e}", id.key_path.display())))?;
+            config.alpn_protocols = vec![alpn.to_vec()];
+            Ok(Arc::new(config))
         };
-        let mut config = builder
-            .with_single_cert(chain.clone(), key.clone_key())
-            .map_err(|e| TlsError::Rustls(format!("{}: {e}", key_path.display())))?;
-        config.alpn_protocols = vec![alpn.to_vec()];
-        Ok(Arc::new(config))
-    };
     let client = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&ca_pem))
-        .identity(Identity::from_pem(&cert_pem, &key_pem))
+        .identity(Identity::from_pem(&node.cert_pem, &node.key_pem))
         .assume_http2(true);
     let sha = |c: &CertificateDer<'_>| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(c.as_ref()));
     let fingerprints =
         Fingerprints { certificate: sha(&chain[0]), trusted_cas: cas.iter().map(sha).collect() };
     Ok(Material {
         fingerprints,
-        api: server(ALPN_H2, false)?,
-        raft: server(ALPN_H2, true)?,
-        http: server(ALPN_HTTP1, false)?,
+        api: server(ALPN_H2, false, &node)?,
+        raft: server(ALPN_H2, true, &node)?,
+        http: match http {
+            [cert, key] => server(ALPN_HTTP1, false, &Keyed::read(cert, key)?)?,
+            _ => server(ALPN_HTTP1, false, &node)?,
+        },
         client,
         not_after_s,
     })
