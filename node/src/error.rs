@@ -127,8 +127,9 @@ fn refusal_status(r: Refusal) -> tonic::Status {
 }
 
 impl ApiError {
-    /// Whether trying again (maybe on another node) can succeed: the client's rule, kept here
-    /// for callers that decide inside the node.
+    /// Whether trying the same write again can succeed (no leader, the leader busy or lost):
+    /// the errors that reach a client as UNAVAILABLE, for callers inside the node that retry
+    /// themselves (an import's batches).
     pub fn is_retryable(&self) -> bool {
         match self {
             ApiError::Unavailable(_) => true,

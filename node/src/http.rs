@@ -27,6 +27,10 @@ use crate::tls::Incoming;
 /// keeps a misbehaving client from holding unbounded tasks and sockets.
 pub const HTTP_CONNECTIONS_MAX: usize = 64;
 
+/// Most HTTP connections from one address (not loopback): a provider's callbacks, a scraper
+/// and a probe fit; one host cannot take them all.
+pub const HTTP_CONNECTIONS_PER_SOURCE_MAX: usize = HTTP_CONNECTIONS_MAX / 2;
+
 #[derive(Debug, Clone)]
 struct AppState {
     replica: Arc<Replica>,

@@ -48,6 +48,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// other nodes' proxied administration).
 pub const API_CONNECTIONS_MAX: usize = 1024;
 
+/// Most API connections from one address (not loopback): a gRPC client multiplexes its calls
+/// over one or a few connections, so this bounds a host that opens many and idles, leaving the
+/// rest of [`API_CONNECTIONS_MAX`] to everyone else.
+pub const API_CONNECTIONS_PER_SOURCE_MAX: usize = API_CONNECTIONS_MAX / 4;
+
 /// Largest message the public API decodes (one import chunk, one alert): what one log entry
 /// allows, with room for framing.
 pub const API_MESSAGE_BYTES_MAX: usize = crate::api::limits::AUTHENTICATED_BYTES_MAX as usize;
@@ -55,6 +60,9 @@ pub const API_MESSAGE_BYTES_MAX: usize = crate::api::limits::AUTHENTICATED_BYTES
 /// Most connections the Raft listener serves at once: each peer keeps one channel, so this
 /// is room for a large cluster and reconnections, and a bound for anything else.
 pub const RAFT_CONNECTIONS_MAX: usize = 64;
+
+/// Most Raft connections from one address (not loopback): a peer keeps one or two.
+pub const RAFT_CONNECTIONS_PER_SOURCE_MAX: usize = RAFT_CONNECTIONS_MAX / 4;
 
 /// Concurrent calls on one Raft connection (HTTP/2 streams): replication, votes, snapshot
 /// chunks and forwarded writes of one peer.
@@ -119,6 +127,12 @@ pub async fn start_with(
     let http_addr = http.as_ref().map(local).transpose()?;
     let faults = if config.testing.fault_injection { Faults::enabled() } else { Faults::disabled() };
     let auth = Authenticator::load(config.auth.superadmin_token_file.as_deref())?;
+    if config.auth.superadmin_token_file.is_none() {
+        tracing::warn!(
+            "no auth.superadmin_token_file: nobody can administer this node (cluster init, membership, \
+             drain, kv) or create tenants; set it to the same token file on every node"
+        );
+    }
     let tls = TlsState::load(config.node_id, &config.tls)?;
     if tls.is_plaintext() {
         tracing::warn!(
@@ -144,8 +158,8 @@ pub async fn start_with(
         crate::tls::acceptor::accept(l, tls.clone(), kind, max, stop_rx.clone())
             .map_err(|e| NodeError::Server(e.to_string()))
     };
-    let raft = accept(raft, ListenerKind::Raft, RAFT_CONNECTIONS_MAX)?;
-    let api = accept(api, ListenerKind::Api, API_CONNECTIONS_MAX)?;
+    let raft = accept(raft, ListenerKind::Raft, (RAFT_CONNECTIONS_MAX, RAFT_CONNECTIONS_PER_SOURCE_MAX))?;
+    let api = accept(api, ListenerKind::Api, (API_CONNECTIONS_MAX, API_CONNECTIONS_PER_SOURCE_MAX))?;
     let raft_server = raft_server(&replica, &metrics, auth.clone(), raft, stop_rx.clone());
     let parts = ApiParts { ctx, engine: engine.as_ref().map(|e| e.shared.clone()) };
     let api_server = api_server(parts, &metrics, health_service, api, stop_rx.clone())?;
@@ -162,7 +176,8 @@ pub async fn start_with(
                 )?;
                 router = router.merge(crate::inbound::router(inbound));
             }
-            let incoming = accept(listener, ListenerKind::Http, crate::http::HTTP_CONNECTIONS_MAX)?;
+            let bounds = (crate::http::HTTP_CONNECTIONS_MAX, crate::http::HTTP_CONNECTIONS_PER_SOURCE_MAX);
+            let incoming = accept(listener, ListenerKind::Http, bounds)?;
             let served = crate::http::serve(incoming, router, stopped(stop_rx.clone()));
             servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
         }

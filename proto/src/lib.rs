@@ -15,6 +15,17 @@
 /// Node-to-node Raft transport.
 pub mod raft {
     tonic::include_proto!("varsel.raft.v1");
+
+    /// Shows everything but the caller's token, so no debug print or trace field carries it.
+    impl std::fmt::Debug for ForwardedWrite {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ForwardedWrite")
+                .field("request", &format_args!("{} bytes", self.request.len()))
+                .field("hops", &self.hops)
+                .field("bearer", &if self.bearer.is_empty() { "" } else { "<redacted>" })
+                .finish()
+        }
+    }
 }
 
 /// Cluster administration.

@@ -138,9 +138,21 @@ fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
     out
 }
 
+/// Longest wait for the next chunk of an upload. An import holds one of its tenant's and the
+/// node's few import slots while it uploads; a client that stops sending without closing the
+/// stream would otherwise hold one for as long as its connection lives.
+const UPLOAD_IDLE_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8>> {
     let mut data = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(UPLOAD_IDLE_MAX, stream.next()).await else {
+            return Err(ApiError::DeadlineExceeded(format!(
+                "file: no data for {} s; the upload was abandoned (nothing of it was imported)",
+                UPLOAD_IDLE_MAX.as_secs()
+            )));
+        };
+        let Some(chunk) = next else { break };
         let chunk =
             chunk.map_err(|s| ApiError::InvalidArgument(format!("upload broke off: {}", s.message())))?;
         if data.len() + chunk.data.len() > IMPORT_BYTES_MAX {

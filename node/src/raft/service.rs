@@ -40,7 +40,9 @@ impl RaftTransportService {
     /// `Replica::transfer_leader`): longer asks are cut to it, so no message can switch
     /// elections off for long.
     fn suppress_max(&self) -> Duration {
-        Duration::from_millis(self.replica.config.raft.election_timeout_max_ms * 4 + 2_000)
+        Duration::from_millis(
+            self.replica.config.raft.election_timeout_max_ms.saturating_mul(4).saturating_add(2_000),
+        )
     }
 
     fn drop_from(&self, from: NodeId) -> Result<(), Status> {

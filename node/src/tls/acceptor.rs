@@ -4,8 +4,9 @@
 //! One task accepts TCP connections while fewer than the listener's bound are open; each
 //! handshake runs in its own task and must finish within [`HANDSHAKE_TIMEOUT`], so a client
 //! that opens a socket and says nothing holds one slot for a few seconds, not forever. Finished
-//! connections are handed to the server through a short queue. The permit of a connection is
-//! released when the connection is dropped.
+//! connections are handed to the server through a short queue. One source address may hold
+//! at most a share of the bound ([`super::per_source`]). A connection's permit and source slot
+//! are released when the connection is dropped.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 use varsel_raft_store::NodeId;
 
+use super::per_source::{PerSource, SourceSlot};
 use super::{ListenerKind, TlsState, identity};
 
 /// Time a client has to complete the TLS handshake.
@@ -51,7 +53,13 @@ pub struct PeerInfo {
 pub struct Conn {
     io: Io,
     peer: PeerInfo,
+    _slot: Slot,
+}
+
+/// What an open connection holds of its listener's bounds.
+struct Slot {
     _permit: OwnedSemaphorePermit,
+    _source: Option<SourceSlot>,
 }
 
 enum Io {
@@ -65,13 +73,6 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-impl Conn {
-    /// The peer.
-    pub fn peer(&self) -> &PeerInfo {
-        &self.peer
-    }
-}
-
 /// The accepted connections of one listener, in order.
 #[derive(Debug)]
 pub struct Incoming {
@@ -80,11 +81,6 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// The next connection; `None` once the listener stopped.
-    pub async fn next(&mut self) -> Option<Conn> {
-        self.rx.recv().await
-    }
-
     /// As a stream, for tonic's `serve_with_incoming`.
     pub fn into_stream(self) -> impl futures::Stream<Item = io::Result<Conn>> {
         futures::stream::unfold(self.rx, |mut rx| async move { rx.recv().await.map(|c| (Ok(c), rx)) })
@@ -92,18 +88,19 @@ impl Incoming {
 }
 
 /// Accepts connections on `listener` for `kind` until `stop` turns true, with at most
-/// `connections_max` open at once.
+/// `connections_max` open at once and at most `per_source_max` of them from one address.
 pub fn accept(
     listener: TcpListener,
     tls: Arc<TlsState>,
     kind: ListenerKind,
-    connections_max: usize,
+    (connections_max, per_source_max): (usize, usize),
     stop: watch::Receiver<bool>,
 ) -> io::Result<Incoming> {
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(READY_QUEUE);
     let permits = Arc::new(Semaphore::new(connections_max));
-    tokio::spawn(accept_loop(listener, tls, kind, permits, tx, stop));
+    let sources = PerSource::new(per_source_max);
+    tokio::spawn(accept_loop(listener, tls, kind, (permits, sources), tx, stop));
     Ok(Incoming { rx, local })
 }
 
@@ -111,7 +108,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Arc<TlsState>,
     kind: ListenerKind,
-    permits: Arc<Semaphore>,
+    (permits, sources): (Arc<Semaphore>, Arc<PerSource>),
     tx: mpsc::Sender<Conn>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -127,8 +124,17 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
+                let source = match sources.take(remote.ip()) {
+                    Ok(s) => s,
+                    Err(max) => {
+                        // Closed at once (the permit goes back when this iteration ends).
+                        tracing::debug!(%remote, ?kind, max, "connection refused: its address holds the most allowed");
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(handshake(stream, remote, tls.clone(), kind, permit, tx.clone()));
+                let slot = Slot { _permit: permit, _source: source };
+                tokio::spawn(handshake(stream, remote, tls.clone(), kind, slot, tx.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, ?kind, "cannot accept a connection");
@@ -143,12 +149,12 @@ async fn handshake(
     remote: SocketAddr,
     tls: Arc<TlsState>,
     kind: ListenerKind,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
     tx: mpsc::Sender<Conn>,
 ) {
     let Some(config) = tls.server(kind) else {
         let peer = PeerInfo { remote, tls: false, node: None, node_error: None };
-        let _ = tx.send(Conn { io: Io::Plain(stream), peer, _permit: permit }).await;
+        let _ = tx.send(Conn { io: Io::Plain(stream), peer, _slot: slot }).await;
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -171,7 +177,7 @@ async fn handshake(
         None => (None, None),
     };
     let peer = PeerInfo { remote, tls: true, node, node_error };
-    let _ = tx.send(Conn { io: Io::Tls(Box::new(stream)), peer, _permit: permit }).await;
+    let _ = tx.send(Conn { io: Io::Tls(Box::new(stream)), peer, _slot: slot }).await;
 }
 
 impl Connected for Conn {
