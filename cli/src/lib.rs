@@ -52,6 +52,18 @@ pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:700
 /// when no `--ca-file` is given and it exists.
 pub const DEV_CA_FILE: &str = ".varsel-dev/tls/ca.pem";
 
+/// Whether every endpoint of a comma-separated list (`host:port`, `https://host:port`, …) is
+/// on this machine: `localhost` or a loopback address.
+pub fn all_loopback(endpoints: &str) -> bool {
+    endpoints.split(',').map(str::trim).filter(|e| !e.is_empty()).all(|e| {
+        let e = e.split_once("://").map_or(e, |(_, rest)| rest);
+        let host = e.rsplit_once(':').map_or(e, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
 /// Prints rows as an aligned table with a header.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -70,5 +82,22 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     line(header.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {
         line(row.clone());
+    }
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::all_loopback;
+
+    /// Goal: the dev CA is offered only to endpoints on this machine. Method: loopback forms
+    /// (v4, v6 in brackets, localhost, with a scheme) and lists with one remote host.
+    #[test]
+    fn only_this_machine_is_loopback() {
+        assert!(all_loopback("127.0.0.1:7001,127.0.0.1:7002"));
+        assert!(all_loopback("[::1]:7001, localhost:7002"));
+        assert!(all_loopback("https://127.0.0.2:7001"));
+        assert!(!all_loopback("127.0.0.1:7001,10.0.0.5:7001"));
+        assert!(!all_loopback("varsel.example.net:7001"));
+        assert!(!all_loopback("localhost.evil.example:7001"));
     }
 }

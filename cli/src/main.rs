@@ -41,18 +41,23 @@ struct Target {
     #[arg(long, global = true, help_heading = CONNECTION)]
     json: bool,
     /// The cluster's CA certificate (PEM): the nodes' certificates are checked against it and
-    /// nothing else. Default: `.varsel-dev/tls/ca.pem` when that file exists (what `varsel dev`
-    /// makes). Not needed for endpoints written `http://…` (a plaintext cluster).
+    /// nothing else. Default, for endpoints on this machine only: `.varsel-dev/tls/ca.pem` when
+    /// that file exists (what `varsel dev` makes). Not needed for endpoints written `http://…`
+    /// (a plaintext cluster).
     #[arg(long, env = "VARSEL_CA_FILE", global = true, help_heading = CONNECTION)]
     ca_file: Option<PathBuf>,
 }
 
 impl Target {
-    /// The CA the endpoints are trusted by: the given file, or the dev cluster's.
+    /// The CA the endpoints are trusted by: the given file, or the dev cluster's when every
+    /// endpoint is on this machine (a `.varsel-dev` directory in whatever directory the
+    /// command runs in must not decide whom a token is sent to over the network).
     fn trust(&self) -> Result<Trust, ClientError> {
         match &self.ca_file {
             Some(path) => Trust::ca_file(path),
-            None if Path::new(cli::DEV_CA_FILE).is_file() => Trust::ca_file(Path::new(cli::DEV_CA_FILE)),
+            None if Path::new(cli::DEV_CA_FILE).is_file() && cli::all_loopback(&self.endpoints) => {
+                Trust::ca_file(Path::new(cli::DEV_CA_FILE))
+            }
             None => Ok(Trust::none()),
         }
     }

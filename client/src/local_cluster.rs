@@ -176,7 +176,7 @@ impl LocalCluster {
     pub fn create(spec: &Spec) -> std::io::Result<Self> {
         std::fs::create_dir_all(&spec.base_dir)?;
         let token_file = spec.base_dir.join("superadmin.token");
-        write_private(&token_file, &spec.superadmin_token)?;
+        pki::write(&token_file, &spec.superadmin_token, true).map_err(io)?;
         let mut ports = Vec::new();
         // Chosen ports stay bound until all are chosen, so the OS cannot hand one out twice
         // (a released port can come back from the next bind, and two nodes then collide).
@@ -368,8 +368,7 @@ impl LocalCluster {
 
     /// The status node `id` reports, if it answers within `timeout`.
     pub async fn status(&self, id: u64, timeout: Duration) -> Option<NodeStatus> {
-        let node = self.nodes.get(&id)?;
-        let _ = node;
+        self.nodes.get(&id)?;
         let fut = async {
             let mut c = self.admin(id).ok()?;
             c.status(StatusRequest {}).await.ok().map(|r| r.into_inner())
@@ -488,13 +487,6 @@ fn node_tls(ca: &Ca, dir: &std::path::Path, id: u64, site: &str) -> std::io::Res
         insecure_plaintext: false,
         ..TlsConfig::default()
     })
-}
-
-/// Writes a secret readable by the owner only.
-fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
 fn signal(pid: u32, sig: i32) {

@@ -170,22 +170,36 @@ pub fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError>
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     // Written next to the target and renamed, so a node reloading its files never reads half
-    // of one.
-    let tmp = path.with_extension("tmp");
-    {
+    // of one. The temporary name is the whole file name plus this process's id (`node-1.pem`
+    // and `node-1.key` must not share one), created new, and its mode set explicitly: a
+    // leftover file of that name is replaced, never written into with its old mode.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| {
         use std::io::Write as _;
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(if private { 0o600 } else { 0o644 });
         }
-        let mut f = options.open(&tmp).map_err(io)?;
-        f.write_all(contents.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        let mut f = options.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // The mode given at creation is narrowed by the umask; set it as meant.
+            f.set_permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }))?;
+        }
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    written.map_err(io)
 }
 
 #[cfg(test)]

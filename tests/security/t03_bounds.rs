@@ -31,9 +31,10 @@ async fn unauthenticated_requests_are_small() {
 }
 
 /// Goal: one tenant cannot hold a node's memory with many imports at once.
-/// Method: once node 2 accepts the tenant's imports, two are started through it and kept open (their
-/// upload streams do not end); a third of the same tenant is refused at once with
-/// RESOURCE_EXHAUSTED naming the bound; when one finishes, another is accepted.
+/// Method: once node 2 accepts the tenant's imports, two are started through it and kept open
+/// (their upload streams do not end; one that lost its slot to a probe is started again); a
+/// third of the same tenant is refused with RESOURCE_EXHAUSTED naming the bound; when one
+/// finishes, another is accepted.
 #[tokio::test(flavor = "multi_thread")]
 async fn imports_per_tenant_are_bounded() {
     let c = TestCluster::start(3, |_| {}).await;
@@ -51,32 +52,44 @@ async fn imports_per_tenant_are_bounded() {
         assert!(std::time::Instant::now() < deadline, "node 2 never took the operator's import: {e:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let mut held = Vec::new();
-    let mut senders = Vec::new();
-    for _ in 0..2 {
+    // An import kept open: its upload stream ends only when its sender is dropped.
+    let hold = || async {
         let (tx, rx) = tokio::sync::mpsc::channel::<ImportChunk>(4);
         tx.send(chunk(header.clone())).await.unwrap();
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         let mut contacts = c.api(2).contacts;
         let req = authed(&operator, stream);
-        held.push(tokio::spawn(async move { contacts.import_contacts(req).await }));
-        senders.push(tx);
-    }
-    // The two imports have taken their slots once the node has read their first chunks.
+        (tokio::spawn(async move { contacts.import_contacts(req).await }), tx)
+    };
+    let mut held = vec![hold().await, hold().await];
+    // A probe can reach the node before a held import does and take its slot; the held import
+    // is then refused, and is started again before the next probe.
     let mut refused = None;
+    let mut last = None;
     for _ in 0..100 {
+        for h in &mut held {
+            if h.0.is_finished() {
+                *h = hold().await;
+            }
+        }
         match third().await {
             Err(s) if s.code() == Code::ResourceExhausted => {
                 refused = Some(s);
                 break;
             }
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => {
+                last = Some(other.map(|r| r.into_inner()));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
     }
-    let refused = refused.expect("a third concurrent import was accepted");
+    let Some(refused) = refused else {
+        panic!("a third concurrent import was accepted: the last probe answered {last:?}");
+    };
     assert!(refused.message().contains("at most 2"), "{}", refused.message());
-    drop(senders.pop());
-    held.pop().unwrap().await.unwrap().unwrap();
+    let (first, sender) = held.pop().unwrap();
+    drop(sender);
+    first.await.unwrap().unwrap();
     assert!(third().await.is_ok(), "an import slot was not given back");
-    drop(senders);
+    drop(held);
 }
