@@ -65,6 +65,8 @@ pub struct Spec {
     pub providers: Vec<ProviderConfig>,
     /// Delivery actors that panic once after they start (supervision tests).
     pub panic_actors: Vec<String>,
+    /// Delivery reads that fail once on every node (`testing.fail_reads`).
+    pub fail_reads: Vec<String>,
     /// Trace export settings for every node.
     pub telemetry: TelemetryConfig,
     /// Extra environment variables for every node process (e.g. `OTEL_*`).
@@ -101,6 +103,7 @@ impl Spec {
             delivery: DeliveryConfig { lease_ms: 6_000, ..DeliveryConfig::default() },
             providers: Vec::new(),
             panic_actors: Vec::new(),
+            fail_reads: Vec::new(),
             telemetry: TelemetryConfig::default(),
             env: Vec::new(),
             tls: true,
@@ -238,6 +241,7 @@ impl LocalCluster {
                 testing: TestingConfig {
                     fault_injection: spec.fault_injection,
                     panic_actors: spec.panic_actors.clone(),
+                    fail_reads: spec.fail_reads.clone(),
                 },
                 telemetry: spec.telemetry.clone(),
                 tls: match &ca {

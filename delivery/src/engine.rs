@@ -33,19 +33,35 @@ impl EngineClock {
     }
 }
 
-/// Test-only failpoints: actors named here panic once (see `testing.panic_actors`).
+/// Test-only failpoints: actors named here panic once (see `testing.panic_actors`), reads
+/// named here fail once (see `testing.fail_reads`).
 #[derive(Debug, Default)]
-pub struct Failpoints(Mutex<std::collections::BTreeSet<String>>);
+pub struct Failpoints {
+    panics: Mutex<std::collections::BTreeSet<String>>,
+    reads: Mutex<std::collections::BTreeSet<String>>,
+}
 
 impl Failpoints {
-    /// Armed with `names`.
+    /// Armed with actors that panic once.
     pub fn new(names: &[String]) -> Self {
-        Self(Mutex::new(names.iter().cloned().collect()))
+        Self { panics: Mutex::new(names.iter().cloned().collect()), reads: Mutex::default() }
+    }
+
+    /// Also arms reads that fail once.
+    pub fn with_failing_reads(self, names: &[String]) -> Self {
+        *self.reads.lock().unwrap_or_else(|p| p.into_inner()) = names.iter().cloned().collect();
+        self
+    }
+
+    /// True the first time the read `name` comes by, if it is armed: the caller treats the read
+    /// as failed.
+    pub fn fail_read(&self, name: &str) -> bool {
+        self.reads.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
     }
 
     /// Panics the first time `name` comes by, if it is armed.
     pub fn check(&self, name: &str) {
-        let hit = self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let hit = self.panics.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         if hit {
             panic!("failpoint: {name} panics once (testing.panic_actors)");
         }
@@ -132,6 +148,13 @@ impl Shared {
         }
     }
 
+    /// A read of the applied state failed in `actor`: logged and counted. The caller tries again
+    /// later; it never takes the failure for "nothing there".
+    pub fn read_failed(&self, actor: &str, error: &str) {
+        tracing::warn!(actor, error, "reading the applied state failed; trying again");
+        self.metrics.read_errors.with(&[actor]).inc();
+    }
+
     /// Actors that failed too often and were left down.
     pub fn unhealthy(&self) -> Vec<String> {
         self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -207,7 +230,9 @@ impl Engine {
             providers,
             clock: EngineClock(Instant::now()),
             counters: Counters::default(),
-            failpoints: Arc::new(Failpoints::new(&testing.panic_actors)),
+            failpoints: Arc::new(
+                Failpoints::new(&testing.panic_actors).with_failing_reads(&testing.fail_reads),
+            ),
             metrics,
             recorder: RwLock::new(None),
             receipts: RwLock::new(None),

@@ -23,6 +23,12 @@ pub struct DeliveryMetrics {
     pub circuit_opened: CounterVec,
     /// Batches sent to a provider other than the most preferred one.
     pub failovers: CounterVec,
+    /// Messages tried again after a provider gave no answer to a call that may have taken them.
+    pub possible_duplicates: CounterVec,
+    /// Messages dropped before a provider call because their shard's fence closed.
+    pub fenced: CounterVec,
+    /// Failed reads of the applied state, by actor (each is retried).
+    pub read_errors: CounterVec,
     /// Actor restarts by supervisors.
     pub actor_restarts: CounterVec,
     /// Shards this node holds leases on.
@@ -75,6 +81,23 @@ impl DeliveryMetrics {
                 "Batches sent to another provider because a more preferred one failed.",
                 &["channel", "from", "to"],
             ),
+            possible_duplicates: m.counter_vec(
+                "varsel_delivery_possible_duplicates_total",
+                "Messages tried again (on the same or another provider) after a provider gave no \
+                 answer to a call that may have taken them: each may reach its recipient twice.",
+                &["channel", "provider"],
+            ),
+            fenced: m.counter_vec(
+                "varsel_delivery_fenced_total",
+                "Messages not handed to a provider because their shard's lease was lost or expired \
+                 or the alert ended before the call.",
+                &["channel"],
+            ),
+            read_errors: m.counter_vec(
+                "varsel_delivery_read_errors_total",
+                "Reads of the applied state that failed in a delivery actor; each is retried.",
+                &["actor"],
+            ),
             actor_restarts: m.counter_vec(
                 "varsel_actor_restarts_total",
                 "Delivery actors restarted after failing.",
@@ -118,5 +141,9 @@ impl ProviderEvents for DeliveryMetrics {
 
     fn failover(&self, channel: Channel, from: &str, to: &str) {
         self.failovers.with(&[channel.as_str(), from, to]).inc();
+    }
+
+    fn possible_duplicates(&self, channel: Channel, provider: &str, n: usize) {
+        self.possible_duplicates.with(&[channel.as_str(), provider]).inc_by(n as u64);
     }
 }

@@ -301,8 +301,10 @@ impl NodeHandle {
             engine.stop().await;
         }
         let _ = self.stop.send(true);
+        // One grace period for all servers together, not one each.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         for (name, mut server) in self.servers {
-            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => tracing::warn!(server = name, error = %e, "server ended with an error"),
                 Ok(Err(e)) => tracing::warn!(server = name, error = %e, "server task failed"),

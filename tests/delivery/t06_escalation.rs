@@ -13,7 +13,21 @@ use crate::fixture::{Fixture, sim_config};
 /// other recipient got one.
 #[tokio::test(flavor = "multi_thread")]
 async fn voice_only_for_those_who_did_not_acknowledge() {
+    escalation_skips_the_acknowledged(Vec::new()).await;
+}
+
+/// Goal: a failed read of whether a recipient acknowledged delays that chunk; it is never taken
+/// for "not acknowledged", so nobody who replied is called.
+/// Method: the same run as above with every node's acknowledgement read failing once
+/// (`testing.fail_reads = ["ack"]`); the nodes must have counted the failed reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_acknowledgement_read_lets_no_call_through() {
+    escalation_skips_the_acknowledged(vec!["ack".into()]).await;
+}
+
+async fn escalation_skips_the_acknowledged(fail_reads: Vec<String>) {
     const N: usize = 400;
+    let failing = !fail_reads.is_empty();
     let mut sim = sim_config();
     for p in &mut sim.providers {
         p.receipts = true;
@@ -23,7 +37,7 @@ async fn voice_only_for_those_who_did_not_acknowledge() {
         }
     }
     let seed = sim.seed;
-    let f = Fixture::start(sim, |_| {}).await;
+    let f = Fixture::start(sim, |s| s.fail_reads = fail_reads).await;
     f.contacts(N, "alle").await;
     let policy = vec![
         EscalationStep { channels: vec![Channel::Sms as i32], after_seconds: 0 },
@@ -56,4 +70,13 @@ async fn voice_only_for_those_who_did_not_acknowledge() {
     assert!(sms_counts.delivered > 0, "no delivery receipt reached the alert: {sms_counts:?}");
     let voice_counts = p.channels.iter().find(|c| c.channel == Channel::Voice as i32).unwrap();
     assert_eq!((voice_counts.sent, voice_counts.skipped), ((N - replied) as u64, replied as u64));
+    if failing {
+        let python = crate::common::metrics::parser_python();
+        let mut read_errors = 0.0;
+        for node in 1..=3 {
+            let scrape = crate::common::metrics::scrape(&f.c, &python, node).await;
+            read_errors += scrape.sum("varsel_delivery_read_errors_total", &[("actor", "shard-worker")]);
+        }
+        assert!(read_errors >= 1.0, "the failpoint never fired: no read error counted");
+    }
 }

@@ -25,6 +25,7 @@
 //! recorder answer before submitting the next range of a channel, and the receipts actor drops
 //! (and counts) beyond its bound.
 
+pub mod fence;
 pub mod receipts;
 pub mod recorder;
 pub mod scheduler;

@@ -139,12 +139,12 @@ impl Actor for Scheduler {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         evt: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, err) = evt {
-            restart_failed(&myself, state, &cell, &err.to_string()).await;
+            restart_failed(state, &cell, &err.to_string());
         }
         Ok(())
     }
@@ -177,11 +177,20 @@ fn drop_expired(state: &mut SchedulerState, now: u64) {
                 "lease expired locally; stopping the shard"
             );
             if let Some(w) = h.worker.take() {
-                w.stop(Some("lease expired".into()));
+                stop_worker(&w, "lease expired by this node's clock");
             }
         }
         valid
     });
+}
+
+/// Tells the worker of a shard this node no longer holds to wind down: it hands nothing more
+/// over (its fence closes at once) and records what providers accepted of the batches already
+/// handed over, where the log still takes it (see the shard worker's `wind_down`).
+fn stop_worker(worker: &ActorRef<WorkerMsg>, why: &'static str) {
+    if worker.cast(WorkerMsg::WindDown(why)).is_err() {
+        worker.stop(Some(why.into()));
+    }
 }
 
 fn send_beat(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState, acquire: Vec<ShardRef>, now: u64) {
@@ -231,7 +240,7 @@ fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, se
         if let Some(mut h) = state.held.remove(&l.shard)
             && let Some(w) = h.worker.take()
         {
-            w.stop(Some("lease lost".into()));
+            stop_worker(&w, "lease lost");
         }
     }
     let txn = state.shared.replica.state().read_txn();
@@ -390,12 +399,7 @@ fn on_worker_exit(state: &mut SchedulerState, shard: ShardRef, why: WorkerExit) 
     }
 }
 
-async fn restart_failed(
-    myself: &ActorRef<SchedulerMsg>,
-    state: &mut SchedulerState,
-    cell: &ActorCell,
-    err: &str,
-) {
+fn restart_failed(state: &mut SchedulerState, cell: &ActorCell, err: &str) {
     let Some((&shard, h)) =
         state.held.iter_mut().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
     else {
@@ -413,9 +417,10 @@ async fn restart_failed(
         state.held.remove(&shard);
         return;
     }
-    // Back off before the restart (100 ms, 200 ms, … 1.6 s); the slot stays taken meanwhile.
-    tokio::time::sleep(Duration::from_millis(100 << h.restarts.min(4))).await;
-    spawn_worker(myself, state, shard).await;
+    // Back off before the restart (100 ms, 200 ms, … 1.6 s): `start_workers` starts it again
+    // once this time has passed, on a later tick. The scheduler does not wait here, so its
+    // heartbeats, which keep every lease of this node, go on meanwhile.
+    h.idle_until = wall_ms() + (100u64 << h.restarts.min(4));
 }
 
 /// Sets the open-alert gauges from the applied state.

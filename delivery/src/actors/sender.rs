@@ -24,7 +24,7 @@ use varsel_domain::model::{Channel, Priority};
 
 use crate::message::OutboundMessage;
 use crate::metrics::DeliveryMetrics;
-use crate::providers::{Final, ProviderSet};
+use crate::providers::{Final, ProviderSet, SendFence};
 
 /// Interval at which a sender checks its workers and probes open circuits.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,6 +38,8 @@ pub struct Job {
     seq: u64,
     /// The messages, all of this channel.
     pub messages: Vec<OutboundMessage>,
+    /// Checked before every provider call for these messages.
+    fence: Arc<dyn SendFence>,
     reply: oneshot::Sender<BatchResult>,
     _room: OwnedSemaphorePermit,
 }
@@ -94,17 +96,19 @@ impl ChannelQueue {
     }
 
     /// Admits a batch if there is room for it; otherwise gives the messages back. A batch
-    /// larger than the whole queue is admitted when the queue is empty.
+    /// larger than the whole queue is admitted when the queue is empty. Its messages are handed
+    /// to a provider only while `fence` is open.
     pub fn try_push(
         &self,
         priority: Priority,
         messages: Vec<OutboundMessage>,
+        fence: Arc<dyn SendFence>,
     ) -> Result<oneshot::Receiver<BatchResult>, Vec<OutboundMessage>> {
         let need = messages.len().clamp(1, self.capacity) as u32;
         let Ok(room) = self.room.clone().try_acquire_many_owned(need) else { return Err(messages) };
         let (reply, rx) = oneshot::channel();
         let seq = self.seq.fetch_add(1, AtomicOrdering::Relaxed);
-        let job = Job { priority, seq, messages, reply, _room: room };
+        let job = Job { priority, seq, messages, fence, reply, _room: room };
         self.heap.lock().unwrap_or_else(|p| p.into_inner()).push(job);
         self.notify.notify_one();
         Ok(rx)
@@ -173,12 +177,16 @@ async fn work(queue: Arc<ChannelQueue>, providers: Arc<ProviderSet>, metrics: De
     loop {
         let (job, prepaid) = providers.admit(queue.pop(), |j: &Job| j.messages.len()).await;
         metrics.in_flight.add(job.messages.len() as f64);
-        let results = providers.deliver_prepaid(&job.messages, prepaid).await;
+        let results = providers.deliver_prepaid(&job.messages, prepaid, job.fence.as_ref()).await;
         metrics.in_flight.add(-(job.messages.len() as f64));
         for (fin, _) in &results {
             let (provider, outcome) = match fin {
                 Final::Sent { provider, .. } => (provider.as_str(), "sent"),
                 Final::Failed { provider, .. } => (provider.as_str(), "failed"),
+                Final::Dropped { .. } => {
+                    metrics.fenced.with(&[channel]).inc();
+                    continue;
+                }
             };
             metrics.messages.with(&[channel, provider, outcome]).inc();
         }

@@ -47,7 +47,8 @@ pub fn settle(results: Vec<One>) -> Result<Vec<SendResult>, ProviderError> {
 }
 
 /// The failure that says most about the provider: throttling (wait the longest asked), then
-/// unavailability (fail over), then a rejection.
+/// no answer (fail over, and the messages may have been taken), then unavailability (fail
+/// over), then a rejection.
 fn worst(errors: impl Iterator<Item = ProviderError>) -> ProviderError {
     let mut out: Option<ProviderError> = None;
     for e in errors {
@@ -56,6 +57,7 @@ fn worst(errors: impl Iterator<Item = ProviderError>) -> ProviderError {
                 ProviderError::Throttled(a.max(b))
             }
             (Some(t @ ProviderError::Throttled(_)), _) | (_, t @ ProviderError::Throttled(_)) => t,
+            (Some(a @ ProviderError::Ambiguous(_)), _) | (_, a @ ProviderError::Ambiguous(_)) => a,
             (Some(u @ ProviderError::Unavailable(_)), _) | (_, u @ ProviderError::Unavailable(_)) => u,
             (Some(r), _) => r,
             (None, e) => e,

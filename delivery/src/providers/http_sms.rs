@@ -228,7 +228,11 @@ pub fn excerpt(body: &[u8]) -> String {
 
 /// A transport failure: the provider is unreachable or too slow.
 pub fn transport(e: CallError) -> ProviderError {
-    ProviderError::Unavailable(e.to_string())
+    match e {
+        // The request went out and no answer came: the provider may hold the messages.
+        CallError::Timeout(_) => ProviderError::Ambiguous(e.to_string()),
+        _ => ProviderError::Unavailable(e.to_string()),
+    }
 }
 
 impl Provider for HttpSmsProvider {

@@ -78,9 +78,15 @@ pub enum SendResult {
 /// A failure of a whole call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// Unreachable, in an outage, or timed out: try another provider.
+    /// Unreachable or in an outage: try another provider. The provider did not take the
+    /// messages.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The request went out but no answer came (a timeout after sending): the provider may have
+    /// taken the messages. Treated as [`ProviderError::Unavailable`], and any later attempt at
+    /// these messages is counted as a possible duplicate.
+    #[error("no answer: {0}")]
+    Ambiguous(String),
     /// Over its throughput: wait this long, then try again.
     #[error("throttled for {0:?}")]
     Throttled(Duration),
@@ -127,6 +133,24 @@ pub trait InboundSink: Send + Sync + std::fmt::Debug {
     fn push_gone(&self, key: &str, subscription: &str) {
         let _ = subscription;
         tracing::warn!(key, "push subscription gone, but this sink does not record it");
+    }
+}
+
+/// What a queued batch checks before every provider call and every retry: whether its
+/// messages may still be handed over (the shard's lease is held and unexpired by this node's
+/// clock, the alert is not cancelled or finished).
+pub trait SendFence: Send + Sync + std::fmt::Debug {
+    /// `Err(why)` once the messages must not be handed over any more.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// A fence that never closes (tests, and callers with no lease).
+#[derive(Debug)]
+pub struct Unfenced;
+
+impl SendFence for Unfenced {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -180,6 +204,13 @@ pub enum Final {
         /// Why.
         reason: String,
     },
+    /// Not handed over because the batch's fence closed (lease lost or expired, alert
+    /// cancelled): not an outcome. Whoever holds the shard next sends it, or nobody if the alert
+    /// ended.
+    Dropped {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A provider with its limits and breaker.
@@ -223,6 +254,9 @@ pub trait ProviderEvents: Send + Sync + std::fmt::Debug {
     fn circuit_opened(&self, channel: Channel, provider: &str);
     /// A batch went to a provider other than the most preferred one.
     fn failover(&self, channel: Channel, from: &str, to: &str);
+    /// `n` messages are being tried again after `provider` gave no answer to a call that may
+    /// have taken them: each may reach its recipient twice.
+    fn possible_duplicates(&self, channel: Channel, provider: &str, n: usize);
 }
 
 /// Events go nowhere.
@@ -232,6 +266,7 @@ pub struct NoEvents;
 impl ProviderEvents for NoEvents {
     fn circuit_opened(&self, _: Channel, _: &str) {}
     fn failover(&self, _: Channel, _: &str, _: &str) {}
+    fn possible_duplicates(&self, _: Channel, _: &str, _: usize) {}
 }
 
 /// Every provider of one channel.
@@ -258,6 +293,15 @@ struct Pending {
     attempts: u32,
     last_provider: String,
     last_error: String,
+    /// The provider that last gave no answer for it (it may hold the message).
+    ambiguous: Option<String>,
+}
+
+/// Why a call to a provider did not give results.
+enum CallFailed {
+    Provider(ProviderError),
+    /// The fence closed before the call: nothing was handed over.
+    Fenced(String),
 }
 
 impl ProviderSet {
@@ -295,14 +339,18 @@ impl ProviderSet {
     /// Delivers `messages` (all of this channel), retrying and failing over; returns what
     /// finally happened to each, in order, with the time it was handed over (ms).
     pub async fn deliver(&self, messages: &[OutboundMessage]) -> Vec<(Final, u64)> {
-        self.deliver_prepaid(messages, Prepaid::default()).await
+        self.deliver_prepaid(messages, Prepaid::default(), &Unfenced).await
     }
 
-    /// [`ProviderSet::deliver`] for a job whose tokens were taken by [`ProviderSet::admit`].
+    /// [`ProviderSet::deliver`] for a job whose tokens were taken by [`ProviderSet::admit`],
+    /// behind `fence`: it is checked right before every provider call (after waiting for rate
+    /// and concurrency), so retries and queued batches stop once it closes; messages not handed
+    /// over by then come back as [`Final::Dropped`].
     pub async fn deliver_prepaid(
         &self,
         messages: &[OutboundMessage],
         mut prepaid: Prepaid,
+        fence: &dyn SendFence,
     ) -> Vec<(Final, u64)> {
         let mut done: Vec<Option<(Final, u64)>> = vec![None; messages.len()];
         if self.slots.is_empty() {
@@ -319,11 +367,12 @@ impl ProviderSet {
                 attempts: 0,
                 last_provider: String::new(),
                 last_error: String::new(),
+                ambiguous: None,
             })
             .collect();
         let mut round = 0u32;
         while !pending.is_empty() {
-            pending = self.round(messages, pending, &mut done, &mut prepaid).await;
+            pending = self.round(messages, pending, &mut done, &mut prepaid, fence).await;
             if pending.is_empty() {
                 break;
             }
@@ -355,13 +404,14 @@ impl ProviderSet {
         pending: Vec<Pending>,
         done: &mut [Option<(Final, u64)>],
         prepaid: &mut Prepaid,
+        fence: &dyn SendFence,
     ) -> Vec<Pending> {
         let mut still = Vec::new();
         let mut queue = pending;
         while !queue.is_empty() {
             let take = queue.len().min(self.batch_max());
             let batch: Vec<Pending> = queue.drain(..take).collect();
-            still.extend(self.attempt(messages, batch, done, prepaid).await);
+            still.extend(self.attempt(messages, batch, done, prepaid, fence).await);
         }
         still
     }
@@ -373,6 +423,7 @@ impl ProviderSet {
         mut batch: Vec<Pending>,
         done: &mut [Option<(Final, u64)>],
         prepaid: &mut Prepaid,
+        fence: &dyn SendFence,
     ) -> Vec<Pending> {
         let mut avoid = Vec::new();
         loop {
@@ -392,13 +443,23 @@ impl ProviderSet {
             let msgs: Vec<OutboundMessage> = batch.iter().map(|p| messages[p.index].clone()).collect();
             let paid = if prepaid.slot == Some(i) { msgs.len().min(prepaid.tokens) } else { 0 };
             prepaid.tokens -= paid;
-            match self.call(slot, &msgs, paid).await {
+            let error = match self.call(slot, &msgs, paid, fence, &batch).await {
                 Ok(results) => return self.settle(slot, batch, results, done),
-                Err(ProviderError::Throttled(wait)) => {
+                Err(CallFailed::Fenced(reason)) => {
+                    for p in batch {
+                        done[p.index] = Some((Final::Dropped { reason: reason.clone() }, wall_ms()));
+                    }
+                    return Vec::new();
+                }
+                Err(CallFailed::Provider(e)) => e,
+            };
+            match error {
+                ProviderError::Throttled(wait) => {
+                    // Not an outcome: the same provider is asked again after the wait.
                     slot.with_breaker(Breaker::success);
                     tokio::time::sleep(wait.min(self.retry.backoff_max)).await;
                 }
-                Err(ProviderError::Rejected(reason)) => {
+                ProviderError::Rejected(reason) => {
                     slot.with_breaker(Breaker::success);
                     for p in batch {
                         done[p.index] = Some((
@@ -408,14 +469,18 @@ impl ProviderSet {
                     }
                     return Vec::new();
                 }
-                Err(ProviderError::Unavailable(e)) => {
+                ProviderError::Unavailable(ref e) | ProviderError::Ambiguous(ref e) => {
                     if slot.with_breaker(Breaker::failure) {
                         tracing::warn!(channel = %self.channel, provider = slot.name(), error = %e, "circuit opened");
                         self.events.circuit_opened(self.channel, slot.name());
                     }
+                    let ambiguous = matches!(error, ProviderError::Ambiguous(_));
                     for p in &mut batch {
                         p.last_provider = slot.name().into();
                         p.last_error = e.clone();
+                        if ambiguous {
+                            p.ambiguous = Some(slot.name().into());
+                        }
                     }
                     avoid.push(i);
                 }
@@ -423,21 +488,47 @@ impl ProviderSet {
         }
     }
 
+    /// Counts the messages of `batch` that a provider may already hold (it gave no answer for
+    /// them before): each new attempt at them may reach the recipient a second time.
+    fn note_possible_duplicates(&self, batch: &[Pending]) {
+        let mut by_provider: Vec<(&str, usize)> = Vec::new();
+        for p in batch {
+            let Some(name) = p.ambiguous.as_deref() else { continue };
+            match by_provider.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => *c += 1,
+                None => by_provider.push((name, 1)),
+            }
+        }
+        for (name, n) in by_provider {
+            self.events.possible_duplicates(self.channel, name, n);
+        }
+    }
+
+    /// One call to `slot`'s provider, once its rate and concurrency allow and the fence is
+    /// still open.
     async fn call(
         &self,
         slot: &Slot,
         msgs: &[OutboundMessage],
         paid: usize,
-    ) -> Result<Vec<SendResult>, ProviderError> {
+        fence: &dyn SendFence,
+        batch: &[Pending],
+    ) -> Result<Vec<SendResult>, CallFailed> {
         slot.bucket.take(msgs.len() - paid).await;
-        let _permit = slot.window.acquire().await.map_err(|_| ProviderError::Unavailable("closed".into()))?;
-        let results = slot.provider.send(msgs).await?;
+        let _permit = slot
+            .window
+            .acquire()
+            .await
+            .map_err(|_| CallFailed::Provider(ProviderError::Unavailable("closed".into())))?;
+        fence.check().map_err(CallFailed::Fenced)?;
+        self.note_possible_duplicates(batch);
+        let results = slot.provider.send(msgs).await.map_err(CallFailed::Provider)?;
         if results.len() != msgs.len() {
-            return Err(ProviderError::Unavailable(format!(
+            return Err(CallFailed::Provider(ProviderError::Unavailable(format!(
                 "answered {} results for {} messages",
                 results.len(),
                 msgs.len()
-            )));
+            ))));
         }
         Ok(results)
     }

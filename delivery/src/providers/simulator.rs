@@ -136,7 +136,11 @@ impl SimulatorProvider {
 }
 
 fn transport(e: CallError) -> ProviderError {
-    ProviderError::Unavailable(e.to_string())
+    match e {
+        // The request went out and no answer came: the provider may hold the messages.
+        CallError::Timeout(_) => ProviderError::Ambiguous(e.to_string()),
+        _ => ProviderError::Unavailable(e.to_string()),
+    }
 }
 
 fn result(r: WireResult) -> SendResult {

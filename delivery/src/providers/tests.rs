@@ -89,6 +89,7 @@ fn providers_used(out: &[(Final, u64)]) -> Vec<String> {
         .map(|(f, _)| match f {
             Final::Sent { provider, .. } => provider.clone(),
             Final::Failed { reason, .. } => format!("failed: {reason}"),
+            Final::Dropped { reason } => format!("dropped: {reason}"),
         })
         .collect()
 }
@@ -143,4 +144,73 @@ async fn bounded_retries() {
     assert!(reason.starts_with("failed: gave up after"), "{reason}");
     let out = set(&[]).deliver(&msgs(2)).await;
     assert!(providers_used(&out).iter().all(|r| r.contains("no provider configured")));
+}
+
+/// A fence that closes once the provider has been called `open_for` times.
+#[derive(Debug)]
+struct ClosesAfter {
+    provider: Arc<Scripted>,
+    open_for: usize,
+}
+
+impl SendFence for ClosesAfter {
+    fn check(&self) -> Result<(), String> {
+        if self.provider.calls.load(Ordering::SeqCst) >= self.open_for {
+            Err("lease lost".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Goal: a message waiting for a retry is not handed over once the fence closes, and a batch
+/// whose fence closed before its first call is not handed over at all; both come back
+/// `Dropped`, never `Failed` or `Sent`. Method: one scripted provider; the fence closes after
+/// its first call, which answers one message `retryable`.
+#[tokio::test(start_paused = true)]
+async fn closed_fence_stops_retries_and_queued_batches() {
+    let p = Scripted::new("p");
+    p.script
+        .lock()
+        .unwrap()
+        .push_back(Ok(vec![SendResult::Accepted("ok".into()), SendResult::Retryable("throttled".into())]));
+    let s = set(std::slice::from_ref(&p));
+    let fence = ClosesAfter { provider: p.clone(), open_for: 1 };
+    let out = s.deliver_prepaid(&msgs(2), Prepaid::default(), &fence).await;
+    assert_eq!(providers_used(&out), vec!["p".to_string(), "dropped: lease lost".into()]);
+    assert_eq!(p.calls.load(Ordering::SeqCst), 1, "the retry must not reach the provider");
+    let out = s.deliver_prepaid(&msgs(3), Prepaid::default(), &fence).await;
+    assert_eq!(providers_used(&out), vec!["dropped: lease lost"; 3]);
+    assert_eq!(p.calls.load(Ordering::SeqCst), 1, "a fenced batch must not reach the provider");
+}
+
+/// Counts possible duplicates per provider.
+#[derive(Debug, Default)]
+struct CountingEvents(Mutex<Vec<(String, usize)>>);
+
+impl ProviderEvents for CountingEvents {
+    fn circuit_opened(&self, _: Channel, _: &str) {}
+    fn failover(&self, _: Channel, _: &str, _: &str) {}
+    fn possible_duplicates(&self, _: Channel, provider: &str, n: usize) {
+        self.0.lock().unwrap().push((provider.into(), n));
+    }
+}
+
+/// Goal: when a provider gives no answer to a call (it may have taken the messages), the
+/// failover that sends them elsewhere is counted as possible duplicates of that provider; a
+/// provider that refused outright (unavailable) is not. Method: scripted providers.
+#[tokio::test(start_paused = true)]
+async fn failover_after_no_answer_counts_possible_duplicates() {
+    let (primary, alt) = (Scripted::new("primary"), Scripted::new("alt"));
+    primary.script.lock().unwrap().extend([
+        Err(ProviderError::Ambiguous("no reply within 10s".into())),
+        Err(ProviderError::Unavailable("HTTP 503".into())),
+    ]);
+    let events = Arc::new(CountingEvents::default());
+    let slots = [&primary, &alt].iter().map(|p| Slot::new((*p).clone() as Arc<dyn Provider>, 0, 4)).collect();
+    let s = ProviderSet::new(Channel::Sms, slots, RetryPolicy::default(), events.clone());
+    assert_eq!(providers_used(&s.deliver(&msgs(3)).await), vec!["alt"; 3]);
+    assert_eq!(*events.0.lock().unwrap(), vec![("primary".to_string(), 3)]);
+    assert_eq!(providers_used(&s.deliver(&msgs(2)).await), vec!["alt"; 2]);
+    assert_eq!(events.0.lock().unwrap().len(), 1, "a refusal is not a possible duplicate");
 }

@@ -11,26 +11,29 @@
 //! In-flight window: what a takeover may send again is what this worker handed over and had
 //! not yet recorded, at most `window_chunks x chunk_recipients` messages per channel.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tracing::Instrument;
 use varsel_domain::model::{Alert, Channel};
-use varsel_raft_store::delivery::{LeaseRef, Outcome, OutcomeResult, ShardProgress, ShardState};
+use varsel_raft_store::delivery::{LeaseRef, ShardState};
 use varsel_raft_store::shards::ShardRange;
 use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
 
-use super::recorder::{Recorded, RecorderMsg};
+use super::fence::LeaseFence;
+use super::recorder::Recorded;
 use super::scheduler::{SchedulerMsg, WorkerExit};
 use super::sender::BatchResult;
 use crate::Shared;
-use crate::message::OutboundMessage;
-use crate::providers::Final;
-use crate::recipients::{self, Resolved};
-use crate::render::{NotSendable, Renderer};
+use crate::render::Renderer;
+
+mod chunks;
+mod record;
+
+use chunks::{Chunk, batch_done, build_chunk, dispatch};
+use record::{recorded, submit_ready};
 
 /// Pause before trying again when a channel's queue is full or a write failed.
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
@@ -40,6 +43,9 @@ const APPLY_POLL: Duration = Duration::from_millis(50);
 const LEASE_VISIBLE_WITHIN: Duration = Duration::from_secs(10);
 /// Longest sleep while waiting for an escalation step to become due.
 const STEP_WAIT_MAX: Duration = Duration::from_secs(1);
+/// Longest a worker winds down after its alert ended: waiting for the batches it handed over
+/// and recording what the providers accepted.
+const WIND_DOWN_MAX: Duration = Duration::from_secs(30);
 
 /// The worker actor.
 #[derive(Debug)]
@@ -72,6 +78,10 @@ pub enum WorkerMsg {
         /// Outcomes.
         result: Option<BatchResult>,
     },
+    /// The scheduler no longer holds the lease (lost, expired, or the alert ended): hand nothing
+    /// more over, record what can still be recorded of the batches already handed over, then
+    /// stop.
+    WindDown(&'static str),
     /// The recorder answered for chunks up to `last_seq`.
     Recorded {
         /// Pipeline.
@@ -83,18 +93,6 @@ pub enum WorkerMsg {
         /// The answer.
         result: Recorded,
     },
-}
-
-#[derive(Debug)]
-struct Chunk {
-    from: u64,
-    to: u64,
-    recipients: u32,
-    positions: Vec<u64>,
-    messages: Vec<OutboundMessage>,
-    outcomes: Vec<Outcome>,
-    skipped: u32,
-    done: bool,
 }
 
 #[derive(Debug)]
@@ -120,18 +118,37 @@ pub struct WorkerState {
     renderer: Renderer,
     pump_scheduled: bool,
     started: tokio::time::Instant,
+    fence: Arc<LeaseFence>,
+    /// Since when the worker winds down (its alert ended).
+    winding: Option<tokio::time::Instant>,
+    /// It told the scheduler it stops; messages still in its mailbox are ignored.
+    stopped: bool,
 }
 
 impl WorkerState {
-    fn shard_state(&self) -> Option<ShardState> {
+    /// The shard's state in this node's applied state; `Err` when it could not be read (logged
+    /// and counted: the caller tries again).
+    fn shard_state(&self) -> Result<Option<ShardState>, ()> {
         let s = self.args.lease.shard;
-        dq::shard_states(&self.args.shared.replica.state().read_txn(), s.alert, self.alert.shards)
-            .ok()
-            .and_then(|v| v.get(s.shard as usize).cloned())
+        let shared = &self.args.shared;
+        match dq::shard_states(&shared.replica.state().read_txn(), s.alert, self.alert.shards) {
+            Ok(v) => Ok(v.get(s.shard as usize).cloned()),
+            Err(e) => {
+                shared.read_failed("shard-worker", &e.to_string());
+                Err(())
+            }
+        }
     }
 }
 
-fn exit(state: &WorkerState, myself: &ActorRef<WorkerMsg>, why: WorkerExit) {
+fn exit(state: &mut WorkerState, myself: &ActorRef<WorkerMsg>, why: WorkerExit) {
+    if state.stopped {
+        return;
+    }
+    state.stopped = true;
+    if let WorkerExit::Lost(reason) = &why {
+        state.fence.close(reason);
+    }
     let _ = state.args.scheduler.cast(SchedulerMsg::WorkerExit(state.args.lease.shard, why));
     myself.stop(None);
 }
@@ -163,6 +180,7 @@ impl Actor for ShardWorker {
         let end = dq::range_end(&range);
         drop(txn);
         let _ = myself.cast(WorkerMsg::Pump);
+        let fence = Arc::new(LeaseFence::new(&args.shared, args.lease, args.valid_until.clone()));
         Ok(WorkerState {
             args,
             alert,
@@ -174,7 +192,21 @@ impl Actor for ShardWorker {
             renderer: Renderer::default(),
             pump_scheduled: true,
             started: tokio::time::Instant::now(),
+            fence,
+            winding: None,
+            stopped: false,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stopped by the scheduler (lease lost or expired, drain) or failed: whatever it queued
+        // must not be handed over any more.
+        state.fence.close("the shard worker stopped");
+        Ok(())
     }
 
     async fn handle(
@@ -186,6 +218,10 @@ impl Actor for ShardWorker {
         match msg {
             WorkerMsg::Pump => {
                 state.pump_scheduled = false;
+                pump(&myself, state);
+            }
+            WorkerMsg::WindDown(why) => {
+                wind_down(state, why);
                 pump(&myself, state);
             }
             WorkerMsg::BatchDone { pipe, seq, result } => {
@@ -203,12 +239,20 @@ impl Actor for ShardWorker {
 
 /// Checks the lease and the alert; sets up the step; keeps every pipeline busy.
 fn pump(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
+    if state.stopped {
+        return;
+    }
+    if state.winding.is_some() {
+        return pump_winding(myself, state);
+    }
     let shared = state.args.shared.clone();
     if shared.clock.now_ms() >= state.args.valid_until.load(std::sync::atomic::Ordering::Acquire) {
-        return exit(state, myself, WorkerExit::Lost("lease expired by this node's clock".into()));
+        wind_down(state, "lease expired by this node's clock");
+        return pump_winding(myself, state);
     }
-    let Some(s) = state.shard_state() else {
-        return exit(state, myself, WorkerExit::Lost("shard state unreadable".into()));
+    let Ok(shard_state) = state.shard_state() else { return schedule(myself, state, RETRY_PAUSE * 4) };
+    let Some(s) = shard_state else {
+        return exit(state, myself, WorkerExit::Lost("shard state missing".into()));
     };
     if s.owner != Some(shared.replica.id()) || s.epoch != state.args.lease.epoch {
         if s.done {
@@ -220,10 +264,16 @@ fn pump(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
         }
         return exit(state, myself, WorkerExit::Lost(format!("lease taken over (epoch {})", s.epoch)));
     }
-    let status =
-        dq::alert(&shared.replica.state().read_txn(), state.alert.id).ok().flatten().map(|a| a.status);
+    let status = match dq::alert(&shared.replica.state().read_txn(), state.alert.id) {
+        Ok(a) => a.map(|a| a.status),
+        Err(e) => {
+            shared.read_failed("shard-worker", &e.to_string());
+            return schedule(myself, state, RETRY_PAUSE * 4);
+        }
+    };
     if status.is_none_or(|st| st.is_final()) {
-        return exit(state, myself, WorkerExit::Lost("alert finished or cancelled".into()));
+        wind_down(state, "alert finished or cancelled");
+        return pump_winding(myself, state);
     }
     if state.step != Some(s.step) && !start_step(myself, state, &s) {
         return;
@@ -239,6 +289,80 @@ fn pump(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
     if drained {
         schedule(myself, state, APPLY_POLL);
     }
+}
+
+/// The worker stops handing anything over (its alert ended, its lease was lost or expired by
+/// this node's clock, or its fence closed under a batch): the fence closes, so queued and
+/// retrying batches are dropped at once; chunks not handed over are given up; the batches in
+/// flight are awaited so that what the providers accepted can still be recorded.
+///
+/// Recording after the lease is gone is safe: the log takes a range only from the lease's
+/// owner and epoch, so it refuses once another node took the shard over (which then sends
+/// from the recorded cursor) and accepts while nobody did (a cancelled alert is never taken
+/// over), which keeps the report true and spares recipients a second copy.
+fn wind_down(state: &mut WorkerState, why: &str) {
+    if state.winding.is_some() {
+        return;
+    }
+    tracing::info!(
+        alert = state.alert.id,
+        shard = state.args.lease.shard.shard,
+        reason = why,
+        "winding down"
+    );
+    state.fence.close(why);
+    state.winding = Some(tokio::time::Instant::now());
+    for pipe in &mut state.pipes {
+        pipe.next = state.end;
+        if let Some(seq) = pipe.stalled.take()
+            && let Some(c) = pipe.chunks.get_mut(&seq)
+        {
+            c.messages.clear();
+            c.positions.clear();
+            c.done = true;
+            c.incomplete = true;
+        }
+    }
+}
+
+/// Winding down: record answered chunks in order, then stop once nothing more can be recorded
+/// or after [`WIND_DOWN_MAX`]. While the alert is still open, a chunk with messages that were
+/// not handed over (`incomplete`) must not be recorded, nor anything after it: its cursor would
+/// pass messages nobody sent. Once the alert has ended, those messages are simply not sent.
+fn pump_winding(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
+    let since = state.winding.map_or(Duration::ZERO, |t| t.elapsed());
+    let ended = match dq::alert(&state.args.shared.replica.state().read_txn(), state.alert.id) {
+        Ok(a) => a.is_none_or(|a| a.status.is_final()),
+        Err(e) => {
+            state.args.shared.read_failed("shard-worker", &e.to_string());
+            false
+        }
+    };
+    if ended {
+        for c in state.pipes.iter_mut().flat_map(|p| p.chunks.values_mut()) {
+            c.incomplete = false;
+        }
+    }
+    for i in 0..state.pipes.len() {
+        submit_ready(myself, state, i);
+    }
+    let settled = state
+        .pipes
+        .iter()
+        .all(|p| !p.recording && p.chunks.values().next().is_none_or(|head| head.done && head.incomplete));
+    if settled || since >= WIND_DOWN_MAX {
+        if !settled {
+            tracing::warn!(
+                alert = state.alert.id,
+                shard = state.args.lease.shard.shard,
+                "batches still unanswered or unrecorded after {WIND_DOWN_MAX:?} are left to whoever \
+                 holds the shard next"
+            );
+        }
+        let why = if ended { "alert finished or cancelled" } else { "lease lost" };
+        return exit(state, myself, WorkerExit::Lost(why.into()));
+    }
+    schedule(myself, state, APPLY_POLL);
 }
 
 /// Sets up the pipelines of the shard's current step once it is due. False while waiting.
@@ -294,216 +418,5 @@ fn fill(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize) {
         if !dispatch(myself, state, i, seq) {
             return;
         }
-    }
-}
-
-/// Reads and personalises the chunk `from..to` of pipeline `i`. None on a storage error.
-fn build_chunk(state: &mut WorkerState, i: usize, from: u64, to: u64) -> Option<Chunk> {
-    let shared = state.args.shared.clone();
-    let resolved = recipients::resolve(shared.replica.state(), &state.alert, &state.range, from, to).ok()?;
-    let step = state.step.unwrap_or(0);
-    let channel = state.pipes[i].channel;
-    let mut c = Chunk {
-        from,
-        to,
-        recipients: 0,
-        positions: Vec::new(),
-        messages: Vec::new(),
-        outcomes: Vec::new(),
-        skipped: 0,
-        done: false,
-    };
-    let txn = shared.replica.state().read_txn();
-    for (pos, r) in resolved {
-        let contact = match r {
-            Resolved::Recipient(c) => c,
-            Resolved::NotRecipient | Resolved::Duplicate => continue,
-            Resolved::Deleted => {
-                c.skipped += 1;
-                continue;
-            }
-        };
-        if step == 0 && i == 0 {
-            c.recipients += 1;
-        }
-        if step > 0 && query::ack(&txn, state.alert.id, contact.id).ok().flatten().is_some() {
-            c.skipped += 1;
-            continue;
-        }
-        match state.renderer.message(&state.alert, &contact, channel, step, state.max_segments) {
-            Ok(m) => {
-                c.positions.push(pos);
-                c.messages.push(m);
-            }
-            Err(NotSendable::OptedOut | NotSendable::NoAddress) => c.skipped += 1,
-            Err(NotSendable::Content(reason)) => c.outcomes.push(Outcome {
-                pos,
-                contact: contact.id,
-                channel,
-                result: OutcomeResult::Failed { reason },
-                provider: String::new(),
-                at_ms: varsel_domain::clock::wall_ms(),
-            }),
-        }
-    }
-    c.done = c.messages.is_empty();
-    Some(c)
-}
-
-/// Hands chunk `seq`'s messages to the channel queue. False when the queue is full (the chunk
-/// stays stalled and the pump comes back later).
-fn dispatch(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize, seq: u64) -> bool {
-    let shared = state.args.shared.clone();
-    let pipe = &mut state.pipes[i];
-    let Some(chunk) = pipe.chunks.get_mut(&seq) else { return true };
-    if chunk.done || chunk.messages.is_empty() {
-        return true;
-    }
-    let Some(queue) = shared.queues.get(&pipe.channel) else { return true };
-    if !shared.tenant_budget(state.alert.tenant, chunk.messages.len()) {
-        pipe.stalled = Some(seq);
-        schedule(myself, state, RETRY_PAUSE);
-        return false;
-    }
-    let messages = chunk.messages.clone();
-    let n = messages.len();
-    match queue.try_push(state.alert.spec.priority, messages) {
-        Ok(rx) => {
-            let me = myself.clone();
-            let span = batch_span(&state.alert, state.args.lease.shard.shard, pipe.channel, n);
-            tokio::spawn(
-                async move {
-                    let result = rx.await.ok();
-                    let _ = me.cast(WorkerMsg::BatchDone { pipe: i, seq, result });
-                }
-                .instrument(span),
-            );
-            true
-        }
-        Err(_) => {
-            pipe.stalled = Some(seq);
-            schedule(myself, state, RETRY_PAUSE);
-            false
-        }
-    }
-}
-
-/// A span for one batch from queue to provider answer, in the trace of the request that
-/// created the alert (whichever node that was).
-fn batch_span(alert: &Alert, shard: u32, channel: Channel, messages: usize) -> tracing::Span {
-    let span = tracing::info_span!(
-        "delivery.batch",
-        otel.kind = "client",
-        alert = alert.id,
-        shard,
-        channel = %channel,
-        messages
-    );
-    let carrier = varsel_observe::trace::TraceCarrier { traceparent: alert.trace.clone(), tracestate: None };
-    carrier.set_parent_of(&span);
-    span
-}
-
-fn batch_done(
-    myself: &ActorRef<WorkerMsg>,
-    state: &mut WorkerState,
-    i: usize,
-    seq: u64,
-    result: Option<BatchResult>,
-) {
-    let Some(pipe) = state.pipes.get_mut(i) else { return };
-    let channel = pipe.channel;
-    let Some(chunk) = pipe.chunks.get_mut(&seq) else { return };
-    let Some(results) = result else {
-        // The sender worker died holding the batch: send it again (same keys).
-        pipe.stalled = Some(seq);
-        return schedule(myself, state, RETRY_PAUSE);
-    };
-    for ((m, pos), (fin, at_ms)) in chunk.messages.iter().zip(&chunk.positions).zip(results) {
-        let (result, provider) = match fin {
-            Final::Sent { provider, provider_id } => (OutcomeResult::Sent { provider_id }, provider),
-            Final::Failed { provider, reason } => (OutcomeResult::Failed { reason }, provider),
-        };
-        chunk.outcomes.push(Outcome { pos: *pos, contact: m.contact, channel, result, provider, at_ms });
-    }
-    chunk.messages = Vec::new();
-    chunk.positions = Vec::new();
-    chunk.done = true;
-}
-
-/// Sends the finished chunks at the head of pipeline `i` to the recorder, as one range.
-fn submit_ready(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize) {
-    let lease = state.args.lease;
-    let step = state.step.unwrap_or(0);
-    let pipe = &mut state.pipes[i];
-    if pipe.recording {
-        return;
-    }
-    let ready: VecDeque<u64> = pipe.chunks.iter().take_while(|(_, c)| c.done).map(|(s, _)| *s).collect();
-    let (Some(&first), Some(&last)) = (ready.front(), ready.back()) else { return };
-    let from = pipe.chunks[&first].from;
-    let to = pipe.chunks[&last].to;
-    let mut progress = ShardProgress {
-        lease,
-        step,
-        channel: pipe.channel,
-        from,
-        to,
-        recipients: 0,
-        outcomes: Vec::new(),
-        skipped: Vec::new(),
-    };
-    let mut skipped = 0;
-    for seq in &ready {
-        let c = &pipe.chunks[seq];
-        progress.recipients += c.recipients;
-        progress.outcomes.extend(c.outcomes.iter().cloned());
-        skipped += c.skipped;
-    }
-    if skipped > 0 {
-        progress.skipped.push((pipe.channel, skipped));
-    }
-    pipe.recording = true;
-    let Some(recorder) = state.args.shared.recorder() else {
-        pipe.recording = false;
-        return schedule(myself, state, RETRY_PAUSE);
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if recorder.cast(RecorderMsg::Submit(progress, tx)).is_err() {
-        pipe.recording = false;
-        return schedule(myself, state, RETRY_PAUSE);
-    }
-    let me = myself.clone();
-    tokio::spawn(async move {
-        let result = rx.await.unwrap_or_else(|_| Recorded::Failed("recorder restarted".into()));
-        let _ = me.cast(WorkerMsg::Recorded { pipe: i, last_seq: last, to, result });
-    });
-}
-
-fn recorded(
-    myself: &ActorRef<WorkerMsg>,
-    state: &mut WorkerState,
-    i: usize,
-    last_seq: u64,
-    to: u64,
-    result: Recorded,
-) {
-    let accepted = match result {
-        Recorded::Accepted => true,
-        // The write may have committed before its answer was lost: trust the applied state.
-        Recorded::Refused | Recorded::Failed(_) => state.shard_state().is_some_and(|s| {
-            s.epoch == state.args.lease.epoch
-                && (Some(s.step) > state.step || s.cursors.get(i).is_some_and(|c| *c >= to))
-        }),
-    };
-    let Some(pipe) = state.pipes.get_mut(i) else { return };
-    pipe.recording = false;
-    if accepted {
-        pipe.chunks.retain(|seq, _| *seq > last_seq);
-    } else if matches!(result, Recorded::Failed(_)) {
-        schedule(myself, state, RETRY_PAUSE * 4);
-    } else {
-        // Refused and not in the log: the lease moved on. The pump notices and stops.
-        schedule(myself, state, RETRY_PAUSE);
     }
 }
