@@ -35,8 +35,35 @@ pub const CLOCK_SKEW_MARGIN_MS: u64 = 250;
 /// A node is counted as live while its last heartbeat is this many leases old (log clock).
 pub const NODE_LIVE_LEASES: u64 = 3;
 
-/// Most outcomes in one record command (bounds the Raft entry; about 60 bytes each).
+/// Most outcomes in one record command (about 60 bytes each without a failure reason).
 pub const RECORD_OUTCOMES_MAX: usize = 8_000;
+
+/// Most encoded bytes of the outcomes in one record command: a quarter of the 1 MiB a log
+/// entry may hold, so a batch of long failures never reaches the entry limit.
+pub const RECORD_BYTES_MAX: usize = 256 * 1024;
+
+/// Longest failure reason kept in an outcome, in bytes (longer ones are cut at a character
+/// boundary and end with `…`). Reasons may carry a provider's error text, which a provider or
+/// a tenant-supplied endpoint chooses.
+pub const REASON_BYTES_MAX: usize = 200;
+
+/// Longest provider message id kept in an outcome, in bytes (cut like reasons).
+pub const PROVIDER_ID_BYTES_MAX: usize = 128;
+
+/// `text` cut to at most `max` bytes at a character boundary, ending with `…` when cut.
+pub fn bounded_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    const MARK: &str = "…";
+    let mut end = max.saturating_sub(MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(MARK);
+    text
+}
 
 /// A shard of an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -88,6 +115,47 @@ pub struct Outcome {
     pub at_ms: u64,
 }
 
+impl Outcome {
+    /// The outcome with its reason and provider id cut to [`REASON_BYTES_MAX`] and
+    /// [`PROVIDER_ID_BYTES_MAX`].
+    pub fn bounded(mut self) -> Self {
+        self.result = match self.result {
+            OutcomeResult::Sent { provider_id } => {
+                OutcomeResult::Sent { provider_id: bounded_text(provider_id, PROVIDER_ID_BYTES_MAX) }
+            }
+            OutcomeResult::Failed { reason } => {
+                OutcomeResult::Failed { reason: bounded_text(reason, REASON_BYTES_MAX) }
+            }
+        };
+        self.provider = bounded_text(self.provider, PROVIDER_ID_BYTES_MAX);
+        self
+    }
+
+    /// The outcome with its reason and provider id cut to 32 bytes each: for the rare range
+    /// whose outcomes do not fit a log entry even when bounded.
+    pub fn compact(self) -> Self {
+        let mut o = self.bounded();
+        o.result = match o.result {
+            OutcomeResult::Sent { provider_id } => {
+                OutcomeResult::Sent { provider_id: bounded_text(provider_id, 32) }
+            }
+            OutcomeResult::Failed { reason } => OutcomeResult::Failed { reason: bounded_text(reason, 32) },
+        };
+        o.provider = bounded_text(o.provider, 32);
+        o
+    }
+
+    /// About how many bytes it takes in a record command (for batching; the exact figure is
+    /// [`ShardProgress::encoded_len`]).
+    pub fn size_estimate(&self) -> usize {
+        let text = match &self.result {
+            OutcomeResult::Sent { provider_id } => provider_id.len(),
+            OutcomeResult::Failed { reason } => reason.len(),
+        };
+        32 + self.provider.len() + text
+    }
+}
+
 /// Progress on a contiguous range of one shard, for one channel of one escalation step.
 ///
 /// Each channel of a step has its own cursor, so a channel whose providers are all down holds
@@ -111,6 +179,13 @@ pub struct ShardProgress {
     /// Messages not sent on purpose, per channel: opted out, no address, acknowledged, a
     /// duplicate of another target, or no longer a contact.
     pub skipped: Vec<(Channel, u32)>,
+}
+
+impl ShardProgress {
+    /// Its encoded size in a log entry, in bytes.
+    pub fn encoded_len(&self) -> usize {
+        crate::types::encode("shard progress", self).map_or(usize::MAX, |v| v.len())
+    }
 }
 
 /// A delivery receipt matched to its message.
@@ -271,3 +346,30 @@ pub struct StoredReceipt {
 }
 
 pub use varsel_domain::message_key::{message_key, parse_message_key};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: texts are cut to their bound at a character boundary, marked, and left alone
+    /// when within it.
+    #[test]
+    fn bounded_text_cuts_at_a_character_boundary() {
+        assert_eq!(bounded_text("kort".into(), 10), "kort");
+        let long = "ø".repeat(300);
+        let cut = bounded_text(long, REASON_BYTES_MAX);
+        assert!(cut.len() <= REASON_BYTES_MAX && cut.ends_with('…'), "{}", cut.len());
+        assert!(cut.starts_with("øø"));
+        let outcome = Outcome {
+            pos: 1,
+            contact: 2,
+            channel: Channel::Sms,
+            result: OutcomeResult::Failed { reason: "x".repeat(5_000) },
+            provider: "p".repeat(500),
+            at_ms: 3,
+        }
+        .bounded();
+        assert!(outcome.provider.len() <= PROVIDER_ID_BYTES_MAX);
+        assert!(outcome.size_estimate() <= 32 + PROVIDER_ID_BYTES_MAX + REASON_BYTES_MAX);
+    }
+}

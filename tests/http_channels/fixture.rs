@@ -75,12 +75,22 @@ impl Channels {
 
     /// As [`Channels::start`], with `allowed` as `delivery.tenant_url_allowed_networks`.
     pub async fn start_allowing(allowed: &[&str], make: impl FnOnce(&Path) -> Vec<ProviderConfig>) -> Self {
+        Self::start_tuned(allowed, make, |_| {}).await
+    }
+
+    /// As [`Channels::start_allowing`], with `adjust` applied to the cluster's spec last.
+    pub async fn start_tuned(
+        allowed: &[&str],
+        make: impl FnOnce(&Path) -> Vec<ProviderConfig>,
+        adjust: impl FnOnce(&mut varsel_client::local_cluster::Spec),
+    ) -> Self {
         let secrets = tempfile::tempdir().unwrap();
         let providers = make(secrets.path());
         let allowed: Vec<String> = allowed.iter().map(|n| n.to_string()).collect();
         let c = TestCluster::start(3, |s| {
             s.providers = providers;
             s.delivery.tenant_url_allowed_networks = allowed;
+            adjust(s);
         })
         .await;
         let (_, token) = c.tenant_with(1, "kommune", Role::Operator).await;

@@ -4,7 +4,8 @@
 //! checked by an independent implementation (PyPI `http-ece` and `py-vapid`). The peers listen
 //! on loopback, which tenants' URLs may reach only because the fixture allows it
 //! (`delivery.tenant_url_allowed_networks`); `t05` checks the refusal without that allowance,
-//! `t06` that a replayed webhook is applied once per node.
+//! `t06` that a replayed webhook is applied once per node, `t07` that 10,000 long failures are
+//! recorded within the log's entry bounds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
@@ -18,3 +19,4 @@ mod t03_webpush;
 mod t04_voice_render;
 mod t05_push_refuses_private;
 mod t06_webhook_replay;
+mod t07_long_failures;

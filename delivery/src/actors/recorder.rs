@@ -1,17 +1,27 @@
 //! `Recorder`: batches outcomes of many shards into few Raft entries.
 //!
 //! Shard workers submit the outcomes of a contiguous range with a reply port. The recorder
-//! writes them as one `Record` command when [`RECORD_OUTCOMES_MAX`] outcomes are pending or
-//! `record_flush_ms` after the first one, whichever comes first, with at most
-//! [`FLUSHES_IN_FLIGHT`] writes under way. Each submitter hears whether its range was accepted
-//! (or fenced), or that the write failed and it should submit again.
+//! writes them as one `Record` command when [`RECORD_OUTCOMES_MAX`] outcomes or
+//! [`RECORD_BYTES_MAX`] encoded bytes are pending, or `record_flush_ms` after the first one,
+//! whichever comes first, with at most [`FLUSHES_IN_FLIGHT`] writes under way. A command never
+//! takes more than those bounds (beyond a single range that is larger by itself). Each
+//! submitter hears whether its range was accepted (or fenced), that the write failed and it
+//! should submit again, or that its range alone is too large for a log entry.
+//!
+//! A command the log refuses as too large is split in halves and each written on its own,
+//! never retried as is: one submitter's long failures must not stall the others batched with
+//! it (before these bounds, ~4,000 failures with long reasons made every write of the batch
+//! fail, and every submitter resubmit forever).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{Semaphore, oneshot};
-use varsel_raft_store::delivery::{DeliveryCommand, DeliveryReply, RECORD_OUTCOMES_MAX, ShardProgress};
+use varsel_raft_store::delivery::{
+    DeliveryCommand, DeliveryReply, RECORD_BYTES_MAX, RECORD_OUTCOMES_MAX, ShardProgress,
+};
+use varsel_raft_store::write::WriteError;
 use varsel_raft_store::{Request, Response};
 
 use crate::replica::Replica;
@@ -28,6 +38,16 @@ pub enum Recorded {
     Refused,
     /// The write failed (no quorum, timeout); its outcome is unknown.
     Failed(String),
+    /// The range alone is larger than a log entry may be; it was not written. Submit less.
+    TooLarge,
+}
+
+/// A submitted range waiting to be written.
+#[derive(Debug)]
+struct Pending {
+    progress: ShardProgress,
+    bytes: usize,
+    reply: oneshot::Sender<Recorded>,
 }
 
 /// The recorder actor.
@@ -48,8 +68,9 @@ pub enum RecorderMsg {
 pub struct RecorderState {
     replica: Arc<dyn Replica>,
     flush_after: Duration,
-    pending: Vec<(ShardProgress, oneshot::Sender<Recorded>)>,
+    pending: std::collections::VecDeque<Pending>,
     pending_outcomes: usize,
+    pending_bytes: usize,
     flush_scheduled: bool,
     in_flight: Arc<Semaphore>,
     failpoints: Arc<crate::engine::Failpoints>,
@@ -81,43 +102,90 @@ impl Recorder {
             myself.send_after(Duration::from_millis(5), || RecorderMsg::Flush);
             return;
         };
-        let batch = std::mem::take(&mut state.pending);
-        state.pending_outcomes = 0;
+        let batch = take_batch(state);
+        if !state.pending.is_empty() && !state.flush_scheduled {
+            state.flush_scheduled = true;
+            myself.send_after(Duration::from_millis(5), || RecorderMsg::Flush);
+        }
         let replica = state.replica.clone();
         let metrics = state.metrics.clone();
         tokio::spawn(async move {
-            let (items, replies): (Vec<ShardProgress>, Vec<_>) = batch.into_iter().unzip();
-            let counts: Vec<(usize, Vec<(varsel_domain::Channel, u32)>)> =
-                items.iter().map(|p| (p.outcomes.len(), p.skipped.clone())).collect();
-            let cmd = DeliveryCommand::Record { node: replica.id(), items };
-            let answer = replica.write(Request::Delivery(Box::new(cmd))).await;
+            write(replica, metrics, batch).await;
             drop(permit);
-            match answer {
-                Ok(w) => match w.response {
-                    Response::Delivery(DeliveryReply::Recorded { accepted }) => {
-                        metrics.records.inc();
-                        let recorded = counts.iter().zip(&accepted).filter(|(_, ok)| **ok).map(|(c, _)| c);
-                        for (n, skipped) in recorded {
-                            metrics.outcomes_recorded.inc_by(*n as u64);
-                            for (channel, k) in skipped {
-                                metrics.skipped.with(&[channel.as_str()]).inc_by(u64::from(*k));
-                            }
-                        }
-                        for (reply, ok) in replies.into_iter().zip(accepted) {
-                            let _ = reply.send(if ok { Recorded::Accepted } else { Recorded::Refused });
-                        }
-                    }
-                    other => fail_all(replies, format!("unexpected answer {other:?}")),
-                },
-                Err(e) => fail_all(replies, e.to_string()),
-            }
         });
     }
 }
 
-fn fail_all(replies: Vec<oneshot::Sender<Recorded>>, why: String) {
-    for r in replies {
-        let _ = r.send(Recorded::Failed(why.clone()));
+/// Takes pending ranges from the front while the batch stays within [`RECORD_OUTCOMES_MAX`]
+/// outcomes and [`RECORD_BYTES_MAX`] bytes (at least one range).
+fn take_batch(state: &mut RecorderState) -> Vec<Pending> {
+    let (mut outcomes, mut bytes, mut batch) = (0, 0, Vec::new());
+    while let Some(next) = state.pending.front() {
+        let n = next.progress.outcomes.len().max(1);
+        let fits = outcomes + n <= RECORD_OUTCOMES_MAX && bytes + next.bytes <= RECORD_BYTES_MAX;
+        if !batch.is_empty() && !fits {
+            break;
+        }
+        outcomes += n;
+        bytes += next.bytes;
+        batch.extend(state.pending.pop_front());
+    }
+    state.pending_outcomes = state.pending_outcomes.saturating_sub(outcomes);
+    state.pending_bytes = state.pending_bytes.saturating_sub(bytes);
+    batch
+}
+
+/// Writes `batch` as one `Record` command and answers its submitters; a command the log
+/// refuses as too large is split in halves, each written on its own.
+fn write(
+    replica: Arc<dyn Replica>,
+    metrics: crate::metrics::DeliveryMetrics,
+    batch: Vec<Pending>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let items: Vec<ShardProgress> = batch.iter().map(|p| p.progress.clone()).collect();
+        let cmd = DeliveryCommand::Record { node: replica.id(), items };
+        match replica.write(Request::Delivery(Box::new(cmd))).await {
+            Ok(w) => match w.response {
+                Response::Delivery(DeliveryReply::Recorded { accepted }) => {
+                    metrics.records.inc();
+                    for (p, ok) in batch.into_iter().zip(accepted) {
+                        if ok {
+                            metrics.outcomes_recorded.inc_by(p.progress.outcomes.len() as u64);
+                            for (channel, k) in &p.progress.skipped {
+                                metrics.skipped.with(&[channel.as_str()]).inc_by(u64::from(*k));
+                            }
+                        }
+                        let _ = p.reply.send(if ok { Recorded::Accepted } else { Recorded::Refused });
+                    }
+                }
+                other => fail_all(batch, format!("unexpected answer {other:?}")),
+            },
+            Err(WriteError::TooLarge { bytes, limit }) if batch.len() > 1 => {
+                tracing::warn!(bytes, limit, ranges = batch.len(), "record command too large; splitting it");
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                write(replica.clone(), metrics.clone(), first).await;
+                write(replica, metrics, second).await;
+            }
+            Err(WriteError::TooLarge { bytes, limit }) => {
+                tracing::warn!(
+                    bytes,
+                    limit,
+                    "one range's outcomes exceed a log entry; the worker submits less"
+                );
+                for p in batch {
+                    let _ = p.reply.send(Recorded::TooLarge);
+                }
+            }
+            Err(e) => fail_all(batch, e.to_string()),
+        }
+    })
+}
+
+fn fail_all(batch: Vec<Pending>, why: String) {
+    for p in batch {
+        let _ = p.reply.send(Recorded::Failed(why.clone()));
     }
 }
 
@@ -134,8 +202,9 @@ impl Actor for Recorder {
         Ok(RecorderState {
             replica: args.replica,
             flush_after: args.flush_after,
-            pending: Vec::new(),
+            pending: std::collections::VecDeque::new(),
             pending_outcomes: 0,
+            pending_bytes: 0,
             flush_scheduled: false,
             in_flight: Arc::new(Semaphore::new(FLUSHES_IN_FLIGHT)),
             failpoints: args.failpoints,
@@ -152,9 +221,11 @@ impl Actor for Recorder {
         match msg {
             RecorderMsg::Submit(progress, reply) => {
                 state.failpoints.check("recorder");
+                let bytes = progress.encoded_len();
                 state.pending_outcomes += progress.outcomes.len().max(1);
-                state.pending.push((progress, reply));
-                if state.pending_outcomes >= RECORD_OUTCOMES_MAX {
+                state.pending_bytes += bytes;
+                state.pending.push_back(Pending { progress, bytes, reply });
+                if state.pending_outcomes >= RECORD_OUTCOMES_MAX || state.pending_bytes >= RECORD_BYTES_MAX {
                     Recorder::flush(&myself, state);
                 } else if !state.flush_scheduled {
                     state.flush_scheduled = true;

@@ -92,14 +92,17 @@ pub(super) fn build_chunk(state: &mut WorkerState, i: usize, from: u64, to: u64)
                 c.messages.push(m);
             }
             Err(NotSendable::OptedOut | NotSendable::NoAddress) => c.skipped += 1,
-            Err(NotSendable::Content(reason)) => c.outcomes.push(Outcome {
-                pos,
-                contact: contact.id,
-                channel,
-                result: OutcomeResult::Failed { reason },
-                provider: String::new(),
-                at_ms: varsel_domain::clock::wall_ms(),
-            }),
+            Err(NotSendable::Content(reason)) => c.outcomes.push(
+                Outcome {
+                    pos,
+                    contact: contact.id,
+                    channel,
+                    result: OutcomeResult::Failed { reason },
+                    provider: String::new(),
+                    at_ms: varsel_domain::clock::wall_ms(),
+                }
+                .bounded(),
+            ),
         }
     }
     c.done = c.messages.is_empty();
@@ -193,7 +196,8 @@ pub(super) fn batch_done(
                 continue;
             }
         };
-        chunk.outcomes.push(Outcome { pos: *pos, contact: m.contact, channel, result, provider, at_ms });
+        let outcome = Outcome { pos: *pos, contact: m.contact, channel, result, provider, at_ms };
+        chunk.outcomes.push(outcome.bounded());
     }
     chunk.messages = Vec::new();
     chunk.positions = Vec::new();

@@ -103,6 +103,8 @@ struct Pipe {
     chunks: BTreeMap<u64, Chunk>,
     stalled: Option<u64>,
     recording: bool,
+    /// The log refused a range of this pipeline as too large: record one chunk at a time.
+    one_chunk: bool,
 }
 
 /// Its state.
@@ -390,6 +392,7 @@ fn start_step(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, s: &ShardSt
             chunks: BTreeMap::new(),
             stalled: None,
             recording: false,
+            one_chunk: false,
         })
         .collect();
     state.step = Some(s.step);
