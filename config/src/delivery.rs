@@ -57,6 +57,28 @@ pub struct DeliveryConfig {
     /// (`http_sms`, `voice_http`, `simulator`, …) are not policed. Default: none. At most
     /// [`TENANT_URL_ALLOWED_NETWORKS_MAX`] entries.
     pub tenant_url_allowed_networks: Vec<String>,
+    /// Which tenant a reply is for, by the number or short code it was sent to at a provider:
+    /// `[[delivery.reply_routes]] provider = "sms-primary", to = "+4722000000", tenant =
+    /// "kommune"`. A reply to a routed number is attributed only to that tenant's alerts. A
+    /// reply with no route that could belong to open alerts of more than one tenant
+    /// acknowledges nothing (see `docs/architecture.md`, "Replies"). At most
+    /// [`REPLY_ROUTES_MAX`] entries.
+    pub reply_routes: Vec<ReplyRoute>,
+}
+
+/// Most entries in `delivery.reply_routes`.
+pub const REPLY_ROUTES_MAX: usize = 10_000;
+
+/// A number or short code at a provider that belongs to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRoute {
+    /// The provider's name (`providers[].name`).
+    pub provider: String,
+    /// The number or short code replies arrive at, as the provider reports it.
+    pub to: String,
+    /// The tenant's name.
+    pub tenant: String,
 }
 
 impl Default for DeliveryConfig {
@@ -76,6 +98,7 @@ impl Default for DeliveryConfig {
             retry_attempts_max: 12,
             callback_url: None,
             tenant_url_allowed_networks: Vec::new(),
+            reply_routes: Vec::new(),
         }
     }
 }
@@ -104,6 +127,23 @@ impl DeliveryConfig {
             let rule =
                 format!("must be positive and at most half of delivery.lease_ms ({} ms)", self.lease_ms);
             return Err(ConfigError::invalid("delivery.heartbeat_interval_ms", rule));
+        }
+        if self.reply_routes.len() > REPLY_ROUTES_MAX {
+            let rule = format!("at most {REPLY_ROUTES_MAX} entries, found {}", self.reply_routes.len());
+            return Err(ConfigError::invalid("delivery.reply_routes", rule));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in self.reply_routes.iter().enumerate() {
+            for (field, value) in [("provider", &r.provider), ("to", &r.to), ("tenant", &r.tenant)] {
+                if value.trim().is_empty() || value.len() > 128 {
+                    let rule = "must be 1 to 128 bytes, not blank";
+                    return Err(ConfigError::invalid(format!("delivery.reply_routes[{i}].{field}"), rule));
+                }
+            }
+            if !seen.insert((r.provider.as_str(), r.to.as_str())) {
+                let rule = format!("provider {:?} and to {:?} are routed twice", r.provider, r.to);
+                return Err(ConfigError::invalid(format!("delivery.reply_routes[{i}]"), rule));
+            }
         }
         if self.chunk_recipients > 4096 {
             return Err(ConfigError::invalid("delivery.chunk_recipients", "must be at most 4096"));

@@ -72,7 +72,7 @@ mod tests;
 
 pub use auth::AuthConfig;
 pub use check::check_url;
-pub use delivery::DeliveryConfig;
+pub use delivery::{DeliveryConfig, ReplyRoute};
 pub use env::ENV_PREFIX;
 pub use error::ConfigError;
 pub use log::LogConfig;

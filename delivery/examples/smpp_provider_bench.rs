@@ -48,7 +48,7 @@ impl InboundSink for Counter {
         self.receipts.fetch_add(1, Ordering::Relaxed);
         self.delivered.fetch_add(u64::from(delivered), Ordering::Relaxed);
     }
-    fn reply(&self, _from: &str, _text: &str, _channel: Channel, _sent_at_ms: Option<u64>) {}
+    fn reply(&self, _reply: varsel_delivery::providers::ReplyIn) {}
 }
 
 #[tokio::main]

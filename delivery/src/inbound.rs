@@ -2,13 +2,18 @@
 //! webhooks to the engine's receipts actor.
 
 use std::sync::{OnceLock, Weak};
+use std::time::Duration;
 
 use varsel_domain::model::Channel;
 use varsel_raft_store::delivery::{PushGoneItem, parse_message_key};
 
-use crate::actors::receipts::{ReceiptsMsg, receipt_from_key};
+use crate::actors::receipts::{InboundWork, ReceiptsMsg, receipt_from_key};
 use crate::engine::Shared;
-use crate::providers::InboundSink;
+use crate::providers::{BoxFuture, InboundItem, InboundRefused, InboundSink, ReplyIn};
+
+/// Longest a provider's request waits for its items to be committed before it is told to send
+/// them again.
+pub const RECORD_WITHIN: Duration = Duration::from_secs(10);
 
 /// The engine's [`InboundSink`]: hands receipts and replies to the receipts actor. Bound to
 /// the engine after it starts (providers are built first).
@@ -23,11 +28,49 @@ impl EngineInbound {
         let _ = self.shared.set(std::sync::Arc::downgrade(shared));
     }
 
-    fn send(&self, msg: ReceiptsMsg) {
-        let actor = self.shared.get().and_then(Weak::upgrade).and_then(|s| s.receipts());
-        match actor {
+    fn shared(&self) -> Option<std::sync::Arc<Shared>> {
+        self.shared.get().and_then(Weak::upgrade)
+    }
+
+    fn count(&self, kind: &str) {
+        if let Some(s) = self.shared() {
+            s.metrics.inbound.with(&[kind]).inc();
+        }
+    }
+
+    /// The work an item is, counted; None for a key that is not ours.
+    fn work(&self, item: InboundItem) -> Option<InboundWork> {
+        match item {
+            InboundItem::Receipt { key, delivered, provider_id, error } => {
+                self.count(if delivered { "receipt_delivered" } else { "receipt_failed" });
+                let r = receipt_from_key(&key, delivered, provider_id, error);
+                if r.is_none() {
+                    tracing::debug!("receipt for a key that is not ours ignored");
+                }
+                r.map(InboundWork::Receipt)
+            }
+            InboundItem::Reply(reply) => {
+                self.count("reply");
+                Some(InboundWork::Reply(reply))
+            }
+            InboundItem::Ack { key, channel } => match parse_message_key(&key) {
+                Some((alert, contact, _, _)) => Some(InboundWork::Ack(alert, contact, channel)),
+                None => {
+                    tracing::debug!("acknowledgement for a key that is not ours ignored");
+                    None
+                }
+            },
+        }
+    }
+
+    /// Hands work to the receipts actor with nobody waiting for the outcome.
+    fn send(&self, work: Vec<InboundWork>) {
+        if work.is_empty() {
+            return;
+        }
+        match self.shared().and_then(|s| s.receipts()) {
             Some(a) => {
-                if a.cast(msg).is_err() {
+                if a.cast(ReceiptsMsg::Submit(work, None)).is_err() {
                     tracing::warn!("receipts actor not running; a receipt or reply was dropped");
                 }
             }
@@ -38,36 +81,48 @@ impl EngineInbound {
 
 impl InboundSink for EngineInbound {
     fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>) {
-        if let Some(s) = self.shared.get().and_then(Weak::upgrade) {
-            s.metrics.inbound.with(&[if delivered { "receipt_delivered" } else { "receipt_failed" }]).inc();
-        }
-        match receipt_from_key(key, delivered, provider_id.to_string(), error) {
-            Some(r) => self.send(ReceiptsMsg::Receipt(r)),
-            None => tracing::debug!("receipt for a key that is not ours ignored"),
-        }
+        let item =
+            InboundItem::Receipt { key: key.into(), delivered, provider_id: provider_id.into(), error };
+        self.send(self.work(item).into_iter().collect());
     }
 
-    fn reply(&self, from: &str, text: &str, channel: Channel, sent_at_ms: Option<u64>) {
-        if let Some(s) = self.shared.get().and_then(Weak::upgrade) {
-            s.metrics.inbound.with(&["reply"]).inc();
-        }
-        self.send(ReceiptsMsg::Reply { from: from.to_string(), text: text.to_string(), channel, sent_at_ms });
+    fn reply(&self, reply: ReplyIn) {
+        self.send(self.work(InboundItem::Reply(reply)).into_iter().collect());
     }
 
     fn ack(&self, key: &str, channel: Channel) {
-        match parse_message_key(key) {
-            Some((alert, contact, _, _)) => self.send(ReceiptsMsg::Ack(alert, contact, channel)),
-            None => tracing::debug!("acknowledgement for a key that is not ours ignored"),
-        }
+        self.send(self.work(InboundItem::Ack { key: key.into(), channel }).into_iter().collect());
     }
 
     fn push_gone(&self, key: &str, subscription: &str) {
         match parse_message_key(key) {
             Some((alert, contact, _, _)) => {
                 let item = PushGoneItem { alert, contact, subscription: subscription.to_string() };
-                self.send(ReceiptsMsg::PushGone(item))
+                self.send(vec![InboundWork::PushGone(item)])
             }
             None => tracing::debug!("gone push subscription for a key that is not ours ignored"),
         }
+    }
+
+    fn record(&self, items: Vec<InboundItem>) -> BoxFuture<'_, Result<(), InboundRefused>> {
+        let work: Vec<InboundWork> = items.into_iter().filter_map(|i| self.work(i)).collect();
+        Box::pin(async move {
+            if work.is_empty() {
+                return Ok(());
+            }
+            let actor = self.shared().and_then(|s| s.receipts());
+            let Some(actor) = actor else {
+                return Err(InboundRefused::NotRecorded("the delivery engine is not running".into()));
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if actor.cast(ReceiptsMsg::Submit(work, Some(tx))).is_err() {
+                return Err(InboundRefused::NotRecorded("the receipts actor is restarting".into()));
+            }
+            match tokio::time::timeout(RECORD_WITHIN, rx).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(InboundRefused::NotRecorded("the receipts actor restarted".into())),
+                Err(_) => Err(InboundRefused::NotRecorded(format!("not committed within {RECORD_WITHIN:?}"))),
+            }
+        })
     }
 }

@@ -29,6 +29,8 @@ pub struct DeliveryMetrics {
     pub fenced: CounterVec,
     /// Failed reads of the applied state, by actor (each is retried).
     pub read_errors: CounterVec,
+    /// Acknowledging replies attributed to no alert, by reason.
+    pub replies_unattributed: CounterVec,
     /// Actor restarts by supervisors.
     pub actor_restarts: CounterVec,
     /// Shards this node holds leases on.
@@ -97,6 +99,12 @@ impl DeliveryMetrics {
                 "varsel_delivery_read_errors_total",
                 "Reads of the applied state that failed in a delivery actor; each is retried.",
                 &["actor"],
+            ),
+            replies_unattributed: m.counter_vec(
+                "varsel_delivery_replies_unattributed_total",
+                "Acknowledging replies attributed to no alert (none open for the number, or open alerts \
+                 of several tenants and no reply route): escalation goes on.",
+                &["reason"],
             ),
             actor_restarts: m.counter_vec(
                 "varsel_actor_restarts_total",

@@ -63,7 +63,7 @@ async fn run(py: &Path, count: usize, window: usize, receipts: bool) -> String {
     let receipts_done = tokio::spawn(async move {
         let mut n = 0;
         while n < wanted {
-            match inbound.recv().await {
+            match inbound.recv().await.map(|d| d.into_event()) {
                 Some(InboundEvent::Receipt(_)) => n += 1,
                 Some(_) => {}
                 None => break,

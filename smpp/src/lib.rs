@@ -45,7 +45,7 @@
 //!     Err(e) if e.may_have_been_sent() => println!("unknown outcome: {e}"),
 //!     Err(e) => println!("not sent: {e} (retryable: {})", e.is_retryable()),
 //! }
-//! if let Some(InboundEvent::Receipt(receipt)) = inbound.recv().await {
+//! if let Some(InboundEvent::Receipt(receipt)) = inbound.recv().await.map(|d| d.into_event()) {
 //!     println!("{} is {}", receipt.message_id, receipt.state);
 //! }
 //! client.shutdown().await;
@@ -80,6 +80,8 @@ pub use pool::{BindHealth, BindStatus, ClientHealth, SmppClient};
 pub use receipt::{
     IdFormat, Inbound, MessageState, MobileOriginated, Receipt, classify_deliver_sm, ids_match,
 };
-pub use session::{CloseReason, InboundEvent, Session, SessionHandle, SessionState, SubmitOutcome};
+pub use session::{
+    CloseReason, Delivered, InboundEvent, Session, SessionHandle, SessionState, SubmitOutcome,
+};
 pub use status::CommandStatus;
 pub use tlv::{Tlv, Tlvs};

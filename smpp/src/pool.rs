@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!                     ┌─ supervisor 0 ── Session ─┐
-//!  SmppClient::submit ┼─ supervisor 1 ── Session ─┼──▶ merged InboundEvent channel
+//!  SmppClient::submit ┼─ supervisor 1 ── Session ─┼──▶ merged Delivered channel
 //!   (least-outstanding└─ supervisor N ── Session ─┘
 //!    bound, unpaused)
 //! ```
@@ -22,7 +22,7 @@
 use crate::config::ClientConfig;
 use crate::error::{ConnectError, SubmitError};
 use crate::pdu::SubmitSm;
-use crate::session::{InboundEvent, Session, SessionHandle, SubmitOutcome};
+use crate::session::{Delivered, Session, SessionHandle, SubmitOutcome};
 use crate::status::CommandStatus;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -124,7 +124,7 @@ impl Slot {
 impl SmppClient {
     /// Validates the configuration and starts the bind supervisors. Returns at
     /// once; binds come up in the background (see [`SmppClient::wait_bound`]).
-    pub fn start(config: ClientConfig) -> Result<(SmppClient, mpsc::Receiver<InboundEvent>), ConnectError> {
+    pub fn start(config: ClientConfig) -> Result<(SmppClient, mpsc::Receiver<Delivered>), ConnectError> {
         config.validate()?;
         let (events_tx, events_rx) = mpsc::channel(config.inbound_queue);
         let (bound_tx, bound_rx) = watch::channel(0u64);
@@ -308,7 +308,7 @@ const PICK_POLL: Duration = Duration::from_millis(50);
 struct Supervisor {
     slot: Arc<Slot>,
     config: ClientConfig,
-    events: mpsc::Sender<InboundEvent>,
+    events: mpsc::Sender<Delivered>,
     bound: Arc<watch::Sender<u64>>,
     shutdown: watch::Receiver<bool>,
 }

@@ -128,6 +128,42 @@ impl InboundEvent {
     }
 }
 
+/// A `deliver_sm` handed to the caller: what it said, and the answer the SMSC gets.
+///
+/// Call [`Delivered::answer`] once its effect is safe: `true` answers `ESME_ROK`, `false`
+/// answers `ESME_RX_T_APPN` so the SMSC delivers it again later. Dropped unanswered, it is
+/// accepted (`ESME_ROK`), so callers that only read events need do nothing. With no answer
+/// within `inbound_wait` the SMSC is asked to deliver it again. Answers may come in any order;
+/// at most [`INBOUND_PENDING_MAX`] per session wait for one.
+#[derive(Debug)]
+pub struct Delivered {
+    /// What the SMSC sent.
+    pub event: InboundEvent,
+    answer: Option<oneshot::Sender<bool>>,
+}
+
+impl Delivered {
+    /// Answers the SMSC: accepted (`true`) or deliver again later (`false`).
+    pub fn answer(mut self, accepted: bool) {
+        if let Some(tx) = self.answer.take() {
+            let _ = tx.send(accepted);
+        }
+    }
+
+    /// The event, accepting the `deliver_sm`.
+    pub fn into_event(self) -> InboundEvent {
+        self.event.clone()
+    }
+}
+
+impl Drop for Delivered {
+    fn drop(&mut self) {
+        if let Some(tx) = self.answer.take() {
+            let _ = tx.send(true);
+        }
+    }
+}
+
 /// Opens sessions. See the module documentation.
 #[derive(Debug)]
 pub struct Session;
@@ -138,7 +174,7 @@ impl Session {
     pub async fn connect(
         addr: &str,
         config: &BindConfig,
-    ) -> Result<(SessionHandle, mpsc::Receiver<InboundEvent>), ConnectError> {
+    ) -> Result<(SessionHandle, mpsc::Receiver<Delivered>), ConnectError> {
         let (tx, rx) = mpsc::channel(config.inbound_queue.max(1));
         Ok((Session::connect_with_sender(addr, config, tx).await?, rx))
     }
@@ -148,7 +184,7 @@ impl Session {
     pub async fn connect_with_sender(
         addr: &str,
         config: &BindConfig,
-        inbound: mpsc::Sender<InboundEvent>,
+        inbound: mpsc::Sender<Delivered>,
     ) -> Result<SessionHandle, ConnectError> {
         config.validate()?;
         let label = format!("{}@{addr}", config.system_id);
@@ -359,7 +395,7 @@ fn spawn_session(
     reader: FrameReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     config: &BindConfig,
-    inbound: mpsc::Sender<InboundEvent>,
+    inbound: mpsc::Sender<Delivered>,
     label: String,
 ) -> SessionHandle {
     let (frames_tx, frames_rx) = mpsc::channel(config.window + INBOUND_PENDING_MAX + WRITE_QUEUE_SLACK);
@@ -429,27 +465,50 @@ async fn write_loop(
     }
 }
 
-/// Hands each `deliver_sm` to the caller's channel, then answers it.
+/// Hands each `deliver_sm` to the caller's channel, then answers it with the caller's answer
+/// (see [`Delivered`]), without holding up the next one: at most [`INBOUND_PENDING_MAX`] wait
+/// for their answer at once.
 async fn inbound_loop(
     mut deliveries: mpsc::Receiver<Delivery>,
-    events: mpsc::Sender<InboundEvent>,
+    events: mpsc::Sender<Delivered>,
     frames: mpsc::Sender<Vec<u8>>,
     wait: Duration,
 ) {
+    let waiting = Arc::new(Semaphore::new(INBOUND_PENDING_MAX));
     while let Some(Delivery { sequence_number, deliver_sm }) = deliveries.recv().await {
-        let event = InboundEvent::from_deliver_sm(deliver_sm);
-        let status = match timeout(wait, events.send(event)).await {
-            Ok(Ok(())) => CommandStatus::ESME_ROK,
-            Ok(Err(_closed)) => CommandStatus::ESME_RX_T_APPN,
+        let Ok(permit) = waiting.clone().acquire_owned().await else { return };
+        let (tx, rx) = oneshot::channel();
+        let delivered = Delivered { event: InboundEvent::from_deliver_sm(deliver_sm), answer: Some(tx) };
+        let frames = frames.clone();
+        let handed = match timeout(wait, events.send(delivered)).await {
+            Ok(Ok(())) => Some(rx),
+            Ok(Err(_closed)) => None,
             Err(_full) => {
                 warn!(sequence_number, "inbound channel full, asking the SMSC to redeliver later");
-                CommandStatus::ESME_RX_T_APPN
+                None
             }
         };
-        let Ok(resp) = deliver_sm_resp(sequence_number, status) else { continue };
-        if frames.send(resp).await.is_err() {
-            return;
-        }
+        tokio::spawn(async move {
+            let accepted = match handed {
+                Some(rx) => match timeout(wait, rx).await {
+                    Ok(Ok(accepted)) => accepted,
+                    Ok(Err(_dropped)) => true,
+                    Err(_late) => {
+                        warn!(
+                            sequence_number,
+                            "deliver_sm not settled in time, asking the SMSC to redeliver later"
+                        );
+                        false
+                    }
+                },
+                None => false,
+            };
+            let status = if accepted { CommandStatus::ESME_ROK } else { CommandStatus::ESME_RX_T_APPN };
+            if let Ok(resp) = deliver_sm_resp(sequence_number, status) {
+                let _ = frames.send(resp).await;
+            }
+            drop(permit);
+        });
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use varsel_smpp::{
-    BindConfig, ClientConfig, Coding, InboundEvent, LongMessageMode, MessageState, Session, SmppClient,
-    SubmitError, SubmitSm, UnknownReason, build_submits,
+    BindConfig, ClientConfig, Coding, Delivered, InboundEvent, LongMessageMode, MessageState, Session,
+    SmppClient, SubmitError, SubmitSm, UnknownReason, build_submits,
 };
 
 fn bind_config() -> BindConfig {
@@ -34,8 +34,12 @@ fn template() -> SubmitSm {
     }
 }
 
-async fn next_event(inbound: &mut mpsc::Receiver<InboundEvent>) -> InboundEvent {
-    timeout(STEP_TIMEOUT, inbound.recv()).await.expect("inbound event in time").expect("inbound channel open")
+async fn next_event(inbound: &mut mpsc::Receiver<Delivered>) -> InboundEvent {
+    let delivered = timeout(STEP_TIMEOUT, inbound.recv())
+        .await
+        .expect("inbound event in time")
+        .expect("inbound channel open");
+    delivered.into_event()
 }
 
 /// Submits every part and returns the message ids.

@@ -12,7 +12,7 @@ use varsel_smpp::frame::FrameReader;
 use varsel_smpp::pdu::{BindResp, MessageResp};
 use varsel_smpp::{
     BindConfig, BindStatus, BindType, Body, ClientConfig, CloseReason, CommandStatus, ConnectError,
-    InboundEvent, Pdu, Session, SessionHandle, SessionState, SmppClient, SubmitError, SubmitSm,
+    Delivered, InboundEvent, Pdu, Session, SessionHandle, SessionState, SmppClient, SubmitError, SubmitSm,
     UnknownReason,
 };
 
@@ -265,9 +265,9 @@ async fn response_statuses_classified() {
     assert!(results[2].as_ref().err().is_some_and(SubmitError::is_retryable));
 }
 
-/// Goal: a full inbound channel makes us wait, bounded, then answer
-/// ESME_RX_T_APPN instead of dropping the message. Method: channel of 1, nobody
-/// reading, two MOs.
+/// Goal: a `deliver_sm` nobody settles in time (a full inbound channel, or an event waiting
+/// unanswered) is answered ESME_RX_T_APPN after the bounded wait, not dropped and not
+/// acknowledged. Method: channel of 1, nobody reading, two MOs.
 #[tokio::test]
 async fn full_inbound_channel_asks_for_redelivery() {
     let (l, addr) = listener().await;
@@ -277,23 +277,46 @@ async fn full_inbound_channel_asks_for_redelivery() {
     let (connected, mut smsc) =
         tokio::join!(Session::connect(&addr, &cfg), Smsc::accept_bind(&l, CommandStatus::ESME_ROK));
     let (_session, mut inbound) = connected.expect("bound");
-    let mo = |seq| {
-        let sm = SubmitSm {
-            source_addr: "4790000001".into(),
-            short_message: b"OK".to_vec(),
-            ..SubmitSm::default()
-        };
-        Pdu::new(seq, Body::DeliverSm(Box::new(sm)))
-    };
     smsc.send(mo(1)).await;
     smsc.send(mo(2)).await;
     let started = tokio::time::Instant::now();
-    let first = smsc.recv().await;
-    assert_eq!((first.sequence_number, first.command_status), (1, CommandStatus::ESME_ROK));
-    let second = smsc.recv().await;
-    assert_eq!((second.sequence_number, second.command_status), (2, CommandStatus::ESME_RX_T_APPN));
+    let mut answers = [smsc.recv().await, smsc.recv().await];
+    answers.sort_by_key(|p| p.sequence_number);
+    let statuses: Vec<_> = answers.iter().map(|p| (p.sequence_number, p.command_status)).collect();
+    assert_eq!(statuses, vec![(1, CommandStatus::ESME_RX_T_APPN), (2, CommandStatus::ESME_RX_T_APPN)]);
     assert!(started.elapsed() >= Duration::from_millis(250), "waited before refusing");
-    assert!(matches!(inbound.recv().await, Some(InboundEvent::MobileOriginated(_))));
+    assert!(matches!(
+        inbound.recv().await.map(Delivered::into_event),
+        Some(InboundEvent::MobileOriginated(_))
+    ));
+}
+
+fn mo(seq: u32) -> Pdu {
+    let sm =
+        SubmitSm { source_addr: "4790000001".into(), short_message: b"OK".to_vec(), ..SubmitSm::default() };
+    Pdu::new(seq, Body::DeliverSm(Box::new(sm)))
+}
+
+/// Goal: the SMSC gets the caller's verdict on each `deliver_sm`, in whatever order the
+/// caller settles them: refused ones are to be delivered again, accepted ones not.
+/// Method: two MOs; the second is accepted first, the first refused after it.
+#[tokio::test]
+async fn deliver_sm_answers_follow_the_callers_verdict() {
+    let (l, addr) = listener().await;
+    let cfg = config();
+    let (connected, mut smsc) =
+        tokio::join!(Session::connect(&addr, &cfg), Smsc::accept_bind(&l, CommandStatus::ESME_ROK));
+    let (_session, mut inbound) = connected.expect("bound");
+    smsc.send(mo(1)).await;
+    smsc.send(mo(2)).await;
+    let first = inbound.recv().await.expect("first MO");
+    let second = inbound.recv().await.expect("second MO");
+    second.answer(true);
+    let answer = smsc.recv().await;
+    assert_eq!((answer.sequence_number, answer.command_status), (2, CommandStatus::ESME_ROK));
+    first.answer(false);
+    let answer = smsc.recv().await;
+    assert_eq!((answer.sequence_number, answer.command_status), (1, CommandStatus::ESME_RX_T_APPN));
 }
 
 /// Goal: a dropped connection fails pending submits as unknown-outcome and

@@ -105,6 +105,18 @@ impl Channels {
         push: Option<&str>,
         group: &str,
     ) -> u64 {
+        self.contact_as(&self.token, external_id, phone, push, group).await
+    }
+
+    /// [`Channels::contact`] in the tenant of `token`.
+    pub async fn contact_as(
+        &self,
+        token: &str,
+        external_id: &str,
+        phone: Option<&str>,
+        push: Option<&str>,
+        group: &str,
+    ) -> u64 {
         let contact = Contact {
             external_id: external_id.into(),
             name: format!("Person {external_id}"),
@@ -114,8 +126,7 @@ impl Channels {
             ..Default::default()
         };
         let req = UpsertContactRequest { contact: Some(contact) };
-        let reply =
-            self.c.api(1).contacts.upsert_contact(authed(&self.token, req)).await.unwrap().into_inner();
+        let reply = self.c.api(1).contacts.upsert_contact(authed(token, req)).await.unwrap().into_inner();
         reply.contact.unwrap().id
     }
 
@@ -138,6 +149,11 @@ impl Channels {
 
     /// Creates a crisis alert to `group` with `policy` (content for every channel).
     pub async fn alert(&self, key: &str, group: &str, policy: Vec<EscalationStep>) -> Alert {
+        self.alert_as(&self.token, key, group, policy).await
+    }
+
+    /// [`Channels::alert`] in the tenant of `token`.
+    pub async fn alert_as(&self, token: &str, key: &str, group: &str, policy: Vec<EscalationStep>) -> Alert {
         let variant = ChannelContent {
             sms_text: SMS_TEXT.into(),
             voice_script: VOICE_SCRIPT.into(),
@@ -157,17 +173,22 @@ impl Channels {
             policy,
             ..Default::default()
         };
-        self.c.api(2).alerts.create_alert(authed(&self.token, req)).await.unwrap().into_inner().alert.unwrap()
+        self.c.api(2).alerts.create_alert(authed(token, req)).await.unwrap().into_inner().alert.unwrap()
     }
 
     /// The alert, read through node `via` with a linearizable read: a follower's own state may
     /// lag the writes the test has seen acknowledged. A node that answers UNAVAILABLE (an
     /// election) is asked again, within a bound.
     pub async fn get(&self, id: u64, via: u64) -> Alert {
+        self.get_as(&self.token, id, via).await
+    }
+
+    /// [`Channels::get`] in the tenant of `token`.
+    pub async fn get_as(&self, token: &str, id: u64, via: u64) -> Alert {
         let deadline = Instant::now() + RECORDED_WITHIN;
         loop {
             let req = GetAlertRequest { id, consistency: Consistency::Linearizable as i32 };
-            match self.c.api(via).alerts.get_alert(authed(&self.token, req)).await {
+            match self.c.api(via).alerts.get_alert(authed(token, req)).await {
                 Ok(r) => return r.into_inner().alert.unwrap(),
                 Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;

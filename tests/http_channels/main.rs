@@ -5,7 +5,8 @@
 //! on loopback, which tenants' URLs may reach only because the fixture allows it
 //! (`delivery.tenant_url_allowed_networks`); `t05` checks the refusal without that allowance,
 //! `t06` that a replayed webhook is applied once per node, `t07` that 10,000 long failures are
-//! recorded within the log's entry bounds.
+//! recorded within the log's entry bounds, `t08` that a reply acknowledges only
+//! its own tenant's alert.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
@@ -20,3 +21,4 @@ mod t04_voice_render;
 mod t05_push_refuses_private;
 mod t06_webhook_replay;
 mod t07_long_failures;
+mod t08_reply_per_tenant;

@@ -190,11 +190,14 @@ pub struct SmsReplyMap {
     pub from: String,
     /// The text.
     pub text: String,
+    /// The number or short code the reply was sent to (optional; with
+    /// `delivery.reply_routes` it names the tenant the reply is for).
+    pub to: Option<String>,
 }
 
 impl Default for SmsReplyMap {
     fn default() -> Self {
-        Self { items: String::new(), from: s("from"), text: s("text") }
+        Self { items: String::new(), from: s("from"), text: s("text"), to: None }
     }
 }
 
@@ -243,6 +246,9 @@ impl HttpSmsConfig {
             mapping::check(&f("replies.items"), &m.items, true)?;
             mapping::check(&f("replies.from"), &m.from, false)?;
             mapping::check(&f("replies.text"), &m.text, false)?;
+            if let Some(to) = &m.to {
+                mapping::check(&f("replies.to"), to, false)?;
+            }
         }
         Ok(())
     }

@@ -22,8 +22,12 @@
 //!
 //! Mailboxes: ractor's are unbounded, so every producer is bounded by design instead: shard
 //! workers hand data to senders through the bounded [`sender::ChannelQueue`], wait for each
-//! recorder answer before submitting the next range of a channel, and the receipts actor drops
-//! (and counts) beyond its bound.
+//! recorder answer before submitting the next range of a channel, and the receipts actor
+//! refuses submissions beyond its bound (the provider is told to send them again).
+//!
+//! Fencing at the send: every batch a shard worker queues carries the worker's
+//! [`fence::LeaseFence`], checked before each provider call and retry; a worker whose lease is
+//! lost or whose alert ends winds down (hands nothing more over, records what was accepted).
 
 pub mod fence;
 pub mod receipts;
@@ -123,6 +127,8 @@ async fn spawn_child(
                 replica: shared.replica.clone(),
                 dropped: shared.counters.receipts_dropped.clone(),
                 failpoints: shared.failpoints.clone(),
+                routes: shared.config.reply_routes.clone(),
+                unattributed: shared.metrics.replies_unattributed.clone(),
             };
             let (r, _) = Actor::spawn_linked(None, Receipts, args, sup).await?;
             shared.set_receipts(Some(r.clone()));

@@ -313,6 +313,7 @@ pub fn parse_replies(map: &SmsReplyMap, body: &Value) -> Result<Vec<InboundReply
             Some(InboundReply {
                 from: mapping::e164(&from),
                 text: get_text(item, &map.text)?,
+                to: map.to.as_deref().and_then(|path| get_text(item, path)),
                 sent_at_ms: None,
             })
         })

@@ -95,6 +95,8 @@ pub struct InboundReply {
     pub from: String,
     /// The text.
     pub text: String,
+    /// The number or short code it was sent to, if the provider says.
+    pub to: Option<String>,
     /// When the recipient sent it (ms since the Unix epoch), if the provider says.
     pub sent_at_ms: Option<u64>,
 }

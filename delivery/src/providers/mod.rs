@@ -37,6 +37,7 @@ pub mod http_sms;
 pub mod mapping;
 pub mod outbound;
 pub mod simulator;
+pub mod sink;
 pub mod smpp;
 pub mod smtp;
 pub mod vapid;
@@ -57,6 +58,7 @@ use crate::message::OutboundMessage;
 use breaker::{Breaker, BreakerState};
 use bucket::TokenBucket;
 pub use build::build_providers;
+pub use sink::{InboundItem, InboundRefused, InboundSink, ReplyIn};
 
 /// How often a sender worker looks again for provider capacity.
 pub const CAPACITY_POLL: Duration = Duration::from_millis(5);
@@ -110,30 +112,6 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<SendResult>, ProviderError>>;
     /// Checks the provider is reachable and working.
     fn health(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
-}
-
-/// Where providers hand what arrives on their own connections: delivery receipts matched to
-/// a message key, and replies from recipients (an SMPP `deliver_sm`, a voice keypad press).
-/// The engine forwards both to its receipts actor, which writes them to the log.
-pub trait InboundSink: Send + Sync + std::fmt::Debug {
-    /// A delivery receipt for the message with this key.
-    fn receipt(&self, key: &str, delivered: bool, provider_id: &str, error: Option<String>);
-    /// A reply from a phone number (E.164).
-    /// `sent_at_ms`: when the recipient sent it, if the provider says; the reply is then matched
-    /// only to alerts created before it.
-    fn reply(&self, from: &str, text: &str, channel: Channel, sent_at_ms: Option<u64>);
-    /// An acknowledgement of the alert of the message with this key by its recipient (a
-    /// keypad press in a voice call). Sinks of providers that cannot receive one need not
-    /// implement it; the default drops it with a log line.
-    fn ack(&self, key: &str, channel: Channel) {
-        tracing::warn!(key, channel = %channel, "acknowledgement dropped: this sink does not take them");
-    }
-    /// The push subscription `subscription` of the message with this key is gone (the push
-    /// service answered 404 or 410): later alerts must skip it. Default: dropped with a log line.
-    fn push_gone(&self, key: &str, subscription: &str) {
-        let _ = subscription;
-        tracing::warn!(key, "push subscription gone, but this sink does not record it");
-    }
 }
 
 /// What a queued batch checks before every provider call and every retry: whether its

@@ -108,6 +108,9 @@ struct Replies {
 struct ReplyItem {
     from: String,
     text: String,
+    /// The number or short code it was sent to (optional; see `delivery.reply_routes`).
+    #[serde(default)]
+    to: Option<String>,
     /// When the recipient sent it, ms since the Unix epoch (optional): a reply is then never
     /// matched to an alert created after it was written.
     #[serde(default)]
@@ -159,7 +162,12 @@ fn replies(format: &Format, body: Value) -> Result<Vec<InboundReply>, BodyError>
     let r: Replies = serde_json::from_value(body).map_err(invalid)?;
     Ok(r.replies
         .into_iter()
-        .map(|i| InboundReply { from: i.from, text: i.text, sent_at_ms: i.sent_at_ms.filter(|t| *t > 0) })
+        .map(|i| InboundReply {
+            from: i.from,
+            text: i.text,
+            to: i.to.filter(|t| !t.is_empty()),
+            sent_at_ms: i.sent_at_ms.filter(|t| *t > 0),
+        })
         .collect())
 }
 

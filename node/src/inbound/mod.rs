@@ -47,7 +47,11 @@
 //! narrow; a shared memory would need a replicated write per webhook.
 //!
 //! Accepted items go to the delivery engine's receipts actor, which writes them to the log; a
-//! reply that arrives at any node reaches the alert.
+//! reply that arrives at any node reaches the alert. The webhook is answered 200 only once they
+//! are committed; otherwise 503 with `Retry-After` (counted in
+//! `varsel_inbound_unrecorded_total{provider}`), and its id is forgotten so that the
+//! provider's next copy is applied. A node cut off from the others therefore answers 503
+//! rather than accepting what it cannot record.
 
 pub mod body;
 pub mod replay;
@@ -69,8 +73,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use varsel_config::ConfigError;
 use varsel_config::{ProviderConfig, ProviderKind};
-use varsel_delivery::providers::InboundSink;
 use varsel_delivery::providers::voice::CallOutcome;
+use varsel_delivery::providers::{InboundItem, InboundSink, ReplyIn};
 use varsel_domain::Channel;
 
 use crate::metrics::{CounterVec, Metrics};
@@ -95,6 +99,7 @@ struct Endpoint {
 struct ReplayMetrics {
     replays: CounterVec,
     full: CounterVec,
+    unrecorded: CounterVec,
 }
 
 impl ReplayMetrics {
@@ -114,6 +119,12 @@ impl ReplayMetrics {
             full: m.counter_vec(
                 "varsel_inbound_replay_memory_full_total",
                 "Signed webhooks answered 503 because the memory of webhook ids was full.",
+                &["provider"],
+            ),
+            unrecorded: m.counter_vec(
+                "varsel_inbound_unrecorded_total",
+                "Signed webhooks answered 503 because their items were not committed (no quorum, \
+                 too many waiting): the provider sends them again.",
                 &["provider"],
             ),
         }
@@ -194,7 +205,7 @@ async fn receipts(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, &provider, Kind::Receipts, &headers, &body, varsel_domain::clock::wall_s())
+    handle(&s, &provider, Kind::Receipts, &headers, &body, varsel_domain::clock::wall_s()).await
 }
 
 async fn replies(
@@ -203,7 +214,7 @@ async fn replies(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, &provider, Kind::Replies, &headers, &body, varsel_domain::clock::wall_s())
+    handle(&s, &provider, Kind::Replies, &headers, &body, varsel_domain::clock::wall_s()).await
 }
 
 /// A voice provider's call results: answered is delivered; no answer, busy and failed are
@@ -214,7 +225,7 @@ async fn voice_calls(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, &provider, Kind::Voice, &headers, &body, varsel_domain::clock::wall_s())
+    handle(&s, &provider, Kind::Voice, &headers, &body, varsel_domain::clock::wall_s()).await
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -223,8 +234,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 
 /// One webhook, checked in order: a provider with a secret (404), the signature, id and
 /// timestamp (401), the body (400, 404, 413), the id not accepted before (200 and nothing
-/// recorded) and room to remember it (503); then its items are handed to the sink.
-fn handle(
+/// recorded) and room to remember it (503); then its items are recorded, and only once they
+/// are committed is it answered 200. Not recorded (no quorum, too many waiting): 503 with
+/// `Retry-After`, and its id is forgotten so the provider's next copy is taken.
+async fn handle(
     s: &InboundState,
     provider: &str,
     kind: Kind,
@@ -263,8 +276,17 @@ fn handle(
         }
     }
     let n = items.len();
-    apply(s.sink.as_ref(), endpoint.channel, items);
-    text(StatusCode::OK, format!("{{\"accepted\":{n}}}"))
+    match s.sink.record(to_record(provider, endpoint.channel, items)).await {
+        Ok(()) => text(StatusCode::OK, format!("{{\"accepted\":{n}}}")),
+        Err(e) => {
+            lock(&s.memory).forget(provider, &signed.id);
+            tracing::warn!(provider, error = %e, "webhook not recorded; answered 503 so the provider sends it again");
+            s.metrics.unrecorded.with(&[provider]).inc();
+            let retry = [(header::RETRY_AFTER, "1".to_string())];
+            (StatusCode::SERVICE_UNAVAILABLE, retry, format!("not recorded: {e}; send it again"))
+                .into_response()
+        }
+    }
 }
 
 fn refused_body(provider: &str, e: BodyError) -> Response {
@@ -279,30 +301,45 @@ fn refused_body(provider: &str, e: BodyError) -> Response {
     }
 }
 
-/// Hands a webhook's items to the delivery engine.
-fn apply(sink: &dyn InboundSink, channel: Channel, items: Items) {
+/// What a webhook's items are to the delivery engine.
+fn to_record(provider: &str, channel: Channel, items: Items) -> Vec<InboundItem> {
     match items {
-        Items::Receipts(receipts) => {
-            for r in receipts {
-                sink.receipt(&r.key, r.delivered, &r.provider_id, r.error);
-            }
-        }
-        Items::Replies(replies) => {
-            for r in replies {
-                sink.reply(&r.from, &r.text, channel, r.sent_at_ms);
-            }
-        }
+        Items::Receipts(receipts) => receipts
+            .into_iter()
+            .map(|r| InboundItem::Receipt {
+                key: r.key,
+                delivered: r.delivered,
+                provider_id: r.provider_id,
+                error: r.error,
+            })
+            .collect(),
+        Items::Replies(replies) => replies
+            .into_iter()
+            .map(|r| {
+                InboundItem::Reply(ReplyIn {
+                    from: r.from,
+                    to: r.to,
+                    provider: provider.to_string(),
+                    text: r.text,
+                    channel,
+                    sent_at_ms: r.sent_at_ms,
+                })
+            })
+            .collect(),
         Items::Calls(events) => {
+            let mut out = Vec::new();
             for e in events {
                 if e.ack {
-                    sink.ack(&e.key, Channel::Voice);
+                    out.push(InboundItem::Ack { key: e.key.clone(), channel: Channel::Voice });
                 }
-                match e.outcome {
-                    Some(CallOutcome::Answered) => sink.receipt(&e.key, true, &e.call_id, None),
-                    Some(CallOutcome::Undelivered(why)) => sink.receipt(&e.key, false, &e.call_id, Some(why)),
-                    None => {}
-                }
+                let (delivered, error) = match e.outcome {
+                    Some(CallOutcome::Answered) => (true, None),
+                    Some(CallOutcome::Undelivered(why)) => (false, Some(why)),
+                    None => continue,
+                };
+                out.push(InboundItem::Receipt { key: e.key, delivered, provider_id: e.call_id, error });
             }
+            out
         }
     }
 }

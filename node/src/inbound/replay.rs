@@ -118,6 +118,18 @@ impl ReplayMemory {
         Remembered::Fresh
     }
 
+    /// Forgets `provider`'s webhook `id` again: it was accepted but its items were not
+    /// recorded, so the copy the provider sends again must be taken. (Recent ids are at the
+    /// back, where the search starts.)
+    pub fn forget(&mut self, provider: &str, id: &str) {
+        let key = key(provider, id);
+        if self.keys.remove(&key)
+            && let Some(i) = self.order.iter().rposition(|(_, k)| *k == key)
+        {
+            self.order.remove(i);
+        }
+    }
+
     /// Forgets the ids whose time has passed, oldest first; stops at the first that has not.
     fn forget_expired(&mut self, now_s: u64) {
         while let Some((until, key)) = self.order.front().copied() {

@@ -132,16 +132,32 @@ fn replay_memory_clock_step_back() {
     assert_eq!(m.remember("sim", "late", NOW + REMEMBER_S + 1), Remembered::Replay);
 }
 
-/// What the sink was handed.
+/// What the sink was handed; it refuses to record while `refuse` is set.
 #[derive(Debug, Default)]
-struct Recorder(Mutex<Vec<String>>);
+struct Recorder(Mutex<Vec<String>>, std::sync::atomic::AtomicBool);
 
 impl InboundSink for Recorder {
     fn receipt(&self, key: &str, delivered: bool, _: &str, _: Option<String>) {
         self.0.lock().unwrap().push(format!("receipt {key} {delivered}"));
     }
-    fn reply(&self, from: &str, text: &str, _: Channel, _: Option<u64>) {
-        self.0.lock().unwrap().push(format!("reply {from} {text}"));
+    fn reply(&self, r: varsel_delivery::providers::ReplyIn) {
+        self.0.lock().unwrap().push(format!("reply {} {}", r.from, r.text));
+    }
+    fn record(
+        &self,
+        items: Vec<varsel_delivery::providers::InboundItem>,
+    ) -> varsel_delivery::providers::BoxFuture<'_, Result<(), varsel_delivery::providers::InboundRefused>>
+    {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            let refused = varsel_delivery::providers::InboundRefused::NotRecorded("no quorum".into());
+            return Box::pin(async move { Err(refused) });
+        }
+        for item in items {
+            if let varsel_delivery::providers::InboundItem::Receipt { key, delivered, .. } = item {
+                self.receipt(&key, delivered, "", None);
+            }
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -159,7 +175,8 @@ fn state(capacity: usize) -> (InboundState, Arc<Recorder>, Metrics) {
     (s, sink, metrics)
 }
 
-async fn answer(r: Response) -> (StatusCode, Option<String>, String) {
+async fn answer(r: impl std::future::Future<Output = Response>) -> (StatusCode, Option<String>, String) {
+    let r = r.await;
     let status = r.status();
     let retry = r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
     let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
@@ -175,7 +192,8 @@ async fn replays_record_nothing() {
     let (s, sink, metrics) = state(2);
     let receipt = br#"{"receipts":[{"key":"a1-c2-sms-0","status":"delivered"}]}"#;
     let post = |id: &str, ts: u64, body: &[u8]| {
-        handle(&s, "sim", Kind::Receipts, &signed(SECRET, id, ts, body), body, NOW)
+        let (headers, body, s) = (signed(SECRET, id, ts, body), body.to_vec(), &s);
+        async move { handle(s, "sim", Kind::Receipts, &headers, &body, NOW).await }
     };
     assert_eq!(answer(post("evt-1", NOW, receipt)).await, (StatusCode::OK, None, "{\"accepted\":1}".into()));
     let replay = (StatusCode::OK, None, "{\"accepted\":0,\"replay\":true}".to_string());
@@ -195,8 +213,32 @@ async fn replays_record_nothing() {
 
     let (status, _, _) = answer(post("evt-4", NOW - SKEW_MAX_S - 1, receipt)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "stale");
-    let unknown = handle(&s, "nobody", Kind::Receipts, &signed(SECRET, "e", NOW, receipt), receipt, NOW);
+    let headers = signed(SECRET, "e", NOW, receipt);
+    let unknown = handle(&s, "nobody", Kind::Receipts, &headers, receipt, NOW);
     assert_eq!(answer(unknown).await.0, StatusCode::NOT_FOUND);
-    let calls = handle(&s, "sim", Kind::Voice, &signed(SECRET, "v", NOW, receipt), receipt, NOW);
+    let headers = signed(SECRET, "v", NOW, receipt);
+    let calls = handle(&s, "sim", Kind::Voice, &headers, receipt, NOW);
     assert_eq!(answer(calls).await.0, StatusCode::NOT_FOUND, "not a voice provider");
+}
+
+/// Goal: a webhook whose items are not committed is answered 503 with Retry-After, records
+/// nothing, and its id is forgotten, so the provider's next copy is applied (not taken for a
+/// replay). Method: the handler with a sink that refuses, then accepts.
+#[tokio::test]
+async fn unrecorded_webhook_is_refused_and_taken_again() {
+    let (s, sink, metrics) = state(8);
+    let receipt = br#"{"receipts":[{"key":"a1-c2-sms-0","status":"delivered"}]}"#;
+    let post = |ts: u64| {
+        let (headers, s) = (signed(SECRET, "evt-9", ts, receipt), &s);
+        async move { handle(s, "sim", Kind::Receipts, &headers, receipt, NOW).await }
+    };
+    sink.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, retry, _) = answer(post(NOW)).await;
+    assert_eq!((status, retry.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+    assert!(sink.0.lock().unwrap().is_empty());
+    assert!(metrics.encode().contains("varsel_inbound_unrecorded_total{provider=\"sim\"} 1"));
+    sink.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(answer(post(NOW + 1)).await, (StatusCode::OK, None, "{\"accepted\":1}".into()));
+    assert_eq!(*sink.0.lock().unwrap(), vec!["receipt a1-c2-sms-0 true".to_string()]);
+    assert!(metrics.encode().contains("varsel_inbound_webhook_ids 1"), "remembered once, not twice");
 }

@@ -1,15 +1,21 @@
 //! What an SMSC sends us on our binds: delivery receipts, matched to our message keys, and
 //! mobile-originated messages (replies), decoded and handed on as replies.
+//!
+//! Each `deliver_sm` is answered `ESME_ROK` only once what it carries is committed to the log
+//! (or is nothing we record: an unparseable PDU, a receipt for a message this node did not
+//! send, which is parked in memory for a `submit_sm_resp` that may still come); otherwise the
+//! SMSC is asked to deliver it again (`ESME_RX_T_APPN`). Receipts and acknowledgements are
+//! idempotent, so a redelivery changes nothing twice.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use varsel_domain::model::Channel;
 use varsel_domain::sms::{decode_gsm7_unpacked, decode_ucs2};
-use varsel_smpp::{InboundEvent, MessageState, MobileOriginated, Receipt};
+use varsel_smpp::{Delivered, InboundEvent, MessageState, MobileOriginated, Receipt};
 
 use super::receipt_map::{FinalReceipt, ReceiptMap};
-use crate::providers::InboundSink;
+use crate::providers::{InboundItem, InboundSink, ReplyIn};
 
 /// `esm_class` bit: the payload starts with a user data header.
 const ESM_CLASS_UDHI: u8 = 0x40;
@@ -45,7 +51,8 @@ impl Inbound {
         }
     }
 
-    fn on_receipt(&self, r: &Receipt) {
+    /// The item a receipt settles, if any: final, and for a message this node remembers.
+    fn on_receipt(&self, r: &Receipt) -> Option<InboundItem> {
         let delivered = match &r.state {
             MessageState::Delivered => true,
             MessageState::Expired
@@ -54,7 +61,7 @@ impl Inbound {
             | MessageState::Unknown
             | MessageState::Rejected => false,
             // Not final: another receipt will follow.
-            MessageState::Enroute | MessageState::Accepted | MessageState::Unrecognized(_) => return,
+            MessageState::Enroute | MessageState::Accepted | MessageState::Unrecognized(_) => return None,
         };
         let error = (!delivered).then(|| match &r.error {
             Some(err) => format!("{} (err {err})", r.state),
@@ -63,42 +70,77 @@ impl Inbound {
         let receipt = FinalReceipt { delivered, provider_id: r.message_id.clone(), error };
         let matched = self.map.lock().unwrap_or_else(|p| p.into_inner()).settle(receipt);
         match matched {
-            Some((key, r)) => self.sink.receipt(&key, r.delivered, &r.provider_id, r.error),
-            None => tracing::debug!(
-                provider = %self.name,
-                "receipt for a message id not remembered (not yet, another node's, or forgotten): parked"
-            ),
+            Some((key, r)) => Some(InboundItem::Receipt {
+                key: key.into(),
+                delivered: r.delivered,
+                provider_id: r.provider_id,
+                error: r.error,
+            }),
+            None => {
+                tracing::debug!(
+                    provider = %self.name,
+                    "receipt for a message id not remembered (not yet, another node's, or forgotten): parked"
+                );
+                None
+            }
         }
     }
 
-    fn on_mobile_originated(&self, mo: &MobileOriginated) {
+    /// The reply an MO message is, if it is one we can read.
+    fn on_mobile_originated(&self, mo: &MobileOriginated) -> Option<InboundItem> {
         let Some(from) = e164(&mo.from) else {
             tracing::info!(provider = %self.name, "reply from an address that is not a phone number ignored");
-            return;
+            return None;
         };
         match decode_text(mo, self.gsm7_data_coding) {
-            Some(text) => {
-                let text: String = text.chars().take(REPLY_CHARS_MAX).collect();
-                self.sink.reply(&from, &text, Channel::Sms, None);
+            Some(text) => Some(InboundItem::Reply(ReplyIn {
+                from,
+                to: (!mo.to.is_empty()).then(|| mo.to.clone()),
+                provider: self.name.clone(),
+                text: text.chars().take(REPLY_CHARS_MAX).collect(),
+                channel: Channel::Sms,
+                sent_at_ms: None,
+            })),
+            None => {
+                tracing::info!(
+                    provider = %self.name, data_coding = mo.data_coding,
+                    "reply in an encoding we do not read ignored"
+                );
+                None
             }
-            None => tracing::info!(
-                provider = %self.name, data_coding = mo.data_coding,
-                "reply in an encoding we do not read ignored"
-            ),
+        }
+    }
+
+    /// Records what a `deliver_sm` carries; true when it is safe to accept it.
+    async fn settle(&self, event: &InboundEvent) -> bool {
+        let item = match event {
+            InboundEvent::Receipt(r) => self.on_receipt(r),
+            InboundEvent::MobileOriginated(mo) => self.on_mobile_originated(mo),
+            InboundEvent::Unparsed { reason, .. } => {
+                tracing::warn!(provider = %self.name, %reason, "deliver_sm not understood; acknowledged and dropped");
+                None
+            }
+        };
+        let Some(item) = item else { return true };
+        match self.sink.record(vec![item]).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(provider = %self.name, error = %e, "deliver_sm not recorded; the SMSC will deliver it again");
+                false
+            }
         }
     }
 }
 
-/// Hands every inbound event to `inbound` until the client stops (its channel closes).
-pub async fn run(mut events: mpsc::Receiver<InboundEvent>, inbound: Arc<Inbound>) {
-    while let Some(event) = events.recv().await {
-        match event {
-            InboundEvent::Receipt(r) => inbound.on_receipt(&r),
-            InboundEvent::MobileOriginated(mo) => inbound.on_mobile_originated(&mo),
-            InboundEvent::Unparsed { reason, .. } => {
-                tracing::warn!(provider = %inbound.name, %reason, "deliver_sm not understood; acknowledged and dropped")
-            }
-        }
+/// Settles every `deliver_sm` of the client, each in its own task (the session bounds how many
+/// wait for their answer), until the client stops (its channel closes).
+pub async fn run(mut events: mpsc::Receiver<Delivered>, inbound: Arc<Inbound>) {
+    while let Some(delivered) = events.recv().await {
+        let inbound = inbound.clone();
+        tokio::spawn(async move {
+            let accepted = inbound.settle(&delivered.event).await;
+            delivered.answer(accepted);
+        });
     }
 }
 
