@@ -252,3 +252,64 @@ async fn throttling_backs_off_then_succeeds() {
     assert_eq!(by.keys().cloned().collect::<BTreeSet<_>>(), numbers(N));
     assert!(by.values().all(|n| *n == 1), "a throttled message was duplicated: {by:?}");
 }
+
+/// The concatenation header of an accepted submit: (reference, total, sequence), if it has one.
+fn concat_of(submit: &serde_json::Value) -> Option<(u32, u8, u8)> {
+    if submit["esm_class"].as_u64()? & 0x40 == 0 {
+        return None;
+    }
+    let hex = submit["short_message_hex"].as_str()?;
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect();
+    let udh = bytes.get(1..1 + usize::from(*bytes.first()?))?;
+    match udh {
+        [0x00, 3, r, total, seq, ..] => Some((u32::from(*r), *total, *seq)),
+        [0x08, 4, r1, r2, total, seq, ..] => Some((u32::from(u16::from_be_bytes([*r1, *r2])), *total, *seq)),
+        _ => None,
+    }
+}
+
+/// Goal: throttling in the middle of a multipart SMS leaves no orphan fragment and no second
+/// copy at the handset: a retry sends only the parts the SMSC did not accept, with the same
+/// concatenation reference.
+/// Method: a three-part text to one contact; the SMSC throttles the first 10 submits. The
+/// SMPP client resends a throttled part itself at most 3 times (4 attempts), so of the 3 parts
+/// at least one runs out of attempts (3 x 3 < 10) while at least one is accepted (3 x 4 > 10):
+/// the provider sees the message partly accepted and retries it. Afterwards the number must
+/// have exactly one reassembled message, every reference all its parts, no part accepted twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttle_mid_message_leaves_no_orphan_fragment() {
+    const N: usize = 1;
+    const THROTTLED: usize = 10;
+    let mut smsc = Smsc::start(&[]);
+    let f = cluster(smsc.provider(|_| {})).await;
+    f.contacts(N, "alle").await;
+    smsc.peer.command(&format!("throttle {THROTTLED}"));
+    let text =
+        format!("Evakuer nå. {}", "Følg anvisningene fra politiet og hold dere unna området. ".repeat(6));
+    let a = alert(&f, "multipart", "alle", sms(&text), at_once(&[Channel::Sms])).await;
+    let done = wait_final(&f, a.id, 2).await;
+    let c = counts(&done, Channel::Sms);
+    assert_eq!((c.sent, c.failed), (N as u64, 0), "{c:?}");
+    let submits = smsc.records("submit");
+    let throttled = submits.iter().filter(|s| s["status"] == "throttled").count();
+    assert_eq!(throttled, THROTTLED, "the SMSC throttled fewer submits than told");
+    let mut references: BTreeMap<(String, u32), (u8, BTreeMap<u8, usize>)> = BTreeMap::new();
+    for s in submits.iter().filter(|s| s["status"] == "accepted") {
+        let (reference, total, seq) = concat_of(s).expect("a three-part text is sent with a UDH");
+        let to = s["destination"].as_str().unwrap_or_default().to_string();
+        *references.entry((to, reference)).or_insert((total, BTreeMap::new())).1.entry(seq).or_default() += 1;
+    }
+    let orphans: Vec<_> =
+        references.iter().filter(|(_, (total, seqs))| seqs.len() < usize::from(*total)).collect();
+    assert!(orphans.is_empty(), "orphan fragments at the handset: {orphans:?}");
+    assert!(references.values().all(|(total, _)| *total == 3), "the text should take three parts");
+    let repeated = references.values().flat_map(|(_, seqs)| seqs.values()).filter(|n| **n > 1).count();
+    assert_eq!(repeated, 0, "a part was accepted twice");
+    let by: BTreeMap<String, usize> = smsc.records("message").iter().fold(BTreeMap::new(), |mut by, m| {
+        *by.entry(m["destination"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        by
+    });
+    assert_eq!(by.keys().cloned().collect::<BTreeSet<_>>(), numbers(N));
+    assert!(by.values().all(|n| *n == 1), "a number got the message more than once: {by:?}");
+}

@@ -28,10 +28,14 @@
 //! | no bind up (`NotBound`), a window slot not freed in time, another temporary status | `Retryable`; no bind up for the whole batch is `ProviderError::Unavailable`, so failover starts |
 //! | outcome unknown (no response, connection lost after writing) | `Retryable` |
 //!
-//! An outcome-unknown part **may have been delivered**, and SMPP carries no idempotency key
-//! the SMSC could use to drop a resend, so retrying it can message the recipient twice (as can
-//! retrying a message some of whose parts were accepted). That is the only duplicate source
-//! here; it is bounded by the window and logged.
+//! A message some of whose parts were accepted is remembered (its concatenation reference and
+//! the accepted parts' ids, at most [`PARTIAL_MAX`] messages for [`PARTIAL_KEEP`]); its retry
+//! on this provider sends only the parts not accepted, under the same reference, so a throttle
+//! in the middle of a message leaves neither an orphan fragment nor a second copy on the
+//! handset. An outcome-unknown part **may have been delivered**, and SMPP carries no
+//! idempotency key the SMSC could use to drop a resend, so retrying it can give the handset
+//! that part twice. A failover to another provider starts the message afresh (a new
+//! reference): the first provider's accepted parts stay orphans there.
 //!
 //! # Receipts and replies
 //!
@@ -46,8 +50,9 @@
 pub mod inbound;
 pub mod receipt_map;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -86,6 +91,22 @@ pub struct SmppProvider {
     in_flight_max: usize,
     reference: AtomicU16,
     inbound: Arc<Inbound>,
+    partial: Mutex<HashMap<String, Partial>>,
+}
+
+/// Most partly accepted messages remembered for their retries.
+pub const PARTIAL_MAX: usize = 100_000;
+/// A partly accepted message is forgotten this long after its last attempt (beyond the longest
+/// retry budget).
+pub const PARTIAL_KEEP: Duration = Duration::from_secs(600);
+
+/// A message some of whose parts the SMSC accepted: its concatenation reference and the SMSC
+/// id of each accepted part, so a retry sends only the rest, under the same reference.
+#[derive(Debug)]
+struct Partial {
+    reference: u16,
+    ids: Vec<Option<String>>,
+    at: std::time::Instant,
 }
 
 fn id_format(f: SmppReceiptIdFormat) -> IdFormat {
@@ -161,11 +182,13 @@ impl SmppProvider {
             in_flight_max: cfg.binds.saturating_mul(cfg.window).max(1),
             reference: AtomicU16::new(rand::random()),
             inbound,
+            partial: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The `submit_sm` parts of one message, or why it can never be sent.
-    fn parts(&self, m: &OutboundMessage) -> Result<Vec<SubmitSm>, String> {
+    /// The `submit_sm` parts of one message under concatenation `reference`, or why it can
+    /// never be sent. The same text always gives the same parts.
+    fn parts(&self, m: &OutboundMessage, reference: u16) -> Result<Vec<SubmitSm>, String> {
         let MessageContent::Sms { text } = &m.content else {
             return Err(format!("provider {} carries SMS only", self.name));
         };
@@ -180,7 +203,6 @@ impl SmppProvider {
         };
         let payloads = fit_segments(segments.payloads, coding, self.mode);
         let template = SubmitSm { destination_addr: to.to_string(), ..self.template.clone() };
-        let reference = self.reference.fetch_add(1, Ordering::Relaxed);
         let mut parts = varsel_smpp::build_submits(&template, &payloads, coding, self.mode, reference)
             .map_err(|e| e.to_string())?;
         if coding == Coding::Gsm7 {
@@ -191,17 +213,32 @@ impl SmppProvider {
         Ok(parts)
     }
 
-    /// Submits one message's parts at once; its result, and whether no bind was up.
+    /// Submits one message's parts at once; its result, and whether no bind was up. A retry of
+    /// a message some of whose parts were accepted sends only the others, with the same
+    /// concatenation reference, so the handset assembles one message: no orphan fragments and
+    /// no second copy.
     async fn send_one(&self, m: &OutboundMessage) -> (SendResult, Failure) {
-        let parts = match self.parts(m) {
+        let prior = self.partial.lock().unwrap_or_else(|p| p.into_inner()).remove(&m.key);
+        let reference =
+            prior.as_ref().map_or_else(|| self.reference.fetch_add(1, Ordering::Relaxed), |p| p.reference);
+        let parts = match self.parts(m, reference) {
             Ok(p) => p,
             Err(e) => return (SendResult::Permanent(e), Failure::Other),
         };
-        let results = futures::future::join_all(parts.iter().map(|p| self.client.submit(p))).await;
-        let accepted = results.iter().filter(|r| r.is_ok()).count();
-        let Some(err) = worst(results.iter().filter_map(|r| r.as_ref().err())) else {
-            let first = results.into_iter().next().and_then(Result::ok).map(|o| o.message_id);
-            let id = first.unwrap_or_default();
+        let mut ids = prior.map(|p| p.ids).filter(|ids| ids.len() == parts.len());
+        let ids = ids.get_or_insert_with(|| vec![None; parts.len()]);
+        let missing: Vec<usize> = (0..parts.len()).filter(|i| ids[*i].is_none()).collect();
+        let results = futures::future::join_all(missing.iter().map(|i| self.client.submit(&parts[*i]))).await;
+        let mut errors = Vec::new();
+        for (i, r) in missing.iter().zip(results) {
+            match r {
+                Ok(o) => ids[*i] = Some(o.message_id),
+                Err(e) => errors.push(e),
+            }
+        }
+        let accepted = ids.iter().filter(|id| id.is_some()).count();
+        let Some(err) = worst(errors.iter()) else {
+            let id = ids.first().cloned().flatten().unwrap_or_default();
             self.inbound.remember(&id, &m.key);
             return (SendResult::Accepted(id), Failure::None);
         };
@@ -211,11 +248,27 @@ impl SmppProvider {
             _ => Failure::Other,
         };
         let why = format!("{err} ({accepted} of {} parts accepted)", parts.len());
-        if err.may_have_been_sent() || accepted > 0 {
-            tracing::warn!(provider = %self.name, to = %m.masked_to(), error = %why, "SMS may have been sent; a retry may duplicate it");
+        if err.may_have_been_sent() {
+            tracing::warn!(provider = %self.name, to = %m.masked_to(), error = %why, "SMS part may have been sent; its retry may duplicate it");
+        }
+        if accepted > 0 && !err.is_permanent() {
+            self.keep_partial(&m.key, Partial { reference, ids: ids.clone(), at: std::time::Instant::now() });
         }
         let result = if err.is_permanent() { SendResult::Permanent(why) } else { SendResult::Retryable(why) };
         (result, failure)
+    }
+
+    /// Remembers a partly accepted message for its retry, within [`PARTIAL_MAX`].
+    fn keep_partial(&self, key: &str, partial: Partial) {
+        let mut map = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= PARTIAL_MAX {
+            map.retain(|_, p| p.at.elapsed() < PARTIAL_KEEP);
+        }
+        if map.len() >= PARTIAL_MAX {
+            tracing::warn!(provider = %self.name, "too many partly sent messages; a retry will resend every part");
+            return;
+        }
+        map.insert(key.to_string(), partial);
     }
 
     async fn send_batch(&self, batch: &[OutboundMessage]) -> Result<Vec<SendResult>, ProviderError> {
