@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::invariants::Verdict;
+use crate::invariants::cancel::CancelFigures;
+use crate::invariants::handset::Handsets;
 use crate::invariants::no_loss::Messages;
 
 /// One injected (or skipped) fault.
@@ -29,6 +31,9 @@ pub struct FaultRecord {
     pub sending_resumed_ms: Option<u64>,
     /// Shards of alerts being sent that the node held when hit.
     pub shards_held: u32,
+    /// `cancel`: the alerts it cancelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<u64>,
 }
 
 /// Client requests.
@@ -94,6 +99,10 @@ pub struct Report {
     pub sending_resumed: Spread,
     /// Messages.
     pub messages: Messages,
+    /// What the handsets showed, per kind of fault the alerts ran during.
+    pub handsets: Handsets,
+    /// From each cancel to the last message handed over, when the run cancelled alerts.
+    pub cancel: Option<CancelFigures>,
     /// The invariants.
     pub invariants: Vec<Verdict>,
     /// Whether every invariant held.
@@ -164,12 +173,54 @@ impl Report {
             "messages: {} required, {} lost, {} re-sent (bound {}), {} delivered twice",
             m.required, m.lost, m.resent, m.resent_bound, m.delivered_twice
         );
+        self.handset_table(&mut s);
         let _ = writeln!(s, "\ninvariants:");
         for v in &self.invariants {
             let _ = writeln!(s, "  [{}] {}: {}", if v.ok { " ok " } else { "FAIL" }, v.name, v.detail);
         }
         let _ = writeln!(s, "\n{}", if self.passed { "PASSED" } else { "FAILED" });
         s
+    }
+}
+
+impl Report {
+    /// The handset figures per fault kind, and the cancel measurement.
+    fn handset_table(&self, s: &mut String) {
+        let h = &self.handsets;
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let _ = writeln!(
+            s,
+            "\nhandsets (what recipients saw, whatever the keys; keys ignored: {}, provider timeouts: {}):",
+            yes(h.keys_ignored),
+            yes(h.provider_timeouts)
+        );
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>17}",
+            "alerts during", "alerts", "messages", "duplicates", "per million", "orphan fragments"
+        );
+        for r in &h.rows {
+            let _ = writeln!(
+                s,
+                "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>17}",
+                r.during,
+                r.alerts,
+                r.messages,
+                r.handset_duplicates,
+                r.duplicates_per_million,
+                r.orphan_fragments
+            );
+        }
+        if let Some(c) = &self.cancel {
+            let _ = writeln!(
+                s,
+                "cancel: {} alerts cancelled; last message handed to a provider {} ms after the cancel committed (max{}), {} over 1 s",
+                c.alerts,
+                c.max_after_cancel_ms,
+                c.worst_alert.map_or_else(String::new, |a| format!(", alert {a}")),
+                c.late
+            );
+        }
     }
 }
 

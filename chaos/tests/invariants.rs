@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use varsel_chaos::invariants::{Evidence, no_loss, no_message_after_ack};
+use varsel_chaos::invariants::{Evidence, FaultWindow, cancel, handset, no_loss, no_message_after_ack};
 use varsel_chaos::load::{Op, OpKind, OpResult};
+use varsel_chaos::scenario::FaultKind;
 use varsel_proto::api::Alert;
 use varsel_sim::protocol::{SmsContent, VoiceContent};
-use varsel_sim::{Channel, Message, ProviderConfig, ReplyRecord, SimConfig};
+use varsel_sim::{Channel, Message, Part, ProviderConfig, ReplyRecord, SimConfig};
 
 fn message(key: &str, channel: Channel) -> Message<'static> {
     Message {
@@ -26,6 +27,7 @@ fn message(key: &str, channel: Channel) -> Message<'static> {
         voice: (channel == Channel::Voice)
             .then_some(VoiceContent { script: Cow::Borrowed("Evakuer"), language: Cow::Borrowed("nb") }),
         push: None,
+        part: None,
     }
 }
 
@@ -79,6 +81,10 @@ async fn invariants_name_the_offenders() {
         window_per_node: 10,
         site_faults: 0,
         fault_windows: Vec::new(),
+        faults: Vec::new(),
+        cancelled: Vec::new(),
+        keys_ignored: false,
+        provider_timeouts: false,
     };
     let (loss, m) = no_loss::check(&e).await;
     assert!(!loss.ok && loss.detail.contains("a1-c2-voice-1"), "{loss:?}");
@@ -95,5 +101,91 @@ async fn invariants_name_the_offenders() {
     let (loss, m) = no_loss::check(&e).await;
     assert!(loss.ok, "{loss:?}");
     assert_eq!((m.lost, m.required), (0, 3 + 2), "three SMS and the two calls owed");
+    sim.stop().await.unwrap();
+}
+
+/// Goal: a handset duplicate on an alert that ran during no fault fails the handset check,
+/// one during a stall is explained (and shown in the stall's row), the target applies with
+/// keys ignored, an orphan fragment always fails, and a message after a cancel is measured.
+/// Method: a simulator whose provider ignores keys gets alert 2's SMS, one of them twice; the
+/// evidence is varied around it.
+#[tokio::test]
+async fn handset_duplicates_need_a_fault() {
+    let keys_ignored =
+        ProviderConfig { honour_idempotency: false, ..ProviderConfig::new("sms", Channel::Sms) };
+    let sim = varsel_sim::spawn(SimConfig::with_providers(vec![keys_ignored])).await.unwrap();
+    let to =
+        |m: Message<'static>, n: u64| Message { to: Cow::Owned(format!("+474000{n:04}")), alert: 2, ..m };
+    let sms: Vec<_> = (1..=3).map(|c| to(message(&format!("a2-c{c}-sms-0"), Channel::Sms), c)).collect();
+    sim.client.send("sms", &sms).await.unwrap();
+    sim.client.send("sms", &sms[..1]).await.unwrap();
+    let now = varsel_domain::clock::wall_ms();
+    let alert = Alert { id: 2, created_at_ms: now - 2_000, completed_at_ms: now + 100, ..Default::default() };
+    let op = Op {
+        client: 0,
+        kind: OpKind::Create { key: "k2".into(), group: "g".into() },
+        invoked_ms: 0,
+        returned_ms: 5,
+        result: OpResult::Created(2),
+        failed_attempts: 0,
+    };
+    let mut e = Evidence {
+        ops: vec![op],
+        alerts: BTreeMap::from([(2, alert)]),
+        nodes: Vec::new(),
+        token: String::new(),
+        sim: sim.client.clone(),
+        replies: Vec::new(),
+        recipients: 3,
+        escalate_after_s: 0,
+        window_per_node: 10,
+        site_faults: 0,
+        fault_windows: Vec::new(),
+        faults: Vec::new(),
+        cancelled: Vec::new(),
+        keys_ignored: false,
+        provider_timeouts: false,
+    };
+    let (_, m) = no_loss::check(&e).await;
+    assert_eq!((m.handset_messages, m.handset_duplicates, m.delivered_twice), (3, 1, 1));
+    let (v, h) = handset::check(&e, &m.per_alert);
+    assert!(!v.ok && v.detail.contains("alert 2: 1 duplicates"), "{v:?}");
+    assert_eq!((h.unexplained, h.rows[0].during.as_str()), (1, "none"));
+
+    // A stall long before the alert explains nothing; one while it ran does.
+    let stall = |from_ms, to_ms| FaultWindow { kind: FaultKind::StallSite, from_ms, to_ms };
+    e.faults = vec![stall(now - 60_000, now - 30_000)];
+    assert!(!handset::check(&e, &m.per_alert).0.ok);
+    e.faults = vec![stall(now - 1_000, now + 5_000)];
+    let (v, h) = handset::check(&e, &m.per_alert);
+    assert!(v.ok, "{v:?}");
+    let stalled = h.rows.iter().find(|r| r.during == "stall_site").unwrap();
+    assert_eq!(
+        (stalled.messages, stalled.handset_duplicates, stalled.duplicates_per_million),
+        (3, 1, 333_334)
+    );
+    assert!(h.rows.iter().any(|r| r.during == "site faults"));
+    // With keys ignored the target applies: 1 in 3 is far over 1,000 per million.
+    e.keys_ignored = true;
+    let (v, _) = handset::check(&e, &m.per_alert);
+    assert!(!v.ok && v.detail.contains("over the target"), "{v:?}");
+    e.keys_ignored = false;
+
+    // A cancel that committed 5 s before the last message is late; one after it is not.
+    e.cancelled = vec![2];
+    e.alerts.get_mut(&2).unwrap().cancelled_at_ms = now - 5_000;
+    let (v, c) = cancel::check(&e, &m.per_alert).unwrap();
+    assert!(!v.ok && c.late == 1 && c.max_after_cancel_ms >= 4_000, "{v:?} {c:?}");
+    e.alerts.get_mut(&2).unwrap().cancelled_at_ms = now + 10_000;
+    let (v, c) = cancel::check(&e, &m.per_alert).unwrap();
+    assert!(v.ok && c.max_after_cancel_ms == 0, "{v:?}");
+
+    // One part of a two-part message: an orphan fragment fails whatever the faults.
+    let mut part = to(message("a2-c3-sms-0-p1", Channel::Sms), 3);
+    part.part = Some(Part { reference: 4, index: 1, total: 2 });
+    sim.client.send("sms", &[part]).await.unwrap();
+    let (_, m) = no_loss::check(&e).await;
+    let (v, _) = handset::check(&e, &m.per_alert);
+    assert!(!v.ok && v.detail.contains("1 orphan fragments"), "{v:?}");
     sim.stop().await.unwrap();
 }

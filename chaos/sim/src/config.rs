@@ -30,7 +30,7 @@ use crate::{
     limits::{
         CALLBACK_DELAY_MS_MAX, CALLBACK_URLS_MAX, INBOX_DEFAULT, INBOX_MAX, KEYS_RECORDED_DEFAULT,
         KEYS_RECORDED_MAX, LATENCY_MS_MAX, PROVIDER_NAME_BYTES_MAX, PROVIDERS_MAX, RATE_PER_SECOND_MAX,
-        REPLY_TEXT_BYTES_MAX,
+        REPLY_TEXT_BYTES_MAX, TIMEOUT_AFTER_ACCEPT_MS_MAX,
     },
 };
 
@@ -140,6 +140,27 @@ pub struct ProviderConfig {
     pub reply_text: String,
     /// Delay between acceptance and the reply. Default 0.
     pub reply_delay_ms: u64,
+    /// Fraction of batches that are recorded and delivered (the handsets get them) and then
+    /// not answered in time, drawn per batch from the seed and its first message's history:
+    /// the client sees a failure although the provider took the messages. Default 0.0.
+    pub timeout_after_accept_rate: f64,
+    /// How such a batch is not answered: 0 closes the connection without an answer; more holds
+    /// the answer this long (choose more than the client's timeout), at most 300,000.
+    /// Default 0.
+    pub timeout_after_accept_ms: u64,
+    /// Fraction of batches of two or more messages throttled part-way: the first messages
+    /// (a number drawn from the seed, at least one) are taken, the rest answered `retryable`
+    /// with a throttling error, as a provider that hits its rate limit mid-batch does.
+    /// Default 0.0.
+    pub throttle_mid_batch_rate: f64,
+    /// Re-send a receipt or reply whose every callback attempt failed (no 2xx): it is queued
+    /// again for another round after [`crate::limits::CALLBACK_REDELIVERY_DELAY_MS`], up to
+    /// [`crate::limits::CALLBACK_REDELIVERIES_MAX`] times, as real providers redeliver
+    /// webhooks. Default false: given up after one round of attempts.
+    pub redeliver_callbacks: bool,
+    /// Fraction of acknowledged (2xx) receipts and replies sent once more anyway, drawn per
+    /// key from the seed: real providers do, so receivers must be idempotent. Default 0.0.
+    pub duplicate_callback_rate: f64,
 }
 
 /// A change to a provider's behaviour: the body of `POST /admin/providers/{name}`. Fields
@@ -173,6 +194,16 @@ pub struct ProviderSettings {
     pub reply_text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_after_accept_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_after_accept_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_mid_batch_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redeliver_callbacks: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_callback_rate: Option<f64>,
 }
 
 impl Default for SimConfig {
@@ -199,6 +230,11 @@ impl Default for ProviderConfig {
             reply_rate: 0.0,
             reply_text: "OK".to_owned(),
             reply_delay_ms: 0,
+            timeout_after_accept_rate: 0.0,
+            timeout_after_accept_ms: 0,
+            throttle_mid_batch_rate: 0.0,
+            redeliver_callbacks: false,
+            duplicate_callback_rate: 0.0,
         }
     }
 }
@@ -365,6 +401,15 @@ impl ProviderConfig {
         check_fraction(field, "permanent_error_rate", self.permanent_error_rate)?;
         check_fraction(field, "receipt_failure_rate", self.receipt_failure_rate)?;
         check_fraction(field, "reply_rate", self.reply_rate)?;
+        check_fraction(field, "timeout_after_accept_rate", self.timeout_after_accept_rate)?;
+        check_max(
+            field,
+            "timeout_after_accept_ms",
+            self.timeout_after_accept_ms,
+            TIMEOUT_AFTER_ACCEPT_MS_MAX,
+        )?;
+        check_fraction(field, "throttle_mid_batch_rate", self.throttle_mid_batch_rate)?;
+        check_fraction(field, "duplicate_callback_rate", self.duplicate_callback_rate)?;
         if self.error_rate + self.permanent_error_rate > 1.0 {
             return Err(format!(
                 "{field}.error_rate + permanent_error_rate: {} + {} is above 1.0",
@@ -399,7 +444,48 @@ impl ProviderConfig {
             reply_rate: c.reply_rate.unwrap_or(self.reply_rate),
             reply_text: c.reply_text.unwrap_or_else(|| self.reply_text.clone()),
             reply_delay_ms: c.reply_delay_ms.unwrap_or(self.reply_delay_ms),
+            timeout_after_accept_rate: c.timeout_after_accept_rate.unwrap_or(self.timeout_after_accept_rate),
+            timeout_after_accept_ms: c.timeout_after_accept_ms.unwrap_or(self.timeout_after_accept_ms),
+            throttle_mid_batch_rate: c.throttle_mid_batch_rate.unwrap_or(self.throttle_mid_batch_rate),
+            redeliver_callbacks: c.redeliver_callbacks.unwrap_or(self.redeliver_callbacks),
+            duplicate_callback_rate: c.duplicate_callback_rate.unwrap_or(self.duplicate_callback_rate),
         }
+    }
+
+    /// Every changeable field of this configuration as a change: applied to any provider, it
+    /// gives it this behaviour (the chaos harness restores a shared simulator with it).
+    pub fn as_settings(&self) -> ProviderSettings {
+        let c = self.clone();
+        ProviderSettings {
+            outage: Some(c.outage),
+            latency_ms: Some(c.latency_ms),
+            latency_jitter_ms: Some(c.latency_jitter_ms),
+            error_rate: Some(c.error_rate),
+            permanent_error_rate: Some(c.permanent_error_rate),
+            rate_per_second: Some(c.rate_per_second),
+            honour_idempotency: Some(c.honour_idempotency),
+            receipts: Some(c.receipts),
+            receipt_delay_ms: Some(c.receipt_delay_ms),
+            receipt_failure_rate: Some(c.receipt_failure_rate),
+            reply_rate: Some(c.reply_rate),
+            reply_text: Some(c.reply_text),
+            reply_delay_ms: Some(c.reply_delay_ms),
+            timeout_after_accept_rate: Some(c.timeout_after_accept_rate),
+            timeout_after_accept_ms: Some(c.timeout_after_accept_ms),
+            throttle_mid_batch_rate: Some(c.throttle_mid_batch_rate),
+            redeliver_callbacks: Some(c.redeliver_callbacks),
+            duplicate_callback_rate: Some(c.duplicate_callback_rate),
+        }
+    }
+}
+
+impl ProviderSettings {
+    /// Checks the change on its own, as applied to a provider at its defaults; the error names
+    /// `field` and the setting (`sim.providers.sms-primary.error_rate: 1.5 is outside ...`).
+    /// The simulator checks again against the behaviour in force when it is applied.
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        let probe = ProviderConfig { name: "probe".into(), ..ProviderConfig::default() };
+        probe.with(self).validate(field)
     }
 }
 

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by the server, the callback sender and the client: bounded body
 //! reading, JSON answers and the hyper-util client.
 
-use std::{convert::Infallible, error::Error as StdError};
+use std::error::Error as StdError;
 
 use http_body_util::{BodyExt, Full};
 use hyper::{
@@ -133,9 +133,4 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
 pub(crate) fn error(status: StatusCode, message: String) -> Answer {
     let body = serde_json::to_vec(&ErrorBody { error: message }).unwrap_or_default();
     json_bytes(status, body)
-}
-
-/// Keeps the service signature hyper wants while every handler is infallible.
-pub(crate) fn ok(answer: Answer) -> Result<Answer, Infallible> {
-    Ok(answer)
 }

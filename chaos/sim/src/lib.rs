@@ -18,8 +18,11 @@
 //! - `submit`: one batch: decode, check, cap, judge, record, queue callbacks, answer.
 //! - `providers`: a provider's live behaviour, token bucket and counters.
 //! - `recorder`: exact per-key records and per-alert counts.
+//! - `handset`: what each handset shows whatever the keys: copies, multipart reassembly,
+//!   orphan fragments.
 //! - `inbox`: the first deliveries with what the recipient saw, for tests of content.
-//! - `callbacks`: the bounded receipt/reply queue, the flusher, failover between nodes.
+//! - `callbacks`: the bounded receipt/reply queue, the flusher, failover between nodes,
+//!   redelivery.
 //! - [`signing`]: the callbacks' HMAC signature.
 //! - `seeded`: deterministic hashing and draws ([`key_hash`], [`will_reply`]).
 //! - `admin`: the admin endpoints. `client`: [`SimClient`]. `http`: shared plumbing.
@@ -55,6 +58,13 @@
 //!   than the provider's, or without its channel's content, is `permanent`, naming the field.
 //!   Whole batch: 503 in an outage, 429 with `Retry-After` over `rate_per_second`, 400 for a
 //!   malformed body naming the field (`messages[3].alert: invalid type ...`).
+//! - Multipart SMS: a message may carry `part: {reference, index, total}` (one segment sent on
+//!   its own, [`Part`]); the handset shows the message once every part of the reference
+//!   arrived. A part with `index` outside 1..=`total` is 400 naming the field.
+//! - Rude behaviours, per provider (see [`ProviderConfig`]): `timeout_after_accept_rate` takes
+//!   a batch (the handsets get it) and then closes the connection without an answer, or
+//!   holds the answer `timeout_after_accept_ms`; `throttle_mid_batch_rate` takes the first
+//!   messages of a batch and answers the rest `retryable` with a throttling error.
 //! - Idempotency: a key this provider already accepted is answered `accepted` with the same
 //!   `provider_id` and counted `duplicate_suppressed`; with `honour_idempotency = false` it is
 //!   delivered again with a new id and counted `duplicate_delivered`. Another provider
@@ -64,11 +74,15 @@
 //! # Admin API (tests and chaos runs)
 //!
 //! - `GET /admin/stats` → [`Stats`]: per provider and total [`reports::Counters`], outage
-//!   flags, `distinct_keys`, callback queue and drop counts.
+//!   flags, `distinct_keys`, callback queue and drop counts, and per kind (`receipts`,
+//!   `replies`) the callbacks sent, acknowledged, redelivered and given up
+//!   ([`CallbackStats`]).
 //! - `POST /admin/providers/{provider}` with a [`ProviderSettings`] (any subset of `outage`,
 //!   `latency_ms`, `latency_jitter_ms`, `error_rate`, `permanent_error_rate`,
 //!   `rate_per_second`, `honour_idempotency`, `receipts`, `receipt_delay_ms`,
-//!   `receipt_failure_rate`, `reply_rate`, `reply_text`, `reply_delay_ms`) → the provider's
+//!   `receipt_failure_rate`, `reply_rate`, `reply_text`, `reply_delay_ms`,
+//!   `timeout_after_accept_rate`, `timeout_after_accept_ms`, `throttle_mid_batch_rate`,
+//!   `redeliver_callbacks`, `duplicate_callback_rate`) → the provider's
 //!   whole [`ProviderConfig`] now in force; 400 naming the field when out of range.
 //! - `GET /admin/keys?prefix=a12-&limit=N` → [`reports::KeysListing`]: per key the arrival
 //!   `count`, `delivered` and the providers. `limit` defaults to
@@ -77,7 +91,11 @@
 //!   rest).
 //! - `GET /admin/counts?alert=12` → [`reports::AlertCounts`]: per channel, exact
 //!   `distinct_keys`, `receives`, `keys_received_more_than_once`, and the same for
-//!   deliveries (`delivered_keys`, `deliveries`, `keys_delivered_more_than_once`).
+//!   deliveries (`delivered_keys`, `deliveries`, `keys_delivered_more_than_once`); what the
+//!   handsets show whatever the keys (`handsets`, `handset_messages`, `handset_duplicates`,
+//!   `orphan_fragments`; bounded by [`limits::HANDSETS_MAX`], as compact as the key records);
+//!   the first and last arrival (`first_received_ms`, `last_received_ms`); and over the
+//!   channels `handset_duplicates`, `orphan_fragments`, `last_received_ms`.
 //! - `GET /admin/inbox?alert=12&to=%2B4791234567&limit=N` → [`reports::InboxListing`]: the
 //!   deliveries kept (the first `inbox_max`, default [`limits::INBOX_DEFAULT`]) with arrival
 //!   time, provider, key, address and what the recipient saw (text, subject or title, voice
@@ -96,7 +114,10 @@
 //! With `reply_rate` > 0, the SMS recipients for whom [`will_reply`] holds reply after
 //! `reply_delay_ms` to `{callback}/inbound/v1/{provider}/replies`. Each request is signed
 //! (see [`signing`]). A failed request is retried with backoff on the configured
-//! `callback_urls`; callbacks that cannot be sent are dropped and counted.
+//! `callback_urls`; callbacks that cannot be sent are given up and counted, unless the
+//! provider has `redeliver_callbacks`, which queues them again for later rounds (at most
+//! [`limits::CALLBACK_REDELIVERIES_MAX`]); `duplicate_callback_rate` re-sends some that a
+//! node acknowledged, as real providers do.
 //!
 //! # Determinism
 //!
@@ -113,6 +134,7 @@ mod admin;
 mod callbacks;
 mod client;
 mod error;
+mod handset;
 mod http;
 mod inbox;
 mod providers;
@@ -125,10 +147,10 @@ mod submit;
 pub use client::{RawAnswer, SendOutcome, SimClient};
 pub use config::{Channel, ProviderConfig, ProviderSettings, SimConfig};
 pub use error::{Error, Result};
-pub use protocol::{Message, MessageResult, ResultStatus, SubmitRequest, SubmitResponse};
+pub use protocol::{Message, MessageResult, Part, ResultStatus, SubmitRequest, SubmitResponse};
 pub use reports::{
-    AlertCounts, ChannelCounts, InboxListing, InboxMessage, KeyInfo, KeysListing, RepliesListing,
-    ReplyRecord, Stats,
+    AlertCounts, CallbackStats, ChannelCounts, InboxListing, InboxMessage, KeyInfo, KeysListing,
+    RepliesListing, ReplyRecord, Stats,
 };
 pub use seeded::{key_hash, will_reply};
 pub use server::{SimHandle, run, serve, spawn};

@@ -42,6 +42,27 @@ pub const KEYS_LISTED_MAX: usize = 1_000_000;
 /// alerts are still recorded per key but counted in `alerts_untracked` only.
 pub const ALERTS_TRACKED_MAX: usize = 100_000;
 
+/// Most parts of one concatenated SMS: the UDH concatenation header counts them in one byte
+/// (3GPP TS 23.040 §9.2.3.24.1), and `varsel_domain::sms::CONCATENATED_SEGMENTS_MAX` agrees.
+pub const PARTS_MAX: u8 = 255;
+
+/// Handsets (alert, channel, address) with an exact count of the messages they show, for the
+/// `handset_*` figures of `/admin/counts`. A handset costs what a key record costs (a 64-bit
+/// hash and its count in a `hashbrown` slot: 20 to 39 bytes), so 5 million recipients take
+/// ~145 MB and the cap ~390 MB; deliveries to handsets beyond it are counted in
+/// `handsets_untracked` only.
+pub const HANDSETS_MAX: usize = 10_000_000;
+
+/// Multipart messages some of whose parts have arrived and others not yet (48 bytes each:
+/// a hash, a 256-bit mask of the parts seen and the part count). A complete message leaves
+/// the table, so this holds only what is in flight or orphaned; parts of further ones are
+/// counted in `handsets_untracked`.
+pub const PARTIAL_MESSAGES_MAX: usize = 1_000_000;
+
+/// Largest `timeout_after_accept_ms`: an answer held back after acceptance is released
+/// after at most five minutes, so a held connection cannot pin a task for good.
+pub const TIMEOUT_AFTER_ACCEPT_MS_MAX: u64 = 300_000;
+
 /// Default of `SimConfig::inbox_max`: deliveries kept with their content for `/admin/inbox`.
 /// About 300 bytes each with a short text, so ~3 MB.
 pub const INBOX_DEFAULT: usize = 10_000;
@@ -72,6 +93,15 @@ pub const CALLBACK_CONCURRENCY_MAX: usize = 8;
 /// Attempts for one callback request, over the message's own callback URL and then the
 /// configured `callback_urls` in turn; after the last, its items are dropped and counted.
 pub const CALLBACK_ATTEMPTS_MAX: u32 = 6;
+
+/// With `redeliver_callbacks`, how many more times a receipt or reply whose every attempt
+/// failed is queued again (each time for a whole round of attempts) before it is given up.
+pub const CALLBACK_REDELIVERIES_MAX: u8 = 5;
+
+/// Pause before a redelivery round, and before a deliberate duplicate of an acknowledged
+/// callback (`duplicate_callback_rate`). One value for every round keeps the redelivery lanes
+/// in due order (FIFO); the backoff within a round is the one below.
+pub const CALLBACK_REDELIVERY_DELAY_MS: u64 = 1_000;
 
 /// First pause between callback attempts; doubled each attempt up to the max below.
 pub const CALLBACK_BACKOFF_BASE_MS: u64 = 100;

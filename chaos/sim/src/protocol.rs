@@ -52,6 +52,24 @@ pub struct Message<'a> {
     /// Push content.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushContent<'a>>,
+    /// One segment of a concatenated (multipart) SMS, sent on its own; absent for a whole
+    /// message. The handset shows the message once every part of one `reference` arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+}
+
+/// Which segment of a concatenated SMS a message is (the UDH concatenation header of
+/// 3GPP TS 23.040 §9.2.3.24.1): parts with the same `reference` to the same number make one
+/// message on the handset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Concatenation reference, the same in every part of one message (8 or 16 bits on the
+    /// air).
+    pub reference: u16,
+    /// This part's number, 1 to `total`.
+    pub index: u8,
+    /// Parts in the message, 1 to [`crate::limits::PARTS_MAX`].
+    pub total: u8,
 }
 
 /// SMS content.
@@ -111,6 +129,7 @@ impl Message<'static> {
             email: None,
             voice: None,
             push: None,
+            part: None,
         };
         match channel {
             Channel::Sms => message.sms = Some(SmsContent { text: text("Evacuate now.") }),

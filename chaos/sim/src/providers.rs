@@ -33,6 +33,9 @@ pub(crate) struct AtomicCounters {
     pub(crate) batches_throttled: AtomicU64,
     pub(crate) receipts_sent: AtomicU64,
     pub(crate) replies_sent: AtomicU64,
+    pub(crate) throttled_mid_batch: AtomicU64,
+    pub(crate) batches_unanswered: AtomicU64,
+    pub(crate) messages_unanswered: AtomicU64,
 }
 
 impl AtomicCounters {
@@ -54,6 +57,9 @@ impl AtomicCounters {
         add(&self.batches_throttled, c.batches_throttled);
         add(&self.receipts_sent, c.receipts_sent);
         add(&self.replies_sent, c.replies_sent);
+        add(&self.throttled_mid_batch, c.throttled_mid_batch);
+        add(&self.batches_unanswered, c.batches_unanswered);
+        add(&self.messages_unanswered, c.messages_unanswered);
     }
 
     fn snapshot(&self) -> Counters {
@@ -70,6 +76,9 @@ impl AtomicCounters {
             batches_throttled: get(&self.batches_throttled),
             receipts_sent: get(&self.receipts_sent),
             replies_sent: get(&self.replies_sent),
+            throttled_mid_batch: get(&self.throttled_mid_batch),
+            batches_unanswered: get(&self.batches_unanswered),
+            messages_unanswered: get(&self.messages_unanswered),
         }
     }
 
@@ -89,6 +98,9 @@ impl AtomicCounters {
         sub(&self.batches_throttled, seen.batches_throttled);
         sub(&self.receipts_sent, seen.receipts_sent);
         sub(&self.replies_sent, seen.replies_sent);
+        sub(&self.throttled_mid_batch, seen.throttled_mid_batch);
+        sub(&self.batches_unanswered, seen.batches_unanswered);
+        sub(&self.messages_unanswered, seen.messages_unanswered);
     }
 }
 

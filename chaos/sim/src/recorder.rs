@@ -8,7 +8,8 @@
 //! text is kept only for the first `keys_recorded_max` keys, for `/admin/keys`.
 //!
 //! Per (alert, channel) counters are updated on every arrival so `/admin/counts` is O(1)
-//! and exact however many keys were not kept as text.
+//! and exact however many keys were not kept as text. Deliveries also go to the handset
+//! records ([`crate::handset`]), which count what recipients see whatever the keys.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -19,7 +20,9 @@ use std::{
 
 use crate::{
     config::Channel,
+    handset::{Handsets, Shown},
     limits::ALERTS_TRACKED_MAX,
+    protocol::Part,
     reports::{AlertCounts, ChannelCounts, KeyInfo, KeysListing},
     seeded::key_hash,
 };
@@ -46,11 +49,17 @@ pub(crate) struct Arrival<'k> {
     pub(crate) channel: Channel,
     /// The provider's bit (`1 << index`).
     pub(crate) provider_bit: u8,
+    /// [`crate::seeded::handset_hash`] of (alert, channel, address).
+    pub(crate) handset: u64,
+    /// The segment of a multipart SMS it is, if it is one.
+    pub(crate) part: Option<Part>,
+    /// When the batch arrived, ms since the Unix epoch.
+    pub(crate) at_ms: u64,
 }
 
 /// The keys are already uniform hashes; hashing them again would only cost time.
 #[derive(Debug, Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -76,6 +85,7 @@ pub(crate) struct Recorder {
     keys_not_listed: u64,
     alerts: HashMap<(u64, Channel), ChannelCounts>,
     alerts_untracked: u64,
+    handsets: Handsets,
 }
 
 impl Recorder {
@@ -87,6 +97,7 @@ impl Recorder {
             keys_not_listed: 0,
             alerts: HashMap::new(),
             alerts_untracked: 0,
+            handsets: Handsets::default(),
         }
     }
 
@@ -107,14 +118,27 @@ impl Recorder {
             record.accepted_mask |= arrival.provider_bit;
         }
         let after = *record;
-        self.count_for_alert(arrival, &before, &after);
+        let shown =
+            if delivers { self.handsets.deliver(arrival.handset, arrival.part) } else { Shown::default() };
+        self.count_for_alert(arrival, &before, &after, &shown);
         if before.received == 0 {
             self.list(arrival.key);
         }
         verdict
     }
 
-    fn count_for_alert(&mut self, arrival: &Arrival<'_>, before: &KeyRecord, after: &KeyRecord) {
+    /// The record of key `hash` as it stands (zero for a key never seen).
+    pub(crate) fn peek(&self, hash: u64) -> KeyRecord {
+        self.keys.get(&hash).copied().unwrap_or_default()
+    }
+
+    fn count_for_alert(
+        &mut self,
+        arrival: &Arrival<'_>,
+        before: &KeyRecord,
+        after: &KeyRecord,
+        shown: &Shown,
+    ) {
         let id = (arrival.alert, arrival.channel);
         if self.alerts.len() >= ALERTS_TRACKED_MAX && !self.alerts.contains_key(&id) {
             self.alerts_untracked += 1;
@@ -129,6 +153,17 @@ impl Recorder {
             counts.delivered_keys += u64::from(before.delivered == 0);
             counts.keys_delivered_more_than_once += u64::from(before.delivered == 1);
         }
+        if counts.first_received_ms == 0 || arrival.at_ms < counts.first_received_ms {
+            counts.first_received_ms = arrival.at_ms;
+        }
+        counts.last_received_ms = counts.last_received_ms.max(arrival.at_ms);
+        if let Some(copies) = shown.completed_after {
+            counts.handset_messages += 1;
+            counts.handsets += u64::from(copies == 0);
+            counts.handset_duplicates += u64::from(copies > 0);
+        }
+        counts.orphan_fragments += shown.fragments_added;
+        counts.orphan_fragments = counts.orphan_fragments.saturating_sub(shown.fragments_joined);
     }
 
     fn list(&mut self, key: &str) {
@@ -149,6 +184,10 @@ impl Recorder {
 
     pub(crate) fn alerts_untracked(&self) -> u64 {
         self.alerts_untracked
+    }
+
+    pub(crate) fn handsets_untracked(&self) -> u64 {
+        self.handsets.untracked()
     }
 
     /// Listed keys starting with `prefix`, at most `limit`; `names` are the providers by bit.
@@ -182,7 +221,7 @@ impl Recorder {
             .filter(|((a, _), _)| *a == alert)
             .map(|((_, channel), counts)| (*channel, *counts))
             .collect();
-        AlertCounts { alert, channels }
+        AlertCounts::new(alert, channels)
     }
 }
 
@@ -191,8 +230,17 @@ mod tests {
     use super::*;
 
     fn arrive(recorder: &mut Recorder, key: &str, bit: u8, delivers: bool) -> KeyRecord {
-        let arrival =
-            Arrival { hash: key_hash(key), key, alert: 1, channel: Channel::Sms, provider_bit: bit };
+        let handset = crate::seeded::handset_hash(1, 0, &key[..6]);
+        let arrival = Arrival {
+            hash: key_hash(key),
+            key,
+            alert: 1,
+            channel: Channel::Sms,
+            provider_bit: bit,
+            handset,
+            part: None,
+            at_ms: 1_000 + u64::from(bit),
+        };
         recorder.record(&arrival, |before| (*before, delivers))
     }
 
@@ -215,6 +263,12 @@ mod tests {
             delivered_keys: 2,
             deliveries: 3,
             keys_delivered_more_than_once: 1,
+            handsets: 2,
+            handset_messages: 3,
+            handset_duplicates: 1,
+            orphan_fragments: 0,
+            first_received_ms: 1_001,
+            last_received_ms: 1_002,
         };
         assert_eq!(counts, expected);
         let names: Vec<Arc<str>> = vec!["p".into(), "q".into()];

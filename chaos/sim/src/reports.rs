@@ -8,6 +8,13 @@
 //!   recipient ("deliveries") are `accepted - duplicate_suppressed`.
 //! - Whole-batch refusals (503, 429) count in `batches_unavailable` / `batches_throttled`
 //!   and nowhere else; 400 and 413 count nowhere.
+//! - A batch throttled part-way is answered 200: its refused messages count in
+//!   `rejected_retryable` and also in `throttled_mid_batch`.
+//! - A batch taken and then not answered in time (`timeout_after_accept_rate`) counts like an
+//!   answered one (its messages were recorded and delivered) and also in
+//!   `batches_unanswered`, its messages in `messages_unanswered`.
+//! - Handset figures (`handsets`, `handset_messages`, `handset_duplicates`,
+//!   `orphan_fragments`) count what recipients see, whatever the keys: see `crate::handset`.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +43,15 @@ pub struct Counters {
     pub receipts_sent: u64,
     /// Replies a node acknowledged.
     pub replies_sent: u64,
+    /// Messages answered `retryable` because their batch was throttled part-way.
+    #[serde(default)]
+    pub throttled_mid_batch: u64,
+    /// Batches recorded and delivered, then not answered in time.
+    #[serde(default)]
+    pub batches_unanswered: u64,
+    /// The messages of those batches: on the handsets, though the client saw a failure.
+    #[serde(default)]
+    pub messages_unanswered: u64,
 }
 
 impl Counters {
@@ -52,6 +68,9 @@ impl Counters {
         self.batches_throttled += other.batches_throttled;
         self.receipts_sent += other.receipts_sent;
         self.replies_sent += other.replies_sent;
+        self.throttled_mid_batch += other.throttled_mid_batch;
+        self.batches_unanswered += other.batches_unanswered;
+        self.messages_unanswered += other.messages_unanswered;
     }
 }
 
@@ -87,6 +106,32 @@ pub struct Stats {
     pub callbacks_dropped: u64,
     /// Failed callback request attempts (each may be retried).
     pub callback_failures: u64,
+    /// Receipts: sent, acknowledged, redelivered, given up.
+    #[serde(default)]
+    pub receipts: CallbackStats,
+    /// Replies: sent, acknowledged, redelivered, given up.
+    #[serde(default)]
+    pub replies: CallbackStats,
+    /// Deliveries not in the handset figures because a handset table was full
+    /// ([`crate::limits::HANDSETS_MAX`], [`crate::limits::PARTIAL_MESSAGES_MAX`]).
+    #[serde(default)]
+    pub handsets_untracked: u64,
+}
+
+/// The callbacks of one kind (receipts or replies), counted per item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackStats {
+    /// Items put in a request, once per attempt (a retried request counts again).
+    pub sent: u64,
+    /// Items in a request a node answered 2xx (a deliberate duplicate counts again).
+    pub acknowledged: u64,
+    /// Items queued for another send: a redelivery round after every attempt failed
+    /// (`redeliver_callbacks`), or a duplicate of an acknowledged one
+    /// (`duplicate_callback_rate`).
+    pub redelivered: u64,
+    /// Items given up: queue full, no callback URL, or every attempt and redelivery failed.
+    /// Receipts and replies together make `callbacks_dropped`.
+    pub given_up: u64,
 }
 
 impl Stats {
@@ -138,6 +183,28 @@ pub struct ChannelCounts {
     pub deliveries: u64,
     /// Keys delivered more than once (recipients who got the message twice or more).
     pub keys_delivered_more_than_once: u64,
+    /// Handsets (addresses) that show at least one complete message of this alert and
+    /// channel, whatever the keys.
+    #[serde(default)]
+    pub handsets: u64,
+    /// Complete messages the handsets show (a multipart message once all its parts arrived).
+    #[serde(default)]
+    pub handset_messages: u64,
+    /// Copies beyond the first on a handset: `handset_messages - handsets`. Counts what keys
+    /// hide: another provider taking the same key, a provider ignoring keys, a new key.
+    #[serde(default)]
+    pub handset_duplicates: u64,
+    /// Parts of multipart messages whose other parts have not arrived (now): pieces of a
+    /// message on a handset.
+    #[serde(default)]
+    pub orphan_fragments: u64,
+    /// First arrival of a message of this alert and channel at any provider, ms since the
+    /// Unix epoch (0: none).
+    #[serde(default)]
+    pub first_received_ms: u64,
+    /// Last arrival (whatever the answer): the last message a node handed to a provider.
+    #[serde(default)]
+    pub last_received_ms: u64,
 }
 
 /// `GET /admin/counts?alert=N`.
@@ -147,9 +214,30 @@ pub struct AlertCounts {
     pub alert: u64,
     /// Per channel that received anything for it.
     pub channels: BTreeMap<Channel, ChannelCounts>,
+    /// Summed over the channels: copies beyond the first per recipient and channel.
+    #[serde(default)]
+    pub handset_duplicates: u64,
+    /// Summed over the channels: fragments of messages that never completed (so far).
+    #[serde(default)]
+    pub orphan_fragments: u64,
+    /// The latest `last_received_ms` of the channels (0: nothing arrived).
+    #[serde(default)]
+    pub last_received_ms: u64,
 }
 
 impl AlertCounts {
+    /// The counts of `alert` with their totals.
+    pub fn new(alert: u64, channels: BTreeMap<Channel, ChannelCounts>) -> Self {
+        let sum = |f: fn(&ChannelCounts) -> u64| channels.values().map(f).sum();
+        AlertCounts {
+            alert,
+            handset_duplicates: sum(|c| c.handset_duplicates),
+            orphan_fragments: sum(|c| c.orphan_fragments),
+            last_received_ms: channels.values().map(|c| c.last_received_ms).max().unwrap_or(0),
+            channels,
+        }
+    }
+
     /// The counts of `channel`, zero when nothing arrived on it.
     pub fn channel(&self, channel: Channel) -> ChannelCounts {
         self.channels.get(&channel).copied().unwrap_or_default()

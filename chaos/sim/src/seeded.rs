@@ -17,6 +17,9 @@ pub(crate) enum Purpose {
     Reply = 3,
     ReceiptFailure = 4,
     ProviderId = 5,
+    TimeoutAfterAccept = 6,
+    ThrottleMidBatch = 7,
+    DuplicateCallback = 8,
 }
 
 /// 64-bit hash of an idempotency key: FNV-1a, then the murmur3 finaliser so that every
@@ -34,6 +37,19 @@ pub fn key_hash(key: &str) -> u64 {
         hash = hash.wrapping_mul(FNV_PRIME);
     }
     fmix64(hash)
+}
+
+/// 64-bit hash of a handset: what one phone number, mailbox or device shows for one alert on
+/// one channel, whatever the idempotency keys of the messages that reached it. Same hash
+/// quality and collision odds as [`key_hash`].
+pub(crate) fn handset_hash(alert: u64, channel: u8, to: &str) -> u64 {
+    mix(mix(key_hash(to), alert), u64::from(channel))
+}
+
+/// The hash of one multipart message on a handset: its concatenation reference and part
+/// count (a part that disagrees on the count belongs to another message).
+pub(crate) fn part_hash(handset: u64, reference: u16, total: u8) -> u64 {
+    mix(handset, (u64::from(reference) << 8) | u64::from(total))
 }
 
 /// Whether the recipient of `key` replies when a provider with `reply_rate` delivers it

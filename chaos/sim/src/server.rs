@@ -1,7 +1,7 @@
 //! The HTTP server: accept loop, routing and the provider endpoints. `serve` is the whole
 //! simulator, so tests run it in-process on `127.0.0.1:0`; `run` adds what a process needs.
 
-use std::{convert::Infallible, future::Future, io::Write, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper::{
     Method, Request, StatusCode,
@@ -25,7 +25,7 @@ use crate::{
     client::SimClient,
     config::SimConfig,
     error::{Error, Result},
-    http::{Answer, BodyError, error, json, ok, read_body},
+    http::{Answer, BodyError, error, json, read_body},
     limits::{ACCEPT_ERROR_PAUSE_MS, BATCH_BODY_BYTES_MAX, CONNECTIONS_MAX, SHUTDOWN_GRACE_MS},
     sim::Sim,
     submit::{SubmitOutcome, submit},
@@ -130,14 +130,28 @@ async fn accept_loop(sim: Arc<Sim>, listener: TcpListener, shutdown: impl Future
     }
 }
 
-/// Routes a request. Every handler answers; none fails.
-async fn handle(sim: Arc<Sim>, request: Request<Incoming>) -> Result<Answer, Infallible> {
+/// The error that makes hyper close a connection without answering: a provider that took a
+/// batch and then went silent (`timeout_after_accept_ms = 0`).
+#[derive(Debug)]
+struct NoAnswer;
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("simulated timeout after acceptance: connection closed without an answer")
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+/// Routes a request. Every handler answers, except a batch the provider is told to leave
+/// unanswered.
+async fn handle(sim: Arc<Sim>, request: Request<Incoming>) -> Result<Answer, NoAnswer> {
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = request.method().clone();
     let answer = match (&method, segments.as_slice()) {
-        (&Method::POST, ["v1", "providers", name, "messages"]) => messages(&sim, name, request).await,
+        (&Method::POST, ["v1", "providers", name, "messages"]) => messages(&sim, name, request).await?,
         (&Method::GET, ["v1", "providers", name, "health"]) => health(&sim, name),
         (&Method::GET, ["admin", "stats"]) => json(StatusCode::OK, &sim.stats()),
         (&Method::POST, ["admin", "providers", name]) => admin::set(&sim, name, request).await,
@@ -148,27 +162,32 @@ async fn handle(sim: Arc<Sim>, request: Request<Incoming>) -> Result<Answer, Inf
         (&Method::POST, ["admin", "reset"]) => admin::reset(&sim),
         _ => error(StatusCode::NOT_FOUND, format!("no route for {method} {path}")),
     };
-    ok(answer)
+    Ok(answer)
 }
 
-async fn messages(sim: &Sim, name: &str, request: Request<Incoming>) -> Answer {
+async fn messages(sim: &Sim, name: &str, request: Request<Incoming>) -> Result<Answer, NoAnswer> {
     let Some(provider) = sim.provider(name) else {
-        return error(StatusCode::NOT_FOUND, format!("unknown provider {name:?}"));
+        return Ok(error(StatusCode::NOT_FOUND, format!("unknown provider {name:?}")));
     };
     let (parts, body) = request.into_parts();
     let body = match read_body(&parts.headers, body, BATCH_BODY_BYTES_MAX).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
             let message = format!("body: larger than {BATCH_BODY_BYTES_MAX} bytes");
-            return error(StatusCode::PAYLOAD_TOO_LARGE, message);
+            return Ok(error(StatusCode::PAYLOAD_TOO_LARGE, message));
         }
-        Err(BodyError::Read(e)) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        Err(BodyError::Read(e)) => return Ok(error(StatusCode::BAD_REQUEST, format!("body: {e}"))),
     };
-    match submit(sim, provider, &body) {
+    Ok(match submit(sim, provider, &body) {
         SubmitOutcome::Answered { body, delay } => {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+            crate::http::json_bytes(StatusCode::OK, body)
+        }
+        SubmitOutcome::Unanswered { hold: None, .. } => return Err(NoAnswer),
+        SubmitOutcome::Unanswered { body, hold: Some(hold) } => {
+            tokio::time::sleep(hold).await;
             crate::http::json_bytes(StatusCode::OK, body)
         }
         SubmitOutcome::Unavailable(message) => error(StatusCode::SERVICE_UNAVAILABLE, message),
@@ -181,7 +200,7 @@ async fn messages(sim: &Sim, name: &str, request: Request<Incoming>) -> Answer {
         }
         SubmitOutcome::BadRequest(message) => error(StatusCode::BAD_REQUEST, message),
         SubmitOutcome::TooLarge(message) => error(StatusCode::PAYLOAD_TOO_LARGE, message),
-    }
+    })
 }
 
 fn health(sim: &Sim, name: &str) -> Answer {

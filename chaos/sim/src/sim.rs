@@ -107,9 +107,10 @@ impl Sim {
             totals.add(&stats.counters);
             providers.insert(provider.name.to_string(), stats);
         }
-        let (distinct_keys, keys_not_listed, alerts_untracked) = {
+        let (distinct_keys, keys_not_listed, alerts_untracked, handsets_untracked) = {
             let recorder = lock(&self.recorder);
-            (recorder.distinct_keys(), recorder.keys_not_listed(), recorder.alerts_untracked())
+            let r = &recorder;
+            (r.distinct_keys(), r.keys_not_listed(), r.alerts_untracked(), r.handsets_untracked())
         };
         let callbacks = self.callbacks.counts();
         Stats {
@@ -122,6 +123,9 @@ impl Sim {
             callbacks_queued: callbacks.queued,
             callbacks_dropped: callbacks.dropped,
             callback_failures: callbacks.failures,
+            receipts: callbacks.receipts,
+            replies: callbacks.replies,
+            handsets_untracked,
         }
     }
 }

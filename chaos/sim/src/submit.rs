@@ -9,14 +9,15 @@ use std::{borrow::Cow, sync::Arc, time::Duration, time::Instant};
 use crate::{
     callbacks::{Item, Payload},
     config::{Channel, ProviderConfig},
-    limits::{BATCH_MESSAGES_MAX, KEY_BYTES_MAX},
+    limits::{BATCH_MESSAGES_MAX, KEY_BYTES_MAX, PARTS_MAX},
     protocol::{
-        Message, MessageResult, Receipt, ReceiptStatus, Reply, ResultStatus, SubmitRequest, SubmitResponse,
+        Message, MessageResult, Part, Receipt, ReceiptStatus, Reply, ResultStatus, SubmitRequest,
+        SubmitResponse,
     },
     providers::Provider,
     recorder::{Arrival, KeyRecord},
     reports::Counters,
-    seeded::{Purpose, draw, key_hash, unit, will_reply},
+    seeded::{Purpose, draw, handset_hash, key_hash, unit, will_reply},
     sim::{Sim, lock},
 };
 
@@ -28,6 +29,10 @@ const REPLY_TO: &str = "VARSEL";
 pub(crate) enum SubmitOutcome {
     /// 200 with this body, after this delay.
     Answered { body: Vec<u8>, delay: Duration },
+    /// Recorded and delivered, then not answered in time: the connection is closed without an
+    /// answer (`hold` is `None`), or this body is answered only after `hold`, later than the
+    /// client waits.
+    Unanswered { body: Vec<u8>, hold: Option<Duration> },
     /// 503: the provider is in an outage.
     Unavailable(String),
     /// 429 with `Retry-After`.
@@ -54,8 +59,22 @@ enum Verdict {
         id: u64,
     },
     Retryable(Cow<'static, str>),
+    /// Refused `retryable` because the batch was throttled part-way before this message.
+    Throttled,
     Permanent(Cow<'static, str>),
 }
+
+/// What the provider does to a whole batch, drawn once per batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BatchFate {
+    /// Messages from this index on are throttled (`usize::MAX`: none).
+    throttle_from: usize,
+    /// Taken, then not answered in time.
+    unanswered: bool,
+}
+
+/// The error of a message refused by a throttle mid-batch.
+const THROTTLED: &str = "simulated throttling mid-batch: too many messages per second, retry later";
 
 impl Verdict {
     fn delivers(&self) -> bool {
@@ -80,11 +99,20 @@ pub(crate) fn submit(sim: &Sim, provider: &Provider, body: &[u8]) -> SubmitOutco
         provider.counters.add(&Counters { batches_throttled: 1, ..Counters::default() });
         return SubmitOutcome::Throttled { retry_after_s };
     }
-    let verdicts = judge(sim, provider, &settings, &request.messages);
+    let (verdicts, fate) = judge(sim, provider, &settings, &request.messages);
     keep_deliveries(sim, provider, &request.messages, &verdicts);
-    provider.counters.add(&tally(&verdicts));
+    let mut counters = tally(&verdicts);
+    if fate.unanswered {
+        counters.batches_unanswered = 1;
+        counters.messages_unanswered = verdicts.len() as u64;
+    }
+    provider.counters.add(&counters);
     queue_callbacks(sim, provider, &settings, &request.messages, &verdicts);
     let body = encode(provider, &request.messages, &verdicts);
+    if fate.unanswered {
+        let hold = settings.timeout_after_accept_ms;
+        return SubmitOutcome::Unanswered { body, hold: (hold > 0).then(|| Duration::from_millis(hold)) };
+    }
     SubmitOutcome::Answered { body, delay: latency(sim.seed, provider, &settings) }
 }
 
@@ -107,8 +135,23 @@ fn decode(body: &[u8]) -> Result<SubmitRequest<'_>, SubmitOutcome> {
                 message.key.len()
             )));
         }
+        if let Some(part) = message.part {
+            check_part(i, part).map_err(SubmitOutcome::BadRequest)?;
+        }
     }
     Ok(request)
+}
+
+/// A part must say which of how many it is: 1 <= index <= total (total fits a byte, so at
+/// most [`PARTS_MAX`]).
+fn check_part(i: usize, part: Part) -> Result<(), String> {
+    if part.total == 0 {
+        return Err(format!("messages[{i}].part.total: 0, must be 1 to {PARTS_MAX}"));
+    }
+    if part.index == 0 || part.index > part.total {
+        return Err(format!("messages[{i}].part.index: {}, must be 1 to total ({})", part.index, part.total));
+    }
+    Ok(())
 }
 
 /// Parses again, this time tracking the path, to say which field is wrong. Only on the error
@@ -132,26 +175,65 @@ fn judge(
     provider: &Provider,
     settings: &ProviderConfig,
     messages: &[Message<'_>],
-) -> Vec<Verdict> {
-    let hashes: Vec<u64> = messages.iter().map(|m| key_hash(&m.key)).collect();
+) -> (Vec<Verdict>, BatchFate) {
+    let hashes: Vec<(u64, u64)> =
+        messages.iter().map(|m| (key_hash(&m.key), handset_hash(m.alert, m.channel as u8, &m.to))).collect();
+    let at_ms = unix_ms();
     let mut recorder = lock(&sim.recorder);
+    let first = hashes.first().map(|(hash, _)| (*hash, recorder.peek(*hash).received));
+    let fate = fate(sim.seed, provider, settings, messages.len(), first);
     let mut verdicts = Vec::with_capacity(messages.len());
-    for (i, (message, hash)) in messages.iter().zip(hashes).enumerate() {
+    for (i, (message, (hash, handset))) in messages.iter().zip(hashes).enumerate() {
         let arrival = Arrival {
             hash,
             key: &message.key,
             alert: message.alert,
             channel: message.channel,
             provider_bit: provider.bit,
+            handset,
+            part: message.part,
+            at_ms,
         };
         let verdict = recorder.record(&arrival, |before| {
-            let verdict = decide(sim.seed, provider, settings, (i, message), hash, before);
+            let verdict = if i >= fate.throttle_from {
+                Verdict::Throttled
+            } else {
+                decide(sim.seed, provider, settings, (i, message), hash, before)
+            };
             let delivers = verdict.delivers();
             (verdict, delivers)
         });
         verdicts.push(verdict);
     }
-    verdicts
+    (verdicts, fate)
+}
+
+/// The batch's fate, drawn from the seed, the provider and the history of its first key
+/// (`first`: its hash and arrivals before this one), so a replay with the same arrivals per
+/// key throttles and times out the same batches whatever the interleaving.
+fn fate(
+    seed: u64,
+    provider: &Provider,
+    settings: &ProviderConfig,
+    count: usize,
+    first: Option<(u64, u32)>,
+) -> BatchFate {
+    let mut fate = BatchFate { throttle_from: usize::MAX, unanswered: false };
+    let Some((hash, received)) = first else { return fate };
+    let (a, b) = (provider.salt ^ hash, u64::from(received));
+    if count >= 2 && settings.throttle_mid_batch_rate > 0.0 {
+        let d = draw(seed, Purpose::ThrottleMidBatch, a, b);
+        if unit(d) < settings.throttle_mid_batch_rate {
+            // At least one message taken and one refused.
+            fate.throttle_from =
+                1 + (draw(seed, Purpose::ThrottleMidBatch, d, 1) % (count as u64 - 1)) as usize;
+        }
+    }
+    if settings.timeout_after_accept_rate > 0.0 {
+        fate.unanswered =
+            unit(draw(seed, Purpose::TimeoutAfterAccept, a, b)) < settings.timeout_after_accept_rate;
+    }
+    fate
 }
 
 /// The verdict on one message, from the key's record before this arrival. Pure: the same
@@ -232,6 +314,10 @@ fn tally(verdicts: &[Verdict]) -> Counters {
                 counters.duplicate_delivered += 1;
             }
             Verdict::Retryable(_) => counters.rejected_retryable += 1,
+            Verdict::Throttled => {
+                counters.rejected_retryable += 1;
+                counters.throttled_mid_batch += 1;
+            }
             Verdict::Permanent(_) => counters.rejected_permanent += 1,
         }
     }
@@ -262,11 +348,7 @@ fn queue_callbacks(
         let callback = callbacks.get(message.callback.as_deref());
         if settings.receipts {
             let receipt = receipt(sim.seed, settings, message, id.clone());
-            items.push(Item {
-                due: receipt_due,
-                callback: callback.clone(),
-                payload: Payload::Receipt(receipt),
-            });
+            items.push(Item::new(receipt_due, callback.clone(), Payload::Receipt(receipt)));
         }
         if replies_on && will_reply(sim.seed, &message.key, settings.reply_rate) {
             let reply = Reply {
@@ -277,10 +359,10 @@ fn queue_callbacks(
                 sent_at_ms: unix_ms() + settings.reply_delay_ms,
             };
             let payload = Payload::Reply { key: message.key.to_string(), reply };
-            items.push(Item { due: reply_due, callback, payload });
+            items.push(Item::new(reply_due, callback, payload));
         }
     }
-    sim.callbacks.push(provider, items);
+    sim.callbacks.push(provider.bit.trailing_zeros() as usize, items);
 }
 
 fn receipt(seed: u64, settings: &ProviderConfig, message: &Message<'_>, id: String) -> Receipt {
@@ -326,6 +408,7 @@ fn encode(provider: &Provider, messages: &[Message<'_>], verdicts: &[Verdict]) -
                     (ResultStatus::Accepted, Some(Cow::Owned(provider.format_id(*id))), None)
                 }
                 Verdict::Retryable(e) => (ResultStatus::Retryable, None, Some(Cow::Borrowed(e.as_ref()))),
+                Verdict::Throttled => (ResultStatus::Retryable, None, Some(Cow::Borrowed(THROTTLED))),
                 Verdict::Permanent(e) => (ResultStatus::Permanent, None, Some(Cow::Borrowed(e.as_ref()))),
             };
             MessageResult { key: Cow::Borrowed(message.key.as_ref()), status, provider_id: id, error }

@@ -4,7 +4,9 @@
 
 pub mod accepted_exist;
 pub mod acks;
+pub mod cancel;
 pub mod converged;
+pub mod handset;
 pub mod linearizable;
 pub mod no_loss;
 pub mod no_message_after_ack;
@@ -18,6 +20,7 @@ use varsel_sim::{ReplyRecord, SimClient};
 
 use crate::backend::NodeInfo;
 use crate::load::{Op, OpKind, OpResult};
+use crate::scenario::FaultKind;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +65,25 @@ pub struct Evidence {
     pub site_faults: u64,
     /// When site faults were in force, ms since the Unix epoch (from, to).
     pub fault_windows: Vec<(u64, u64)>,
+    /// Every fault injected (not skipped), of any kind, with when it was in force.
+    pub faults: Vec<FaultWindow>,
+    /// The alerts the `cancel` faults cancelled.
+    pub cancelled: Vec<u64>,
+    /// Some provider ignored idempotency keys during the run (the scenario's `[sim]`).
+    pub keys_ignored: bool,
+    /// Some provider timed out after accepting during the whole run (the scenario's `[sim]`).
+    pub provider_timeouts: bool,
+}
+
+/// One injected fault and when it was in force, ms since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// What it was.
+    pub kind: FaultKind,
+    /// Injected.
+    pub from_ms: u64,
+    /// Undone (a cancel: when its cancels had answered).
+    pub to_ms: u64,
 }
 
 impl Evidence {

@@ -3,9 +3,15 @@
 //! alert (a reply accepted by a node and matched to it, see [`super::acks`]) when the voice
 //! step was due. Duplicates (a message received
 //! again) are counted; they must stay inside the in-flight window of the nodes a fault hit.
+//! A cancelled alert owes nothing after its cancel, so it is not judged for loss.
+//!
+//! On the way it reads, per alert, what the handsets show (copies and orphan fragments,
+//! whatever the keys) and when the last message arrived: the figures the handset and cancel
+//! checks judge ([`AlertFigures`]), so the simulator is asked once per alert.
 
 use serde::Serialize;
-use varsel_sim::Channel;
+use varsel_proto::api::AlertStatus;
+use varsel_sim::{AlertCounts, Channel};
 
 use super::{Evidence, Verdict, first};
 
@@ -25,6 +31,51 @@ pub struct Messages {
     pub delivered_twice: u64,
     /// The bound on `resent`: the in-flight window times the site faults (at least one).
     pub resent_bound: u64,
+    /// Messages on the handsets (the first copy per recipient and channel), whatever the keys.
+    pub handset_messages: u64,
+    /// Copies beyond the first on a handset (a recipient who got the message twice, whatever
+    /// the keys).
+    pub handset_duplicates: u64,
+    /// Parts of multipart messages that never completed.
+    pub orphan_fragments: u64,
+    /// Per accepted alert, for the handset and cancel checks.
+    #[serde(skip)]
+    pub per_alert: Vec<AlertFigures>,
+}
+
+/// What the simulator saw of one alert, over its channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertFigures {
+    /// The alert.
+    pub id: u64,
+    /// Messages on handsets (first copies).
+    pub messages: u64,
+    /// Copies beyond the first.
+    pub duplicates: u64,
+    /// Orphan fragments.
+    pub orphans: u64,
+    /// First and last arrival at a provider, ms since the Unix epoch (0: none).
+    pub first_received_ms: u64,
+    /// See `first_received_ms`.
+    pub last_received_ms: u64,
+}
+
+impl AlertFigures {
+    fn of(counts: &AlertCounts) -> Self {
+        let channels = counts.channels.values();
+        AlertFigures {
+            id: counts.alert,
+            messages: channels.clone().map(|c| c.handsets).sum(),
+            duplicates: counts.handset_duplicates,
+            orphans: counts.orphan_fragments,
+            first_received_ms: channels
+                .filter(|c| c.first_received_ms > 0)
+                .map(|c| c.first_received_ms)
+                .min()
+                .unwrap_or(0),
+            last_received_ms: counts.last_received_ms,
+        }
+    }
 }
 
 /// Checks it; returns the verdict and the counts.
@@ -44,6 +95,14 @@ pub async fn check(e: &Evidence) -> (Verdict, Messages) {
             let c = counts.channel(ch);
             m.resent += c.receives.saturating_sub(c.distinct_keys);
             m.delivered_twice += c.keys_delivered_more_than_once;
+        }
+        let figures = AlertFigures::of(&counts);
+        (m.handset_messages, m.handset_duplicates) =
+            (m.handset_messages + figures.messages, m.handset_duplicates + figures.duplicates);
+        m.orphan_fragments += figures.orphans;
+        m.per_alert.push(figures);
+        if e.alerts.get(id).is_some_and(|a| a.status == AlertStatus::Cancelled as i32) {
+            continue;
         }
         let sms = counts.channel(Channel::Sms);
         m.required += e.recipients;

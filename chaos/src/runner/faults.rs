@@ -99,7 +99,7 @@ impl Faults {
     ) -> Result<(), RunError> {
         let spec = &run.scenario.faults[p.spec];
         let mut record = FaultRecord {
-            kind: kind_name(spec.kind).into(),
+            kind: spec.kind.name().into(),
             node: None,
             detail: String::new(),
             at_s: now_s,
@@ -108,7 +108,23 @@ impl Faults {
             next_write_ms: None,
             sending_resumed_ms: None,
             shards_held: 0,
+            alerts: Vec::new(),
         };
+        if spec.kind == FaultKind::Cancel {
+            // Not undone and not exclusive: it is over once the cancels have answered.
+            let done = super::cancel::cancel_running(run, p.pick).await;
+            record.detail = format!(
+                "{} cancelled, {} already over, {} failed",
+                done.alerts.len(),
+                done.finished,
+                done.failed
+            );
+            record.alerts = done.alerts;
+            record.undone_at_s = Some(run.t0.elapsed().as_secs_f64());
+            tracing::info!(detail = %record.detail, at_s = record.at_s, "alerts cancelled");
+            self.records.push(record);
+            return Ok(());
+        }
         if let Some(reason) = self.skip_reason(spec.kind) {
             record.skipped = Some(reason);
             self.records.push(record);
@@ -206,6 +222,8 @@ async fn apply<B: Backend>(
                 return Ok(false);
             }
         }
+        // Carried out by `Faults::inject` itself; nothing is put in force.
+        FaultKind::Cancel => return Ok(false),
     }
     Ok(true)
 }
@@ -234,22 +252,11 @@ async fn undo<B: Backend>(
         FaultKind::Latency => {
             backend.set_latency(0).await?;
         }
+        FaultKind::Cancel => {}
     }
     records[a.record].undone_at_s = Some(t0.elapsed().as_secs_f64());
     tracing::info!(kind = %records[a.record].kind, node = ?a.node, "fault undone");
     Ok(())
-}
-
-/// The fault kind's name as the scenario file spells it, for the report.
-fn kind_name(k: FaultKind) -> &'static str {
-    match k {
-        FaultKind::KillSite => "kill_site",
-        FaultKind::StallSite => "stall_site",
-        FaultKind::PartitionSite => "partition_site",
-        FaultKind::KillLeader => "kill_leader",
-        FaultKind::ProviderDown => "provider_down",
-        FaultKind::Latency => "latency",
-    }
 }
 
 /// The node `target` names; `pick` (a draw from the seed) chooses among several candidates,
@@ -287,7 +294,7 @@ async fn choose(nodes: &[NodeInfo], target: &Target, pick: u64, recent: &[u64]) 
 
 /// Alerts created recently enough to still be sending: those whose shards a fault can catch
 /// in a node's hands.
-fn recent_alerts(history: &History, t0: Instant, escalate_after_s: u32) -> Vec<u64> {
+pub(super) fn recent_alerts(history: &History, t0: Instant, escalate_after_s: u32) -> Vec<u64> {
     let horizon = u64::from(escalate_after_s) * 1000 + 30_000;
     let now = t0.elapsed().as_millis() as u64;
     let mut ids: Vec<u64> = history

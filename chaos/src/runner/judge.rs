@@ -7,16 +7,21 @@ use varsel_proto::api::Alert;
 use varsel_sim::ReplyRecord;
 
 use super::Run;
+use crate::invariants::cancel::CancelFigures;
+use crate::invariants::handset::Handsets;
 use crate::invariants::no_loss::Messages;
-use crate::invariants::{self, Evidence, Verdict};
+use crate::invariants::{self, Evidence, FaultWindow, Verdict};
 use crate::load::{Op, OpKind};
 use crate::report::FaultRecord;
+use crate::scenario::FaultKind;
 
-/// The invariants' verdicts, and the message counts the no-loss check made on the way.
+/// The invariants' verdicts, and the figures the checks made on the way.
 #[derive(Debug)]
 pub(super) struct Judged {
     pub(super) verdicts: Vec<Verdict>,
     pub(super) messages: Messages,
+    pub(super) handsets: Handsets,
+    pub(super) cancel: Option<CancelFigures>,
 }
 
 /// Notes in each site fault's record how long the first write after it took: the report's
@@ -64,6 +69,18 @@ pub(super) fn evidence(
         fault_windows: site_faults()
             .map(|r| (unix(r.at_s), unix(r.undone_at_s.unwrap_or(faulted_s))))
             .collect(),
+        faults: records
+            .iter()
+            .filter(|r| r.skipped.is_none())
+            .filter_map(|r| {
+                let kind = FaultKind::ALL.into_iter().find(|k| k.name() == r.kind)?;
+                let (from_ms, to_ms) = (unix(r.at_s), unix(r.undone_at_s.unwrap_or(faulted_s)));
+                Some(FaultWindow { kind, from_ms, to_ms })
+            })
+            .collect(),
+        cancelled: records.iter().flat_map(|r| r.alerts.iter().copied()).collect(),
+        keys_ignored: run.scenario.sim.keys_ignored(),
+        provider_timeouts: run.scenario.sim.provider_timeouts(),
     }
 }
 
@@ -98,8 +115,14 @@ pub(super) async fn verdicts(evidence: &Evidence, finished: Verdict) -> Judged {
     verdicts.push(invariants::accepted_exist::check(evidence).await);
     let (loss, messages) = invariants::no_loss::check(evidence).await;
     verdicts.push(loss);
+    let (handset, handsets) = invariants::handset::check(evidence, &messages.per_alert);
+    verdicts.push(handset);
+    let cancel = invariants::cancel::check(evidence, &messages.per_alert).map(|(verdict, figures)| {
+        verdicts.push(verdict);
+        figures
+    });
     verdicts.push(invariants::no_message_after_ack::check(evidence).await);
     verdicts.push(invariants::linearizable::check(evidence).await);
     verdicts.push(invariants::converged::check(evidence).await);
-    Judged { verdicts, messages }
+    Judged { verdicts, messages, handsets, cancel }
 }

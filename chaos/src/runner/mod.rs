@@ -13,6 +13,7 @@
 //! - `summary.rs`: the figures of the report.
 
 mod admin;
+mod cancel;
 mod faults;
 mod judge;
 mod settle;
@@ -79,6 +80,7 @@ pub async fn run<B: Backend>(
     let token = setup::tenant(&nodes, &backend.access().superadmin, &tag, &scenario.load).await?;
     let sim = backend.sim();
     setup::simulator_replies(&sim, &scenario.load).await?;
+    let sim_before = setup::simulator_behaviour(&sim, &scenario.sim).await?;
     let in_flight_window = admin::in_flight_window(&nodes).await;
     let run = Run {
         scenario,
@@ -109,6 +111,7 @@ pub async fn run<B: Backend>(
     let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled.alerts, settled.replies);
     let finished = judge::all_finished(&accepted, &settled.unfinished, settled.settled_s, scenario.settle_s);
     let judged = judge::verdicts(&evidence, finished).await;
+    setup::restore_simulator(&run.sim, sim_before).await;
 
     let outcome = summary::Outcome {
         faulted_s,

@@ -10,7 +10,7 @@ use varsel_sim::{ProviderSettings, SimClient};
 use super::RunError;
 use crate::backend::NodeInfo;
 use crate::load::{self, authed, cluster_from};
-use crate::scenario::Load;
+use crate::scenario::{Load, SimSpec};
 
 /// Bytes of CSV per import chunk (the contact import streams its file in chunks).
 const IMPORT_CHUNK_BYTES: usize = 256 * 1024;
@@ -41,6 +41,32 @@ pub(super) async fn simulator_replies(sim: &SimClient, load: &Load) -> Result<()
     sim.set("sms-primary", &replies).await.map_err(|e| RunError::Setup(format!("simulator: {e}")))?;
     sim.set("sms-alt", &replies).await.map_err(|e| RunError::Setup(format!("simulator: {e}")))?;
     Ok(())
+}
+
+/// Applies the scenario's `[sim]` section; answers what each changed provider did before, for
+/// [`restore_simulator`].
+pub(super) async fn simulator_behaviour(
+    sim: &SimClient,
+    spec: &SimSpec,
+) -> Result<Vec<(String, ProviderSettings)>, RunError> {
+    let mut before = Vec::new();
+    for (name, settings) in &spec.providers {
+        let err = |e: varsel_sim::Error| RunError::Setup(format!("simulator: sim.providers.{name}: {e}"));
+        // An empty change answers the behaviour in force.
+        let current = sim.set(name, &ProviderSettings::default()).await.map_err(err)?;
+        before.push((name.clone(), current.as_settings()));
+        sim.set(name, settings).await.map_err(err)?;
+    }
+    Ok(before)
+}
+
+/// Puts back what [`simulator_behaviour`] changed (a compose-mode simulator outlives the run).
+pub(super) async fn restore_simulator(sim: &SimClient, before: Vec<(String, ProviderSettings)>) {
+    for (name, settings) in before {
+        if let Err(e) = sim.set(&name, &settings).await {
+            tracing::warn!(provider = %name, error = %e, "simulator behaviour not restored");
+        }
+    }
 }
 
 /// A setup error naming the step that failed.

@@ -39,6 +39,8 @@ pub(super) fn report(run: &Run<'_>, mode: &str, replay: String, o: Outcome) -> R
         next_write,
         sending_resumed,
         messages: o.judged.messages,
+        handsets: o.judged.handsets,
+        cancel: o.judged.cancel,
         invariants: o.judged.verdicts,
         passed,
     }

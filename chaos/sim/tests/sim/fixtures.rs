@@ -41,6 +41,11 @@ pub fn sms(alert: u64, contact: u64) -> Message<'static> {
     Message::sample(alert, contact, Channel::Sms, 0)
 }
 
+/// `counts` without its arrival times (which depend on the clock), for exact comparisons.
+pub fn untimed(counts: varsel_sim::ChannelCounts) -> varsel_sim::ChannelCounts {
+    varsel_sim::ChannelCounts { first_received_ms: 0, last_received_ms: 0, ..counts }
+}
+
 /// The per-message results of a 200 answer.
 pub fn results(outcome: SendOutcome) -> Result<Vec<MessageResult<'static>>> {
     match outcome {
@@ -90,7 +95,8 @@ impl Captured {
     }
 }
 
-/// A stand-in for a node's inbound endpoints: answers 200 to everything and keeps what it got.
+/// A stand-in for a node's inbound endpoints: answers 200 to everything (or 503 to the first
+/// `fail_first` requests) and keeps what it got.
 pub struct Inbound {
     pub addr: SocketAddr,
     captured: Arc<Mutex<Vec<Captured>>>,
@@ -99,14 +105,24 @@ pub struct Inbound {
 
 impl Inbound {
     pub async fn start() -> Result<Inbound> {
+        Self::start_failing(0).await
+    }
+
+    /// An inbound server that answers 503 to its first `fail_first` requests (a node that
+    /// cannot commit yet), 200 after.
+    pub async fn start_failing(fail_first: usize) -> Result<Inbound> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let captured: Arc<Mutex<Vec<Captured>>> = Arc::default();
         let sink = captured.clone();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let sink = sink.clone();
-                let service = service_fn(move |request| capture(sink.clone(), request));
+                let (sink, seen) = (sink.clone(), seen.clone());
+                let service = service_fn(move |request| {
+                    let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    capture(sink.clone(), request, n >= fail_first)
+                });
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
@@ -128,10 +144,17 @@ impl Drop for Inbound {
     }
 }
 
+/// Keeps an answered request (`ok`) and answers 200, or answers 503 and keeps nothing.
 async fn capture(
     sink: Arc<Mutex<Vec<Captured>>>,
     request: Request<Incoming>,
+    ok: bool,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if !ok {
+        let mut answer = Response::new(Full::new(Bytes::from_static(b"{\"error\":\"not committed\"}")));
+        *answer.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+        return Ok(answer);
+    }
     let (parts, body) = request.into_parts();
     let header =
         |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();

@@ -14,3 +14,6 @@ mod t08_counts;
 mod t09_load;
 mod t10_process;
 mod t11_inbox;
+mod t12_handset;
+mod t13_rude;
+mod t14_redelivery;

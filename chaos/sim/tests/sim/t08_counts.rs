@@ -3,7 +3,7 @@
 use anyhow::Result;
 use varsel_sim::{Channel, ChannelCounts, Message, ProviderConfig, ProviderSettings};
 
-use crate::fixtures::{config, send_ok, sms};
+use crate::fixtures::{config, send_ok, sms, untimed};
 
 /// Goal: for a scripted mix of first sends, suppressed repeats, re-deliveries and
 /// failover duplicates on two channels and two alerts, every count is exact.
@@ -41,8 +41,18 @@ async fn counts_report_duplicates_exactly() -> Result<()> {
         delivered_keys: 100,
         deliveries: 100 + 5 + 3,
         keys_delivered_more_than_once: 5,
+        // What the handsets show agrees: 8 recipients got a second copy.
+        handsets: 100,
+        handset_messages: 108,
+        handset_duplicates: 8,
+        orphan_fragments: 0,
+        first_received_ms: 0,
+        last_received_ms: 0,
     };
-    assert_eq!(counts.channel(Channel::Sms), expected_sms);
+    assert_eq!(untimed(counts.channel(Channel::Sms)), expected_sms);
+    assert!(counts.channel(Channel::Sms).first_received_ms > 0);
+    assert!(counts.last_received_ms >= counts.channel(Channel::Sms).first_received_ms);
+    assert_eq!((counts.handset_duplicates, counts.orphan_fragments), (8, 0));
     let sms_counts = counts.channel(Channel::Sms);
     assert_eq!(sms_counts.receives - sms_counts.distinct_keys, 21, "repeats");
     assert_eq!(sms_counts.deliveries - sms_counts.delivered_keys, 8, "extra messages to recipients");
@@ -53,8 +63,14 @@ async fn counts_report_duplicates_exactly() -> Result<()> {
         delivered_keys: 20,
         deliveries: 20,
         keys_delivered_more_than_once: 0,
+        handsets: 20,
+        handset_messages: 20,
+        handset_duplicates: 0,
+        orphan_fragments: 0,
+        first_received_ms: 0,
+        last_received_ms: 0,
     };
-    assert_eq!(counts.channel(Channel::Email), expected_email);
+    assert_eq!(untimed(counts.channel(Channel::Email)), expected_email);
     assert_eq!(counts.channels.len(), 2);
     assert_eq!(client.counts(13).await?.channel(Channel::Sms).distinct_keys, 5);
     assert!(client.counts(14).await?.channels.is_empty());

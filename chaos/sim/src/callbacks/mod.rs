@@ -2,9 +2,9 @@
 //!
 //! Accepted messages put their receipt (and, for replying SMS recipients, their reply) into
 //! a bounded queue with a due time. Every [`CALLBACK_FLUSH_INTERVAL_MS`] a flusher gathers
-//! due items into requests of up to [`CALLBACK_BATCH_MAX`] for one provider, one kind and
-//! one callback URL, and sends at most [`CALLBACK_CONCURRENCY_MAX`] at once, each signed
-//! (see [`crate::signing`]).
+//! due items into requests of up to [`crate::limits::CALLBACK_BATCH_MAX`] for one provider,
+//! one kind and one callback URL, and sends at most [`CALLBACK_CONCURRENCY_MAX`] at once, each
+//! signed (see [`crate::signing`]).
 //!
 //! A request that fails goes, after a backoff, to the next URL: first the message's own
 //! callback, then the configured `callback_urls` in turn, since any node accepts any
@@ -12,16 +12,18 @@
 //! as are items that find the queue full: a node that is down for long makes the simulator
 //! lose callbacks visibly, never grow without bound.
 //!
-//! The queue has one FIFO lane per (provider, kind). Within a lane the delay is the same for
-//! every item (unless changed at run time), so FIFO order is due order and taking due items
-//! is a look at the lane's head.
+//! With the provider's `redeliver_callbacks` on, items whose every attempt failed are queued
+//! again instead (see [`queue`]) for up to [`CALLBACK_REDELIVERIES_MAX`] more rounds, and
+//! `duplicate_callback_rate` re-sends some acknowledged ones, as real providers do. Per kind,
+//! items sent, acknowledged, redelivered and given up are counted.
+
+mod queue;
+
+pub(crate) use queue::{CallbackQueue, Item, Payload};
+use queue::{Chunk, Kind};
 
 use std::{
-    collections::VecDeque,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -39,159 +41,15 @@ use crate::{
     http::{HttpClient, chain, read_body},
     limits::{
         CALLBACK_ANSWER_BYTES_MAX, CALLBACK_ATTEMPTS_MAX, CALLBACK_BACKOFF_BASE_MS, CALLBACK_BACKOFF_MAX_MS,
-        CALLBACK_BATCH_MAX, CALLBACK_CONCURRENCY_MAX, CALLBACK_FLUSH_INTERVAL_MS, CALLBACK_QUEUE_MAX,
-        CALLBACK_TIMEOUT_MS,
+        CALLBACK_CONCURRENCY_MAX, CALLBACK_FLUSH_INTERVAL_MS, CALLBACK_REDELIVERIES_MAX, CALLBACK_TIMEOUT_MS,
     },
     protocol::{Receipt, Reply},
     providers::Provider,
     reports::{Counters, ReplyRecord},
+    seeded::{Purpose, draw, key_hash, unit},
     signing::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, webhook_id},
     sim::{Sim, lock},
 };
-
-/// A receipt or reply waiting to be sent.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) due: Instant,
-    /// The callback base URL the message came with.
-    pub(crate) callback: Option<Arc<str>>,
-    pub(crate) payload: Payload,
-}
-
-#[derive(Debug)]
-pub(crate) enum Payload {
-    Receipt(Receipt),
-    /// The key is kept for `/admin/replies`; it is not sent.
-    Reply {
-        key: String,
-        reply: Reply,
-    },
-}
-
-impl Payload {
-    fn lane_offset(&self) -> usize {
-        match self {
-            Payload::Receipt(_) => 0,
-            Payload::Reply { .. } => 1,
-        }
-    }
-}
-
-/// Due items for one request.
-#[derive(Debug)]
-struct Chunk {
-    provider: usize,
-    callback: Option<Arc<str>>,
-    payloads: Vec<Payload>,
-}
-
-/// Gauges and counters of the callback path, for `/admin/stats`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallbackCounts {
-    pub(crate) queued: u64,
-    pub(crate) dropped: u64,
-    pub(crate) failures: u64,
-}
-
-#[derive(Debug)]
-struct Lanes {
-    lanes: Vec<VecDeque<Item>>,
-    len: usize,
-    /// Next lane to look at, so one busy provider does not starve the others.
-    cursor: usize,
-}
-
-/// The bounded queue of receipts and replies.
-#[derive(Debug)]
-pub(crate) struct CallbackQueue {
-    lanes: Mutex<Lanes>,
-    dropped: AtomicU64,
-    failures: AtomicU64,
-}
-
-impl CallbackQueue {
-    pub(crate) fn new(providers: usize) -> Self {
-        let lanes = (0..providers * 2).map(|_| VecDeque::new()).collect();
-        CallbackQueue {
-            lanes: Mutex::new(Lanes { lanes, len: 0, cursor: 0 }),
-            dropped: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-        }
-    }
-
-    /// Queues a batch's items; those beyond [`CALLBACK_QUEUE_MAX`] are dropped and counted.
-    pub(crate) fn push(&self, provider: &Provider, items: Vec<Item>) {
-        if items.is_empty() {
-            return;
-        }
-        let base = provider.bit.trailing_zeros() as usize * 2;
-        let mut dropped = 0u64;
-        let mut lanes = lock(&self.lanes);
-        for item in items {
-            let lane = base + item.payload.lane_offset();
-            if lanes.len >= CALLBACK_QUEUE_MAX || lane >= lanes.lanes.len() {
-                dropped += 1;
-                continue;
-            }
-            lanes.lanes[lane].push_back(item);
-            lanes.len += 1;
-        }
-        drop(lanes);
-        self.drop_items(dropped);
-    }
-
-    fn drop_items(&self, count: u64) {
-        if count > 0 {
-            self.dropped.fetch_add(count, Ordering::Relaxed);
-        }
-    }
-
-    /// Takes up to [`CALLBACK_BATCH_MAX`] due items of one lane with one callback URL.
-    fn take_chunk(&self, now: Instant) -> Option<Chunk> {
-        let mut guard = lock(&self.lanes);
-        let lanes = &mut *guard;
-        let count = lanes.lanes.len();
-        for step in 0..count {
-            let index = (lanes.cursor + step) % count;
-            let lane = &mut lanes.lanes[index];
-            let callback = match lane.front() {
-                Some(head) if head.due <= now => head.callback.clone(),
-                _ => continue,
-            };
-            let mut payloads = Vec::new();
-            while payloads.len() < CALLBACK_BATCH_MAX {
-                match lane.front() {
-                    Some(item) if item.due <= now && item.callback == callback => {}
-                    _ => break,
-                }
-                if let Some(item) = lane.pop_front() {
-                    payloads.push(item.payload);
-                }
-            }
-            lanes.len -= payloads.len();
-            lanes.cursor = index + 1;
-            return Some(Chunk { provider: index / 2, callback, payloads });
-        }
-        None
-    }
-
-    pub(crate) fn clear(&self) {
-        let mut lanes = lock(&self.lanes);
-        lanes.lanes.iter_mut().for_each(VecDeque::clear);
-        lanes.len = 0;
-        drop(lanes);
-        self.dropped.store(0, Ordering::Relaxed);
-        self.failures.store(0, Ordering::Relaxed);
-    }
-
-    pub(crate) fn counts(&self) -> CallbackCounts {
-        CallbackCounts {
-            queued: lock(&self.lanes).len as u64,
-            dropped: self.dropped.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// The flusher: runs until `stop` changes, then abandons what is queued or in flight (a
 /// stopped simulator is a provider that went away).
@@ -246,22 +104,24 @@ async fn flush_due(
     }
 }
 
-/// Sends one chunk, failing over between callback URLs with backoff.
+/// Sends one chunk, failing over between callback URLs with backoff; then counts it
+/// acknowledged, or queues it again, or gives it up.
 async fn deliver(sim: &Sim, http: &HttpClient, chunk: Chunk) {
     let Some(provider) = sim.providers.get(chunk.provider) else { return };
-    let count = chunk.payloads.len() as u64;
+    let count = chunk.items.len() as u64;
     let targets = targets(chunk.callback.as_deref(), &sim.callback_urls);
     if targets.is_empty() {
-        sim.callbacks.drop_items(count);
+        sim.callbacks.give_up(chunk.kind, count);
         return;
     }
-    let (kind, body) = encode(&chunk.payloads);
+    let (kind, body) = encode(&chunk.items);
     let path = format!("/inbound/v1/{}/{kind}", provider.name);
     for attempt in 0..CALLBACK_ATTEMPTS_MAX {
         let base = targets[attempt as usize % targets.len()];
+        sim.callbacks.sent(chunk.kind, count);
         match post_signed(http, base, &path, &sim.secret, body.clone()).await {
             Ok(()) => {
-                acknowledged(sim, provider, chunk.payloads);
+                acknowledged(sim, chunk.provider, provider, chunk.kind, chunk.items);
                 return;
             }
             Err(reason) => {
@@ -273,8 +133,27 @@ async fn deliver(sim: &Sim, http: &HttpClient, chunk: Chunk) {
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
-    sim.callbacks.drop_items(count);
-    warn!(provider = %provider.name, count, "callbacks dropped: every attempt failed");
+    redeliver_or_give_up(sim, chunk.provider, provider, chunk.kind, chunk.items);
+}
+
+/// After a failed round: queues the items again when the provider redelivers and they have
+/// rounds left, gives up the others (one log line per chunk, never per item).
+fn redeliver_or_give_up(sim: &Sim, index: usize, provider: &Provider, kind: Kind, items: Vec<Item>) {
+    let redeliver = provider.settings().redeliver_callbacks;
+    let (mut again, mut lost) = (Vec::new(), 0u64);
+    for mut item in items {
+        if redeliver && item.round < CALLBACK_REDELIVERIES_MAX {
+            item.round += 1;
+            again.push(item);
+        } else {
+            lost += 1;
+        }
+    }
+    if lost > 0 {
+        sim.callbacks.give_up(kind, lost);
+        warn!(provider = %provider.name, count = lost, "callbacks given up: every attempt failed");
+    }
+    sim.callbacks.redeliver(index, again);
 }
 
 /// Where to send: the message's own callback first, then the configured ones.
@@ -292,7 +171,8 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// The request body and the path segment of a chunk (all of one kind, by lane).
-fn encode(payloads: &[Payload]) -> (&'static str, Bytes) {
+fn encode(items: &[Item]) -> (&'static str, Bytes) {
+    let payloads = items.iter().map(|item| &item.payload);
     #[derive(Serialize)]
     struct Receipts<'a> {
         receipts: Vec<&'a Receipt>,
@@ -301,10 +181,9 @@ fn encode(payloads: &[Payload]) -> (&'static str, Bytes) {
     struct Replies<'a> {
         replies: Vec<&'a Reply>,
     }
-    let encoded = match payloads.first() {
+    let encoded = match items.first().map(|item| &item.payload) {
         Some(Payload::Reply { .. }) => {
             let replies = payloads
-                .iter()
                 .filter_map(|p| match p {
                     Payload::Reply { reply, .. } => Some(reply),
                     Payload::Receipt(_) => None,
@@ -314,7 +193,6 @@ fn encode(payloads: &[Payload]) -> (&'static str, Bytes) {
         }
         _ => {
             let receipts = payloads
-                .iter()
                 .filter_map(|p| match p {
                     Payload::Receipt(receipt) => Some(receipt),
                     Payload::Reply { .. } => None,
@@ -364,15 +242,28 @@ async fn post_signed(
     Ok(())
 }
 
-/// Counts what a node acknowledged and remembers who replied.
-fn acknowledged(sim: &Sim, provider: &Provider, payloads: Vec<Payload>) {
+/// Counts what a node acknowledged, remembers who replied (first acknowledgements only: a
+/// deliberate copy is the same reply again), and queues the copies `duplicate_callback_rate`
+/// asks for.
+fn acknowledged(sim: &Sim, index: usize, provider: &Provider, kind: Kind, items: Vec<Item>) {
+    sim.callbacks.acknowledged(kind, items.len() as u64);
+    let rate = provider.settings().duplicate_callback_rate;
     let mut counters = Counters::default();
     let mut replies = Vec::new();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    for payload in payloads {
-        match payload {
+    let mut copies = Vec::new();
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    for item in items {
+        if item.copy {
+            continue;
+        }
+        if rate > 0.0
+            && unit(draw(sim.seed, Purpose::DuplicateCallback, key_hash(item.payload.key()), kind as u64))
+                < rate
+        {
+            let payload = item.payload.clone();
+            copies.push(Item { copy: true, ..Item::new(Instant::now(), item.callback.clone(), payload) });
+        }
+        match item.payload {
             Payload::Receipt(_) => counters.receipts_sent += 1,
             Payload::Reply { key, reply } => {
                 counters.replies_sent += 1;
@@ -393,6 +284,7 @@ fn acknowledged(sim: &Sim, provider: &Provider, payloads: Vec<Payload>) {
         let mut log = lock(&sim.replies);
         replies.into_iter().for_each(|record| log.push(record));
     }
+    sim.callbacks.redeliver(index, copies);
 }
 
 #[cfg(test)]

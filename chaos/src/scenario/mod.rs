@@ -14,12 +14,15 @@
 //! escalate_after_s = 8     # a voice call to those who did not reply OK to the SMS (0: SMS only)
 //!
 //! [[faults]]
-//! kind = "kill_site"       # kill_site | stall_site | partition_site | kill_leader | provider_down | latency
+//! kind = "kill_site"       # kill_site | stall_site | partition_site | kill_leader | provider_down | latency | cancel
 //! target = "most_shards"   # random | leader | follower | most_shards | node id ("2")
 //! start_s = 5              # first injection, seconds into the run
 //! every_s = 30             # repeat (omit: once)
 //! lasts_s = 10             # undone after this long
 //! jitter_s = 2             # up to this much later, drawn from the seed
+//!
+//! [sim.providers.sms-primary]  # optional: how rude the provider simulator is (see `sim`)
+//! honour_idempotency = false
 //! ```
 //!
 //! Faults are scheduled from the seed alone, so a seed replays the same schedule. Every rule is
@@ -29,6 +32,10 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
+
+pub mod sim;
+
+pub use sim::SimSpec;
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +60,9 @@ pub struct Scenario {
     /// The faults.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// How the provider simulator behaves during the run (default: as configured).
+    #[serde(default)]
+    pub sim: SimSpec,
 }
 
 /// The client load.
@@ -146,9 +156,44 @@ pub enum FaultKind {
     ProviderDown,
     /// `latency_ms` added to traffic between sites for `lasts_s`.
     Latency,
+    /// Cancel the alerts being sent at that moment, through the clients' own retrying client
+    /// (`lasts_s` does not apply: a cancel is not undone).
+    Cancel,
 }
 
 impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 7] = [
+        Self::KillSite,
+        Self::StallSite,
+        Self::PartitionSite,
+        Self::KillLeader,
+        Self::ProviderDown,
+        Self::Latency,
+        Self::Cancel,
+    ];
+
+    /// The name as the scenario file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KillSite => "kill_site",
+            Self::StallSite => "stall_site",
+            Self::PartitionSite => "partition_site",
+            Self::KillLeader => "kill_leader",
+            Self::ProviderDown => "provider_down",
+            Self::Latency => "latency",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    /// Whether the fault can make a message reach a handset twice: a site that stops, dies or
+    /// is cut off (or slowed until its leases lapse) may have handed messages to a provider
+    /// that a new lease holder sends again. A provider outage refuses whole batches and a
+    /// cancel stops sending: neither explains a duplicate.
+    pub fn explains_duplicates(self) -> bool {
+        self.hits_site() || self == Self::Latency
+    }
+
     /// Whether the fault takes a site away (at most one such fault runs at a time, so a quorum
     /// is always left).
     pub fn hits_site(self) -> bool {
@@ -358,6 +403,7 @@ impl Scenario {
                 return Err(invalid(field("provider"), "must name a provider for provider_down"));
             }
         }
+        self.sim.validate()?;
         Ok(())
     }
 
@@ -443,6 +489,27 @@ mod tests {
         assert!(Scenario::parse(&bad).unwrap_err().to_string().contains("speed"));
         let bad = FILE.replace("start_s = 30", "start_s = 90");
         assert!(Scenario::parse(&bad).unwrap_err().to_string().contains("faults[1].start_s"));
+        let bad = format!("{FILE}\n[sim.providers.sms-alt]\nthrottle_mid_batch_rate = 3.0\n");
+        let e = Scenario::parse(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("`sim.providers.sms-alt.throttle_mid_batch_rate`") && e.contains("0.0..=1.0"),
+            "{e}"
+        );
+        let bad = format!("{FILE}\n[sim.providers.sms-alt]\nhonour_keys = false\n");
+        assert!(Scenario::parse(&bad).unwrap_err().to_string().contains("honour_keys"));
+    }
+
+    /// Goal: the `[sim]` section and the `cancel` fault parse, and say what the judge needs.
+    #[test]
+    fn sim_section_and_cancel() {
+        let text = format!(
+            "{FILE}\n[[faults]]\nkind = \"cancel\"\nstart_s = 7\n\n[sim.providers.sms-primary]\nhonour_idempotency = false\n"
+        );
+        let s = Scenario::parse(&text).unwrap();
+        assert_eq!(s.faults[2].kind, FaultKind::Cancel);
+        assert!(s.sim.keys_ignored() && !s.sim.provider_timeouts());
+        assert!(!FaultKind::Cancel.explains_duplicates() && FaultKind::StallSite.explains_duplicates());
+        assert!(!Scenario::parse(FILE).unwrap().sim.keys_ignored());
     }
 
     /// Goal: every shipped scenario file is valid.
