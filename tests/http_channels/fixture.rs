@@ -272,3 +272,35 @@ fn signed_headers(secret: &str, bytes: &[u8]) -> Vec<(&'static str, String)> {
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     vec![("x-varsel-webhook-id", id), ("x-varsel-timestamp", ts), ("x-varsel-signature", signature)]
 }
+
+/// A batch-mode HTTP SMS gateway's layout: messages under `messages` (`msisdn`, `body`,
+/// `client_ref`), one result per message under `results` (`id`, `state` = `OK`, `code`).
+/// Codes are failures of the kind `unknown_errors` names (`"permanent"` or `"retryable"`).
+pub fn batch_sms_config(
+    url: &str,
+    auth_file: &Path,
+    unknown_errors: &str,
+) -> varsel_config::providers::HttpSmsConfig {
+    let text = format!(
+        r#"
+url = "{url}"
+auth_header = "X-Api-Key"
+auth_file = "{}"
+mode = "batch"
+unknown_errors = "{unknown_errors}"
+[request]
+to = "msisdn"
+text = "body"
+reference = "client_ref"
+messages = "messages"
+[response]
+results = "results"
+id = "id"
+status = "state"
+accepted = ["OK"]
+error = "code"
+"#,
+        auth_file.display()
+    );
+    toml::from_str(&text).unwrap()
+}

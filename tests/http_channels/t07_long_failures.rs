@@ -1,12 +1,11 @@
 use futures::stream;
 use serde_json::{Value, json};
 use varsel_config::ProviderKind;
-use varsel_config::providers::HttpSmsConfig;
 use varsel_domain::Channel as C;
 use varsel_proto::api::{Channel, ImportChunk};
 
 use crate::common::authed;
-use crate::fixture::{Channels, PEER_NETWORKS, counts, provider, step, write_secret};
+use crate::fixture::{Channels, PEER_NETWORKS, batch_sms_config, counts, provider, step, write_secret};
 use crate::peer::{Answer, Peer};
 
 const N: usize = 10_000;
@@ -43,28 +42,7 @@ async fn ten_thousand_long_failures_are_recorded() {
     let f = Channels::start_tuned(
         PEER_NETWORKS,
         |dir| {
-            let text = format!(
-                r#"
-url = "{url}"
-auth_header = "X-Api-Key"
-auth_file = "{}"
-mode = "batch"
-unknown_errors = "permanent"
-[request]
-to = "msisdn"
-text = "body"
-reference = "client_ref"
-messages = "messages"
-[response]
-results = "results"
-id = "id"
-status = "state"
-accepted = ["OK"]
-error = "code"
-"#,
-                write_secret(dir, "sms.key", "key\n").display()
-            );
-            let config: HttpSmsConfig = toml::from_str(&text).unwrap();
+            let config = batch_sms_config(&url, &write_secret(dir, "sms.key", "key\n"), "permanent");
             let p = provider("sms-gw", C::Sms, dir, ProviderKind::HttpSms(config));
             vec![varsel_config::ProviderConfig { batch_max: 500, concurrency: 8, ..p }]
         },

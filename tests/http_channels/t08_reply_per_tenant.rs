@@ -2,12 +2,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use varsel_config::providers::{HttpSmsConfig, VoiceHttpConfig};
+use varsel_config::providers::VoiceHttpConfig;
 use varsel_config::{ProviderKind, ReplyRoute};
 use varsel_domain::Channel as C;
 use varsel_proto::api::{Channel, Role};
 
-use crate::fixture::{Channels, PEER_NETWORKS, WEBHOOK_SECRET, provider, step, write_secret};
+use crate::fixture::{
+    Channels, PEER_NETWORKS, WEBHOOK_SECRET, batch_sms_config, provider, step, write_secret,
+};
 use crate::peer::{Answer, Peer, Request};
 
 /// The number both tenants' contact lists hold for the same person.
@@ -21,29 +23,6 @@ fn accepting_gateway(req: &Request) -> Answer {
         .map(|m| json!({"state": "OK", "id": format!("m-{}", m["client_ref"].as_str().unwrap_or_default())}))
         .collect();
     Answer::json(200, json!({ "results": results }))
-}
-
-fn sms_config(url: &str, auth_file: &std::path::Path) -> HttpSmsConfig {
-    let text = format!(
-        r#"
-url = "{url}"
-auth_header = "X-Api-Key"
-auth_file = "{}"
-mode = "batch"
-[request]
-to = "msisdn"
-text = "body"
-reference = "client_ref"
-messages = "messages"
-[response]
-results = "results"
-id = "id"
-status = "state"
-accepted = ["OK"]
-"#,
-        auth_file.display()
-    );
-    toml::from_str(&text).unwrap()
 }
 
 /// Goal: a reply acknowledges only the alert of the tenant it was meant for. One person is a
@@ -64,7 +43,7 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     let f = Channels::start_tuned(
         PEER_NETWORKS,
         |dir| {
-            let sms = sms_config(&sms_url, &write_secret(dir, "sms.key", "key\n"));
+            let sms = batch_sms_config(&sms_url, &write_secret(dir, "sms.key", "key\n"), "permanent");
             let voice = toml::from_str::<VoiceHttpConfig>(&format!("url = \"{voice_url}\"")).unwrap();
             vec![
                 provider("sms-gw", C::Sms, dir, ProviderKind::HttpSms(sms)),

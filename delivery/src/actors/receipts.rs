@@ -80,7 +80,7 @@ pub struct ReceiptsState {
     push_gone: Vec<PushGoneItem>,
     waiting: Vec<Done>,
     routes: Vec<ReplyRoute>,
-    unmatched: CounterVec,
+    unattributed: CounterVec,
     flush_scheduled: bool,
     dropped: Arc<AtomicU64>,
     failpoints: Arc<crate::engine::Failpoints>,
@@ -197,7 +197,7 @@ impl Actor for Receipts {
             push_gone: Vec::new(),
             waiting: Vec::new(),
             routes: args.routes,
-            unmatched: args.unattributed,
+            unattributed: args.unattributed,
             flush_scheduled: false,
             dropped: args.dropped,
             failpoints: args.failpoints,
@@ -244,7 +244,7 @@ impl Actor for Receipts {
                         }
                         Ok(Attribution::None(why)) => {
                             tracing::info!(provider = %reply.provider, reason = why, "acknowledgement attributed to no alert");
-                            state.unmatched.with(&[why]).inc();
+                            state.unattributed.with(&[why]).inc();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
