@@ -226,6 +226,9 @@ pub enum AlertCommand {
         /// Alert id.
         id: u64,
     },
+    /// What recipients replied to an alert (newest first), or with --unmatched the replies
+    /// that could be matched to no alert without doubt and so acknowledged nothing.
+    Replies(crate::replies::RepliesArgs),
 }
 
 /// Runs one alert command.
@@ -280,6 +283,7 @@ pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
             Ok(())
         }
         AlertCommand::Watch { id } => watch::watch(s, id).await,
+        AlertCommand::Replies(args) => crate::replies::run(s, args).await,
     }
 }
 

@@ -247,6 +247,12 @@ impl AlertService for FakeAlerts {
     async fn acknowledge(&self, _: Request<AckRequest>) -> Result<Response<AckReply>, Status> {
         unimplemented()
     }
+    async fn list_replies(
+        &self,
+        _: Request<ListRepliesRequest>,
+    ) -> Result<Response<ListRepliesReply>, Status> {
+        unimplemented()
+    }
 }
 
 #[cfg(test)]

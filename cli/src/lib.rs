@@ -39,6 +39,7 @@ pub mod keyed;
 pub mod kv;
 pub mod output;
 pub mod parse;
+pub mod replies;
 pub mod session;
 pub mod template;
 pub mod tenant;

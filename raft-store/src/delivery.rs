@@ -10,7 +10,7 @@
 //!   the fencing epoch of the lease they were sent under. A record from a node whose lease was
 //!   taken over is refused (fenced), so a stalled node that wakes up cannot move a shard's
 //!   cursor.
-//! - receipts, replies (acknowledgements), expiry and release.
+//! - receipts, acknowledgements, replies ([`crate::replies`]), expiry and release.
 //! - [`DeliveryCommand::PushGone`]: a push service answered that a subscription no longer
 //!   exists (404/410); the contact's subscription is marked invalid so later alerts skip it.
 
@@ -265,6 +265,12 @@ pub enum DeliveryCommand {
         /// The subscriptions.
         items: Vec<PushGoneItem>,
     },
+    /// Recipients' replies, each kept (once) and, when it acknowledges its alert, acknowledging
+    /// it. Appended last so that entries written before it decode unchanged.
+    Replies {
+        /// The replies (at most [`crate::replies::REPLIES_PER_ENTRY_MAX`]).
+        items: Vec<crate::replies::ReplyItem>,
+    },
 }
 
 impl DeliveryCommand {
@@ -278,6 +284,7 @@ impl DeliveryCommand {
             DeliveryCommand::Acks { .. } => "delivery.acks",
             DeliveryCommand::Expire { .. } => "delivery.expire",
             DeliveryCommand::PushGone { .. } => "delivery.push_gone",
+            DeliveryCommand::Replies { .. } => "delivery.replies",
         }
     }
 }

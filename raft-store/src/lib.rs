@@ -34,6 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod log_store;
 pub mod ops;
+pub mod replies;
 pub mod shards;
 pub mod snapshot;
 pub mod state_machine;

@@ -381,3 +381,67 @@ async fn push_gone_marks_only_the_reported_subscription() {
     h.domain(actor, upsert(r#"{"endpoint":"https://p/2"}"#)).await;
     assert!(!contact(&h).push_invalid, "a new subscription must start valid");
 }
+
+/// Goal: every reply is kept once, however often a provider sends it; one that acknowledges
+/// acknowledges its alert (once); one that does not is kept without acknowledging; replies
+/// attributed to no alert are shown to the tenants they may be for (or to nobody but the
+/// superadmin), and one naming an alert that does not exist is kept as unmatched.
+#[tokio::test]
+async fn replies_are_kept_once_and_acknowledge_once() {
+    use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem};
+    use varsel_raft_store::state_machine::delivery::replies as rq;
+
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(10).await;
+    let tenant = h.operator.unwrap().tenant;
+    let reply = |id: &str, text: &str, attribution: ReplyAttribution| ReplyItem {
+        provider: "sms-primary".into(),
+        id: Some(id.into()),
+        from: "+4790000001".into(),
+        to: Some("2222".into()),
+        text: text.into(),
+        channel: Channel::Sms,
+        sent_at_ms: None,
+        attribution,
+    };
+    let to_alert =
+        |acknowledges| ReplyAttribution::Alert { alert, contact: 1, acknowledges, by: AttributedBy::Route };
+    let ok = reply("mo-1", "OK", to_alert(true));
+    let help = reply("mo-2", "Trenger hjelp", to_alert(false));
+    let doubt = reply(
+        "mo-3",
+        "OK",
+        ReplyAttribution::Unmatched {
+            reason: "open alerts of several tenants".into(),
+            tenants: vec![tenant, 77],
+        },
+    );
+    let nowhere = reply("mo-4", "OK", ReplyAttribution::Unmatched { reason: "none".into(), tenants: vec![] });
+    let gone = reply(
+        "mo-5",
+        "OK",
+        ReplyAttribution::Alert { alert: 999_999, contact: 1, acknowledges: true, by: AttributedBy::Latest },
+    );
+    let all = vec![ok.clone(), help, doubt, nowhere, gone];
+    h.delivery(DeliveryCommand::Replies { items: all.clone() }).await;
+    // The provider sends everything again, and the acknowledgement a third time.
+    h.delivery(DeliveryCommand::Replies { items: all }).await;
+    h.delivery(DeliveryCommand::Replies { items: vec![ok] }).await;
+
+    let r = h.store.state.reader();
+    let txn = r.read_txn();
+    assert_eq!(query::progress(&txn, alert).unwrap().acknowledged, 1);
+    let kept = rq::for_alert(&txn, alert, None, 100).unwrap();
+    let texts: Vec<&str> = kept.iter().map(|(_, s)| s.item.text.as_str()).collect();
+    assert_eq!(texts, ["Trenger hjelp", "OK"], "newest first, each once");
+    let mine = rq::unmatched(&txn, tenant, None, 100).unwrap();
+    assert_eq!(mine.iter().map(|(_, s)| s.item.id.as_deref().unwrap()).collect::<Vec<_>>(), ["mo-3"]);
+    assert_eq!(rq::unmatched(&txn, 77, None, 100).unwrap().len(), 1);
+    let operators: Vec<String> =
+        rq::unmatched(&txn, 0, None, 100).unwrap().into_iter().map(|(_, s)| s.item.id.unwrap()).collect();
+    assert_eq!(operators, ["mo-5", "mo-4"]);
+    // Paging: the page after the newest holds the older one.
+    let first = rq::for_alert(&txn, alert, None, 1).unwrap();
+    let second = rq::for_alert(&txn, alert, Some(first[0].0), 1).unwrap();
+    assert_eq!(second[0].1.item.text, "OK");
+}

@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 use varsel_config::providers::VoiceHttpConfig;
 use varsel_config::{ProviderKind, ReplyRoute};
 use varsel_domain::Channel as C;
-use varsel_proto::api::{Channel, Role};
+use varsel_proto::api::{Channel, Consistency, ListRepliesRequest, Reply, Role};
 
+use crate::common::authed;
 use crate::fixture::{
     Channels, PEER_NETWORKS, WEBHOOK_SECRET, batch_sms_config, provider, step, write_secret,
 };
@@ -28,11 +29,14 @@ fn accepting_gateway(req: &Request) -> Answer {
 /// Goal: a reply acknowledges only the alert of the tenant it was meant for. One person is a
 /// contact of two tenants (the municipality and the school), both of whose alerts are open: an
 /// "OK" that does not say which number it was sent to acknowledges neither (it is counted as
-/// unattributed, and escalation goes on for both); an "OK" sent to the school's routed number
-/// (`delivery.reply_routes`) acknowledges the school's alert only, and the municipality's
-/// voice call still comes.
+/// unattributed, kept, and shown to both tenants as unmatched, and escalation goes on for
+/// both); an "OK" sent to the school's routed number (`delivery.reply_routes`) acknowledges the
+/// school's alert only, and the municipality's voice call still comes. A reply that names the
+/// message it answers is placed by that reference, and one that says something other than
+/// "OK" is kept for the operator without acknowledging. Each is kept once, though posted
+/// twice.
 /// Method: HTTP SMS and voice peers; both alerts send SMS at once and call after 15 s; the
-/// replies are posted as signed webhooks to different nodes.
+/// replies are posted as signed webhooks to different nodes, and read back with ListReplies.
 #[tokio::test(flavor = "multi_thread")]
 async fn reply_acknowledges_only_its_tenants_alert() {
     let sms = Peer::start(accepting_gateway).await;
@@ -79,6 +83,27 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     let acknowledged = f.get_as(&school, school_alert.id, 2).await.progress.unwrap_or_default().acknowledged;
     assert_eq!(acknowledged, 1, "the routed reply is committed before it is answered");
 
+    // The provider names the message replied to (its client reference, our key).
+    let kommune_sms = format!("a{}-c{in_kommune}-sms-0", kommune_alert.id);
+    let help = json!({"replies": [{"from": PARENT, "text": "Trenger hjelp", "id": "mo-7", "provider_id": kommune_sms}]});
+    assert_eq!(f.post_signed(&hook(2), WEBHOOK_SECRET, &help).await, 200);
+    assert_eq!(f.post_signed(&hook(1), WEBHOOK_SECRET, &help).await, 200, "a copy is answered too");
+
+    let school_replies = replies(&f, &school, school_alert.id, false).await;
+    assert_eq!(summary(&school_replies), [("OK".into(), true, "route".into(), in_school)]);
+    let kommune_replies = replies(&f, &f.token, kommune_alert.id, false).await;
+    assert_eq!(
+        summary(&kommune_replies),
+        [("Trenger hjelp".into(), false, "reference".into(), in_kommune)],
+        "placed by its reference, kept once, acknowledging nothing"
+    );
+    for token in [&f.token, &school] {
+        let unmatched = replies(&f, token, 0, true).await;
+        assert_eq!(unmatched.len(), 1, "the unrouted OK is shown to both tenants it may be for");
+        assert_eq!(unmatched[0].unmatched_reason, "open alerts of several tenants reached the number");
+        assert_eq!((unmatched[0].alert_id, unmatched[0].acknowledges), (0, false));
+    }
+
     let done = f.wait_completed(kommune_alert.id).await;
     assert_eq!(
         done.progress.unwrap_or_default().acknowledged,
@@ -91,4 +116,20 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     let school_call = format!("a{}-c{in_school}-voice-1", school_alert.id);
     assert!(called.contains(&kommune_call), "the municipality's voice call must still come: {called:?}");
     assert!(!called.contains(&school_call), "the school's alert was acknowledged, yet called: {called:?}");
+}
+
+/// The replies of an alert (or the unmatched ones) as `token` sees them through node 2.
+async fn replies(f: &Channels, token: &str, alert_id: u64, unmatched: bool) -> Vec<Reply> {
+    let req = ListRepliesRequest {
+        alert_id,
+        unmatched,
+        consistency: Consistency::Linearizable as i32,
+        ..Default::default()
+    };
+    f.c.api(2).alerts.list_replies(authed(token, req)).await.unwrap().into_inner().replies
+}
+
+/// (text, acknowledges, placed by, contact) of each reply.
+fn summary(replies: &[Reply]) -> Vec<(String, bool, String, u64)> {
+    replies.iter().map(|r| (r.text.clone(), r.acknowledges, r.attributed_by.clone(), r.contact_id)).collect()
 }

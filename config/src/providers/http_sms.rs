@@ -193,11 +193,17 @@ pub struct SmsReplyMap {
     /// The number or short code the reply was sent to (optional; with
     /// `delivery.reply_routes` it names the tenant the reply is for).
     pub to: Option<String>,
+    /// The provider's id for the reply (optional): a reply sent again with the same id is kept
+    /// once.
+    pub id: Option<String>,
+    /// The message the reply answers, as the provider names it (optional): our key (the client
+    /// reference we sent) or the provider's id for our message. Attributes the reply exactly.
+    pub in_reply_to: Option<String>,
 }
 
 impl Default for SmsReplyMap {
     fn default() -> Self {
-        Self { items: String::new(), from: s("from"), text: s("text"), to: None }
+        Self { items: String::new(), from: s("from"), text: s("text"), to: None, id: None, in_reply_to: None }
     }
 }
 
@@ -246,8 +252,10 @@ impl HttpSmsConfig {
             mapping::check(&f("replies.items"), &m.items, true)?;
             mapping::check(&f("replies.from"), &m.from, false)?;
             mapping::check(&f("replies.text"), &m.text, false)?;
-            if let Some(to) = &m.to {
-                mapping::check(&f("replies.to"), to, false)?;
+            for (name, path) in [("to", &m.to), ("id", &m.id), ("in_reply_to", &m.in_reply_to)] {
+                if let Some(path) = path {
+                    mapping::check(&f(&format!("replies.{name}")), path, false)?;
+                }
             }
         }
         Ok(())

@@ -2,7 +2,8 @@
 //!
 //! Inbound endpoints (HTTP webhooks, SMPP deliver_sm) hand receipts and replies here. Receipts
 //! name their message by its key; replies come from a phone number and are attributed to an
-//! alert by [`attribute`] (or to none). Push subscriptions reported gone are written the same
+//! alert by [`attribute`] (or to none) and kept, whatever they say, for operators to read
+//! (`varsel alert replies`); those that say "OK" (see [`ACK_WORDS`]) acknowledge. Push subscriptions reported gone are written the same
 //! way, so later alerts skip them. All are written in batches ([`BATCH_MAX`] items or
 //! [`FLUSH_AFTER`]).
 //!
@@ -10,7 +11,7 @@
 //! write of the batch it joined has committed (or with why not), so a webhook or `deliver_sm`
 //! is acknowledged to the provider only when its effect is in the log, and otherwise sent
 //! again by the provider. Every item is idempotent when sent again (a receipt is stored once
-//! per message, an acknowledgement once per alert and recipient). At most [`PENDING_MAX`]
+//! per message, a reply once per provider id, an acknowledgement once per alert and recipient). At most [`PENDING_MAX`]
 //! items wait: beyond that a submission is refused as busy (back-pressure: the provider is
 //! answered 503 or a temporary SMPP error), never silently dropped; only items with nobody to
 //! answer (a receipt settled late on an SMPP bind) are dropped and counted then.
@@ -21,9 +22,10 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
-use varsel_domain::model::{AlertId, Channel, ContactId};
+use varsel_domain::model::{AlertId, Channel, ContactId, TenantId};
 use varsel_raft_store::Request;
-use varsel_raft_store::delivery::{DeliveryCommand, PushGoneItem, ReceiptItem};
+use varsel_raft_store::delivery::{DeliveryCommand, PushGoneItem, ReceiptItem, parse_message_key};
+use varsel_raft_store::replies::{AttributedBy, REPLIES_PER_ENTRY_MAX, ReplyAttribution, ReplyItem};
 use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
 
@@ -76,6 +78,7 @@ pub enum ReceiptsMsg {
 pub struct ReceiptsState {
     replica: Arc<dyn Replica>,
     receipts: Vec<ReceiptItem>,
+    replies: Vec<ReplyItem>,
     acks: Vec<(AlertId, ContactId, Option<Channel>)>,
     push_gone: Vec<PushGoneItem>,
     waiting: Vec<Done>,
@@ -110,73 +113,142 @@ pub fn is_ack(text: &str) -> bool {
 /// To which alert a reply belongs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attribution {
-    /// This alert, for this recipient.
-    Alert(AlertId, ContactId),
-    /// None without doubt: the reason, as the `reason` label of
-    /// `varsel_delivery_replies_unattributed_total`.
-    None(&'static str),
+    /// This alert, for this recipient, placed this way.
+    Alert(AlertId, ContactId, AttributedBy),
+    /// None without doubt.
+    None {
+        /// Why, as the `reason` label of `varsel_delivery_replies_unattributed_total`.
+        reason: &'static str,
+        /// The tenants it may be for (shown to each), none when no tenant's open alert
+        /// reached the number.
+        tenants: Vec<TenantId>,
+    },
 }
 
-/// The alert a reply acknowledges, or none. Candidates are the unfinished alerts that reached
-/// the number the reply came from by SMS or voice (and, when the provider says when the reply
-/// was written, were created before it: a late or repeated webhook must not acknowledge a newer
-/// alert the person never answered). When the number the reply was sent to is routed to a
-/// tenant (`delivery.reply_routes`), only that tenant's alerts are candidates. If the
-/// candidates belong to more than one tenant, nothing is acknowledged: a parent answering the
-/// school must not silence the municipality's evacuation call, so escalation goes on for both
-/// (the safe side). Among one tenant's candidates the newest is acknowledged: that tenant's
-/// latest message to the person is what they answer.
+impl Attribution {
+    fn none(reason: &'static str, tenants: impl IntoIterator<Item = TenantId>) -> Self {
+        Attribution::None { reason, tenants: tenants.into_iter().collect() }
+    }
+}
+
+/// An open alert that reached a number, for one of its contacts.
+struct Candidate {
+    alert: AlertId,
+    contact: ContactId,
+    tenant: TenantId,
+    created_at_ms: u64,
+}
+
+/// The alert a reply belongs to, or none:
+///
+/// 1. When the number the reply was sent to is routed to a tenant (`delivery.reply_routes`),
+///    only that tenant's alerts are candidates.
+/// 2. When the provider names the message replied to (`in_reply_to`: our message key, or its
+///    id for our message as its delivery receipt gave it), that message's alert, if it is a
+///    candidate (or, for a key, an alert of the routed tenant sent to this number).
+/// 3. Otherwise the candidates are the unfinished alerts that reached the number by SMS or
+///    voice (and, when the provider says when the reply was written, were created before it:
+///    a late or repeated webhook must not acknowledge a newer alert the person never
+///    answered). If they belong to more than one tenant, the reply is placed nowhere: a
+///    parent answering the school must not silence the municipality's evacuation call, so
+///    escalation goes on for both (the safe side). Among one tenant's candidates the newest
+///    alert is the one answered: that tenant's latest message to the person.
 pub fn attribute(
     replica: &dyn Replica,
     routes: &[ReplyRoute],
     reply: &ReplyIn,
 ) -> Result<Attribution, String> {
     let txn = replica.state().read_txn();
+    let e = |e: varsel_raft_store::error::EngineError| e.to_string();
     let routed = match &reply.to {
         Some(to) => match routes.iter().find(|r| r.provider == reply.provider && r.to == *to) {
             Some(route) => {
-                let tenants = query::tenants(&txn).map_err(|e| e.to_string())?;
+                let tenants = query::tenants(&txn).map_err(e)?;
                 match tenants.into_iter().find(|t| t.name == route.tenant) {
                     Some(t) => Some(t.id),
-                    None => return Ok(Attribution::None("route names an unknown tenant")),
+                    None => return Ok(Attribution::none("route names an unknown tenant", [])),
                 }
             }
             None => None,
         },
         None => None,
     };
-    let contacts = query::contacts_by_phone(&txn, &reply.from).map_err(|e| e.to_string())?;
-    let open = query::open_alerts(&txn).map_err(|e| e.to_string())?;
-    let mut found: Option<(AlertId, ContactId, u64)> = None;
-    let mut tenants = std::collections::BTreeSet::new();
-    for (alert_id, tenant) in open.iter().rev() {
-        if routed.is_some_and(|r| r != *tenant) {
+    let contacts = query::contacts_by_phone(&txn, &reply.from).map_err(e)?;
+    if let Some((alert, contact, _, _)) = reply.in_reply_to.as_deref().and_then(parse_message_key)
+        && let Some(a) = dq::alert(&txn, alert).map_err(e)?
+        && routed.is_none_or(|r| r == a.tenant)
+        && contacts.contains(&(a.tenant, contact))
+    {
+        return Ok(Attribution::Alert(alert, contact, AttributedBy::Reference));
+    }
+    let mut candidates = Vec::new();
+    for (alert_id, tenant) in query::open_alerts(&txn).map_err(e)? {
+        if routed.is_some_and(|r| r != tenant) {
             continue;
         }
-        for (t, contact) in contacts.iter().filter(|(t, _)| t == tenant) {
-            let Some(alert) = query::alert(&txn, *t, *alert_id).map_err(|e| e.to_string())? else { continue };
+        for (t, contact) in contacts.iter().filter(|(t, _)| *t == tenant) {
+            let Some(alert) = query::alert(&txn, *t, alert_id).map_err(e)? else { continue };
             if alert.status.is_final() || reply.sent_at_ms.is_some_and(|sent| alert.created_at_ms > sent) {
                 continue;
             }
             let uses_phone = alert.spec.channels().iter().any(|c| matches!(c, Channel::Sms | Channel::Voice));
-            if uses_phone && query::is_recipient(&txn, &alert, *contact).map_err(|e| e.to_string())? {
-                tenants.insert(*t);
-                if found.is_none_or(|(_, _, at)| alert.created_at_ms > at) {
-                    found = Some((*alert_id, *contact, alert.created_at_ms));
-                }
+            if uses_phone && query::is_recipient(&txn, &alert, *contact).map_err(e)? {
+                candidates.push(Candidate {
+                    alert: alert_id,
+                    contact: *contact,
+                    tenant: *t,
+                    created_at_ms: alert.created_at_ms,
+                });
             }
         }
     }
-    Ok(match (found, tenants.len()) {
-        (None, _) => Attribution::None("no open alert reached the number"),
-        (Some((alert, contact, _)), 1) => Attribution::Alert(alert, contact),
-        (Some(_), _) => Attribution::None("open alerts of several tenants reached the number"),
+    if let Some(id) = reply.in_reply_to.as_deref() {
+        for c in &candidates {
+            let receipt = dq::receipt(&txn, c.alert, c.contact, Channel::Sms).map_err(e)?;
+            if receipt.is_some_and(|r| r.provider_id == id) {
+                return Ok(Attribution::Alert(c.alert, c.contact, AttributedBy::Reference));
+            }
+        }
+    }
+    let tenants: std::collections::BTreeSet<TenantId> = candidates.iter().map(|c| c.tenant).collect();
+    let newest = candidates.iter().max_by_key(|c| (c.created_at_ms, c.alert));
+    Ok(match (newest, tenants.len()) {
+        (None, _) => Attribution::none("no open alert reached the number", routed),
+        (Some(c), 1) => {
+            let by = if routed.is_some() { AttributedBy::Route } else { AttributedBy::Latest };
+            Attribution::Alert(c.alert, c.contact, by)
+        }
+        (Some(_), _) => Attribution::none("open alerts of several tenants reached the number", tenants),
     })
+}
+
+/// The reply as recorded: attributed, and marked as acknowledging when its text says so.
+fn reply_item(reply: ReplyIn, attribution: Attribution) -> ReplyItem {
+    let acknowledges = is_ack(&reply.text);
+    let attribution = match attribution {
+        Attribution::Alert(alert, contact, by) => {
+            ReplyAttribution::Alert { alert, contact, acknowledges, by }
+        }
+        Attribution::None { reason, tenants } => {
+            ReplyAttribution::Unmatched { reason: reason.into(), tenants }
+        }
+    };
+    ReplyItem {
+        provider: reply.provider,
+        id: reply.id,
+        from: reply.from,
+        to: reply.to,
+        text: reply.text,
+        channel: reply.channel,
+        sent_at_ms: reply.sent_at_ms,
+        attribution,
+    }
+    .bounded()
 }
 
 impl ReceiptsState {
     fn pending(&self) -> usize {
-        self.receipts.len() + self.acks.len() + self.push_gone.len()
+        self.receipts.len() + self.replies.len() + self.acks.len() + self.push_gone.len()
     }
 }
 
@@ -193,6 +265,7 @@ impl Actor for Receipts {
         Ok(ReceiptsState {
             replica: args.replica,
             receipts: Vec::new(),
+            replies: Vec::new(),
             acks: Vec::new(),
             push_gone: Vec::new(),
             waiting: Vec::new(),
@@ -233,28 +306,22 @@ impl Actor for Receipts {
         for item in items {
             match item {
                 InboundWork::Receipt(r) => state.receipts.push(r),
-                InboundWork::Reply(reply) => {
-                    if !is_ack(&reply.text) {
-                        tracing::info!(channel = %reply.channel, "reply that is not an acknowledgement ignored");
-                        continue;
+                InboundWork::Reply(reply) => match attribute(state.replica.as_ref(), &state.routes, &reply) {
+                    Ok(attribution) => {
+                        if let Attribution::None { reason, .. } = &attribution {
+                            tracing::info!(provider = %reply.provider, reason, "reply attributed to no alert");
+                            state.unattributed.with(&[reason]).inc();
+                        }
+                        state.replies.push(reply_item(reply, attribution));
                     }
-                    match attribute(state.replica.as_ref(), &state.routes, &reply) {
-                        Ok(Attribution::Alert(alert, contact)) => {
-                            state.acks.push((alert, contact, Some(reply.channel)))
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
+                        if let Some(done) = done {
+                            let _ = done.send(Err(InboundRefused::NotRecorded(e)));
                         }
-                        Ok(Attribution::None(why)) => {
-                            tracing::info!(provider = %reply.provider, reason = why, "acknowledgement attributed to no alert");
-                            state.unattributed.with(&[why]).inc();
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
-                            if let Some(done) = done {
-                                let _ = done.send(Err(InboundRefused::NotRecorded(e)));
-                            }
-                            return Ok(());
-                        }
+                        return Ok(());
                     }
-                }
+                },
                 InboundWork::Ack(alert, contact, channel) => state.acks.push((alert, contact, Some(channel))),
                 InboundWork::PushGone(item) => state.push_gone.push(item),
             }
@@ -272,17 +339,23 @@ impl Actor for Receipts {
 
 fn flush(state: &mut ReceiptsState) {
     let receipts = std::mem::take(&mut state.receipts);
+    let replies = std::mem::take(&mut state.replies);
     let acks = std::mem::take(&mut state.acks);
     let gone = std::mem::take(&mut state.push_gone);
     let waiting = std::mem::take(&mut state.waiting);
     let replica = state.replica.clone();
     tokio::spawn(async move {
-        // Acknowledgements first: they stop escalation.
+        // Replies and acknowledgements first: they stop escalation.
+        let reply_cmds = replies
+            .chunks(REPLIES_PER_ENTRY_MAX)
+            .map(|c| DeliveryCommand::Replies { items: c.to_vec() })
+            .collect::<Vec<_>>();
         let ack_cmd = (!acks.is_empty()).then_some(DeliveryCommand::Acks { items: acks });
         let receipt_cmd = (!receipts.is_empty()).then_some(DeliveryCommand::Receipts { items: receipts });
         let gone_cmd = (!gone.is_empty()).then_some(DeliveryCommand::PushGone { items: gone });
         let mut failed = None;
-        for cmd in [ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten() {
+        let cmds = reply_cmds.into_iter().chain([ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten());
+        for cmd in cmds {
             if let Err(e) = replica.write(Request::Delivery(Box::new(cmd))).await {
                 tracing::warn!(error = %e, "receipts or acknowledgements not recorded; their senders are told so");
                 failed.get_or_insert(e.to_string());

@@ -315,6 +315,8 @@ pub fn parse_replies(map: &SmsReplyMap, body: &Value) -> Result<Vec<InboundReply
                 text: get_text(item, &map.text)?,
                 to: map.to.as_deref().and_then(|path| get_text(item, path)),
                 sent_at_ms: None,
+                id: map.id.as_deref().and_then(|path| get_text(item, path)),
+                in_reply_to: map.in_reply_to.as_deref().and_then(|path| get_text(item, path)),
             })
         })
         .collect())

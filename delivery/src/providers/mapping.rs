@@ -99,6 +99,10 @@ pub struct InboundReply {
     pub to: Option<String>,
     /// When the recipient sent it (ms since the Unix epoch), if the provider says.
     pub sent_at_ms: Option<u64>,
+    /// The provider's id for the reply, if it gives one.
+    pub id: Option<String>,
+    /// The message it answers (our key or the provider's id for it), if the provider says.
+    pub in_reply_to: Option<String>,
 }
 
 /// A phone number as E.164: providers often leave out the `+`; digits alone get one.

@@ -22,6 +22,11 @@ pub struct ReplyIn {
     /// When the recipient sent it, if the provider says: it is then matched only to alerts
     /// created before it.
     pub sent_at_ms: Option<u64>,
+    /// The provider's id for the reply, if it gives one: a copy with the same id is kept once.
+    pub id: Option<String>,
+    /// The message it answers, if the provider says: our message key, or the provider's id
+    /// for our message (as in its receipt). Attributes the reply without doubt.
+    pub in_reply_to: Option<String>,
 }
 
 /// One thing a provider reported, to be recorded.

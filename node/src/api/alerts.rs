@@ -1,4 +1,4 @@
-//! `AlertService`: templates, alerts, progress watching and acknowledgements.
+//! `AlertService`: templates, alerts, progress watching, acknowledgements and replies.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -248,6 +248,14 @@ impl AlertService for Alerts {
             DomainReply::Acknowledged { already } => Ok(Response::new(pb::AckReply { already })),
             other => Err(unexpected(other).into()),
         }
+    }
+
+    async fn list_replies(
+        &self,
+        req: Request<pb::ListRepliesRequest>,
+    ) -> Result<Response<pb::ListRepliesReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        Ok(Response::new(super::replies::list(&self.ctx, &actor, req.into_inner()).await?))
     }
 }
 

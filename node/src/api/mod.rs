@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod convert;
 pub mod kv;
 pub mod limits;
+pub mod replies;
 pub mod tenants;
 
 use std::sync::Arc;

@@ -115,6 +115,12 @@ struct ReplyItem {
     /// matched to an alert created after it was written.
     #[serde(default)]
     sent_at_ms: Option<u64>,
+    /// The provider's id for the reply (optional): a copy with the same id is kept once.
+    #[serde(default)]
+    id: Option<String>,
+    /// The provider id of the message replied to (optional): attributes the reply exactly.
+    #[serde(default)]
+    provider_id: Option<String>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> BodyError {
@@ -167,6 +173,8 @@ fn replies(format: &Format, body: Value) -> Result<Vec<InboundReply>, BodyError>
             text: i.text,
             to: i.to.filter(|t| !t.is_empty()),
             sent_at_ms: i.sent_at_ms.filter(|t| *t > 0),
+            id: i.id.filter(|t| !t.is_empty()),
+            in_reply_to: i.provider_id.filter(|t| !t.is_empty()),
         })
         .collect())
 }

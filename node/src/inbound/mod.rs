@@ -4,8 +4,10 @@
 //! - `POST /inbound/v1/{provider}/receipts` — `{"receipts":[{"key","provider_id","status":
 //!   "delivered"|"failed","error"}]}`, or the provider's own layout when its configuration maps
 //!   it (`[providers.http_sms.receipts]`);
-//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","provider_id","sent_at_ms"}]}`,
-//!   or the provider's own layout (`[providers.http_sms.replies]`);
+//! - `POST /inbound/v1/{provider}/replies` — `{"replies":[{"from","to","text","id",
+//!   "provider_id","sent_at_ms"}]}` (`id`: the provider's id for the reply; `provider_id`: its
+//!   id for the message replied to), or the provider's own layout
+//!   (`[providers.http_sms.replies]`);
 //! - `POST /inbound/v1/{provider}/voice` — call results of a voice provider
 //!   (`[providers.voice_http.callback]`): answered becomes a delivery receipt, no answer, busy
 //!   and failed an undeliverable one, an acknowledging keypad digit acknowledges the alert.
@@ -323,6 +325,8 @@ fn to_record(provider: &str, channel: Channel, items: Items) -> Vec<InboundItem>
                     text: r.text,
                     channel,
                     sent_at_ms: r.sent_at_ms,
+                    id: r.id,
+                    in_reply_to: r.in_reply_to,
                 })
             })
             .collect(),

@@ -191,8 +191,12 @@ fn formats() -> Vec<Format> {
         failed: vec!["UNDELIV".into()],
         error: "err".into(),
     };
-    let replies =
-        SmsReplyMap { items: "inbound".into(), from: "msisdn".into(), text: "message".into(), to: None };
+    let replies = SmsReplyMap {
+        items: "inbound".into(),
+        from: "msisdn".into(),
+        text: "message".into(),
+        ..SmsReplyMap::default()
+    };
     let nested_voice = VoiceCallbackMap {
         items: "data.events".into(),
         reference: "data.ref".into(),

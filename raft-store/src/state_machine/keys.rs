@@ -95,6 +95,12 @@ pub const OUTCOME: u8 = 0x61;
 pub const RECEIPT: u8 = 0x62;
 /// Node heartbeats.
 pub const NODE: u8 = 0x63;
+/// Replies attributed to an alert, by alert and sequence.
+pub const REPLY: u8 = 0x64;
+/// Replies attributed to no alert, by tenant (0: none) and sequence.
+pub const REPLY_UNMATCHED: u8 = 0x65;
+/// Identities of the replies already kept (see `ReplyItem::identity`).
+pub const REPLY_SEEN: u8 = 0x66;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";

@@ -179,6 +179,13 @@ fn inbound_layouts() {
     let body = json!({"inbound": {"msisdn": "4790000001", "message": "OK"}});
     assert_eq!(
         parse_replies(&replies, &body).unwrap(),
-        vec![InboundReply { from: "+4790000001".into(), text: "OK".into(), to: None, sent_at_ms: None }]
+        vec![InboundReply {
+            from: "+4790000001".into(),
+            text: "OK".into(),
+            to: None,
+            sent_at_ms: None,
+            id: None,
+            in_reply_to: None
+        }]
     );
 }

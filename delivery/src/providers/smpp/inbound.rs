@@ -100,6 +100,9 @@ impl Inbound {
                 text: text.chars().take(REPLY_CHARS_MAX).collect(),
                 channel: Channel::Sms,
                 sent_at_ms: None,
+                // A deliver_sm names neither (its sequence number is per session).
+                id: None,
+                in_reply_to: None,
             })),
             None => {
                 tracing::info!(

@@ -22,6 +22,7 @@ use crate::shards::ShardRange;
 use crate::types::NodeId;
 
 pub mod query;
+pub mod replies;
 
 use query::{range_end, range_start, shard_range};
 
@@ -84,6 +85,7 @@ pub(crate) fn apply<T: KvTree>(
         }
         DeliveryCommand::Expire { alert } => expire(txn, ctx, *alert),
         DeliveryCommand::PushGone { items } => push_gone(txn, ctx, items),
+        DeliveryCommand::Replies { items } => replies::apply(txn, ctx, items),
     }
 }
 
