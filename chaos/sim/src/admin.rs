@@ -10,7 +10,7 @@ use crate::{
     inbox::Filter,
     limits::{
         ADMIN_BODY_BYTES_MAX, INBOX_LISTED_DEFAULT, INBOX_MAX, KEYS_LISTED_DEFAULT, KEYS_LISTED_MAX,
-        REPLIES_RECORDED_MAX,
+        RECEIPTS_RECORDED_MAX, REPLIES_RECORDED_MAX,
     },
     sim::{Sim, lock},
 };
@@ -94,7 +94,17 @@ pub(crate) fn replies(sim: &Sim, query: &str) -> Answer {
         Ok(limit) => limit,
         Err(answer) => return answer,
     };
-    let listing = lock(&sim.replies).listing(limit);
+    let listing = lock(&sim.replies).replies(limit);
+    json(StatusCode::OK, &listing)
+}
+
+/// `GET /admin/receipts?limit=N`: receipts the nodes acknowledged, oldest first.
+pub(crate) fn receipts(sim: &Sim, query: &str) -> Answer {
+    let limit = match parse_limit(query, RECEIPTS_RECORDED_MAX, RECEIPTS_RECORDED_MAX) {
+        Ok(limit) => limit,
+        Err(answer) => return answer,
+    };
+    let listing = lock(&sim.receipts).receipts(limit);
     json(StatusCode::OK, &listing)
 }
 

@@ -20,7 +20,7 @@ use crate::{
     http::{BodyError, HttpClient, chain, read_body},
     limits::{CLIENT_ANSWER_BYTES_MAX, WAIT_POLL_MS},
     protocol::{ErrorBody, Message, MessageResult, SubmitRequest, SubmitResponse},
-    reports::{AlertCounts, InboxListing, KeysListing, RepliesListing, Stats},
+    reports::{AlertCounts, InboxListing, KeysListing, ReceiptsListing, RepliesListing, Stats},
 };
 
 /// A client of one simulator. Cheap to clone; clones share a connection pool.
@@ -175,6 +175,11 @@ impl SimClient {
     /// `GET /admin/replies`.
     pub async fn replies(&self) -> Result<RepliesListing> {
         self.call(Method::GET, "/admin/replies", None).await
+    }
+
+    /// `GET /admin/receipts`.
+    pub async fn receipts(&self) -> Result<ReceiptsListing> {
+        self.call(Method::GET, "/admin/receipts", None).await
     }
 
     /// `POST /admin/reset`.

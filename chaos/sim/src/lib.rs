@@ -101,6 +101,8 @@
 //!   time, provider, key, address and what the recipient saw (text, subject or title, voice
 //!   language), oldest first; `alert` and `to` filter, `not_kept` counts the deliveries beyond
 //!   the bound.
+//! - `GET /admin/receipts?limit=N` → [`reports::ReceiptsListing`]: receipts the nodes
+//!   acknowledged, oldest first (the first [`limits::RECEIPTS_RECORDED_MAX`]).
 //! - `GET /admin/replies?limit=N` → [`reports::RepliesListing`]: replies the nodes
 //!   acknowledged (the first [`limits::REPLIES_RECORDED_MAX`]).
 //! - `POST /admin/reset`: forgets messages, counters, the inbox, queued callbacks and replies, and
@@ -150,7 +152,7 @@ pub use error::{Error, Result};
 pub use protocol::{Message, MessageResult, Part, ResultStatus, SubmitRequest, SubmitResponse};
 pub use reports::{
     AlertCounts, CallbackStats, ChannelCounts, InboxListing, InboxMessage, KeyInfo, KeysListing,
-    RepliesListing, ReplyRecord, Stats,
+    ReceiptRecord, ReceiptsListing, RepliesListing, ReplyRecord, Stats,
 };
 pub use seeded::{key_hash, will_reply};
 pub use server::{SimHandle, run, serve, spawn};

@@ -77,6 +77,9 @@ pub const INBOX_LISTED_DEFAULT: usize = 10_000;
 /// Replies remembered for `/admin/replies` (the count of replies sent is not capped).
 pub const REPLIES_RECORDED_MAX: usize = 100_000;
 
+/// Receipts remembered for `/admin/receipts` (the count of receipts sent is not capped).
+pub const RECEIPTS_RECORDED_MAX: usize = 200_000;
+
 /// Receipts and replies waiting for their delay or for a free sender; beyond it new ones are
 /// dropped and counted in `callbacks_dropped`.
 pub const CALLBACK_QUEUE_MAX: usize = 250_000;

@@ -246,6 +246,9 @@ pub struct ReplyBatch {
 /// A recipient's reply to an SMS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
+    /// The provider's id for the reply itself (a copy sent again carries the same id).
+    #[serde(default)]
+    pub id: String,
     /// The recipient's number (the message's `to`).
     pub from: String,
     /// The sender name the message went out under.

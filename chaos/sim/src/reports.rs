@@ -247,6 +247,9 @@ impl AlertCounts {
 /// One reply in `GET /admin/replies`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplyRecord {
+    /// The provider's id for the reply.
+    #[serde(default)]
+    pub id: String,
     /// Key of the message replied to.
     pub key: String,
     /// Provider that delivered it.
@@ -272,6 +275,30 @@ pub struct RepliesListing {
     /// At most `limit` and [`crate::limits::REPLIES_RECORDED_MAX`].
     pub replies: Vec<ReplyRecord>,
     /// Replies acknowledged in all, listed or not.
+    pub total: u64,
+    /// Fewer are listed than were acknowledged.
+    pub truncated: bool,
+}
+
+/// One receipt in `GET /admin/receipts`: a node answered it with success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    /// Key of the message it reports on.
+    pub key: String,
+    /// Provider that sent it.
+    pub provider: String,
+    /// Delivered, or failed.
+    pub delivered: bool,
+    /// When a node acknowledged it, ms since the Unix epoch.
+    pub acknowledged_at_ms: u64,
+}
+
+/// `GET /admin/receipts?limit=..`: receipts a node acknowledged, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsListing {
+    /// At most `limit` and [`crate::limits::RECEIPTS_RECORDED_MAX`].
+    pub receipts: Vec<ReceiptRecord>,
+    /// Receipts acknowledged in all, listed or not.
     pub total: u64,
     /// Fewer are listed than were acknowledged.
     pub truncated: bool,

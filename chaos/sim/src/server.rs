@@ -159,6 +159,7 @@ async fn handle(sim: Arc<Sim>, request: Request<Incoming>) -> Result<Answer, NoA
         (&Method::GET, ["admin", "counts"]) => admin::counts(&sim, &query),
         (&Method::GET, ["admin", "inbox"]) => admin::inbox(&sim, &query),
         (&Method::GET, ["admin", "replies"]) => admin::replies(&sim, &query),
+        (&Method::GET, ["admin", "receipts"]) => admin::receipts(&sim, &query),
         (&Method::POST, ["admin", "reset"]) => admin::reset(&sim),
         _ => error(StatusCode::NOT_FOUND, format!("no route for {method} {path}")),
     };

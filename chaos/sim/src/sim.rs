@@ -1,5 +1,5 @@
 //! The simulator's shared state: the providers, the recorder, the callback queue and the
-//! log of replies, behind one `Arc` that every connection and the callback flusher hold.
+//! logs of acknowledged replies and receipts, behind one `Arc` that every connection and the callback flusher hold.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -7,10 +7,10 @@ use crate::{
     callbacks::CallbackQueue,
     config::SimConfig,
     inbox::Inbox,
-    limits::REPLIES_RECORDED_MAX,
+    limits::{RECEIPTS_RECORDED_MAX, REPLIES_RECORDED_MAX},
     providers::Provider,
     recorder::Recorder,
-    reports::{Counters, RepliesListing, ReplyRecord, Stats},
+    reports::{Counters, ReceiptRecord, ReceiptsListing, RepliesListing, ReplyRecord, Stats},
 };
 
 /// Locks a mutex even if a holder panicked: every structure here stays consistent between
@@ -19,24 +19,46 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Replies a node acknowledged, the first [`REPLIES_RECORDED_MAX`] of them.
-#[derive(Debug, Default)]
-pub(crate) struct ReplyLog {
-    records: Vec<ReplyRecord>,
+/// Callbacks of one kind a node acknowledged, the first `max` of them (the count is not
+/// capped).
+#[derive(Debug)]
+pub(crate) struct CallbackLog<T> {
+    records: Vec<T>,
     total: u64,
+    max: usize,
 }
 
-impl ReplyLog {
-    pub(crate) fn push(&mut self, record: ReplyRecord) {
+impl<T: Clone> CallbackLog<T> {
+    pub(crate) fn new(max: usize) -> Self {
+        Self { records: Vec::new(), total: 0, max }
+    }
+
+    pub(crate) fn push(&mut self, record: T) {
         self.total += 1;
-        if self.records.len() < REPLIES_RECORDED_MAX {
+        if self.records.len() < self.max {
             self.records.push(record);
         }
     }
 
-    pub(crate) fn listing(&self, limit: usize) -> RepliesListing {
-        let replies: Vec<ReplyRecord> = self.records.iter().take(limit).cloned().collect();
-        RepliesListing { truncated: (replies.len() as u64) < self.total, replies, total: self.total }
+    /// The first `limit` records, how many there were in all, and whether some are left out.
+    fn listing(&self, limit: usize) -> (Vec<T>, u64, bool) {
+        let records: Vec<T> = self.records.iter().take(limit).cloned().collect();
+        let truncated = (records.len() as u64) < self.total;
+        (records, self.total, truncated)
+    }
+}
+
+impl CallbackLog<ReplyRecord> {
+    pub(crate) fn replies(&self, limit: usize) -> RepliesListing {
+        let (replies, total, truncated) = self.listing(limit);
+        RepliesListing { replies, total, truncated }
+    }
+}
+
+impl CallbackLog<ReceiptRecord> {
+    pub(crate) fn receipts(&self, limit: usize) -> ReceiptsListing {
+        let (receipts, total, truncated) = self.listing(limit);
+        ReceiptsListing { receipts, total, truncated }
     }
 }
 
@@ -52,7 +74,8 @@ pub(crate) struct Sim {
     /// One lock, taken once per batch: on two cores a sharded table would buy nothing.
     pub(crate) recorder: Mutex<Recorder>,
     pub(crate) callbacks: CallbackQueue,
-    pub(crate) replies: Mutex<ReplyLog>,
+    pub(crate) replies: Mutex<CallbackLog<ReplyRecord>>,
+    pub(crate) receipts: Mutex<CallbackLog<ReceiptRecord>>,
     /// What recipients received (the first `inbox_max` deliveries); one lock per batch.
     pub(crate) inbox: Mutex<Inbox>,
     keys_recorded_max: usize,
@@ -72,7 +95,8 @@ impl Sim {
             callbacks: CallbackQueue::new(providers.len()),
             providers,
             recorder: Mutex::new(Recorder::new(config.keys_recorded_max)),
-            replies: Mutex::new(ReplyLog::default()),
+            replies: Mutex::new(CallbackLog::new(REPLIES_RECORDED_MAX)),
+            receipts: Mutex::new(CallbackLog::new(RECEIPTS_RECORDED_MAX)),
             inbox: Mutex::new(Inbox::new(config.inbox_max)),
             keys_recorded_max: config.keys_recorded_max,
             inbox_max: config.inbox_max,
@@ -95,7 +119,8 @@ impl Sim {
             provider.reset();
         }
         self.callbacks.clear();
-        *lock(&self.replies) = ReplyLog::default();
+        *lock(&self.replies) = CallbackLog::new(REPLIES_RECORDED_MAX);
+        *lock(&self.receipts) = CallbackLog::new(RECEIPTS_RECORDED_MAX);
         *lock(&self.inbox) = Inbox::new(self.inbox_max);
     }
 

@@ -352,6 +352,7 @@ fn queue_callbacks(
         }
         if replies_on && will_reply(sim.seed, &message.key, settings.reply_rate) {
             let reply = Reply {
+                id: format!("mo-{id}"),
                 from: message.to.to_string(),
                 to: REPLY_TO.to_owned(),
                 text: settings.reply_text.clone(),

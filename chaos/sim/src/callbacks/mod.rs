@@ -43,9 +43,9 @@ use crate::{
         CALLBACK_ANSWER_BYTES_MAX, CALLBACK_ATTEMPTS_MAX, CALLBACK_BACKOFF_BASE_MS, CALLBACK_BACKOFF_MAX_MS,
         CALLBACK_CONCURRENCY_MAX, CALLBACK_FLUSH_INTERVAL_MS, CALLBACK_REDELIVERIES_MAX, CALLBACK_TIMEOUT_MS,
     },
-    protocol::{Receipt, Reply},
+    protocol::{Receipt, ReceiptStatus, Reply},
     providers::Provider,
-    reports::{Counters, ReplyRecord},
+    reports::{Counters, ReceiptRecord, ReplyRecord},
     seeded::{Purpose, draw, key_hash, unit},
     signing::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, webhook_id},
     sim::{Sim, lock},
@@ -250,6 +250,7 @@ fn acknowledged(sim: &Sim, index: usize, provider: &Provider, kind: Kind, items:
     let rate = provider.settings().duplicate_callback_rate;
     let mut counters = Counters::default();
     let mut replies = Vec::new();
+    let mut receipts = Vec::new();
     let mut copies = Vec::new();
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     for item in items {
@@ -264,10 +265,19 @@ fn acknowledged(sim: &Sim, index: usize, provider: &Provider, kind: Kind, items:
             copies.push(Item { copy: true, ..Item::new(Instant::now(), item.callback.clone(), payload) });
         }
         match item.payload {
-            Payload::Receipt(_) => counters.receipts_sent += 1,
+            Payload::Receipt(receipt) => {
+                counters.receipts_sent += 1;
+                receipts.push(ReceiptRecord {
+                    key: receipt.key,
+                    provider: provider.name.to_string(),
+                    delivered: receipt.status == ReceiptStatus::Delivered,
+                    acknowledged_at_ms: now_ms,
+                });
+            }
             Payload::Reply { key, reply } => {
                 counters.replies_sent += 1;
                 replies.push(ReplyRecord {
+                    id: reply.id,
                     key,
                     provider: provider.name.to_string(),
                     from: reply.from,
@@ -283,6 +293,10 @@ fn acknowledged(sim: &Sim, index: usize, provider: &Provider, kind: Kind, items:
     if !replies.is_empty() {
         let mut log = lock(&sim.replies);
         replies.into_iter().for_each(|record| log.push(record));
+    }
+    if !receipts.is_empty() {
+        let mut log = lock(&sim.receipts);
+        receipts.into_iter().for_each(|record| log.push(record));
     }
     sim.callbacks.redeliver(index, copies);
 }

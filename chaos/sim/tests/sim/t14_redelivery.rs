@@ -81,7 +81,17 @@ async fn acknowledged_callbacks_duplicated_when_asked() -> Result<()> {
     let counters = stats.provider("sms-primary").counters;
     assert_eq!((counters.receipts_sent, counters.replies_sent), (10, 10));
     assert_eq!(receipts_delivered(&node), 20);
-    assert_eq!(sim.client.replies().await?.total, 10);
+    let replies = sim.client.replies().await?;
+    assert_eq!(replies.total, 10);
+    // Each reply has an id of its own, and a copy carries the same one.
+    let ids: std::collections::BTreeSet<String> = replies.replies.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("mo-")), "{ids:?}");
+    // The acknowledged receipts are listed once each, with the message they report on.
+    let receipts = sim.client.receipts().await?;
+    assert_eq!(receipts.total, 10);
+    let keys: std::collections::BTreeSet<String> = receipts.receipts.into_iter().map(|r| r.key).collect();
+    assert_eq!(keys.len(), 10);
     // A copy is not copied again.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(sim.client.stats().await?.receipts.acknowledged, 20);
