@@ -8,6 +8,7 @@ use crate::invariants::Verdict;
 use crate::invariants::cancel::CancelFigures;
 use crate::invariants::handset::Handsets;
 use crate::invariants::no_loss::Messages;
+use crate::invariants::replies::ReplyFigures;
 
 /// One injected (or skipped) fault.
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +104,8 @@ pub struct Report {
     pub handsets: Handsets,
     /// From each cancel to the last message handed over, when the run cancelled alerts.
     pub cancel: Option<CancelFigures>,
+    /// Replies and receipts: answered, kept, lost, twice, placed with the wrong tenant.
+    pub replies: ReplyFigures,
     /// The invariants.
     pub invariants: Vec<Verdict>,
     /// Whether every invariant held.
@@ -174,6 +177,24 @@ impl Report {
             m.required, m.lost, m.resent, m.resent_bound, m.delivered_twice
         );
         self.handset_table(&mut s);
+        let r = &self.replies;
+        let _ = writeln!(
+            s,
+            "replies: {} answered, {} lost, {} kept twice, {} with the wrong tenant ({} by reference, {} by route, {} as the latest alert, {} unmatched); receipts: {} answered, {} lost; callbacks: {} sent, {} in failed requests, {} given up",
+            r.answered,
+            r.lost,
+            r.twice,
+            r.wrong_tenant,
+            r.by_reference,
+            r.by_route,
+            r.by_latest,
+            r.unmatched,
+            r.receipts_answered,
+            r.receipts_lost,
+            r.callbacks_sent,
+            r.callbacks_failed,
+            r.callbacks_given_up
+        );
         let _ = writeln!(s, "\ninvariants:");
         for v in &self.invariants {
             let _ = writeln!(s, "  [{}] {}: {}", if v.ok { " ok " } else { "FAIL" }, v.name, v.detail);

@@ -61,6 +61,7 @@ async fn invariants_name_the_offenders() {
     let alert =
         Alert { id: 1, created_at_ms: created, completed_at_ms: created + 9_000, ..Default::default() };
     let reply = ReplyRecord {
+        id: "mo-1".into(),
         key: "a1-c1-sms-0".into(),
         provider: "sms".into(),
         from: "+4740000001".into(),
@@ -76,6 +77,8 @@ async fn invariants_name_the_offenders() {
         token: String::new(),
         sim: sim.client.clone(),
         replies: vec![reply],
+        receipts: Vec::new(),
+        neighbour: None,
         recipients: 3,
         escalate_after_s: 5,
         window_per_node: 10,
@@ -136,6 +139,8 @@ async fn handset_duplicates_need_a_fault() {
         token: String::new(),
         sim: sim.client.clone(),
         replies: Vec::new(),
+        receipts: Vec::new(),
+        neighbour: None,
         recipients: 3,
         escalate_after_s: 0,
         window_per_node: 10,

@@ -64,7 +64,16 @@ pub struct DeliveryConfig {
     /// acknowledges nothing (see `docs/architecture.md`, "Replies"). At most
     /// [`REPLY_ROUTES_MAX`] entries.
     pub reply_routes: Vec<ReplyRoute>,
+    /// How long after an alert was created a reply from one of its recipients may still
+    /// answer it, seconds (default 86,400: a day, the default alert lifetime). Alerts finished
+    /// within it count too: a reply to the municipality's finished alert must not acknowledge
+    /// the school's open one, so a number that alerts of two tenants reached within the
+    /// window is ambiguous unless routed. Between 60 s and 30 days.
+    pub reply_window_s: u64,
 }
+
+/// Shortest and longest `delivery.reply_window_s`.
+pub const REPLY_WINDOW_S_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
 
 /// Most entries in `delivery.reply_routes`.
 pub const REPLY_ROUTES_MAX: usize = 10_000;
@@ -99,6 +108,7 @@ impl Default for DeliveryConfig {
             callback_url: None,
             tenant_url_allowed_networks: Vec::new(),
             reply_routes: Vec::new(),
+            reply_window_s: 86_400,
         }
     }
 }
@@ -127,6 +137,13 @@ impl DeliveryConfig {
             let rule =
                 format!("must be positive and at most half of delivery.lease_ms ({} ms)", self.lease_ms);
             return Err(ConfigError::invalid("delivery.heartbeat_interval_ms", rule));
+        }
+        if !REPLY_WINDOW_S_RANGE.contains(&self.reply_window_s) {
+            let (lo, hi) = (REPLY_WINDOW_S_RANGE.start(), REPLY_WINDOW_S_RANGE.end());
+            return Err(ConfigError::invalid(
+                "delivery.reply_window_s",
+                format!("must be between {lo} and {hi}"),
+            ));
         }
         if self.reply_routes.len() > REPLY_ROUTES_MAX {
             let rule = format!("at most {REPLY_ROUTES_MAX} entries, found {}", self.reply_routes.len());

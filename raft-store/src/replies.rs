@@ -70,7 +70,7 @@ pub enum ReplyAttribution {
     Unmatched {
         /// Why, as in the `reason` label of `varsel_delivery_replies_unattributed_total`.
         reason: String,
-        /// The tenants it may be for (whose open alerts reached the number), shown to each;
+        /// The tenants it may be for (whose alerts reached the number), shown to each;
         /// empty when none is: then only the superadmin sees it.
         tenants: Vec<TenantId>,
     },
@@ -84,7 +84,8 @@ pub enum AttributedBy {
     /// The number it was sent to is routed to one tenant, whose latest alert to the person it
     /// answers.
     Route,
-    /// One tenant's open alerts reached the number; the latest is the one answered.
+    /// Only one tenant's alerts reached the number within the reply window; its latest is
+    /// the one answered.
     Latest,
 }
 

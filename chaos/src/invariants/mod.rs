@@ -10,13 +10,14 @@ pub mod handset;
 pub mod linearizable;
 pub mod no_loss;
 pub mod no_message_after_ack;
+pub mod replies;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use varsel_domain::message_key::parse_message_key;
 use varsel_proto::api::Alert;
-use varsel_sim::{ReplyRecord, SimClient};
+use varsel_sim::{ReceiptRecord, ReplyRecord, SimClient};
 
 use crate::backend::NodeInfo;
 use crate::load::{Op, OpKind, OpResult};
@@ -55,6 +56,10 @@ pub struct Evidence {
     pub sim: SimClient,
     /// Replies (acknowledgements) that a node accepted.
     pub replies: Vec<ReplyRecord>,
+    /// Receipts that a node accepted.
+    pub receipts: Vec<ReceiptRecord>,
+    /// The neighbour tenant (same people, alerts of its own), when the load has one.
+    pub neighbour: Option<Tenant>,
     /// Recipients of every alert.
     pub recipients: u64,
     /// Seconds after which the voice step starts (0: no voice step).
@@ -73,6 +78,16 @@ pub struct Evidence {
     pub keys_ignored: bool,
     /// Some provider timed out after accepting during the whole run (the scenario's `[sim]`).
     pub provider_timeouts: bool,
+}
+
+/// A tenant of the run other than the main one: its operator token and its accepted alerts
+/// read back after the run.
+#[derive(Debug)]
+pub struct Tenant {
+    /// Its operator token.
+    pub token: String,
+    /// Its accepted alerts, by id.
+    pub alerts: BTreeMap<u64, Alert>,
 }
 
 /// One injected fault and when it was in force, ms since the Unix epoch.

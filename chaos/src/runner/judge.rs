@@ -1,16 +1,15 @@
 //! The judging phase: gathers the evidence of a run (what clients were told, what the cluster
 //! holds, what the simulator received) and asks every invariant for its verdict.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use varsel_proto::api::Alert;
-use varsel_sim::ReplyRecord;
+use std::collections::BTreeSet;
 
 use super::Run;
+use super::settle::Settled;
 use crate::invariants::cancel::CancelFigures;
 use crate::invariants::handset::Handsets;
 use crate::invariants::no_loss::Messages;
-use crate::invariants::{self, Evidence, FaultWindow, Verdict};
+use crate::invariants::replies::ReplyFigures;
+use crate::invariants::{self, Evidence, FaultWindow, Tenant, Verdict};
 use crate::load::{Op, OpKind};
 use crate::report::FaultRecord;
 use crate::scenario::FaultKind;
@@ -22,6 +21,7 @@ pub(super) struct Judged {
     pub(super) messages: Messages,
     pub(super) handsets: Handsets,
     pub(super) cancel: Option<CancelFigures>,
+    pub(super) replies: ReplyFigures,
 }
 
 /// Notes in each site fault's record how long the first write after it took: the report's
@@ -50,18 +50,22 @@ pub(super) fn evidence(
     ops: Vec<Op>,
     records: &[FaultRecord],
     faulted_s: f64,
-    alerts: BTreeMap<u64, Alert>,
-    replies: Vec<ReplyRecord>,
+    settled: Settled,
 ) -> Evidence {
     let site_faults = || records.iter().filter(|r| r.skipped.is_none() && r.node.is_some());
     let unix = |s: f64| run.t0_unix_ms + (s * 1000.0) as u64;
     Evidence {
         ops,
-        alerts,
+        alerts: settled.alerts,
         nodes: run.nodes.clone(),
         token: run.token.clone(),
         sim: run.sim.clone(),
-        replies,
+        replies: settled.replies,
+        receipts: settled.receipts,
+        neighbour: run
+            .neighbour
+            .as_ref()
+            .map(|n| Tenant { token: n.token.clone(), alerts: settled.neighbour_alerts }),
         recipients: run.scenario.load.recipients as u64,
         escalate_after_s: run.scenario.load.escalate_after_s,
         window_per_node: run.in_flight_window,
@@ -122,7 +126,9 @@ pub(super) async fn verdicts(evidence: &Evidence, finished: Verdict) -> Judged {
         figures
     });
     verdicts.push(invariants::no_message_after_ack::check(evidence).await);
+    let (kept, replies) = invariants::replies::check(evidence).await;
+    verdicts.extend(kept);
     verdicts.push(invariants::linearizable::check(evidence).await);
     verdicts.push(invariants::converged::check(evidence).await);
-    Judged { verdicts, messages, handsets, cancel }
+    Judged { verdicts, messages, handsets, cancel, replies }
 }

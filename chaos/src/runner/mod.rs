@@ -63,6 +63,20 @@ struct Run<'a> {
     t0_unix_ms: u64,
     /// Every client operation.
     history: History,
+    /// The neighbour tenant, when the load has one.
+    neighbour: Option<Neighbour>,
+}
+
+/// A second tenant with the same people, sending alerts of its own (`load.neighbour_clients`).
+/// Its alerts are judged only by the reply checks: which tenant each reply went to.
+#[derive(Debug)]
+struct Neighbour {
+    /// Its operator token.
+    token: String,
+    /// Its tenant name and idempotency-key prefix.
+    tag: String,
+    /// Its clients' operations.
+    history: History,
 }
 
 /// Runs `scenario` with `seed` against `backend`. `replay` is the command that repeats it.
@@ -81,6 +95,14 @@ pub async fn run<B: Backend>(
     let sim = backend.sim();
     setup::simulator_replies(&sim, &scenario.load).await?;
     let sim_before = setup::simulator_behaviour(&sim, &scenario.sim).await?;
+    let neighbour = match scenario.load.neighbour_clients {
+        0 => None,
+        _ => {
+            let tag = format!("{tag}-nb");
+            let token = setup::tenant(&nodes, &backend.access().superadmin, &tag, &scenario.load).await?;
+            Some(Neighbour { token, tag, history: History::default() })
+        }
+    };
     let in_flight_window = admin::in_flight_window(&nodes).await;
     let run = Run {
         scenario,
@@ -93,6 +115,7 @@ pub async fn run<B: Backend>(
         t0: Instant::now(),
         t0_unix_ms: varsel_domain::clock::wall_ms(),
         history: History::default(),
+        neighbour,
     };
 
     // Load and faults.
@@ -108,14 +131,15 @@ pub async fn run<B: Backend>(
     let accepted = settle::accepted(&ops);
     let settled = settle::settle(&run, &accepted).await;
     judge::note_next_writes(&mut records, &ops);
-    let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled.alerts, settled.replies);
     let finished = judge::all_finished(&accepted, &settled.unfinished, settled.settled_s, scenario.settle_s);
+    let settled_s = settled.settled_s;
+    let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled);
     let judged = judge::verdicts(&evidence, finished).await;
     setup::restore_simulator(&run.sim, sim_before).await;
 
     let outcome = summary::Outcome {
         faulted_s,
-        settled_s: settled.settled_s,
+        settled_s,
         faults: records,
         ops,
         alerts_accepted: accepted.len() as u64,
@@ -127,16 +151,21 @@ pub async fn run<B: Backend>(
 /// Starts the scenario's clients; each draws from its own stream of the run's seed, so a seed
 /// repeats the same load.
 fn start_clients(run: &Run<'_>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    (0..run.scenario.load.clients)
-        .map(|index| {
+    let load = &run.scenario.load;
+    let ours = (0..load.clients).map(|index| (index, &run.token, &run.tag, &run.history));
+    let theirs = run.neighbour.iter().flat_map(|n| {
+        (0..load.neighbour_clients).map(move |i| (load.clients + i, &n.token, &n.tag, &n.history))
+    });
+    ours.chain(theirs)
+        .map(|(index, token, tag, history)| {
             let c = Client {
                 index,
                 nodes: run.nodes.clone(),
-                token: run.token.clone(),
-                load: run.scenario.load.clone(),
+                token: token.clone(),
+                load: load.clone(),
                 seed: run.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                key_prefix: run.tag.clone(),
-                history: run.history.clone(),
+                key_prefix: tag.clone(),
+                history: history.clone(),
                 t0: run.t0,
             };
             tokio::spawn(c.run(stopped.clone()))

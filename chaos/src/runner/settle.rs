@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::{Alert, AlertStatus, Consistency, GetAlertRequest};
-use varsel_sim::{ReplyRecord, SimClient};
+use varsel_sim::{ReceiptRecord, ReplyRecord, SimClient};
 
 use super::Run;
 use crate::backend::NodeInfo;
@@ -27,6 +27,10 @@ pub(super) struct Settled {
     pub(super) settled_s: f64,
     /// Replies (acknowledgements) that a node accepted.
     pub(super) replies: Vec<ReplyRecord>,
+    /// Receipts that a node accepted.
+    pub(super) receipts: Vec<ReceiptRecord>,
+    /// The neighbour tenant's accepted alerts read back, by id (empty without one).
+    pub(super) neighbour_alerts: BTreeMap<u64, Alert>,
 }
 
 /// The ids of the alerts clients were told were accepted: those the cluster owes delivery.
@@ -43,13 +47,25 @@ pub(super) fn accepted(ops: &[Op]) -> BTreeSet<u64> {
 /// the simulator to drain, and reads what both hold.
 pub(super) async fn settle(run: &Run<'_>, accepted: &BTreeSet<u64>) -> Settled {
     let settle_started = Instant::now();
-    let (alerts, unfinished) =
-        wait_finished(&run.nodes, &run.token, accepted, Duration::from_secs(run.scenario.settle_s)).await;
+    let deadline = settle_started + Duration::from_secs(run.scenario.settle_s);
+    let (alerts, mut unfinished) =
+        wait_finished(&run.nodes, &run.token, accepted, deadline.saturating_duration_since(Instant::now()))
+            .await;
+    // The neighbour's alerts are owed delivery as much, within the same settle time.
+    let mut neighbour_alerts = BTreeMap::new();
+    if let Some(n) = &run.neighbour {
+        let theirs = self::accepted(&n.history.ops());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (read, not_done) = wait_finished(&run.nodes, &n.token, &theirs, left).await;
+        neighbour_alerts = read;
+        unfinished.extend(not_done);
+    }
     let settled_s = settle_started.elapsed().as_secs_f64();
     // Replies the simulator still has queued must land before acknowledgements are judged.
     drain_callbacks(&run.sim, DRAIN_TIMEOUT).await;
     let replies = run.sim.replies().await.map(|r| r.replies).unwrap_or_default();
-    Settled { alerts, unfinished, settled_s, replies }
+    let receipts = run.sim.receipts().await.map(|r| r.receipts).unwrap_or_default();
+    Settled { alerts, unfinished, settled_s, replies, receipts, neighbour_alerts }
 }
 
 /// Waits until every alert in `ids` has finished; returns the alerts read and those that did

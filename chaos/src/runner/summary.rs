@@ -41,6 +41,7 @@ pub(super) fn report(run: &Run<'_>, mode: &str, replay: String, o: Outcome) -> R
         messages: o.judged.messages,
         handsets: o.judged.handsets,
         cancel: o.judged.cancel,
+        replies: o.judged.replies,
         invariants: o.judged.verdicts,
         passed,
     }

@@ -94,6 +94,12 @@ pub struct Load {
     /// retrying after a lost answer would.
     #[serde(default = "defaults::repeat_rate")]
     pub repeat_rate: f64,
+    /// Clients of a second tenant (a neighbour: the school next to the municipality) whose
+    /// contact list holds the same people and numbers, sending its own alerts to the same
+    /// groups. Replies then come from numbers that two tenants' open alerts reached, and the
+    /// run checks that none is placed with the wrong tenant. 0: one tenant.
+    #[serde(default)]
+    pub neighbour_clients: usize,
 }
 
 impl Default for Load {
@@ -106,6 +112,7 @@ impl Default for Load {
             escalate_after_s: defaults::escalate_after_s(),
             reply_rate: defaults::reply_rate(),
             repeat_rate: defaults::repeat_rate(),
+            neighbour_clients: 0,
         }
     }
 }
@@ -364,6 +371,17 @@ impl Scenario {
         }
         if l.escalate_after_s > 3_600 {
             return Err(invalid("load.escalate_after_s", "must be at most 3600"));
+        }
+        if l.neighbour_clients > 64 {
+            return Err(invalid("load.neighbour_clients", "must be at most 64"));
+        }
+        if l.neighbour_clients > 0 && l.escalate_after_s > 0 {
+            return Err(invalid(
+                "load.neighbour_clients",
+                "needs load.escalate_after_s = 0: a reply from a number two tenants' open alerts \
+                 reached acknowledges neither, so the voice call the acknowledgement check expects \
+                 to be stopped still comes",
+            ));
         }
         for (field, v) in [("load.reply_rate", l.reply_rate), ("load.repeat_rate", l.repeat_rate)] {
             if !(0.0..=1.0).contains(&v) {

@@ -128,6 +128,7 @@ async fn spawn_child(
                 dropped: shared.counters.receipts_dropped.clone(),
                 failpoints: shared.failpoints.clone(),
                 routes: shared.config.reply_routes.clone(),
+                reply_window_ms: shared.config.reply_window_s.saturating_mul(1_000),
                 unattributed: shared.metrics.replies_unattributed.clone(),
             };
             let (r, _) = Actor::spawn_linked(None, Receipts, args, sup).await?;

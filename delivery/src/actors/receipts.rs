@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use varsel_domain::model::{AlertId, Channel, ContactId, TenantId};
 use varsel_raft_store::Request;
 use varsel_raft_store::delivery::{DeliveryCommand, PushGoneItem, ReceiptItem, parse_message_key};
+use varsel_raft_store::engine::SledTree;
 use varsel_raft_store::replies::{AttributedBy, REPLIES_PER_ENTRY_MAX, ReplyAttribution, ReplyItem};
 use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
@@ -83,6 +84,7 @@ pub struct ReceiptsState {
     push_gone: Vec<PushGoneItem>,
     waiting: Vec<Done>,
     routes: Vec<ReplyRoute>,
+    reply_window_ms: u64,
     unattributed: CounterVec,
     flush_scheduled: bool,
     dropped: Arc<AtomicU64>,
@@ -100,6 +102,8 @@ pub struct ReceiptsArgs {
     pub failpoints: Arc<crate::engine::Failpoints>,
     /// `delivery.reply_routes`.
     pub routes: Vec<ReplyRoute>,
+    /// `delivery.reply_window_s`, in ms.
+    pub reply_window_ms: u64,
     /// Replies that acknowledged nothing, by reason.
     pub unattributed: CounterVec,
 }
@@ -131,31 +135,37 @@ impl Attribution {
     }
 }
 
-/// An open alert that reached a number, for one of its contacts.
+/// An alert that reached a number, for one of its contacts.
 struct Candidate {
     alert: AlertId,
     contact: ContactId,
     tenant: TenantId,
-    created_at_ms: u64,
 }
+
+/// Most of one tenant's alerts looked at for one reply; a tenant that sent more alerts within
+/// the reply window before reaching the number makes the reply unmatched.
+pub const ALERTS_SEARCHED_MAX: usize = 1_000;
 
 /// The alert a reply belongs to, or none:
 ///
 /// 1. When the number the reply was sent to is routed to a tenant (`delivery.reply_routes`),
 ///    only that tenant's alerts are candidates.
 /// 2. When the provider names the message replied to (`in_reply_to`: our message key, or its
-///    id for our message as its delivery receipt gave it), that message's alert, if it is a
-///    candidate (or, for a key, an alert of the routed tenant sent to this number).
-/// 3. Otherwise the candidates are the unfinished alerts that reached the number by SMS or
-///    voice (and, when the provider says when the reply was written, were created before it:
-///    a late or repeated webhook must not acknowledge a newer alert the person never
-///    answered). If they belong to more than one tenant, the reply is placed nowhere: a
-///    parent answering the school must not silence the municipality's evacuation call, so
-///    escalation goes on for both (the safe side). Among one tenant's candidates the newest
-///    alert is the one answered: that tenant's latest message to the person.
+///    id for our message as its delivery receipt gave it), that message's alert, if the
+///    number is its recipient's (and the alert is the routed tenant's).
+/// 3. Otherwise the candidates are, per tenant with a contact at the number, its newest alert
+///    that reached the number by SMS or voice within the reply window (`reply_window_ms`
+///    before the reply was written, or before now), finished or not, and not created after
+///    the reply was written (a late or repeated webhook must not acknowledge a newer alert the
+///    person never answered). If they belong to more than one tenant the reply is placed
+///    nowhere: a parent answering the municipality's finished alert must not acknowledge the
+///    school's open one, and one answering the school must not silence the municipality's
+///    evacuation call, so escalation goes on (the safe side). One tenant's newest alert is the
+///    one answered: that tenant's latest message to the person.
 pub fn attribute(
     replica: &dyn Replica,
     routes: &[ReplyRoute],
+    reply_window_ms: u64,
     reply: &ReplyIn,
 ) -> Result<Attribution, String> {
     let txn = replica.state().read_txn();
@@ -181,24 +191,18 @@ pub fn attribute(
     {
         return Ok(Attribution::Alert(alert, contact, AttributedBy::Reference));
     }
+    let written = reply.sent_at_ms.unwrap_or_else(varsel_domain::clock::wall_ms);
+    let since = written.saturating_sub(reply_window_ms);
     let mut candidates = Vec::new();
-    for (alert_id, tenant) in query::open_alerts(&txn).map_err(e)? {
-        if routed.is_some_and(|r| r != tenant) {
+    for (tenant, contact) in &contacts {
+        if routed.is_some_and(|r| r != *tenant) {
             continue;
         }
-        for (t, contact) in contacts.iter().filter(|(t, _)| *t == tenant) {
-            let Some(alert) = query::alert(&txn, *t, alert_id).map_err(e)? else { continue };
-            if alert.status.is_final() || reply.sent_at_ms.is_some_and(|sent| alert.created_at_ms > sent) {
-                continue;
-            }
-            let uses_phone = alert.spec.channels().iter().any(|c| matches!(c, Channel::Sms | Channel::Voice));
-            if uses_phone && query::is_recipient(&txn, &alert, *contact).map_err(e)? {
-                candidates.push(Candidate {
-                    alert: alert_id,
-                    contact: *contact,
-                    tenant: *t,
-                    created_at_ms: alert.created_at_ms,
-                });
+        match newest_reaching(&txn, *tenant, *contact, since, reply.sent_at_ms).map_err(e)? {
+            Search::Found(alert) => candidates.push(Candidate { alert, contact: *contact, tenant: *tenant }),
+            Search::None => {}
+            Search::TooMany => {
+                return Ok(Attribution::none("too many recent alerts to search", [*tenant]));
             }
         }
     }
@@ -211,15 +215,61 @@ pub fn attribute(
         }
     }
     let tenants: std::collections::BTreeSet<TenantId> = candidates.iter().map(|c| c.tenant).collect();
-    let newest = candidates.iter().max_by_key(|c| (c.created_at_ms, c.alert));
-    Ok(match (newest, tenants.len()) {
-        (None, _) => Attribution::none("no open alert reached the number", routed),
+    Ok(match (candidates.first(), tenants.len()) {
+        (None, _) => Attribution::none("no alert reached the number within the reply window", routed),
         (Some(c), 1) => {
+            // One tenant: its newest alert over the person's contacts there (usually one).
+            let c = candidates.iter().max_by_key(|c| c.alert).unwrap_or(c);
             let by = if routed.is_some() { AttributedBy::Route } else { AttributedBy::Latest };
             Attribution::Alert(c.alert, c.contact, by)
         }
-        (Some(_), _) => Attribution::none("open alerts of several tenants reached the number", tenants),
+        (Some(_), _) => Attribution::none("alerts of several tenants reached the number", tenants),
     })
+}
+
+/// What a search of one tenant's recent alerts found.
+enum Search {
+    Found(AlertId),
+    None,
+    TooMany,
+}
+
+/// The tenant's newest alert created at or after `since` (and not after `written`, when the
+/// provider says when the reply was written) that went to `contact` by SMS or voice. Alerts
+/// are walked newest first (ids grow with creation).
+fn newest_reaching(
+    txn: &varsel_raft_store::state_machine::Txn<'_, SledTree>,
+    tenant: TenantId,
+    contact: ContactId,
+    since: u64,
+    written: Option<u64>,
+) -> Result<Search, varsel_raft_store::error::EngineError> {
+    const PAGE: usize = 32;
+    let mut before = None;
+    let mut searched = 0;
+    loop {
+        let page = query::alerts(txn, tenant, before, PAGE)?;
+        for alert in &page {
+            if alert.created_at_ms < since {
+                return Ok(Search::None);
+            }
+            searched += 1;
+            if searched > ALERTS_SEARCHED_MAX {
+                return Ok(Search::TooMany);
+            }
+            if written.is_some_and(|w| alert.created_at_ms > w) {
+                continue;
+            }
+            let uses_phone = alert.spec.channels().iter().any(|c| matches!(c, Channel::Sms | Channel::Voice));
+            if uses_phone && query::is_recipient(txn, alert, contact)? {
+                return Ok(Search::Found(alert.id));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => before = Some(last.id),
+            _ => return Ok(Search::None),
+        }
+    }
 }
 
 /// The reply as recorded: attributed, and marked as acknowledging when its text says so.
@@ -270,6 +320,7 @@ impl Actor for Receipts {
             push_gone: Vec::new(),
             waiting: Vec::new(),
             routes: args.routes,
+            reply_window_ms: args.reply_window_ms,
             unattributed: args.unattributed,
             flush_scheduled: false,
             dropped: args.dropped,
@@ -306,22 +357,24 @@ impl Actor for Receipts {
         for item in items {
             match item {
                 InboundWork::Receipt(r) => state.receipts.push(r),
-                InboundWork::Reply(reply) => match attribute(state.replica.as_ref(), &state.routes, &reply) {
-                    Ok(attribution) => {
-                        if let Attribution::None { reason, .. } = &attribution {
-                            tracing::info!(provider = %reply.provider, reason, "reply attributed to no alert");
-                            state.unattributed.with(&[reason]).inc();
+                InboundWork::Reply(reply) => {
+                    match attribute(state.replica.as_ref(), &state.routes, state.reply_window_ms, &reply) {
+                        Ok(attribution) => {
+                            if let Attribution::None { reason, .. } = &attribution {
+                                tracing::info!(provider = %reply.provider, reason, "reply attributed to no alert");
+                                state.unattributed.with(&[reason]).inc();
+                            }
+                            state.replies.push(reply_item(reply, attribution));
                         }
-                        state.replies.push(reply_item(reply, attribution));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
-                        if let Some(done) = done {
-                            let _ = done.send(Err(InboundRefused::NotRecorded(e)));
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
+                            if let Some(done) = done {
+                                let _ = done.send(Err(InboundRefused::NotRecorded(e)));
+                            }
+                            return Ok(());
                         }
-                        return Ok(());
                     }
-                },
+                }
                 InboundWork::Ack(alert, contact, channel) => state.acks.push((alert, contact, Some(channel))),
                 InboundWork::PushGone(item) => state.push_gone.push(item),
             }
