@@ -40,13 +40,12 @@
 //! (`raft-store/src/state_machine/delivery/mod.rs`): a receipt is stored once per (alert,
 //! contact, channel) and a later one for the same message is skipped without counting, and an
 //! acknowledgement (a voice keypad press, carrying the message key) is stored once per (alert,
-//! contact) and a repeat answers "already". A reply is matched to an alert by the receiving
-//! node when it arrives (the newest open alert that reached the number), so a copy applied on
-//! another node is idempotent only while that match is the same: with `sent_at_ms` the copy
-//! cannot reach an alert created after the reply was written, but without it, or if the alert
-//! the original acknowledged has since finished, it may acknowledge another open alert of the
-//! same person. Pointing a provider at one node per site name, and the short window, keep that
-//! narrow; a shared memory would need a replicated write per webhook.
+//! contact) and a repeat answers "already". A reply is kept once per its provider id (or, without
+//! one, per sender, `sent_at_ms` and text): a copy applied on another node is skipped whole,
+//! acknowledgement included, even if the receiving node would have placed it with another
+//! alert. Only a reply with neither an id nor `sent_at_ms` is kept again, and may then
+//! acknowledge another alert of the same person; pointing a provider at one node per site
+//! name, and the short window, keep that narrow.
 //!
 //! Accepted items go to the delivery engine's receipts actor, which writes them to the log; a
 //! reply that arrives at any node reaches the alert. The webhook is answered 200 only once they
