@@ -22,6 +22,7 @@ fn message(key: &str, channel: Channel) -> Message<'static> {
         alert: 1,
         priority: None,
         callback: None,
+        from: None,
         sms: (channel == Channel::Sms).then_some(SmsContent { text: Cow::Borrowed("Evakuer") }),
         email: None,
         voice: (channel == Channel::Voice)

@@ -103,6 +103,7 @@ fn message(i: usize) -> OutboundMessage {
         priority: Priority::Crisis,
         to: format!("+4741{:06}", i % 1_000_000),
         content: MessageContent::Sms { text: "Varsel benchmark message".into() },
+        senders: Default::default(),
     }
 }
 

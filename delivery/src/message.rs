@@ -37,6 +37,11 @@ pub enum MessageContent {
     },
 }
 
+/// The number or short code each provider sends a tenant's messages from, by provider name
+/// (from `delivery.reply_routes`): a recipient's reply then goes to a number routed to that
+/// tenant. Providers not named send from their own configured sender.
+pub type Senders = std::collections::BTreeMap<String, String>;
+
 /// One message to one recipient on one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
@@ -58,6 +63,17 @@ pub struct OutboundMessage {
     pub to: String,
     /// What it says.
     pub content: MessageContent,
+    /// Where its tenant's messages are sent from, per provider (shared by all messages of an
+    /// alert; empty when the tenant has no reply routes).
+    pub senders: std::sync::Arc<Senders>,
+}
+
+impl OutboundMessage {
+    /// The number or short code `provider` should send this message from, if its tenant has
+    /// one there.
+    pub fn sender_at(&self, provider: &str) -> Option<&str> {
+        self.senders.get(provider).map(String::as_str)
+    }
 }
 
 impl OutboundMessage {

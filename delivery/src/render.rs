@@ -13,7 +13,7 @@ use varsel_domain::sms;
 use varsel_domain::template::Template;
 use varsel_raft_store::delivery::message_key;
 
-use crate::message::{MessageContent, OutboundMessage};
+use crate::message::{MessageContent, OutboundMessage, Senders};
 
 /// Why a recipient cannot be messaged on a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,19 @@ pub enum NotSendable {
     Content(String),
 }
 
-/// Parsed templates of one alert.
+/// Parsed templates of one alert, and where its tenant's messages are sent from.
 #[derive(Debug, Default)]
 pub struct Renderer {
     cache: HashMap<(String, &'static str), Option<Template>>,
+    senders: std::sync::Arc<Senders>,
 }
 
 impl Renderer {
+    /// A renderer whose messages are sent from `senders` (per provider).
+    pub fn with_senders(senders: Senders) -> Self {
+        Self { cache: HashMap::new(), senders: std::sync::Arc::new(senders) }
+    }
+
     fn field(
         &mut self,
         lang: &str,
@@ -94,6 +100,7 @@ impl Renderer {
             priority: alert.spec.priority,
             to,
             content,
+            senders: self.senders.clone(),
         })
     }
 

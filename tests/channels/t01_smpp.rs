@@ -192,6 +192,68 @@ async fn reply_ok_acknowledges_and_skips_voice() {
     assert_eq!((voice.sent, voice.skipped), (2, 2), "{voice:?}");
 }
 
+/// Goal: a tenant with a reply route at the SMSC sends from its own number, and an "OK" sent
+/// to that number acknowledges its alert as routed, is kept once and is listed with how it was
+/// placed; a reply that says something else is kept without acknowledging.
+/// Method: `delivery.reply_routes` names short code 2222 at the SMSC for the fixture's tenant;
+/// one alert to two contacts; the SMSC records each message's source, then sends
+/// mobile-originated replies to 2222.
+#[tokio::test(flavor = "multi_thread")]
+async fn routed_tenant_sends_from_its_number_and_gets_its_replies() {
+    let mut smsc = Smsc::start(&[]);
+    let provider = smsc.provider(|_| {});
+    let route =
+        varsel_config::ReplyRoute { provider: "smsc".into(), to: "2222".into(), tenant: "kommune".into() };
+    let f = Fixture::start(sim_config(), move |spec| {
+        spec.providers.retain(|p| p.channel != varsel_domain::Channel::Sms);
+        spec.providers.insert(0, provider);
+        spec.delivery.reply_routes = vec![route];
+    })
+    .await;
+    f.contacts(2, "alle").await;
+    let a = alert(&f, "routed", "alle", sms("Evakuer nå. Svar OK."), at_once(&[Channel::Sms])).await;
+    wait_for(&f, a.id, 1, "2 SMS sent", |a| counts(a, Channel::Sms).sent == 2).await;
+    let sources: BTreeSet<String> = smsc
+        .records("message")
+        .iter()
+        .map(|m| m["source"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(sources, BTreeSet::from(["2222".to_string()]), "sent from the tenant's routed number");
+
+    for (from, text) in [("4741000000", "OK"), ("4741000001", "Trenger hjelp")] {
+        smsc.peer.command(&format!("mo {from} 2222 {text}"));
+        let answer = smsc.peer.expect_line("DELIVER_RESP mo", Duration::from_secs(20));
+        assert!(answer.ends_with(" 0"), "the node refused the reply: {answer}");
+    }
+    let acked =
+        wait_for(&f, a.id, 2, "1 acknowledged", |a| a.progress.as_ref().is_some_and(|p| p.acknowledged == 1))
+            .await;
+    assert_eq!(acked.progress.unwrap().acknowledged, 1);
+    let req = varsel_proto::api::ListRepliesRequest {
+        alert_id: a.id,
+        consistency: varsel_proto::api::Consistency::Linearizable as i32,
+        ..Default::default()
+    };
+    let replies =
+        f.c.api(3)
+            .alerts
+            .list_replies(crate::common::authed(&f.token, req))
+            .await
+            .unwrap()
+            .into_inner()
+            .replies;
+    let seen: BTreeSet<(String, String, bool, String)> = replies
+        .iter()
+        .map(|r| (r.from.clone(), r.text.clone(), r.acknowledges, r.attributed_by.clone()))
+        .collect();
+    let expected = BTreeSet::from([
+        ("+4741000000".to_string(), "OK".to_string(), true, "route".to_string()),
+        ("+4741000001".to_string(), "Trenger hjelp".to_string(), false, "route".to_string()),
+    ]);
+    assert_eq!(seen, expected, "{replies:#?}");
+    assert!(replies.iter().all(|r| r.to == "2222" && r.provider == "smsc"), "{replies:#?}");
+}
+
 /// Goal: the SMSC dying and coming back mid-alert loses nobody.
 /// Method: 60 contacts at 5 SMS/s per node; after 10 accepted submits the SMSC is killed
 /// (SIGKILL: no unbind, in-flight submits get no answer), and restarted on the same port 2 s

@@ -35,6 +35,7 @@ fn accepting_gateway(req: &Request) -> Answer {
 /// message it answers is placed by that reference, and one that says something other than
 /// "OK" is kept for the operator without acknowledging. Each is kept once, though posted
 /// twice.
+/// The school's SMS is sent from its routed number, so answers to it come back routed.
 /// Method: HTTP SMS and voice peers; both alerts send SMS at once and call after 15 s; the
 /// replies are posted as signed webhooks to different nodes, and read back with ListReplies.
 #[tokio::test(flavor = "multi_thread")]
@@ -66,6 +67,21 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     let total =
         |rs: &[Request]| rs.iter().map(|r| r.json()["messages"].as_array().unwrap().len()).sum::<usize>();
     sms.wait_for("both SMS at the gateway", Duration::from_secs(60), |rs| total(rs) == 2).await;
+    // The school's SMS goes out from its routed number, so the parent's answer comes back to
+    // it; the municipality has no route here and sends from the provider's default sender.
+    let senders: BTreeSet<(String, Option<String>)> = sms
+        .requests()
+        .iter()
+        .flat_map(|r| r.json()["messages"].as_array().cloned().unwrap_or_default())
+        .map(|m| (m["client_ref"].as_str().unwrap().to_string(), m["from"].as_str().map(String::from)))
+        .collect();
+    let school_sms = format!("a{}-c{in_school}-sms-0", school_alert.id);
+    let kommune_sms_key = format!("a{}-c{in_kommune}-sms-0", kommune_alert.id);
+    assert_eq!(
+        senders,
+        BTreeSet::from([(school_sms, Some("2222".to_string())), (kommune_sms_key, None)]),
+        "each tenant's SMS from its own sender"
+    );
 
     let hook = |node: u64| format!("{}/inbound/v1/sms-gw/replies", f.http(node));
     let unrouted = json!({"replies": [{"from": PARENT, "text": "OK"}]});

@@ -40,6 +40,10 @@ pub struct Message<'a> {
     /// Base URL of the node that sent it, for receipts and replies.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub callback: Option<Cow<'a, str>>,
+    /// The number, short code or sender name it is sent from; replies go to it. Absent: the
+    /// provider's own sender name.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Cow<'a, str>>,
     /// SMS content.
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsContent<'a>>,
@@ -125,6 +129,7 @@ impl Message<'static> {
             alert,
             priority: Some(text("crisis")),
             callback: None,
+            from: None,
             sms: None,
             email: None,
             voice: None,

@@ -21,7 +21,7 @@ use crate::{
     sim::{Sim, lock},
 };
 
-/// The sender name replies are addressed to.
+/// The sender name replies are addressed to when a message names no sender of its own.
 const REPLY_TO: &str = "VARSEL";
 
 /// How the batch is answered.
@@ -354,7 +354,7 @@ fn queue_callbacks(
             let reply = Reply {
                 id: format!("mo-{id}"),
                 from: message.to.to_string(),
-                to: REPLY_TO.to_owned(),
+                to: message.from.as_deref().unwrap_or(REPLY_TO).to_owned(),
                 text: settings.reply_text.clone(),
                 provider_id: id,
                 sent_at_ms: unix_ms() + settings.reply_delay_ms,

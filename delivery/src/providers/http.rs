@@ -52,9 +52,13 @@ pub struct Reply {
 /// Why a call did not return a reply.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Could not connect, or the connection broke.
+    /// Could not connect (or the request could not be built): nothing reached the provider.
     #[error("{0}")]
     Transport(String),
+    /// The connection broke after the request may have been sent, or while the answer was
+    /// being read: the provider may have taken it.
+    #[error("{0}")]
+    Lost(String),
     /// No reply within the timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
@@ -143,7 +147,12 @@ impl JsonClient {
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| match refusal_in(&e) {
                 Some(refused) => CallError::Refused(refused),
-                None => CallError::Transport(transport_text(&e)),
+                // Only a failed connect proves the request never left: a connection that
+                // closes later (a provider that took the batch and then dropped it without an
+                // answer) leaves the outcome unknown. hyper-util already resends, by itself, a
+                // request a pooled connection closed before writing it.
+                None if e.is_connect() => CallError::Transport(transport_text(&e)),
+                None => CallError::Lost(transport_text(&e)),
             })?;
             let status = resp.status().as_u16();
             let header =
@@ -154,7 +163,7 @@ impl JsonClient {
             let body = Limited::new(resp.into_body(), RESPONSE_BYTES_MAX)
                 .collect()
                 .await
-                .map_err(|e| CallError::Transport(format!("reading the reply: {e}")))?
+                .map_err(|e| CallError::Lost(format!("reading the reply: {e}")))?
                 .to_bytes();
             Ok(Reply { status, retry_after, location, body })
         };
@@ -210,5 +219,43 @@ impl AuthHeader {
     /// The header, for [`JsonClient::send`].
     pub fn header(&self) -> (&str, String) {
         (self.name.as_str(), self.value.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::{CallError, JsonClient};
+
+    /// Goal: a request that may have reached the provider is told apart from one that never
+    /// left: a refused connect is `Transport`, a connection closed after the request was read
+    /// is `Lost` (so the caller counts a resend as a possible duplicate).
+    /// Method: a closed loopback port; a listener that reads the request and closes without
+    /// answering.
+    #[tokio::test]
+    async fn lost_is_not_a_failed_connect() {
+        let client = JsonClient::new(Duration::from_secs(5));
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let never = client.call(hyper::Method::POST, &format!("http://127.0.0.1:{port}/x"), None, &[]).await;
+        assert!(matches!(never, Err(CallError::Transport(_))), "{never:?}");
+
+        let taker = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = taker.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut conn, _) = taker.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            drop(conn);
+        });
+        let body = Some(br#"{"messages":[]}"#.to_vec());
+        let lost = client.call(hyper::Method::POST, &format!("http://127.0.0.1:{port}/x"), body, &[]).await;
+        assert!(matches!(lost, Err(CallError::Lost(_))), "{lost:?}");
     }
 }

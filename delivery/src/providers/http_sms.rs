@@ -74,7 +74,9 @@ impl HttpSmsProvider {
         mapping::set(&mut v, &r.to, json!(to));
         mapping::set(&mut v, &r.text, json!(text));
         mapping::set(&mut v, &r.reference, json!(m.key));
-        if let Some(sender) = &c.sender {
+        // The tenant's own number at this provider (`delivery.reply_routes`), so replies come
+        // back routed to it; else the provider's configured sender.
+        if let Some(sender) = m.sender_at(&self.name).or(c.sender.as_deref()) {
             mapping::set(&mut v, &r.sender, json!(sender));
         }
         Ok(v)
@@ -230,7 +232,7 @@ pub fn excerpt(body: &[u8]) -> String {
 pub fn transport(e: CallError) -> ProviderError {
     match e {
         // The request went out and no answer came: the provider may hold the messages.
-        CallError::Timeout(_) => ProviderError::Ambiguous(e.to_string()),
+        CallError::Timeout(_) | CallError::Lost(_) => ProviderError::Ambiguous(e.to_string()),
         _ => ProviderError::Unavailable(e.to_string()),
     }
 }

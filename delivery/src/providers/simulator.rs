@@ -35,6 +35,8 @@ struct WireMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     callback: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sms: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<serde_json::Value>,
@@ -97,6 +99,7 @@ impl SimulatorProvider {
             alert: m.alert,
             priority: priority_name(m.priority),
             callback: self.callback.as_deref(),
+            from: m.sender_at(&self.name),
             sms: None,
             email: None,
             voice: None,
@@ -138,7 +141,7 @@ impl SimulatorProvider {
 fn transport(e: CallError) -> ProviderError {
     match e {
         // The request went out and no answer came: the provider may hold the messages.
-        CallError::Timeout(_) => ProviderError::Ambiguous(e.to_string()),
+        CallError::Timeout(_) | CallError::Lost(_) => ProviderError::Ambiguous(e.to_string()),
         _ => ProviderError::Unavailable(e.to_string()),
     }
 }

@@ -202,7 +202,15 @@ impl SmppProvider {
             SmsEncoding::Ucs2 => Coding::Ucs2,
         };
         let payloads = fit_segments(segments.payloads, coding, self.mode);
-        let template = SubmitSm { destination_addr: to.to_string(), ..self.template.clone() };
+        let mut template = SubmitSm { destination_addr: to.to_string(), ..self.template.clone() };
+        // The tenant's own number here (`delivery.reply_routes`), so a reply comes back to a
+        // number routed to it.
+        if let Some(sender) = m.sender_at(&self.name) {
+            let (addr, ton, npi) = source_address(sender, None, None).map_err(|e| {
+                format!("delivery.reply_routes: {sender:?} cannot be an SMPP source address: {e}")
+            })?;
+            (template.source_addr, template.source_addr_ton, template.source_addr_npi) = (addr, ton, npi);
+        }
         let mut parts = varsel_smpp::build_submits(&template, &payloads, coding, self.mode, reference)
             .map_err(|e| e.to_string())?;
         if coding == Coding::Gsm7 {

@@ -340,6 +340,7 @@ mod tests {
                 text: text.map(Into::into),
                 html: html.map(Into::into),
             },
+            senders: Default::default(),
         }
     }
 

@@ -75,6 +75,7 @@ fn msgs(n: usize) -> Vec<OutboundMessage> {
             priority: Priority::Crisis,
             to: "+4790000000".into(),
             content: MessageContent::Sms { text: "x".into() },
+            senders: Default::default(),
         })
         .collect()
 }

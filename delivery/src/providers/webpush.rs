@@ -208,6 +208,7 @@ mod tests {
             priority: Priority::Crisis,
             to: format!(r#"{{"endpoint":"{endpoint}",{KEYS}}}"#),
             content: MessageContent::Push { title: Some("Varsel".into()), body: Some("Evakuer".into()) },
+            senders: Default::default(),
         }
     }
 

@@ -178,7 +178,10 @@ impl Actor for ShardWorker {
             dq::alert(&txn, shard.alert)?.ok_or_else(|| format!("alert {} not found", shard.alert))?;
         let range =
             dq::shard_range(&alert, shard.shard).ok_or_else(|| format!("no shard {}", shard.shard))?;
-        let max_segments = query::tenant(&txn, alert.tenant)?.map_or(1, |t| t.limits.max_sms_segments);
+        let tenant = query::tenant(&txn, alert.tenant)?;
+        let max_segments = tenant.as_ref().map_or(1, |t| t.limits.max_sms_segments);
+        let senders =
+            tenant.map(|t| senders_of(&args.shared.config.reply_routes, &t.name)).unwrap_or_default();
         let end = dq::range_end(&range);
         drop(txn);
         let _ = myself.cast(WorkerMsg::Pump);
@@ -191,7 +194,7 @@ impl Actor for ShardWorker {
             max_segments,
             step: None,
             pipes: Vec::new(),
-            renderer: Renderer::default(),
+            renderer: Renderer::with_senders(senders),
             pump_scheduled: true,
             started: tokio::time::Instant::now(),
             fence,
@@ -422,4 +425,14 @@ fn fill(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, i: usize) {
             return;
         }
     }
+}
+
+/// Where a tenant's messages are sent from, per provider: its `delivery.reply_routes` entries
+/// (the first for a provider, if it has several).
+fn senders_of(routes: &[varsel_config::ReplyRoute], tenant: &str) -> crate::message::Senders {
+    let mut out = crate::message::Senders::new();
+    for r in routes.iter().filter(|r| r.tenant == tenant) {
+        out.entry(r.provider.clone()).or_insert_with(|| r.to.clone());
+    }
+    out
 }

@@ -59,6 +59,7 @@ fn msg(i: u64, to: &str) -> OutboundMessage {
         priority: Priority::Crisis,
         to: to.into(),
         content: MessageContent::Sms { text: format!("hei {i}") },
+        senders: Default::default(),
     }
 }
 
