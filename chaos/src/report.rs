@@ -217,18 +217,27 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>17}",
-            "alerts during", "alerts", "messages", "duplicates", "per million", "orphan fragments"
+            "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>16} {:>19} {:>17}",
+            "alerts during",
+            "alerts",
+            "messages",
+            "duplicates",
+            "per million",
+            "after a timeout",
+            "others per million",
+            "orphan fragments"
         );
         for r in &h.rows {
             let _ = writeln!(
                 s,
-                "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>17}",
+                "  {:<18} {:>7} {:>9} {:>11} {:>12} {:>16} {:>19} {:>17}",
                 r.during,
                 r.alerts,
                 r.messages,
                 r.handset_duplicates,
                 r.duplicates_per_million,
+                r.after_provider_timeout,
+                r.others_per_million,
                 r.orphan_fragments
             );
         }

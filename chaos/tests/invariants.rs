@@ -157,6 +157,12 @@ async fn handset_duplicates_need_a_fault() {
     let (v, h) = handset::check(&e, &m.per_alert);
     assert!(!v.ok && v.detail.contains("alert 2: 1 duplicates"), "{v:?}");
     assert_eq!((h.unexplained, h.rows[0].during.as_str()), (1, "none"));
+    // A provider that times out after accepting explains only copies of what it took without
+    // answering; this copy followed an answered send, so it stays unexplained.
+    e.provider_timeouts = true;
+    let (v, h) = handset::check(&e, &m.per_alert);
+    assert!(!v.ok && h.unexplained == 1, "{v:?}");
+    e.provider_timeouts = false;
 
     // A stall long before the alert explains nothing; one while it ran does.
     let stall = |from_ms, to_ms| FaultWindow { kind: FaultKind::StallSite, from_ms, to_ms };

@@ -86,6 +86,8 @@ pub(crate) struct Recorder {
     alerts: HashMap<(u64, Channel), ChannelCounts>,
     alerts_untracked: u64,
     handsets: Handsets,
+    /// Keys a provider took in a batch it then did not answer (few: a rate of the batches).
+    unanswered: std::collections::HashSet<u64, BuildHasherDefault<PassThrough>>,
 }
 
 impl Recorder {
@@ -98,6 +100,7 @@ impl Recorder {
             alerts: HashMap::new(),
             alerts_untracked: 0,
             handsets: Handsets::default(),
+            unanswered: Default::default(),
         }
     }
 
@@ -125,6 +128,14 @@ impl Recorder {
             self.list(arrival.key);
         }
         verdict
+    }
+
+    /// Notes that the provider took key `hash` and did not answer: a later copy of it on its
+    /// handset is explained by that (see `handset_duplicates_after_unanswered`).
+    pub(crate) fn unanswered(&mut self, hash: u64) {
+        if self.unanswered.len() < self.keys.len().max(1) {
+            self.unanswered.insert(hash);
+        }
     }
 
     /// The record of key `hash` as it stands (zero for a key never seen).
@@ -161,6 +172,8 @@ impl Recorder {
             counts.handset_messages += 1;
             counts.handsets += u64::from(copies == 0);
             counts.handset_duplicates += u64::from(copies > 0);
+            counts.handset_duplicates_after_unanswered +=
+                u64::from(copies > 0 && self.unanswered.contains(&arrival.hash));
         }
         counts.orphan_fragments += shown.fragments_added;
         counts.orphan_fragments = counts.orphan_fragments.saturating_sub(shown.fragments_joined);
@@ -266,6 +279,7 @@ mod tests {
             handsets: 2,
             handset_messages: 3,
             handset_duplicates: 1,
+            handset_duplicates_after_unanswered: 0,
             orphan_fragments: 0,
             first_received_ms: 1_001,
             last_received_ms: 1_002,

@@ -194,6 +194,11 @@ pub struct ChannelCounts {
     /// hide: another provider taking the same key, a provider ignoring keys, a new key.
     #[serde(default)]
     pub handset_duplicates: u64,
+    /// Of those, copies of a message an earlier copy of which the provider took without
+    /// answering (`timeout_after_accept_rate`): a client that cannot tell whether it was
+    /// taken sends it again, and without a key the handset shows it twice.
+    #[serde(default)]
+    pub handset_duplicates_after_unanswered: u64,
     /// Parts of multipart messages whose other parts have not arrived (now): pieces of a
     /// message on a handset.
     #[serde(default)]
@@ -217,6 +222,9 @@ pub struct AlertCounts {
     /// Summed over the channels: copies beyond the first per recipient and channel.
     #[serde(default)]
     pub handset_duplicates: u64,
+    /// Summed over the channels: of those, copies after an unanswered acceptance.
+    #[serde(default)]
+    pub handset_duplicates_after_unanswered: u64,
     /// Summed over the channels: fragments of messages that never completed (so far).
     #[serde(default)]
     pub orphan_fragments: u64,
@@ -232,6 +240,7 @@ impl AlertCounts {
         AlertCounts {
             alert,
             handset_duplicates: sum(|c| c.handset_duplicates),
+            handset_duplicates_after_unanswered: sum(|c| c.handset_duplicates_after_unanswered),
             orphan_fragments: sum(|c| c.orphan_fragments),
             last_received_ms: channels.values().map(|c| c.last_received_ms).max().unwrap_or(0),
             channels,

@@ -205,6 +205,13 @@ fn judge(
         });
         verdicts.push(verdict);
     }
+    if fate.unanswered {
+        for (message, verdict) in messages.iter().zip(&verdicts) {
+            if verdict.delivers() {
+                recorder.unanswered(key_hash(&message.key));
+            }
+        }
+    }
     (verdicts, fate)
 }
 

@@ -52,6 +52,9 @@ pub struct AlertFigures {
     pub messages: u64,
     /// Copies beyond the first.
     pub duplicates: u64,
+    /// Of those, copies of a message a provider took without answering (a provider timeout
+    /// after accepting, the scenario's `[sim]`).
+    pub after_unanswered: u64,
     /// Orphan fragments.
     pub orphans: u64,
     /// First and last arrival at a provider, ms since the Unix epoch (0: none).
@@ -67,6 +70,7 @@ impl AlertFigures {
             id: counts.alert,
             messages: channels.clone().map(|c| c.handsets).sum(),
             duplicates: counts.handset_duplicates,
+            after_unanswered: counts.handset_duplicates_after_unanswered,
             orphans: counts.orphan_fragments,
             first_received_ms: channels
                 .filter(|c| c.first_received_ms > 0)

@@ -37,6 +37,7 @@ async fn honoured_key_is_suppressed() -> Result<()> {
         handsets: 2,
         handset_messages: 2,
         handset_duplicates: 0,
+        handset_duplicates_after_unanswered: 0,
         orphan_fragments: 0,
         first_received_ms: 0,
         last_received_ms: 0,

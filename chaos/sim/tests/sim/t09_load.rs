@@ -61,6 +61,7 @@ async fn two_hundred_thousand_messages_counted_exactly() -> Result<()> {
         handsets: MESSAGES,
         handset_messages: MESSAGES,
         handset_duplicates: 0,
+        handset_duplicates_after_unanswered: 0,
         orphan_fragments: 0,
         first_received_ms: 0,
         last_received_ms: 0,

@@ -22,6 +22,23 @@ async fn timeout_after_accept_closes_without_answer() -> Result<()> {
     assert_eq!((counts.handsets, counts.handset_messages), (4, 4));
     let counters = sim.client.stats().await?.provider("sms-primary").counters;
     assert_eq!((counters.batches_unanswered, counters.messages_unanswered, counters.accepted), (1, 4, 4));
+    assert_eq!(counts.handset_duplicates_after_unanswered, 0, "first copies are no duplicates");
+
+    // The client, not knowing, sends two of them again to a polite provider that ignores
+    // keys: the handsets show them twice, and the copies are put down to the unanswered
+    // acceptance. A copy of a message that was answered is not.
+    let polite = ProviderSettings {
+        timeout_after_accept_rate: Some(0.0),
+        honour_idempotency: Some(false),
+        ..Default::default()
+    };
+    sim.client.set("sms-primary", &polite).await?;
+    send_ok(&sim.client, "sms-primary", &batch[..2]).await?;
+    let answered = vec![sms(3, 9)];
+    send_ok(&sim.client, "sms-primary", &answered).await?;
+    send_ok(&sim.client, "sms-primary", &answered).await?;
+    let counts = sim.client.counts(3).await?.channel(Channel::Sms);
+    assert_eq!((counts.handset_duplicates, counts.handset_duplicates_after_unanswered), (3, 2));
     Ok(())
 }
 
