@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use varsel_proto::api::alert_service_client::AlertServiceClient;
-use varsel_proto::api::{Alert, Channel, Consistency, ListRepliesRequest, Reply};
+use varsel_proto::api::{Alert, Channel, Consistency, GetAlertRequest, ListRepliesRequest, Reply};
 use varsel_sim::ReplyRecord;
 
 use super::{Evidence, Verdict, alert_and_contact, first};
@@ -90,7 +90,7 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
         Err(why) => {
             let unread =
                 |name| Verdict::new(name, false, format!("the kept replies could not be read: {why}"));
-            return (vec![unread(KEPT), unread(TENANT), receipts(e, &tenants, &mut figures)], figures);
+            return (vec![unread(KEPT), unread(TENANT), receipts(e, &tenants, &mut figures).await], figures);
         }
     };
     // Replies to alerts of this run's tenants only: a simulator shared by several runs (compose
@@ -173,7 +173,7 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
             if wrong.is_empty() { String::new() } else { format!(": {}", first(&wrong, 5)) },
         ),
     );
-    let receipts_verdict = receipts(e, &tenants, &mut figures);
+    let receipts_verdict = receipts(e, &tenants, &mut figures).await;
     (vec![kept_verdict, tenant_verdict, receipts_verdict], figures)
 }
 
@@ -266,24 +266,36 @@ async fn list(
 
 /// Every delivered receipt a node answered is counted in its alert's progress: per alert, the
 /// SMS delivered count is at least the distinct messages whose delivered receipt was answered.
-fn receipts(e: &Evidence, tenants: &[(&str, &BTreeMap<u64, Alert>)], figures: &mut ReplyFigures) -> Verdict {
+/// The alerts are read again now: receipts of the last alerts arrive after they finished.
+async fn receipts(
+    e: &Evidence,
+    tenants: &[(&str, &BTreeMap<u64, Alert>)],
+    figures: &mut ReplyFigures,
+) -> Verdict {
     let mut answered: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     for r in e.receipts.iter().filter(|r| r.delivered && r.key.ends_with("-sms-0")) {
         if let Some((alert, contact)) = alert_and_contact(&r.key) {
             answered.entry(alert).or_default().insert(contact);
         }
     }
-    let alerts: BTreeMap<u64, &Alert> =
-        tenants.iter().flat_map(|(_, a)| a.iter().map(|(id, a)| (*id, a))).collect();
+    let owner: BTreeMap<u64, &str> =
+        tenants.iter().flat_map(|(token, a)| a.keys().map(move |id| (*id, *token))).collect();
     let mut short = Vec::new();
+    let mut unread = Vec::new();
     for (alert, contacts) in &answered {
-        let Some(a) = alerts.get(alert) else { continue };
+        let Some(token) = owner.get(alert) else { continue };
         figures.receipts_answered += contacts.len() as u64;
-        let recorded = a
-            .progress
-            .as_ref()
-            .and_then(|p| p.channels.iter().find(|c| c.channel == Channel::Sms as i32))
-            .map_or(0, |c| c.delivered);
+        let recorded = match read_alert(e, token, *alert).await {
+            Ok(a) => a
+                .progress
+                .as_ref()
+                .and_then(|p| p.channels.iter().find(|c| c.channel == Channel::Sms as i32))
+                .map_or(0, |c| c.delivered),
+            Err(why) => {
+                unread.push(format!("alert {alert}: {why}"));
+                continue;
+            }
+        };
         if recorded < contacts.len() as u64 {
             figures.receipts_lost += contacts.len() as u64 - recorded;
             short.push(format!("alert {alert}: {recorded} recorded of {} answered", contacts.len()));
@@ -291,13 +303,27 @@ fn receipts(e: &Evidence, tenants: &[(&str, &BTreeMap<u64, Alert>)], figures: &m
     }
     Verdict::new(
         RECEIPTS,
-        short.is_empty(),
+        short.is_empty() && unread.is_empty(),
         format!(
-            "{} delivered SMS receipts answered over {} alerts, {} not recorded{}",
+            "{} delivered SMS receipts answered over {} alerts, {} not recorded{}{}",
             figures.receipts_answered,
             answered.len(),
             figures.receipts_lost,
             if short.is_empty() { String::new() } else { format!(": {}", first(&short, 5)) },
+            if unread.is_empty() { String::new() } else { format!("; unreadable: {}", first(&unread, 3)) },
         ),
     )
+}
+
+/// One alert as it is now, read linearizably.
+async fn read_alert(e: &Evidence, token: &str, id: u64) -> Result<Alert, String> {
+    let cluster = cluster_from(&e.nodes, 0).map_err(|err| err.to_string())?;
+    let got = cluster
+        .call(|ch| {
+            let req = authed(token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });
+            async move { AlertServiceClient::new(ch).get_alert(req).await }
+        })
+        .await
+        .map_err(|err| err.to_string())?;
+    got.value.into_inner().alert.ok_or_else(|| "no alert in the answer".to_string())
 }
