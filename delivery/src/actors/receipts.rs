@@ -3,18 +3,19 @@
 //! Inbound endpoints (HTTP webhooks, SMPP deliver_sm) hand receipts and replies here. Receipts
 //! name their message by its key; replies come from a phone number and are attributed to an
 //! alert by [`attribute`] (or to none) and kept, whatever they say, for operators to read
-//! (`varsel alert replies`); those that say "OK" (see [`ACK_WORDS`]) acknowledge. Push subscriptions reported gone are written the same
-//! way, so later alerts skip them. All are written in batches ([`BATCH_MAX`] items or
-//! [`FLUSH_AFTER`]).
+//! (`varsel alert replies`); those that say "OK" (see [`ACK_WORDS`]) acknowledge. Push
+//! subscriptions reported gone are written the same way, so later alerts skip them. All are
+//! written in batches ([`BATCH_MAX`] items or [`FLUSH_AFTER`]).
 //!
 //! Durable before answered: a submission may carry a reply port, answered only once every
 //! write of the batch it joined has committed (or with why not), so a webhook or `deliver_sm`
 //! is acknowledged to the provider only when its effect is in the log, and otherwise sent
 //! again by the provider. Every item is idempotent when sent again (a receipt is stored once
-//! per message, a reply once per provider id, an acknowledgement once per alert and recipient). At most [`PENDING_MAX`]
-//! items wait: beyond that a submission is refused as busy (back-pressure: the provider is
-//! answered 503 or a temporary SMPP error), never silently dropped; only items with nobody to
-//! answer (a receipt settled late on an SMPP bind) are dropped and counted then.
+//! per message, a reply once per provider id, an acknowledgement once per alert and
+//! recipient). At most [`PENDING_MAX`] items wait: beyond that a submission is refused as busy
+//! (back-pressure: the provider is answered 503 or a temporary SMPP error), never silently
+//! dropped; only items with nobody to answer (a receipt settled late on an SMPP bind) are
+//! dropped and counted then.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,8 +124,8 @@ pub enum Attribution {
     None {
         /// Why, as the `reason` label of `varsel_delivery_replies_unattributed_total`.
         reason: &'static str,
-        /// The tenants it may be for (shown to each), none when no tenant's open alert
-        /// reached the number.
+        /// The tenants it may be for (shown to each), none when no tenant's alert reached
+        /// the number within the reply window.
         tenants: Vec<TenantId>,
     },
 }
