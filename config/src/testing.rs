@@ -13,7 +13,8 @@ pub struct TestingConfig {
     /// shortly after they start, to prove that supervision restarts them. Never in production.
     pub panic_actors: Vec<String>,
     /// Reads of the delivery engine that fail once (`ack`: the first read that finds a
-    /// recipient's acknowledgement), to prove that a failed read delays work and never skips a
-    /// check. Never in production.
+    /// recipient's acknowledgement; `barrier`: the first read barrier before replies are
+    /// placed), to prove that a failed read delays work and never skips a check. Never in
+    /// production.
     pub fail_reads: Vec<String>,
 }

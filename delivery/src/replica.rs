@@ -13,6 +13,9 @@ use varsel_raft_store::{NodeId, Request, StateReader};
 /// A boxed future that borrows the replica.
 pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<Written, WriteError>> + Send + 'a>>;
 
+/// A boxed future of a read barrier: `Err` says why this node cannot tell that it is current.
+pub type BarrierFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
 /// This node's replica, as the delivery engine uses it.
 pub trait Replica: Send + Sync + std::fmt::Debug + 'static {
     /// This node's id: the owner named in leases and records.
@@ -30,4 +33,9 @@ pub trait Replica: Send + Sync + std::fmt::Debug + 'static {
 
     /// Commits `request` through the leader, from whichever node this is.
     fn write(&self, request: Request) -> WriteFuture<'_>;
+
+    /// Returns once this node has applied every write committed before the call (a read
+    /// index), so what it reads next is not stale: a lagging node must not decide from an
+    /// old state (to which alert a reply belongs, say).
+    fn read_barrier(&self) -> BarrierFuture<'_>;
 }

@@ -35,7 +35,9 @@ fn accepting_gateway(req: &Request) -> Answer {
 /// message it answers is placed by that reference, and one that says something other than
 /// "OK" is kept for the operator without acknowledging. Each is kept once, though posted
 /// twice.
-/// The school's SMS is sent from its routed number, so answers to it come back routed.
+/// The school's SMS is sent from its routed number, so answers to it come back routed. A node
+/// that cannot tell it is current (its read barrier fails) refuses a reply with 503 rather
+/// than place it from an old state.
 /// Method: HTTP SMS and voice peers; both alerts send SMS at once and call after 15 s; the
 /// replies are posted as signed webhooks to different nodes, and read back with ListReplies.
 #[tokio::test(flavor = "multi_thread")]
@@ -55,7 +57,10 @@ async fn reply_acknowledges_only_its_tenants_alert() {
                 provider("voice-gw", C::Voice, dir, ProviderKind::VoiceHttp(voice)),
             ]
         },
-        |s| s.delivery.reply_routes = vec![route],
+        |s| {
+            s.delivery.reply_routes = vec![route];
+            s.fail_reads = vec!["barrier".into()];
+        },
     )
     .await;
     let (_, school) = f.c.tenant_with(1, "skole", Role::Operator).await;
@@ -84,8 +89,22 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     );
 
     let hook = |node: u64| format!("{}/inbound/v1/sms-gw/replies", f.http(node));
+    // A node that cannot tell it is current places no reply: the provider is told to send it
+    // again (each node's first read barrier before placing replies fails, by failpoint), and
+    // the next copy is taken.
+    let refused_once = std::sync::Mutex::new(BTreeSet::new());
+    let post = |node: u64, body: Value| {
+        let (f, refused_once) = (&f, &refused_once);
+        async move {
+            if refused_once.lock().unwrap().insert(node) {
+                let first = f.post_signed(&hook(node), WEBHOOK_SECRET, &body).await;
+                assert_eq!(first, 503, "node {node} placed a reply without its read barrier");
+            }
+            f.post_signed(&hook(node), WEBHOOK_SECRET, &body).await
+        }
+    };
     let unrouted = json!({"replies": [{"from": PARENT, "text": "OK"}]});
-    assert_eq!(f.post_signed(&hook(1), WEBHOOK_SECRET, &unrouted).await, 200);
+    assert_eq!(post(1, unrouted).await, 200);
     let python = crate::common::metrics::parser_python();
     let scrape = crate::common::metrics::scrape(&f.c, &python, 1).await;
     let ambiguous = scrape.sum(
@@ -95,15 +114,15 @@ async fn reply_acknowledges_only_its_tenants_alert() {
     assert_eq!(ambiguous, 1.0, "the unrouted reply must be counted as unattributed");
 
     let routed = json!({"replies": [{"from": PARENT, "to": "2222", "text": "OK"}]});
-    assert_eq!(f.post_signed(&hook(3), WEBHOOK_SECRET, &routed).await, 200);
+    assert_eq!(post(3, routed).await, 200);
     let acknowledged = f.get_as(&school, school_alert.id, 2).await.progress.unwrap_or_default().acknowledged;
     assert_eq!(acknowledged, 1, "the routed reply is committed before it is answered");
 
     // The provider names the message replied to (its client reference, our key).
     let kommune_sms = format!("a{}-c{in_kommune}-sms-0", kommune_alert.id);
     let help = json!({"replies": [{"from": PARENT, "text": "Trenger hjelp", "id": "mo-7", "provider_id": kommune_sms}]});
-    assert_eq!(f.post_signed(&hook(2), WEBHOOK_SECRET, &help).await, 200);
-    assert_eq!(f.post_signed(&hook(1), WEBHOOK_SECRET, &help).await, 200, "a copy is answered too");
+    assert_eq!(post(2, help.clone()).await, 200);
+    assert_eq!(post(1, help).await, 200, "a copy is answered too");
 
     let school_replies = replies(&f, &school, school_alert.id, false).await;
     assert_eq!(summary(&school_replies), [("OK".into(), true, "route".into(), in_school)]);

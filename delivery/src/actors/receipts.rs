@@ -3,7 +3,9 @@
 //! Inbound endpoints (HTTP webhooks, SMPP deliver_sm) hand receipts and replies here. Receipts
 //! name their message by its key; replies come from a phone number and are attributed to an
 //! alert by [`attribute`] (or to none) and kept, whatever they say, for operators to read
-//! (`varsel alert replies`); those that say "OK" (see [`ACK_WORDS`]) acknowledge. Push
+//! (`varsel alert replies`); those that say "OK" (see [`ACK_WORDS`]) acknowledge. Replies are
+//! placed when their batch is written, after a read barrier, so a node that lags never places
+//! one from an old state. Push
 //! subscriptions reported gone are written the same way, so later alerts skip them. All are
 //! written in batches ([`BATCH_MAX`] items or [`FLUSH_AFTER`]).
 //!
@@ -80,13 +82,12 @@ pub enum ReceiptsMsg {
 pub struct ReceiptsState {
     replica: Arc<dyn Replica>,
     receipts: Vec<ReceiptItem>,
-    replies: Vec<ReplyItem>,
+    /// Replies, placed only when written (after a read barrier).
+    replies: Vec<ReplyIn>,
     acks: Vec<(AlertId, ContactId, Option<Channel>)>,
     push_gone: Vec<PushGoneItem>,
     waiting: Vec<Done>,
-    routes: Vec<ReplyRoute>,
-    reply_window_ms: u64,
-    unattributed: CounterVec,
+    placing: Arc<Placing>,
     flush_scheduled: bool,
     dropped: Arc<AtomicU64>,
     failpoints: Arc<crate::engine::Failpoints>,
@@ -320,9 +321,12 @@ impl Actor for Receipts {
             acks: Vec::new(),
             push_gone: Vec::new(),
             waiting: Vec::new(),
-            routes: args.routes,
-            reply_window_ms: args.reply_window_ms,
-            unattributed: args.unattributed,
+            placing: Arc::new(Placing {
+                routes: args.routes,
+                reply_window_ms: args.reply_window_ms,
+                unattributed: args.unattributed,
+                failpoints: args.failpoints.clone(),
+            }),
             flush_scheduled: false,
             dropped: args.dropped,
             failpoints: args.failpoints,
@@ -358,24 +362,7 @@ impl Actor for Receipts {
         for item in items {
             match item {
                 InboundWork::Receipt(r) => state.receipts.push(r),
-                InboundWork::Reply(reply) => {
-                    match attribute(state.replica.as_ref(), &state.routes, state.reply_window_ms, &reply) {
-                        Ok(attribution) => {
-                            if let Attribution::None { reason, .. } = &attribution {
-                                tracing::info!(provider = %reply.provider, reason, "reply attributed to no alert");
-                                state.unattributed.with(&[reason]).inc();
-                            }
-                            state.replies.push(reply_item(reply, attribution));
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "reply not attributed: the applied state is unreadable");
-                            if let Some(done) = done {
-                                let _ = done.send(Err(InboundRefused::NotRecorded(e)));
-                            }
-                            return Ok(());
-                        }
-                    }
-                }
+                InboundWork::Reply(reply) => state.replies.push(reply),
                 InboundWork::Ack(alert, contact, channel) => state.acks.push((alert, contact, Some(channel))),
                 InboundWork::PushGone(item) => state.push_gone.push(item),
             }
@@ -391,6 +378,43 @@ impl Actor for Receipts {
     }
 }
 
+/// How replies are placed: the routes, the reply window, and the count of unplaced ones.
+#[derive(Debug)]
+struct Placing {
+    routes: Vec<ReplyRoute>,
+    reply_window_ms: u64,
+    unattributed: CounterVec,
+    failpoints: Arc<crate::engine::Failpoints>,
+}
+
+impl Placing {
+    /// The replies as recorded, each placed from a state at least as new as every write
+    /// committed before the call: a node that lags (catching up after a restart, say) must not
+    /// miss the other tenant's newest alert and place a reply with the only one it knows.
+    async fn place(&self, replica: &dyn Replica, replies: Vec<ReplyIn>) -> Result<Vec<ReplyItem>, String> {
+        if replies.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.failpoints.fail_read("barrier") {
+            return Err(
+                "failpoint: the read barrier before placing replies fails once (testing.fail_reads)".into()
+            );
+        }
+        replica.read_barrier().await.map_err(|e| format!("this node cannot tell it is current: {e}"))?;
+        let mut placed = Vec::with_capacity(replies.len());
+        for reply in replies {
+            let attribution = attribute(replica, &self.routes, self.reply_window_ms, &reply)
+                .map_err(|e| format!("the applied state is unreadable: {e}"))?;
+            if let Attribution::None { reason, .. } = &attribution {
+                tracing::info!(provider = %reply.provider, reason, "reply attributed to no alert");
+                self.unattributed.with(&[reason]).inc();
+            }
+            placed.push(reply_item(reply, attribution));
+        }
+        Ok(placed)
+    }
+}
+
 fn flush(state: &mut ReceiptsState) {
     let receipts = std::mem::take(&mut state.receipts);
     let replies = std::mem::take(&mut state.replies);
@@ -398,16 +422,25 @@ fn flush(state: &mut ReceiptsState) {
     let gone = std::mem::take(&mut state.push_gone);
     let waiting = std::mem::take(&mut state.waiting);
     let replica = state.replica.clone();
+    let placing = state.placing.clone();
     tokio::spawn(async move {
+        let mut failed = None;
         // Replies and acknowledgements first: they stop escalation.
-        let reply_cmds = replies
+        let placed = match placing.place(replica.as_ref(), replies).await {
+            Ok(placed) => placed,
+            Err(e) => {
+                tracing::warn!(error = %e, "replies not placed; their senders are told to send them again");
+                failed = Some(e);
+                Vec::new()
+            }
+        };
+        let reply_cmds = placed
             .chunks(REPLIES_PER_ENTRY_MAX)
             .map(|c| DeliveryCommand::Replies { items: c.to_vec() })
             .collect::<Vec<_>>();
         let ack_cmd = (!acks.is_empty()).then_some(DeliveryCommand::Acks { items: acks });
         let receipt_cmd = (!receipts.is_empty()).then_some(DeliveryCommand::Receipts { items: receipts });
         let gone_cmd = (!gone.is_empty()).then_some(DeliveryCommand::PushGone { items: gone });
-        let mut failed = None;
         let cmds = reply_cmds.into_iter().chain([ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten());
         for cmd in cmds {
             if let Err(e) = replica.write(Request::Delivery(Box::new(cmd))).await {

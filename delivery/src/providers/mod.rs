@@ -73,6 +73,10 @@ pub enum SendResult {
     Accepted(String),
     /// Failed for now; may succeed later or elsewhere.
     Retryable(String),
+    /// No answer came for it (a timeout, a broken connection): the provider may have taken it.
+    /// It is tried again like a retryable one, and every later attempt counts as a possible
+    /// duplicate (`varsel_delivery_possible_duplicates_total`).
+    Ambiguous(String),
     /// Refused for good (bad number, message too long …).
     Permanent(String),
 }
@@ -533,6 +537,11 @@ impl ProviderSet {
                 }
                 SendResult::Retryable(e) => {
                     p.last_error = e;
+                    retry.push(p);
+                }
+                SendResult::Ambiguous(e) => {
+                    p.last_error = e;
+                    p.ambiguous = Some(slot.name().into());
                     retry.push(p);
                 }
             }

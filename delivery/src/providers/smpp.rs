@@ -262,7 +262,13 @@ impl SmppProvider {
         if accepted > 0 && !err.is_permanent() {
             self.keep_partial(&m.key, Partial { reference, ids: ids.clone(), at: std::time::Instant::now() });
         }
-        let result = if err.is_permanent() { SendResult::Permanent(why) } else { SendResult::Retryable(why) };
+        let result = if err.is_permanent() {
+            SendResult::Permanent(why)
+        } else if err.may_have_been_sent() {
+            SendResult::Ambiguous(why)
+        } else {
+            SendResult::Retryable(why)
+        };
         (result, failure)
     }
 

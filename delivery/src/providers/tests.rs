@@ -215,3 +215,24 @@ async fn failover_after_no_answer_counts_possible_duplicates() {
     assert_eq!(providers_used(&s.deliver(&msgs(2)).await), vec!["alt"; 2]);
     assert_eq!(events.0.lock().unwrap().len(), 1, "a refusal is not a possible duplicate");
 }
+
+/// Goal: one message of a batch whose answer never came (an SMPP `submit_sm` without its
+/// response, a push call that broke) is tried again and counted as a possible duplicate; a
+/// message refused for now is tried again without being counted.
+/// Method: the provider answers the first call with one ambiguous, one retryable and one
+/// accepted message, then accepts everything.
+#[tokio::test]
+async fn a_message_without_an_answer_counts_when_tried_again() {
+    let primary = Scripted::new("primary");
+    primary.script.lock().unwrap().push_back(Ok(vec![
+        SendResult::Ambiguous("no submit_sm_resp within 10s".into()),
+        SendResult::Retryable("throttled".into()),
+        SendResult::Accepted("p-2".into()),
+    ]));
+    let events = Arc::new(CountingEvents::default());
+    let slots = vec![Slot::new(primary.clone() as Arc<dyn Provider>, 0, 4)];
+    let retry = RetryPolicy { backoff_min: Duration::from_millis(1), ..RetryPolicy::default() };
+    let s = ProviderSet::new(Channel::Sms, slots, retry, events.clone());
+    assert_eq!(providers_used(&s.deliver(&msgs(3)).await), vec!["primary"; 3]);
+    assert_eq!(*events.0.lock().unwrap(), vec![("primary".to_string(), 1)]);
+}

@@ -123,6 +123,9 @@ impl WebPushProvider {
                 tracing::warn!(provider = %self.name, key = %m.key, reason = %refused, "push endpoint refused by the outbound address rule; message failed");
                 Ok(SendResult::Permanent(refused.to_string()))
             }
+            Err(e @ (CallError::Timeout(_) | CallError::Lost(_))) => {
+                Ok(SendResult::Ambiguous(format!("push service: {e}")))
+            }
             Err(e) => Ok(SendResult::Retryable(format!("push service: {e}"))),
         }
     }

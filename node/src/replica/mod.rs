@@ -150,4 +150,8 @@ impl varsel_delivery::Replica for Replica {
     fn write(&self, request: varsel_raft_store::Request) -> varsel_delivery::replica::WriteFuture<'_> {
         Box::pin(Replica::write(self, request))
     }
+
+    fn read_barrier(&self) -> varsel_delivery::replica::BarrierFuture<'_> {
+        Box::pin(async move { Replica::read_barrier(self).await.map(|_| ()).map_err(|e| e.to_string()) })
+    }
 }
