@@ -145,7 +145,7 @@ impl ProcessBackend {
         let cut = self.cuts.get(&id).cloned().unwrap_or_default().into_iter().collect();
         let fut = async {
             let mut admin = self.lc.admin(id)?;
-            admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms }).await?;
+            admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms, clock_offset_ms: 0 }).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         };
         match tokio::time::timeout(Duration::from_secs(10), fut).await {

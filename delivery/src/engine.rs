@@ -33,6 +33,42 @@ impl EngineClock {
     }
 }
 
+/// The log's clock as this node can tell it now: the latest leader time it has applied, plus
+/// the time its own monotonic clock says has passed since it applied it. Leases, start times,
+/// escalation steps and expiry are stamped in the log's clock, so they are compared with this,
+/// never with this node's wall clock: a node whose clock is wrong still claims its share of
+/// the work, takes over a dead node's shards when their leases lapse, and escalates on time.
+/// Its error is the leader's (bounded by the log) plus how long applying lags. It never goes
+/// back.
+#[derive(Debug)]
+pub struct LogClock {
+    applied: tokio::sync::watch::Receiver<varsel_raft_store::state_machine::AppliedState>,
+    last: Mutex<(u64, Instant)>,
+}
+
+impl LogClock {
+    /// A clock that follows the applied state of `state`.
+    pub fn new(state: &varsel_raft_store::StateReader<varsel_raft_store::engine::SledTree>) -> Self {
+        let applied = state.subscribe();
+        let clock = applied.borrow().clock_ms;
+        Self { applied, last: Mutex::new((clock, Instant::now())) }
+    }
+
+    /// The log's time now, ms since the Unix epoch (as the leaders stamp it).
+    pub fn now_ms(&self) -> u64 {
+        let applied = self.applied.borrow().clock_ms;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let estimate = last.0 + last.1.elapsed().as_millis() as u64;
+        if applied > estimate {
+            // A newer stamp than the estimate: follow it (the estimate never goes back, so a
+            // stamp behind it only waits for time to pass).
+            *last = (applied, Instant::now());
+            return applied;
+        }
+        estimate
+    }
+}
+
 /// Test-only failpoints: actors named here panic once (see `testing.panic_actors`), reads
 /// named here fail once (see `testing.fail_reads`).
 #[derive(Debug, Default)]
@@ -90,6 +126,8 @@ pub struct Shared {
     pub providers: BTreeMap<Channel, Arc<ProviderSet>>,
     /// The engine's monotonic clock.
     pub clock: EngineClock,
+    /// The log's clock as this node can tell it: what log times are compared with.
+    pub log_clock: LogClock,
     /// Counters.
     pub counters: Counters,
     /// Test-only failpoints.
@@ -223,12 +261,14 @@ impl Engine {
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
             .collect();
+        let log_clock = LogClock::new(replica.state());
         let shared = Arc::new(Shared {
             replica,
             config,
             queues,
             providers,
             clock: EngineClock(Instant::now()),
+            log_clock,
             counters: Counters::default(),
             failpoints: Arc::new(
                 Failpoints::new(&testing.panic_actors).with_failing_reads(&testing.fail_reads),

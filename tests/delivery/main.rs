@@ -17,3 +17,4 @@ mod t08_scheduled;
 mod t09_content;
 mod t10_acknowledge;
 mod t11_send_rate;
+mod t12_skewed_clock;

@@ -44,7 +44,12 @@ where
         ("delivery_status", code(client.delivery_status(DeliveryStatusRequest {}).await.map(drop))),
         (
             "set_faults",
-            code(client.set_faults(SetFaultsRequest { cut: vec![2], delay_ms: 0 }).await.map(drop)),
+            code(
+                client
+                    .set_faults(SetFaultsRequest { cut: vec![2], delay_ms: 0, clock_offset_ms: 0 })
+                    .await
+                    .map(drop),
+            ),
         ),
         ("digest", code(client.digest(DigestRequest {}).await.map(drop))),
     ]

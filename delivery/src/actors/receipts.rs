@@ -193,7 +193,8 @@ pub fn attribute(
     {
         return Ok(Attribution::Alert(alert, contact, AttributedBy::Reference));
     }
-    let written = reply.sent_at_ms.unwrap_or_else(varsel_domain::clock::wall_ms);
+    // The window is measured in log time, as alerts are stamped (never this node's wall clock).
+    let written = reply.sent_at_ms.unwrap_or_else(|| replica.state().applied().clock_ms);
     let since = written.saturating_sub(reply_window_ms);
     let mut candidates = Vec::new();
     for (tenant, contact) in &contacts {

@@ -28,7 +28,6 @@ use varsel_raft_store::state_machine::domain::query;
 use varsel_raft_store::{Request, Response};
 
 use super::shard_worker::{ShardWorker, WorkerArgs, WorkerMsg};
-use varsel_domain::clock::wall_ms;
 
 use crate::Shared;
 
@@ -76,6 +75,7 @@ struct Held {
     tenant: TenantId,
     worker: Option<ActorRef<WorkerMsg>>,
     restarts: u32,
+    /// No worker before this log time (an escalation step not yet due, a restart backing off).
     idle_until: u64,
 }
 
@@ -292,7 +292,7 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     }
     let live = live_nodes(state);
     let rank = live.iter().position(|n| *n == state.shared.replica.id()).unwrap_or(0);
-    let now = wall_ms();
+    let now = state.shared.log_clock.now_ms();
     let txn = state.shared.replica.state().read_txn();
     let mut alerts: Vec<_> = query::open_alerts(&txn)
         .unwrap_or_default()
@@ -333,7 +333,7 @@ async fn start_workers(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerSta
         return;
     }
     let mut by_tenant: BTreeMap<(std::cmp::Reverse<Priority>, TenantId), Vec<ShardRef>> = BTreeMap::new();
-    let now = wall_ms();
+    let now = state.shared.log_clock.now_ms();
     for (s, h) in state.held.iter().filter(|(_, h)| h.worker.is_none() && h.idle_until <= now) {
         by_tenant.entry((std::cmp::Reverse(h.priority), h.tenant)).or_default().push(*s);
     }
@@ -400,6 +400,7 @@ fn on_worker_exit(state: &mut SchedulerState, shard: ShardRef, why: WorkerExit) 
 }
 
 fn restart_failed(state: &mut SchedulerState, cell: &ActorCell, err: &str) {
+    let now = state.shared.log_clock.now_ms();
     let Some((&shard, h)) =
         state.held.iter_mut().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
     else {
@@ -420,7 +421,7 @@ fn restart_failed(state: &mut SchedulerState, cell: &ActorCell, err: &str) {
     // Back off before the restart (100 ms, 200 ms, … 1.6 s): `start_workers` starts it again
     // once this time has passed, on a later tick. The scheduler does not wait here, so its
     // heartbeats, which keep every lease of this node, go on meanwhile.
-    h.idle_until = wall_ms() + (100u64 << h.restarts.min(4));
+    h.idle_until = now + (100u64 << h.restarts.min(4));
 }
 
 /// Sets the open-alert gauges from the applied state.
@@ -438,7 +439,7 @@ fn open_alert_gauges(shared: &Shared) {
 
 /// The leader ends alerts whose expiry passed; the log's clock decides.
 fn expire_alerts(shared: &Arc<Shared>) {
-    let now = wall_ms();
+    let now = shared.log_clock.now_ms();
     let txn = shared.replica.state().read_txn();
     let due: Vec<u64> = query::open_alerts(&txn)
         .unwrap_or_default()

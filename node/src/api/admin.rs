@@ -275,12 +275,19 @@ impl ClusterAdmin for AdminService {
             )
             .into());
         }
+        const OFFSET_MAX_MS: i64 = 30 * 86_400_000;
+        if !(-OFFSET_MAX_MS..=OFFSET_MAX_MS).contains(&r.clock_offset_ms) {
+            let rule = format!("{} ms is more than 30 days either way", r.clock_offset_ms);
+            return Err(ApiError::invalid("clock_offset_ms", Rule::Value, rule).into());
+        }
         faults.set_cut(r.cut.iter().copied().collect());
         faults.set_delay(r.delay_ms);
-        tracing::warn!(cut = ?r.cut, delay_ms = r.delay_ms, "fault injection changed");
+        varsel_domain::clock::set_offset_ms(r.clock_offset_ms);
+        tracing::warn!(cut = ?r.cut, delay_ms = r.delay_ms, clock_offset_ms = r.clock_offset_ms, "fault injection changed");
         Ok(Response::new(SetFaultsReply {
             cut: faults.cut_links().into_iter().collect(),
             delay_ms: faults.delay().as_millis() as u32,
+            clock_offset_ms: varsel_domain::clock::offset_ms(),
         }))
     }
 
