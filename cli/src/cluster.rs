@@ -262,6 +262,9 @@ pub async fn gather(a: &Admin) -> Result<BTreeMap<u64, NodeStatus>, ClientError>
     Ok(out)
 }
 
+/// A node whose wall clock is further than this from the log's clock is named in a warning.
+pub const CLOCK_WARN_MS: u64 = 1_000;
+
 async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
     let all = gather(a).await?;
     let leader = all.values().find(|s| s.role == "leader");
@@ -281,6 +284,7 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                     "storage_bytes": s.storage_bytes, "insecure_plaintext": s.insecure_plaintext,
                     "certificate_not_after_s": s.certificate_not_after_s,
                     "certificate_sha256": s.certificate_sha256, "trusted_ca_sha256": s.trusted_ca_sha256,
+                    "clock_offset_ms": s.clock_offset_ms,
                 })
             })
             .collect();
@@ -307,10 +311,25 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                 } else {
                     lag.get(id).map_or("?".into(), |l| l.to_string())
                 },
+                cell(format!("{:+} ms", s.clock_offset_ms)),
             ]
         })
         .collect();
-    print_table(&["id", "site", "api", "role", "leader", "term", "last log", "applied", "lag"], &rows);
+    print_table(
+        &["id", "site", "api", "role", "leader", "term", "last log", "applied", "lag", "clock"],
+        &rows,
+    );
+    let skewed: Vec<String> = all
+        .iter()
+        .filter(|(_, s)| s.role != "unreachable" && s.clock_offset_ms.unsigned_abs() > CLOCK_WARN_MS)
+        .map(|(id, s)| format!("{id} ({:+} ms)", s.clock_offset_ms))
+        .collect();
+    if !skewed.is_empty() {
+        println!(
+            "WARNING: node(s) {} have a wall clock more than {CLOCK_WARN_MS} ms from the log's clock: check NTP there (if every follower shows about the same, the leader's clock is the wrong one)",
+            skewed.join(", ")
+        );
+    }
     let plaintext: Vec<String> =
         all.iter().filter(|(_, s)| s.insecure_plaintext).map(|(id, _)| id.to_string()).collect();
     if !plaintext.is_empty() {

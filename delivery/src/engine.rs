@@ -150,6 +150,32 @@ fn write<T>(lock: &RwLock<Option<T>>, value: Option<T>) {
 }
 
 impl Shared {
+    /// The nodes this node counts as live when it splits an alert's shards over the sites:
+    /// those whose latest heartbeat in the log is at most `NODE_LIVE_LEASES` leases older than
+    /// the newest one (log times, so no node's clock matters), the voters that have sent none
+    /// yet, and itself; in id order. A cluster that has just started (or a node just added) has
+    /// not heartbeated through the log; counting only the nodes that have gave the first node
+    /// to beat every shard of an alert created then. A voter that never beats costs its share
+    /// one lease length, as a node that stopped does. After the log's clock jumps forward (a
+    /// leader whose clock runs ahead), the others count as live again with their next
+    /// heartbeat.
+    pub fn live_nodes(&self) -> Vec<varsel_raft_store::NodeId> {
+        use varsel_raft_store::delivery::NODE_LIVE_LEASES;
+        use varsel_raft_store::state_machine::delivery::query as dq;
+        let me = self.replica.id();
+        let beats = dq::heartbeats(&self.replica.state().read_txn()).unwrap_or_default();
+        let newest = beats.iter().map(|(_, t)| *t).max().unwrap_or(0);
+        let mut live: std::collections::BTreeSet<_> = beats
+            .iter()
+            .filter(|(_, t)| t + NODE_LIVE_LEASES * self.config.lease_ms >= newest)
+            .map(|(n, _)| *n)
+            .collect();
+        let beaten: std::collections::BTreeSet<_> = beats.iter().map(|(n, _)| *n).collect();
+        live.extend(self.replica.voters().into_iter().filter(|v| !beaten.contains(v)));
+        live.insert(me);
+        live.into_iter().collect()
+    }
+
     /// The current recorder (it changes when restarted).
     pub fn recorder(&self) -> Option<ActorRef<RecorderMsg>> {
         read(&self.recorder)

@@ -13,7 +13,7 @@
 //! the heartbeat that renewed it was *sent*, by the monotonic clock: a node that was stalled
 //! stops its workers without waiting for anyone to tell it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use varsel_domain::model::{AlertStatus, Priority, TenantId};
 use varsel_raft_store::delivery::{
-    CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LeaseRef, NODE_LIVE_LEASES, ShardRef,
+    CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LeaseRef, ShardRef,
 };
 use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
@@ -264,33 +264,13 @@ fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, se
     }
 }
 
-/// The live nodes, sorted, with this node among them: those whose heartbeat in the log is
-/// recent, and the voters that have sent none yet. A cluster that has just started (or a node
-/// just added) has not heartbeated through the log; counting only the nodes that have gave
-/// the first node to beat every shard of an alert created then. A voter that never beats costs
-/// its share one lease length, as a node that stopped does.
-fn live_nodes(state: &SchedulerState) -> Vec<u64> {
-    let me = state.shared.replica.id();
-    let beats = dq::heartbeats(&state.shared.replica.state().read_txn()).unwrap_or_default();
-    let newest = beats.iter().map(|(_, t)| *t).max().unwrap_or(0);
-    let mut live: BTreeSet<u64> = beats
-        .iter()
-        .filter(|(_, t)| t + NODE_LIVE_LEASES * state.shared.config.lease_ms >= newest)
-        .map(|(n, _)| *n)
-        .collect();
-    let beaten: BTreeSet<u64> = beats.iter().map(|(n, _)| *n).collect();
-    live.extend(state.shared.replica.voters().into_iter().filter(|v| !beaten.contains(v)));
-    live.insert(me);
-    live.into_iter().collect()
-}
-
 /// Shards this node should ask for now, most urgent first.
 fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     let cap = state.shared.config.shard_workers * 4;
     if state.held.len() >= cap {
         return Vec::new();
     }
-    let live = live_nodes(state);
+    let live = state.shared.live_nodes();
     let rank = live.iter().position(|n| *n == state.shared.replica.id()).unwrap_or(0);
     let now = state.shared.log_clock.now_ms();
     let txn = state.shared.replica.state().read_txn();

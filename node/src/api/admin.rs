@@ -254,6 +254,13 @@ impl ClusterAdmin for AdminService {
             actor_restarts: e.counters.actor_restarts.load(std::sync::atomic::Ordering::Relaxed),
             in_flight_window: window,
             queued: e.queues.iter().map(|(ch, q)| (ch.to_string(), q.queued() as u64)).collect(),
+            live_nodes: e.live_nodes(),
+            heartbeats: varsel_raft_store::state_machine::delivery::query::heartbeats(
+                &self.replica.state.read_txn(),
+            )
+            .map_err(ApiError::from)?
+            .into_iter()
+            .collect(),
         }))
     }
 

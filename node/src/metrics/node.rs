@@ -58,9 +58,16 @@ pub struct RaftTransitions {
 pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
     let gauges = RaftGauges::register(m);
     let r = replica.clone();
+    let offset = m.gauge(
+        "varsel_clock_offset_ms",
+        "This node's wall clock minus the log's clock as it tells it (latest applied leader stamp plus monotonic time since), ms.",
+    );
     // The leader-only families are cleared and refilled here; scrapes are serialised by the
     // registry, so no scrape sees them half-done.
-    m.on_scrape(move || gauges.update(&r.raft.metrics().borrow().clone()));
+    m.on_scrape(move || {
+        gauges.update(&r.raft.metrics().borrow().clone());
+        offset.set(r.clock_offset_ms() as f64);
+    });
     RaftTransitions {
         elections: m.counter(
             "varsel_raft_elections_total",

@@ -299,6 +299,7 @@ impl Replica {
             certificate_not_after_s: self.tls.not_after_s().unwrap_or(0),
             certificate_sha256: fingerprints.certificate,
             trusted_ca_sha256: fingerprints.trusted_cas,
+            clock_offset_ms: self.clock_offset_ms(),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Replica {
     pub faults: Faults,
     /// This node's TLS (certificates, trust), shared with the listeners and [`Peers`].
     pub tls: Arc<TlsState>,
+    /// The log's clock as this node tells it (see [`varsel_delivery::engine::LogClock`]).
+    pub log_clock: varsel_delivery::engine::LogClock,
     engine: SledEngine,
     election_gen: AtomicU64,
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
@@ -67,6 +69,7 @@ impl Replica {
             id: config.node_id,
             config,
             raft,
+            log_clock: varsel_delivery::engine::LogClock::new(&state),
             state,
             tls: peers.tls(),
             peers,
@@ -75,6 +78,17 @@ impl Replica {
             election_gen: AtomicU64::new(0),
             handing_over: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// This node's wall clock minus the log's clock as it tells it, ms (see
+    /// `NodeStatus.clock_offset_ms`).
+    pub fn clock_offset_ms(&self) -> i64 {
+        let (wall, log) = (varsel_domain::clock::wall_ms(), self.log_clock.now_ms());
+        if log == 0 {
+            // Nothing applied yet: no log time to compare with.
+            return 0;
+        }
+        wall as i64 - log as i64
     }
 
     /// This node as a member description.
