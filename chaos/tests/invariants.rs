@@ -11,7 +11,39 @@ use varsel_chaos::load::{Op, OpKind, OpResult};
 use varsel_chaos::scenario::FaultKind;
 use varsel_proto::api::Alert;
 use varsel_sim::protocol::{SmsContent, VoiceContent};
-use varsel_sim::{Channel, Message, Part, ProviderConfig, ReplyRecord, SimConfig};
+use varsel_sim::{Channel, Message, Part, ProviderConfig, ReplyRecord, SimClient, SimConfig};
+
+/// What the checks see of a run in which one client was told alert `id` (key `key`) was
+/// accepted, with three recipients and nothing else going on; tests change what they need.
+fn evidence(sim: &SimClient, id: u64, key: &str, alert: Alert) -> Evidence {
+    let op = Op {
+        client: 0,
+        kind: OpKind::Create { key: key.into(), group: "g".into() },
+        invoked_ms: 0,
+        returned_ms: 5,
+        result: OpResult::Created(id),
+        failed_attempts: 0,
+    };
+    Evidence {
+        ops: vec![op],
+        alerts: BTreeMap::from([(id, alert)]),
+        nodes: Vec::new(),
+        token: String::new(),
+        sim: sim.clone(),
+        replies: Vec::new(),
+        receipts: Vec::new(),
+        neighbour: None,
+        recipients: 3,
+        escalate_after_s: 0,
+        window_per_node: 10,
+        site_faults: 0,
+        fault_windows: Vec::new(),
+        faults: Vec::new(),
+        cancelled: Vec::new(),
+        keys_ignored: false,
+        provider_timeouts: false,
+    }
+}
 
 fn message(key: &str, channel: Channel) -> Message<'static> {
     Message {
@@ -51,14 +83,6 @@ async fn invariants_name_the_offenders() {
         .send("voice", &[message("a1-c1-voice-1", Channel::Voice), message("a1-c3-voice-1", Channel::Voice)])
         .await
         .unwrap();
-    let op = Op {
-        client: 0,
-        kind: OpKind::Create { key: "k".into(), group: "g".into() },
-        invoked_ms: 0,
-        returned_ms: 5,
-        result: OpResult::Created(1),
-        failed_attempts: 0,
-    };
     let alert =
         Alert { id: 1, created_at_ms: created, completed_at_ms: created + 9_000, ..Default::default() };
     let reply = ReplyRecord {
@@ -71,25 +95,8 @@ async fn invariants_name_the_offenders() {
         acknowledged_at_ms: created + 300,
         sent_at_ms: created + 200,
     };
-    let mut e = Evidence {
-        ops: vec![op],
-        alerts: BTreeMap::from([(1, alert)]),
-        nodes: Vec::new(),
-        token: String::new(),
-        sim: sim.client.clone(),
-        replies: vec![reply],
-        receipts: Vec::new(),
-        neighbour: None,
-        recipients: 3,
-        escalate_after_s: 5,
-        window_per_node: 10,
-        site_faults: 0,
-        fault_windows: Vec::new(),
-        faults: Vec::new(),
-        cancelled: Vec::new(),
-        keys_ignored: false,
-        provider_timeouts: false,
-    };
+    let mut e =
+        Evidence { replies: vec![reply], escalate_after_s: 5, ..evidence(&sim.client, 1, "k", alert) };
     let (loss, m) = no_loss::check(&e).await;
     assert!(!loss.ok && loss.detail.contains("a1-c2-voice-1"), "{loss:?}");
     assert_eq!(m.lost, 1);
@@ -125,33 +132,7 @@ async fn handset_duplicates_need_a_fault() {
     sim.client.send("sms", &sms[..1]).await.unwrap();
     let now = varsel_domain::clock::wall_ms();
     let alert = Alert { id: 2, created_at_ms: now - 2_000, completed_at_ms: now + 100, ..Default::default() };
-    let op = Op {
-        client: 0,
-        kind: OpKind::Create { key: "k2".into(), group: "g".into() },
-        invoked_ms: 0,
-        returned_ms: 5,
-        result: OpResult::Created(2),
-        failed_attempts: 0,
-    };
-    let mut e = Evidence {
-        ops: vec![op],
-        alerts: BTreeMap::from([(2, alert)]),
-        nodes: Vec::new(),
-        token: String::new(),
-        sim: sim.client.clone(),
-        replies: Vec::new(),
-        receipts: Vec::new(),
-        neighbour: None,
-        recipients: 3,
-        escalate_after_s: 0,
-        window_per_node: 10,
-        site_faults: 0,
-        fault_windows: Vec::new(),
-        faults: Vec::new(),
-        cancelled: Vec::new(),
-        keys_ignored: false,
-        provider_timeouts: false,
-    };
+    let mut e = evidence(&sim.client, 2, "k2", alert);
     let (_, m) = no_loss::check(&e).await;
     assert_eq!((m.handset_messages, m.handset_duplicates, m.delivered_twice), (3, 1, 1));
     let (v, h) = handset::check(&e, &m.per_alert);

@@ -126,8 +126,6 @@ pub struct Shared {
     pub providers: BTreeMap<Channel, Arc<ProviderSet>>,
     /// The engine's monotonic clock.
     pub clock: EngineClock,
-    /// The log's clock as this node can tell it: what log times are compared with.
-    pub log_clock: LogClock,
     /// Counters.
     pub counters: Counters,
     /// Test-only failpoints.
@@ -150,6 +148,12 @@ fn write<T>(lock: &RwLock<Option<T>>, value: Option<T>) {
 }
 
 impl Shared {
+    /// The log's time now as this node can tell it ([`LogClock`]): what log times (starts,
+    /// leases, escalation steps, expiry) are compared with.
+    pub fn log_now_ms(&self) -> u64 {
+        self.replica.log_clock().now_ms()
+    }
+
     /// The nodes this node counts as live when it splits an alert's shards over the sites:
     /// those whose latest heartbeat in the log is at most `NODE_LIVE_LEASES` leases older than
     /// the newest one (log times, so no node's clock matters), the voters that have sent none
@@ -287,14 +291,12 @@ impl Engine {
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))
             .collect();
-        let log_clock = LogClock::new(replica.state());
         let shared = Arc::new(Shared {
             replica,
             config,
             queues,
             providers,
             clock: EngineClock(Instant::now()),
-            log_clock,
             counters: Counters::default(),
             failpoints: Arc::new(
                 Failpoints::new(&testing.panic_actors).with_failing_reads(&testing.fail_reads),

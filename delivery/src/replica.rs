@@ -31,6 +31,10 @@ pub trait Replica: Send + Sync + std::fmt::Debug + 'static {
     /// The applied state, read on this node.
     fn state(&self) -> &StateReader<SledTree>;
 
+    /// The log's clock as this node can tell it (one per node: what it schedules by is what it
+    /// reports as its clock offset).
+    fn log_clock(&self) -> &crate::engine::LogClock;
+
     /// Commits `request` through the leader, from whichever node this is.
     fn write(&self, request: Request) -> WriteFuture<'_>;
 

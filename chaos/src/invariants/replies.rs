@@ -19,6 +19,8 @@ use varsel_proto::api::{Alert, Channel, Consistency, GetAlertRequest, ListReplie
 use varsel_sim::ReplyRecord;
 
 use super::{Evidence, Verdict, alert_and_contact, first};
+use varsel_client::Cluster;
+
 use crate::load::{authed, cluster_from};
 
 /// Name in reports.
@@ -77,6 +79,14 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
         figures.callbacks_given_up = r.given_up + p.given_up;
     }
     let mut tenants: Vec<(&str, &BTreeMap<u64, Alert>)> = vec![(e.token.as_str(), &e.alerts)];
+    // One client for every read of the check (a few per alert).
+    let cluster = match cluster_from(&e.nodes, 0) {
+        Ok(c) => c,
+        Err(err) => {
+            let why = format!("no client for the cluster: {err}");
+            return ([KEPT, TENANT, RECEIPTS].map(|n| Verdict::new(n, false, why.clone())).to_vec(), figures);
+        }
+    };
     if let Some(n) = &e.neighbour {
         tenants.push((n.token.as_str(), &n.alerts));
     }
@@ -85,12 +95,15 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
         .enumerate()
         .flat_map(|(i, (_, alerts))| alerts.keys().map(move |id| (*id, i)))
         .collect();
-    let (kept, readable) = match read_kept(e, &tenants).await {
+    let (kept, readable) = match read_kept(e, &cluster, &tenants).await {
         Ok(kept) => kept,
         Err(why) => {
             let unread =
                 |name| Verdict::new(name, false, format!("the kept replies could not be read: {why}"));
-            return (vec![unread(KEPT), unread(TENANT), receipts(e, &tenants, &mut figures).await], figures);
+            return (
+                vec![unread(KEPT), unread(TENANT), receipts(e, &cluster, &tenants, &mut figures).await],
+                figures,
+            );
         }
     };
     // Replies to alerts of this run's tenants only: a simulator shared by several runs (compose
@@ -173,7 +186,7 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
             if wrong.is_empty() { String::new() } else { format!(": {}", first(&wrong, 5)) },
         ),
     );
-    let receipts_verdict = receipts(e, &tenants, &mut figures).await;
+    let receipts_verdict = receipts(e, &cluster, &tenants, &mut figures).await;
     (vec![kept_verdict, tenant_verdict, receipts_verdict], figures)
 }
 
@@ -182,6 +195,7 @@ pub async fn check(e: &Evidence) -> (Vec<Verdict>, ReplyFigures) {
 /// the alerts the run's tenants could read.
 async fn read_kept(
     e: &Evidence,
+    cluster: &Cluster,
     tenants: &[(&str, &BTreeMap<u64, Alert>)],
 ) -> Result<(Vec<Reply>, BTreeSet<u64>), String> {
     let mut alerts: BTreeSet<u64> = tenants.iter().flat_map(|(_, a)| a.keys().copied()).collect();
@@ -191,7 +205,7 @@ async fn read_kept(
     for alert in alerts {
         let mut found = false;
         for (token, _) in tenants {
-            match list(e, token, alert, false, 0).await {
+            match list(cluster, token, alert, false).await {
                 Ok(replies) => {
                     out.extend(replies);
                     readable.insert(alert);
@@ -207,12 +221,12 @@ async fn read_kept(
         }
     }
     for (token, _) in tenants {
-        let unmatched = list(e, token, 0, true, 0).await.map_err(|w| format!("unmatched: {w:?}"))?;
+        let unmatched = list(cluster, token, 0, true).await.map_err(|w| format!("unmatched: {w:?}"))?;
         out.extend(unmatched);
     }
     let superadmin = e.nodes.first().map(|n| n.access.superadmin.clone()).unwrap_or_default();
     let nobody =
-        list(e, &superadmin, 0, true, 0).await.map_err(|w| format!("unmatched of no tenant: {w:?}"))?;
+        list(cluster, &superadmin, 0, true).await.map_err(|w| format!("unmatched of no tenant: {w:?}"))?;
     out.extend(nobody);
     Ok((out, readable))
 }
@@ -223,22 +237,21 @@ enum ListError {
     Other(String),
 }
 
-/// Every page of one listing, read linearizably.
+/// Every page of one listing, read linearizably: an alert's replies, or the unmatched ones the
+/// token's tenant may see (the superadmin's: those for no tenant).
 async fn list(
-    e: &Evidence,
+    cluster: &Cluster,
     token: &str,
     alert_id: u64,
     unmatched: bool,
-    tenant_id: u64,
 ) -> Result<Vec<Reply>, ListError> {
-    let cluster = cluster_from(&e.nodes, 0).map_err(|err| ListError::Other(err.to_string()))?;
     let mut out = Vec::new();
     let mut page_token = String::new();
     loop {
         let req = ListRepliesRequest {
             alert_id,
             unmatched,
-            tenant_id,
+            tenant_id: 0,
             page_size: PAGE,
             page_token: page_token.clone(),
             consistency: Consistency::Linearizable as i32,
@@ -269,6 +282,7 @@ async fn list(
 /// The alerts are read again now: receipts of the last alerts arrive after they finished.
 async fn receipts(
     e: &Evidence,
+    cluster: &Cluster,
     tenants: &[(&str, &BTreeMap<u64, Alert>)],
     figures: &mut ReplyFigures,
 ) -> Verdict {
@@ -285,7 +299,7 @@ async fn receipts(
     for (alert, contacts) in &answered {
         let Some(token) = owner.get(alert) else { continue };
         figures.receipts_answered += contacts.len() as u64;
-        let recorded = match read_alert(e, token, *alert).await {
+        let recorded = match read_alert(cluster, token, *alert).await {
             Ok(a) => a
                 .progress
                 .as_ref()
@@ -316,8 +330,7 @@ async fn receipts(
 }
 
 /// One alert as it is now, read linearizably.
-async fn read_alert(e: &Evidence, token: &str, id: u64) -> Result<Alert, String> {
-    let cluster = cluster_from(&e.nodes, 0).map_err(|err| err.to_string())?;
+async fn read_alert(cluster: &Cluster, token: &str, id: u64) -> Result<Alert, String> {
     let got = cluster
         .call(|ch| {
             let req = authed(token, GetAlertRequest { id, consistency: Consistency::Linearizable as i32 });

@@ -157,9 +157,9 @@ pub const ALERTS_SEARCHED_MAX: usize = 1_000;
 ///    number is its recipient's (and the alert is the routed tenant's).
 /// 3. Otherwise the candidates are, per tenant with a contact at the number, its newest alert
 ///    that reached the number by SMS or voice within the reply window (`reply_window_ms`
-///    before the reply was written, or before now), finished or not, and not created after
-///    the reply was written (a late or repeated webhook must not acknowledge a newer alert the
-///    person never answered). If they belong to more than one tenant the reply is placed
+///    before the reply was written, or before the latest log time applied here), finished or
+///    not, and not created after the reply was written (a late or repeated webhook must not
+///    acknowledge a newer alert the person never answered). If they belong to more than one tenant the reply is placed
 ///    nowhere: a parent answering the municipality's finished alert must not acknowledge the
 ///    school's open one, and one answering the school must not silence the municipality's
 ///    evacuation call, so escalation goes on (the safe side). One tenant's newest alert is the

@@ -272,7 +272,7 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     }
     let live = state.shared.live_nodes();
     let rank = live.iter().position(|n| *n == state.shared.replica.id()).unwrap_or(0);
-    let now = state.shared.log_clock.now_ms();
+    let now = state.shared.log_now_ms();
     let txn = state.shared.replica.state().read_txn();
     let mut alerts: Vec<_> = query::open_alerts(&txn)
         .unwrap_or_default()
@@ -313,7 +313,7 @@ async fn start_workers(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerSta
         return;
     }
     let mut by_tenant: BTreeMap<(std::cmp::Reverse<Priority>, TenantId), Vec<ShardRef>> = BTreeMap::new();
-    let now = state.shared.log_clock.now_ms();
+    let now = state.shared.log_now_ms();
     for (s, h) in state.held.iter().filter(|(_, h)| h.worker.is_none() && h.idle_until <= now) {
         by_tenant.entry((std::cmp::Reverse(h.priority), h.tenant)).or_default().push(*s);
     }
@@ -380,7 +380,7 @@ fn on_worker_exit(state: &mut SchedulerState, shard: ShardRef, why: WorkerExit) 
 }
 
 fn restart_failed(state: &mut SchedulerState, cell: &ActorCell, err: &str) {
-    let now = state.shared.log_clock.now_ms();
+    let now = state.shared.log_now_ms();
     let Some((&shard, h)) =
         state.held.iter_mut().find(|(_, h)| h.worker.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
     else {
@@ -419,7 +419,7 @@ fn open_alert_gauges(shared: &Shared) {
 
 /// The leader ends alerts whose expiry passed; the log's clock decides.
 fn expire_alerts(shared: &Arc<Shared>) {
-    let now = shared.log_clock.now_ms();
+    let now = shared.log_now_ms();
     let txn = shared.replica.state().read_txn();
     let due: Vec<u64> = query::open_alerts(&txn)
         .unwrap_or_default()

@@ -161,6 +161,10 @@ impl varsel_delivery::Replica for Replica {
         &self.state
     }
 
+    fn log_clock(&self) -> &varsel_delivery::engine::LogClock {
+        &self.log_clock
+    }
+
     fn write(&self, request: varsel_raft_store::Request) -> varsel_delivery::replica::WriteFuture<'_> {
         Box::pin(Replica::write(self, request))
     }

@@ -374,7 +374,7 @@ fn pump_winding(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState) {
 fn start_step(myself: &ActorRef<WorkerMsg>, state: &mut WorkerState, s: &ShardState) -> bool {
     let Some(step) = state.alert.spec.policy.get(usize::from(s.step)) else { return false };
     let due = state.alert.start_ms + u64::from(step.after_seconds) * 1000;
-    let now = state.args.shared.log_clock.now_ms();
+    let now = state.args.shared.log_now_ms();
     if now < due {
         if due - now > STEP_WAIT_MAX.as_millis() as u64 {
             // Minutes until the next escalation step: give the worker slot to other shards.

@@ -8,7 +8,7 @@ use super::super::keys::{Key, REPLY, REPLY_SEEN, REPLY_UNMATCHED, u64_at};
 use crate::delivery::DeliveryReply;
 use crate::engine::KvTree;
 use crate::error::EngineError;
-use crate::replies::{REPLIES_PER_ENTRY_MAX, ReplyAttribution, ReplyItem, StoredReply};
+use crate::replies::{ReplyAttribution, ReplyItem, StoredReply};
 
 /// Most replies one read answers.
 pub const PAGE_MAX: usize = 1_000;
@@ -35,14 +35,15 @@ pub(super) fn apply<T: KvTree>(
     ctx: Ctx,
     items: &[ReplyItem],
 ) -> Result<DeliveryReply, EngineError> {
-    for (i, item) in items.iter().take(REPLIES_PER_ENTRY_MAX).enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let seen = item.identity().map(|id| seen_key(&id));
         if let Some(key) = &seen
             && txn.get(key)?.is_some()
         {
             continue;
         }
-        let seq = (ctx.index << 16) | i as u64;
+        // An entry (at most 1 MiB) cannot hold 2^20 replies, so sequences never collide.
+        let seq = (ctx.index << 20) | i as u64;
         let mut stored = StoredReply { at_ms: ctx.now_ms, item: item.clone().bounded() };
         match &stored.item.attribution {
             ReplyAttribution::Alert { alert, contact, acknowledges, .. } => {
