@@ -231,15 +231,16 @@ async fn read_kept(
     Ok((out, readable))
 }
 
+/// Why a listing could not be read.
 #[derive(Debug)]
-enum ListError {
+pub(crate) enum ListError {
     NotFound,
     Other(String),
 }
 
 /// Every page of one listing, read linearizably: an alert's replies, or the unmatched ones the
 /// token's tenant may see (the superadmin's: those for no tenant).
-async fn list(
+pub(crate) async fn list(
     cluster: &Cluster,
     token: &str,
     alert_id: u64,
