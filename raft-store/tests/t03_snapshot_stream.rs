@@ -77,7 +77,20 @@ async fn snapshot_streams_and_interrupted_install_recovers() -> anyhow::Result<(
         sm.write(wipe)?;
         engine.flush().await?;
     }
-    let reopened = varsel_raft_store::open_sled(fdir.path(), &Default::default()).await?;
+    // sled releases its file lock when the last handle of the engine above is gone, which a
+    // background flush may still hold for a moment: wait (bounded) until the lock is free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reopened = loop {
+        match varsel_raft_store::open_sled(fdir.path(), &Default::default()).await {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => break other?,
+        }
+    };
     assert_eq!(reopened.state.reader().digest()?, (ln, ld), "interrupted install was not finished");
     Ok(())
 }
