@@ -262,8 +262,19 @@ pub async fn gather(a: &Admin) -> Result<BTreeMap<u64, NodeStatus>, ClientError>
     Ok(out)
 }
 
-/// A node whose wall clock is further than this from the log's clock is named in a warning.
-pub const CLOCK_WARN_MS: u64 = 1_000;
+/// When every reachable node's wall clock is further than this from the log's time, the log's
+/// time itself is named in a warning.
+pub const LOG_TIME_WARN_MS: u64 = 1_000;
+
+/// The clock cell of a node: its skew against the cluster's median, `!` when out of bounds,
+/// `?` when too few peers answered to tell.
+fn clock_cell(s: &NodeStatus) -> String {
+    match (s.clock_known, s.clock_out_of_bounds) {
+        (false, _) => "?".into(),
+        (true, true) => format!("{:+} ms !", s.clock_skew_ms),
+        (true, false) => format!("{:+} ms", s.clock_skew_ms),
+    }
+}
 
 async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
     let all = gather(a).await?;
@@ -285,6 +296,8 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                     "certificate_not_after_s": s.certificate_not_after_s,
                     "certificate_sha256": s.certificate_sha256, "trusted_ca_sha256": s.trusted_ca_sha256,
                     "clock_offset_ms": s.clock_offset_ms,
+                    "clock_skew_ms": if s.clock_known { Some(s.clock_skew_ms) } else { None },
+                    "clock_out_of_bounds": s.clock_out_of_bounds, "max_clock_skew_ms": s.max_clock_skew_ms,
                 })
             })
             .collect();
@@ -311,7 +324,7 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                 } else {
                     lag.get(id).map_or("?".into(), |l| l.to_string())
                 },
-                cell(format!("{:+} ms", s.clock_offset_ms)),
+                cell(clock_cell(s)),
             ]
         })
         .collect();
@@ -319,15 +332,26 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
         &["id", "site", "api", "role", "leader", "term", "last log", "applied", "lag", "clock"],
         &rows,
     );
-    let skewed: Vec<String> = all
+    let reachable: Vec<(&u64, &NodeStatus)> = all.iter().filter(|(_, s)| s.role != "unreachable").collect();
+    let skewed: Vec<String> = reachable
         .iter()
-        .filter(|(_, s)| s.role != "unreachable" && s.clock_offset_ms.unsigned_abs() > CLOCK_WARN_MS)
-        .map(|(id, s)| format!("{id} ({:+} ms)", s.clock_offset_ms))
+        .filter(|(_, s)| s.clock_out_of_bounds)
+        .map(|(id, s)| format!("{id} ({:+} ms, at most {} allowed)", s.clock_skew_ms, s.max_clock_skew_ms))
         .collect();
     if !skewed.is_empty() {
         println!(
-            "WARNING: node(s) {} have a wall clock more than {CLOCK_WARN_MS} ms from the log's clock: check NTP there (if every follower shows about the same, the leader's clock is the wrong one)",
+            "WARNING: node(s) {} have a wall clock out of bounds against the median of the cluster's clocks: they are unready, stand for no election and hand leadership over; fix NTP there",
             skewed.join(", ")
+        );
+    }
+    if !reachable.is_empty()
+        && reachable.iter().all(|(_, s)| s.clock_offset_ms.unsigned_abs() > LOG_TIME_WARN_MS)
+    {
+        let offsets: Vec<String> =
+            reachable.iter().map(|(id, s)| format!("{id}: {:+} ms", s.clock_offset_ms)).collect();
+        println!(
+            "WARNING: every node's wall clock is more than {LOG_TIME_WARN_MS} ms from the log's time ({}): the log's time steps forward to the cluster's median, never back, so it ran ahead of the clocks",
+            offsets.join(", ")
         );
     }
     let plaintext: Vec<String> =

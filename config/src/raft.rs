@@ -41,7 +41,16 @@ pub struct RaftConfig {
     /// Most bytes of encoded entries sent in one append-entries RPC (one entry larger than this
     /// is still sent, alone). openraft gives each such RPC one heartbeat interval.
     pub max_payload_bytes: u64,
+    /// Largest difference allowed between a node's wall clock and the median of the cluster's
+    /// wall clocks (each node probes the others). A node further out says so on `/readyz`, in
+    /// `varsel_clock_skew_ms` and in `varsel cluster status`, stands for no election, and a
+    /// leader further out hands leadership to a node whose clock agrees. The leader steps the
+    /// log's time forward to the median when that is ahead by more than a quarter of this.
+    pub max_clock_skew_ms: u64,
 }
+
+/// Values `raft.max_clock_skew_ms` may take.
+pub const MAX_CLOCK_SKEW_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=3_600_000;
 
 impl Default for RaftConfig {
     fn default() -> Self {
@@ -57,6 +66,7 @@ impl Default for RaftConfig {
             install_snapshot_timeout_ms: 10_000,
             max_payload_entries: 512,
             max_payload_bytes: varsel_raft_store::log_store::PAYLOAD_BYTES_MAX_DEFAULT,
+            max_clock_skew_ms: 1_000,
         }
     }
 }
@@ -111,6 +121,17 @@ impl RaftConfig {
             let rule =
                 format!("must be between 4096 and {payload_max} (half the message limit between nodes)");
             return invalid("max_payload_bytes", rule);
+        }
+        if !(MAX_CLOCK_SKEW_RANGE_MS).contains(&self.max_clock_skew_ms) {
+            return invalid(
+                "max_clock_skew_ms",
+                format!(
+                    "must be between {} and {} (NTP keeps sites within milliseconds; more than an hour \
+                     would let a wrong clock lead)",
+                    MAX_CLOCK_SKEW_RANGE_MS.start(),
+                    MAX_CLOCK_SKEW_RANGE_MS.end()
+                ),
+            );
         }
         Ok(())
     }

@@ -33,39 +33,66 @@ impl EngineClock {
     }
 }
 
-/// The log's clock as this node can tell it now: the latest leader time it has applied, plus
-/// the time its own monotonic clock says has passed since it applied it. Leases, start times,
-/// escalation steps and expiry are stamped in the log's clock, so they are compared with this,
-/// never with this node's wall clock: a node whose clock is wrong still claims its share of
-/// the work, takes over a dead node's shards when their leases lapse, and escalates on time.
-/// Its error is the leader's (bounded by the log) plus how long applying lags. It never goes
-/// back.
+/// The log's clocks as this node can tell them now: the latest stamps it has applied, plus the
+/// time its own monotonic clock says has passed since it applied them. There are two:
+///
+/// - the **log's time** ([`LogClock::now_ms`]): start times, escalation steps, expiry, reply
+///   windows and everything shown to people. Leaders stamp it from their own log clock and
+///   step it forward to the cluster's median wall clock when that is ahead (see
+///   `docs/architecture.md`, "Time");
+/// - the **lease time** ([`LogClock::lease_now_ms`]): leases and node liveness. Leaders stamp it
+///   from their own lease clock only; it is never stepped, so no correction of the log's time
+///   can make a lease lapse early.
+///
+/// Both are compared with these, never with this node's wall clock: a node whose clock is
+/// wrong still claims its share of the work, takes over a dead node's shards when their leases
+/// lapse, and escalates on time. Neither ever goes back.
 #[derive(Debug)]
 pub struct LogClock {
     applied: tokio::sync::watch::Receiver<varsel_raft_store::state_machine::AppliedState>,
-    last: Mutex<(u64, Instant)>,
+    log: Mutex<(u64, Instant)>,
+    lease: Mutex<(u64, Instant)>,
+}
+
+/// The stamp `applied` if it is ahead of the estimate `last` carried forward by monotonic time
+/// (and then it becomes the new base), else the estimate: never back.
+fn follow(last: &Mutex<(u64, Instant)>, applied: u64) -> u64 {
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    let estimate = last.0 + last.1.elapsed().as_millis() as u64;
+    if applied > estimate {
+        *last = (applied, Instant::now());
+        return applied;
+    }
+    estimate
 }
 
 impl LogClock {
     /// A clock that follows the applied state of `state`.
     pub fn new(state: &varsel_raft_store::StateReader<varsel_raft_store::engine::SledTree>) -> Self {
         let applied = state.subscribe();
-        let clock = applied.borrow().clock_ms;
-        Self { applied, last: Mutex::new((clock, Instant::now())) }
+        let (clock, lease) = {
+            let a = applied.borrow();
+            (a.clock_ms, a.lease_ms)
+        };
+        let now = Instant::now();
+        Self { applied, log: Mutex::new((clock, now)), lease: Mutex::new((lease, now)) }
     }
 
-    /// The log's time now, ms since the Unix epoch (as the leaders stamp it).
+    /// The log's time now, ms since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         let applied = self.applied.borrow().clock_ms;
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let estimate = last.0 + last.1.elapsed().as_millis() as u64;
-        if applied > estimate {
-            // A newer stamp than the estimate: follow it (the estimate never goes back, so a
-            // stamp behind it only waits for time to pass).
-            *last = (applied, Instant::now());
-            return applied;
-        }
-        estimate
+        follow(&self.log, applied)
+    }
+
+    /// The lease time now, ms (its origin is the cluster's first entry, not the epoch).
+    pub fn lease_now_ms(&self) -> u64 {
+        let applied = self.applied.borrow().lease_ms;
+        follow(&self.lease, applied)
+    }
+
+    /// The latest log time applied, ms (no estimate).
+    pub fn applied_ms(&self) -> u64 {
+        self.applied.borrow().clock_ms
     }
 }
 
@@ -152,6 +179,12 @@ impl Shared {
     /// leases, escalation steps, expiry) are compared with.
     pub fn log_now_ms(&self) -> u64 {
         self.replica.log_clock().now_ms()
+    }
+
+    /// The lease time now as this node can tell it ([`LogClock::lease_now_ms`]): what leases
+    /// and heartbeats are compared with.
+    pub fn lease_now_ms(&self) -> u64 {
+        self.replica.log_clock().lease_now_ms()
     }
 
     /// The nodes this node counts as live when it splits an alert's shards over the sites:

@@ -35,6 +35,7 @@ use varsel_raft_store::{NodeId, VarselNode};
 
 use crate::api::kv::KvService;
 use crate::metrics::Gauge;
+use crate::raft::clock::Judgement;
 use crate::replica::Replica;
 
 /// Most log entries a ready node may have left to apply: a fraction of a second of writes at the
@@ -108,7 +109,23 @@ pub fn evaluate(m: &RaftMetrics<NodeId, VarselNode>, lease: Duration) -> Readine
 /// The readiness of `replica` now.
 pub fn readiness(replica: &Replica) -> Readiness {
     let lease = Duration::from_millis(replica.config.raft.election_timeout_max_ms);
-    evaluate(&replica.raft.metrics().borrow(), lease)
+    let r = evaluate(&replica.raft.metrics().borrow(), lease);
+    with_clock(r, replica.clocks.last(), replica.clocks.max_skew_ms())
+}
+
+/// `r`, made unready when this node's clock is out of bounds against the cluster's median (a
+/// node with a wrong clock shows wrong times to the people it serves, and should not be sent
+/// work by a load balancer).
+pub fn with_clock(mut r: Readiness, clock: Option<Judgement>, max_skew_ms: u64) -> Readiness {
+    if let Some(j) = clock.filter(|j| j.out_of_bounds && r.ready) {
+        r.ready = false;
+        r.reason = format!(
+            "this node's wall clock is {} ms from the median of the cluster's clocks (at most {max_skew_ms} ms \
+             allowed, raft.max_clock_skew_ms): fix its time source (NTP)",
+            j.skew_ms
+        );
+    }
+    r
 }
 
 /// Raft role as shown to operators.
@@ -188,6 +205,15 @@ mod tests {
     #[test]
     fn each_rule_is_checked() {
         assert!(evaluate(&healthy_follower(), LEASE).ready);
+        let skewed = Judgement { skew_ms: -90_000, out_of_bounds: true };
+        let r = with_clock(evaluate(&healthy_follower(), LEASE), Some(skewed), 1_000);
+        assert!(!r.ready && r.reason.contains("-90000 ms from the median"), "{r:?}");
+        let fine = Judgement { skew_ms: 900, out_of_bounds: false };
+        assert!(with_clock(evaluate(&healthy_follower(), LEASE), Some(fine), 1_000).ready);
+        assert!(
+            with_clock(evaluate(&healthy_follower(), LEASE), None, 1_000).ready,
+            "unknown is not unready"
+        );
 
         let mut m = healthy_follower();
         m.membership_config = Arc::new(StoredMembership::default());

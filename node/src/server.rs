@@ -285,6 +285,7 @@ fn start_observers(
     vec![
         tokio::spawn(follow_raft(replica.clone(), transitions, stop.clone())),
         tokio::spawn(crate::health::follow_readiness(replica.clone(), health, ready, stop.clone())),
+        crate::raft::clock::spawn_probes(replica.clone(), stop.clone()),
     ]
 }
 

@@ -294,7 +294,7 @@ impl DeliveryCommand {
 pub struct Granted {
     /// The lease.
     pub lease: LeaseRef,
-    /// When it ends (log clock, ms).
+    /// When it ends (lease clock, ms).
     pub expires_ms: u64,
 }
 
@@ -309,7 +309,7 @@ pub enum DeliveryReply {
         renewed: Vec<Granted>,
         /// No longer held (taken over, finished, or alert gone).
         lost: Vec<LeaseRef>,
-        /// The log clock of the entry.
+        /// The lease clock of the entry.
         now_ms: u64,
     },
     /// Answer to a record: which items were accepted; the others were fenced.
@@ -328,7 +328,7 @@ pub struct ShardState {
     pub owner: Option<NodeId>,
     /// The fencing epoch of the current (or last) lease.
     pub epoch: u64,
-    /// When the lease ends (log clock).
+    /// When the lease ends (lease clock).
     pub expires_ms: u64,
     /// The escalation step being worked on.
     pub step: u8,

@@ -62,8 +62,17 @@ pub type Raft = openraft::Raft<TypeConfig>;
 /// The application payload of a log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
-    /// Leader wall-clock time at proposal, in milliseconds since the Unix epoch.
+    /// The log's time at proposal, ms since the Unix epoch, as the leader tells it: its log
+    /// clock (the latest applied stamp plus its own monotonic time since), moved forward to the
+    /// cluster's median wall clock when that is ahead by more than a quarter of
+    /// `raft.max_clock_skew_ms`. Alert starts, expiry, escalation and everything shown to
+    /// people are in this time. The state machine keeps the largest seen.
     pub issued_at_ms: u64,
+    /// The lease time at proposal, ms: the leader's lease clock (the latest applied lease stamp
+    /// plus its own monotonic time since). It is never stepped to follow wall clocks, so a
+    /// correction of the log's time cannot make a lease lapse early. Leases and node liveness
+    /// are in this time. The state machine keeps the largest seen.
+    pub lease_at_ms: u64,
     /// What the client asked for.
     pub request: Request,
 }

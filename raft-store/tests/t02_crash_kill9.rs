@@ -35,6 +35,7 @@ fn entry(index: u64, len: usize) -> Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
         payload: EntryPayload::Normal(AppCommand {
             issued_at_ms: index,
+            lease_at_ms: index,
             request: Request::Kv(KvCommand::Put { key: format!("k{index}"), value: value_for(index, len) }),
         }),
     }

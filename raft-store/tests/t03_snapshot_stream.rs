@@ -18,6 +18,7 @@ fn put(index: u64) -> Entry {
         log_id: LogId::new(CommittedLeaderId::new(2, 1), index),
         payload: EntryPayload::Normal(Command {
             issued_at_ms: 1_000 + index,
+            lease_at_ms: 1_000 + index,
             request: Request::Kv(KvCommand::Put {
                 key: format!("key-{index:06}"),
                 value: format!("v{index}"),

@@ -44,6 +44,7 @@ impl Harness {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
             payload: EntryPayload::Normal(Command {
                 issued_at_ms: self.now_ms,
+                lease_at_ms: self.now_ms,
                 request: Request::Domain(Box::new(DomainRequest { actor, op })),
             }),
         }

@@ -27,6 +27,9 @@ struct H {
     sm: StateMachine<MemEngine>,
     index: u64,
     now: u64,
+    /// How far the log's time has been stepped ahead of the lease time (a correction towards
+    /// the cluster's wall clocks).
+    step: u64,
     /// The operator of the tenant [`H::alert`] made.
     operator: Option<Caller>,
     _dir: tempfile::TempDir,
@@ -37,14 +40,18 @@ impl H {
         let dir = tempfile::tempdir().unwrap();
         let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
         let sm = store.state.clone();
-        Self { store, sm, index: 0, now: 1_000_000, operator: None, _dir: dir }
+        Self { store, sm, index: 0, now: 1_000_000, step: 0, operator: None, _dir: dir }
     }
 
     async fn apply(&mut self, request: Request) -> Response {
         self.index += 1;
         let entry = Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
-            payload: EntryPayload::Normal(Command { issued_at_ms: self.now, request }),
+            payload: EntryPayload::Normal(Command {
+                issued_at_ms: self.now + self.step,
+                lease_at_ms: self.now,
+                request,
+            }),
         };
         self.sm.apply([entry]).await.unwrap().pop().unwrap()
     }
@@ -146,6 +153,35 @@ fn sent(pos: u64, contact: u64) -> Outcome {
         provider: "sim".into(),
         at_ms: 5,
     }
+}
+
+/// Goal: a step of the log's time (the leader following the cluster's wall clocks, here a
+/// whole day) does not end a lease early: leases run on the lease clock. Method: node 1 takes
+/// a shard; the log's time steps 25 h ahead; node 2 asks for the shard just before the lease
+/// ends by the lease clock (refused) and just after (granted).
+#[tokio::test]
+async fn a_step_of_the_logs_time_does_not_end_a_lease_early() {
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(1000).await;
+    let s0 = ShardRef { alert, shard: 0 };
+    let hb = |node, acquire: Vec<ShardRef>| DeliveryCommand::Heartbeat {
+        node,
+        renew: vec![],
+        acquire,
+        lease_ms: LEASE_MS,
+    };
+    assert_eq!(granted(&h.delivery(hb(1, vec![s0])).await).len(), 1);
+    h.step = 25 * 3_600_000;
+    h.now += LEASE_MS - 1;
+    assert!(
+        granted(&h.delivery(hb(2, vec![s0])).await).is_empty(),
+        "the lease still runs by the lease clock"
+    );
+    h.now += 2;
+    assert_eq!(granted(&h.delivery(hb(2, vec![s0])).await).len(), 1, "the lease ended by the lease clock");
+    let applied = h.sm.reader().applied();
+    assert_eq!(applied.clock_ms, h.now + h.step);
+    assert_eq!(applied.lease_ms, h.now);
 }
 
 /// Goal: a lease is exclusive until it expires by the log clock; the taker gets a new epoch,

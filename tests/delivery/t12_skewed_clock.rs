@@ -1,8 +1,9 @@
 //! A node whose wall clock is wrong still does its share of the sending: start times, leases
-//! and escalation steps are log times, compared with the log's clock as the node can tell it
-//! (the latest applied stamp plus its own monotonic time), never with its wall clock.
+//! and escalation steps are log times, compared with the log's clocks as the node can tell them
+//! (the latest applied stamps plus its own monotonic time), never with its wall clock; and a
+//! wrong clock is found by comparing it with the cluster's median (`node/src/raft/clock.rs`).
 
-use varsel_proto::admin::{DeliveryStatusRequest, SetFaultsRequest, StatusRequest};
+use varsel_proto::admin::{SetFaultsRequest, StatusRequest};
 use varsel_proto::api::{AlertStatus, Channel, Priority};
 
 use crate::fixture::{Fixture, at_once, sim_config};
@@ -14,26 +15,6 @@ async fn skew(f: &Fixture, id: u64, clock_offset_ms: i64) {
     let req = SetFaultsRequest { clock_offset_ms, ..Default::default() };
     let reply = f.c.admin(id).set_faults(req).await.unwrap().into_inner();
     assert_eq!(reply.clock_offset_ms, clock_offset_ms);
-}
-
-/// The latest heartbeat of each node in the log, as node `id` has applied them.
-async fn heartbeats(f: &Fixture, id: u64) -> std::collections::HashMap<u64, u64> {
-    f.c.admin(id).delivery_status(DeliveryStatusRequest {}).await.unwrap().into_inner().heartbeats
-}
-
-/// Waits until every node has heartbeated through the log since its clock jumped past
-/// `before` + 60 s, as node `id` sees it, and `id` counts all three as live.
-async fn wait_beats_after_jump(f: &Fixture, id: u64, before: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let status = f.c.admin(id).delivery_status(DeliveryStatusRequest {}).await.unwrap().into_inner();
-        let beaten = (1..=3).all(|n| status.heartbeats.get(&n).is_some_and(|t| *t > before + 60_000));
-        if beaten && status.live_nodes == [1, 2, 3] {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "not every node beat after the jump: {status:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 /// Sends one SMS alert to everyone and waits until it completed with every message sent;
@@ -56,14 +37,36 @@ async fn send_one(f: &Fixture, key: &str) -> [u64; 3] {
     by_node
 }
 
-/// Goal: a follower whose clock runs 90 s behind claims its share of a new alert and sends
-/// it, and when the leader's clock runs 90 s ahead (so every stamp in the log does) the
-/// followers still claim theirs. Before, such a node judged the alert not yet started by its
-/// own clock and left its share to the others for 90 s.
-/// Each node reports how far its clock is from the log's (`NodeStatus.clock_offset_ms`).
+/// Waits (bounded) until node `id` judges its own clock as `out_of_bounds` expects; answers
+/// its status then.
+async fn wait_judged(f: &Fixture, id: u64, out_of_bounds: bool) -> varsel_proto::admin::NodeStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = f.c.admin(id).status(StatusRequest {}).await.unwrap().into_inner();
+        if s.clock_known && s.clock_out_of_bounds == out_of_bounds {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {id} not judged out_of_bounds={out_of_bounds}: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The log's time as node `id` tells it, against its own (unskewed) wall clock: `clock_offset_ms`.
+async fn log_offset(f: &Fixture, id: u64) -> i64 {
+    f.c.admin(id).status(StatusRequest {}).await.unwrap().into_inner().clock_offset_ms
+}
+
+/// Goal: a follower whose clock runs 90 s behind is told it is out of bounds (status, unready)
+/// yet claims its share of a new alert and sends it. A leader whose clock jumps 90 s ahead
+/// does not move the log's time (leaders stamp their log clock, stepped only towards the
+/// cluster's median), is told it is out of bounds and hands leadership to a node whose clock
+/// agrees; the others go on claiming their share meanwhile.
 /// Method: fault injection skews one node's wall clock (`SetFaults.clock_offset_ms`); an SMS
 /// alert to 3,000 contacts (6 shards) each time; per-node sent counts from the nodes'
-/// `varsel_delivery_messages_total`.
+/// `varsel_delivery_messages_total`; `NodeStatus` for the judgement and the log's time.
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_with_wrong_clocks_still_take_their_share() {
     let f = Fixture::start(sim_config(), |spec| spec.fault_injection = true).await;
@@ -72,31 +75,51 @@ async fn nodes_with_wrong_clocks_still_take_their_share() {
     let follower = (1..=3).find(|n| *n != leader).unwrap();
 
     skew(&f, follower, -90_000).await;
-    // Each node says how far its clock is from the log's: the skewed one by about 90 s.
-    for n in 1..=3 {
-        let status = f.c.admin(n).status(StatusRequest {}).await.unwrap().into_inner();
-        let expected = if n == follower { -90_000 } else { 0 };
-        assert!(
-            (status.clock_offset_ms - expected).abs() < 5_000,
-            "node {n}: clock offset {} ms, expected about {expected}",
-            status.clock_offset_ms
-        );
+    let s = wait_judged(&f, follower, true).await;
+    assert!((s.clock_skew_ms + 90_000).abs() < 5_000, "node {follower}: skew {} ms", s.clock_skew_ms);
+    for n in (1..=3).filter(|n| *n != follower) {
+        let s = wait_judged(&f, n, false).await;
+        assert!(s.clock_skew_ms.abs() < 5_000, "node {n}: skew {} ms", s.clock_skew_ms);
     }
     let by_node = send_one(&f, "behind").await;
     assert!(by_node[follower as usize - 1] > 0, "node {follower} (90 s behind) sent none: {by_node:?}");
     skew(&f, follower, 0).await;
+    wait_judged(&f, follower, false).await;
 
-    let before = heartbeats(&f, leader).await.values().copied().max().unwrap_or(0);
+    let jumped = std::time::Instant::now();
     skew(&f, leader, 90_000).await;
-    // The log's clock jumps 90 s: the others' last heartbeats look 90 s old until their next
-    // one, and until then the leader counts itself alone when it splits a new alert.
-    wait_beats_after_jump(&f, leader, before).await;
+    // The leader is told, and hands leadership over.
+    let deadline = jumped + std::time::Duration::from_secs(30);
+    let new_leader = loop {
+        let now = f.c.leader().await;
+        if now != leader {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "node {leader} (90 s ahead) still leads after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "clock: the leader 90 s ahead handed leadership to node {new_leader} {} ms after its clock jumped",
+        jumped.elapsed().as_millis()
+    );
+    let s = wait_judged(&f, leader, true).await;
+    assert!((s.clock_skew_ms - 90_000).abs() < 5_000, "node {leader}: skew {} ms", s.clock_skew_ms);
+    // The log's time did not follow the jump: on the others it is still their wall clock.
+    for n in (1..=3).filter(|n| *n != leader) {
+        let offset = log_offset(&f, n).await;
+        assert!(
+            offset.abs() < 5_000,
+            "node {n}: log's time is {offset} ms from its clock after the leader's jump"
+        );
+    }
     let by_node = send_one(&f, "leader-ahead").await;
     for n in (1..=3).filter(|n| *n != leader) {
         assert!(
             by_node[n as usize - 1] > 0,
-            "node {n} sent none while the leader ran 90 s ahead: {by_node:?}"
+            "node {n} sent none while node {leader} ran 90 s ahead: {by_node:?}"
         );
     }
+    assert_ne!(f.c.leader().await, leader, "the node 90 s ahead was elected again");
     skew(&f, leader, 0).await;
+    wait_judged(&f, leader, false).await;
 }

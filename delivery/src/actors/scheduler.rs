@@ -273,6 +273,7 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     let live = state.shared.live_nodes();
     let rank = live.iter().position(|n| *n == state.shared.replica.id()).unwrap_or(0);
     let now = state.shared.log_now_ms();
+    let lease_now = state.shared.lease_now_ms();
     let txn = state.shared.replica.state().read_txn();
     let mut alerts: Vec<_> = query::open_alerts(&txn)
         .unwrap_or_default()
@@ -289,7 +290,7 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
         let fair_only = now < a.start_ms + state.shared.config.lease_ms;
         for (i, s) in states.iter().enumerate() {
             let shard = ShardRef { alert: a.id, shard: i as u32 };
-            let free = s.owner.is_none() || s.expires_ms + CLOCK_SKEW_MARGIN_MS < now;
+            let free = s.owner.is_none() || s.expires_ms + CLOCK_SKEW_MARGIN_MS < lease_now;
             // The split starts at a node chosen by the alert's id, so the many small alerts of
             // one shard each are spread over the sites rather than all given to the lowest id.
             let share = (i + a.id as usize) % live.len();

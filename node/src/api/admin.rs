@@ -255,6 +255,7 @@ impl ClusterAdmin for AdminService {
             in_flight_window: window,
             queued: e.queues.iter().map(|(ch, q)| (ch.to_string(), q.queued() as u64)).collect(),
             live_nodes: e.live_nodes(),
+            lease_now_ms: e.lease_now_ms(),
             heartbeats: varsel_raft_store::state_machine::delivery::query::heartbeats(
                 &self.replica.state.read_txn(),
             )

@@ -1,5 +1,6 @@
 //! Starting Raft on this node: store, network, openraft instance.
 
+pub mod clock;
 pub mod faults;
 pub mod network;
 pub mod peer_check;

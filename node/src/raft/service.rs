@@ -7,8 +7,8 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 use varsel_proto::raft::raft_service_server::RaftService;
 use varsel_proto::raft::{
-    ElectionControl, Empty, ForwardedWrite, ForwardedWriteReply, RaftPayload, ReadIndexReply,
-    ReadIndexRequest,
+    ClockReply, ClockRequest, ElectionControl, Empty, ForwardedWrite, ForwardedWriteReply, RaftPayload,
+    ReadIndexReply, ReadIndexRequest,
 };
 use varsel_raft_store::{NodeId, Request as AppRequest, TypeConfig, decode, encode};
 
@@ -158,5 +158,12 @@ impl RaftService for RaftTransportService {
             self.replica.suppress_elections(asked.min(max));
         }
         Ok(Response::new(Empty {}))
+    }
+
+    async fn clock(&self, req: Request<ClockRequest>) -> Result<Response<ClockReply>, Status> {
+        if let Peer::Node(id) = self.peer(&req)? {
+            self.drop_from(id)?;
+        }
+        Ok(Response::new(ClockReply { wall_ms: varsel_domain::clock::wall_ms() }))
     }
 }

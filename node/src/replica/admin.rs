@@ -267,6 +267,7 @@ impl Replica {
             .map(|(id, n)| MemberInfo { address: Some(address(*id, n)), voter: voters.contains(id) })
             .collect();
         let last_log_index = m.last_log_index.unwrap_or(0);
+        let clock = self.clocks.last();
         let replication = m
             .replication
             .as_ref()
@@ -300,6 +301,10 @@ impl Replica {
             certificate_sha256: fingerprints.certificate,
             trusted_ca_sha256: fingerprints.trusted_cas,
             clock_offset_ms: self.clock_offset_ms(),
+            clock_skew_ms: clock.map_or(0, |j| j.skew_ms),
+            clock_known: clock.is_some(),
+            clock_out_of_bounds: clock.is_some_and(|j| j.out_of_bounds),
+            max_clock_skew_ms: self.clocks.max_skew_ms(),
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Replica {
     pub tls: Arc<TlsState>,
     /// The log's clock as this node tells it (see [`varsel_delivery::engine::LogClock`]).
     pub log_clock: varsel_delivery::engine::LogClock,
+    /// What this node knows of the others' wall clocks (see [`crate::raft::clock`]).
+    pub clocks: crate::raft::clock::ClockWatch,
     engine: SledEngine,
     election_gen: AtomicU64,
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
@@ -65,11 +67,13 @@ impl Replica {
         peers: Peers,
         faults: Faults,
     ) -> Self {
+        let max_skew = config.raft.max_clock_skew_ms;
         Self {
             id: config.node_id,
             config,
             raft,
             log_clock: varsel_delivery::engine::LogClock::new(&state),
+            clocks: crate::raft::clock::ClockWatch::new(max_skew),
             state,
             tls: peers.tls(),
             peers,
@@ -89,6 +93,11 @@ impl Replica {
             return 0;
         }
         wall as i64 - log as i64
+    }
+
+    /// The voters as this node knows them.
+    pub fn voter_ids(&self) -> std::collections::BTreeSet<NodeId> {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
     }
 
     /// This node as a member description.
@@ -154,7 +163,7 @@ impl varsel_delivery::Replica for Replica {
     }
 
     fn voters(&self) -> std::collections::BTreeSet<NodeId> {
-        self.membership().voters
+        self.voter_ids()
     }
 
     fn state(&self) -> &StateReader<SledTree> {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tracing::Instrument as _;
-use varsel_domain::clock::wall_ms;
 use varsel_observe::trace as propagation;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
 use varsel_raft_store::write::{WriteError, Written};
@@ -116,7 +115,8 @@ impl Replica {
         if self.handing_over.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(Attempt::Retry("leadership is being handed over".into()));
         }
-        let cmd = Command { issued_at_ms: wall_ms(), request: request.clone() };
+        let (issued_at_ms, lease_at_ms) = self.clocks.stamp(&self.log_clock, &self.voter_ids(), self.id);
+        let cmd = Command { issued_at_ms, lease_at_ms, request: request.clone() };
         match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
             Ok(Ok(resp)) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {

@@ -108,6 +108,8 @@ pub const APPLIED: &[u8] = b"\x00applied";
 pub const MEMBERSHIP: &[u8] = b"\x00membership";
 /// The state machine's clock (ms), the latest leader time seen in the log.
 pub const CLOCK: &[u8] = b"\x00clock";
+/// The state machine's lease clock (ms), the latest lease time seen in the log.
+pub const LEASE_CLOCK: &[u8] = b"\x00lease_clock";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.
 pub const INSTALLING: &[u8] = b"installing";
 

@@ -58,8 +58,10 @@ const CURRENT_SNAPSHOT: &str = "current.snap";
 pub struct AppliedState {
     /// The last applied log id.
     pub last_applied: Option<LogId>,
-    /// The state machine's clock: the latest leader time seen in the log, in ms.
+    /// The state machine's clock: the latest log time seen in the log, in ms.
     pub clock_ms: u64,
+    /// The state machine's lease clock: the latest lease time seen in the log, in ms.
+    pub lease_ms: u64,
 }
 
 struct Shared<E: StorageEngine> {
@@ -218,6 +220,7 @@ impl<E: StorageEngine> StateMachine<E> {
         let tree = &self.shared.tree;
         let mut txn = Txn::new(tree);
         let mut clock: u64 = txn.get_as("clock", keys::CLOCK)?.unwrap_or(0);
+        let mut lease_clock: u64 = txn.get_as("lease clock", keys::LEASE_CLOCK)?.unwrap_or(0);
         let mut last: Option<LogId> = None;
         let mut applied = 0;
         for entry in entries.iter().take(APPLY_GROUP_MAX) {
@@ -234,7 +237,10 @@ impl<E: StorageEngine> StateMachine<E> {
                 EntryPayload::Normal(cmd) => {
                     // The clock only moves forward, whatever a new leader's clock says.
                     clock = clock.max(cmd.issued_at_ms);
-                    apply_request(&mut txn, clock, entry.log_id.index, &cmd.request)?
+                    lease_clock = lease_clock.max(cmd.lease_at_ms);
+                    let ctx =
+                        domain::Ctx { index: entry.log_id.index, now_ms: clock, lease_now_ms: lease_clock };
+                    apply_request(&mut txn, ctx, &cmd.request)?
                 }
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -250,8 +256,9 @@ impl<E: StorageEngine> StateMachine<E> {
         }
         txn.put_as("applied", keys::APPLIED, &last)?;
         txn.put_as("clock", keys::CLOCK, &clock)?;
+        txn.put_as("lease clock", keys::LEASE_CLOCK, &lease_clock)?;
         txn.commit()?;
-        Ok((AppliedState { last_applied: last, clock_ms: clock }, applied))
+        Ok((AppliedState { last_applied: last, clock_ms: clock, lease_ms: lease_clock }, applied))
     }
 
     /// Installs the current snapshot file into the tree. The `installing` marker makes an
@@ -334,6 +341,7 @@ fn read_applied<T: KvTree>(tree: &T) -> Result<AppliedState, EngineError> {
     Ok(AppliedState {
         last_applied: decode_opt::<_, Option<LogId>>(tree, keys::APPLIED, "applied")?.flatten(),
         clock_ms: decode_opt(tree, keys::CLOCK, "clock")?.unwrap_or(0),
+        lease_ms: decode_opt(tree, keys::LEASE_CLOCK, "lease clock")?.unwrap_or(0),
     })
 }
 
@@ -381,20 +389,13 @@ fn sync_dir(dir: Option<&Path>) -> Result<(), EngineError> {
 /// request that is refused by the rules is a normal [`Response`].
 fn apply_request<T: KvTree>(
     txn: &mut Txn<'_, T>,
-    now_ms: u64,
-    log_index: u64,
+    ctx: domain::Ctx,
     request: &Request,
 ) -> Result<Response, EngineError> {
     match request {
         Request::Kv(cmd) => kv::apply(txn, cmd),
-        Request::Domain(req) => {
-            let ctx = domain::Ctx { index: log_index, now_ms };
-            Ok(Response::Domain(domain::apply(txn, ctx, req)?))
-        }
-        Request::Delivery(cmd) => {
-            let ctx = domain::Ctx { index: log_index, now_ms };
-            Ok(Response::Delivery(delivery::apply(txn, ctx, cmd)?))
-        }
+        Request::Domain(req) => Ok(Response::Domain(domain::apply(txn, ctx, req)?)),
+        Request::Delivery(cmd) => Ok(Response::Delivery(delivery::apply(txn, ctx, cmd)?)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Applying delivery commands: leases, outcomes, receipts, acknowledgements, expiry.
 //!
-//! Lease decisions use only the entry's log clock, so every node agrees on who holds a shard.
+//! Lease decisions use only the entry's lease clock (`Ctx::lease_now_ms`), so every node agrees
+//! on who holds a shard, and a step of the log's time (following the cluster's wall clocks)
+//! cannot make a lease lapse early.
 //! A record is accepted only from the current holder with the current epoch and only when it
 //! continues exactly where the shard's cursor stands, so outcomes are never applied twice and a
 //! fenced node cannot move a cursor.
@@ -115,8 +117,8 @@ fn heartbeat<T: KvTree>(
     acquire: &[ShardRef],
     lease_ms: u64,
 ) -> Result<DeliveryReply, EngineError> {
-    txn.put_as("heartbeat", node_key(node), &ctx.now_ms)?;
-    let expires_ms = ctx.now_ms + lease_ms;
+    txn.put_as("heartbeat", node_key(node), &ctx.lease_now_ms)?;
+    let expires_ms = ctx.lease_now_ms + lease_ms;
     let (mut renewed, mut lost, mut granted) = (Vec::new(), Vec::new(), Vec::new());
     for lease in renew {
         let mut s = load_shard(txn, lease.shard)?;
@@ -134,7 +136,7 @@ fn heartbeat<T: KvTree>(
             granted.push(g);
         }
     }
-    Ok(DeliveryReply::Leases { granted, renewed, lost, now_ms: ctx.now_ms })
+    Ok(DeliveryReply::Leases { granted, renewed, lost, now_ms: ctx.lease_now_ms })
 }
 
 fn try_acquire<T: KvTree>(
@@ -149,7 +151,7 @@ fn try_acquire<T: KvTree>(
         return Ok(None);
     }
     let mut s = load_shard(txn, shard)?;
-    let free = s.owner.is_none() || s.expires_ms < ctx.now_ms;
+    let free = s.owner.is_none() || s.expires_ms < ctx.lease_now_ms;
     if s.done || !free {
         return Ok(None);
     }

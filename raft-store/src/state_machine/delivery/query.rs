@@ -48,7 +48,7 @@ pub fn shard_states<T: KvTree>(
     Ok(out)
 }
 
-/// Nodes with a heartbeat, and when each was last seen (log clock).
+/// Nodes with a heartbeat, and when each was last seen (lease clock).
 pub fn heartbeats<T: KvTree>(txn: &Txn<'_, T>) -> Result<Vec<(NodeId, u64)>, EngineError> {
     let pairs = txn.scan_prefix(&[NODE], None, 1024)?;
     pairs

@@ -31,6 +31,8 @@ pub struct Ctx {
     pub index: u64,
     /// The state machine's clock for the entry (ms).
     pub now_ms: u64,
+    /// The state machine's lease clock for the entry (ms): leases and node heartbeats.
+    pub lease_now_ms: u64,
 }
 
 /// The outcome of one operation before auditing: the reply, and what to write in the audit
