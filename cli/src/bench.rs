@@ -8,6 +8,11 @@
 //!   committed through a survivor is measured; repeated, the killed node restarted and caught
 //!   up between kills.
 //!
+//! - **snapshot** (after the fan-out): a snapshot forced on each node in turn while 16 clients
+//!   write through any node: how long each build took, the longest time applying waited for
+//!   the apply gate on that node (since it started: the fan-out's own snapshots count), and the
+//!   writes' latency meanwhile.
+//!
 //! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
 //!   on a TLS cluster, then on a plaintext one, and the ratio.
 //!
@@ -48,7 +53,8 @@ pub struct BenchArgs {
     /// Recipients of the fan-out measurement (e.g. 1000000 or 5000000; 0 skips it).
     #[arg(long, default_value_t = 100_000)]
     pub fanout: usize,
-    /// Run only these parts, comma-separated: writes, domain, fanout, failover (default: all).
+    /// Run only these parts, comma-separated: writes, domain, fanout, snapshot (after the
+    /// fan-out), failover (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Run the nodes without TLS (`tls.insecure_plaintext`), to measure what TLS costs.
@@ -160,6 +166,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.fanout > 0 && args.wants("fanout") {
         super::bench_fanout::run(&b.cluster, args.fanout).await?;
     }
+    if args.wants("snapshot") {
+        snapshots(&b.cluster, &b.ids).await?;
+    }
     if args.kills > 0 && args.wants("failover") {
         println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");
         failover(&mut b.cluster, b.leader, args.kills).await?;
@@ -231,6 +240,49 @@ async fn writes(cluster: &LocalCluster, ids: &[u64], args: &BenchArgs) -> anyhow
         bytes as f64 / (1 << 20) as f64
     );
     Ok(any_node)
+}
+
+/// A snapshot forced on each node in turn, 2 s into 20 s of writes by 16 clients through any
+/// node; prints per node the build's duration, the node's longest apply wait, and the writes.
+async fn snapshots(cluster: &LocalCluster, ids: &[u64]) -> anyhow::Result<()> {
+    println!(
+        "
+snapshot forced on each node in turn, during writes by 16 clients through any node (20 s each)"
+    );
+    println!(
+        "{:<6} {:>12} {:>16} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "node", "build ms", "apply wait ms", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    for id in ids {
+        let mut admin = cluster.admin(*id)?;
+        let build = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let started = Instant::now();
+            let mut req = tonic::Request::new(varsel_proto::admin::SnapshotRequest {});
+            req.set_timeout(Duration::from_secs(300));
+            let result = admin.snapshot(req).await;
+            (started.elapsed(), result)
+        };
+        let endpoints = cluster.endpoints();
+        let (load, (took, built)) =
+            tokio::join!(write_load(cluster, &endpoints, 16, Duration::from_secs(20)), build);
+        let load = load?;
+        built.with_context(|| format!("snapshot on node {id}"))?;
+        let wait = cluster.status(*id, Duration::from_secs(5)).await.map_or(0, |s| s.apply_wait_max_ms);
+        let ms = |q: f64| load.hist.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "{:<6} {:>12} {:>16} {:>10.0} {:>10.2} {:>10.2} {:>10.2} {:>8}",
+            id,
+            took.as_millis(),
+            wait,
+            load.rate(),
+            ms(0.5),
+            ms(0.99),
+            load.hist.max() as f64 / 1000.0,
+            load.errors
+        );
+    }
+    Ok(())
 }
 
 /// Writes through any node only, per client count; returns writes/s.

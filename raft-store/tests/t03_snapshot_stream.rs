@@ -4,8 +4,9 @@
 //!
 //! Method: apply 20,000 key-value entries on a leader store, build a snapshot, copy it in
 //! 64 KiB chunks into the follower's receiving file (as openraft's chunked transfer does),
-//! install it and compare state digests. Then set the `installing` marker by hand, as a crash
-//! half-way through an installation leaves it, reopen, and check the state is whole again.
+//! install it and compare state digests. Then set the `installing` marker by hand and write junk
+//! into the spare tree, as a crash half-way through an installation leaves them, reopen, and
+//! check the state is whole again.
 
 use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload, LogId, RaftSnapshotBuilder};
@@ -55,25 +56,29 @@ async fn snapshot_streams_and_interrupted_install_recovers() -> anyhow::Result<(
 
     let (ln, ld) = leader.state.reader().digest()?;
     let (fnum, fd) = follower.state.reader().digest()?;
-    assert_eq!(ln, 20_001, "20,000 keys and the clock");
+    assert_eq!(ln, 20_002, "20,000 keys and the two clocks");
     assert_eq!((ln, ld), (fnum, fd), "follower state differs from the leader's after install");
     assert_eq!(follower.state.reader().kv_get("key-012345")?, Some("v12345".into()));
     assert_eq!(follower.state.reader().applied().last_applied.map(|l| l.index), Some(20_000));
     drop(follower);
     drop(fsm);
 
-    // Simulate a crash in the middle of an installation: marker set, half the keys gone.
+    // Simulate a crash in the middle of an installation: marker set, the spare tree (the one an
+    // installation fills) half written.
     {
         let engine = varsel_raft_store::SledEngine::open(&fdir.path().join("db"), &Default::default())?;
+        let control = engine.open_tree("sm_control")?;
+        let active = control.get(b"active")?.unwrap_or_else(|| b"sm".to_vec());
+        assert_eq!(active, b"sm_b", "the installation switched to the other tree");
         let mut mark = WriteBatch::new();
         mark.insert(b"installing".to_vec(), b"1".to_vec());
-        engine.open_tree("sm_control")?.write(mark)?;
+        control.write(mark)?;
         let sm = engine.open_tree("sm")?;
         let mut wipe = WriteBatch::new();
         for i in 1..=10_000u64 {
             let mut k = vec![0x01];
             k.extend_from_slice(format!("key-{i:06}").as_bytes());
-            wipe.remove(k);
+            wipe.insert(k, b"half-written".to_vec());
         }
         sm.write(wipe)?;
         engine.flush().await?;

@@ -66,6 +66,10 @@ pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
         "varsel_clock_skew_ms",
         "This node's wall clock minus the median of the cluster's wall clocks (probed over the Raft port), ms; 0 while too few peers answered to tell.",
     );
+    let apply_wait = m.gauge(
+        "varsel_raft_apply_wait_max_ms",
+        "Longest time applying committed entries waited for the apply gate since the node started, ms (snapshot builds hold it only to start their point-in-time cut; installations hold it throughout).",
+    );
     let out_of_bounds = m.gauge(
         "varsel_clock_out_of_bounds",
         "1 when |varsel_clock_skew_ms| is above raft.max_clock_skew_ms (the node is unready and stands for no election), else 0.",
@@ -75,6 +79,7 @@ pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
     m.on_scrape(move || {
         gauges.update(&r.raft.metrics().borrow().clone());
         offset.set(r.clock_offset_ms() as f64);
+        apply_wait.set(r.state.longest_apply_wait_ms() as f64);
         let clock = r.clocks.last();
         skew.set(clock.map_or(0.0, |j| j.skew_ms as f64));
         out_of_bounds.set(if clock.is_some_and(|j| j.out_of_bounds) { 1.0 } else { 0.0 });

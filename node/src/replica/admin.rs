@@ -305,6 +305,7 @@ impl Replica {
             clock_known: clock.is_some(),
             clock_out_of_bounds: clock.is_some_and(|j| j.out_of_bounds),
             max_clock_skew_ms: self.clocks.max_skew_ms(),
+            apply_wait_max_ms: self.state.longest_apply_wait_ms(),
         }
     }
 }

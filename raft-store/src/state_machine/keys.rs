@@ -110,6 +110,8 @@ pub const MEMBERSHIP: &[u8] = b"\x00membership";
 pub const CLOCK: &[u8] = b"\x00clock";
 /// The state machine's lease clock (ms), the latest lease time seen in the log.
 pub const LEASE_CLOCK: &[u8] = b"\x00lease_clock";
+/// Which state tree is active (in the `sm_control` tree): `sm` when absent.
+pub const ACTIVE_TREE: &[u8] = b"active";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.
 pub const INSTALLING: &[u8] = b"installing";
 

@@ -2,21 +2,29 @@
 //!
 //! # Layout on disk
 //!
-//! One tree, `sm`, holds the whole application state with a one-byte table prefix per kind of
-//! record (see [`keys`]); its metadata (`applied`, `membership`) lives in the same tree so it is
-//! written in the same atomic batch as the state it describes. Snapshots are files in
+//! One tree holds the whole application state with a one-byte table prefix per kind of record
+//! (see [`keys`]); its metadata (`applied`, `membership`) lives in the same tree so it is
+//! written in the same atomic batch as the state it describes. There are two such trees, `sm`
+//! and `sm_b`; the `active` key of the `sm_control` tree says which one holds the state (the
+//! other is empty, or receives a snapshot being installed). Snapshots are files in
 //! `<data_dir>/snapshots/` ([`crate::snapshot`]).
 //!
 //! # Concurrency
 //!
-//! openraft calls `apply` from one task and builds snapshots in another. Both take the apply
-//! gate, so a snapshot is a consistent cut of the tree (sled has no point-in-time read). A
-//! snapshot build therefore pauses applying on that node while the tree is copied to a file;
-//! `varsel bench` reports how long that takes.
+//! openraft calls `apply` from one task and builds snapshots in another. A build takes the
+//! apply gate only to start a point-in-time [`cut::Cut`] (microseconds), then walks the live
+//! tree while applying goes on; the cut hands the walk each changed key's value as it was at
+//! the cut. So building a snapshot does not pause applying, whatever the state's size.
 //!
-//! Readers (API queries) read the tree directly through a [`StateReader`]; each apply group is
+//! Installing a snapshot writes it into the inactive tree, then switches the `active` key and
+//! the readers' tree at once: readers see the old state until the new one is complete, never a
+//! half-installed or empty one. An interrupted installation starts again on the next open
+//! (the `installing` marker), into the inactive tree, so the active one is never touched.
+//!
+//! Readers (API queries) read the active tree through a [`StateReader`]; each apply group is
 //! one atomic batch, so they never see half an entry.
 
+pub mod cut;
 pub mod delivery;
 pub mod domain;
 pub mod keys;
@@ -53,6 +61,29 @@ const INSTALL_BATCH_MAX: usize = 4096;
 
 const CURRENT_SNAPSHOT: &str = "current.snap";
 
+/// How long readers may go on reading a replaced state tree before it is emptied.
+const SPARE_CLEAR_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The two state trees (see the module doc).
+const TREE_A: &str = "sm";
+const TREE_B: &str = "sm_b";
+
+/// Ends a snapshot build's cut when dropped, whether the build finished or failed.
+struct CutGuard<'a>(&'a std::sync::RwLock<Option<Arc<cut::Cut>>>);
+
+impl<'a> CutGuard<'a> {
+    fn start(slot: &'a std::sync::RwLock<Option<Arc<cut::Cut>>>, cut: Arc<cut::Cut>) -> Self {
+        *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(cut);
+        Self(slot)
+    }
+}
+
+impl Drop for CutGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// What a state machine reports after each applied group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedState {
@@ -66,8 +97,19 @@ pub struct AppliedState {
 
 struct Shared<E: StorageEngine> {
     engine: E,
-    tree: E::Tree,
+    /// The active tree (see the module doc), shared with every [`StateReader`].
+    tree: Active<E::Tree>,
+    /// The other tree: empty, or receiving a snapshot being installed.
+    spare: std::sync::Mutex<E::Tree>,
     control: E::Tree,
+    /// While a snapshot is built: the cut it reads through ([`cut::Cut`]).
+    cut: std::sync::RwLock<Option<Arc<cut::Cut>>>,
+    /// One build or installation at a time.
+    snapshots: Mutex<()>,
+    /// Installations so far (a pending clear of the spare tree checks it did not change).
+    installs: AtomicU64,
+    /// Longest time an apply waited for the gate, ms (since start); shared with readers.
+    longest_apply_wait_ms: Arc<AtomicU64>,
     dir: PathBuf,
     gate: Mutex<()>,
     current: std::sync::Mutex<Option<SnapshotMeta>>,
@@ -98,11 +140,36 @@ pub struct SnapshotBuilder<E: StorageEngine> {
     sm: StateMachine<E>,
 }
 
+/// The active state tree, switched at once when a snapshot has been installed.
+#[derive(Debug)]
+struct Active<T>(Arc<std::sync::RwLock<T>>);
+
+impl<T: Clone> Active<T> {
+    fn new(tree: T) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(tree)))
+    }
+
+    fn get(&self) -> T {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, tree: T) -> T {
+        std::mem::replace(&mut *self.0.write().unwrap_or_else(|p| p.into_inner()), tree)
+    }
+}
+
+impl<T> Clone for Active<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
 /// Read-only access to the applied state, for queries.
 #[derive(Debug, Clone)]
 pub struct StateReader<T: KvTree> {
-    tree: T,
+    tree: Active<T>,
     applied_rx: watch::Receiver<AppliedState>,
+    longest_apply_wait_ms: Arc<AtomicU64>,
 }
 
 impl<T: KvTree> StateReader<T> {
@@ -112,12 +179,18 @@ impl<T: KvTree> StateReader<T> {
         what: &'static str,
         key: &[u8],
     ) -> Result<Option<V>, EngineError> {
-        self.tree.get(key)?.map(|b| decode(what, &b)).transpose()
+        self.tree.get().get(key)?.map(|b| decode(what, &b)).transpose()
     }
 
     /// The value of a key in the replicated key-value map.
     pub fn kv_get(&self, key: &str) -> Result<Option<String>, EngineError> {
         self.get_as("kv value", &keys::kv(key))
+    }
+
+    /// The longest time applying waited for the apply gate since the store was opened, ms (a
+    /// snapshot build or installation holds it; a build only to start its cut).
+    pub fn longest_apply_wait_ms(&self) -> u64 {
+        self.longest_apply_wait_ms.load(Ordering::Relaxed)
     }
 
     /// The applied state as of now.
@@ -132,7 +205,7 @@ impl<T: KvTree> StateReader<T> {
 
     /// A transaction for reading (its writes, if any, are discarded).
     pub fn read_txn(&self) -> Txn<'_, T> {
-        Txn::new(&self.tree)
+        Txn::owned(self.tree.get())
     }
 
     /// A digest of the whole application state (CRC-32 over every key and value in order, the
@@ -141,7 +214,7 @@ impl<T: KvTree> StateReader<T> {
     pub fn digest(&self) -> Result<(u64, u32), EngineError> {
         let mut h = crc32fast::Hasher::new();
         let mut n = 0u64;
-        for kv in self.tree.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded) {
+        for kv in self.tree.get().range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded) {
             let (k, v) = kv?;
             if !keys::in_snapshot(&k) {
                 continue;
@@ -160,8 +233,11 @@ impl<E: StorageEngine> StateMachine<E> {
     /// Opens the state machine on `engine`, with snapshot files under `dir`. Finishes a snapshot
     /// installation that a crash interrupted.
     pub async fn open(engine: E, dir: &Path) -> Result<Self, EngineError> {
-        let tree = engine.open_tree("sm")?;
         let control = engine.open_tree("sm_control")?;
+        let b_active = control.get(keys::ACTIVE_TREE)?.is_some_and(|v| v == TREE_B.as_bytes());
+        let (active, spare) = if b_active { (TREE_B, TREE_A) } else { (TREE_A, TREE_B) };
+        let tree = engine.open_tree(active)?;
+        let spare = engine.open_tree(spare)?;
         let snap_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snap_dir)?;
         remove_temporary_files(&snap_dir)?;
@@ -172,8 +248,13 @@ impl<E: StorageEngine> StateMachine<E> {
         let sm = Self {
             shared: Arc::new(Shared {
                 engine,
-                tree,
+                tree: Active::new(tree),
+                spare: std::sync::Mutex::new(spare),
                 control,
+                cut: std::sync::RwLock::new(None),
+                snapshots: Mutex::new(()),
+                installs: AtomicU64::new(0),
+                longest_apply_wait_ms: Arc::default(),
                 dir: snap_dir,
                 gate: Mutex::new(()),
                 current: std::sync::Mutex::new(current),
@@ -190,7 +271,17 @@ impl<E: StorageEngine> StateMachine<E> {
 
     /// A reader of the applied state.
     pub fn reader(&self) -> StateReader<E::Tree> {
-        StateReader { tree: self.shared.tree.clone(), applied_rx: self.shared.applied_tx.subscribe() }
+        StateReader {
+            tree: self.shared.tree.clone(),
+            applied_rx: self.shared.applied_tx.subscribe(),
+            longest_apply_wait_ms: Arc::clone(&self.shared.longest_apply_wait_ms),
+        }
+    }
+
+    /// The longest time an apply waited for the gate since this state machine was opened, ms
+    /// (a snapshot build holds it only to start its cut).
+    pub fn longest_apply_wait_ms(&self) -> u64 {
+        self.shared.longest_apply_wait_ms.load(Ordering::Relaxed)
     }
 
     fn snapshot_path(&self) -> PathBuf {
@@ -217,8 +308,8 @@ impl<E: StorageEngine> StateMachine<E> {
         entries: &[Entry],
         out: &mut Vec<Response>,
     ) -> Result<(AppliedState, usize), EngineError> {
-        let tree = &self.shared.tree;
-        let mut txn = Txn::new(tree);
+        let tree = self.shared.tree.get();
+        let mut txn = Txn::new(&tree);
         let mut clock: u64 = txn.get_as("clock", keys::CLOCK)?.unwrap_or(0);
         let mut lease_clock: u64 = txn.get_as("lease clock", keys::LEASE_CLOCK)?.unwrap_or(0);
         let mut last: Option<LogId> = None;
@@ -257,39 +348,79 @@ impl<E: StorageEngine> StateMachine<E> {
         txn.put_as("applied", keys::APPLIED, &last)?;
         txn.put_as("clock", keys::CLOCK, &clock)?;
         txn.put_as("lease clock", keys::LEASE_CLOCK, &lease_clock)?;
+        let cut = self.shared.cut.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(cut) = cut {
+            cut.before_write(&tree, txn.pending_keys())?;
+        }
         txn.commit()?;
         Ok((AppliedState { last_applied: last, clock_ms: clock, lease_ms: lease_clock }, applied))
     }
 
-    /// Installs the current snapshot file into the tree. The `installing` marker makes an
-    /// interrupted installation restart from the file on the next open.
+    /// Installs the current snapshot file into the spare tree, then makes it the active one (on
+    /// disk and for readers) in one step. The `installing` marker makes an interrupted
+    /// installation start again from the file on the next open; until the switch the active
+    /// tree is untouched.
     async fn load_current_snapshot(&self) -> Result<SnapshotMeta, EngineError> {
         let mut mark = WriteBatch::new();
         mark.insert(keys::INSTALLING, b"1".to_vec());
         self.shared.control.write(mark)?;
         self.shared.engine.flush().await?;
 
-        let tree = self.shared.tree.clone();
+        let target = self.shared.spare.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let path = self.snapshot_path();
-        let meta = tokio::task::spawn_blocking(move || install_file(&tree, &path))
+        let filled = target.clone();
+        let meta = tokio::task::spawn_blocking(move || install_file(&filled, &path))
             .await
             .map_err(|e| EngineError::Io(std::io::Error::other(e)))??;
-
-        let mut unmark = WriteBatch::new();
-        unmark.remove(keys::INSTALLING);
-        self.shared.control.write(unmark)?;
+        // The new tree must be on disk before the switch names it.
         self.shared.engine.flush().await?;
-        let applied = read_applied(&self.shared.tree)?;
+
+        let b_active = self.shared.control.get(keys::ACTIVE_TREE)?.is_some_and(|v| v == TREE_B.as_bytes());
+        let mut switch = WriteBatch::new();
+        switch.insert(keys::ACTIVE_TREE, if b_active { TREE_A } else { TREE_B }.as_bytes().to_vec());
+        switch.remove(keys::INSTALLING);
+        self.shared.control.write(switch)?;
+        self.shared.engine.flush().await?;
+        let applied = read_applied(&target)?;
+        let old = self.shared.tree.set(target);
         self.shared.applied_tx.send_replace(applied);
+        // The old state is now the spare. Readers that took it before the switch may still be
+        // reading it, so it is emptied only after a grace period, and only if no installation
+        // started meanwhile (that one empties it itself before filling it).
+        *self.shared.spare.lock().unwrap_or_else(|p| p.into_inner()) = old;
+        let generation = self.shared.installs.fetch_add(1, Ordering::AcqRel) + 1;
+        // Weak: a store closed meanwhile is not kept open (nor its files locked) by this.
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(SPARE_CLEAR_GRACE).await;
+            let Some(shared) = shared.upgrade() else { return };
+            let _one = shared.snapshots.lock().await;
+            if shared.installs.load(Ordering::Acquire) != generation {
+                return;
+            }
+            let old = shared.spare.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let cleared = tokio::task::spawn_blocking(move || old.clear()).await;
+            if !matches!(cleared, Ok(Ok(()))) {
+                tracing::warn!(
+                    "the replaced state tree could not be emptied; the next installation empties it"
+                );
+            }
+        });
         Ok(meta)
     }
 
     async fn build(&self) -> Result<Snapshot<TypeConfig>, EngineError> {
+        let _one = self.shared.snapshots.lock().await;
+        // The gate is held only to read the metadata and start the cut: from then on apply
+        // goes on, and the cut keeps what it changes as it was here.
         let gate = self.shared.gate.lock().await;
-        let tree = self.shared.tree.clone();
+        let tree = self.shared.tree.get();
         let last_applied: Option<LogId> = decode_opt(&tree, keys::APPLIED, "applied")?.flatten();
         let membership: StoredMembership =
             decode_opt(&tree, keys::MEMBERSHIP, "membership")?.unwrap_or_default();
+        let cut = Arc::new(cut::Cut::new());
+        let ending = CutGuard::start(&self.shared.cut, Arc::clone(&cut));
+        drop(gate);
         let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match last_applied {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, seq),
@@ -300,19 +431,37 @@ impl<E: StorageEngine> StateMachine<E> {
         let final_path = self.snapshot_path();
         let m = meta.clone();
         let started = std::time::Instant::now();
+        let walk = Arc::clone(&cut);
         let records = tokio::task::spawn_blocking(move || {
-            let iter = tree
-                .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
-                .filter(|kv| kv.as_ref().map_or(true, |(k, _)| keys::in_snapshot(k)));
-            let n = snapshot::write_file(&tmp, &m, iter)?;
+            let live =
+                tree.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).filter_map(
+                    |kv| match kv {
+                        Ok((k, v)) if keys::in_snapshot(&k) => walk.resolve(k, v).map(Ok),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e)),
+                    },
+                );
+            // Evaluated once the walk is over.
+            let unmet = std::iter::once(())
+                .flat_map(|()| walk.unmet().into_iter().filter(|(k, _)| keys::in_snapshot(k)).map(Ok));
+            let n = snapshot::write_file(&tmp, &m, live.chain(unmet))?;
             std::fs::rename(&tmp, &final_path)?;
             sync_dir(final_path.parent())?;
             Ok::<u64, EngineError>(n)
         })
         .await
         .map_err(|e| EngineError::Io(std::io::Error::other(e)))??;
-        drop(gate);
-        tracing::info!(snapshot = %meta.snapshot_id, records, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot built");
+        drop(ending);
+        let (images, image_bytes) = cut.images();
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            changed_meanwhile = images,
+            image_bytes,
+            longest_apply_wait_ms = self.longest_apply_wait_ms(),
+            "snapshot built while applying went on"
+        );
         self.set_current(meta.clone());
         let file = tokio::fs::File::open(self.snapshot_path()).await?;
         Ok(Snapshot { meta, snapshot: Box::new(file) })
@@ -409,10 +558,10 @@ impl<E: StorageEngine> RaftStateMachine<TypeConfig> for StateMachine<E> {
     type SnapshotBuilder = SnapshotBuilder<E>;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError<NodeId>> {
-        let tree = &self.shared.tree;
+        let tree = self.shared.tree.get();
         let applied =
-            decode_opt::<_, Option<LogId>>(tree, keys::APPLIED, "applied").on_sm(ErrorVerb::Read)?;
-        let membership = decode_opt(tree, keys::MEMBERSHIP, "membership").on_sm(ErrorVerb::Read)?;
+            decode_opt::<_, Option<LogId>>(&tree, keys::APPLIED, "applied").on_sm(ErrorVerb::Read)?;
+        let membership = decode_opt(&tree, keys::MEMBERSHIP, "membership").on_sm(ErrorVerb::Read)?;
         Ok((applied.flatten(), membership.unwrap_or_default()))
     }
 
@@ -421,7 +570,9 @@ impl<E: StorageEngine> RaftStateMachine<TypeConfig> for StateMachine<E> {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let waited = std::time::Instant::now();
         let _gate = self.shared.gate.lock().await;
+        self.shared.longest_apply_wait_ms.fetch_max(waited.elapsed().as_millis() as u64, Ordering::Relaxed);
         let entries: Vec<Entry> = entries.into_iter().collect();
         // Applying is synchronous storage work, up to hundreds of milliseconds for an import:
         // on a runtime worker it would hold up Raft heartbeats and the API behind it.
@@ -469,6 +620,7 @@ impl<E: StorageEngine> RaftStateMachine<TypeConfig> for StateMachine<E> {
 impl<E: StorageEngine> StateMachine<E> {
     async fn install(&self, meta: &SnapshotMeta, mut data: Box<tokio::fs::File>) -> Result<(), EngineError> {
         use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+        let _one = self.shared.snapshots.lock().await;
         let _gate = self.shared.gate.lock().await;
         let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let tmp = self.shared.dir.join(format!("installing-{seq}.tmp"));

@@ -18,7 +18,7 @@ type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
 /// Pending writes over a tree.
 #[derive(Debug)]
 pub struct Txn<'a, T: KvTree> {
-    tree: &'a T,
+    tree: std::borrow::Cow<'a, T>,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     undo: Option<Vec<Undo>>,
 }
@@ -26,7 +26,17 @@ pub struct Txn<'a, T: KvTree> {
 impl<'a, T: KvTree> Txn<'a, T> {
     /// Starts a transaction on `tree`.
     pub fn new(tree: &'a T) -> Self {
-        Self { tree, pending: BTreeMap::new(), undo: None }
+        Self { tree: std::borrow::Cow::Borrowed(tree), pending: BTreeMap::new(), undo: None }
+    }
+
+    /// Starts a transaction on a tree of its own (a handle: sled trees are shared).
+    pub fn owned(tree: T) -> Self {
+        Self { tree: std::borrow::Cow::Owned(tree), pending: BTreeMap::new(), undo: None }
+    }
+
+    /// The keys this transaction would write or remove.
+    pub fn pending_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.pending.keys().map(Vec::as_slice)
     }
 
     /// The value of `key` as this transaction sees it.
@@ -144,7 +154,7 @@ impl<'a, T: KvTree> Txn<'a, T> {
 
     /// The tree under the transaction (stored data, without pending writes).
     pub fn tree(&self) -> &T {
-        self.tree
+        &self.tree
     }
 
     /// Number of pending writes.
