@@ -56,6 +56,8 @@ pub struct Spec {
     pub log_filter: String,
     /// sled cache per node.
     pub cache_capacity_bytes: u64,
+    /// `storage.min_free_bytes` of every node.
+    pub min_free_bytes: u64,
     /// The superadmin token every node accepts (written to `superadmin.token` in the base
     /// directory).
     pub superadmin_token: String,
@@ -97,6 +99,8 @@ impl Spec {
             fault_injection: false,
             log_filter: "info,openraft=warn".into(),
             cache_capacity_bytes: 32 * 1024 * 1024,
+            // Test machines share their disk with much else: a small reserve.
+            min_free_bytes: 16 * 1024 * 1024,
             superadmin_token: varsel_config::secret::new_secret(),
             // Leases must outlast an election; with these relaxed timeouts one can take four
             // seconds on a loaded machine.
@@ -229,7 +233,10 @@ impl LocalCluster {
                 data_dir: spec.base_dir.join(format!("node-{id}")),
                 peers,
                 raft: spec.raft.clone(),
-                storage: StorageConfig { cache_capacity_bytes: spec.cache_capacity_bytes },
+                storage: StorageConfig {
+                    cache_capacity_bytes: spec.cache_capacity_bytes,
+                    min_free_bytes: spec.min_free_bytes,
+                },
                 log: LogConfig { format: "text".into(), filter: spec.log_filter.clone() },
                 auth: AuthConfig { superadmin_token_file: Some(token_file.clone()) },
                 delivery: DeliveryConfig {

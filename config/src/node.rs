@@ -125,6 +125,7 @@ impl NodeConfig {
         if self.node_id == 0 {
             return invalid("node_id", "must be a positive integer (0 is reserved)".into());
         }
+        self.storage.validate()?;
         check_name("site", &self.site)?;
         if self.api_addr == self.raft_addr {
             return invalid("raft_addr", format!("must differ from api_addr (both are {})", self.api_addr));

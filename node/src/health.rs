@@ -10,7 +10,10 @@
 //!    (`raft.election_timeout_max_ms`): a leader cut off from the other sites keeps its role in
 //!    openraft, but the followers elect another once the lease is over, so it must not count as
 //!    ready;
-//! 6. it has applied its log up to [`READY_MAX_APPLY_LAG_ENTRIES`] entries from the end.
+//! 6. it has applied its log up to [`READY_MAX_APPLY_LAG_ENTRIES`] entries from the end;
+//! 7. its data disk is not full (`storage.min_free_bytes`, see [`crate::disk`]);
+//! 8. its wall clock is within `raft.max_clock_skew_ms` of the cluster's median (see
+//!    [`crate::raft::clock`]; unknown counts as within).
 //!
 //! Rule 6 is measured against this node's own log, the best it knows of the leader's commit
 //! index (openraft 0.9 does not expose a follower's commit index). A follower catching up after a
@@ -109,7 +112,11 @@ pub fn evaluate(m: &RaftMetrics<NodeId, VarselNode>, lease: Duration) -> Readine
 /// The readiness of `replica` now.
 pub fn readiness(replica: &Replica) -> Readiness {
     let lease = Duration::from_millis(replica.config.raft.election_timeout_max_ms);
-    let r = evaluate(&replica.raft.metrics().borrow(), lease);
+    let mut r = evaluate(&replica.raft.metrics().borrow(), lease);
+    if let Some(reason) = replica.disk.refusal(replica.id).filter(|_| r.ready) {
+        r.ready = false;
+        r.reason = reason;
+    }
     with_clock(r, replica.clocks.last(), replica.clocks.max_skew_ms())
 }
 

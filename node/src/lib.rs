@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod disk;
 pub mod error;
 pub mod health;
 pub mod http;

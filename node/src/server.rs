@@ -184,6 +184,11 @@ pub async fn start_with(
         None => tracing::warn!("no http_addr configured: /metrics, /healthz and /readyz are not served"),
     }
     let mut observers = start_observers(&replica, &metrics, health, &stop_rx);
+    observers.push(crate::disk::spawn_watch(
+        replica.clone(),
+        engine.as_ref().map(|e| e.shared.clone()),
+        stop_rx.clone(),
+    ));
     observers.push(crate::tls::reloader::spawn(tls.clone(), auth, reload_every, stop_rx.clone()));
     tracing::info!(
         node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, http_addr = ?http_addr,

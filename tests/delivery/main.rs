@@ -18,3 +18,4 @@ mod t09_content;
 mod t10_acknowledge;
 mod t11_send_rate;
 mod t12_skewed_clock;
+mod t13_disk_full;

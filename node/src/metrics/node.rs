@@ -70,6 +70,14 @@ pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
         "varsel_raft_apply_wait_max_ms",
         "Longest time applying committed entries waited for the apply gate since the node started, ms (snapshot builds hold it only to start their point-in-time cut; installations hold it throughout).",
     );
+    let disk_free = m.gauge(
+        "varsel_disk_free_bytes",
+        "Bytes free on the data directory's filesystem at the last check (every 500 ms).",
+    );
+    let disk_full = m.gauge(
+        "varsel_disk_full",
+        "1 while the data disk has less than storage.min_free_bytes free: the node refuses client writes, takes no log entries, sends nothing and is unready.",
+    );
     let out_of_bounds = m.gauge(
         "varsel_clock_out_of_bounds",
         "1 when |varsel_clock_skew_ms| is above raft.max_clock_skew_ms (the node is unready and stands for no election), else 0.",
@@ -80,6 +88,8 @@ pub fn register_raft(m: &Metrics, replica: &Arc<Replica>) -> RaftTransitions {
         gauges.update(&r.raft.metrics().borrow().clone());
         offset.set(r.clock_offset_ms() as f64);
         apply_wait.set(r.state.longest_apply_wait_ms() as f64);
+        disk_free.set(r.disk.free_bytes() as f64);
+        disk_full.set(if r.disk.is_full() { 1.0 } else { 0.0 });
         let clock = r.clocks.last();
         skew.set(clock.map_or(0.0, |j| j.skew_ms as f64));
         out_of_bounds.set(if clock.is_some_and(|j| j.out_of_bounds) { 1.0 } else { 0.0 });

@@ -45,6 +45,15 @@ impl RaftTransportService {
         )
     }
 
+    /// Refuses `what` while this node's data disk is full (see `crate::disk`): the leader
+    /// takes it as unreachable and sends it again later.
+    fn room_for(&self, what: &str) -> Result<(), Status> {
+        match self.replica.disk.refusal(self.replica.id) {
+            Some(reason) => Err(Status::unavailable(format!("not taking {what}: {reason}"))),
+            None => Ok(()),
+        }
+    }
+
     fn drop_from(&self, from: NodeId) -> Result<(), Status> {
         if self.replica.faults.blocks_from(from) {
             return Err(Status::unavailable(format!("fault injection: link from node {from} is cut")));
@@ -77,6 +86,9 @@ impl RaftService for RaftTransportService {
         let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
         peer.must_be(from, "append entries")?;
         self.drop_from(from)?;
+        if !rpc.entries.is_empty() {
+            self.room_for("log entries")?;
+        }
         reply(&self.replica.raft.append_entries(rpc).await)
     }
 
@@ -96,6 +108,7 @@ impl RaftService for RaftTransportService {
         let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
         peer.must_be(from, "install snapshot")?;
         self.drop_from(from)?;
+        self.room_for("a snapshot")?;
         reply(&self.replica.raft.install_snapshot(rpc).await)
     }
 

@@ -306,6 +306,9 @@ impl Replica {
             clock_out_of_bounds: clock.is_some_and(|j| j.out_of_bounds),
             max_clock_skew_ms: self.clocks.max_skew_ms(),
             apply_wait_max_ms: self.state.longest_apply_wait_ms(),
+            disk_free_bytes: self.disk.free_bytes(),
+            disk_full: self.disk.is_full(),
+            min_free_bytes: self.disk.min_free_bytes(),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct Replica {
     pub log_clock: varsel_delivery::engine::LogClock,
     /// What this node knows of the others' wall clocks (see [`crate::raft::clock`]).
     pub clocks: crate::raft::clock::ClockWatch,
+    /// The state of its data disk (see [`crate::disk`]).
+    pub disk: crate::disk::DiskGuard,
     engine: SledEngine,
     election_gen: AtomicU64,
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
@@ -68,12 +70,15 @@ impl Replica {
         faults: Faults,
     ) -> Self {
         let max_skew = config.raft.max_clock_skew_ms;
+        let disk = crate::disk::DiskGuard::new(&config.data_dir, config.storage.min_free_bytes);
+        disk.check();
         Self {
             id: config.node_id,
             config,
             raft,
             log_clock: varsel_delivery::engine::LogClock::new(&state),
             clocks: crate::raft::clock::ClockWatch::new(max_skew),
+            disk,
             state,
             tls: peers.tls(),
             peers,

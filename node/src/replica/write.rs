@@ -62,6 +62,13 @@ impl Replica {
     #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
     pub async fn write_as(&self, request: Request, bearer: Option<&str>) -> WriteResult<Written> {
         check_size(&request)?;
+        // A client's write is refused while this node's disk is full (see `crate::disk`); the
+        // node's own (delivery records of what is in flight) still go to the leader.
+        if bearer.is_some()
+            && let Some(reason) = self.disk.refusal(self.id)
+        {
+            return Err(WriteError::NotApplied { timeout_ms: 0, reason });
+        }
         let deadline = Instant::now() + self.write_timeout();
         let mut last_reason = String::from("no attempt made");
         while let Some(remaining) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
@@ -84,7 +91,8 @@ impl Replica {
     /// longer) the leader and did not append it.
     pub async fn commit_forwarded(&self, request: Request) -> WriteResult<Option<Written>> {
         check_size(&request)?;
-        if !self.is_leader() {
+        // A leader whose disk is full is handing leadership over: the forwarder tries again.
+        if !self.is_leader() || self.disk.is_full() {
             return Ok(None);
         }
         match self.commit_locally(&request, self.write_timeout()).await? {
