@@ -298,6 +298,8 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                     "clock_offset_ms": s.clock_offset_ms,
                     "clock_skew_ms": if s.clock_known { Some(s.clock_skew_ms) } else { None },
                     "clock_out_of_bounds": s.clock_out_of_bounds, "max_clock_skew_ms": s.max_clock_skew_ms,
+                    "disk_free_bytes": s.disk_free_bytes, "disk_full": s.disk_full,
+                    "min_free_bytes": s.min_free_bytes,
                 })
             })
             .collect();
@@ -342,6 +344,17 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
         println!(
             "WARNING: node(s) {} have a wall clock out of bounds against the median of the cluster's clocks: they are unready, stand for no election and hand leadership over; fix NTP there",
             skewed.join(", ")
+        );
+    }
+    let full: Vec<String> = reachable
+        .iter()
+        .filter(|(_, s)| s.disk_full)
+        .map(|(id, s)| format!("{id} ({} MiB free, at least {} MiB required)", s.disk_free_bytes >> 20, s.min_free_bytes >> 20))
+        .collect();
+    if !full.is_empty() {
+        println!(
+            "WARNING: node(s) {} have a full data disk: they refuse writes, take no log entries and send nothing until space is freed (storage.min_free_bytes)",
+            full.join(", ")
         );
     }
     if !reachable.is_empty()

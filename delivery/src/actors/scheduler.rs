@@ -441,13 +441,27 @@ fn expire_alerts(shared: &Arc<Shared>) {
     }
 }
 
-/// Stops every worker and gives the leases back. Returns how many were released.
+/// Winds every worker down, waits (bounded) until each has recorded what it had handed over,
+/// then gives the leases back. Returns how many were released.
+///
+/// The leases are released only after the workers are done: a lease given back while a
+/// worker still has batches at the providers lets another node take the shard from the last
+/// recorded position and send those batches again (seen as a whole chunk sent twice in a
+/// drain test). The wait is bounded by the lease: the scheduler renews nothing meanwhile, so
+/// after one lease length the workers' fences are closed anyway.
 async fn drain(state: &mut SchedulerState) -> usize {
     let leases: Vec<LeaseRef> =
         state.held.iter().map(|(s, h)| LeaseRef { shard: *s, epoch: h.epoch }).collect();
-    for h in state.held.values_mut() {
-        if let Some(w) = h.worker.take() {
-            w.stop(Some("draining".into()));
+    let workers: Vec<ActorRef<WorkerMsg>> = state.held.values_mut().filter_map(|h| h.worker.take()).collect();
+    for w in &workers {
+        stop_worker(w, "draining");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(state.shared.config.lease_ms);
+    for w in &workers {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if w.wait(Some(left)).await.is_err() {
+            tracing::warn!(worker = ?w.get_id(), "a worker did not finish winding down within a lease; stopping it");
+            w.stop(Some("draining: wind-down took longer than a lease".into()));
         }
     }
     state.held.clear();

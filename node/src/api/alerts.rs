@@ -96,7 +96,10 @@ impl Alerts {
         // before anything is proposed; the state machine checks again with committed limits.
         let tenant = query::tenant(&self.ctx.replica.state.read_txn(), actor.tenant)?
             .ok_or_else(|| ApiError::NotFound(format!("tenant {} does not exist", actor.tenant)))?;
-        alert_spec::validate(&mut spec, &tenant.limits, varsel_domain::clock::wall_ms()).map_err(invalid)?;
+        // Times are judged by the log's clock, as the state machine will, not this node's wall
+        // clock (which may be wrong, see `crate::raft::clock`).
+        let now = self.ctx.replica.log_clock.now_ms();
+        alert_spec::validate(&mut spec, &tenant.limits, now).map_err(invalid)?;
         Ok(spec)
     }
 }
