@@ -90,7 +90,8 @@ impl Bench {
         let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
         let mut spec = Spec::three(dir, binary);
         spec.tls = !plaintext;
-        spec.log_filter = "warn".into();
+        // Snapshot builds are logged (with their timing) at info.
+        spec.log_filter = "warn,varsel_raft_store=info".into();
         // Production timing, not the relaxed timing of tests: failover is one of the figures.
         spec.raft = varsel_config::RaftConfig::default();
         spec.delivery = varsel_config::DeliveryConfig::default();

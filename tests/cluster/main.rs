@@ -10,3 +10,4 @@ mod t02_leader_failover;
 mod t03_snapshot_catch_up;
 mod t04_membership;
 mod t05_bad_input;
+mod t06_snapshot_under_writes;

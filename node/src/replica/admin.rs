@@ -147,15 +147,26 @@ impl Replica {
 
     /// Builds a snapshot now and purges the log up to it. Returns the snapshot's index.
     pub async fn snapshot_now(&self) -> ApiResult<u64> {
+        let deadline = tokio::time::Instant::now() + SNAPSHOT_TIMEOUT;
         let applied = self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
-        self.raft.trigger().snapshot().await.map_err(|f| ApiError::Unavailable(f.to_string()))?;
-        let waited = self
-            .raft
-            .wait(Some(SNAPSHOT_TIMEOUT))
-            .metrics(|m| m.snapshot.is_some_and(|s| s.index >= applied), "snapshot built")
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("snapshot not built: {e}")))?;
-        let index = waited.snapshot.map_or(0, |s| s.index);
+        // openraft ignores a trigger while a build runs (one it started itself, at
+        // `raft.snapshot_every_entries`): that build may end below `applied`, so trigger again
+        // after each new snapshot until one covers it.
+        let index = loop {
+            let before = self.raft.metrics().borrow().snapshot.map(|s| s.index);
+            self.raft.trigger().snapshot().await.map_err(|f| ApiError::Unavailable(f.to_string()))?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let waited = self
+                .raft
+                .wait(Some(left))
+                .metrics(|m| m.snapshot.map(|s| s.index) != before, "a new snapshot")
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("snapshot not built: {e}")))?;
+            let index = waited.snapshot.map_or(0, |s| s.index);
+            if index >= applied {
+                break index;
+            }
+        };
         self.raft.trigger().purge_log(index).await.map_err(|f| ApiError::Unavailable(f.to_string()))?;
         Ok(index)
     }
