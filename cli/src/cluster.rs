@@ -349,7 +349,13 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
     let full: Vec<String> = reachable
         .iter()
         .filter(|(_, s)| s.disk_full)
-        .map(|(id, s)| format!("{id} ({} MiB free, at least {} MiB required)", s.disk_free_bytes >> 20, s.min_free_bytes >> 20))
+        .map(|(id, s)| {
+            format!(
+                "{id} ({} MiB free, at least {} MiB required)",
+                s.disk_free_bytes >> 20,
+                s.min_free_bytes >> 20
+            )
+        })
         .collect();
     if !full.is_empty() {
         println!(

@@ -45,7 +45,12 @@ pub struct DiskGuard {
 impl DiskGuard {
     /// A guard of the filesystem holding `dir`, keeping `min_free` bytes in reserve.
     pub fn new(dir: &Path, min_free: u64) -> Self {
-        Self { dir: dir.to_path_buf(), min_free, full: AtomicBool::new(false), free: AtomicU64::new(u64::MAX) }
+        Self {
+            dir: dir.to_path_buf(),
+            min_free,
+            full: AtomicBool::new(false),
+            free: AtomicU64::new(u64::MAX),
+        }
     }
 
     /// Whether the disk counts as full now.
@@ -126,7 +131,10 @@ pub fn spawn_watch(
             match changed {
                 Some(true) => became_full(&replica, engine.as_deref()).await,
                 Some(false) => {
-                    tracing::warn!(free_bytes = replica.disk.free_bytes(), "the data disk has room again: taking work");
+                    tracing::warn!(
+                        free_bytes = replica.disk.free_bytes(),
+                        "the data disk has room again: taking work"
+                    );
                     if let Some(e) = &engine
                         && let Err(err) = e.drain(false).await
                     {
@@ -161,7 +169,9 @@ async fn hand_over(replica: &Arc<Replica>) {
     let Some(to) = replica.voter_ids().into_iter().find(|v| *v != replica.id) else { return };
     match replica.transfer_leader(to).await {
         Ok((leader, _)) => tracing::warn!(to = leader, "leadership handed over: the data disk is full"),
-        Err(e) => tracing::warn!(to, error = %e, "handing leadership over for a full disk failed; trying again"),
+        Err(e) => {
+            tracing::warn!(to, error = %e, "handing leadership over for a full disk failed; trying again")
+        }
     }
 }
 

@@ -29,7 +29,8 @@ async fn snapshots_asked_for_during_writes_are_built() {
         writers.push(tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let req = varsel_proto::kv::PutRequest { key: format!("w{w}/{}", i % 500), value: "v".repeat(64) };
+                let req =
+                    varsel_proto::kv::PutRequest { key: format!("w{w}/{}", i % 500), value: "v".repeat(64) };
                 match kv.put(req).await {
                     Ok(_) => written.fetch_add(1, Ordering::Relaxed),
                     Err(e) => {
@@ -50,9 +51,13 @@ async fn snapshots_asked_for_during_writes_are_built() {
             let before = c.lc.status(id, Duration::from_secs(5)).await.unwrap().applied_index;
             let mut req = tonic::Request::new(SnapshotRequest {});
             req.set_timeout(Duration::from_secs(90));
-            let built = c.admin(id).snapshot(req).await.unwrap_or_else(|e| panic!("round {round}, node {id}: {e}"));
+            let built =
+                c.admin(id).snapshot(req).await.unwrap_or_else(|e| panic!("round {round}, node {id}: {e}"));
             let index = built.into_inner().snapshot_index;
-            assert!(index >= before, "round {round}, node {id}: snapshot at {index}, applied {before} when asked");
+            assert!(
+                index >= before,
+                "round {round}, node {id}: snapshot at {index}, applied {before} when asked"
+            );
         }
     }
     stop.store(true, Ordering::Relaxed);

@@ -154,7 +154,10 @@ async fn a_cluster_stopped_for_a_while_catches_its_time_up() {
             eprintln!("clock: after 6 s down, every node's log's time within {offsets:?} ms of its clock");
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the log's time did not catch up: offsets {offsets:?} ms");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log's time did not catch up: offsets {offsets:?} ms"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

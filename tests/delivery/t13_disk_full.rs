@@ -29,7 +29,12 @@ impl Tmpfs {
             .arg(dir)
             .output()
             .expect("run mount");
-        assert!(out.status.success(), "mount tmpfs at {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "mount tmpfs at {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         Self(dir.to_path_buf())
     }
 }
@@ -116,13 +121,15 @@ async fn a_full_disk_stops_the_node_not_the_sending() {
     let filler = data_dir.join("filler");
     fill(&filler, free.saturating_sub(8 << 20));
     let filled = Instant::now();
-    let unready_after = wait_status(&f, FULL_NODE, Duration::from_secs(10), "disk full", |s| s.disk_full).await;
+    let unready_after =
+        wait_status(&f, FULL_NODE, Duration::from_secs(10), "disk full", |s| s.disk_full).await;
 
     // A client's write through it is refused, naming the disk and the setting.
     let refused = f.c.put(FULL_NODE, "disk", "full").await.expect_err("a write through a full node");
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     assert!(
-        refused.message().contains("data disk is full") && refused.message().contains("storage.min_free_bytes"),
+        refused.message().contains("data disk is full")
+            && refused.message().contains("storage.min_free_bytes"),
         "{}",
         refused.message()
     );
@@ -145,11 +152,18 @@ async fn a_full_disk_stops_the_node_not_the_sending() {
     let done = f.wait_final(a.id, other).await;
     assert_eq!(done.status, AlertStatus::Completed as i32);
     let c = f.sim.client.counts(a.id).await.unwrap().channel(SimChannel::Sms);
-    assert_eq!((c.distinct_keys, c.receives), (5_000, 5_000), "a full disk hands over without loss or repeats");
+    assert_eq!(
+        (c.distinct_keys, c.receives),
+        (5_000, 5_000),
+        "a full disk hands over without loss or repeats"
+    );
     // Its log stopped growing while the others went on.
     let stuck = status(&f, FULL_NODE).await.last_log_index;
     let leader = f.c.leader_among(&[1, 2]).await;
-    assert!(status(&f, leader).await.last_log_index > stuck, "the others' log did not move past node {FULL_NODE}'s");
+    assert!(
+        status(&f, leader).await.last_log_index > stuck,
+        "the others' log did not move past node {FULL_NODE}'s"
+    );
 
     // Space freed: it catches up by itself and takes work again.
     std::fs::remove_file(&filler).expect("free the space");
@@ -167,7 +181,10 @@ async fn a_full_disk_stops_the_node_not_the_sending() {
         if s.held_by_node.contains_key(&FULL_NODE) {
             break;
         }
-        assert!(Instant::now() < deadline && s.status == "Active", "node {FULL_NODE} took no shard after recovering");
+        assert!(
+            Instant::now() < deadline && s.status == "Active",
+            "node {FULL_NODE} took no shard after recovering"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!(
