@@ -21,6 +21,18 @@ pub struct NodeInfo {
     pub api: String,
     /// How to reach it: the cluster CA and the superadmin token.
     pub access: Access,
+    /// Its metrics endpoint (`GET /metrics` on its `http_addr`), if it has one.
+    pub metrics: Option<MetricsEndpoint>,
+}
+
+/// Where a node serves `/metrics`, and the name its certificate is checked for.
+#[derive(Debug, Clone)]
+pub struct MetricsEndpoint {
+    /// `ip:port` of its `http_addr`.
+    pub addr: std::net::SocketAddr,
+    /// The name its certificate must carry (an IP address written as text is checked as one);
+    /// `None` for a plaintext cluster.
+    pub tls_name: Option<String>,
 }
 
 /// What the harness needs to reach a cluster's nodes: the CA their certificates chain to and
@@ -54,7 +66,7 @@ impl BackendError {
 
 /// A running cluster the harness can hurt. Every fault is undone by its counterpart
 /// (`kill`/`restart`, `pause(true)`/`pause(false)`, `partition(true)`/`partition(false)`,
-/// `set_latency(n)`/`set_latency(0)`).
+/// `set_latency(n)`/`set_latency(0)`, `set_clock_offset(n, ms)`/`set_clock_offset(n, 0)`).
 pub trait Backend: Send {
     /// `"processes"` or `"compose"`.
     fn mode(&self) -> &'static str;
@@ -74,6 +86,13 @@ pub trait Backend: Send {
     fn partition(&mut self, node: u64, cut: bool) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Adds `ms` of latency between sites (0 removes it). `Ok(false)` when the mode cannot.
     fn set_latency(&mut self, ms: u32) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Offsets node `node`'s wall clock by `offset_ms` (0 sets it right). `Ok(false)` when the
+    /// mode cannot.
+    fn set_clock_offset(
+        &mut self,
+        node: u64,
+        offset_ms: i64,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Stops what the backend started (processes, not a compose project it did not start).
     fn shutdown(&mut self) -> impl Future<Output = ()> + Send;
 }

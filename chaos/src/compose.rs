@@ -56,7 +56,7 @@ use varsel_sim::SimClient;
 
 use self::discover::{check_project_name, describe_node, find_sim, project_containers, read_ca, read_token};
 use self::docker::{docker, inspect_one};
-use crate::backend::{Access, Backend, BackendError, NodeInfo};
+use crate::backend::{Access, Backend, BackendError, MetricsEndpoint, NodeInfo};
 
 /// One node's container.
 #[derive(Debug, Clone)]
@@ -75,6 +75,8 @@ struct ComposeNode {
     intersite_ip: String,
     /// API port in the container.
     api_port: u16,
+    /// Metrics (`http_addr`) port in the container, if the node serves metrics.
+    http_port: Option<u16>,
     /// `ip:port` of its API on its site network, as last seen running.
     api: String,
     /// The name its certificate is checked for: its compose service.
@@ -199,6 +201,14 @@ impl ComposeBackend {
     fn endpoint(&self, n: &ComposeNode) -> String {
         if self.ca.is_some() { n.api.clone() } else { format!("http://{}", n.api) }
     }
+
+    /// Node `n`'s metrics listener on the address the harness reaches its API on; its
+    /// certificate names its service, as the API's does.
+    fn metrics_endpoint(&self, n: &ComposeNode) -> Option<MetricsEndpoint> {
+        let ip = n.api.rsplit_once(':').map(|(ip, _)| ip)?;
+        let addr = format!("{ip}:{}", n.http_port?).parse().ok()?;
+        Some(MetricsEndpoint { addr, tls_name: self.ca.is_some().then(|| n.tls_name.clone()) })
+    }
 }
 
 impl Backend for ComposeBackend {
@@ -215,6 +225,7 @@ impl Backend for ComposeBackend {
                 site: n.site.clone(),
                 api: self.endpoint(n),
                 access: access.clone(),
+                metrics: self.metrics_endpoint(n),
             })
             .collect()
     }
@@ -308,6 +319,12 @@ impl Backend for ComposeBackend {
             }
         }
         Ok(true)
+    }
+
+    /// Compose nodes run without the fault-injection layer, so no clock can be set
+    /// (`Scenario::validate_for_mode` refuses such scenarios before they start).
+    async fn set_clock_offset(&mut self, _node: u64, _offset_ms: i64) -> Result<bool, BackendError> {
+        Ok(false)
     }
 
     async fn shutdown(&mut self) {

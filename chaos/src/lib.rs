@@ -11,7 +11,8 @@
 //! It creates a tenant and contacts, starts the client load ([`load`]), injects the faults on
 //! the seed's schedule, undoes them, waits for every accepted alert to finish, checks the
 //! invariants ([`invariants`], one per file) and returns a [`report::Report`] (JSON and a
-//! table) that includes the command replaying the run.
+//! table) that includes the command replaying the run. Some invariants read the nodes'
+//! counters from their `/metrics` ([`metrics`]).
 //!
 //! The `varsel-chaos` binary: `varsel-chaos run --scenario chaos/scenarios/site-kill.toml`.
 
@@ -19,6 +20,7 @@ pub mod backend;
 pub mod compose;
 pub mod invariants;
 pub mod load;
+pub mod metrics;
 pub mod process;
 pub mod report;
 pub mod runner;

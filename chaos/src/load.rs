@@ -203,7 +203,13 @@ impl Client {
                 let op = self.get(&other, &key, id).await;
                 self.history.push(op);
             }
-            tokio::time::sleep(Duration::from_millis(self.load.interval_ms)).await;
+            // The pause ends early when the run stops, so a long interval does not hold the
+            // run (nor let this client create an alert after it was told to stop).
+            let mut stop = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(self.load.interval_ms)) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
         }
     }
 

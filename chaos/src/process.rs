@@ -11,7 +11,7 @@ use varsel_client::local_cluster::{LocalCluster, Spec};
 use varsel_proto::admin::SetFaultsRequest;
 use varsel_sim::{Channel, ProviderConfig, SimClient, SimConfig};
 
-use crate::backend::{Access, Backend, BackendError, NodeInfo};
+use crate::backend::{Access, Backend, BackendError, MetricsEndpoint, NodeInfo};
 
 /// Delivery lease of process-mode nodes, ms: survivors take a lost node's shards this long
 /// after its last renewal.
@@ -45,6 +45,12 @@ pub struct ProcessBackend {
     /// Per node, the links it drops now.
     cuts: BTreeMap<u64, BTreeSet<u64>>,
     delay_ms: u32,
+    /// Per node, its wall clock's offset now, ms.
+    clock_offsets: BTreeMap<u64, i64>,
+    /// Nodes frozen now (SIGSTOP): they are told their faults when thawed.
+    paused: BTreeSet<u64>,
+    /// Nodes whose faults changed while they could not be told (killed or frozen).
+    untold: BTreeSet<u64>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -131,6 +137,9 @@ impl ProcessBackend {
             stop_sim: Some(stop),
             cuts: ids.iter().map(|id| (*id, BTreeSet::new())).collect(),
             delay_ms: 0,
+            clock_offsets: BTreeMap::new(),
+            paused: BTreeSet::new(),
+            untold: BTreeSet::new(),
             _tmp: tmp,
         })
     }
@@ -140,12 +149,28 @@ impl ProcessBackend {
         &self.lc
     }
 
-    /// Sends node `id` its current fault settings.
-    async fn push_faults(&self, id: u64) -> Result<(), BackendError> {
+    /// Whether node `id` has any fault of the fault-injection layer set (it must be told again
+    /// after a restart, which starts it with none).
+    fn has_faults(&self, id: u64) -> bool {
+        self.delay_ms > 0
+            || self.cuts.get(&id).is_some_and(|c| !c.is_empty())
+            || self.clock_offsets.get(&id).is_some_and(|o| *o != 0)
+    }
+
+    /// Sends node `id` its current fault settings, if it can hear them: a killed node is told
+    /// when it restarts, a frozen one when it is thawed.
+    async fn push_faults(&mut self, id: u64) -> Result<(), BackendError> {
+        let running = self.lc.nodes.get_mut(&id).is_some_and(|n| n.is_running());
+        if !running || self.paused.contains(&id) {
+            self.untold.insert(id);
+            return Ok(());
+        }
+        self.untold.remove(&id);
         let cut = self.cuts.get(&id).cloned().unwrap_or_default().into_iter().collect();
+        let clock_offset_ms = self.clock_offsets.get(&id).copied().unwrap_or(0);
         let fut = async {
             let mut admin = self.lc.admin(id)?;
-            admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms, clock_offset_ms: 0 }).await?;
+            admin.set_faults(SetFaultsRequest { cut, delay_ms: self.delay_ms, clock_offset_ms }).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         };
         match tokio::time::timeout(Duration::from_secs(10), fut).await {
@@ -167,7 +192,11 @@ impl Backend for ProcessBackend {
             .iter()
             .filter_map(|(id, n)| {
                 let api = self.lc.endpoint(*id).ok()?;
-                Some(NodeInfo { id: *id, site: n.config.site.clone(), api, access: self.access() })
+                let metrics = n.http().map(|addr| MetricsEndpoint {
+                    addr,
+                    tls_name: self.lc.ca.is_some().then(|| addr.ip().to_string()),
+                });
+                Some(NodeInfo { id: *id, site: n.config.site.clone(), api, access: self.access(), metrics })
             })
             .collect()
     }
@@ -187,7 +216,8 @@ impl Backend for ProcessBackend {
     async fn restart(&mut self, node: u64) -> Result<(), BackendError> {
         self.lc.start(node).map_err(err)?;
         // A restarted node starts with no faults; give it the current ones once it answers.
-        if self.delay_ms > 0 || self.cuts.get(&node).is_some_and(|c| !c.is_empty()) {
+        self.untold.remove(&node);
+        if self.has_faults(node) {
             self.lc.wait_ready(node, SETTLE).await.map_err(err)?;
             self.push_faults(node).await?;
         }
@@ -195,7 +225,17 @@ impl Backend for ProcessBackend {
     }
 
     async fn pause(&mut self, node: u64, paused: bool) -> Result<(), BackendError> {
-        self.lc.pause(node, paused).map_err(err)
+        self.lc.pause(node, paused).map_err(err)?;
+        if paused {
+            self.paused.insert(node);
+        } else {
+            self.paused.remove(&node);
+            // What changed while it was frozen (a clock set right meanwhile) reaches it now.
+            if self.untold.contains(&node) {
+                self.push_faults(node).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn partition(&mut self, node: u64, cut: bool) -> Result<(), BackendError> {
@@ -226,6 +266,12 @@ impl Backend for ProcessBackend {
         for id in ids {
             self.push_faults(id).await?;
         }
+        Ok(true)
+    }
+
+    async fn set_clock_offset(&mut self, node: u64, offset_ms: i64) -> Result<bool, BackendError> {
+        self.clock_offsets.insert(node, offset_ms);
+        self.push_faults(node).await?;
         Ok(true)
     }
 

@@ -6,9 +6,12 @@ use serde::Serialize;
 
 use crate::invariants::Verdict;
 use crate::invariants::cancel::CancelFigures;
+use crate::invariants::expired_early::ExpiryFigures;
 use crate::invariants::handset::Handsets;
+use crate::invariants::late_handover::LateHandoverFigures;
 use crate::invariants::no_loss::Messages;
 use crate::invariants::replies::ReplyFigures;
+use crate::invariants::sending_gap::SendingGaps;
 
 /// One injected (or skipped) fault.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +38,65 @@ pub struct FaultRecord {
     /// `cancel`: the alerts it cancelled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<u64>,
+    /// `snapshot`: each call, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotCall>,
+    /// A kill: the victim's `varsel_delivery_late_handovers_total` read just before (it
+    /// restarts at 0); `None` when not a kill or the victim did not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_handovers_before: Option<u64>,
+    /// A wrong clock: from the fault until the node said its clock was out of bounds
+    /// (`NodeStatus.clock_out_of_bounds`), ms; `None` if it did not while the fault lasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_bounds_ms: Option<u64>,
+    /// A wrong clock on the leader: from the fault until another node led, ms; `None` if the
+    /// node did not lead or leadership did not move while the fault lasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_moved_ms: Option<u64>,
+}
+
+impl FaultRecord {
+    /// A record of a fault of `kind` at `at_s`, nothing measured yet.
+    pub fn new(kind: &str, at_s: f64) -> Self {
+        Self {
+            kind: kind.into(),
+            node: None,
+            detail: String::new(),
+            at_s,
+            undone_at_s: None,
+            skipped: None,
+            next_write_ms: None,
+            sending_resumed_ms: None,
+            shards_held: 0,
+            alerts: Vec::new(),
+            snapshots: Vec::new(),
+            late_handovers_before: None,
+            out_of_bounds_ms: None,
+            leader_moved_ms: None,
+        }
+    }
+
+    /// Whether it took a site away (injected, of a kind that does).
+    pub fn hit_site(&self) -> bool {
+        self.skipped.is_none()
+            && self.node.is_some()
+            && crate::scenario::FaultKind::from_name(&self.kind).is_some_and(|k| k.hits_site())
+    }
+}
+
+/// One call of a `snapshot` fault: `ClusterAdmin.Snapshot` on one node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SnapshotCall {
+    /// The node asked.
+    pub node: u64,
+    /// Seconds into the run it was asked.
+    pub at_s: f64,
+    /// How long the call took to answer (or to fail), ms.
+    pub took_ms: u64,
+    /// The log index of the snapshot built, when it answered.
+    pub snapshot_index: Option<u64>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
 }
 
 /// Client requests.
@@ -106,6 +168,13 @@ pub struct Report {
     pub cancel: Option<CancelFigures>,
     /// Replies and receipts: answered, kept, lost, twice, placed with the wrong tenant.
     pub replies: ReplyFigures,
+    /// Alerts that ended expired, and whether their lifetime had passed.
+    pub expiry: ExpiryFigures,
+    /// Provider calls that began after their lease's deadline, per node.
+    pub late_handovers: LateHandoverFigures,
+    /// The longest time each site went without handing a message over while it held work,
+    /// when the run sampled it (a `snapshot` fault or a `sending_gap_ms_max`).
+    pub sending: Option<SendingGaps>,
     /// The invariants.
     pub invariants: Vec<Verdict>,
     /// Whether every invariant held.
@@ -133,11 +202,17 @@ impl Report {
             "at", "kind", "node", "undone", "next write", "sending resumed"
         );
         for f in &self.faults {
-            let note = match &f.skipped {
+            let mut note = match &f.skipped {
                 Some(why) => format!("skipped: {why}"),
                 None if f.shards_held > 0 => format!("held {} shards {}", f.shards_held, f.detail),
                 None => f.detail.clone(),
             };
+            if let Some(t) = f.out_of_bounds_ms {
+                note.push_str(&format!("; out of bounds after {t} ms"));
+            }
+            if let Some(t) = f.leader_moved_ms {
+                note.push_str(&format!("; leadership moved after {t} ms"));
+            }
             let _ = writeln!(
                 s,
                 "  {:>6.1}s  {:<15} {:>4}  {:>7}  {:>11}  {:>15}  {note}",
@@ -148,6 +223,19 @@ impl Report {
                 ms(f.next_write_ms),
                 ms(f.sending_resumed_ms),
             );
+            for c in &f.snapshots {
+                let _ = writeln!(
+                    s,
+                    "  {:>6.1}s    snapshot of node {} took {} ms: {}",
+                    c.at_s,
+                    c.node,
+                    c.took_ms,
+                    match (&c.error, c.snapshot_index) {
+                        (Some(e), _) => format!("failed: {e}"),
+                        (None, i) => format!("index {}", i.unwrap_or(0)),
+                    }
+                );
+            }
         }
         let r = &self.requests;
         let _ = writeln!(
@@ -195,6 +283,7 @@ impl Report {
             r.callbacks_failed,
             r.callbacks_given_up
         );
+        self.clock_table(&mut s);
         let _ = writeln!(s, "\ninvariants:");
         for v in &self.invariants {
             let _ = writeln!(s, "  [{}] {}: {}", if v.ok { " ok " } else { "FAIL" }, v.name, v.detail);
@@ -205,6 +294,59 @@ impl Report {
 }
 
 impl Report {
+    /// Expiry, late hand-overs and sending gaps: what the clock and snapshot faults are judged
+    /// on.
+    fn clock_table(&self, s: &mut String) {
+        let x = &self.expiry;
+        let _ = writeln!(
+            s,
+            "expiry: {} alerts, {} expired, {} early (shortest lifetime {})",
+            x.alerts,
+            x.expired,
+            x.expired_early,
+            ms(x.shortest_lifetime_ms)
+        );
+        let l = &self.late_handovers;
+        let per_node: Vec<String> = l
+            .nodes
+            .iter()
+            .map(|n| {
+                let end = n.at_end.map_or_else(|| "unread".into(), |v| v.to_string());
+                format!("node {} {end} (+{} before kills)", n.node, n.before_kills)
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "provider calls begun after their lease's deadline: {} ({}; {} kills read just before, {} not)",
+            l.total,
+            per_node.join(", "),
+            l.kills_sampled,
+            l.kills_unsampled
+        );
+        if let Some(g) = &self.sending {
+            let _ = writeln!(
+                s,
+                "longest time a site handed nothing over while it held work (sampled every {} ms, {} samples{}):",
+                g.sample_ms,
+                g.samples,
+                g.bound_ms.map_or_else(String::new, |b| format!(", bound {b} ms"))
+            );
+            for site in &g.sites {
+                let _ = writeln!(
+                    s,
+                    "  node {} ({}): {} ms from {:.1} s; first hand-over after at most {} ms; {} handed over; {} samples with work",
+                    site.node,
+                    site.site,
+                    site.longest_gap_ms,
+                    site.gap_from_s,
+                    site.slowest_start_ms,
+                    site.handed_over,
+                    site.samples_with_work
+                );
+            }
+        }
+    }
+
     /// The handset figures per fault kind, and the cancel measurement.
     fn handset_table(&self, s: &mut String) {
         let h = &self.handsets;

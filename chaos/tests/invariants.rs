@@ -6,7 +6,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use varsel_chaos::invariants::{Evidence, FaultWindow, cancel, handset, no_loss, no_message_after_ack};
+use varsel_chaos::invariants::{
+    Evidence, FaultWindow, cancel, expired_early, handset, late_handover, no_loss, no_message_after_ack,
+};
 use varsel_chaos::load::{Op, OpKind, OpResult};
 use varsel_chaos::scenario::FaultKind;
 use varsel_proto::api::Alert;
@@ -42,6 +44,9 @@ fn evidence(sim: &SimClient, id: u64, key: &str, alert: Alert) -> Evidence {
         cancelled: Vec::new(),
         keys_ignored: false,
         provider_timeouts: false,
+        final_seen_ms: BTreeMap::new(),
+        late_at_end: Vec::new(),
+        late_before_kills: Vec::new(),
     }
 }
 
@@ -181,4 +186,45 @@ async fn handset_duplicates_need_a_fault() {
     let (v, _) = handset::check(&e, &m.per_alert);
     assert!(!v.ok && v.detail.contains("1 orphan fragments"), "{v:?}");
     sim.stop().await.unwrap();
+}
+
+/// Goal: an alert that ended expired before its lifetime had passed by the harness's clock
+/// fails the expiry check (a forward clock jump expiring open alerts), one whose lifetime had
+/// passed does not; a late hand-over counted on any node, before a kill or at the end, fails
+/// that check, and so does a node whose counter cannot be read. Method: made-up evidence.
+#[tokio::test]
+async fn expiry_and_late_handovers_name_the_offenders() {
+    let sim = SimClient::new("127.0.0.1:9".parse().unwrap());
+    let alert = |expires_at_ms| Alert {
+        id: 7,
+        status: varsel_proto::api::AlertStatus::Expired as i32,
+        created_at_ms: 1_000_000,
+        expires_at_ms,
+        ..Default::default()
+    };
+    // A 24 h alert, accepted at 0 and seen expired 60 s later by the harness's clock.
+    let mut e = evidence(&sim, 7, "k7", alert(1_000_000 + 86_400_000));
+    e.final_seen_ms = BTreeMap::from([(7, 60_000)]);
+    let (v, f) = expired_early::check(&e);
+    assert!(!v.ok && v.detail.contains("alert 7"), "{v:?}");
+    assert_eq!((f.alerts, f.expired, f.expired_early), (1, 1, 1));
+    // A 30 s alert seen expired after 60 s expired on time.
+    e.alerts.insert(7, alert(1_000_000 + 30_000));
+    let (v, f) = expired_early::check(&e);
+    assert!(v.ok, "{v:?}");
+    assert_eq!((f.expired, f.expired_early, f.shortest_lifetime_ms), (1, 0, Some(30_000)));
+
+    e.late_at_end = vec![(1, Ok(0)), (2, Ok(0)), (3, Ok(0))];
+    e.late_before_kills = vec![(2, Some(0)), (3, None)];
+    let (v, f) = late_handover::check(&e);
+    assert!(v.ok, "{v:?}");
+    assert_eq!((f.total, f.kills_sampled, f.kills_unsampled), (0, 1, 1));
+    e.late_before_kills = vec![(2, Some(4))];
+    let (v, f) = late_handover::check(&e);
+    assert!(!v.ok && v.detail.contains("node 2: 4 provider calls"), "{v:?}");
+    assert_eq!(f.total, 4);
+    e.late_before_kills.clear();
+    e.late_at_end[2].1 = Err("no answer".into());
+    let (v, _) = late_handover::check(&e);
+    assert!(!v.ok && v.detail.contains("node 3: no answer"), "{v:?}");
 }

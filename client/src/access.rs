@@ -53,6 +53,12 @@ impl Trust {
         Ok(Self::ca_pem(std::fs::read(path).map_err(err)?))
     }
 
+    /// The CA certificate(s) trusted, PEM; `None` when nothing is (plaintext clusters). For
+    /// clients of a node's other listeners (its HTTP metrics and health endpoints).
+    pub fn ca_certificates_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref().map(Vec::as_slice)
+    }
+
     /// Trusts nothing: only `http://` endpoints (plaintext clusters) can be reached.
     pub fn none() -> Self {
         Self::default()

@@ -27,6 +27,9 @@ pub struct DeliveryMetrics {
     pub possible_duplicates: CounterVec,
     /// Messages dropped before a provider call because their shard's fence closed.
     pub fenced: CounterVec,
+    /// Provider calls that began after their shard's lease deadline by this node's monotonic
+    /// clock, whatever the fence decided: must stay 0 (a fence that let one through is a bug).
+    pub late_handovers: Counter,
     /// Failed reads of the applied state, by actor (each is retried).
     pub read_errors: CounterVec,
     /// Acknowledging replies attributed to no alert, by reason.
@@ -94,6 +97,13 @@ impl DeliveryMetrics {
                 "Messages not handed to a provider because their shard's lease was lost or expired \
                  or the alert ended before the call.",
                 &["channel"],
+            ),
+            late_handovers: m.counter(
+                "varsel_delivery_late_handovers_total",
+                "Provider calls that began more than 50 ms after their shard's lease deadline by this node's \
+                 monotonic clock (measured as each call begins, apart from the fence's own check). \
+                 Must stay 0: any other value means a message was handed over by a node that no \
+                 longer held its shard.",
             ),
             read_errors: m.counter_vec(
                 "varsel_delivery_read_errors_total",

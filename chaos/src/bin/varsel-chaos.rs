@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use varsel_chaos::scenario::Scenario;
+use varsel_chaos::scenario::{FaultKind, Scenario};
 
 #[derive(Parser)]
 #[command(name = "varsel-chaos", about = "Kill sites, cut networks, stall nodes; check that nothing is lost")]
@@ -113,10 +113,12 @@ fn plan(files: &[PathBuf], seed: u64) -> ExitCode {
                 println!("{} (seed {seed}):", f.display());
                 for p in s.plan(seed) {
                     let spec = &s.faults[p.spec];
-                    println!(
-                        "  {:>7.1}s  {:?} target {:?} for {} s",
-                        p.at_s, spec.kind, spec.target, spec.lasts_s
-                    );
+                    let how = match spec.kind {
+                        FaultKind::Cancel | FaultKind::Snapshot => "not undone".to_string(),
+                        k if k.sets_clock() => format!("{:+} ms for {} s", spec.offset_ms, spec.lasts_s),
+                        _ => format!("for {} s", spec.lasts_s),
+                    };
+                    println!("  {:>7.1}s  {:?} target {:?} {how}", p.at_s, spec.kind, spec.target);
                 }
             }
             Err(e) => {

@@ -98,6 +98,7 @@ pub(super) fn describe_node(
         intersite_aliases,
         intersite_ip: c.network(intersite).map(|a| a.ip_address.clone()).unwrap_or_default(),
         api_port: cfg.api_port,
+        http_port: cfg.http_port,
         api: format!("{ip}:{}", cfg.api_port),
         tls_name: c.service().to_string(),
     };

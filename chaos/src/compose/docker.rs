@@ -261,6 +261,8 @@ pub(super) struct NodeFile {
     pub site: String,
     /// Port of `api_addr`.
     pub api_port: u16,
+    /// Port of `http_addr` (metrics and health), if the node has one.
+    pub http_port: Option<u16>,
     /// `auth.superadmin_token_file`, a path in the container.
     pub superadmin_token_file: Option<String>,
     /// `tls.ca_file`, a path in the container (none for a plaintext deployment).
@@ -272,6 +274,8 @@ struct NodeFileToml {
     node_id: u64,
     site: String,
     api_addr: String,
+    #[serde(default)]
+    http_addr: Option<String>,
     #[serde(default)]
     auth: AuthToml,
     #[serde(default)]
@@ -290,16 +294,18 @@ struct AuthToml {
     superadmin_token_file: Option<String>,
 }
 
-/// Reads `node_id`, `site`, the port of `api_addr`, `auth.superadmin_token_file` and
+/// Reads `node_id`, `site`, the ports of `api_addr` and `http_addr`, `auth.superadmin_token_file` and
 /// `tls.ca_file` from a node's TOML configuration; other fields are not checked here (the node
 /// checks them).
 pub(super) fn parse_node_file(text: &str) -> Result<NodeFile, String> {
     let t: NodeFileToml = toml::from_str(text).map_err(|e| e.to_string())?;
     let api_port = port_of(&t.api_addr).map_err(|e| format!("api_addr: {e}"))?;
+    let http_port = t.http_addr.as_deref().map(port_of).transpose().map_err(|e| format!("http_addr: {e}"))?;
     Ok(NodeFile {
         node_id: t.node_id,
         site: t.site,
         api_port,
+        http_port,
         superadmin_token_file: t.auth.superadmin_token_file,
         ca_file: if t.tls.insecure_plaintext { None } else { t.tls.ca_file },
     })
@@ -471,6 +477,7 @@ mod tests {
     #[test]
     fn node_and_sim_files_are_read() {
         let text = "node_id = 2\nsite = \"bergen\"\napi_addr = \"0.0.0.0:7001\"\nraft_addr = \"0.0.0.0:7101\"\n\
+                    http_addr = \"0.0.0.0:7201\"\n\
                     [[peers]]\nid = 1\n[auth]\nsuperadmin_token_file = \"/run/secrets/superadmin_token\"\n";
         let f = parse_node_file(text).expect("parses");
         assert_eq!(
@@ -479,6 +486,7 @@ mod tests {
                 node_id: 2,
                 site: "bergen".into(),
                 api_port: 7001,
+                http_port: Some(7201),
                 superadmin_token_file: Some("/run/secrets/superadmin_token".into()),
                 ca_file: None,
             }

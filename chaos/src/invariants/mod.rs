@@ -6,11 +6,14 @@ pub mod accepted_exist;
 pub mod acks;
 pub mod cancel;
 pub mod converged;
+pub mod expired_early;
 pub mod handset;
+pub mod late_handover;
 pub mod linearizable;
 pub mod no_loss;
 pub mod no_message_after_ack;
 pub mod replies;
+pub mod sending_gap;
 
 use std::collections::BTreeMap;
 
@@ -78,6 +81,13 @@ pub struct Evidence {
     pub keys_ignored: bool,
     /// Some provider timed out after accepting during the whole run (the scenario's `[sim]`).
     pub provider_timeouts: bool,
+    /// Per alert, when the settle phase first saw it finished, ms since the run's start.
+    pub final_seen_ms: BTreeMap<u64, u64>,
+    /// Per node, its `varsel_delivery_late_handovers_total` at the end of the run (or why it
+    /// could not be read).
+    pub late_at_end: Vec<(u64, Result<u64, String>)>,
+    /// Per kill, the victim and its counter read just before (`None`: it did not answer).
+    pub late_before_kills: Vec<(u64, Option<u64>)>,
 }
 
 /// A tenant of the run other than the main one: its operator token and its accepted alerts

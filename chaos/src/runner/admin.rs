@@ -38,6 +38,44 @@ pub(super) async fn in_flight_window(nodes: &[NodeInfo]) -> u64 {
     0
 }
 
+/// How far apart the nodes' applied indexes may be for the cluster to count as caught up: the
+/// lease heartbeats keep coming, so a follower is often an entry or two behind.
+const CAUGHT_UP_ENTRIES: u64 = 4;
+
+/// Waits (at most `within`) until every node has applied about as much as the others and
+/// counts every node as live (by their heartbeats in the log): after a large contact import a
+/// follower may take seconds to apply it, and an alert created meanwhile is split without it
+/// (it claims its share too late, and the others take it). Answers whether they caught up.
+pub(super) async fn caught_up(nodes: &[NodeInfo], within: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        let seen = futures::future::join_all(nodes.iter().map(applied_and_live)).await;
+        let known: Vec<(u64, usize)> = seen.iter().flatten().copied().collect();
+        let applied = || known.iter().map(|(a, _)| *a);
+        if known.len() == nodes.len()
+            && known.iter().all(|(_, live)| *live == nodes.len())
+            && applied().max().zip(applied().min()).is_some_and(|(hi, lo)| hi - lo <= CAUGHT_UP_ENTRIES)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// A node's applied index and how many nodes it counts as live; `None` if it did not answer.
+async fn applied_and_live(node: &NodeInfo) -> Option<(u64, usize)> {
+    let mut a = admin(node).await?;
+    let wait = Duration::from_secs(2);
+    let status = tokio::time::timeout(wait, a.status(StatusRequest {})).await.ok()?.ok()?.into_inner();
+    let delivery = tokio::time::timeout(wait, a.delivery_status(DeliveryStatusRequest {}))
+        .await
+        .ok()?
+        .ok()?
+        .into_inner();
+    Some((status.applied_index, delivery.live_nodes.len()))
+}
+
 /// The leader, as the first node that answers sees it; retried for [`LEADER_TIMEOUT`]
 /// because a leader may have just been killed and the election take a moment.
 pub(super) async fn leader(nodes: &[NodeInfo]) -> Result<u64, RunError> {
@@ -105,6 +143,36 @@ pub(super) async fn sending_resumed(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+/// How the cluster judged `victim`'s wrong clock, polling every 100 ms for at most `within`:
+/// ms until the node said its clock was out of bounds, and, if it `led`, ms until another node
+/// led. The report's figures for a skewed leader: detection, then stepping down.
+pub(super) async fn clock_judged(
+    nodes: Vec<NodeInfo>,
+    victim: u64,
+    led: bool,
+    within: Duration,
+) -> (Option<u64>, Option<u64>) {
+    let started = Instant::now();
+    let (mut out_of_bounds, mut moved) = (None, None);
+    let Some(node) = nodes.iter().find(|n| n.id == victim) else { return (None, None) };
+    while started.elapsed() < within && (out_of_bounds.is_none() || (led && moved.is_none())) {
+        let elapsed = || Some(started.elapsed().as_millis() as u64);
+        if let Some(mut a) = admin(node).await
+            && let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), a.status(StatusRequest {})).await
+        {
+            let s = s.into_inner();
+            if out_of_bounds.is_none() && s.clock_out_of_bounds {
+                out_of_bounds = elapsed();
+            }
+            if led && moved.is_none() && s.has_leader && s.leader_id != victim {
+                moved = elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (out_of_bounds, moved)
 }
 
 /// Whether `victim` still holds any of `held` as the node behind `a` sees it; `None` if that

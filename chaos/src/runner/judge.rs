@@ -6,9 +6,12 @@ use std::collections::BTreeSet;
 use super::Run;
 use super::settle::Settled;
 use crate::invariants::cancel::CancelFigures;
+use crate::invariants::expired_early::ExpiryFigures;
 use crate::invariants::handset::Handsets;
+use crate::invariants::late_handover::LateHandoverFigures;
 use crate::invariants::no_loss::Messages;
 use crate::invariants::replies::ReplyFigures;
+use crate::invariants::sending_gap::SendingGaps;
 use crate::invariants::{self, Evidence, FaultWindow, Tenant, Verdict};
 use crate::load::{Op, OpKind};
 use crate::report::FaultRecord;
@@ -22,10 +25,13 @@ pub(super) struct Judged {
     pub(super) handsets: Handsets,
     pub(super) cancel: Option<CancelFigures>,
     pub(super) replies: ReplyFigures,
+    pub(super) expiry: ExpiryFigures,
+    pub(super) late_handovers: LateHandoverFigures,
 }
 
-/// Notes in each site fault's record how long the first write after it took: the report's
-/// measure of how long a site's loss stops new alerts.
+/// Notes in the record of each fault that hit a node (a site fault, a wrong clock, a snapshot)
+/// how long the first write after it took: the report's measure of how long it stopped new
+/// alerts.
 pub(super) fn note_next_writes(records: &mut [FaultRecord], ops: &[Op]) {
     for r in records {
         if r.skipped.is_none() && r.node.is_some() {
@@ -45,14 +51,16 @@ fn next_write_after(ops: &[Op], at_s: f64) -> Option<u64> {
 
 /// What the invariants look at. The site faults' windows are given in Unix ms, the clock of
 /// the alerts and the simulator's records, so the checks can tell what happened near a fault.
+/// `late_at_end`: each node's late hand-over counter read after the settle phase.
 pub(super) fn evidence(
     run: &Run<'_>,
     ops: Vec<Op>,
     records: &[FaultRecord],
     faulted_s: f64,
     settled: Settled,
+    late_at_end: Vec<(u64, Result<u64, String>)>,
 ) -> Evidence {
-    let site_faults = || records.iter().filter(|r| r.skipped.is_none() && r.node.is_some());
+    let site_faults = || records.iter().filter(|r| r.hit_site());
     let unix = |s: f64| run.t0_unix_ms + (s * 1000.0) as u64;
     Evidence {
         ops,
@@ -77,7 +85,7 @@ pub(super) fn evidence(
             .iter()
             .filter(|r| r.skipped.is_none())
             .filter_map(|r| {
-                let kind = FaultKind::ALL.into_iter().find(|k| k.name() == r.kind)?;
+                let kind = FaultKind::from_name(&r.kind)?;
                 let (from_ms, to_ms) = (unix(r.at_s), unix(r.undone_at_s.unwrap_or(faulted_s)));
                 Some(FaultWindow { kind, from_ms, to_ms })
             })
@@ -85,6 +93,19 @@ pub(super) fn evidence(
         cancelled: records.iter().flat_map(|r| r.alerts.iter().copied()).collect(),
         keys_ignored: run.scenario.sim.keys_ignored(),
         provider_timeouts: run.scenario.sim.provider_timeouts(),
+        final_seen_ms: settled.final_seen_ms,
+        late_at_end,
+        late_before_kills: records
+            .iter()
+            .filter(|r| {
+                r.hit_site()
+                    && matches!(
+                        FaultKind::from_name(&r.kind),
+                        Some(FaultKind::KillSite | FaultKind::KillLeader)
+                    )
+            })
+            .filter_map(|r| Some((r.node?, r.late_handovers_before)))
+            .collect(),
     }
 }
 
@@ -113,8 +134,13 @@ pub(super) fn all_finished(
     )
 }
 
-/// `finished` followed by every invariant's verdict on `evidence`, in the report's order.
-pub(super) async fn verdicts(evidence: &Evidence, finished: Verdict) -> Judged {
+/// `finished` followed by every invariant's verdict on `evidence`, in the report's order
+/// (`sending`: the sampled sending figures, when the run sampled them).
+pub(super) async fn verdicts(
+    evidence: &Evidence,
+    finished: Verdict,
+    sending: Option<&SendingGaps>,
+) -> Judged {
     let mut verdicts = vec![finished];
     verdicts.push(invariants::accepted_exist::check(evidence).await);
     let (loss, messages) = invariants::no_loss::check(evidence).await;
@@ -126,9 +152,14 @@ pub(super) async fn verdicts(evidence: &Evidence, finished: Verdict) -> Judged {
         figures
     });
     verdicts.push(invariants::no_message_after_ack::check(evidence).await);
+    let (expired, expiry) = invariants::expired_early::check(evidence);
+    verdicts.push(expired);
+    let (late, late_handovers) = invariants::late_handover::check(evidence);
+    verdicts.push(late);
+    verdicts.extend(sending.and_then(invariants::sending_gap::check));
     let (kept, replies) = invariants::replies::check(evidence).await;
     verdicts.extend(kept);
     verdicts.push(invariants::linearizable::check(evidence).await);
     verdicts.push(invariants::converged::check(evidence).await);
-    Judged { verdicts, messages, handsets, cancel, replies }
+    Judged { verdicts, messages, handsets, cancel, replies, expiry, late_handovers }
 }

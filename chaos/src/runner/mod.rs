@@ -8,6 +8,8 @@
 //! - `faults.rs`: injecting and undoing the scenario's faults on the seed's schedule;
 //! - `admin.rs`: what the harness asks the cluster's admin API (leader, shards held, the
 //!   in-flight window) while it injects faults;
+//! - `snapshot.rs`: the `snapshot` fault's calls;
+//! - `sending.rs`: sampling each site's sending, when the scenario asks;
 //! - `settle.rs`: waiting for every accepted alert to finish and the simulator to drain;
 //! - `judge.rs`: the evidence of the run and the invariants' verdicts;
 //! - `summary.rs`: the figures of the report.
@@ -16,9 +18,13 @@ mod admin;
 mod cancel;
 mod faults;
 mod judge;
+mod sending;
 mod settle;
 mod setup;
+mod snapshot;
 mod summary;
+
+pub use sending::SENDING_SAMPLE_MS;
 
 use std::time::Instant;
 
@@ -27,9 +33,13 @@ use tokio::task::JoinHandle;
 use varsel_sim::SimClient;
 
 use crate::backend::{Backend, BackendError, NodeInfo};
+use crate::invariants::late_handover;
 use crate::load::{self, Client, History};
 use crate::report::Report;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError};
+
+/// How long the nodes get to apply the setup (a 200,000-contact import) before the load starts.
+const CATCH_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why a run could not be carried out (as opposed to an invariant failing).
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +50,9 @@ pub enum RunError {
     /// The backend failed to inject or undo a fault.
     #[error("fault: {0}")]
     Backend(#[from] BackendError),
+    /// The scenario asks for what this backend cannot do.
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
 }
 
 /// What every phase of a run reads; fixed once the tenant exists and the load starts, so the
@@ -89,6 +102,7 @@ pub async fn run<B: Backend>(
     seed: u64,
     replay: String,
 ) -> Result<Report, RunError> {
+    scenario.validate_for_mode(backend.mode())?;
     let nodes = backend.nodes();
     let tag = format!("{}-{seed}-{}", scenario.name, std::process::id());
     let token = setup::tenant(&nodes, &backend.access().superadmin, &tag, &scenario.load).await?;
@@ -103,6 +117,12 @@ pub async fn run<B: Backend>(
             Some(Neighbour { token, tag, history: History::default() })
         }
     };
+    // The load starts on a cluster that has applied its setup everywhere.
+    if !admin::caught_up(&nodes, CATCH_UP_WITHIN).await {
+        tracing::warn!(
+            "the nodes had not applied the setup alike within {CATCH_UP_WITHIN:?}; starting anyway"
+        );
+    }
     let in_flight_window = admin::in_flight_window(&nodes).await;
     let run = Run {
         scenario,
@@ -120,6 +140,7 @@ pub async fn run<B: Backend>(
 
     // Load and faults.
     let (stop, stopped) = watch::channel(false);
+    let sampler = sending::Sampler::start(&run);
     let clients = start_clients(&run, &stopped);
     let faults = faults::inject_on_schedule(&run, backend).await?;
     stop_clients(&stop, clients).await;
@@ -130,11 +151,19 @@ pub async fn run<B: Backend>(
     let ops = run.history.ops();
     let accepted = settle::accepted(&ops);
     let settled = settle::settle(&run, &accepted).await;
+    let sending = match sampler {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
     judge::note_next_writes(&mut records, &ops);
     let finished = judge::all_finished(&accepted, &settled.unfinished, settled.settled_s, scenario.settle_s);
     let settled_s = settled.settled_s;
-    let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled);
-    let judged = judge::verdicts(&evidence, finished).await;
+    let late_at_end = futures::future::join_all(
+        run.nodes.iter().map(|n| async move { (n.id, late_handover::read(n).await) }),
+    )
+    .await;
+    let evidence = judge::evidence(&run, ops.clone(), &records, faulted_s, settled, late_at_end);
+    let judged = judge::verdicts(&evidence, finished, sending.as_ref()).await;
     setup::restore_simulator(&run.sim, sim_before).await;
 
     let outcome = summary::Outcome {
@@ -144,6 +173,7 @@ pub async fn run<B: Backend>(
         ops,
         alerts_accepted: accepted.len() as u64,
         judged,
+        sending,
     };
     Ok(summary::report(&run, backend.mode(), replay, outcome))
 }

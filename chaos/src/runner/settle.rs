@@ -31,6 +31,9 @@ pub(super) struct Settled {
     pub(super) receipts: Vec<ReceiptRecord>,
     /// The neighbour tenant's accepted alerts read back, by id (empty without one).
     pub(super) neighbour_alerts: BTreeMap<u64, Alert>,
+    /// Per alert of the run's tenant, when it was first seen finished, ms since the run's
+    /// start (for the expiry check: the harness's own clock).
+    pub(super) final_seen_ms: BTreeMap<u64, u64>,
 }
 
 /// The ids of the alerts clients were told were accepted: those the cluster owes delivery.
@@ -48,39 +51,51 @@ pub(super) fn accepted(ops: &[Op]) -> BTreeSet<u64> {
 pub(super) async fn settle(run: &Run<'_>, accepted: &BTreeSet<u64>) -> Settled {
     let settle_started = Instant::now();
     let deadline = settle_started + Duration::from_secs(run.scenario.settle_s);
-    let (alerts, mut unfinished) =
-        wait_finished(&run.nodes, &run.token, accepted, deadline.saturating_duration_since(Instant::now()))
-            .await;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let Finished { alerts, pending: mut unfinished, seen_ms: final_seen_ms } =
+        wait_finished(&run.nodes, &run.token, accepted, left, run.t0).await;
     // The neighbour's alerts are owed delivery as much, within the same settle time.
     let mut neighbour_alerts = BTreeMap::new();
     if let Some(n) = &run.neighbour {
         let theirs = self::accepted(&n.history.ops());
         let left = deadline.saturating_duration_since(Instant::now());
-        let (read, not_done) = wait_finished(&run.nodes, &n.token, &theirs, left).await;
-        neighbour_alerts = read;
-        unfinished.extend(not_done);
+        let theirs = wait_finished(&run.nodes, &n.token, &theirs, left, run.t0).await;
+        neighbour_alerts = theirs.alerts;
+        unfinished.extend(theirs.pending);
     }
     let settled_s = settle_started.elapsed().as_secs_f64();
     // Replies the simulator still has queued must land before acknowledgements are judged.
     drain_callbacks(&run.sim, DRAIN_TIMEOUT).await;
     let replies = run.sim.replies().await.map(|r| r.replies).unwrap_or_default();
     let receipts = run.sim.receipts().await.map(|r| r.receipts).unwrap_or_default();
-    Settled { alerts, unfinished, settled_s, replies, receipts, neighbour_alerts }
+    Settled { alerts, unfinished, settled_s, replies, receipts, neighbour_alerts, final_seen_ms }
 }
 
-/// Waits until every alert in `ids` has finished; returns the alerts read and those that did
-/// not finish.
+/// What [`wait_finished`] read.
+struct Finished {
+    /// Every alert read, by id (finished or not).
+    alerts: BTreeMap<u64, Alert>,
+    /// Those that did not finish in time.
+    pending: Vec<u64>,
+    /// When each finished one was first seen finished, ms since the run's start.
+    seen_ms: BTreeMap<u64, u64>,
+}
+
+/// Waits until every alert in `ids` has finished; returns the alerts read, those that did not
+/// finish, and when each was seen finished (`t0`: the run's start).
 async fn wait_finished(
     nodes: &[NodeInfo],
     token: &str,
     ids: &BTreeSet<u64>,
     within: Duration,
-) -> (BTreeMap<u64, Alert>, Vec<u64>) {
+    t0: Instant,
+) -> Finished {
     let deadline = Instant::now() + within;
     let done = [AlertStatus::Completed, AlertStatus::Cancelled, AlertStatus::Expired].map(|s| s as i32);
     let mut alerts = BTreeMap::new();
+    let mut seen_ms = BTreeMap::new();
     let mut pending: Vec<u64> = ids.iter().copied().collect();
-    let Ok(cluster) = cluster_from(nodes, 0) else { return (alerts, pending) };
+    let Ok(cluster) = cluster_from(nodes, 0) else { return Finished { alerts, pending, seen_ms } };
     while !pending.is_empty() && Instant::now() < deadline {
         let mut still = Vec::new();
         for id in pending {
@@ -93,6 +108,7 @@ async fn wait_finished(
                 .await;
             match got.ok().and_then(|a| a.value.into_inner().alert) {
                 Some(a) if done.contains(&a.status) => {
+                    seen_ms.insert(id, t0.elapsed().as_millis() as u64);
                     alerts.insert(id, a);
                 }
                 Some(a) => {
@@ -107,7 +123,7 @@ async fn wait_finished(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    (alerts, pending)
+    Finished { alerts, pending, seen_ms }
 }
 
 /// Waits (bounded) until the simulator has no receipt or reply left to deliver.

@@ -15,6 +15,14 @@ use crate::scenario::{Load, SimSpec};
 /// Bytes of CSV per import chunk (the contact import streams its file in chunks).
 const IMPORT_CHUNK_BYTES: usize = 256 * 1024;
 
+/// Contacts per import call: a debug build on two busy cores imports a few thousand a second,
+/// so one slice stays well within the client's 20 s deadline (`load::OP_DEADLINE`).
+const IMPORT_ROWS_PER_CALL: usize = 5_000;
+
+/// Times one slice is sent before the run gives up: an election on a busy machine can take a
+/// call's whole deadline, and rows upsert, so sending a slice again is harmless.
+const IMPORT_TRIES: usize = 3;
+
 /// Creates the run's tenant, an operator credential and the contacts; returns the token.
 pub(super) async fn tenant(
     nodes: &[NodeInfo],
@@ -133,15 +141,33 @@ async fn create_operator(cluster: &Cluster, superadmin: &str, tenant_id: u64) ->
 }
 
 /// Imports `load.recipients` contacts into each of `load.groups` groups, and checks that
-/// every one was stored: a missing contact would show up later as a lost message.
+/// every one was stored: a missing contact would show up later as a lost message. The rows go
+/// in slices of [`IMPORT_ROWS_PER_CALL`], each one call, so a large list (200,000 contacts)
+/// is not one call that must beat the client's deadline.
 async fn import_contacts(cluster: &Cluster, token: &str, load: &Load) -> Result<(), RunError> {
-    let mut csv = String::from("external_id,name,phone,groups\n");
-    for g in 0..load.groups {
-        for i in 0..load.recipients {
-            csv.push_str(&format!("g{g}p{i},Person {g}-{i},{},{}\n", load::phone(g, i), load::group(g)));
+    let rows: Vec<String> = (0..load.groups)
+        .flat_map(|g| {
+            (0..load.recipients)
+                .map(move |i| format!("g{g}p{i},Person {g}-{i},{},{}\n", load::phone(g, i), load::group(g)))
+        })
+        .collect();
+    for slice in rows.chunks(IMPORT_ROWS_PER_CALL) {
+        let mut tries = 1;
+        while let Err(e) = import_slice(cluster, token, slice).await {
+            if tries == IMPORT_TRIES {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, tries, "import slice failed; sending it again");
+            tries += 1;
         }
     }
-    let recipients = load.groups * load.recipients;
+    Ok(())
+}
+
+/// Imports one slice of CSV rows in one call and checks that every row was stored.
+async fn import_slice(cluster: &Cluster, token: &str, rows: &[String]) -> Result<(), RunError> {
+    let mut csv = String::from("external_id,name,phone,groups\n");
+    rows.iter().for_each(|r| csv.push_str(r));
     let data = csv.into_bytes();
     // Rows upsert by external id, so an import cut short by a fault is simply sent again.
     let report = cluster
@@ -157,10 +183,11 @@ async fn import_contacts(cluster: &Cluster, token: &str, load: &Load) -> Result<
         .map_err(|e| setup_err("import contacts", &e))?
         .value
         .into_inner();
-    if report.created + report.updated != recipients as u64 {
+    if report.created + report.updated != rows.len() as u64 {
         return Err(RunError::Setup(format!(
-            "import contacts: {} of {recipients} stored; first rejection: {:?}",
+            "import contacts: {} of {} stored; first rejection: {:?}",
             report.created + report.updated,
+            rows.len(),
             report.rejected.first()
         )));
     }

@@ -3,6 +3,7 @@
 
 use super::Run;
 use super::judge::Judged;
+use crate::invariants::sending_gap::SendingGaps;
 use crate::load::Op;
 use crate::report::{FaultRecord, Report, Requests, Spread};
 
@@ -18,14 +19,17 @@ pub(super) struct Outcome {
     pub(super) ops: Vec<Op>,
     pub(super) alerts_accepted: u64,
     pub(super) judged: Judged,
+    /// The sampled sending, when the run sampled it.
+    pub(super) sending: Option<SendingGaps>,
 }
 
 /// The report of `run`, made in `mode`, with `replay` the command that repeats it. It passed
 /// if every verdict held.
 pub(super) fn report(run: &Run<'_>, mode: &str, replay: String, o: Outcome) -> Report {
     let requests = requests(&o.ops, o.alerts_accepted);
-    let next_write = Spread::of(o.faults.iter().filter_map(|r| r.next_write_ms).collect());
-    let sending_resumed = Spread::of(o.faults.iter().filter_map(|r| r.sending_resumed_ms).collect());
+    let site_faults = || o.faults.iter().filter(|r| r.hit_site());
+    let next_write = Spread::of(site_faults().filter_map(|r| r.next_write_ms).collect());
+    let sending_resumed = Spread::of(site_faults().filter_map(|r| r.sending_resumed_ms).collect());
     let passed = o.judged.verdicts.iter().all(|v| v.ok);
     Report {
         scenario: run.scenario.name.clone(),
@@ -42,6 +46,9 @@ pub(super) fn report(run: &Run<'_>, mode: &str, replay: String, o: Outcome) -> R
         handsets: o.judged.handsets,
         cancel: o.judged.cancel,
         replies: o.judged.replies,
+        expiry: o.judged.expiry,
+        late_handovers: o.judged.late_handovers,
+        sending: o.sending,
         invariants: o.judged.verdicts,
         passed,
     }

@@ -14,8 +14,9 @@
 //! escalate_after_s = 8     # a voice call to those who did not reply OK to the SMS (0: SMS only)
 //!
 //! [[faults]]
-//! kind = "kill_site"       # kill_site | stall_site | partition_site | kill_leader | provider_down | latency | cancel
-//! target = "most_shards"   # random | leader | follower | most_shards | node id ("2")
+//! kind = "kill_site"       # kill_site | stall_site | partition_site | kill_leader | provider_down
+//!                          # | latency | cancel | clock_skew | clock_jump | snapshot
+//! target = "most_shards"   # random | leader | follower | most_shards | node id ("2") | all (snapshot)
 //! start_s = 5              # first injection, seconds into the run
 //! every_s = 30             # repeat (omit: once)
 //! lasts_s = 10             # undone after this long
@@ -63,6 +64,14 @@ pub struct Scenario {
     /// How the provider simulator behaves during the run (default: as configured).
     #[serde(default)]
     pub sim: SimSpec,
+    /// The longest a site may go without handing a message over while it has work (holds, or
+    /// held and lost, an unfinished shard), ms: an invariant of the run when set. Each node's
+    /// sent counter and every unfinished alert's shards are sampled every
+    /// [`crate::runner::SENDING_SAMPLE_MS`] whenever this is set or a `snapshot` fault is in
+    /// the scenario (then the gaps are reported without a bound): meant for a load of a few
+    /// large alerts, not thousands of small ones.
+    #[serde(default)]
+    pub sending_gap_ms_max: Option<u64>,
 }
 
 /// The client load.
@@ -144,7 +153,15 @@ pub struct FaultSpec {
     /// `provider_down`: the provider taken down.
     #[serde(default = "defaults::provider")]
     pub provider: String,
+    /// `clock_skew`, `clock_jump`: milliseconds added to the node's wall clock (signed; at
+    /// most [`CLOCK_OFFSET_MS_MAX`] either way), set back to 0 after `lasts_s`.
+    #[serde(default)]
+    pub offset_ms: i64,
 }
+
+/// The largest clock offset a fault may set, either way: 30 days, the bound the nodes'
+/// `SetFaults` accepts (`node/src/api/admin.rs`).
+pub const CLOCK_OFFSET_MS_MAX: i64 = 30 * 86_400_000;
 
 /// The faults a scenario can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,11 +183,20 @@ pub enum FaultKind {
     /// Cancel the alerts being sent at that moment, through the clients' own retrying client
     /// (`lasts_s` does not apply: a cancel is not undone).
     Cancel,
+    /// The target's wall clock offset by `offset_ms` for `lasts_s`, then set right (the nodes'
+    /// fault-injection layer: process mode only).
+    ClockSkew,
+    /// Whichever node leads at the time has its wall clock jump forward by `offset_ms`, and
+    /// back after `lasts_s` (the target is ignored; process mode only).
+    ClockJump,
+    /// Force a snapshot (`ClusterAdmin.Snapshot`) on the target: the leader, one node, or
+    /// `all` one after the other, the leader first (`lasts_s` does not apply).
+    Snapshot,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 10] = [
         Self::KillSite,
         Self::StallSite,
         Self::PartitionSite,
@@ -178,6 +204,9 @@ impl FaultKind {
         Self::ProviderDown,
         Self::Latency,
         Self::Cancel,
+        Self::ClockSkew,
+        Self::ClockJump,
+        Self::Snapshot,
     ];
 
     /// The name as the scenario file spells it.
@@ -190,7 +219,31 @@ impl FaultKind {
             Self::ProviderDown => "provider_down",
             Self::Latency => "latency",
             Self::Cancel => "cancel",
+            Self::ClockSkew => "clock_skew",
+            Self::ClockJump => "clock_jump",
+            Self::Snapshot => "snapshot",
         }
+    }
+
+    /// The kind named `name` as the scenario file spells it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the fault sets a node's wall clock (through `SetFaults.clock_offset_ms`).
+    pub fn sets_clock(self) -> bool {
+        matches!(self, Self::ClockSkew | Self::ClockJump)
+    }
+
+    /// Why `mode` cannot inject this kind, if it cannot. Compose nodes run without the
+    /// fault-injection layer (`testing.fault_injection` is for process mode only), so they
+    /// refuse `SetFaults`, and with it any wrong clock.
+    pub fn unsupported_in(self, mode: &str) -> Option<&'static str> {
+        (mode == "compose" && self.sets_clock()).then_some(
+            "sets a node's wall clock through SetFaults.clock_offset_ms, which only nodes running with \
+             testing.fault_injection = true accept: process mode only (compose nodes refuse it, and a \
+             container cannot have a clock of its own)",
+        )
     }
 
     /// Whether the fault can make a message reach a handset twice: a site that stops, dies or
@@ -222,6 +275,8 @@ pub enum Target {
     MostShards,
     /// This node.
     Node(u64),
+    /// Every node, one after the other, the leader first (`snapshot` only).
+    All,
 }
 
 impl Serialize for Target {
@@ -232,6 +287,7 @@ impl Serialize for Target {
             Target::Follower => s.serialize_str("follower"),
             Target::MostShards => s.serialize_str("most_shards"),
             Target::Node(id) => s.serialize_str(&id.to_string()),
+            Target::All => s.serialize_str("all"),
         }
     }
 }
@@ -244,9 +300,10 @@ impl<'de> Deserialize<'de> for Target {
             "leader" => Ok(Target::Leader),
             "follower" => Ok(Target::Follower),
             "most_shards" => Ok(Target::MostShards),
+            "all" => Ok(Target::All),
             other => other.parse::<u64>().ok().filter(|id| *id > 0).map(Target::Node).ok_or_else(|| {
                 serde::de::Error::custom(format!(
-                    "must be random, leader, follower, most_shards or a node id (a positive integer), not {other:?}"
+                    "must be random, leader, follower, most_shards, all or a node id (a positive integer), not {other:?}"
                 ))
             }),
         }
@@ -357,8 +414,8 @@ impl Scenario {
         if !(10..=60_000).contains(&l.interval_ms) {
             return Err(invalid("load.interval_ms", "must be between 10 and 60000"));
         }
-        if !(1..=10_000).contains(&l.recipients) {
-            return Err(invalid("load.recipients", "must be between 1 and 10000"));
+        if !(1..=200_000).contains(&l.recipients) {
+            return Err(invalid("load.recipients", "must be between 1 and 200000"));
         }
         if !(1..=1_000).contains(&l.groups) {
             return Err(invalid("load.groups", "must be between 1 and 1000"));
@@ -388,41 +445,85 @@ impl Scenario {
                 return Err(invalid(field, "must be between 0 and 1"));
             }
         }
-        let d = self.duration_s as f64;
+        if let Some(gap) = self.sending_gap_ms_max
+            && !(100..=600_000).contains(&gap)
+        {
+            return Err(invalid("sending_gap_ms_max", "must be between 100 and 600000 ms"));
+        }
+        if self.sending_gap_ms_max.is_some() && l.escalate_after_s > 0 {
+            return Err(invalid(
+                "sending_gap_ms_max",
+                "needs load.escalate_after_s = 0: a shard waiting for its alert's voice step holds \
+                 work while nothing is due, which would count as a stop",
+            ));
+        }
         for (i, f) in self.faults.iter().enumerate() {
-            let field = |name: &str| format!("faults[{i}].{name}");
-            if !(0.0..d).contains(&f.start_s) {
-                return Err(invalid(
-                    field("start_s"),
-                    format!("must be at least 0 and less than duration_s ({d})"),
-                ));
-            }
-            if !(0.1..=3_600.0).contains(&f.lasts_s) {
-                return Err(invalid(field("lasts_s"), "must be between 0.1 and 3600 seconds"));
-            }
-            if !(0.0..=3_600.0).contains(&f.jitter_s) {
-                return Err(invalid(field("jitter_s"), "must be between 0 and 3600 seconds"));
-            }
-            if let Some(every) = f.every_s
-                && every < f.lasts_s + f.jitter_s + 1.0
-            {
-                return Err(invalid(
-                    field("every_s"),
-                    format!(
-                        "must be at least lasts_s + jitter_s + 1 ({}) so one injection is undone before the next",
-                        f.lasts_s + f.jitter_s + 1.0
-                    ),
-                ));
-            }
-            if f.kind == FaultKind::Latency && !(1..=5_000).contains(&f.latency_ms) {
-                return Err(invalid(field("latency_ms"), "must be between 1 and 5000 for a latency fault"));
-            }
-            if f.kind == FaultKind::ProviderDown && f.provider.trim().is_empty() {
-                return Err(invalid(field("provider"), "must name a provider for provider_down"));
-            }
+            self.validate_fault(i, f)?;
         }
         self.sim.validate()?;
         Ok(())
+    }
+
+    /// Checks the rules of fault `i`.
+    fn validate_fault(&self, i: usize, f: &FaultSpec) -> Result<(), ScenarioError> {
+        let d = self.duration_s as f64;
+        let field = |name: &str| format!("faults[{i}].{name}");
+        if !(0.0..d).contains(&f.start_s) {
+            return Err(invalid(
+                field("start_s"),
+                format!("must be at least 0 and less than duration_s ({d})"),
+            ));
+        }
+        if !(0.1..=3_600.0).contains(&f.lasts_s) {
+            return Err(invalid(field("lasts_s"), "must be between 0.1 and 3600 seconds"));
+        }
+        if !(0.0..=3_600.0).contains(&f.jitter_s) {
+            return Err(invalid(field("jitter_s"), "must be between 0 and 3600 seconds"));
+        }
+        if let Some(every) = f.every_s
+            && every < f.lasts_s + f.jitter_s + 1.0
+        {
+            return Err(invalid(
+                field("every_s"),
+                format!(
+                    "must be at least lasts_s + jitter_s + 1 ({}) so one injection is undone before the next",
+                    f.lasts_s + f.jitter_s + 1.0
+                ),
+            ));
+        }
+        if f.kind == FaultKind::Latency && !(1..=5_000).contains(&f.latency_ms) {
+            return Err(invalid(field("latency_ms"), "must be between 1 and 5000 for a latency fault"));
+        }
+        if f.kind == FaultKind::ProviderDown && f.provider.trim().is_empty() {
+            return Err(invalid(field("provider"), "must name a provider for provider_down"));
+        }
+        validate_clock_offset(f, &field("offset_ms"))?;
+        if f.target == Target::All && f.kind != FaultKind::Snapshot {
+            return Err(invalid(
+                field("target"),
+                format!("all is for snapshot only; {} hits one node", f.kind.name()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that `mode` (`processes`, `compose`) can inject every fault of the scenario; the
+    /// error names the first fault it cannot and why.
+    pub fn validate_for_mode(&self, mode: &str) -> Result<(), ScenarioError> {
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Some(why) = f.kind.unsupported_in(mode) {
+                return Err(invalid(
+                    format!("faults[{i}].kind"),
+                    format!("is {}, which {mode} mode cannot inject: it {why}", f.kind.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the run samples every node's sending (see [`Scenario::sending_gap_ms_max`]).
+    pub fn samples_sending(&self) -> bool {
+        self.sending_gap_ms_max.is_some() || self.faults.iter().any(|f| f.kind == FaultKind::Snapshot)
     }
 
     /// The injections of this scenario under `seed`, in time order.
@@ -443,6 +544,41 @@ impl Scenario {
         out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         out
     }
+}
+
+/// `offset_ms` is set for the clock faults, within [`CLOCK_OFFSET_MS_MAX`] (forward for a
+/// jump), and for no other kind.
+fn validate_clock_offset(f: &FaultSpec, field: &str) -> Result<(), ScenarioError> {
+    if !f.kind.sets_clock() {
+        if f.offset_ms != 0 {
+            return Err(invalid(
+                field,
+                format!("applies to clock_skew and clock_jump only, not to {}", f.kind.name()),
+            ));
+        }
+        return Ok(());
+    }
+    if f.offset_ms == 0 || f.offset_ms.unsigned_abs() > CLOCK_OFFSET_MS_MAX.unsigned_abs() {
+        return Err(invalid(
+            field,
+            format!(
+                "must be non-zero and at most {CLOCK_OFFSET_MS_MAX} ms (30 days) either way for {}, not {}",
+                f.kind.name(),
+                f.offset_ms
+            ),
+        ));
+    }
+    if f.kind == FaultKind::ClockJump && f.offset_ms < 0 {
+        return Err(invalid(
+            field,
+            format!(
+                "must be positive for clock_jump (the leader's clock jumps forward, then back); \
+                 for a clock behind use clock_skew, not {}",
+                f.offset_ms
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// One scheduled injection.
@@ -528,6 +664,44 @@ mod tests {
         assert!(s.sim.keys_ignored() && !s.sim.provider_timeouts());
         assert!(!FaultKind::Cancel.explains_duplicates() && FaultKind::StallSite.explains_duplicates());
         assert!(!Scenario::parse(FILE).unwrap().sim.keys_ignored());
+    }
+
+    /// Goal: the clock and snapshot faults parse; a wrong offset, target or bound is refused
+    /// naming the field; compose mode refuses a wrong clock naming the fault and why, and takes
+    /// a snapshot. Method: variations of one scenario text.
+    #[test]
+    fn clock_and_snapshot_faults() {
+        let base = "name = \"t\"\nduration_s = 60\n[load]\nescalate_after_s = 0\n";
+        let with = |fault: &str| format!("{base}[[faults]]\n{fault}\n");
+        let s =
+            Scenario::parse(&with("kind = \"clock_skew\"\ntarget = \"leader\"\noffset_ms = -90000")).unwrap();
+        assert_eq!((s.faults[0].kind, s.faults[0].offset_ms), (FaultKind::ClockSkew, -90_000));
+        assert!(s.validate_for_mode("processes").is_ok() && !s.samples_sending());
+        let e = s.validate_for_mode("compose").unwrap_err().to_string();
+        assert!(
+            e.contains("faults[0].kind") && e.contains("clock_skew") && e.contains("process mode"),
+            "{e}"
+        );
+        for bad in [
+            "kind = \"clock_skew\"",
+            "kind = \"clock_skew\"\noffset_ms = 2592000001",
+            "kind = \"clock_jump\"\noffset_ms = -5000",
+            "kind = \"kill_site\"\noffset_ms = 5000",
+        ] {
+            let e = Scenario::parse(&with(bad)).unwrap_err().to_string();
+            assert!(e.contains("faults[0].offset_ms"), "{bad}: {e}");
+        }
+        let e = Scenario::parse(&with("kind = \"kill_site\"\ntarget = \"all\"")).unwrap_err().to_string();
+        assert!(e.contains("faults[0].target") && e.contains("snapshot"), "{e}");
+        let s = Scenario::parse(&with("kind = \"snapshot\"\ntarget = \"all\"\nstart_s = 3")).unwrap();
+        assert_eq!((s.faults[0].kind, &s.faults[0].target), (FaultKind::Snapshot, &Target::All));
+        assert!(s.validate_for_mode("compose").is_ok() && s.samples_sending());
+        let gap = format!(
+            "sending_gap_ms_max = 3000\n{}",
+            base.replace("escalate_after_s = 0", "escalate_after_s = 5")
+        );
+        let e = Scenario::parse(&gap).unwrap_err().to_string();
+        assert!(e.contains("sending_gap_ms_max") && e.contains("escalate_after_s"), "{e}");
     }
 
     /// Goal: every shipped scenario file is valid.

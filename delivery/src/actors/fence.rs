@@ -14,8 +14,18 @@
 //! A batch stopped by the fence is answered with [`Final::Dropped`](crate::providers::Final)
 //! for the messages not yet handed over: they are not recorded as sent, so whoever holds the
 //! shard next sends them once (or nobody, if the alert ended).
+//!
+//! The fence is also audited: as each provider call begins, [`SendFence::call_begins`] reads
+//! the clock and the deadline again, apart from the check's decision, and counts a call that
+//! begins after the deadline in `varsel_delivery_late_handovers_total` (the chaos
+//! harness requires it to stay 0 on every node).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How far after its lease's deadline a provider call may begin before it counts as late (see
+/// [`SendFence::call_begins`] of the lease fence). Lease holders stop 250 ms early anyway
+/// (`CLOCK_SKEW_MARGIN_MS`), so this stays inside the lease as the log grants it.
+pub const LATE_TOLERANCE_MS: u64 = 50;
 use std::sync::{Arc, Mutex, Weak};
 
 use varsel_raft_store::delivery::LeaseRef;
@@ -76,6 +86,26 @@ impl SendFence for LeaseFence {
                 shared.read_failed("fence", &e.to_string());
                 Err(format!("alert {} unreadable: {e}", shard.alert))
             }
+        }
+    }
+
+    fn call_begins(&self) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let (now_ms, valid_until_ms) = (shared.clock.now_ms(), self.valid_until.load(Ordering::Acquire));
+        // The check refuses from the deadline's millisecond on; a call it let through just
+        // before may begin a little after on a loaded machine (the thread preempted between
+        // the two reads) without the fence being wrong, so only lateness beyond
+        // `LATE_TOLERANCE_MS` is counted: a fence that lets calls through is late by far more.
+        if now_ms > valid_until_ms + LATE_TOLERANCE_MS {
+            shared.metrics.late_handovers.inc();
+            let shard = self.lease.shard;
+            tracing::error!(
+                alert = shard.alert,
+                shard = shard.shard,
+                epoch = self.lease.epoch,
+                late_ms = now_ms - valid_until_ms,
+                "a provider call began after its lease's deadline (the fence let it through)"
+            );
         }
     }
 }

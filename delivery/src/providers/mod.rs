@@ -124,6 +124,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 pub trait SendFence: Send + Sync + std::fmt::Debug {
     /// `Err(why)` once the messages must not be handed over any more.
     fn check(&self) -> Result<(), String>;
+
+    /// Told as a provider call begins, after [`SendFence::check`] let it through: an audit of
+    /// the fence, measured apart from its decision (a lease fence counts a call that begins
+    /// after its lease's deadline in `varsel_delivery_late_handovers_total`). Default: nothing.
+    fn call_begins(&self) {}
 }
 
 /// A fence that never closes (tests, and callers with no lease).
@@ -504,6 +509,7 @@ impl ProviderSet {
             .map_err(|_| CallFailed::Provider(ProviderError::Unavailable("closed".into())))?;
         fence.check().map_err(CallFailed::Fenced)?;
         self.note_possible_duplicates(batch);
+        fence.call_begins();
         let results = slot.provider.send(msgs).await.map_err(CallFailed::Provider)?;
         if results.len() != msgs.len() {
             return Err(CallFailed::Provider(ProviderError::Unavailable(format!(

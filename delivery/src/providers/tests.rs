@@ -147,11 +147,13 @@ async fn bounded_retries() {
     assert!(providers_used(&out).iter().all(|r| r.contains("no provider configured")));
 }
 
-/// A fence that closes once the provider has been called `open_for` times.
+/// A fence that closes once the provider has been called `open_for` times, and counts the
+/// calls it was told began.
 #[derive(Debug)]
 struct ClosesAfter {
     provider: Arc<Scripted>,
     open_for: usize,
+    begun: std::sync::atomic::AtomicUsize,
 }
 
 impl SendFence for ClosesAfter {
@@ -162,12 +164,19 @@ impl SendFence for ClosesAfter {
             Ok(())
         }
     }
+
+    fn call_begins(&self) {
+        // Told before the call reaches the provider, never after.
+        assert_eq!(self.begun.load(Ordering::SeqCst), self.provider.calls.load(Ordering::SeqCst));
+        self.begun.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Goal: a message waiting for a retry is not handed over once the fence closes, and a batch
 /// whose fence closed before its first call is not handed over at all; both come back
-/// `Dropped`, never `Failed` or `Sent`. Method: one scripted provider; the fence closes after
-/// its first call, which answers one message `retryable`.
+/// `Dropped`, never `Failed` or `Sent`; the fence's audit hook is told of each call as it
+/// begins, and of no fenced one. Method: one scripted provider; the fence closes after its
+/// first call, which answers one message `retryable`.
 #[tokio::test(start_paused = true)]
 async fn closed_fence_stops_retries_and_queued_batches() {
     let p = Scripted::new("p");
@@ -176,13 +185,14 @@ async fn closed_fence_stops_retries_and_queued_batches() {
         .unwrap()
         .push_back(Ok(vec![SendResult::Accepted("ok".into()), SendResult::Retryable("throttled".into())]));
     let s = set(std::slice::from_ref(&p));
-    let fence = ClosesAfter { provider: p.clone(), open_for: 1 };
+    let fence = ClosesAfter { provider: p.clone(), open_for: 1, begun: Default::default() };
     let out = s.deliver_prepaid(&msgs(2), Prepaid::default(), &fence).await;
     assert_eq!(providers_used(&out), vec!["p".to_string(), "dropped: lease lost".into()]);
     assert_eq!(p.calls.load(Ordering::SeqCst), 1, "the retry must not reach the provider");
     let out = s.deliver_prepaid(&msgs(3), Prepaid::default(), &fence).await;
     assert_eq!(providers_used(&out), vec!["dropped: lease lost"; 3]);
     assert_eq!(p.calls.load(Ordering::SeqCst), 1, "a fenced batch must not reach the provider");
+    assert_eq!(fence.begun.load(Ordering::SeqCst), 1, "one call began, the fenced ones did not");
 }
 
 /// Counts possible duplicates per provider.
