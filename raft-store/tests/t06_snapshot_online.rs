@@ -198,8 +198,12 @@ async fn readers_never_see_a_half_installed_snapshot() -> anyhow::Result<()> {
     let during = reads.load(Ordering::Acquire) - before;
     eprintln!("{during} reads while the snapshot was installed ({} ms)", started.elapsed().as_millis());
     assert!(during > 0, "no read overlapped the installation: the test proved nothing");
-    // Let the watcher see the new state a few times.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Let the watcher read the installed state a few times (bounded).
+    let after = reads.load(Ordering::Acquire);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reads.load(Ordering::Acquire) < after + 100 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     done.store(true, Ordering::Release);
     let (old_seen, new_seen) = watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))??;
     eprintln!("reads during the installation: {old_seen} of the old state, {new_seen} of the new");

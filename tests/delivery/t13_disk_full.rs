@@ -101,7 +101,9 @@ async fn a_full_disk_stops_the_node_not_the_sending() {
         mount = Some(Tmpfs::mount(&spec.base_dir.join(format!("node-{FULL_NODE}")), 96));
     })
     .await;
-    let _mount = mount;
+    // Declared before the fixture and never moved: unmounted after the nodes are gone, even
+    // when an assertion fails.
+    assert!(mount.is_some(), "node {FULL_NODE}'s data directory was not mounted");
     if f.c.leader().await != FULL_NODE {
         let leader = f.c.leader().await;
         let req = varsel_proto::admin::TransferLeaderRequest { to_node_id: FULL_NODE };
