@@ -118,6 +118,22 @@ async fn a_snapshot_built_while_applying_is_the_state_at_its_index() -> anyhow::
     Ok(())
 }
 
+/// Applies 20,000 puts of `<prefix>-<i>` = `value` (entries 1..=20,000) in groups of 500.
+async fn put_20_000(sm: &mut StateMachine<SledEngine>, prefix: &str, value: &str) -> anyhow::Result<()> {
+    for from in (1..=20_000u64).step_by(500) {
+        let entries = (from..from + 500).map(|i| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+            payload: EntryPayload::Normal(Command {
+                issued_at_ms: i,
+                lease_at_ms: i,
+                request: Request::Kv(KvCommand::Put { key: format!("{prefix}-{i:06}"), value: value.into() }),
+            }),
+        });
+        sm.apply(entries).await?;
+    }
+    Ok(())
+}
+
 /// Method: a store whose state has `old-*` keys receives a snapshot whose state has `key-*`
 /// keys; while it installs, readers take a read transaction over and over and each must see
 /// one whole state: the old sentinel and none of the new, or the reverse, with all 20,000
@@ -127,32 +143,12 @@ async fn readers_never_see_a_half_installed_snapshot() -> anyhow::Result<()> {
     let (sdir, tdir) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let source = varsel_raft_store::open_sled(sdir.path(), &Default::default()).await?;
     let mut ssm = source.state.clone();
-    for from in (1..=20_000u64).step_by(500) {
-        let entries = (from..from + 500).map(|i| Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
-            payload: EntryPayload::Normal(Command {
-                issued_at_ms: i,
-                lease_at_ms: i,
-                request: Request::Kv(KvCommand::Put { key: format!("key-{i:06}"), value: "new".into() }),
-            }),
-        });
-        ssm.apply(entries).await?;
-    }
+    put_20_000(&mut ssm, "key", "new").await?;
     let snap = ssm.get_snapshot_builder().await.build_snapshot().await?;
 
     let target = varsel_raft_store::open_sled(tdir.path(), &Default::default()).await?;
     let mut tsm = target.state.clone();
-    for from in (1..=20_000u64).step_by(500) {
-        let entries = (from..from + 500).map(|i| Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
-            payload: EntryPayload::Normal(Command {
-                issued_at_ms: i,
-                lease_at_ms: i,
-                request: Request::Kv(KvCommand::Put { key: format!("old-{i:06}"), value: "old".into() }),
-            }),
-        });
-        tsm.apply(entries).await?;
-    }
+    put_20_000(&mut tsm, "old", "old").await?;
     let reader = target.state.reader();
     let done = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
