@@ -66,7 +66,8 @@ impl BackendError {
 
 /// A running cluster the harness can hurt. Every fault is undone by its counterpart
 /// (`kill`/`restart`, `pause(true)`/`pause(false)`, `partition(true)`/`partition(false)`,
-/// `set_latency(n)`/`set_latency(0)`, `set_clock_offset(n, ms)`/`set_clock_offset(n, 0)`).
+/// `set_latency(n)`/`set_latency(0)`, `set_clock_offset(n, ms)`/`set_clock_offset(n, 0)`,
+/// `fill_disk(n, true)`/`fill_disk(n, false)`).
 pub trait Backend: Send {
     /// `"processes"` or `"compose"`.
     fn mode(&self) -> &'static str;
@@ -93,6 +94,14 @@ pub trait Backend: Send {
         node: u64,
         offset_ms: i64,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Fills node `node`'s data disk until less than half its `storage.min_free_bytes` is
+    /// free (`full`), or frees what was filled. `Ok(Some(what was done))`; `Ok(None)` when the
+    /// mode cannot.
+    fn fill_disk(
+        &mut self,
+        node: u64,
+        full: bool,
+    ) -> impl Future<Output = Result<Option<String>, BackendError>> + Send;
     /// Stops what the backend started (processes, not a compose project it did not start).
     fn shutdown(&mut self) -> impl Future<Output = ()> + Send;
 }

@@ -327,6 +327,10 @@ impl Backend for ComposeBackend {
         Ok(false)
     }
 
+    async fn fill_disk(&mut self, _node: u64, _full: bool) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
     async fn shutdown(&mut self) {
         if self.latency_ms > 0
             && let Err(e) = self.set_latency(0).await

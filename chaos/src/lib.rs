@@ -37,8 +37,14 @@ pub async fn run_processes(
     dir: Option<PathBuf>,
     replay: String,
 ) -> Result<report::Report, runner::RunError> {
-    let opts =
-        process::ProcessOptions { binary, dir, seed, lease_ms: process::LEASE_MS, production_timing: false };
+    let opts = process::ProcessOptions {
+        binary,
+        dir,
+        seed,
+        lease_ms: process::LEASE_MS,
+        production_timing: false,
+        disk_mib: None,
+    };
     run_processes_with(scenario, opts, replay).await
 }
 
@@ -50,6 +56,10 @@ pub async fn run_processes_with(
 ) -> Result<report::Report, runner::RunError> {
     use backend::Backend as _;
     let seed = opts.seed;
+    let mut opts = opts;
+    if scenario.fills_disks() && opts.disk_mib.is_none() {
+        opts.disk_mib = Some(process::DISK_MIB);
+    }
     let mut backend = process::ProcessBackend::start(opts).await?;
     let result = runner::run(scenario, &mut backend, seed, replay).await;
     if result.as_ref().map_or(true, |r| !r.passed) {

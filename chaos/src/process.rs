@@ -1,7 +1,8 @@
 //! Process mode: three `varsel` processes on loopback and the provider simulator in this
 //! process. Sites are killed with SIGKILL, stalled with SIGSTOP, and cut off by the nodes'
 //! fault-injection layer (`testing.fault_injection`, enabled only here), which also adds
-//! inter-site latency.
+//! inter-site latency. For a scenario that fills disks, each node's data dir is a tmpfs of
+//! [`ProcessOptions::disk_mib`] the backend mounts (root only) and fills with a file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -17,6 +18,11 @@ use crate::backend::{Access, Backend, BackendError, MetricsEndpoint, NodeInfo};
 /// after its last renewal.
 pub const LEASE_MS: u64 = 3_000;
 
+/// The tmpfs per node's data dir of a scenario that fills disks, MiB: well above what the
+/// process-mode scenarios store (a few hundred MiB), so only the fault fills it. tmpfs takes
+/// memory only for what is written.
+pub const DISK_MIB: u64 = 2_048;
+
 /// Time nodes get to start and elect a leader on a busy machine.
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -31,6 +37,10 @@ pub struct ProcessOptions {
     pub seed: u64,
     /// Delivery lease, ms: how long a dead node's shards wait before survivors take them.
     pub lease_ms: u64,
+    /// A tmpfs of this many MiB mounted on each node's data dir (needs root), so a
+    /// `disk_full` fault has a filesystem of its own to fill; `None`: the data dirs are plain
+    /// directories.
+    pub disk_mib: Option<u64>,
     /// Raft timing: the test clusters' (elections after 1-2 s, for busy shared machines) when
     /// false, a node's defaults (elections after 400-800 ms) when true.
     pub production_timing: bool,
@@ -51,6 +61,9 @@ pub struct ProcessBackend {
     paused: BTreeSet<u64>,
     /// Nodes whose faults changed while they could not be told (killed or frozen).
     untold: BTreeSet<u64>,
+    /// The tmpfs mounted on each node's data dir, if any (unmounted before the directory
+    /// is removed: fields drop in order).
+    disks: BTreeMap<u64, Tmpfs>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -107,6 +120,12 @@ impl ProcessBackend {
             &secret_file,
         );
         let mut lc = LocalCluster::create(&spec).map_err(err)?;
+        let mut disks = BTreeMap::new();
+        if let Some(mib) = opts.disk_mib {
+            for (id, n) in &lc.nodes {
+                disks.insert(*id, Tmpfs::mount(&n.config.data_dir, mib, spec.min_free_bytes)?);
+            }
+        }
         let scheme = if lc.ca.is_some() { "https" } else { "http" };
         sim.callback_urls =
             lc.nodes.values().filter_map(|n| n.http()).map(|a| format!("{scheme}://{a}")).collect();
@@ -140,6 +159,7 @@ impl ProcessBackend {
             clock_offsets: BTreeMap::new(),
             paused: BTreeSet::new(),
             untold: BTreeSet::new(),
+            disks,
             _tmp: tmp,
         })
     }
@@ -275,8 +295,15 @@ impl Backend for ProcessBackend {
         Ok(true)
     }
 
+    async fn fill_disk(&mut self, node: u64, full: bool) -> Result<Option<String>, BackendError> {
+        let Some(disk) = self.disks.get(&node) else { return Ok(None) };
+        if full { disk.fill().map(Some) } else { disk.free().map(|()| Some("freed".into())) }
+    }
+
     async fn shutdown(&mut self) {
         self.lc.stop_all().await;
+        // Unmounted once the processes are gone (drop would do it too).
+        self.disks.clear();
         if let Some(s) = self.stop_sim.take() {
             let _ = s.send(());
         }
@@ -288,5 +315,74 @@ impl Drop for ProcessBackend {
         if let Some(s) = self.stop_sim.take() {
             let _ = s.send(());
         }
+    }
+}
+
+/// A size-limited tmpfs mounted on a node's data dir, so the node has a disk of its own to
+/// fill; unmounted when dropped.
+#[derive(Debug)]
+struct Tmpfs {
+    dir: PathBuf,
+    /// The node's `storage.min_free_bytes`: filling leaves half of it free.
+    min_free_bytes: u64,
+}
+
+impl Tmpfs {
+    /// The file that fills the disk.
+    const FILLER: &'static str = "chaos-disk-filler";
+
+    /// Mounts a tmpfs of `mib` MiB on `dir` (created if missing). Needs root.
+    fn mount(dir: &std::path::Path, mib: u64, min_free_bytes: u64) -> Result<Self, BackendError> {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| err(format!("disk_full: run mount: {e}")))?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "disk_full needs a filesystem per node: mounting a {mib} MiB tmpfs on {} failed \
+                 (root is needed): {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Self { dir: dir.to_path_buf(), min_free_bytes })
+    }
+
+    /// Allocates a file taking all but half of `min_free_bytes` of what is free; returns what
+    /// it did, for the report.
+    fn fill(&self) -> Result<String, BackendError> {
+        let path = self.dir.join(Self::FILLER);
+        let free =
+            fs2::available_space(&self.dir).map_err(|e| err(format!("{}: {e}", self.dir.display())))?;
+        let leave = self.min_free_bytes / 2;
+        let size = free.saturating_sub(leave);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let had = file.metadata().map_err(|e| err(format!("{}: {e}", path.display())))?.len();
+        fs2::FileExt::allocate(&file, had + size)
+            .map_err(|e| err(format!("fill {}: {e}", path.display())))?;
+        let left = fs2::available_space(&self.dir).unwrap_or(0);
+        Ok(format!("{} MiB written, {} MiB left free", size >> 20, left >> 20))
+    }
+
+    /// Removes the filler.
+    fn free(&self) -> Result<(), BackendError> {
+        match std::fs::remove_file(self.dir.join(Self::FILLER)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(format!("free {}: {e}", self.dir.display()))),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a node process still holding files open does not keep it mounted.
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).output();
     }
 }

@@ -53,6 +53,15 @@ pub struct FaultRecord {
     /// node did not lead or leadership did not move while the fault lasted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_moved_ms: Option<u64>,
+    /// `disk_full`: from the fault until the node said its disk was full
+    /// (`NodeStatus.disk_full`), ms; `None` if it did not while the fault lasted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_full_ms: Option<u64>,
+    /// `disk_full`: from freeing the disk until the node said it was no longer full and had
+    /// applied what the leader had applied when it was freed, ms; `None` if not within
+    /// two minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caught_up_ms: Option<u64>,
 }
 
 impl FaultRecord {
@@ -73,6 +82,8 @@ impl FaultRecord {
             late_handovers_before: None,
             out_of_bounds_ms: None,
             leader_moved_ms: None,
+            disk_full_ms: None,
+            caught_up_ms: None,
         }
     }
 
@@ -212,6 +223,12 @@ impl Report {
             }
             if let Some(t) = f.leader_moved_ms {
                 note.push_str(&format!("; leadership moved after {t} ms"));
+            }
+            if let Some(t) = f.disk_full_ms {
+                note.push_str(&format!("; said full after {t} ms"));
+            }
+            if let Some(t) = f.caught_up_ms {
+                note.push_str(&format!("; caught up {t} ms after freeing"));
             }
             let _ = writeln!(
                 s,

@@ -174,6 +174,7 @@ async fn run(args: RunArgs) -> ExitCode {
                 seed,
                 lease_ms: args.lease_ms,
                 production_timing: args.production_timing,
+                disk_mib: None,
             };
             varsel_chaos::run_processes_with(&scenario, opts, replay).await
         }

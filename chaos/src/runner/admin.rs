@@ -192,3 +192,59 @@ async fn still_held(a: &mut AdminClient, victim: u64, held: &BTreeMap<u64, Vec<u
     }
     answered.then_some(still)
 }
+
+/// Milliseconds until `victim` says its disk is full (`NodeStatus.disk_full`), polling every
+/// 100 ms for at most `within`; `None` if it did not.
+pub(super) async fn disk_full_seen(nodes: Vec<NodeInfo>, victim: u64, within: Duration) -> Option<u64> {
+    let started = Instant::now();
+    let node = nodes.iter().find(|n| n.id == victim)?;
+    while started.elapsed() < within {
+        if let Some(s) = status(node).await
+            && s.disk_full
+        {
+            return Some(started.elapsed().as_millis() as u64);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Milliseconds from now until `victim` says its disk is no longer full and has applied the
+/// index the leader had applied when this was called; `None` if not within
+/// [`RESUME_TIMEOUT`]. The report's "caught up after freeing" figure.
+pub(super) async fn disk_caught_up(nodes: Vec<NodeInfo>, victim: u64) -> Option<u64> {
+    let started = Instant::now();
+    let node = nodes.iter().find(|n| n.id == victim)?;
+    let mut target = None;
+    while started.elapsed() < RESUME_TIMEOUT {
+        if target.is_none() {
+            for n in nodes.iter().filter(|n| n.id != victim) {
+                if let Some(s) = status(n).await
+                    && s.has_leader
+                    && s.leader_id == n.id
+                {
+                    target = Some(s.applied_index);
+                    break;
+                }
+            }
+        }
+        if let Some(t) = target
+            && let Some(s) = status(node).await
+            && !s.disk_full
+            && s.applied_index >= t
+        {
+            return Some(started.elapsed().as_millis() as u64);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// `node`'s status, if it answers within a second.
+async fn status(node: &NodeInfo) -> Option<varsel_proto::admin::NodeStatus> {
+    let mut a = admin(node).await?;
+    match tokio::time::timeout(Duration::from_secs(1), a.status(StatusRequest {})).await {
+        Ok(Ok(s)) => Some(s.into_inner()),
+        _ => None,
+    }
+}

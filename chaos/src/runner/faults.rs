@@ -48,6 +48,11 @@ pub(super) struct Faults {
     /// (index in `records`, probe of how the cluster judged the wrong clock) for each clock
     /// fault.
     clock_probes: Vec<(usize, ClockProbe)>,
+    /// (index in `records`, probe of when the node said its disk was full) for each
+    /// `disk_full` fault.
+    disk_probes: Vec<(usize, JoinHandle<Option<u64>>)>,
+    /// (index in `records`, probe of when the node caught up after its disk was freed).
+    recoveries: Vec<(usize, JoinHandle<Option<u64>>)>,
 }
 
 /// How the cluster judged a wrong clock: ms until the node said it was out of bounds, ms until
@@ -70,6 +75,8 @@ pub(super) async fn inject_on_schedule<B: Backend>(
         probes: Vec::new(),
         snapshots: Vec::new(),
         clock_probes: Vec::new(),
+        disk_probes: Vec::new(),
+        recoveries: Vec::new(),
     };
     let mut next = 0;
     let duration = run.scenario.duration_s as f64;
@@ -83,7 +90,7 @@ pub(super) async fn inject_on_schedule<B: Backend>(
         // Undo what is due first, so a site comes back before the next is taken.
         if let Some(i) = faults.active.iter().position(|a| a.until_s <= now) {
             let a = faults.active.swap_remove(i);
-            undo(backend, &a, &mut faults.records, run.t0).await?;
+            faults.undo(backend, &a, run.t0).await?;
             continue;
         }
         if now >= duration {
@@ -94,7 +101,7 @@ pub(super) async fn inject_on_schedule<B: Backend>(
         faults.inject(run, backend, p, now).await?;
     }
     for a in std::mem::take(&mut faults.active) {
-        undo(backend, &a, &mut faults.records, run.t0).await?;
+        faults.undo(backend, &a, run.t0).await?;
     }
     Ok(faults)
 }
@@ -163,6 +170,11 @@ impl Faults {
             if let Some(n) = node.filter(|_| spec.kind.sets_clock()) {
                 self.watch_clock(run, spec, n, led);
             }
+            if let Some(n) = node.filter(|_| spec.kind == FaultKind::DiskFull) {
+                let within = Duration::from_secs_f64(spec.lasts_s);
+                let probe = tokio::spawn(admin::disk_full_seen(run.nodes.clone(), n, within));
+                self.disk_probes.push((self.records.len(), probe));
+            }
             let until_s = now_s + spec.lasts_s;
             self.active.push(Active { record: self.records.len(), kind: spec.kind, node, until_s });
         }
@@ -173,10 +185,14 @@ impl Faults {
     /// Why a fault of `kind` must not be injected now: one site down at a time, so a quorum
     /// always stays, and never two faults of the same kind at once.
     fn skip_reason(&self, kind: FaultKind) -> Option<String> {
-        if kind.hits_site()
-            && let Some(a) = self.active.iter().find(|a| a.kind.hits_site())
+        if kind.takes_vote()
+            && let Some(a) = self.active.iter().find(|a| a.kind.takes_vote())
         {
-            return Some(format!("node {} is still down; a quorum must stay", a.node.unwrap_or(0)));
+            return Some(format!(
+                "node {} is still out ({}); a quorum must stay",
+                a.node.unwrap_or(0),
+                a.kind.name()
+            ));
         }
         if self.active.iter().any(|a| a.kind == kind) {
             return Some("the same kind of fault is still in force".into());
@@ -250,14 +266,14 @@ impl Faults {
         let recent = recent_alerts(&run.history, run.t0, run.scenario.load.escalate_after_s);
         let node = match spec.kind {
             FaultKind::KillLeader | FaultKind::ClockJump => Some(admin::leader(&run.nodes).await?),
-            k if k.hits_site() || k == FaultKind::ClockSkew => {
+            k if k.hits_site() || matches!(k, FaultKind::ClockSkew | FaultKind::DiskFull) => {
                 Some(choose(&run.nodes, &spec.target, pick, &recent).await?)
             }
             _ => None,
         };
         record.node = node;
         if let Some(victim) = node
-            && spec.kind.hits_site()
+            && (spec.kind.hits_site() || spec.kind == FaultKind::DiskFull)
         {
             let held = admin::shards_held_by(&run.nodes, victim, &recent).await;
             record.shards_held = held.values().map(|v| v.len() as u32).sum();
@@ -281,6 +297,12 @@ impl Faults {
             if let Ok(Ok(ms)) = tokio::time::timeout(PROBE_WAIT, probe).await {
                 records[i].sending_resumed_ms = ms;
             }
+        }
+        for (i, probe) in self.disk_probes {
+            records[i].disk_full_ms = probe.await.ok().flatten();
+        }
+        for (i, probe) in self.recoveries {
+            records[i].caught_up_ms = probe.await.ok().flatten();
         }
         for (i, probe) in self.clock_probes {
             if let Ok((out_of_bounds, moved)) = probe.await {
@@ -334,10 +356,31 @@ async fn apply<B: Backend>(
                 return Ok(false);
             }
         }
+        FaultKind::DiskFull => match backend.fill_disk(node.unwrap_or(0), true).await? {
+            Some(filled) => record.detail = filled,
+            None => {
+                record.skipped = Some(format!("{} mode cannot fill a node's disk", backend.mode()));
+                return Ok(false);
+            }
+        },
         // Carried out by `Faults::inject` itself; nothing is put in force.
         FaultKind::Cancel | FaultKind::Snapshot => return Ok(false),
     }
     Ok(true)
+}
+
+impl Faults {
+    /// Takes fault `a` out of force and notes when in its record; after a full disk is freed,
+    /// starts the probe of how long the node takes to catch up.
+    async fn undo<B: Backend>(&mut self, backend: &mut B, a: &Active, t0: Instant) -> Result<(), RunError> {
+        undo(backend, a, &mut self.records, t0).await?;
+        if a.kind == FaultKind::DiskFull
+            && let Some(n) = a.node
+        {
+            self.recoveries.push((a.record, tokio::spawn(admin::disk_caught_up(backend.nodes(), n))));
+        }
+        Ok(())
+    }
 }
 
 /// Takes fault `a` out of force and notes when in its record.
@@ -366,6 +409,9 @@ async fn undo<B: Backend>(
         }
         FaultKind::ClockSkew | FaultKind::ClockJump => {
             backend.set_clock_offset(node, 0).await?;
+        }
+        FaultKind::DiskFull => {
+            backend.fill_disk(node, false).await?;
         }
         FaultKind::Cancel | FaultKind::Snapshot => {}
     }

@@ -15,7 +15,7 @@
 //!
 //! [[faults]]
 //! kind = "kill_site"       # kill_site | stall_site | partition_site | kill_leader | provider_down
-//!                          # | latency | cancel | clock_skew | clock_jump | snapshot
+//!                          # | latency | cancel | clock_skew | clock_jump | snapshot | disk_full
 //! target = "most_shards"   # random | leader | follower | most_shards | node id ("2") | all (snapshot)
 //! start_s = 5              # first injection, seconds into the run
 //! every_s = 30             # repeat (omit: once)
@@ -192,11 +192,15 @@ pub enum FaultKind {
     /// Force a snapshot (`ClusterAdmin.Snapshot`) on the target: the leader, one node, or
     /// `all` one after the other, the leader first (`lasts_s` does not apply).
     Snapshot,
+    /// Fill the target's data disk until less than half of `storage.min_free_bytes` is free,
+    /// and free it after `lasts_s` (process mode, as root: each node's data dir is then a
+    /// tmpfs of `DISK_MIB` the harness mounts).
+    DiskFull,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         Self::KillSite,
         Self::StallSite,
         Self::PartitionSite,
@@ -207,6 +211,7 @@ impl FaultKind {
         Self::ClockSkew,
         Self::ClockJump,
         Self::Snapshot,
+        Self::DiskFull,
     ];
 
     /// The name as the scenario file spells it.
@@ -222,6 +227,7 @@ impl FaultKind {
             Self::ClockSkew => "clock_skew",
             Self::ClockJump => "clock_jump",
             Self::Snapshot => "snapshot",
+            Self::DiskFull => "disk_full",
         }
     }
 
@@ -239,10 +245,19 @@ impl FaultKind {
     /// fault-injection layer (`testing.fault_injection` is for process mode only), so they
     /// refuse `SetFaults`, and with it any wrong clock.
     pub fn unsupported_in(self, mode: &str) -> Option<&'static str> {
-        (mode == "compose" && self.sets_clock()).then_some(
-            "sets a node's wall clock through SetFaults.clock_offset_ms, which only nodes running with \
-             testing.fault_injection = true accept: process mode only (compose nodes refuse it, and a \
-             container cannot have a clock of its own)",
+        if mode != "compose" {
+            return None;
+        }
+        if self.sets_clock() {
+            return Some(
+                "sets a node's wall clock through SetFaults.clock_offset_ms, which only nodes running with \
+                 testing.fault_injection = true accept: process mode only (compose nodes refuse it, and a \
+                 container cannot have a clock of its own)",
+            );
+        }
+        (self == Self::DiskFull).then_some(
+            "fills a filesystem of known size under the node's data dir, which process mode mounts \
+             (a tmpfs per node); the compose volumes share the host's disk",
         )
     }
 
@@ -252,6 +267,13 @@ impl FaultKind {
     /// cancel stops sending: neither explains a duplicate.
     pub fn explains_duplicates(self) -> bool {
         self.hits_site() || self == Self::Latency
+    }
+
+    /// Whether the fault takes a node's vote away: a site fault, or a full disk (the node
+    /// accepts no log entries it cannot persist). At most one such fault runs at a time, so a
+    /// quorum is always left.
+    pub fn takes_vote(self) -> bool {
+        self.hits_site() || self == Self::DiskFull
     }
 
     /// Whether the fault takes a site away (at most one such fault runs at a time, so a quorum
@@ -519,6 +541,11 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Whether the scenario fills disks (process mode then mounts a tmpfs per node).
+    pub fn fills_disks(&self) -> bool {
+        self.faults.iter().any(|f| f.kind == FaultKind::DiskFull)
     }
 
     /// Whether the run samples every node's sending (see [`Scenario::sending_gap_ms_max`]).
