@@ -723,6 +723,11 @@ mod tests {
         let s = Scenario::parse(&with("kind = \"snapshot\"\ntarget = \"all\"\nstart_s = 3")).unwrap();
         assert_eq!((s.faults[0].kind, &s.faults[0].target), (FaultKind::Snapshot, &Target::All));
         assert!(s.validate_for_mode("compose").is_ok() && s.samples_sending());
+        let s = Scenario::parse(&with("kind = \"disk_full\"\ntarget = \"leader\"")).unwrap();
+        assert!(s.fills_disks() && s.faults[0].kind.takes_vote() && !s.faults[0].kind.hits_site());
+        assert!(s.validate_for_mode("processes").is_ok());
+        let e = s.validate_for_mode("compose").unwrap_err().to_string();
+        assert!(e.contains("faults[0].kind") && e.contains("disk_full") && e.contains("tmpfs"), "{e}");
         let gap = format!(
             "sending_gap_ms_max = 3000\n{}",
             base.replace("escalate_after_s = 0", "escalate_after_s = 5")
