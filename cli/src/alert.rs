@@ -14,7 +14,7 @@ use serde_json::json;
 use varsel_proto::api::get_group_request::Key;
 use varsel_proto::api::{
     AckRequest, Alert, CancelAlertRequest, ChannelContent, Content, CreateAlertRequest, GetAlertRequest,
-    ListAlertsRequest, Priority, Targets,
+    ListAlertsRequest, Priority, ResumeAlertRequest, Targets,
 };
 
 use crate::error::CliError;
@@ -212,6 +212,12 @@ pub enum AlertCommand {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Send on an alert held after a restore from a backup (status held), from where it was.
+    /// Cancel it instead if it should not go out any more.
+    Resume {
+        /// Alert id.
+        id: u64,
+    },
     /// Record an acknowledgement on behalf of a recipient (e.g. taken by phone); stops
     /// escalation for them.
     Ack {
@@ -265,6 +271,17 @@ pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
                 print_json(&keyed::with_existing(output::alert_json(&alert), r.existing));
             } else if r.existing {
                 println!("{}", keyed::already(&format!("alert {id} is {}", output::status(alert.status))));
+            } else {
+                println!("alert {id} is {}", output::status(alert.status));
+            }
+            Ok(())
+        }
+        AlertCommand::Resume { id } => {
+            let req = ResumeAlertRequest { id };
+            let r = s.alerts(|mut c| async move { c.resume_alert(req).await }).await?;
+            let alert = r.alert.ok_or_else(no_alert)?;
+            if s.json {
+                print_json(&output::alert_json(&alert));
             } else {
                 println!("alert {id} is {}", output::status(alert.status));
             }

@@ -35,6 +35,11 @@ impl Admin {
         ClusterAdminClient::with_interceptor(ch, self.bearer.clone())
     }
 
+    /// The administration client on a channel of the cluster (for other command modules).
+    pub fn client_of(&self, ch: tonic::transport::Channel) -> AdminClient {
+        self.client(ch)
+    }
+
     /// One member, by the API address the cluster reports for it.
     fn one(&self, api_addr: &str) -> Result<Cluster, ClientError> {
         let addr = if self.plaintext { format!("http://{api_addr}") } else { api_addr.to_string() };
@@ -300,6 +305,7 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
                     "clock_out_of_bounds": s.clock_out_of_bounds, "max_clock_skew_ms": s.max_clock_skew_ms,
                     "disk_free_bytes": s.disk_free_bytes, "disk_full": s.disk_full,
                     "min_free_bytes": s.min_free_bytes,
+                    "cluster_id": s.cluster_id,
                 })
             })
             .collect();
@@ -335,6 +341,16 @@ async fn status(a: &Admin, json_out: bool) -> Result<(), ClientError> {
         &rows,
     );
     let reachable: Vec<(&u64, &NodeStatus)> = all.iter().filter(|(_, s)| s.role != "unreachable").collect();
+    let ids: std::collections::BTreeSet<&str> =
+        reachable.iter().map(|(_, s)| s.cluster_id.as_str()).filter(|c| !c.is_empty()).collect();
+    match ids.len() {
+        0 => {}
+        1 => println!("cluster {}", ids.iter().next().copied().unwrap_or_default()),
+        _ => println!(
+            "WARNING: these nodes belong to different clusters ({}): a node restored or forced into a new cluster must not be listed with the old one's",
+            ids.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
     let skewed: Vec<String> = reachable
         .iter()
         .filter(|(_, s)| s.clock_out_of_bounds)

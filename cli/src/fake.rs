@@ -244,6 +244,12 @@ impl AlertService for FakeAlerts {
     async fn cancel_alert(&self, _: Request<CancelAlertRequest>) -> Result<Response<AlertReply>, Status> {
         unimplemented()
     }
+    async fn resume_alert(
+        &self,
+        _: Request<varsel_proto::api::ResumeAlertRequest>,
+    ) -> Result<Response<AlertReply>, Status> {
+        unimplemented()
+    }
     async fn acknowledge(&self, _: Request<AckRequest>) -> Result<Response<AckReply>, Status> {
         unimplemented()
     }

@@ -22,6 +22,7 @@
 pub mod alert;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bench;
 pub mod bench_domain;
 pub mod bench_fanout;

@@ -90,6 +90,43 @@ enum Command {
         #[command(subcommand)]
         command: cli::cluster::ClusterCommand,
     },
+    /// Back the replicated state up, and check backups.
+    Backup {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        token: TokenArgs,
+        #[command(subcommand)]
+        command: cli::backup::BackupCommand,
+    },
+    /// Restore a backup into this node's new, empty data dir (the node stopped): it becomes the
+    /// only member of a new cluster (new cluster id); alerts that were being sent are held
+    /// until resumed or cancelled. Then start it and add the other sites.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The node's configuration file (its data dir, id, site and addresses).
+        #[arg(long, env = "VARSEL_CONFIG")]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// UNSAFE, for when a majority of the sites is lost for good: make this stopped node the
+    /// only member of a new cluster from what it has applied. What the lost sites committed
+    /// after that is lost; the command prints what may be.
+    UnsafeForceNewCluster {
+        /// The node's configuration file.
+        #[arg(long, env = "VARSEL_CONFIG")]
+        config: PathBuf,
+        /// Say that you accept losing what only the lost sites held.
+        #[arg(long)]
+        accept_data_loss: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read and write the replicated key-value map. Needs the superadmin token.
     Kv {
         #[command(flatten)]
@@ -209,6 +246,16 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Cluster { target, token, command } => {
             let admin = target.admin(&token)?;
             Ok(cli::cluster::run(&admin, command, target.json).await?)
+        }
+        Command::Backup { target, token, command } => match command {
+            cli::backup::BackupCommand::Create { out } => {
+                Ok(cli::backup::create(&target.admin(&token)?, &out, target.json).await?)
+            }
+            cli::backup::BackupCommand::Verify { file } => Ok(cli::backup::verify(&file, target.json).await?),
+        },
+        Command::Restore { from, config, json } => Ok(cli::backup::restore(&from, &config, json).await?),
+        Command::UnsafeForceNewCluster { config, accept_data_loss, json } => {
+            Ok(cli::backup::force_new_cluster(&config, accept_data_loss, json).await?)
         }
         Command::Kv { target, token, command } => {
             let trust = target.trust()?;

@@ -385,6 +385,9 @@ pub enum AlertStatus {
     Cancelled,
     /// Its expiry passed before it completed.
     Expired,
+    /// Restored from a backup while it was being sent: nothing is sent until an operator
+    /// resumes it (`ResumeAlert`) or cancels it, so a restore never resends by itself.
+    Held,
 }
 
 impl AlertStatus {

@@ -291,6 +291,15 @@ fn start_observers(
         tokio::spawn(follow_raft(replica.clone(), transitions, stop.clone())),
         tokio::spawn(crate::health::follow_readiness(replica.clone(), health, ready, stop.clone())),
         crate::raft::clock::spawn_probes(replica.clone(), stop.clone()),
+        tokio::spawn({
+            let (replica, stop) = (replica.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = replica.name_cluster() => {}
+                    () = stopped(stop) => {}
+                }
+            }
+        }),
     ]
 }
 

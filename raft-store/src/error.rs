@@ -17,6 +17,9 @@ pub enum EngineError {
     /// its peers (see `docs/runbooks/recover-damaged-node.md`).
     #[error("store damaged: {0} (recover this node from its peers: docs/runbooks/recover-damaged-node.md)")]
     Damaged(String),
+    /// A backup cannot be used, or a restore cannot be carried out; nothing was written.
+    #[error("{0}")]
+    Backup(String),
     /// A lock was poisoned by a panic in another thread (memory engine only).
     #[error("memory engine lock poisoned")]
     Poisoned,

@@ -9,6 +9,8 @@
 //! - [`state_machine`]: openraft's [`RaftStateMachine`](openraft::storage::RaftStateMachine):
 //!   applies [`Request`]s, builds and installs snapshots.
 //! - [`snapshot`]: the streamed snapshot file format.
+//! - [`backup`]: the backup file format (a snapshot with a header and a SHA-256).
+//! - [`restore`]: a new one-node cluster from a backup, or from the last node standing.
 //! - [`types`]: the openraft type configuration and what travels in the log.
 //! - [`ops`]: domain operations as they travel in the log, and their answers.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
@@ -29,12 +31,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backup;
 pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod log_store;
 pub mod ops;
 pub mod replies;
+pub mod restore;
 pub mod shards;
 pub mod snapshot;
 pub mod state_machine;

@@ -167,6 +167,22 @@ impl<E: StorageEngine> LogStore<E> {
         Ok(())
     }
 
+    /// Starts the log of a cluster restored from a backup at `log_id`: nothing in it, everything
+    /// up to `log_id` counted as purged (the state machine holds it), and this node's vote in
+    /// `log_id`'s term, so its first election is in a later term than any entry it holds. For
+    /// `varsel restore` on a new data dir, before the node starts.
+    pub async fn restore_at(&self, log_id: LogId, node: NodeId) -> Result<(), EngineError> {
+        if self.log.range(Bound::Unbounded, Bound::Unbounded).next().is_some()
+            || self.last_purged()?.is_some()
+        {
+            return Err(EngineError::Backup("restore needs an empty Raft log".into()));
+        }
+        self.put_meta(KEY_LAST_PURGED, "last purged log id", &Some(log_id))?;
+        self.put_meta(KEY_COMMITTED, "committed", &Some(log_id))?;
+        self.put_meta(KEY_VOTE, "vote", &Vote::new(log_id.leader_id.term, node))?;
+        self.engine.flush().await
+    }
+
     /// The number of bytes the engine occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, EngineError> {
         self.engine.size_on_disk()

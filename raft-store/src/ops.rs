@@ -146,6 +146,11 @@ pub enum Op {
         /// The channel the acknowledgement came through, if known.
         channel: Option<Channel>,
     },
+    /// Send on an alert held after a restore from a backup.
+    ResumeAlert {
+        /// The alert.
+        id: AlertId,
+    },
 }
 
 impl Op {
@@ -181,6 +186,7 @@ impl Op {
             Op::CreateAlert { .. } => "alert.create",
             Op::CancelAlert { .. } => "alert.cancel",
             Op::Acknowledge { .. } => "alert.acknowledge",
+            Op::ResumeAlert { .. } => "alert.resume",
         }
     }
 }

@@ -133,16 +133,25 @@ fn read_part<R: Read>(r: &mut R, max: u32, what: &str) -> Result<Vec<u8>, Engine
 /// Reads a snapshot file, calling `visit` for each record in order, and checks the trailer.
 /// Returns the metadata. `visit` sees records before the checksum is known, so callers that
 /// must not act on a damaged file call [`verify_file`] first.
-pub fn read_file<F>(path: &Path, mut visit: F) -> Result<SnapshotMeta, EngineError>
+pub fn read_file<F>(path: &Path, visit: F) -> Result<SnapshotMeta, EngineError>
 where
     F: FnMut(Vec<u8>, Vec<u8>) -> Result<(), EngineError>,
 {
     let file = File::open(path)?;
-    let mut r = CrcReader { inner: BufReader::with_capacity(1 << 20, file), crc: crc32fast::Hasher::new() };
+    read_from(BufReader::with_capacity(1 << 20, file), &path.display().to_string(), visit)
+}
+
+/// [`read_file`] from a reader (`name` says what it is in errors), which is read up to the
+/// snapshot's last byte and no further: a backup embeds a snapshot in a larger file.
+pub fn read_from<R: Read, F>(reader: R, name: &str, mut visit: F) -> Result<SnapshotMeta, EngineError>
+where
+    F: FnMut(Vec<u8>, Vec<u8>) -> Result<(), EngineError>,
+{
+    let mut r = CrcReader { inner: reader, crc: crc32fast::Hasher::new() };
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic != MAGIC {
-        return Err(EngineError::Damaged(format!("{} is not a Varsel snapshot", path.display())));
+        return Err(EngineError::Damaged(format!("{name} is not a Varsel snapshot")));
     }
     let version = read_u32(&mut r)?;
     if version != VERSION {

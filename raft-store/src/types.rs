@@ -92,6 +92,19 @@ pub enum Request {
     Domain(Box<DomainRequest>),
     /// The delivery engine's leases, outcomes, receipts and acknowledgements.
     Delivery(Box<DeliveryCommand>),
+    /// The cluster's own settings.
+    Cluster(ClusterCommand),
+}
+
+/// Changes to the cluster's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClusterCommand {
+    /// Name the cluster, unless it has a name already (the first one committed stays). Every
+    /// backup carries it, and a cluster restored from a backup gets a new one.
+    SetId {
+        /// The id proposed.
+        id: String,
+    },
 }
 
 impl Request {
@@ -102,6 +115,7 @@ impl Request {
             Request::Kv(KvCommand::Delete { .. }) => "kv.delete",
             Request::Domain(d) => d.op.name(),
             Request::Delivery(d) => d.name(),
+            Request::Cluster(ClusterCommand::SetId { .. }) => "cluster.set_id",
         }
     }
 }
@@ -134,6 +148,8 @@ pub enum Response {
     Domain(DomainReply),
     /// The answer to a delivery command.
     Delivery(DeliveryReply),
+    /// The cluster's id in force after a [`ClusterCommand::SetId`].
+    ClusterId(String),
 }
 
 /// Encodes a value for the log, the state machine or the wire.

@@ -14,10 +14,10 @@ use tracing::Instrument as _;
 use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::{ClusterAdmin, ClusterAdminServer};
 use varsel_proto::admin::{
-    AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply, DigestRequest, DrainReply,
-    DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SetFaultsReply,
-    SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest, StatusRequest,
-    TransferLeaderReply, TransferLeaderRequest,
+    AddLearnerRequest, BackupChunk, BackupRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply,
+    DigestRequest, DrainReply, DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest,
+    NodeStatus, SetFaultsReply, SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply,
+    SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
@@ -70,6 +70,53 @@ impl AdminService {
 }
 
 type LeaderClient = ClusterAdminClient<tonic::transport::Channel>;
+
+/// A backup as it streams: its header, then the snapshot's bytes.
+type BackupStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<BackupChunk, Status>> + Send>>;
+
+/// Bytes per message of a backup stream.
+const BACKUP_CHUNK_BYTES: usize = 1 << 20;
+
+/// Sends `header`, then `file` from its start in chunks, until the end or the receiver is gone
+/// (the client gave up). Runs on a blocking thread.
+fn stream_backup(
+    header: varsel_proto::admin::BackupHeader,
+    mut file: std::fs::File,
+    tx: &tokio::sync::mpsc::Sender<Result<BackupChunk, Status>>,
+) {
+    use std::io::{Read, Seek};
+    use varsel_proto::admin::backup_chunk::Part;
+    let expected = header.snapshot_bytes;
+    if tx.blocking_send(Ok(BackupChunk { part: Some(Part::Header(header)) })).is_err() {
+        return;
+    }
+    if let Err(e) = file.seek(std::io::SeekFrom::Start(0)) {
+        let _ = tx.blocking_send(Err(Status::internal(format!("backup: {e}"))));
+        return;
+    }
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; BACKUP_CHUNK_BYTES];
+    while sent < expected {
+        let want = BACKUP_CHUNK_BYTES.min((expected - sent) as usize);
+        match file.read(&mut buf[..want]) {
+            Ok(0) => {
+                let m = format!("backup: the snapshot ended after {sent} of {expected} bytes");
+                let _ = tx.blocking_send(Err(Status::internal(m)));
+                return;
+            }
+            Ok(n) => {
+                sent += n as u64;
+                if tx.blocking_send(Ok(BackupChunk { part: Some(Part::Data(buf[..n].to_vec())) })).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(Status::internal(format!("backup: {e}"))));
+                return;
+            }
+        }
+    }
+}
 
 /// The request passed on to another node: the caller's token (checked there again) and the
 /// proxy span's context.
@@ -202,6 +249,60 @@ impl ClusterAdmin for AdminService {
 
     async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<NodeStatus>, Status> {
         Ok(Response::new(self.replica.status()))
+    }
+
+    type BackupStream = BackupStream;
+
+    async fn backup(&self, _req: Request<BackupRequest>) -> Result<Response<BackupStream>, Status> {
+        let cluster_id = self.replica.state.cluster_id().map_err(ApiError::from)?.ok_or_else(|| {
+            ApiError::Unavailable(
+                "the cluster has no id yet (its leader names it within seconds of the first election); \
+                 try again"
+                    .into(),
+            )
+        })?;
+        let index = self.replica.snapshot_now().await?;
+        let path = self
+            .replica
+            .config
+            .data_dir
+            .join("snapshots")
+            .join(varsel_raft_store::state_machine::CURRENT_SNAPSHOT);
+        // Opened before reading its header: a newer snapshot renamed over the path meanwhile
+        // leaves this one readable until it is closed.
+        let file =
+            std::fs::File::open(&path).map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        let snapshot_bytes = file.metadata().map_err(|e| Status::internal(e.to_string()))?.len();
+        let meta = varsel_raft_store::snapshot::read_from(
+            std::io::BufReader::new(file.try_clone().map_err(|e| Status::internal(e.to_string()))?),
+            "the snapshot",
+            |_, _| Ok(()),
+        )
+        .map_err(ApiError::from)?;
+        let log_id =
+            meta.last_log_id.ok_or_else(|| ApiError::Unavailable("the snapshot holds no state".into()))?;
+        if log_id.index < index {
+            return Err(ApiError::Unavailable(format!(
+                "the snapshot at {} is older than the one just built at {index}; try again",
+                log_id.index
+            ))
+            .into());
+        }
+        let header = varsel_proto::admin::BackupHeader {
+            cluster_id,
+            log_index: log_id.index,
+            log_term: log_id.leader_id.term,
+            snapshot_id: meta.snapshot_id.clone(),
+            created_at_ms: self.replica.state.applied().clock_ms,
+            node_id: self.replica.id,
+            site: self.replica.config.site.clone(),
+            varsel_version: env!("CARGO_PKG_VERSION").to_string(),
+            snapshot_bytes,
+        };
+        tracing::info!(index = log_id.index, bytes = snapshot_bytes, "backup streaming");
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || stream_backup(header, file, &tx));
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<SnapshotReply>, Status> {

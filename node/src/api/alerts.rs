@@ -222,6 +222,21 @@ impl AlertService for Alerts {
         }
     }
 
+    async fn resume_alert(
+        &self,
+        req: Request<pb::ResumeAlertRequest>,
+    ) -> Result<Response<pb::AlertReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let op = Op::ResumeAlert { id: req.into_inner().id };
+        match self.ctx.propose_keyed(&actor, op).await? {
+            (DomainReply::Alert { alert, .. }, existing) => {
+                Ok(Response::new(self.alert_reply(&alert, existing)?))
+            }
+            (other, _) => Err(unexpected(other).into()),
+        }
+    }
+
     type WatchAlertStream = WatchStream;
 
     async fn watch_alert(

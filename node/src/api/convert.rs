@@ -334,6 +334,7 @@ fn status_pb(s: AlertStatus) -> i32 {
         AlertStatus::Completed => pb::AlertStatus::Completed,
         AlertStatus::Cancelled => pb::AlertStatus::Cancelled,
         AlertStatus::Expired => pb::AlertStatus::Expired,
+        AlertStatus::Held => pb::AlertStatus::Held,
     }) as i32
 }
 

@@ -101,6 +101,13 @@ pub async fn authorize_forwarded(
             Some(node) => peer.must_be(node, cmd.name()),
             None => Ok(()),
         },
+        Request::Cluster(_) => match peer {
+            Peer::Node(_) => Ok(()),
+            Peer::Unproved if auth.is_superadmin(bearer) => Ok(()),
+            Peer::Unproved => Err(Status::permission_denied(
+                "a forwarded cluster setting needs a member node or the superadmin token",
+            )),
+        },
         Request::Kv(_) => {
             if auth.is_superadmin(bearer) {
                 Ok(())

@@ -320,6 +320,35 @@ impl Replica {
             disk_free_bytes: self.disk.free_bytes(),
             disk_full: self.disk.is_full(),
             min_free_bytes: self.disk.min_free_bytes(),
+            cluster_id: self.state.cluster_id().ok().flatten().unwrap_or_default(),
+        }
+    }
+
+    /// Names the cluster, if it has no name yet, while this node leads: the first leader of a
+    /// cluster proposes a random id once, and the first one committed stays (see
+    /// `ClusterCommand::SetId`). Runs until the cluster has an id.
+    pub async fn name_cluster(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match self.state.cluster_id() {
+                Ok(Some(_)) => return,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the cluster id is unreadable");
+                    continue;
+                }
+            }
+            if !self.is_leader() {
+                continue;
+            }
+            let id = format!("{:032x}", rand::random::<u128>());
+            let request =
+                varsel_raft_store::Request::Cluster(varsel_raft_store::ClusterCommand::SetId { id });
+            match self.write(request).await {
+                Ok(w) => tracing::info!(response = ?w.response, "cluster named"),
+                Err(e) => tracing::debug!(error = %e, "naming the cluster: will try again"),
+            }
         }
     }
 }

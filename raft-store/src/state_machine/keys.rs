@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock` | |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id` | |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
@@ -30,6 +30,7 @@
 //! | `0x35` | acknowledgements | alert, contact | `Ack` |
 //! | `0x36` | the tenant of every alert | alert | tenant |
 //! | `0x37` | idempotency keys of other operations | tenant, operation name 0x00, key | `Recorded` |
+//! | `0x38` | alerts held after a restore | alert | (tenant, status before) |
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 //! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
@@ -83,6 +84,8 @@ pub const ACK: u8 = 0x35;
 pub const ALERT_TENANT: u8 = 0x36;
 /// Idempotency keys of the operations other than alert creation.
 pub const OP_IDEMPOTENCY: u8 = 0x37;
+/// Alerts held after a restore from a backup, until resumed or cancelled.
+pub const HELD_ALERT: u8 = 0x38;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
 /// Audit trail.
@@ -110,6 +113,8 @@ pub const MEMBERSHIP: &[u8] = b"\x00membership";
 pub const CLOCK: &[u8] = b"\x00clock";
 /// The state machine's lease clock (ms), the latest lease time seen in the log.
 pub const LEASE_CLOCK: &[u8] = b"\x00lease_clock";
+/// The cluster's id: set once by the first leader (or by a restore, which makes a new one).
+pub const CLUSTER_ID: &[u8] = b"\x00cluster_id";
 /// Which state tree is active (in the `sm_control` tree): `sm` when absent.
 pub const ACTIVE_TREE: &[u8] = b"active";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.

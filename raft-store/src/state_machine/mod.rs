@@ -59,7 +59,8 @@ pub const APPLY_GROUP_WRITES_MAX: usize = 50_000;
 /// Records written per batch while installing a snapshot.
 const INSTALL_BATCH_MAX: usize = 4096;
 
-const CURRENT_SNAPSHOT: &str = "current.snap";
+/// The name of the current snapshot file in the snapshot directory.
+pub const CURRENT_SNAPSHOT: &str = "current.snap";
 
 /// How long readers may go on reading a replaced state tree before it is emptied.
 const SPARE_CLEAR_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -185,6 +186,11 @@ impl<T: KvTree> StateReader<T> {
     /// The value of a key in the replicated key-value map.
     pub fn kv_get(&self, key: &str) -> Result<Option<String>, EngineError> {
         self.get_as("kv value", &keys::kv(key))
+    }
+
+    /// The cluster's id, once its first leader has named it (see `ClusterCommand::SetId`).
+    pub fn cluster_id(&self) -> Result<Option<String>, EngineError> {
+        self.get_as("cluster id", keys::CLUSTER_ID)
     }
 
     /// The longest time applying waited for the apply gate since the store was opened, ms (a
@@ -467,6 +473,48 @@ impl<E: StorageEngine> StateMachine<E> {
         Ok(Snapshot { meta, snapshot: Box::new(file) })
     }
 
+    /// Fills this state machine, which must be empty, with the records `feed` hands over (a
+    /// backup's state), as of `meta`; names the cluster `cluster_id` and holds every unfinished
+    /// alert ([`AlertStatus::Held`](varsel_domain::model::AlertStatus::Held)), so nothing is
+    /// sent until an operator resumes or cancels it. For `varsel restore` onto a new data dir,
+    /// before the node starts. Returns the alerts held.
+    pub async fn restore<F>(
+        &self,
+        meta: &SnapshotMeta,
+        cluster_id: &str,
+        feed: F,
+    ) -> Result<Vec<varsel_domain::model::AlertId>, EngineError>
+    where
+        F: FnOnce(&mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), EngineError>) -> Result<(), EngineError>,
+    {
+        let tree = self.shared.tree.get();
+        if tree.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).next().is_some() {
+            return Err(EngineError::Backup("restore needs an empty state".into()));
+        }
+        let mut batch = WriteBatch::new();
+        let mut put = |k: Vec<u8>, v: Vec<u8>| {
+            // The backup's cluster id is replaced; `applied` and `membership` come from `meta`.
+            if keys::in_snapshot(&k) && k != keys::CLUSTER_ID {
+                batch.insert(k, v);
+                if batch.len() >= INSTALL_BATCH_MAX {
+                    tree.write(std::mem::take(&mut batch))?;
+                }
+            }
+            Ok(())
+        };
+        feed(&mut put)?;
+        batch.insert(keys::APPLIED, encode("applied", &meta.last_log_id)?);
+        batch.insert(keys::MEMBERSHIP, encode("membership", &meta.last_membership)?);
+        batch.insert(keys::CLUSTER_ID, encode("cluster id", &cluster_id.to_string())?);
+        tree.write(batch)?;
+        let mut txn = Txn::new(&tree);
+        let held = domain::alerts::hold_unfinished(&mut txn)?;
+        txn.commit()?;
+        self.shared.engine.flush().await?;
+        self.shared.applied_tx.send_replace(read_applied(&tree)?);
+        Ok(held)
+    }
+
     fn set_current(&self, meta: SnapshotMeta) {
         if let Ok(mut cur) = self.shared.current.lock() {
             *cur = Some(meta);
@@ -545,6 +593,17 @@ fn apply_request<T: KvTree>(
         Request::Kv(cmd) => kv::apply(txn, cmd),
         Request::Domain(req) => Ok(Response::Domain(domain::apply(txn, ctx, req)?)),
         Request::Delivery(cmd) => Ok(Response::Delivery(delivery::apply(txn, ctx, cmd)?)),
+        Request::Cluster(crate::types::ClusterCommand::SetId { id }) => {
+            let current: Option<String> = txn.get_as("cluster id", keys::CLUSTER_ID)?;
+            let id = match current {
+                Some(current) => current,
+                None => {
+                    txn.put_as("cluster id", keys::CLUSTER_ID.to_vec(), id)?;
+                    id.clone()
+                }
+            };
+            Ok(Response::ClusterId(id))
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::ops::{Caller, DomainReply, RefusalCode};
 use crate::shards;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    ACK, ALERT, ALERT_RATE, ALERT_TENANT, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE,
+    ACK, ALERT, ALERT_RATE, ALERT_TENANT, HELD_ALERT, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE,
 };
 use crate::types::encode;
 
@@ -352,6 +352,59 @@ pub(super) fn cancel<T: KvTree>(
         actor.tenant,
         target,
         "cancelled".into(),
+    ))
+}
+
+/// Key of a held alert (see [`hold`]).
+fn held_alert_key(alert: AlertId) -> Vec<u8> {
+    Key::new(HELD_ALERT).u64(alert).done()
+}
+
+/// Holds every unfinished alert: status [`AlertStatus::Held`], off the unfinished list, so
+/// nothing of it is sent until an operator resumes or cancels it. What a restore from a
+/// backup does to the alerts that were being sent when the backup was taken. Returns the
+/// alerts held.
+pub fn hold_unfinished<T: KvTree>(txn: &mut Txn<'_, T>) -> Result<Vec<AlertId>, EngineError> {
+    let open = txn.scan_prefix(&[OPEN_ALERT], None, usize::MAX)?;
+    let mut held = Vec::with_capacity(open.len());
+    for (k, v) in open {
+        let id = crate::state_machine::keys::u64_at(&k, 1).unwrap_or(0);
+        let tenant: TenantId = crate::types::decode("tenant", &v)?;
+        let Some(mut alert) = get(txn, tenant, id)? else { continue };
+        let before = alert.status;
+        alert.status = AlertStatus::Held;
+        txn.put_as("alert", alert_key(tenant, id), &alert)?;
+        txn.put_as("held alert", held_alert_key(id), &(tenant, before))?;
+        txn.remove(k);
+        held.push(id);
+    }
+    Ok(held)
+}
+
+/// Sends a held alert on: back to the status it had and onto the unfinished list, from where
+/// its shards were (the delivery engine takes them up once their leases lapse).
+pub(super) fn resume<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    actor: &Caller,
+    id: AlertId,
+) -> Result<Applied, EngineError> {
+    let Some(mut alert) = get(txn, actor.tenant, id)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("alert {id} does not exist")));
+    };
+    let held: Option<(TenantId, AlertStatus)> = txn.get_as("held alert", &held_alert_key(id))?;
+    let Some((_, before)) = held.filter(|_| alert.status == AlertStatus::Held) else {
+        let m = format!("alert {id} is {:?}, not held after a restore; nothing to resume", alert.status);
+        return Ok(Applied::refused(RefusalCode::FailedPrecondition, m));
+    };
+    alert.status = before;
+    txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
+    txn.put_as("tenant", open_alert_key(id), &actor.tenant)?;
+    txn.remove(held_alert_key(id));
+    Ok(Applied::done(
+        DomainReply::Alert { alert: Box::new(alert), existing: false },
+        actor.tenant,
+        format!("alert {id}"),
+        "resumed after a restore".into(),
     ))
 }
 

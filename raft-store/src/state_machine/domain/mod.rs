@@ -161,6 +161,7 @@ fn run_op<T: KvTree>(
         Op::PutTemplate { name, content } => alerts::put_template(txn, ctx, actor.tenant, name, content)?,
         Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref())?,
         Op::CancelAlert { id, .. } => alerts::cancel(txn, ctx, &actor, *id)?,
+        Op::ResumeAlert { id } => alerts::resume(txn, &actor, *id)?,
         Op::Acknowledge { alert, contact, channel } => {
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
