@@ -1,5 +1,7 @@
 //! Errors of the Raft store.
 
+use std::path::PathBuf;
+
 use openraft::{ErrorSubject, ErrorVerb, StorageError, StorageIOError};
 
 use crate::types::NodeId;
@@ -38,6 +40,50 @@ pub enum EngineError {
         what: &'static str,
         /// The decoder's complaint.
         source: postcard::Error,
+    },
+    /// A record, message or snapshot file is in a format version newer than this build reads
+    /// (see [`crate::format`]). Nothing was read from it: this node must be upgraded first.
+    #[error(
+        "{what} has format version {found}; this build reads up to {newest}: upgrade this node before the others"
+    )]
+    FormatTooNew {
+        /// What was being read: "log entry", "snapshot file", "raft request"...
+        what: &'static str,
+        /// The version it carries.
+        found: u32,
+        /// The newest version this build reads.
+        newest: u32,
+    },
+    /// A value has no format version, or one that no build ever wrote (`0`): it is damaged, or
+    /// it is not a Varsel record (see [`crate::format`]).
+    #[error("{what} has {}: damaged, or not a Varsel record", match found {
+        Some(v) => format!("format version {v}, which no build writes"),
+        None => "no format version (it is empty)".to_string(),
+    })]
+    FormatUnknown {
+        /// What was being read.
+        what: &'static str,
+        /// The leading byte, if there was one.
+        found: Option<u8>,
+    },
+    /// The store was written by a newer build (its format marker is newer than this build
+    /// reads): this node was downgraded. Nothing was read from it.
+    #[error("the store in {} has format version {found}; this build reads up to {newest}: run this node with a build at least as new as the one that wrote it", dir.display())]
+    StoreTooNew {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The store's format version.
+        found: u32,
+        /// The newest version this build reads.
+        newest: u32,
+    },
+    /// The store holds data but no format marker: it was written before format versions
+    /// existed, and its values would be misread. No release wrote such a store, so there is no
+    /// migration: it is recovered from its peers.
+    #[error("the store in {} holds data but no format version: it was written before format versions existed (no release did); empty it and recover this node from its peers: docs/runbooks/recover-damaged-node.md", dir.display())]
+    StoreUnversioned {
+        /// The store's directory.
+        dir: PathBuf,
     },
 }
 

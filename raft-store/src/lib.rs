@@ -12,6 +12,8 @@
 //! - [`backup`]: the backup file format (a snapshot with a header and a SHA-256).
 //! - [`restore`]: a new one-node cluster from a backup, or from the last node standing.
 //! - [`types`]: the openraft type configuration and what travels in the log.
+//! - [`format`]: the format version every persisted or replicated value starts with, and the
+//!   store's own format marker.
 //! - [`ops`]: domain operations as they travel in the log, and their answers.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
 //! - [`delivery`]: the delivery engine's commands (leases, outcomes, receipts) and answers.
@@ -35,6 +37,7 @@ pub mod backup;
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod log_store;
 pub mod ops;
 pub mod replies;
@@ -65,8 +68,11 @@ pub struct Store<E: StorageEngine> {
     pub state: StateMachine<E>,
 }
 
-/// Opens a store on `engine` with snapshot files under `dir`, after checking it.
+/// Opens a store on `engine` with snapshot files under `dir`, after checking it: first its
+/// format version ([`format::check_store`]; a new store is marked with this build's), then its
+/// log and state.
 pub async fn open<E: StorageEngine>(engine: E, dir: &Path) -> Result<Store<E>, EngineError> {
+    format::check_store(&engine, dir).await?;
     let log = LogStore::open(engine.clone())?;
     log.verify()?;
     let state = StateMachine::open(engine.clone(), dir).await?;

@@ -20,6 +20,11 @@ use crate::engine::{KvTree, StorageEngine, WriteBatch};
 use crate::error::{EngineError, IntoStorageError};
 use crate::types::{Entry, LogId, NodeId, TypeConfig, decode, encode};
 
+/// The tree holding the log.
+pub(crate) const LOG_TREE: &str = "log";
+/// The tree holding the vote, the committed index and the purge point.
+pub(crate) const META_TREE: &str = "raft_meta";
+
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
@@ -105,8 +110,8 @@ fn read_entries_bounded<T: KvTree>(
 impl<E: StorageEngine> LogStore<E> {
     /// Opens the log store on `engine`.
     pub fn open(engine: E) -> Result<Self, EngineError> {
-        let log = engine.open_tree("log")?;
-        let meta = engine.open_tree("raft_meta")?;
+        let log = engine.open_tree(LOG_TREE)?;
+        let meta = engine.open_tree(META_TREE)?;
         Ok(Self { engine, log, meta, payload_bytes_max: PAYLOAD_BYTES_MAX_DEFAULT })
     }
 

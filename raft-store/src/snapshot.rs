@@ -10,7 +10,10 @@
 //! 0x00 | record_count u64 | crc32 u32 (of every byte before the crc)
 //! ```
 //! All integers are big-endian. A file whose trailer is missing or whose checksum differs is
-//! rejected before anything is installed.
+//! rejected before anything is installed, and so is a file of a newer `version` than this build
+//! reads ([`EngineError::FormatTooNew`]). The metadata is encoded by [`encode`], so it also
+//! carries the sending build's value format version: a snapshot from a newer build is refused
+//! by its header too, before any of its records (copied as they are stored) is installed.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -20,7 +23,8 @@ use crate::error::EngineError;
 use crate::types::{SnapshotMeta, decode, encode};
 
 const MAGIC: &[u8; 8] = b"VARSELSN";
-const VERSION: u32 = 1;
+/// The version of the file layout this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
 const TAG_RECORD: u8 = 1;
 const TAG_END: u8 = 0;
 
@@ -148,16 +152,7 @@ where
     F: FnMut(Vec<u8>, Vec<u8>) -> Result<(), EngineError>,
 {
     let mut r = CrcReader { inner: reader, crc: crc32fast::Hasher::new() };
-    let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(EngineError::Damaged(format!("{name} is not a Varsel snapshot")));
-    }
-    let version = read_u32(&mut r)?;
-    if version != VERSION {
-        return Err(EngineError::Damaged(format!("snapshot format version {version}, expected {VERSION}")));
-    }
-    let meta: SnapshotMeta = decode("snapshot meta", &read_part(&mut r, META_MAX_BYTES, "meta")?)?;
+    let meta = read_header(&mut r, name)?;
     let mut count = 0u64;
     loop {
         let mut tag = [0u8; 1];
@@ -196,14 +191,50 @@ pub fn verify_file(path: &Path) -> Result<SnapshotMeta, EngineError> {
 
 /// Reads only the header's metadata (no checksum check).
 pub fn read_meta(path: &Path) -> Result<SnapshotMeta, EngineError> {
-    let mut r = BufReader::new(File::open(path)?);
+    read_header(&mut BufReader::new(File::open(path)?), &path.display().to_string())
+}
+
+/// Reads the magic, the version and the metadata, refusing a file of another version before
+/// anything else is read from it.
+fn read_header<R: Read>(r: &mut R, name: &str) -> Result<SnapshotMeta, EngineError> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic != MAGIC {
-        return Err(EngineError::Damaged(format!("{} is not a Varsel snapshot", path.display())));
+        return Err(EngineError::Damaged(format!("{name} is not a Varsel snapshot")));
     }
-    let _version = read_u32(&mut r)?;
-    decode("snapshot meta", &read_part(&mut r, META_MAX_BYTES, "meta")?)
+    check_file_version(read_u32(r)?)?;
+    decode("snapshot meta", &read_part(r, META_MAX_BYTES, "meta")?)
+}
+
+/// Checks the header's file version: `Ok` for the version this build reads.
+fn check_file_version(found: u32) -> Result<(), EngineError> {
+    match found {
+        VERSION => Ok(()),
+        newer if newer > VERSION => {
+            Err(EngineError::FormatTooNew { what: "snapshot file", found: newer, newest: VERSION })
+        }
+        other => {
+            Err(EngineError::Damaged(format!("snapshot file format version {other}, which no build writes")))
+        }
+    }
+}
+
+/// Checks the start of a snapshot file as it arrives (the first chunk a leader sends), as far
+/// as `prefix` reaches: the magic, the file version and the metadata's format version. A
+/// snapshot of a newer format is so refused when its transfer starts, answered as an error to
+/// the sender, instead of at installation, where openraft takes any storage error as fatal.
+pub fn check_prefix(prefix: &[u8]) -> Result<(), EngineError> {
+    if prefix.get(..MAGIC.len()).is_some_and(|m| m != MAGIC) {
+        return Err(EngineError::Damaged("the snapshot received is not a Varsel snapshot".into()));
+    }
+    if let Some(v) = prefix.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+        check_file_version(u32::from_be_bytes(v))?;
+    }
+    // After the magic, the version and the metadata's length: the metadata's first byte.
+    match prefix.get(16) {
+        Some(&v) => crate::format::check_version("snapshot meta", v),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -6,15 +6,17 @@
 //! same state with the same result.
 //!
 //! Requests are encoded with postcard, which encodes enum variants by position: new variants
-//! are only ever appended, so old logs and snapshots stay readable.
+//! are only ever appended, so old logs and snapshots stay readable. Every encoded value starts
+//! with its format version ([`crate::format`]); [`encode`] and [`decode`] are re-exported here.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::{DeliveryCommand, DeliveryReply};
-use crate::error::EngineError;
 use crate::ops::{DomainReply, DomainRequest};
+
+pub use crate::format::{FORMAT_VERSION, decode, encode};
 
 /// Identifies a node in the cluster. `0` is never a valid id.
 pub type NodeId = u64;
@@ -150,16 +152,6 @@ pub enum Response {
     Delivery(DeliveryReply),
     /// The cluster's id in force after a [`ClusterCommand::SetId`].
     ClusterId(String),
-}
-
-/// Encodes a value for the log, the state machine or the wire.
-pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
-    postcard::to_stdvec(value).map_err(|source| EngineError::Encode { what, source })
-}
-
-/// Decodes a value stored by [`encode`].
-pub fn decode<T: for<'de> Deserialize<'de>>(what: &'static str, bytes: &[u8]) -> Result<T, EngineError> {
-    postcard::from_bytes(bytes).map_err(|source| EngineError::Decode { what, source })
 }
 
 /// The snapshot data type: a file, so snapshots stream from and to disk.

@@ -105,6 +105,11 @@ impl RaftService for RaftTransportService {
         let peer = self.peer(&req)?;
         let rpc: InstallSnapshotRequest<TypeConfig> =
             decode("install snapshot", &req.get_ref().data).map_err(bad_payload)?;
+        if rpc.offset == 0 {
+            // A snapshot of a newer format is refused here, as an answer to its sender: once
+            // received, its installation would fail as a storage error, which stops Raft.
+            varsel_raft_store::snapshot::check_prefix(&rpc.data).map_err(bad_payload)?;
+        }
         let from = rpc.vote.leader_id().voted_for().unwrap_or_default();
         peer.must_be(from, "install snapshot")?;
         self.drop_from(from)?;

@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id` | |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`; `format` | see the constants; `format`: one byte, the store's format version |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
@@ -37,6 +37,14 @@
 //! | `0x61` | outcome batches | alert, shard, step, first position, channel index | `Vec<Outcome>` |
 //! | `0x62` | delivery receipts | alert, contact, channel | `StoredReceipt` |
 //! | `0x63` | node heartbeats | node | last seen (log clock) |
+//! | `0x64` | replies to an alert | alert, seq | `StoredReply` |
+//! | `0x65` | replies to no alert | tenant, seq | `StoredReply` |
+//! | `0x66` | replies already kept | identity | seq |
+//!
+//! Every value is written by [`crate::format::encode`] and so starts with its format version,
+//! except the `format` marker itself (it is the version) and the `()` of index tables, which
+//! are stored as zero bytes: they are never decoded, only their presence is read, so they have
+//! no shape to change. Keys carry no version: a change of key layout is a new table.
 
 /// Prefix of the metadata table.
 pub const META: u8 = 0x00;
@@ -115,6 +123,10 @@ pub const CLOCK: &[u8] = b"\x00clock";
 pub const LEASE_CLOCK: &[u8] = b"\x00lease_clock";
 /// The cluster's id: set once by the first leader (or by a restore, which makes a new one).
 pub const CLUSTER_ID: &[u8] = b"\x00cluster_id";
+/// The store's format version: one byte, not itself versioned, written when a store is
+/// opened empty and checked before anything else is read ([`crate::format::check_store`]).
+/// Not in snapshots: an installed snapshot is marked with the receiving build's version.
+pub const FORMAT: &[u8] = b"\x00format";
 /// Which state tree is active (in the `sm_control` tree): `sm` when absent.
 pub const ACTIVE_TREE: &[u8] = b"active";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.
@@ -168,7 +180,10 @@ pub fn kv(key: &str) -> Vec<u8> {
 }
 
 /// Whether a key travels in snapshots' record stream. `applied` and `membership` are carried
-/// by the snapshot's metadata instead, so they are excluded.
+/// by the snapshot's metadata instead, so they are excluded. So is `format`: it says what the
+/// build that keeps a store reads and writes, which is the receiver's business, not the
+/// sender's (the receiver marks the installed state with its own, see `install_file`); and it
+/// keeps the state digests of nodes on different builds comparable.
 pub fn in_snapshot(key: &[u8]) -> bool {
-    key != APPLIED && key != MEMBERSHIP
+    key != APPLIED && key != MEMBERSHIP && key != FORMAT
 }

@@ -69,6 +69,15 @@ const SPARE_CLEAR_GRACE: std::time::Duration = std::time::Duration::from_secs(30
 const TREE_A: &str = "sm";
 const TREE_B: &str = "sm_b";
 
+/// The tree whose `active` key names the active state tree.
+pub(crate) const CONTROL_TREE: &str = "sm_control";
+
+/// The name of the active state tree, as the control tree says.
+pub(crate) fn active_tree_name<T: KvTree>(control: &T) -> Result<&'static str, EngineError> {
+    let b_active = control.get(keys::ACTIVE_TREE)?.is_some_and(|v| v == TREE_B.as_bytes());
+    Ok(if b_active { TREE_B } else { TREE_A })
+}
+
 /// Ends a snapshot build's cut when dropped, whether the build finished or failed.
 struct CutGuard<'a>(&'a std::sync::RwLock<Option<Arc<cut::Cut>>>);
 
@@ -239,9 +248,9 @@ impl<E: StorageEngine> StateMachine<E> {
     /// Opens the state machine on `engine`, with snapshot files under `dir`. Finishes a snapshot
     /// installation that a crash interrupted.
     pub async fn open(engine: E, dir: &Path) -> Result<Self, EngineError> {
-        let control = engine.open_tree("sm_control")?;
-        let b_active = control.get(keys::ACTIVE_TREE)?.is_some_and(|v| v == TREE_B.as_bytes());
-        let (active, spare) = if b_active { (TREE_B, TREE_A) } else { (TREE_A, TREE_B) };
+        let control = engine.open_tree(CONTROL_TREE)?;
+        let active = active_tree_name(&control)?;
+        let spare = if active == TREE_B { TREE_A } else { TREE_B };
         let tree = engine.open_tree(active)?;
         let spare = engine.open_tree(spare)?;
         let snap_dir = dir.join("snapshots");
@@ -381,7 +390,7 @@ impl<E: StorageEngine> StateMachine<E> {
         // The new tree must be on disk before the switch names it.
         self.shared.engine.flush().await?;
 
-        let b_active = self.shared.control.get(keys::ACTIVE_TREE)?.is_some_and(|v| v == TREE_B.as_bytes());
+        let b_active = active_tree_name(&self.shared.control)? == TREE_B;
         let mut switch = WriteBatch::new();
         switch.insert(keys::ACTIVE_TREE, if b_active { TREE_A } else { TREE_B }.as_bytes().to_vec());
         switch.remove(keys::INSTALLING);
@@ -488,7 +497,9 @@ impl<E: StorageEngine> StateMachine<E> {
         F: FnOnce(&mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<(), EngineError>) -> Result<(), EngineError>,
     {
         let tree = self.shared.tree.get();
-        if tree.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded).next().is_some() {
+        // Empty but for the store's format marker, written when it was opened.
+        let mut held_keys = tree.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+        if held_keys.any(|kv| kv.map_or(true, |(k, _)| k != keys::FORMAT)) {
             return Err(EngineError::Backup("restore needs an empty state".into()));
         }
         let mut batch = WriteBatch::new();
@@ -542,7 +553,10 @@ fn read_applied<T: KvTree>(tree: &T) -> Result<AppliedState, EngineError> {
     })
 }
 
-/// Replaces the tree's content with the snapshot at `path` (already verified).
+/// Replaces the tree's content with the snapshot at `path` (already verified). The tree is
+/// marked with this build's format version ([`keys::FORMAT`]): snapshots do not carry the
+/// sender's marker, and every value in this one is in a version this build reads (a newer one
+/// was refused when the file was verified: its metadata carries the sender's version).
 fn install_file<T: KvTree>(tree: &T, path: &Path) -> Result<SnapshotMeta, EngineError> {
     tree.clear()?;
     let mut batch = WriteBatch::new();
@@ -555,6 +569,7 @@ fn install_file<T: KvTree>(tree: &T, path: &Path) -> Result<SnapshotMeta, Engine
     })?;
     batch.insert(keys::APPLIED, encode("applied", &meta.last_log_id)?);
     batch.insert(keys::MEMBERSHIP, encode("membership", &meta.last_membership)?);
+    batch.insert(keys::FORMAT, vec![crate::format::FORMAT_VERSION]);
     tree.write(batch)?;
     Ok(meta)
 }

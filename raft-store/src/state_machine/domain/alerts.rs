@@ -14,13 +14,13 @@ use super::groups::{self, resolve_contact};
 use super::{Applied, Ctx, next_id, tenants};
 use crate::engine::KvTree;
 use crate::error::EngineError;
+use crate::format::encode_unversioned;
 use crate::ops::{Caller, DomainReply, RefusalCode};
 use crate::shards;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
     ACK, ALERT, ALERT_RATE, ALERT_TENANT, HELD_ALERT, IDEMPOTENCY, Key, OPEN_ALERT, PROGRESS, TEMPLATE,
 };
-use crate::types::encode;
 
 /// Window of the per-tenant alert rate limit.
 pub const RATE_WINDOW_MS: u64 = 60_000;
@@ -137,7 +137,7 @@ fn check_template_content(content: &Content) -> Option<String> {
 }
 
 fn request_hash(spec: &AlertSpec) -> Result<u64, EngineError> {
-    let bytes = encode("alert spec", spec)?;
+    let bytes = encode_unversioned("alert spec", spec)?;
     let mut h = crc32fast::Hasher::new();
     h.update(&bytes);
     Ok(u64::from(h.finalize()) << 32 | bytes.len() as u64 & 0xffff_ffff)

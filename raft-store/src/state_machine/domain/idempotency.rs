@@ -29,10 +29,10 @@ use varsel_domain::model::Credential;
 use super::{Applied, alerts, groups, tenants};
 use crate::engine::KvTree;
 use crate::error::EngineError;
+use crate::format::encode_unversioned as encode;
 use crate::ops::{Caller, DomainReply, Op, RefusalCode};
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{CREDENTIAL, Key, OP_IDEMPOTENCY};
-use crate::types::encode;
 
 /// What a key recorded: the request it came with and what that request made or changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,721 @@
+//! Versioned formats: golden files of today's encodings, and refusals of newer ones.
+//!
+//! Goal: a change to the shape of anything persisted or replicated (log entries, the vote,
+//! state records, answers, snapshot files) fails here, loudly, instead of breaking a rolling
+//! upgrade silently; and a node that meets a format version newer than it knows refuses with an
+//! error naming both versions, never misreads.
+//!
+//! Method: for each record kind a representative, fully populated value is built from fixed ids
+//! and times. Its golden file under `tests/fixtures/formats/` must decode to that value, and the
+//! value must encode to exactly the golden bytes. A missing golden file is a failure, never a
+//! skip, and so is a golden file no test checks. Then values, stores and snapshot files are
+//! altered to carry a newer version and must be refused.
+//!
+//! The golden files are written, not checked, when `VARSEL_WRITE_FIXTURES=1` is set:
+//!
+//! ```sh
+//! VARSEL_WRITE_FIXTURES=1 cargo test -p varsel-raft-store --test t07_formats
+//! ```
+//!
+//! Do that only for a new record kind, or together with a new format version and a decoder for
+//! the old one (see `docs/architecture.md`, "Format versions"): rewriting the files to make a
+//! failure go away hides exactly the break they are there to catch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, RaftSnapshotBuilder, Vote};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use varsel_domain::model::{
+    Alert, AlertSpec, AlertStatus, AuditRecord, Channel, ChannelContent, Contact, ContactInput, ContactRef,
+    Content, Credential, EscalationStep, Group, GroupRef, GroupSnapshot, Limits, Membership as GroupMember,
+    Priority, Role, StoredTemplate, Tenant,
+};
+use varsel_raft_store::delivery::{
+    DeliveryCommand, DeliveryReply, Granted, LeaseRef, Outcome, OutcomeResult, ReceiptItem, ShardProgress,
+    ShardRef, ShardState, StoredReceipt,
+};
+use varsel_raft_store::error::EngineError;
+use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
+use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
+use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
+use varsel_raft_store::state_machine::keys::{self, Key};
+use varsel_raft_store::{
+    Command, Entry, FORMAT_VERSION, KvCommand, KvTree as _, MemEngine, Request, Response, SnapshotMeta,
+    StorageEngine as _, StoredMembership, VarselNode, decode, encode, snapshot,
+};
+
+/// What a failure says about the way out.
+const FORMAT_CHANGE: &str = "a change of an encoded shape needs a new format version and a decoder for the old \
+    one (see docs/architecture.md, \"Format versions\"); rewrite the golden files only together with that";
+
+/// 2026-01-01T00:00:00Z, the fixtures' log time.
+const AT_MS: u64 = 1_767_225_600_000;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/formats")
+}
+
+/// True when the golden files are to be written rather than checked.
+fn writing() -> bool {
+    std::env::var("VARSEL_WRITE_FIXTURES").is_ok_and(|v| v == "1")
+}
+
+/// Reads golden file `name`; its absence is a failure with the way to write it.
+fn read_golden(name: &str) -> Result<Vec<u8>, String> {
+    let path = fixtures_dir().join(name);
+    std::fs::read(&path).map_err(|e| {
+        format!(
+            "{name}: golden file {} cannot be read ({e}); a new record kind's file is written with \
+             VARSEL_WRITE_FIXTURES=1 (tests/fixtures/formats/README.md)",
+            path.display()
+        )
+    })
+}
+
+fn write_golden(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let dir = fixtures_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"))
+}
+
+/// Checks `value` against golden file `name`: the file decodes to the value, and the value
+/// encodes to the file's bytes. Writes the file instead when [`writing`].
+fn golden<T>(name: &str, what: &'static str, value: &T) -> Result<(), String>
+where
+    T: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    let encoded = encode(what, value).map_err(|e| format!("{name}: {e}"))?;
+    if writing() {
+        return write_golden(name, &encoded);
+    }
+    let golden = read_golden(name)?;
+    let decoded: T = decode(what, &golden).map_err(|e| {
+        format!("{name}: this build no longer decodes today's {what}: {e}.\n  {FORMAT_CHANGE}")
+    })?;
+    if decoded != *value {
+        return Err(format!(
+            "{name}: today's {what} decodes to another value.\n  golden: {decoded:?}\n  built:  {value:?}\n  \
+             {FORMAT_CHANGE}"
+        ));
+    }
+    if encoded != golden {
+        return Err(format!(
+            "{name}: the same {what} now encodes to other bytes ({} bytes, golden {}).\n  {FORMAT_CHANGE}",
+            encoded.len(),
+            golden.len()
+        ));
+    }
+    Ok(())
+}
+
+fn log_id(index: u64) -> openraft::LogId<u64> {
+    LogId::new(CommittedLeaderId::new(3, 2), index)
+}
+
+fn node(site: &str, n: u16) -> VarselNode {
+    VarselNode {
+        site: site.into(),
+        api_addr: format!("10.0.0.{n}:7400"),
+        raft_addr: format!("10.0.0.{n}:7401"),
+    }
+}
+
+fn membership() -> Membership<u64, VarselNode> {
+    Membership::new(
+        vec![BTreeSet::from([1, 2, 3])],
+        BTreeMap::from([(1, node("oslo", 1)), (2, node("bergen", 2)), (3, node("trondheim", 3))]),
+    )
+}
+
+fn stored_membership() -> StoredMembership {
+    StoredMembership::new(Some(log_id(2)), membership())
+}
+
+fn entry(index: u64, request: Request) -> Entry {
+    Entry {
+        log_id: log_id(index),
+        payload: EntryPayload::Normal(Command {
+            issued_at_ms: AT_MS + index,
+            lease_at_ms: 900_000 + index,
+            request,
+        }),
+    }
+}
+
+fn domain(op: Op) -> Request {
+    Request::Domain(Box::new(DomainRequest {
+        actor: Caller { tenant: 7, credential: 11, role: Role::Admin },
+        op,
+    }))
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_recipients_per_alert: 50_000,
+        max_sms_segments: 4,
+        max_alerts_per_minute: 12,
+        max_messages_per_alert: 200_000,
+        max_send_rate_per_second: 1_500,
+        max_contacts: 750_000,
+    }
+}
+
+fn content() -> Content {
+    let nb = ChannelContent {
+        sms_text: Some("Evakuer {{omrade}} nå".into()),
+        email_subject: Some("Evakuering".into()),
+        email_text: Some("Forlat {{omrade}} straks.".into()),
+        email_html: Some("<p>Forlat {{omrade}} straks.</p>".into()),
+        voice_script: Some("Forlat området straks.".into()),
+        push_title: Some("Evakuering".into()),
+        push_body: Some("Forlat {{omrade}}".into()),
+    };
+    let en = ChannelContent { sms_text: Some("Evacuate {{omrade}} now".into()), ..Default::default() };
+    Content {
+        default_language: "nb".into(),
+        variants: BTreeMap::from([("nb".into(), nb), ("en".into(), en)]),
+    }
+}
+
+fn spec() -> AlertSpec {
+    AlertSpec {
+        idempotency_key: "flood-2026-01".into(),
+        title: "Flood warning".into(),
+        priority: Priority::Crisis,
+        content: content(),
+        variables: BTreeMap::from([("omrade".into(), "Sentrum".into())]),
+        groups: vec![GroupRef::Id(5), GroupRef::Name("on-call".into())],
+        contacts: vec![ContactRef::Id(21), ContactRef::External("emp-0042".into())],
+        policy: vec![
+            EscalationStep { channels: vec![Channel::Sms, Channel::Push], after_seconds: 0 },
+            EscalationStep { channels: vec![Channel::Voice, Channel::Email], after_seconds: 300 },
+        ],
+        send_at_ms: Some(AT_MS + 1_000),
+        expires_at_ms: Some(AT_MS + 3_600_000),
+    }
+}
+
+fn alert() -> Alert {
+    Alert {
+        id: 31,
+        tenant: 7,
+        spec: spec(),
+        groups: vec![GroupSnapshot { group: 5, seq_end: 120, member_count: 118 }],
+        contacts: vec![21, 22],
+        accepted_index: 40,
+        created_at_ms: AT_MS + 40,
+        created_by: 11,
+        start_ms: AT_MS + 1_000,
+        expires_ms: AT_MS + 3_600_000,
+        status: AlertStatus::Active,
+        recipients_planned: 120,
+        shards: 2,
+        cancelled: Some((AT_MS + 9_000, 12)),
+        finished_at_ms: Some(AT_MS + 9_500),
+        request_hash: 0x1234_5678_9abc_def0,
+        trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+    }
+}
+
+fn tenant() -> Tenant {
+    Tenant { id: 7, name: "kommune".into(), limits: limits(), created_at_ms: AT_MS }
+}
+
+fn credential() -> Credential {
+    Credential {
+        id: 11,
+        tenant: 7,
+        name: "ops-console".into(),
+        role: Role::Operator,
+        secret_hash: std::array::from_fn(|i| i as u8),
+        created_at_ms: AT_MS + 5,
+        created_by: 0,
+        revoked: true,
+    }
+}
+
+fn contact() -> Contact {
+    Contact {
+        id: 21,
+        external_id: "emp-0042".into(),
+        name: Some("Kari Nordmann".into()),
+        phone: Some("+4790000042".into()),
+        email: Some("kari@example.no".into()),
+        push: Some("{\"endpoint\":\"https://push.example/abc\"}".into()),
+        language: Some("nb".into()),
+        opt_out: BTreeSet::from([Channel::Voice, Channel::Email]),
+        push_invalid: true,
+        updated_at_ms: AT_MS + 7,
+    }
+}
+
+fn contact_input() -> ContactInput {
+    ContactInput {
+        external_id: "emp-0042".into(),
+        name: Some("Kari Nordmann".into()),
+        phone: Some("+4790000042".into()),
+        email: Some("kari@example.no".into()),
+        push: Some("{\"endpoint\":\"https://push.example/abc\"}".into()),
+        language: Some("nb".into()),
+        opt_out: BTreeSet::from([Channel::Voice]),
+        groups: vec!["on-call".into(), "sentrum".into()],
+    }
+}
+
+fn outcomes() -> Vec<Outcome> {
+    vec![
+        Outcome {
+            pos: 3,
+            contact: 21,
+            channel: Channel::Sms,
+            result: OutcomeResult::Sent { provider_id: "smsc-778".into() },
+            provider: "smpp-primary".into(),
+            at_ms: AT_MS + 2_000,
+        },
+        Outcome {
+            pos: 4,
+            contact: 22,
+            channel: Channel::Sms,
+            result: OutcomeResult::Failed { reason: "ESME_RINVDSTADR".into() },
+            provider: "smpp-backup".into(),
+            at_ms: AT_MS + 2_001,
+        },
+    ]
+}
+
+fn lease() -> LeaseRef {
+    LeaseRef { shard: ShardRef { alert: 31, shard: 1 }, epoch: 4 }
+}
+
+fn reply_item() -> ReplyItem {
+    ReplyItem {
+        provider: "smpp-primary".into(),
+        id: Some("mo-991".into()),
+        from: "+4790000042".into(),
+        to: Some("2222".into()),
+        text: "OK, på vei".into(),
+        channel: Channel::Sms,
+        sent_at_ms: Some(AT_MS + 4_000),
+        attribution: ReplyAttribution::Alert {
+            alert: 31,
+            contact: 21,
+            acknowledges: true,
+            by: AttributedBy::Route,
+        },
+    }
+}
+
+/// The log entries: the key-value map, a membership change, domain operations and delivery
+/// commands.
+fn log_entries() -> Vec<(&'static str, Entry)> {
+    let create_tenant =
+        Op::CreateTenant { name: "kommune".into(), limits: limits(), idempotency_key: "t-1".into() };
+    let create_credential = Op::CreateCredential {
+        tenant: 7,
+        name: "ops-console".into(),
+        role: Role::Operator,
+        secret_hash: [0xab; 32],
+        idempotency_key: "c-1".into(),
+    };
+    let import = Op::UpsertContacts {
+        contacts: vec![contact_input(), ContactInput { external_id: "emp-7".into(), ..Default::default() }],
+    };
+    let create_alert = Op::CreateAlert {
+        spec: spec(),
+        trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+    };
+    let heartbeat = DeliveryCommand::Heartbeat {
+        node: 2,
+        renew: vec![lease()],
+        acquire: vec![ShardRef { alert: 31, shard: 0 }],
+        lease_ms: 2_500,
+    };
+    let record = DeliveryCommand::Record {
+        node: 2,
+        items: vec![ShardProgress {
+            lease: lease(),
+            step: 0,
+            channel: Channel::Sms,
+            from: 3,
+            to: 5,
+            recipients: 2,
+            outcomes: outcomes(),
+            skipped: vec![(Channel::Sms, 1), (Channel::Push, 2)],
+        }],
+    };
+    let receipts = DeliveryCommand::Receipts {
+        items: vec![ReceiptItem {
+            alert: 31,
+            contact: 21,
+            channel: Channel::Sms,
+            delivered: false,
+            provider_id: "smsc-778".into(),
+            error: Some("expired".into()),
+        }],
+    };
+    vec![
+        (
+            "log-entry-kv-put.bin",
+            entry(10, Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() })),
+        ),
+        (
+            "log-entry-membership.bin",
+            Entry { log_id: log_id(2), payload: EntryPayload::Membership(membership()) },
+        ),
+        ("log-entry-create-tenant.bin", entry(11, domain(create_tenant))),
+        ("log-entry-create-credential.bin", entry(12, domain(create_credential))),
+        ("log-entry-import-contacts.bin", entry(13, domain(import))),
+        ("log-entry-create-alert.bin", entry(14, domain(create_alert))),
+        ("log-entry-delivery-heartbeat.bin", entry(15, Request::Delivery(Box::new(heartbeat)))),
+        ("log-entry-delivery-record.bin", entry(16, Request::Delivery(Box::new(record)))),
+        ("log-entry-delivery-receipts.bin", entry(17, Request::Delivery(Box::new(receipts)))),
+        (
+            "log-entry-delivery-replies.bin",
+            entry(18, Request::Delivery(Box::new(DeliveryCommand::Replies { items: vec![reply_item()] }))),
+        ),
+    ]
+}
+
+/// Checks every golden file of values, collecting the failures.
+fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
+    let mut run = |name: &str, r: Result<(), String>| {
+        checked.insert(name.to_string());
+        if let Err(e) = r {
+            failures.push(e);
+        }
+    };
+    for (name, e) in log_entries() {
+        run(name, golden(name, "log entry", &e));
+    }
+    run("vote.bin", golden("vote.bin", "vote", &Vote::new_committed(3u64, 2u64)));
+    run("meta-applied.bin", golden("meta-applied.bin", "applied", &Some(log_id(42))));
+    run("meta-membership.bin", golden("meta-membership.bin", "membership", &stored_membership()));
+    run("state-kv-value.bin", golden("state-kv-value.bin", "kv value", &"v".to_string()));
+    run("state-tenant.bin", golden("state-tenant.bin", "tenant", &tenant()));
+    run("state-credential.bin", golden("state-credential.bin", "credential", &credential()));
+    run("state-contact.bin", golden("state-contact.bin", "contact", &contact()));
+    let group =
+        Group { id: 5, name: "on-call".into(), member_count: 118, next_seq: 121, created_at_ms: AT_MS + 3 };
+    run("state-group.bin", golden("state-group.bin", "group", &group));
+    let member = GroupMember { contact: 21, added_at: 13, removed_at: Some(19) };
+    run("state-membership.bin", golden("state-membership.bin", "membership", &member));
+    run("state-alert.bin", golden("state-alert.bin", "alert", &alert()));
+    let progress = Progress {
+        recipients: 120,
+        acknowledged: 9,
+        channels: BTreeMap::from([
+            (
+                Channel::Sms,
+                ChannelProgress { queued: 1, sent: 100, delivered: 90, failed: 3, expired: 2, skipped: 14 },
+            ),
+            (
+                Channel::Push,
+                ChannelProgress { queued: 0, sent: 40, delivered: 0, failed: 1, expired: 0, skipped: 79 },
+            ),
+        ]),
+        first_sent_at_ms: Some(AT_MS + 2_000),
+        last_sent_at_ms: Some(AT_MS + 8_000),
+        shards_done: 1,
+    };
+    run("state-progress.bin", golden("state-progress.bin", "progress", &progress));
+    run(
+        "state-ack.bin",
+        golden("state-ack.bin", "ack", &Ack { at_ms: AT_MS + 4_000, channel: Some(Channel::Sms) }),
+    );
+    let template = StoredTemplate { name: "flood".into(), content: content(), updated_at_ms: AT_MS + 9 };
+    run("state-template.bin", golden("state-template.bin", "template", &template));
+    let audit = AuditRecord {
+        at_ms: AT_MS + 40,
+        credential: 11,
+        action: "alert.create".into(),
+        target: "alert 31".into(),
+        detail: "Flood warning, 120 recipients".into(),
+    };
+    run("state-audit-record.bin", golden("state-audit-record.bin", "audit record", &audit));
+    let shard = ShardState {
+        owner: Some(2),
+        epoch: 4,
+        expires_ms: 902_500,
+        step: 1,
+        cursors: vec![120, 57],
+        done: false,
+    };
+    run("state-shard.bin", golden("state-shard.bin", "shard", &shard));
+    run("state-outcomes.bin", golden("state-outcomes.bin", "outcomes", &outcomes()));
+    let receipt = StoredReceipt {
+        delivered: true,
+        at_ms: AT_MS + 3_000,
+        provider_id: "smsc-778".into(),
+        error: Some("late".into()),
+    };
+    run("state-receipt.bin", golden("state-receipt.bin", "receipt", &receipt));
+    let reply = StoredReply { at_ms: AT_MS + 4_001, item: reply_item() };
+    run("state-reply.bin", golden("state-reply.bin", "reply", &reply));
+    let answer = Response::Domain(DomainReply::Replayed(Box::new(DomainReply::Alert {
+        alert: Box::new(alert()),
+        existing: true,
+    })));
+    run("response-domain-alert.bin", golden("response-domain-alert.bin", "response", &answer));
+    let granted = Granted { lease: lease(), expires_ms: 902_500 };
+    let leases = Response::Delivery(DeliveryReply::Leases {
+        granted: vec![granted],
+        renewed: vec![Granted { lease: LeaseRef { epoch: 3, ..lease() }, expires_ms: 902_400 }],
+        lost: vec![LeaseRef { shard: ShardRef { alert: 30, shard: 0 }, epoch: 9 }],
+        now_ms: 900_000,
+    });
+    run("response-delivery-leases.bin", golden("response-delivery-leases.bin", "response", &leases));
+}
+
+/// Key-value records, as a snapshot file holds them.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The small snapshot of the golden files: its metadata and records.
+fn snapshot_content() -> Result<(SnapshotMeta, Records), EngineError> {
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id(42)),
+        last_membership: stored_membership(),
+        snapshot_id: "3-2-42-7".into(),
+    };
+    let records = vec![
+        (keys::CLOCK.to_vec(), encode("clock", &(AT_MS + 42))?),
+        (keys::kv("k"), encode("kv value", &"v".to_string())?),
+        (Key::new(keys::TENANT).u64(7).done(), encode("tenant", &tenant())?),
+        (Key::new(keys::CONTACT).u64(7).u64(21).done(), encode("contact", &contact())?),
+        (Key::new(keys::ALERT).u64(7).u64(31).done(), encode("alert", &alert())?),
+    ];
+    Ok((meta, records))
+}
+
+/// Checks (or writes) `snapshot.snap`: it reads back as the metadata and records it was made
+/// of, and writing those again gives the same bytes.
+fn check_snapshot(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) -> Result<(), EngineError> {
+    const NAME: &str = "snapshot.snap";
+    checked.insert(NAME.to_string());
+    let (meta, records) = snapshot_content()?;
+    if writing() {
+        std::fs::create_dir_all(fixtures_dir())?;
+        snapshot::write_file(&fixtures_dir().join(NAME), &meta, records.into_iter().map(Ok))?;
+        return Ok(());
+    }
+    let golden = match read_golden(NAME) {
+        Ok(g) => g,
+        Err(e) => {
+            failures.push(e);
+            return Ok(());
+        }
+    };
+    let mut read = Vec::new();
+    match snapshot::read_file(&fixtures_dir().join(NAME), |k, v| {
+        read.push((k, v));
+        Ok(())
+    }) {
+        Err(e) => failures.push(format!("{NAME}: this build no longer reads today's snapshot file: {e}.\n  {FORMAT_CHANGE}")),
+        Ok(m) if m != meta || read != records => failures.push(format!(
+            "{NAME}: today's snapshot file reads as another snapshot.\n  golden: {m:?}, {} records\n  built:  {meta:?}, {} records\n  {FORMAT_CHANGE}",
+            read.len(),
+            records.len()
+        )),
+        Ok(_) => {}
+    }
+    let dir = tempfile::tempdir()?;
+    let again = dir.path().join(NAME);
+    snapshot::write_file(&again, &meta, records.into_iter().map(Ok))?;
+    if std::fs::read(&again)? != golden {
+        failures.push(format!("{NAME}: the same snapshot is now written as other bytes.\n  {FORMAT_CHANGE}"));
+    }
+    Ok(())
+}
+
+/// Goal: today's encodings of every record kind still decode to the same values and are still
+/// produced byte for byte; every golden file is checked by this test.
+///
+/// Method: see the module doc. All failures are collected and reported together.
+#[test]
+fn golden_files_decode_and_encode_unchanged() -> Result<(), EngineError> {
+    let mut failures = Vec::new();
+    let mut checked = BTreeSet::new();
+    check_values(&mut failures, &mut checked);
+    check_snapshot(&mut failures, &mut checked)?;
+    if !writing() {
+        match std::fs::read_dir(fixtures_dir()) {
+            Ok(files) => {
+                for file in files {
+                    let name = file?.file_name().to_string_lossy().into_owned();
+                    if name != "README.md" && !checked.contains(&name) {
+                        failures.push(format!(
+                            "{name}: a golden file no test checks (a record kind removed? remove it too)"
+                        ));
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", fixtures_dir().display())),
+        }
+    }
+    assert!(failures.is_empty(), "{} golden file failures:\n{}", failures.len(), failures.join("\n"));
+    Ok(())
+}
+
+/// Goal: a value carrying a newer format version is refused with an error naming the record
+/// kind and both versions, not decoded as if it were today's.
+///
+/// Method: today's log entry with its version byte raised by one.
+#[test]
+fn a_newer_value_is_refused_naming_the_versions() -> Result<(), EngineError> {
+    let (_, e) = log_entries().swap_remove(0);
+    let mut bytes = encode("log entry", &e)?;
+    assert_eq!(bytes[0], FORMAT_VERSION, "every encoded value starts with its format version");
+    bytes[0] = FORMAT_VERSION + 1;
+    let err = decode::<Entry>("log entry", &bytes).err();
+    let newer = u32::from(FORMAT_VERSION) + 1;
+    match &err {
+        Some(EngineError::FormatTooNew { what: "log entry", found, newest }) => {
+            assert_eq!((*found, *newest), (newer, u32::from(FORMAT_VERSION)));
+        }
+        other => panic!("expected FormatTooNew, got {other:?}"),
+    }
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        message,
+        format!(
+            "log entry has format version {newer}; this build reads up to {FORMAT_VERSION}: upgrade this node before the others"
+        )
+    );
+    Ok(())
+}
+
+/// Goal: the store's format marker is written when a store is opened empty, and a store marked
+/// by a newer build, or holding data without a marker, is refused at open naming its directory.
+///
+/// Method: open a memory store and read its marker; raise it and open again; open a store whose
+/// log holds an entry but which has no marker.
+#[tokio::test]
+async fn stores_of_other_formats_are_refused_at_open() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = MemEngine::new();
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+    let sm = engine.open_tree("sm")?;
+    assert_eq!(sm.get(keys::FORMAT)?, Some(vec![FORMAT_VERSION]), "a new store is marked");
+    // Opening again leaves it be.
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+
+    let mut newer = varsel_raft_store::engine::WriteBatch::new();
+    newer.insert(keys::FORMAT, vec![FORMAT_VERSION + 1]);
+    sm.write(newer)?;
+    let refused = varsel_raft_store::open(engine.clone(), dir.path()).await.err();
+    match &refused {
+        Some(EngineError::StoreTooNew { dir: d, found, newest }) => {
+            assert_eq!(d, dir.path());
+            assert_eq!((*found, *newest), (u32::from(FORMAT_VERSION) + 1, u32::from(FORMAT_VERSION)));
+        }
+        other => panic!("expected StoreTooNew, got {other:?}"),
+    }
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains(&dir.path().display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!(
+            "format version {}; this build reads up to {FORMAT_VERSION}",
+            FORMAT_VERSION + 1
+        )),
+        "{message}"
+    );
+
+    let old = MemEngine::new();
+    let mut entry = varsel_raft_store::engine::WriteBatch::new();
+    entry.insert(1u64.to_be_bytes().to_vec(), b"an entry written before format versions".to_vec());
+    old.open_tree("log")?.write(entry)?;
+    match varsel_raft_store::open(old, dir.path()).await.err() {
+        Some(EngineError::StoreUnversioned { dir: d }) => assert_eq!(d, dir.path()),
+        other => panic!("expected StoreUnversioned, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// Entries that give a state something to install.
+fn puts(from: u64, to: u64) -> Vec<Entry> {
+    (from..=to)
+        .map(|i| entry(i, Request::Kv(KvCommand::Put { key: format!("k{i}"), value: format!("v{i}") })))
+        .collect()
+}
+
+/// Copies snapshot file bytes into `sm`'s receiving file and installs them under `meta`: the
+/// installation's own result, inside the result of getting that far.
+async fn install_bytes(
+    sm: &mut varsel_raft_store::StateMachine<MemEngine>,
+    meta: &SnapshotMeta,
+    bytes: &[u8],
+) -> anyhow::Result<Result<(), openraft::StorageError<u64>>> {
+    let mut receiving = sm.begin_receiving_snapshot().await?;
+    receiving.write_all(bytes).await?;
+    receiving.shutdown().await?;
+    Ok(sm.install_snapshot(meta, receiving).await)
+}
+
+/// Goal: a snapshot file of a newer format version is refused with the clear error before
+/// anything is installed, whether the file layout or the values are newer; an accepted snapshot
+/// leaves the receiving store marked with the receiver's format version, and it opens again.
+///
+/// Method: build a snapshot on one memory store, install it on another, reopen that one; then
+/// install the same file with its header version raised, and with its metadata's value version
+/// raised, and check the receiver's state did not change.
+#[tokio::test]
+async fn a_newer_snapshot_is_refused_before_anything_is_installed() -> anyhow::Result<()> {
+    let (sdir, tdir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut source = varsel_raft_store::open(MemEngine::new(), sdir.path()).await?;
+    source.state.apply(puts(1, 20)).await?;
+    let snap = source.state.get_snapshot_builder().await.build_snapshot().await?;
+    let mut file = snap.snapshot;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await?;
+
+    let target_engine = MemEngine::new();
+    let mut target = varsel_raft_store::open(target_engine.clone(), tdir.path()).await?;
+    install_bytes(&mut target.state, &snap.meta, &bytes).await??;
+    assert_eq!(target.state.reader().kv_get("k20")?.as_deref(), Some("v20"));
+    let active = target_engine.open_tree("sm_b")?;
+    assert_eq!(active.get(keys::FORMAT)?, Some(vec![FORMAT_VERSION]), "the installed state is marked");
+    drop(varsel_raft_store::open(target_engine.clone(), tdir.path()).await?);
+
+    // The header's file version, right after the 8-byte magic.
+    let newer = snapshot::VERSION + 1;
+    let mut newer_file = bytes.clone();
+    newer_file[8..12].copy_from_slice(&newer.to_be_bytes());
+    let before = target.state.reader().digest()?;
+    let refused =
+        install_bytes(&mut target.state, &snap.meta, &newer_file).await?.err().map(|e| e.to_string());
+    let expected = format!(
+        "snapshot file has format version {newer}; this build reads up to {}: upgrade this node before the others",
+        snapshot::VERSION
+    );
+    assert!(refused.as_deref().is_some_and(|m| m.contains(&expected)), "{refused:?}");
+    assert_eq!(target.state.reader().digest()?, before, "nothing of a refused snapshot is installed");
+    // The node's transport checks a transfer's first chunk the same way, before receiving it.
+    assert!(snapshot::check_prefix(&bytes[..64]).is_ok() && snapshot::check_prefix(&bytes[..5]).is_ok());
+    assert!(matches!(
+        snapshot::check_prefix(&newer_file[..64]),
+        Err(EngineError::FormatTooNew { what: "snapshot file", .. })
+    ));
+
+    // The metadata's value version, after the header's 4-byte length.
+    let mut newer_values = bytes;
+    newer_values[16] = FORMAT_VERSION + 1;
+    let refused =
+        install_bytes(&mut target.state, &snap.meta, &newer_values).await?.err().map(|e| e.to_string());
+    let expected = format!(
+        "snapshot meta has format version {}; this build reads up to {FORMAT_VERSION}",
+        FORMAT_VERSION + 1
+    );
+    assert!(refused.as_deref().is_some_and(|m| m.contains(&expected)), "{refused:?}");
+    assert_eq!(target.state.reader().digest()?, before, "nothing of a refused snapshot is installed");
+    assert_eq!(target.state.reader().kv_get("k20")?.as_deref(), Some("v20"));
+    assert!(matches!(
+        snapshot::check_prefix(&newer_values[..17]),
+        Err(EngineError::FormatTooNew { what: "snapshot meta", .. })
+    ));
+
+    Ok(())
+}
