@@ -36,6 +36,11 @@
 //! | `0x61` | outcome batches | alert, shard, step, first position, channel index | `Vec<Outcome>` |
 //! | `0x62` | delivery receipts | alert, contact, channel | `StoredReceipt` |
 //! | `0x63` | node heartbeats | node | last seen (log clock) |
+//! | `0x64` | replies attributed to an alert | alert, sequence | `StoredReply` |
+//! | `0x65` | replies attributed to no alert | tenant (0: none), sequence | `StoredReply` |
+//! | `0x66` | identities of replies kept | identity | sequence |
+//! | `0x67` | a contact's replies (for export and erasure) | tenant, contact, alert, sequence | () |
+//! | `0x68` | unattributed replies by sender | phone 0x00, tenant, sequence | () |
 
 /// Prefix of the metadata table.
 pub const META: u8 = 0x00;
@@ -101,6 +106,11 @@ pub const REPLY: u8 = 0x64;
 pub const REPLY_UNMATCHED: u8 = 0x65;
 /// Identities of the replies already kept (see `ReplyItem::identity`).
 pub const REPLY_SEEN: u8 = 0x66;
+/// Replies attributed to a contact, by tenant, contact, alert and sequence: what erasing or
+/// exporting a contact reads instead of every reply of every alert it received.
+pub const REPLY_BY_CONTACT: u8 = 0x67;
+/// Replies attributed to no alert, by the number they came from, tenant and sequence.
+pub const REPLY_BY_PHONE: u8 = 0x68;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";
