@@ -276,7 +276,8 @@ fn api_server(
     Ok(async move { served.await.map_err(|e| e.to_string()) })
 }
 
-/// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health.
+/// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health, and the
+/// one that purges the log after an erasure ([`crate::replica::erasure`]).
 fn start_observers(
     replica: &Arc<Replica>,
     metrics: &Metrics,
@@ -291,6 +292,7 @@ fn start_observers(
         tokio::spawn(follow_raft(replica.clone(), transitions, stop.clone())),
         tokio::spawn(crate::health::follow_readiness(replica.clone(), health, ready, stop.clone())),
         crate::raft::clock::spawn_probes(replica.clone(), stop.clone()),
+        tokio::spawn(crate::replica::erasure::purge_after_erasures(replica.clone(), stop.clone())),
     ]
 }
 

@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock` | |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `erasures` | |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
@@ -120,6 +120,9 @@ pub const MEMBERSHIP: &[u8] = b"\x00membership";
 pub const CLOCK: &[u8] = b"\x00clock";
 /// The state machine's lease clock (ms), the latest lease time seen in the log.
 pub const LEASE_CLOCK: &[u8] = b"\x00lease_clock";
+/// How many contacts have been erased so far (a node takes a snapshot and purges its log when
+/// it sees the number grow, so the entries that carried the erased data go too).
+pub const ERASURES: &[u8] = b"\x00erasures";
 /// Which state tree is active (in the `sm_control` tree): `sm` when absent.
 pub const ACTIVE_TREE: &[u8] = b"active";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.

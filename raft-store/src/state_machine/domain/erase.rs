@@ -41,7 +41,7 @@ use crate::state_machine::delivery::receipt_key;
 use crate::state_machine::delivery::replies::{
     by_contact_prefix, by_phone_prefix, reply_key, seen_key, unmatched_key,
 };
-use crate::state_machine::keys::{GROUP, Key, MEMBER_BY_CONTACT, u64_at};
+use crate::state_machine::keys::{ERASURES, GROUP, Key, MEMBER_BY_CONTACT, u64_at};
 
 /// Most reply index entries of one contact (or of its number) handled by one erasure: far
 /// above what a person sends, and a bound on the work of one entry.
@@ -129,6 +129,8 @@ pub(super) fn erase<T: KvTree>(
     }
     remove_member_index(txn, tenant, id, &reached)?;
     report.memberships = contacts::remove(txn, ctx, tenant, &contact)?;
+    let erasures: u64 = txn.get_as("erasures", ERASURES)?.unwrap_or(0);
+    txn.put_as("erasures", ERASURES, &(erasures + 1))?;
     let detail = format!(
         "erased; personal data replaced in {} outcomes, {} receipts and {} replies of {} alerts; {} memberships ended",
         report.outcomes, report.receipts, report.replies, report.alerts, report.memberships
