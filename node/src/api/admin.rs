@@ -15,9 +15,9 @@ use varsel_proto::admin::cluster_admin_client::ClusterAdminClient;
 use varsel_proto::admin::cluster_admin_server::{ClusterAdmin, ClusterAdminServer};
 use varsel_proto::admin::{
     AddLearnerRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply, DigestRequest, DrainReply,
-    DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SetFaultsReply,
-    SearchStateReply, SearchStateRequest, SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest, StatusRequest,
-    TransferLeaderReply, TransferLeaderRequest,
+    DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest, NodeStatus, SearchStateReply,
+    SearchStateRequest, SetFaultsReply, SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest,
+    SnapshotReply, SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
