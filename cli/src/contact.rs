@@ -201,12 +201,7 @@ async fn erase(s: &Session, id: u64, yes: bool) -> Result<(), CliError> {
         )));
     }
     let req = EraseContactRequest { id };
-    let r = s
-        .contacts(|mut c| {
-            let req = req.clone();
-            async move { c.erase_contact(req).await }
-        })
-        .await?;
+    let r = s.contacts(|mut c| async move { c.erase_contact(req).await }).await?;
     if s.json {
         print_json(&json!({
             "erased": id,

@@ -326,6 +326,7 @@ async fn erase_removes_every_trace_and_keeps_the_counts() {
     assert_eq!(query::progress(&txn, alert).unwrap(), progress_before, "counts are kept");
     assert!(query::ack(&txn, alert, victim).unwrap().is_some(), "the acknowledgement is kept");
     assert_eq!(query::contact_count(&txn, op.tenant).unwrap(), count_before - 1);
+    assert_eq!(reader.erasures().unwrap(), 1, "nodes purge their logs when this grows");
     assert!(export::export(&txn, op.tenant, victim).unwrap().is_none());
     let audit = query::audit(&txn, op.tenant, None, 10).unwrap();
     let (index, entry) = audit.iter().find(|(_, r)| r.action == "contact.erase").expect("an audit entry");
