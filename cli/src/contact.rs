@@ -1,12 +1,14 @@
-//! `varsel contact …`: add (or replace), show, list and delete contacts, and import them from
-//! CSV (see [`crate::import`]).
+//! `varsel contact …`: add (or replace), show, list and delete contacts, import them from CSV
+//! (see [`crate::import`]), and export or erase one person's data.
 
 use std::path::PathBuf;
 
 use serde_json::json;
+use varsel_proto::api::export_contact_request::Key as ExportKey;
 use varsel_proto::api::get_contact_request::Key;
 use varsel_proto::api::{
-    Contact, DeleteContactRequest, GetContactRequest, ListContactsRequest, UpsertContactRequest,
+    Contact, DeleteContactRequest, EraseContactRequest, ExportContactRequest, GetContactRequest,
+    ListContactsRequest, UpsertContactRequest,
 };
 
 use crate::error::CliError;
@@ -51,6 +53,27 @@ pub enum ContactCommand {
     Import {
         /// The CSV file.
         file: PathBuf,
+    },
+    /// Print everything held about one contact as one JSON document (GDPR article 15): the
+    /// contact, its groups, and per alert that reached it the acknowledgement, each message's
+    /// outcome, receipts and replies; unattributed replies from its number; audit entries.
+    Export {
+        /// Contact id.
+        #[arg(required_unless_present = "external_id")]
+        id: Option<u64>,
+        /// Find the contact by your own id instead.
+        #[arg(long, conflicts_with = "id")]
+        external_id: Option<String>,
+    },
+    /// Erase a contact (GDPR article 17): the contact goes, and its phone number, e-mail,
+    /// replies' texts and failure reasons in delivery records are replaced by "[erased]";
+    /// counts and the audit trail stay. Cannot be undone.
+    Erase {
+        /// Contact id.
+        id: u64,
+        /// Confirm: erasing cannot be undone (`contact export` first keeps a copy).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -147,7 +170,56 @@ pub async fn run(s: &Session, cmd: ContactCommand) -> Result<(), CliError> {
             Ok(())
         }
         ContactCommand::Import { file } => import::run(s, &file).await,
+        ContactCommand::Export { id, external_id } => export(s, id, external_id).await,
+        ContactCommand::Erase { id, yes } => erase(s, id, yes).await,
     }
+}
+
+async fn export(s: &Session, id: Option<u64>, external_id: Option<String>) -> Result<(), CliError> {
+    let key = match (id, external_id) {
+        (Some(id), _) => ExportKey::Id(id),
+        (None, Some(x)) => ExportKey::ExternalId(x),
+        (None, None) => return Err(CliError::input("give a contact id or --external-id")),
+    };
+    let req = ExportContactRequest { key: Some(key), consistency: s.read() };
+    let r = s
+        .contacts(|mut c| {
+            let req = req.clone();
+            async move { c.export_contact(req).await }
+        })
+        .await?;
+    // The document is JSON already, for people and scripts alike.
+    println!("{}", r.json);
+    Ok(())
+}
+
+async fn erase(s: &Session, id: u64, yes: bool) -> Result<(), CliError> {
+    if !yes {
+        return Err(CliError::input(format!(
+            "erasing contact {id} cannot be undone; run `varsel contact export {id}` first if a copy is needed, \
+             then add --yes"
+        )));
+    }
+    let req = EraseContactRequest { id };
+    let r = s.contacts(|mut c| async move { c.erase_contact(req).await }).await?;
+    if s.json {
+        print_json(&json!({
+            "erased": id,
+            "alerts": r.alerts,
+            "memberships": r.memberships,
+            "outcomes": r.outcomes,
+            "receipts": r.receipts,
+            "replies": r.replies,
+            "log_index": r.log_index,
+        }));
+    } else {
+        println!(
+            "contact {id} erased: personal data replaced in {} outcomes, {} receipts and {} replies of {} alerts; \
+             {} group memberships ended (log index {})",
+            r.outcomes, r.receipts, r.replies, r.alerts, r.memberships, r.log_index
+        );
+    }
+    Ok(())
 }
 
 async fn add(s: &Session, args: &AddArgs) -> Result<(), CliError> {

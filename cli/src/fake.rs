@@ -166,6 +166,18 @@ impl ContactService for FakeContacts {
     ) -> Result<Response<ListMembersReply>, Status> {
         unimplemented()
     }
+    async fn export_contact(
+        &self,
+        _: Request<ExportContactRequest>,
+    ) -> Result<Response<ExportContactReply>, Status> {
+        unimplemented()
+    }
+    async fn erase_contact(
+        &self,
+        _: Request<EraseContactRequest>,
+    ) -> Result<Response<EraseContactReply>, Status> {
+        unimplemented()
+    }
 }
 
 /// One scripted `WatchAlert` stream: its items, then the end of the stream.

@@ -145,7 +145,7 @@ enum Command {
         #[command(subcommand)]
         command: cli::tenant::TenantCommand,
     },
-    /// Contacts: add, show, list, delete, import from CSV.
+    /// Contacts: add, show, list, delete, import from CSV, export or erase one person's data.
     Contact {
         #[command(flatten)]
         target: Target,

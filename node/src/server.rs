@@ -276,7 +276,8 @@ fn api_server(
     Ok(async move { served.await.map_err(|e| e.to_string()) })
 }
 
-/// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health.
+/// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health, and the
+/// one that purges the log after an erasure ([`crate::replica::erasure`]).
 fn start_observers(
     replica: &Arc<Replica>,
     metrics: &Metrics,
@@ -300,6 +301,7 @@ fn start_observers(
                 }
             }
         }),
+        tokio::spawn(crate::replica::erasure::purge_after_erasures(replica.clone(), stop.clone())),
     ]
 }
 

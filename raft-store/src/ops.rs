@@ -151,7 +151,18 @@ pub enum Op {
         /// The alert.
         id: AlertId,
     },
+    /// Erase a contact (GDPR article 17): the contact and every index naming it go, and the
+    /// personal data in its delivery records (reply senders and texts, failure reasons,
+    /// receipts' errors) is replaced by [`ERASED`], keeping every count. Refused while an
+    /// unfinished alert reached it. See `state_machine::domain::erase`.
+    EraseContact {
+        /// The contact.
+        id: ContactId,
+    },
 }
+
+/// What replaces personal data in the records an erasure keeps.
+pub const ERASED: &str = "[erased]";
 
 impl Op {
     /// The idempotency key of an operation that takes one outside its own payload, when the
@@ -187,6 +198,7 @@ impl Op {
             Op::CancelAlert { .. } => "alert.cancel",
             Op::Acknowledge { .. } => "alert.acknowledge",
             Op::ResumeAlert { .. } => "alert.resume",
+            Op::EraseContact { .. } => "contact.erase",
         }
     }
 }
@@ -281,6 +293,24 @@ pub enum DomainReply {
     /// A retry: the idempotency key matched an earlier request, which is answered again (the
     /// thing it made or changed, as it is now). Nothing changed this time.
     Replayed(Box<DomainReply>),
+    /// A contact was erased.
+    Erased(EraseReport),
+}
+
+/// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EraseReport {
+    /// Alerts that reached the contact (their counts are unchanged).
+    pub alerts: u64,
+    /// Group memberships ended.
+    pub memberships: u64,
+    /// Delivery outcomes whose failure reason or provider id was replaced.
+    pub outcomes: u64,
+    /// Delivery receipts whose error or provider id was replaced.
+    pub receipts: u64,
+    /// Replies (attributed to the contact, or unattributed from its number) whose sender and
+    /// text were replaced.
+    pub replies: u64,
 }
 
 /// A contact together with the names of its groups, for replies.

@@ -19,3 +19,4 @@ mod t10_acknowledge;
 mod t11_send_rate;
 mod t12_skewed_clock;
 mod t13_disk_full;
+mod t14_erase;

@@ -16,8 +16,9 @@ use varsel_proto::admin::cluster_admin_server::{ClusterAdmin, ClusterAdminServer
 use varsel_proto::admin::{
     AddLearnerRequest, BackupChunk, BackupRequest, DeliveryStatusReply, DeliveryStatusRequest, DigestReply,
     DigestRequest, DrainReply, DrainRequest, InitReply, InitRequest, MembershipReply, NodeIdRequest,
-    NodeStatus, SetFaultsReply, SetFaultsRequest, ShardInfo, ShardsReply, ShardsRequest, SnapshotReply,
-    SnapshotRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+    NodeStatus, SearchStateReply, SearchStateRequest, SetFaultsReply, SetFaultsRequest, ShardInfo,
+    ShardsReply, ShardsRequest, SnapshotReply, SnapshotRequest, StatusRequest, TransferLeaderReply,
+    TransferLeaderRequest,
 };
 use varsel_raft_store::VarselNode;
 
@@ -418,4 +419,42 @@ impl ClusterAdmin for AdminService {
         .map_err(ApiError::from)?;
         Ok(Response::new(reply))
     }
+
+    async fn search_state(
+        &self,
+        req: Request<SearchStateRequest>,
+    ) -> Result<Response<SearchStateReply>, Status> {
+        let needle = req.into_inner().needle;
+        if !SEARCH_NEEDLE_BYTES.contains(&needle.len()) {
+            let m = format!(
+                "must be {} to {} bytes, got {}",
+                SEARCH_NEEDLE_BYTES.start(),
+                SEARCH_NEEDLE_BYTES.end(),
+                needle.len()
+            );
+            return Err(ApiError::invalid("needle", Rule::Range, m).into());
+        }
+        let replica = self.replica.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            let applied = replica.state.applied().last_applied.map_or(0, |l| l.index);
+            let (records, by_table) = replica.state.search(&needle)?;
+            let (log_entries, log_matches) = replica.search_log(&needle)?;
+            Ok::<_, varsel_raft_store::error::EngineError>(SearchStateReply {
+                records,
+                matches: by_table.values().sum(),
+                matches_by_table: by_table.into_iter().map(|(t, n)| (u32::from(t), n)).collect(),
+                log_entries,
+                log_matches,
+                applied,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("search task failed: {e}")))?
+        .map_err(ApiError::from)?;
+        Ok(Response::new(reply))
+    }
 }
+
+/// Lengths of a byte string `SearchState` looks for: shorter ones match by chance, and
+/// each record is compared against it.
+const SEARCH_NEEDLE_BYTES: std::ops::RangeInclusive<usize> = 4..=256;

@@ -1,4 +1,5 @@
-//! `ContactService`: contacts, groups and membership, and bulk CSV import.
+//! `ContactService`: contacts, groups and membership, bulk CSV import, and one person's data
+//! exported or erased (GDPR articles 15 and 17).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use varsel_domain::model::{ContactInput, ContactRef};
 use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
 use varsel_raft_store::ops::{DomainReply, Op, UpsertReport};
-use varsel_raft_store::state_machine::domain::query;
+use varsel_raft_store::state_machine::domain::{export, query};
 
 use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
 use super::{ApiContext, idempotency_key, unexpected};
@@ -440,5 +441,54 @@ impl ContactService for Contacts {
         }
         let next = if from < group.next_seq { from.to_string() } else { String::new() };
         Ok(Response::new(pb::ListMembersReply { contacts, next_page_token: next }))
+    }
+
+    async fn export_contact(
+        &self,
+        req: Request<pb::ExportContactRequest>,
+    ) -> Result<Response<pb::ExportContactReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let id = match r.key {
+            Some(pb::export_contact_request::Key::Id(id)) => id,
+            Some(pb::export_contact_request::Key::ExternalId(ext)) => {
+                query::contact_id(&self.ctx.replica.state.read_txn(), actor.tenant, &ext)
+                    .map_err(ApiError::from)?
+                    .ok_or_else(|| ApiError::NotFound(format!("no contact with external_id {ext:?}")))?
+            }
+            None => return Err(ApiError::invalid("key", Rule::Required, "give id or external_id").into()),
+        };
+        let state = self.ctx.replica.state.clone();
+        let tenant = actor.tenant;
+        // A read of every alert of the tenant: off the runtime's workers.
+        let found = tokio::task::spawn_blocking(move || export::export(&state.read_txn(), tenant, id))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(ApiError::from)?;
+        let doc = found.ok_or_else(|| ApiError::NotFound(format!("contact {id} does not exist")))?;
+        let json = serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(Response::new(pb::ExportContactReply { json }))
+    }
+
+    async fn erase_contact(
+        &self,
+        req: Request<pb::EraseContactRequest>,
+    ) -> Result<Response<pb::EraseContactReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let id = req.into_inner().id;
+        match self.ctx.propose_at(&actor, Op::EraseContact { id }).await? {
+            (DomainReply::Erased(r), log_index) => Ok(Response::new(pb::EraseContactReply {
+                alerts: r.alerts,
+                memberships: r.memberships,
+                outcomes: r.outcomes,
+                receipts: r.receipts,
+                replies: r.replies,
+                log_index,
+            })),
+            (other, _) => Err(unexpected(other).into()),
+        }
     }
 }

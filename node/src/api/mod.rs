@@ -49,6 +49,11 @@ impl ApiContext {
 
     /// Proposes an operation and returns the state machine's answer; refusals become errors.
     pub async fn propose(&self, actor: &Authenticated, op: Op) -> ApiResult<DomainReply> {
+        self.propose_at(actor, op).await.map(|(reply, _)| reply)
+    }
+
+    /// Like [`ApiContext::propose`], with the log index the operation was applied at.
+    pub async fn propose_at(&self, actor: &Authenticated, op: Op) -> ApiResult<(DomainReply, u64)> {
         let request = Request::Domain(Box::new(DomainRequest { actor: actor.caller, op }));
         let written = self.replica.write_as(request, Some(actor.token())).await?;
         // Handlers answer from this node's state (the contact or alert as stored): a follower
@@ -57,7 +62,7 @@ impl ApiContext {
         self.replica.wait_applied(written.log_index, self.replica.write_timeout()).await?;
         match written.response {
             Response::Domain(DomainReply::Refused(r)) => Err(ApiError::Refused(r)),
-            Response::Domain(reply) => Ok(reply),
+            Response::Domain(reply) => Ok((reply, written.log_index)),
             other => Err(ApiError::Internal(format!("unexpected answer {other:?}"))),
         }
     }

@@ -154,6 +154,12 @@ impl Replica {
         // after each new snapshot until one covers it.
         let index = loop {
             let before = self.raft.metrics().borrow().snapshot.map(|s| s.index);
+            // openraft ignores a snapshot that is not newer than the one it has, so when that
+            // one already covers `applied` (another caller's, or one taken after an erasure)
+            // waiting for a new one would wait for nothing.
+            if let Some(index) = before.filter(|b| *b >= applied) {
+                break index;
+            }
             self.raft.trigger().snapshot().await.map_err(|f| ApiError::Unavailable(f.to_string()))?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let waited = self

@@ -6,6 +6,7 @@
 //! - cluster administration: bootstrap, membership, leader transfer, status ([`admin`]).
 
 pub mod admin;
+pub mod erasure;
 pub mod read;
 pub mod write;
 
@@ -130,6 +131,20 @@ impl Replica {
     /// Bytes the store occupies on disk.
     pub fn storage_bytes(&self) -> u64 {
         self.engine.size_on_disk().unwrap_or(0)
+    }
+
+    /// Searches this node's Raft log for `needle`: entries read, entries containing it. A full
+    /// scan, for checking an erasure; run it off the async runtime.
+    pub fn search_log(&self, needle: &[u8]) -> Result<(u64, u64), varsel_raft_store::error::EngineError> {
+        use varsel_raft_store::KvTree as _;
+        let log = self.engine.open_tree("log")?;
+        let (mut n, mut found) = (0, 0);
+        for kv in log.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded) {
+            let (_, v) = kv?;
+            n += 1;
+            found += u64::from(varsel_raft_store::state_machine::contains(&v, needle));
+        }
+        Ok((n, found))
     }
 
     /// The write timeout from the configuration.

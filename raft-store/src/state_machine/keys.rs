@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`; `format` | see the constants; `format`: one byte, the store's format version |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`, `erasures`; `format` | see the constants; `format`: one byte, the store's format version |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
@@ -37,9 +37,11 @@
 //! | `0x61` | outcome batches | alert, shard, step, first position, channel index | `Vec<Outcome>` |
 //! | `0x62` | delivery receipts | alert, contact, channel | `StoredReceipt` |
 //! | `0x63` | node heartbeats | node | last seen (log clock) |
-//! | `0x64` | replies to an alert | alert, seq | `StoredReply` |
-//! | `0x65` | replies to no alert | tenant, seq | `StoredReply` |
-//! | `0x66` | replies already kept | identity | seq |
+//! | `0x64` | replies attributed to an alert | alert, sequence | `StoredReply` |
+//! | `0x65` | replies attributed to no alert | tenant (0: none), sequence | `StoredReply` |
+//! | `0x66` | identities of replies kept | identity | sequence |
+//! | `0x67` | a contact's replies (for export and erasure) | tenant, contact, alert, sequence | () |
+//! | `0x68` | unattributed replies by sender | phone 0x00, tenant, sequence | () |
 //!
 //! Every value is written by [`crate::format::encode`] and so starts with its format version,
 //! except the `format` marker itself (it is the version) and the `()` of index tables, which
@@ -112,6 +114,11 @@ pub const REPLY: u8 = 0x64;
 pub const REPLY_UNMATCHED: u8 = 0x65;
 /// Identities of the replies already kept (see `ReplyItem::identity`).
 pub const REPLY_SEEN: u8 = 0x66;
+/// Replies attributed to a contact, by tenant, contact, alert and sequence: what erasing or
+/// exporting a contact reads instead of every reply of every alert it received.
+pub const REPLY_BY_CONTACT: u8 = 0x67;
+/// Replies attributed to no alert, by the number they came from, tenant and sequence.
+pub const REPLY_BY_PHONE: u8 = 0x68;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";
@@ -127,6 +134,9 @@ pub const CLUSTER_ID: &[u8] = b"\x00cluster_id";
 /// opened empty and checked before anything else is read ([`crate::format::check_store`]).
 /// Not in snapshots: an installed snapshot is marked with the receiving build's version.
 pub const FORMAT: &[u8] = b"\x00format";
+/// How many contacts have been erased so far (a node takes a snapshot and purges its log when
+/// it sees the number grow, so the entries that carried the erased data go too).
+pub const ERASURES: &[u8] = b"\x00erasures";
 /// Which state tree is active (in the `sm_control` tree): `sm` when absent.
 pub const ACTIVE_TREE: &[u8] = b"active";
 /// Set (in the `sm_control` tree) while a snapshot is being installed.

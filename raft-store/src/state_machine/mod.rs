@@ -223,6 +223,28 @@ impl<T: KvTree> StateReader<T> {
         Txn::owned(self.tree.get())
     }
 
+    /// How many contacts have been erased in this state's history (see
+    /// [`keys::ERASURES`]).
+    pub fn erasures(&self) -> Result<u64, EngineError> {
+        Ok(self.get_as("erasures", keys::ERASURES)?.unwrap_or(0))
+    }
+
+    /// Searches every record of the applied state (key and value) for `needle`: how many
+    /// records were read, and how many contain it per table (the key's first byte). A full
+    /// scan, for checking an erasure; run it off the async runtime.
+    pub fn search(&self, needle: &[u8]) -> Result<(u64, std::collections::BTreeMap<u8, u64>), EngineError> {
+        let mut found = std::collections::BTreeMap::new();
+        let mut n = 0u64;
+        for kv in self.tree.get().range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded) {
+            let (k, v) = kv?;
+            n += 1;
+            if contains(&k, needle) || contains(&v, needle) {
+                *found.entry(k.first().copied().unwrap_or(0)).or_insert(0) += 1;
+            }
+        }
+        Ok((n, found))
+    }
+
     /// A digest of the whole application state (CRC-32 over every key and value in order, the
     /// records a snapshot carries), used to check that replicas converged. Compare digests
     /// taken at the same applied index.
@@ -535,6 +557,11 @@ impl<E: StorageEngine> StateMachine<E> {
     fn current_meta(&self) -> Option<SnapshotMeta> {
         self.shared.current.lock().ok().and_then(|c| c.clone())
     }
+}
+
+/// Whether `needle` (not empty) occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn decode_opt<T: KvTree, V: for<'de> serde::Deserialize<'de>>(

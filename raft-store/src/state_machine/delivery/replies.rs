@@ -1,10 +1,10 @@
 //! Applying and reading recipients' replies (see [`crate::replies`]).
 
-use varsel_domain::model::{AlertId, TenantId};
+use varsel_domain::model::{AlertId, ContactId, TenantId};
 
 use super::super::Txn;
 use super::super::domain::{Ctx, alerts};
-use super::super::keys::{Key, REPLY, REPLY_SEEN, REPLY_UNMATCHED, u64_at};
+use super::super::keys::{Key, REPLY, REPLY_BY_CONTACT, REPLY_BY_PHONE, REPLY_SEEN, REPLY_UNMATCHED, u64_at};
 use crate::delivery::DeliveryReply;
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -14,17 +14,54 @@ use crate::replies::{ReplyAttribution, ReplyItem, StoredReply};
 pub const PAGE_MAX: usize = 1_000;
 
 /// Key of a reply attributed to `alert`.
-fn reply_key(alert: AlertId, seq: u64) -> Vec<u8> {
+pub(crate) fn reply_key(alert: AlertId, seq: u64) -> Vec<u8> {
     Key::new(REPLY).u64(alert).u64(seq).done()
 }
 
 /// Key of a reply attributed to no alert, shown to `tenant` (0: the superadmin only).
-fn unmatched_key(tenant: TenantId, seq: u64) -> Vec<u8> {
+pub(crate) fn unmatched_key(tenant: TenantId, seq: u64) -> Vec<u8> {
     Key::new(REPLY_UNMATCHED).u64(tenant).u64(seq).done()
 }
 
-fn seen_key(identity: &str) -> Vec<u8> {
+/// Key of the record that a reply with this identity was kept.
+pub(crate) fn seen_key(identity: &str) -> Vec<u8> {
     Key::new(REPLY_SEEN).tail(identity).done()
+}
+
+/// Key of the index entry of a reply of `contact` (of `tenant`) to `alert`.
+pub(crate) fn by_contact_key(tenant: TenantId, contact: ContactId, alert: AlertId, seq: u64) -> Vec<u8> {
+    Key::new(REPLY_BY_CONTACT).u64(tenant).u64(contact).u64(alert).u64(seq).done()
+}
+
+/// Prefix of the index entries of a contact's replies.
+pub(crate) fn by_contact_prefix(tenant: TenantId, contact: ContactId) -> Vec<u8> {
+    Key::new(REPLY_BY_CONTACT).u64(tenant).u64(contact).done()
+}
+
+/// Key of the index entry of an unattributed reply from `phone`, kept for `tenant`.
+pub(crate) fn by_phone_key(phone: &str, tenant: TenantId, seq: u64) -> Vec<u8> {
+    Key::new(REPLY_BY_PHONE).str(phone).u64(tenant).u64(seq).done()
+}
+
+/// Prefix of the index entries of the unattributed replies from `phone` kept for `tenant`.
+pub(crate) fn by_phone_prefix(phone: &str, tenant: TenantId) -> Vec<u8> {
+    Key::new(REPLY_BY_PHONE).str(phone).u64(tenant).done()
+}
+
+/// Keeps an unattributed reply for `tenant`, with its index entry by sender.
+fn put_unmatched<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    seq: u64,
+    stored: &StoredReply,
+) -> Result<(), EngineError> {
+    txn.put_as("reply", unmatched_key(tenant, seq), stored)?;
+    // A sender containing 0x00 would end the key's string early; only validated numbers are
+    // indexed (the reply is kept either way).
+    if !stored.item.from.contains('\0') {
+        txn.put(by_phone_key(&stored.item.from, tenant, seq), Vec::new());
+    }
+    Ok(())
 }
 
 /// Keeps each reply not kept before, under a sequence made of the entry's index and the
@@ -53,20 +90,21 @@ pub(super) fn apply<T: KvTree>(
                             alerts::acknowledge(txn, ctx, tenant, *alert, *contact, Some(item.channel))?;
                         }
                         txn.put_as("reply", reply_key(*alert, seq), &stored)?;
+                        txn.put(by_contact_key(tenant, *contact, *alert, seq), Vec::new());
                     }
                     None => {
                         let reason = format!("alert {alert} does not exist");
                         stored.item.attribution = ReplyAttribution::Unmatched { reason, tenants: Vec::new() };
-                        txn.put_as("reply", unmatched_key(0, seq), &stored)?;
+                        put_unmatched(txn, 0, seq, &stored)?;
                     }
                 }
             }
             ReplyAttribution::Unmatched { tenants, .. } => {
                 if tenants.is_empty() {
-                    txn.put_as("reply", unmatched_key(0, seq), &stored)?;
+                    put_unmatched(txn, 0, seq, &stored)?;
                 }
                 for t in tenants {
-                    txn.put_as("reply", unmatched_key(*t, seq), &stored)?;
+                    put_unmatched(txn, *t, seq, &stored)?;
                 }
             }
         }

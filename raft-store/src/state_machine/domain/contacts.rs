@@ -203,6 +203,20 @@ pub(super) fn delete<T: KvTree>(
     let Some(contact) = get(txn, tenant, id)? else {
         return Ok(Applied::refused(RefusalCode::NotFound, format!("contact {id} does not exist")));
     };
+    remove(txn, ctx, tenant, &contact)?;
+    Ok(Applied::done(DomainReply::Deleted, tenant, format!("contact {id}"), "deleted".into()))
+}
+
+/// Removes a contact, its phone and external-id index entries, and ends its current group
+/// memberships (the membership records stay, so alerts accepted before still reach whom they
+/// froze). Returns the memberships ended.
+pub(super) fn remove<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    contact: &Contact,
+) -> Result<u64, EngineError> {
+    let id = contact.id;
     let memberships: Vec<GroupId> = {
         let prefix = Key::new(CONTACT_GROUP).u64(tenant).u64(id).done();
         txn.scan_prefix(&prefix, None, groups_max())?
@@ -210,6 +224,7 @@ pub(super) fn delete<T: KvTree>(
             .filter_map(|(k, _)| u64_at(k, prefix.len()))
             .collect()
     };
+    let ended = memberships.len() as u64;
     for gid in memberships {
         match groups::get(txn, tenant, gid)? {
             Some(mut g) => {
@@ -226,5 +241,5 @@ pub(super) fn delete<T: KvTree>(
     txn.remove(contact_key(tenant, id));
     let total = count(txn, tenant)?.saturating_sub(1);
     txn.put_as("contact count", count_key(tenant), &total)?;
-    Ok(Applied::done(DomainReply::Deleted, tenant, format!("contact {id}"), "deleted".into()))
+    Ok(ended)
 }

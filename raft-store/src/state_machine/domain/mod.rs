@@ -3,15 +3,19 @@
 //! Everything here is deterministic: it reads only the transaction and the entry's context
 //! (log index and the log clock), so every node reaches the same state and the same answer.
 //!
-//! One file per kind of record (`tenants`, `contacts`, `groups`, `alerts`), `query` for reads,
+//! One file per kind of record (`tenants`, `contacts`, `groups`, `alerts`), `erase` and
+//! `export` for one person's data (with `reach`, which finds it), `query` for reads,
 //! and `idempotency`, which a create, delete or cancel carrying an idempotency key passes
 //! through first: a retry is answered from what the first request made, not applied again.
 
 pub(crate) mod alerts;
 pub(crate) mod contacts;
+mod erase;
+pub mod export;
 mod groups;
 mod idempotency;
 pub mod query;
+mod reach;
 mod tenants;
 
 use varsel_domain::model::{AuditRecord, Role, TenantId};
@@ -165,6 +169,7 @@ fn run_op<T: KvTree>(
         Op::Acknowledge { alert, contact, channel } => {
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
+        Op::EraseContact { id } => erase::erase(txn, ctx, actor.tenant, *id)?,
     })
 }
 
