@@ -139,6 +139,18 @@ async fn erase_leaves_no_trace_on_any_node() {
         }
         assert!(files > 0, "node {id} has no snapshot");
     }
+    // Nor does a backup taken now (it is a snapshot with a header).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("after-erase.varselbk");
+    let endpoints = f.c.lc.endpoints().join(",");
+    let args = ["backup", "create", "--out", out.to_str().unwrap(), "--endpoints", &endpoints];
+    let (ok, stdout, stderr) = f.c.run_cli(&args).await;
+    assert!(ok, "backup create: {stdout}\n{stderr}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.windows(4).any(|w| w == b"alle"), "the backup holds the state");
+    for n in &needles {
+        assert!(!bytes.windows(n.len()).any(|w| w == n.as_bytes()), "{n} in the backup");
+    }
 }
 
 async fn search(f: &Fixture, id: u64, needle: &str) -> SearchStateReply {
