@@ -41,7 +41,24 @@ pub enum BackupCommand {
 pub async fn create(a: &Admin, out: &Path, json_out: bool) -> Result<(), CliError> {
     let started = Instant::now();
     let answered = a.cluster.call(|c| async move { a.client_of(c).backup(BackupRequest {}).await }).await?;
-    let mut stream = answered.value.into_inner();
+    let (streamed_s, info) = write_stream(answered.value.into_inner(), out, started).await?;
+    print_info(out, &info, json_out, Some((streamed_s, started.elapsed().as_secs_f64())));
+    Ok(())
+}
+
+/// Takes a backup from the node behind `admin` into `out` and checks it (for `varsel bench`).
+pub async fn stream_from(mut admin: varsel_client::AdminClient, out: &Path) -> Result<BackupInfo, CliError> {
+    let stream = admin.backup(BackupRequest {}).await.map_err(CliError::Rejected)?.into_inner();
+    Ok(write_stream(stream, out, Instant::now()).await?.1)
+}
+
+/// Writes the backup `stream` into `out`, then reads it back to check it; returns the seconds
+/// from `started` until the stream ended, and what the file holds.
+async fn write_stream(
+    mut stream: tonic::Streaming<varsel_proto::admin::BackupChunk>,
+    out: &Path,
+    started: Instant,
+) -> Result<(f64, BackupInfo), CliError> {
     let first = stream.message().await.map_err(CliError::Rejected)?.and_then(|c| c.part);
     let Some(Part::Header(h)) = first else {
         return Err(CliError::Reply("the node's backup stream did not start with a header".into()));
@@ -70,8 +87,7 @@ pub async fn create(a: &Admin, out: &Path, json_out: bool) -> Result<(), CliErro
         .await
         .map_err(|e| CliError::Input(e.to_string()))?
         .map_err(store_error)?;
-    print_info(out, &info, json_out, Some((streamed_s, started.elapsed().as_secs_f64())));
-    Ok(())
+    Ok((streamed_s, info))
 }
 
 /// Checks the backup at `file` and prints what it holds.

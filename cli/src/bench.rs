@@ -13,6 +13,10 @@
 //!   the apply gate on that node (since it started: the fan-out's own snapshots count), and the
 //!   writes' latency meanwhile.
 //!
+//! - **backup** (after the fan-out): a backup of the whole state streamed to a file and
+//!   checked (time, size), restored into a new data dir (time), and one taken while another
+//!   alert to the fan-out's recipients is sent (that alert's rate against the first one's).
+//!
 //! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
 //!   on a TLS cluster, then on a plaintext one, and the ratio.
 //!
@@ -53,8 +57,8 @@ pub struct BenchArgs {
     /// Recipients of the fan-out measurement (e.g. 1000000 or 5000000; 0 skips it).
     #[arg(long, default_value_t = 100_000)]
     pub fanout: usize,
-    /// Run only these parts, comma-separated: writes, domain, fanout, snapshot (after the
-    /// fan-out), failover (default: all).
+    /// Run only these parts, comma-separated: writes, domain, fanout, snapshot and backup
+    /// (after the fan-out), failover (default: all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Run the nodes without TLS (`tls.insecure_plaintext`), to measure what TLS costs.
@@ -147,7 +151,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.tls_vs_plaintext {
         return tls_vs_plaintext(&dir, &args).await;
     }
-    let (mut b, spec) = Bench::start(dir, args.plaintext).await?;
+    let (mut b, spec) = Bench::start(dir.clone(), args.plaintext).await?;
     println!(
         "varsel bench: 3 nodes on loopback, {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -164,11 +168,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!();
         super::bench_domain::run(&b.cluster, args.contacts, args.seconds, plain_64).await?;
     }
-    if args.fanout > 0 && args.wants("fanout") {
-        super::bench_fanout::run(&b.cluster, args.fanout).await?;
-    }
+    let fanout = if args.fanout > 0 && args.wants("fanout") {
+        Some(super::bench_fanout::run(&b.cluster, args.fanout).await?)
+    } else {
+        None
+    };
     if args.wants("snapshot") {
         snapshots(&b.cluster, &b.ids).await?;
+    }
+    if args.wants("backup") {
+        backup(&b.cluster, fanout.as_ref(), &dir).await?;
     }
     if args.kills > 0 && args.wants("failover") {
         println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");
@@ -187,7 +196,7 @@ async fn tls_vs_plaintext(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Re
         println!("\n=== {name}: 3 nodes on loopback ===");
         let rates = writes_any_node(&b.cluster, &args.clients, Duration::from_secs(args.seconds)).await?;
         let fanout = if args.fanout > 0 {
-            Some(super::bench_fanout::run(&b.cluster, args.fanout).await?)
+            Some(super::bench_fanout::run(&b.cluster, args.fanout).await?.rate)
         } else {
             None
         };
@@ -282,6 +291,74 @@ snapshot forced on each node in turn, during writes by 16 clients through any no
             load.hist.max() as f64 / 1000.0,
             load.errors
         );
+    }
+    Ok(())
+}
+
+/// Backups of the whole state (after the fan-out, if it ran): one taken alone (time, size,
+/// records), restored into a new data dir (time), and one taken while another alert to the
+/// fan-out's recipients is sent (that alert's rate against the first one's).
+async fn backup(
+    cluster: &LocalCluster,
+    fanout: Option<&super::bench_fanout::Fanout>,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    println!("\nbackup of the whole state, streamed by node 1 to a file (and checked)");
+    let take = |name: &str| {
+        let out = dir.join(name);
+        async move {
+            let started = Instant::now();
+            let info = super::backup::stream_from(cluster.admin(1)?, &out).await?;
+            anyhow::Ok((started.elapsed(), info, out))
+        }
+    };
+    let (took, info, file) = take("bench-alone.varselbk").await?;
+    println!(
+        "  alone: {:.1} s for {} records, {:.1} MiB, at log index {}",
+        took.as_secs_f64(),
+        info.records,
+        info.bytes as f64 / (1 << 20) as f64,
+        info.header.log_index
+    );
+    let started = Instant::now();
+    let new = varsel_raft_store::restore::NewCluster {
+        node: 1,
+        me: varsel_raft_store::VarselNode::default(),
+        cluster_id: "bench-restore".into(),
+    };
+    let (_, restored) = varsel_raft_store::restore::from_backup(
+        &file,
+        &dir.join("bench-restored"),
+        &varsel_raft_store::SledOptions::default(),
+        &new,
+    )
+    .await?;
+    println!(
+        "  restored into a new data dir: {:.1} s ({} records, {} alerts held)",
+        started.elapsed().as_secs_f64(),
+        restored.records,
+        restored.held.len()
+    );
+    std::fs::remove_dir_all(dir.join("bench-restored"))?;
+    std::fs::remove_file(&file)?;
+    if let Some(f) = fanout {
+        println!("  during a fan-out to the same {} recipients:", f.n);
+        let (rate, backed) = tokio::join!(f.again(cluster, "fanout-during-backup"), async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            take("bench-during.varselbk").await
+        });
+        let (rate, (took, info, file)) = (rate?, backed?);
+        println!(
+            "  backup during it: {:.1} s for {} records, {:.1} MiB; the alert's rate {:.0} messages/s \
+             against {:.0} without a backup ({:.2}x)",
+            took.as_secs_f64(),
+            info.records,
+            info.bytes as f64 / (1 << 20) as f64,
+            rate,
+            f.rate,
+            rate / f.rate
+        );
+        std::fs::remove_file(&file)?;
     }
     Ok(())
 }

@@ -111,18 +111,44 @@ async fn storage_bytes(cluster: &LocalCluster) -> u64 {
 
 /// Runs the fan-out measurement for `n` recipients and prints it; returns messages/s from the
 /// alert's acceptance to the last message handed to a provider.
-pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<f64> {
+pub async fn run(cluster: &LocalCluster, n: usize) -> anyhow::Result<Fanout> {
     let all = cluster.cluster()?.with_deadline(Duration::from_secs(120));
     let ch = all.channel(0).context("no node")?;
     let token = super::bench_domain::bench_tenant(&all, &cluster.superadmin_token).await?;
     println!("\nfan-out: importing {n} recipients…");
     let took = import(ch.clone(), &token, n).await?;
     println!("  imported in {:.1} s ({:.0} contacts/s)", took.as_secs_f64(), n as f64 / took.as_secs_f64());
+    let rate = send(cluster, &token, n, "fanout").await?;
+    Ok(Fanout { rate, n, token })
+}
+
+/// A fan-out that ran: its rate, and what another alert to the same recipients needs.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    /// Messages per second, accepted to last handed over.
+    pub rate: f64,
+    /// Recipients.
+    pub n: usize,
+    token: String,
+}
+
+impl Fanout {
+    /// Sends another alert (idempotency key `key`) to the same recipients; returns its rate.
+    pub async fn again(&self, cluster: &LocalCluster, key: &str) -> anyhow::Result<f64> {
+        send(cluster, &self.token, self.n, key).await
+    }
+}
+
+/// Sends an alert (idempotency key `key`) to the `n` imported recipients, waits until every
+/// message is handed over, prints the figures and returns messages per second.
+async fn send(cluster: &LocalCluster, token: &str, n: usize, key: &str) -> anyhow::Result<f64> {
+    let all = cluster.cluster()?.with_deadline(Duration::from_secs(120));
+    let token = token.to_string();
     let disk_before = storage_bytes(cluster).await;
     let created = all
         .call(|c| {
             let t = token.clone();
-            async move { AlertServiceClient::new(c).create_alert(with_token(&t, alert("fanout"))?).await }
+            async move { AlertServiceClient::new(c).create_alert(with_token(&t, alert(key))?).await }
         })
         .await?
         .value
