@@ -152,13 +152,17 @@ class Smsc:
             self.held.append(ev)
             rec["status"] = "held"
         else:
+            # Recorded before it is answered: a kill between the two must never leave a submit
+            # the ESME saw accepted without a record (a test would count its number as lost).
             rec["status"] = "accepted"
-            rec["message_id"] = self.accept(ev)
+            rec["message_id"] = f"{self.id_prefix:04X}{self.counter:08X}"
+            self.record(rec)
+            self.accept(ev, rec["message_id"])
             self.collect(ev, rec["message_id"])
+            return
         self.record(rec)
 
-    def accept(self, ev) -> str:
-        message_id = f"{self.id_prefix:04X}{self.counter:08X}"
+    def accept(self, ev, message_id: str) -> str:
         ev.accept(message_id)
         self.stats["accepted"] += 1
         self.owner[message_id] = ev.session_id
@@ -265,7 +269,8 @@ class Smsc:
         elif cmd == "release":
             held, self.held = self.held, []
             for ev in held:
-                message_id = self.accept(ev)
+                self.counter += 1
+                message_id = self.accept(ev, f"{self.id_prefix:04X}{self.counter:08X}")
                 self.collect(ev, message_id)
         elif cmd == "receipt":
             stat = words[2] if len(words) > 2 else "DELIVRD"
