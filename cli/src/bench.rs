@@ -17,6 +17,8 @@
 //!   checked (time, size), restored into a new data dir (time), and one taken while another
 //!   alert to the fan-out's recipients is sent (that alert's rate against the first one's).
 //!
+//! - **retention** (only when named in `--only`): the retention soak of `bench_retention`.
+//!
 //! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
 //!   on a TLS cluster, then on a plaintext one, and the ratio.
 //!
@@ -58,9 +60,19 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100_000)]
     pub fanout: usize,
     /// Run only these parts, comma-separated: writes, domain, fanout, snapshot and backup
-    /// (after the fan-out), failover (default: all).
+    /// (after the fan-out), failover (default: all of these), and retention (the soak: only
+    /// when named).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Minutes the retention soak runs.
+    #[arg(long, default_value_t = 20)]
+    pub soak_minutes: u64,
+    /// Recipients of each alert of the retention soak.
+    #[arg(long, default_value_t = 2_000)]
+    pub soak_recipients: usize,
+    /// Seconds between the retention soak's alerts.
+    #[arg(long, default_value_t = 3)]
+    pub soak_every_s: u64,
     /// Run the nodes without TLS (`tls.insecure_plaintext`), to measure what TLS costs.
     #[arg(long)]
     pub plaintext: bool,
@@ -178,6 +190,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.wants("backup") {
         backup(&b.cluster, fanout.as_ref(), &dir).await?;
+    }
+    if args.only.iter().any(|p| p == "retention") {
+        super::bench_retention::run(&b.cluster, args.soak_minutes, args.soak_recipients, args.soak_every_s)
+            .await?;
     }
     if args.kills > 0 && args.wants("failover") {
         println!("\nleader failover: SIGKILL of the leader -> first write committed through a survivor");

@@ -31,7 +31,7 @@ fn authed<T>(token: &str, m: T) -> anyhow::Result<tonic::Request<T>> {
 }
 
 /// Imports `n` contacts in slices of 200,000 rows, so no upload is huge.
-async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> {
+pub(crate) async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> {
     const SLICE: usize = 200_000;
     let started = Instant::now();
     let mut c = ContactServiceClient::new(ch).max_decoding_message_size(64 << 20);
@@ -71,7 +71,7 @@ async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> 
     Ok(started.elapsed())
 }
 
-fn alert(key: &str) -> CreateAlertRequest {
+pub(crate) fn alert(key: &str) -> CreateAlertRequest {
     let v = ChannelContent { sms_text: "Nasjonalt varsel: test.".into(), ..Default::default() };
     CreateAlertRequest {
         idempotency_key: key.into(),
@@ -88,7 +88,7 @@ fn alert(key: &str) -> CreateAlertRequest {
 }
 
 /// Resident and peak memory of a process, in MiB, from /proc.
-fn rss_mib(pid: u32) -> (f64, f64) {
+pub(crate) fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status

@@ -107,6 +107,19 @@ pub enum TenantCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Show or change how long a tenant's finished alerts are kept (superadmin): delivery
+    /// details (per-recipient outcomes, receipts, replies) and the alerts' summaries with the
+    /// audit trail. Durations like 90d, 12h, 5m; an option left out keeps its value.
+    Retention {
+        /// Tenant id.
+        id: u64,
+        /// How long delivery details are kept after an alert finished (default 90d).
+        #[arg(long)]
+        details: Option<String>,
+        /// How long alert summaries and the audit trail are kept (default 1825d: 5 years).
+        #[arg(long)]
+        alerts: Option<String>,
+    },
     /// Show which tenant, credential and role the token stands for.
     Whoami,
     /// Create an API credential and print its token (shown this once only).
@@ -160,6 +173,9 @@ pub async fn run(s: &Session, cmd: TenantCommand) -> Result<(), CliError> {
             Ok(())
         }
         TenantCommand::SetLimits { id, limits } => set_limits(s, id, &limits).await,
+        TenantCommand::Retention { id, details, alerts } => {
+            retention(s, id, details.as_deref(), alerts.as_deref()).await
+        }
         TenantCommand::Whoami => whoami(s).await,
         TenantCommand::CreateCredential { tenant, name, role, token_out, idempotency_key } => {
             let req = CreateCredentialRequest {
@@ -237,6 +253,32 @@ async fn put_limits(s: &Session, tenant_id: u64, limits: Limits) -> Result<Tenan
     let req = SetLimitsRequest { tenant_id, limits: Some(limits) };
     let r = s.tenants(|mut c| async move { c.set_limits(req).await }).await?;
     r.tenant.ok_or_else(|| CliError::Reply("TenantReply without a tenant".into()))
+}
+
+async fn retention(
+    s: &Session,
+    tenant_id: u64,
+    details: Option<&str>,
+    alerts: Option<&str>,
+) -> Result<(), CliError> {
+    let secs =
+        |v: Option<&str>| v.map(crate::parse::duration_secs).transpose().map(Option::unwrap_or_default);
+    let retention =
+        varsel_proto::api::Retention { details_seconds: secs(details)?, alerts_seconds: secs(alerts)? };
+    let req = varsel_proto::api::SetRetentionRequest { tenant_id, retention: Some(retention) };
+    let r = s.tenants(|mut c| async move { c.set_retention(req).await }).await?;
+    if s.json {
+        print_json(
+            &json!({"tenant_id": tenant_id, "details_seconds": r.details_seconds, "alerts_seconds": r.alerts_seconds}),
+        );
+    } else {
+        print_fields(&[
+            ("tenant", tenant_id.to_string()),
+            ("details kept", output::duration(r.details_seconds * 1000)),
+            ("alerts kept", output::duration(r.alerts_seconds * 1000)),
+        ]);
+    }
+    Ok(())
 }
 
 async fn whoami(s: &Session) -> Result<(), CliError> {

@@ -86,6 +86,57 @@ impl Default for Limits {
     }
 }
 
+/// How long a tenant's finished alerts are kept, by the log's clock from when each finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Delivery details: per-recipient outcomes, receipts, replies, acknowledgements and the
+    /// shards' state. The alert's summary (its counts) stays.
+    pub details_ms: u64,
+    /// The whole alert (its summary) and the tenant's audit trail.
+    pub alerts_ms: u64,
+}
+
+impl Retention {
+    /// The shortest retention accepted: one minute.
+    pub const MIN_MS: u64 = 60_000;
+    /// The longest: 100 years.
+    pub const MAX_MS: u64 = 100 * 365 * 86_400_000;
+
+    /// Checks the bounds and that the summary is kept at least as long as the details; the
+    /// error names the field and the rule.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (field, v) in [("details", self.details_ms), ("alerts", self.alerts_ms)] {
+            if !(Self::MIN_MS..=Self::MAX_MS).contains(&v) {
+                return Err((
+                    field,
+                    format!(
+                        "must be between 1 minute and 100 years ({} to {} ms), not {v} ms",
+                        Self::MIN_MS,
+                        Self::MAX_MS
+                    ),
+                ));
+            }
+        }
+        if self.alerts_ms < self.details_ms {
+            return Err((
+                "alerts",
+                format!(
+                    "must be at least the details' retention ({} ms): an alert's summary outlives its details, not {} ms",
+                    self.details_ms, self.alerts_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Retention {
+    /// 90 days of delivery details, 5 years of alert summaries and audit trail.
+    fn default() -> Self {
+        Self { details_ms: 90 * 86_400_000, alerts_ms: 5 * 365 * 86_400_000 }
+    }
+}
+
 /// A customer organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {

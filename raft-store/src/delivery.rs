@@ -271,7 +271,16 @@ pub enum DeliveryCommand {
         /// The replies (at most [`crate::replies::REPLIES_PER_ENTRY_MAX`]).
         items: Vec<crate::replies::ReplyItem>,
     },
+    /// Removes at most `budget` records of finished alerts whose retention passed, by the
+    /// log's clock (see `state_machine::retention`). Proposed by the leader while any is due.
+    Purge {
+        /// Most records removed by this entry (clamped to [`PURGE_BUDGET_MAX`]).
+        budget: u32,
+    },
 }
+
+/// The most records one `Purge` entry removes, whatever it asks.
+pub const PURGE_BUDGET_MAX: u32 = 10_000;
 
 impl DeliveryCommand {
     /// A short name for logs and metrics.
@@ -285,6 +294,7 @@ impl DeliveryCommand {
             DeliveryCommand::Expire { .. } => "delivery.expire",
             DeliveryCommand::PushGone { .. } => "delivery.push_gone",
             DeliveryCommand::Replies { .. } => "delivery.replies",
+            DeliveryCommand::Purge { .. } => "delivery.purge",
         }
     }
 }
@@ -319,6 +329,13 @@ pub enum DeliveryReply {
     },
     /// Done; nothing to report.
     Done,
+    /// Answer to a purge: records removed, and whether more was due than it removed.
+    Purged {
+        /// Records removed.
+        records: u64,
+        /// More is due.
+        more: bool,
+    },
 }
 
 /// The state of one shard.

@@ -159,6 +159,13 @@ pub enum Op {
         /// The contact.
         id: ContactId,
     },
+    /// Set how long a tenant's finished alerts are kept (superadmin).
+    SetRetention {
+        /// The tenant.
+        tenant: TenantId,
+        /// The retention (validated).
+        retention: varsel_domain::model::Retention,
+    },
 }
 
 /// What replaces personal data in the records an erasure keeps.
@@ -199,6 +206,7 @@ impl Op {
             Op::Acknowledge { .. } => "alert.acknowledge",
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
+            Op::SetRetention { .. } => "tenant.set_retention",
         }
     }
 }
@@ -295,6 +303,8 @@ pub enum DomainReply {
     Replayed(Box<DomainReply>),
     /// A contact was erased.
     Erased(EraseReport),
+    /// A tenant's retention, as set.
+    Retention(varsel_domain::model::Retention),
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).

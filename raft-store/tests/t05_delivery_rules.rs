@@ -481,3 +481,130 @@ async fn replies_are_kept_once_and_acknowledge_once() {
     let second = rq::for_alert(&txn, alert, Some(first[0].0), 1).unwrap();
     assert_eq!(second[0].1.item.text, "OK");
 }
+
+/// Records of `table` for `alert` (tables keyed by alert first).
+fn count_of(h: &H, table: u8, alert: u64) -> usize {
+    use varsel_raft_store::state_machine::keys::Key;
+    let r = h.store.state.reader();
+    let prefix = Key::new(table).u64(alert).done();
+    r.read_txn().scan_prefix(&prefix, None, usize::MAX).unwrap().len()
+}
+
+/// Goal: retention removes a finished alert's details, then the whole alert and old audit
+/// entries, on the log's clock, in steps of at most the budget, never before they are due; a
+/// retention shorter than a running alert's lifetime is refused. Method: an alert to 600
+/// recipients; retention refused while it runs; it completes with an outcome per recipient and
+/// a receipt; retention of 2 and 10 minutes set; purges applied before and after each is due.
+#[tokio::test]
+async fn retention_purges_details_then_the_alert_in_bounded_steps() {
+    use varsel_domain::model::Retention;
+    use varsel_raft_store::state_machine::keys::{ACK, AUDIT, OUTCOME, RECEIPT, SHARD};
+    let mut h = H::new().await;
+    let (alert, shards) = h.alert(600).await;
+    let operator = h.operator.unwrap();
+    let retention = Retention { details_ms: 120_000, alerts_ms: 600_000 };
+    let set = Op::SetRetention { tenant: operator.tenant, retention };
+    match h.domain(Caller::SUPERADMIN, set.clone()).await {
+        DomainReply::Refused(r) => {
+            assert!(
+                r.message.contains(&format!("alert {alert}")) && r.message.contains("retention.details"),
+                "{r:?}"
+            )
+        }
+        other => panic!("a retention shorter than a running alert's lifetime was accepted: {other:?}"),
+    }
+    let bad = Op::SetRetention {
+        tenant: operator.tenant,
+        retention: Retention { details_ms: 1_000, alerts_ms: 600_000 },
+    };
+    assert!(matches!(h.domain(Caller::SUPERADMIN, bad).await, DomainReply::Refused(_)));
+
+    let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
+    let leases = granted(
+        &h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs, lease_ms: LEASE_MS })
+            .await,
+    );
+    let a = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    for lease in &leases {
+        let range = dq::shard_range(&a, lease.shard.shard).unwrap();
+        let (start, end) = (dq::range_start(&range), dq::range_end(&range));
+        for (step, channel) in [(0u8, Channel::Sms), (1, Channel::Voice)] {
+            let outcomes = if step == 0 { (start..end).map(|p| sent(p, p)).collect() } else { vec![] };
+            let p = ShardProgress {
+                lease: *lease,
+                step,
+                channel,
+                from: start,
+                to: end,
+                recipients: if step == 0 { (end - start) as u32 } else { 0 },
+                outcomes,
+                skipped: vec![],
+            };
+            h.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await;
+        }
+    }
+    let receipt = ReceiptItem {
+        alert,
+        contact: 1,
+        channel: Channel::Sms,
+        delivered: true,
+        provider_id: "p".into(),
+        error: None,
+    };
+    h.delivery(DeliveryCommand::Receipts { items: vec![receipt] }).await;
+    let r = h.store.state.reader();
+    let done = dq::alert(&r.read_txn(), alert).unwrap().unwrap();
+    assert_eq!(done.status, AlertStatus::Completed);
+    let finished = done.finished_at_ms.unwrap();
+    assert!(matches!(h.domain(Caller::SUPERADMIN, set).await, DomainReply::Retention(_)));
+    let details =
+        |h: &H| [OUTCOME, RECEIPT, ACK, SHARD].iter().map(|t| count_of(h, *t, alert)).sum::<usize>();
+    assert!(
+        count_of(&h, OUTCOME, alert) > 0
+            && count_of(&h, RECEIPT, alert) == 1
+            && count_of(&h, SHARD, alert) > 0
+    );
+
+    // Not yet due: nothing goes.
+    h.now = finished + 119_000;
+    assert_eq!(
+        h.delivery(DeliveryCommand::Purge { budget: 100 }).await,
+        DeliveryReply::Purged { records: 0, more: false }
+    );
+    assert!(details(&h) > 0);
+
+    // Due: the details go, at most 3 records a step, the summary stays.
+    h.now = finished + 120_000;
+    let before = details(&h);
+    let mut steps = 0;
+    loop {
+        let DeliveryReply::Purged { records, more } = h.delivery(DeliveryCommand::Purge { budget: 3 }).await
+        else {
+            panic!()
+        };
+        assert!(records <= 3, "a step removed {records} records");
+        steps += 1;
+        assert!(steps < 1_000, "the purge never ends");
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(details(&h), 0, "details left after their retention");
+    assert!(steps >= before / 3, "{before} records in {steps} steps of at most 3");
+    let kept = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    assert_eq!(kept.status, AlertStatus::Completed);
+    assert_eq!(query::progress(&h.store.state.reader().read_txn(), alert).unwrap().recipients, 600);
+
+    // The whole alert, and audit entries as old, go after the alerts retention.
+    h.now = finished + 599_000;
+    h.delivery(DeliveryCommand::Purge { budget: 100 }).await;
+    assert!(dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().is_some());
+    let audit_before = count_of(&h, AUDIT, operator.tenant);
+    assert!(audit_before > 0);
+    h.now = finished + 600_000 + 1;
+    h.delivery(DeliveryCommand::Purge { budget: 100 }).await;
+    let r = h.store.state.reader();
+    assert!(dq::alert(&r.read_txn(), alert).unwrap().is_none(), "the alert outlived its retention");
+    assert!(query::progress(&r.read_txn(), alert).unwrap_or_default().recipients == 0);
+    assert!(count_of(&h, AUDIT, operator.tenant) < audit_before, "no old audit entry went");
+}

@@ -87,6 +87,10 @@ pub struct SchedulerState {
     beat_in_flight: bool,
     last_beat_ms: u64,
     draining: bool,
+    /// A purge task runs (see [`purge_due`]).
+    purging: Arc<std::sync::atomic::AtomicBool>,
+    /// When (this node's clock) the last purge task started.
+    last_purge_ms: u64,
 }
 
 impl Actor for Scheduler {
@@ -106,6 +110,8 @@ impl Actor for Scheduler {
             beat_in_flight: false,
             last_beat_ms: 0,
             draining: false,
+            purging: Arc::default(),
+            last_purge_ms: 0,
         })
     }
 
@@ -162,6 +168,7 @@ async fn tick(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
     start_workers(myself, state).await;
     if state.shared.replica.is_leader() {
         expire_alerts(&state.shared);
+        purge_due(state, now);
     }
     open_alert_gauges(&state.shared);
 }
@@ -439,6 +446,57 @@ fn expire_alerts(shared: &Arc<Shared>) {
             }
         });
     }
+}
+
+/// Records one purge entry removes at most.
+const PURGE_BUDGET: u32 = 2_000;
+/// How often the leader purges even when no alert is due (old audit entries).
+const PURGE_EVERY_MS: u64 = 60_000;
+
+/// The leader removes what retention no longer keeps: when a finished alert is due by the
+/// log's clock (or a minute has passed, for the audit trail), a task proposes purge entries of
+/// at most [`PURGE_BUDGET`] records, one after the other, until nothing more is due. One task
+/// at a time; sending's own entries go in between.
+fn purge_due(state: &mut SchedulerState, now: u64) {
+    use std::sync::atomic::Ordering as O;
+    if state.purging.load(O::Acquire) {
+        return;
+    }
+    let log_now = state.shared.log_now_ms();
+    let txn = state.shared.replica.state().read_txn();
+    let alert_due = varsel_raft_store::state_machine::retention::due(&txn, log_now).unwrap_or(false);
+    drop(txn);
+    if !alert_due && now.saturating_sub(state.last_purge_ms) < PURGE_EVERY_MS {
+        return;
+    }
+    state.last_purge_ms = now;
+    state.purging.store(true, O::Release);
+    let (replica, purging) = (state.shared.replica.clone(), Arc::clone(&state.purging));
+    tokio::spawn(async move {
+        let mut removed = 0u64;
+        loop {
+            let cmd = DeliveryCommand::Purge { budget: PURGE_BUDGET };
+            match replica.write(Request::Delivery(Box::new(cmd))).await {
+                Ok(w) => match w.response {
+                    varsel_raft_store::Response::Delivery(DeliveryReply::Purged { records, more }) => {
+                        removed += records;
+                        if !more {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge not committed; the next tick tries again");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(records = removed, "retention: records purged");
+        }
+        purging.store(false, O::Release);
+    });
 }
 
 /// Winds every worker down, waits (bounded) until each has recorded what it had handed over,

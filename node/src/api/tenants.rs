@@ -120,6 +120,42 @@ impl TenantService for Tenants {
         tenant_reply(self.ctx.propose(&actor, op).await?, false)
     }
 
+    async fn set_retention(
+        &self,
+        req: Request<pb::SetRetentionRequest>,
+    ) -> Result<Response<pb::Retention>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        let r = req.into_inner();
+        let asked = r.retention.unwrap_or_default();
+        let current =
+            varsel_raft_store::state_machine::retention::of(&self.ctx.replica.state.read_txn(), r.tenant_id)
+                .map_err(ApiError::from)?;
+        let secs = |s: u64, field: &str| {
+            s.checked_mul(1000)
+                .ok_or_else(|| ApiError::InvalidArgument(format!("retention.{field}: too long")))
+        };
+        let retention = varsel_domain::model::Retention {
+            details_ms: if asked.details_seconds == 0 {
+                current.details_ms
+            } else {
+                secs(asked.details_seconds, "details_seconds")?
+            },
+            alerts_ms: if asked.alerts_seconds == 0 {
+                current.alerts_ms
+            } else {
+                secs(asked.alerts_seconds, "alerts_seconds")?
+            },
+        };
+        let op = Op::SetRetention { tenant: r.tenant_id, retention };
+        match self.ctx.propose(&actor, op).await? {
+            DomainReply::Retention(r) => Ok(Response::new(pb::Retention {
+                details_seconds: r.details_ms / 1000,
+                alerts_seconds: r.alerts_ms / 1000,
+            })),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
     async fn create_credential(
         &self,
         req: Request<pb::CreateCredentialRequest>,

@@ -31,6 +31,8 @@
 //! | `0x36` | the tenant of every alert | alert | tenant |
 //! | `0x37` | idempotency keys of other operations | tenant, operation name 0x00, key | `Recorded` |
 //! | `0x38` | alerts held after a restore | alert | (tenant, status before) |
+//! | `0x39` | retention of a tenant | tenant | `Retention` |
+//! | `0x3A` | finished alerts queued for purging | due (log clock), alert, stage | (tenant, finished at) |
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 //! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
@@ -96,6 +98,10 @@ pub const ALERT_TENANT: u8 = 0x36;
 pub const OP_IDEMPOTENCY: u8 = 0x37;
 /// Alerts held after a restore from a backup, until resumed or cancelled.
 pub const HELD_ALERT: u8 = 0x38;
+/// Retention of each tenant that set one.
+pub const RETENTION: u8 = 0x39;
+/// Finished alerts queued for purging, by when they are due.
+pub const PURGE_DUE: u8 = 0x3A;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
 /// Audit trail.

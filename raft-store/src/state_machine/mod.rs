@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod domain;
 pub mod keys;
 mod kv;
+pub mod retention;
 pub mod txn;
 
 use std::path::{Path, PathBuf};

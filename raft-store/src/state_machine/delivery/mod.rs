@@ -88,6 +88,11 @@ pub(crate) fn apply<T: KvTree>(
         DeliveryCommand::Expire { alert } => expire(txn, ctx, *alert),
         DeliveryCommand::PushGone { items } => push_gone(txn, ctx, items),
         DeliveryCommand::Replies { items } => replies::apply(txn, ctx, items),
+        DeliveryCommand::Purge { budget } => {
+            let budget = (*budget).min(crate::delivery::PURGE_BUDGET_MAX) as usize;
+            let p = crate::state_machine::retention::purge(txn, ctx.now_ms, budget)?;
+            Ok(DeliveryReply::Purged { records: p.records, more: p.more })
+        }
     }
 }
 
@@ -250,6 +255,7 @@ fn finish_step<T: KvTree>(
         alert.status = AlertStatus::Completed;
         alert.finished_at_ms = Some(ctx.now_ms);
         save_alert(txn, alert)?;
+        crate::state_machine::retention::schedule(txn, alert.tenant, alert.id, ctx.now_ms)?;
         txn.remove(alerts::open_alert_key(alert.id));
         let detail = format!("completed: {} recipients", progress.recipients);
         audit(txn, ctx, alert.tenant, "alert.complete", format!("alert {}", alert.id), detail)?;
@@ -359,6 +365,7 @@ fn expire<T: KvTree>(txn: &mut Txn<'_, T>, ctx: Ctx, id: AlertId) -> Result<Deli
     alert.status = AlertStatus::Expired;
     alert.finished_at_ms = Some(ctx.now_ms);
     save_alert(txn, &alert)?;
+    crate::state_machine::retention::schedule(txn, alert.tenant, id, ctx.now_ms)?;
     txn.remove(alerts::open_alert_key(id));
     audit(txn, ctx, alert.tenant, "alert.expire", format!("alert {id}"), "expired before completion".into())?;
     Ok(DeliveryReply::Done)

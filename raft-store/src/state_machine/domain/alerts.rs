@@ -346,6 +346,9 @@ pub(super) fn cancel<T: KvTree>(
     alert.finished_at_ms = Some(ctx.now_ms);
     txn.put_as("alert", alert_key(actor.tenant, id), &alert)?;
     txn.remove(open_alert_key(id));
+    // A held alert was off the unfinished list already.
+    txn.remove(held_alert_key(id));
+    crate::state_machine::retention::schedule(txn, actor.tenant, id, ctx.now_ms)?;
     let target = format!("alert {id}");
     Ok(Applied::done(
         DomainReply::Alert { alert: Box::new(alert), existing: true },

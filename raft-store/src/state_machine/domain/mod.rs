@@ -69,7 +69,7 @@ enum Need {
 
 fn need(op: &Op) -> Need {
     match op {
-        Op::CreateTenant { .. } | Op::SetLimits { .. } => Need::SuperAdmin,
+        Op::CreateTenant { .. } | Op::SetLimits { .. } | Op::SetRetention { .. } => Need::SuperAdmin,
         Op::CreateCredential { .. } | Op::RevokeCredential { .. } => Need::CredentialAdmin,
         _ => Need::TenantWrite,
     }
@@ -166,6 +166,7 @@ fn run_op<T: KvTree>(
         Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref())?,
         Op::CancelAlert { id, .. } => alerts::cancel(txn, ctx, &actor, *id)?,
         Op::ResumeAlert { id } => alerts::resume(txn, &actor, *id)?,
+        Op::SetRetention { tenant, retention } => tenants::set_retention(txn, *tenant, retention)?,
         Op::Acknowledge { alert, contact, channel } => {
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }

@@ -89,6 +89,41 @@ pub(super) fn set_limits<T: KvTree>(
     Ok(Applied::done(DomainReply::Tenant(tenant), id, format!("tenant {id}"), "limits changed".into()))
 }
 
+/// Sets how long the tenant's finished alerts are kept; refused when shorter than the
+/// lifetime of one of its alerts still running (its details would be due before it could end).
+pub(super) fn set_retention<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    id: TenantId,
+    retention: &varsel_domain::model::Retention,
+) -> Result<Applied, EngineError> {
+    if let Err((field, rule)) = retention.validate() {
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, format!("retention.{field}: {rule}")));
+    }
+    if get(txn, id)?.is_none() {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("tenant {id} does not exist")));
+    }
+    for (alert, tenant) in super::query::open_alerts(txn)? {
+        if tenant != id {
+            continue;
+        }
+        let Some(a) = super::query::alert(txn, tenant, alert)? else { continue };
+        let lifetime = a.expires_ms.saturating_sub(a.created_at_ms);
+        if retention.details_ms < lifetime {
+            return Ok(Applied::refused(
+                RefusalCode::FailedPrecondition,
+                format!(
+                    "retention.details: {} ms is shorter than the lifetime of alert {alert} ({lifetime} ms), \
+                     which is still running; wait until it ends or cancel it",
+                    retention.details_ms
+                ),
+            ));
+        }
+    }
+    crate::state_machine::retention::set(txn, id, retention)?;
+    let detail = format!("retention: details {} ms, alerts {} ms", retention.details_ms, retention.alerts_ms);
+    Ok(Applied::done(DomainReply::Retention(*retention), id, format!("tenant {id}"), detail))
+}
+
 /// The tenant an actor manages credentials of: its own, or (for the superadmin) the one named.
 fn credential_tenant(actor: &Caller, requested: TenantId) -> Result<TenantId, String> {
     match (actor.role, requested) {

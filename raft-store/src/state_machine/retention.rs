@@ -1,0 +1,258 @@
+//! Retention: what a tenant's finished alerts leave behind is removed on the log's clock, in
+//! bounded steps.
+//!
+//! When an alert finishes (completed, cancelled, expired), [`schedule`] queues it (table
+//! `0x3A`: per tenant, per stage, in the order alerts finished). The leader proposes
+//! [`crate::delivery::DeliveryCommand::Purge`] while something is due ([`due`]); applying one
+//! ([`purge`]) removes at most `budget` records, per tenant the oldest finished first:
+//!
+//! 1. **details** (per-recipient outcomes, receipts, replies, acknowledgements and the shards'
+//!    state) once the tenant's details retention has passed since the alert finished; the
+//!    alert then moves to the second queue;
+//! 2. **the whole alert** (its record, counts, tenant entry and idempotency key) once the
+//!    tenant's alerts retention has passed;
+//!
+//! and then the tenant's audit entries older than its alerts retention. Every step depends on
+//! the log's clock and the state only, so each node removes the same records at the same index;
+//! no step removes more than `budget` records, so none holds up the applying of sending's own
+//! entries for long. The retention in force when a step runs is what counts: a change applies
+//! to every finished alert, those that finished before it included.
+
+use varsel_domain::model::{AlertId, Retention, TenantId};
+
+use crate::engine::KvTree;
+use crate::error::EngineError;
+use crate::state_machine::Txn;
+use crate::state_machine::keys::{
+    ACK, ALERT, ALERT_TENANT, AUDIT, IDEMPOTENCY, Key, OUTCOME, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
+    RETENTION, SHARD, u64_at,
+};
+
+/// Queue of alerts whose details are to go.
+const DETAILS: u8 = 1;
+/// Queue of alerts to go whole.
+const WHOLE: u8 = 2;
+
+fn retention_key(tenant: TenantId) -> Vec<u8> {
+    Key::new(RETENTION).u64(tenant).done()
+}
+
+/// A queued alert: per tenant, per stage, in the order they finished.
+fn queue_key(tenant: TenantId, stage: u8, finished_ms: u64, alert: AlertId) -> Vec<u8> {
+    let mut k = queue_prefix(tenant, stage);
+    k.extend_from_slice(&finished_ms.to_be_bytes());
+    k.extend_from_slice(&alert.to_be_bytes());
+    k
+}
+
+fn queue_prefix(tenant: TenantId, stage: u8) -> Vec<u8> {
+    let mut k = Key::new(PURGE_DUE).u64(tenant).done();
+    k.push(stage);
+    k
+}
+
+/// The tenant's retention (the defaults when it set none).
+pub fn of<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<Retention, EngineError> {
+    Ok(txn.get_as("retention", &retention_key(tenant))?.unwrap_or_default())
+}
+
+/// Sets the tenant's retention (already validated).
+pub fn set<T: KvTree>(txn: &mut Txn<'_, T>, tenant: TenantId, r: &Retention) -> Result<(), EngineError> {
+    txn.put_as("retention", retention_key(tenant), r)
+}
+
+/// Queues a finished alert for purging, its details first.
+pub fn schedule<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    alert: AlertId,
+    finished_ms: u64,
+) -> Result<(), EngineError> {
+    txn.put(queue_key(tenant, DETAILS, finished_ms, alert), Vec::new());
+    Ok(())
+}
+
+/// The tenants with queued alerts, in order.
+fn queued_tenants<T: KvTree>(txn: &Txn<'_, T>) -> Result<Vec<TenantId>, EngineError> {
+    let mut tenants = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some((k, _)) = txn.scan_prefix(&[PURGE_DUE], after.as_deref(), 1)?.into_iter().next() {
+        let Some(tenant) = u64_at(&k, 1) else { break };
+        tenants.push(tenant);
+        // Past every key of this tenant (stage, finished and alert take 17 bytes).
+        let mut next = Key::new(PURGE_DUE).u64(tenant).done();
+        next.extend_from_slice(&[0xFF; 18]);
+        after = Some(next);
+    }
+    Ok(tenants)
+}
+
+/// The oldest queued alert of `tenant` in `stage`: (finished at, alert, its queue key).
+fn oldest<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    stage: u8,
+) -> Result<Option<(u64, AlertId, Vec<u8>)>, EngineError> {
+    let first = txn.scan_prefix(&queue_prefix(tenant, stage), None, 1)?.into_iter().next();
+    Ok(first.and_then(|(k, _)| Some((u64_at(&k, 10)?, u64_at(&k, 18)?, k))))
+}
+
+/// Whether anything is due at `now_ms` (the leader proposes a purge when it is).
+pub fn due<T: KvTree>(txn: &Txn<'_, T>, now_ms: u64) -> Result<bool, EngineError> {
+    for tenant in queued_tenants(txn)? {
+        let r = of(txn, tenant)?;
+        for (stage, keep) in [(DETAILS, r.details_ms), (WHOLE, r.alerts_ms)] {
+            if oldest(txn, tenant, stage)?
+                .is_some_and(|(finished, _, _)| finished.saturating_add(keep) <= now_ms)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// What one purge step removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Records removed.
+    pub records: u64,
+    /// Alerts whose details are now all gone.
+    pub details_done: u64,
+    /// Alerts removed whole.
+    pub alerts_removed: u64,
+    /// Whether the budget ran out, so more may be due.
+    pub more: bool,
+}
+
+/// Removes at most `budget` records that are due at `now_ms` (see the module doc).
+pub fn purge<T: KvTree>(txn: &mut Txn<'_, T>, now_ms: u64, budget: usize) -> Result<Purged, EngineError> {
+    let mut p = Purged::default();
+    let mut left = budget;
+    for tenant in queued_tenants(txn)? {
+        let r = of(txn, tenant)?;
+        while left > 0 {
+            let Some((finished, alert, key)) = oldest(txn, tenant, DETAILS)? else { break };
+            if finished.saturating_add(r.details_ms) > now_ms {
+                break;
+            }
+            let (removed, done) = remove_details(txn, alert, left)?;
+            p.records += removed;
+            left -= removed as usize;
+            if !done {
+                break;
+            }
+            p.details_done += 1;
+            txn.remove(key);
+            txn.put(queue_key(tenant, WHOLE, finished, alert), Vec::new());
+        }
+        while left > 0 {
+            let Some((finished, alert, key)) = oldest(txn, tenant, WHOLE)? else { break };
+            if finished.saturating_add(r.alerts_ms) > now_ms {
+                break;
+            }
+            p.records += remove_alert(txn, tenant, alert)?;
+            p.alerts_removed += 1;
+            left = left.saturating_sub(4);
+            txn.remove(key);
+        }
+    }
+    if left > 0 {
+        let removed = remove_old_audit(txn, now_ms, left)?;
+        p.records += removed as u64;
+        left -= removed;
+    }
+    p.more = left == 0;
+    Ok(p)
+}
+
+/// Removes up to `budget` detail records of `alert`; whether none is left.
+fn remove_details<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    alert: AlertId,
+    budget: usize,
+) -> Result<(u64, bool), EngineError> {
+    let mut removed = 0u64;
+    for table in [OUTCOME, RECEIPT, REPLY, ACK, SHARD] {
+        let prefix = Key::new(table).u64(alert).done();
+        let left = budget - removed as usize;
+        let pairs = txn.scan_prefix(&prefix, None, left)?;
+        for (k, _) in &pairs {
+            txn.remove(k.clone());
+        }
+        removed += pairs.len() as u64;
+        if pairs.len() == left {
+            // The budget is spent; whether more of this table is left is for the next step.
+            return Ok((removed, false));
+        }
+    }
+    Ok((removed, true))
+}
+
+/// Removes the alert's record, counts, tenant entry and idempotency key; how many records.
+fn remove_alert<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    alert: AlertId,
+) -> Result<u64, EngineError> {
+    let key = Key::new(ALERT).u64(tenant).u64(alert).done();
+    let stored: Option<varsel_domain::model::Alert> = txn.get_as("alert", &key)?;
+    let mut n = 0;
+    if let Some(a) = stored {
+        let idem = Key::new(IDEMPOTENCY).u64(tenant).tail(&a.spec.idempotency_key).done();
+        let points_here: Option<AlertId> = txn.get_as("alert id", &idem)?;
+        if points_here == Some(alert) {
+            txn.remove(idem);
+            n += 1;
+        }
+        txn.remove(key);
+        n += 1;
+    }
+    txn.remove(Key::new(PROGRESS).u64(alert).done());
+    txn.remove(Key::new(ALERT_TENANT).u64(alert).done());
+    Ok(n + 2)
+}
+
+/// Removes up to `budget` audit entries, of any tenant, older than that tenant's alerts
+/// retention; how many.
+fn remove_old_audit<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    now_ms: u64,
+    budget: usize,
+) -> Result<usize, EngineError> {
+    let mut removed = 0;
+    let mut after: Option<Vec<u8>> = None;
+    // One tenant at a time: its entries are in log order, so the old ones come first.
+    while removed < budget {
+        let Some((first, _)) = txn.scan_prefix(&[AUDIT], after.as_deref(), 1)?.into_iter().next() else {
+            break;
+        };
+        let Some(tenant) = u64_at(&first, 1) else { break };
+        let keep_ms = of(txn, tenant)?.alerts_ms;
+        let prefix = Key::new(AUDIT).u64(tenant).done();
+        let mut tenant_done = false;
+        while removed < budget && !tenant_done {
+            let page = txn.scan_prefix(&prefix, None, (budget - removed).min(256))?;
+            if page.is_empty() {
+                break;
+            }
+            for (k, v) in &page {
+                let record: varsel_domain::model::AuditRecord = crate::types::decode("audit record", v)?;
+                if record.at_ms.saturating_add(keep_ms) > now_ms {
+                    tenant_done = true;
+                    break;
+                }
+                txn.remove(k.clone());
+                removed += 1;
+            }
+            if page.len() < 256 {
+                tenant_done = true;
+            }
+        }
+        // Past this tenant's entries: the next tenant's start after its last possible key.
+        let mut next = prefix;
+        next.extend_from_slice(&[0xFF; 9]);
+        after = Some(next);
+    }
+    Ok(removed)
+}
