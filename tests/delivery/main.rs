@@ -20,3 +20,4 @@ mod t11_send_rate;
 mod t12_skewed_clock;
 mod t13_disk_full;
 mod t14_erase;
+mod t15_retention;
