@@ -12,7 +12,8 @@
 //! 2. **the whole alert** (its record, counts, tenant entry and idempotency key) once the
 //!    tenant's alerts retention has passed;
 //!
-//! and then the tenant's audit entries older than its alerts retention. Every step depends on
+//! and then the tenant's audit entries older than its alerts retention, and the replies kept
+//! for it that no alert could be found for, older than its details retention. Every step depends on
 //! the log's clock and the state only, so each node removes the same records at the same index;
 //! no step removes more than `budget` records, so none holds up the applying of sending's own
 //! entries for long. The retention in force when a step runs is what counts: a change applies
@@ -22,10 +23,11 @@ use varsel_domain::model::{AlertId, Retention, TenantId};
 
 use crate::engine::KvTree;
 use crate::error::EngineError;
+use crate::replies::StoredReply;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
     ACK, ALERT, ALERT_TENANT, AUDIT, IDEMPOTENCY, Key, OUTCOME, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
-    RETENTION, SHARD, u64_at,
+    REPLY_UNMATCHED, RETENTION, SHARD, u64_at,
 };
 
 /// Queue of alerts whose details are to go.
@@ -214,42 +216,61 @@ fn remove_alert<T: KvTree>(
 }
 
 /// Removes up to `budget` audit entries, of any tenant, older than that tenant's alerts
-/// retention; how many.
+/// retention, then unattributed replies older than its details retention; how many.
 fn remove_old_audit<T: KvTree>(
     txn: &mut Txn<'_, T>,
     now_ms: u64,
     budget: usize,
 ) -> Result<usize, EngineError> {
+    let audit_at = |v: &[u8]| -> Result<u64, EngineError> {
+        Ok(crate::types::decode::<varsel_domain::model::AuditRecord>("audit record", v)?.at_ms)
+    };
+    let reply_at =
+        |v: &[u8]| -> Result<u64, EngineError> { Ok(crate::types::decode::<StoredReply>("reply", v)?.at_ms) };
+    let removed = remove_old(txn, now_ms, budget, AUDIT, |r| r.alerts_ms, audit_at)?;
+    Ok(removed + remove_old(txn, now_ms, budget - removed, REPLY_UNMATCHED, |r| r.details_ms, reply_at)?)
+}
+
+/// Removes up to `budget` records of `table` (keyed by tenant, then in log order) older than
+/// `keep` of their tenant's retention, by the time `at_ms` reads from each; how many.
+fn remove_old<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    now_ms: u64,
+    budget: usize,
+    table: u8,
+    keep: impl Fn(&Retention) -> u64,
+    at_ms: impl Fn(&[u8]) -> Result<u64, EngineError>,
+) -> Result<usize, EngineError> {
     let mut removed = 0;
     let mut after: Option<Vec<u8>> = None;
-    // One tenant at a time: its entries are in log order, so the old ones come first.
+    // One tenant at a time: its records are in log order, so the old ones come first.
     while removed < budget {
-        let Some((first, _)) = txn.scan_prefix(&[AUDIT], after.as_deref(), 1)?.into_iter().next() else {
+        let Some((first, _)) = txn.scan_prefix(&[table], after.as_deref(), 1)?.into_iter().next() else {
             break;
         };
         let Some(tenant) = u64_at(&first, 1) else { break };
-        let keep_ms = of(txn, tenant)?.alerts_ms;
-        let prefix = Key::new(AUDIT).u64(tenant).done();
+        let keep_ms = keep(&of(txn, tenant)?);
+        let prefix = Key::new(table).u64(tenant).done();
         let mut tenant_done = false;
         while removed < budget && !tenant_done {
-            let page = txn.scan_prefix(&prefix, None, (budget - removed).min(256))?;
+            let want = (budget - removed).min(256);
+            let page = txn.scan_prefix(&prefix, None, want)?;
             if page.is_empty() {
                 break;
             }
             for (k, v) in &page {
-                let record: varsel_domain::model::AuditRecord = crate::types::decode("audit record", v)?;
-                if record.at_ms.saturating_add(keep_ms) > now_ms {
+                if at_ms(v)?.saturating_add(keep_ms) > now_ms {
                     tenant_done = true;
                     break;
                 }
                 txn.remove(k.clone());
                 removed += 1;
             }
-            if page.len() < 256 {
+            if page.len() < want {
                 tenant_done = true;
             }
         }
-        // Past this tenant's entries: the next tenant's start after its last possible key.
+        // Past this tenant's records.
         let mut next = prefix;
         next.extend_from_slice(&[0xFF; 9]);
         after = Some(next);
