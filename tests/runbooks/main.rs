@@ -462,6 +462,27 @@ async fn majority_lost() {
         }
         assert_eq!(got.as_deref(), Some("the loss"), "node {id} lacks what was written before");
     }
+
+    // A lost site that comes back with its old data anyway is refused by the new cluster:
+    // node 2 asks node 1 for votes, and node 1 answers that they are of different clusters.
+    c.lc.start(2).unwrap();
+    let log = c.lc.node(2).unwrap().log_path.clone();
+    let mut refused = false;
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("the sender to cluster") {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(refused, "node 1 did not refuse the old cluster's node 2:\n{}", c.lc.log_tail(2, 20));
+    c.put(c.leader_among(&[1, 4, 5]).await, "still", "writable")
+        .await
+        .expect("the new cluster is unaffected");
+    let s = c.lc.status(1, Duration::from_secs(2)).await.unwrap();
+    let voters: Vec<u64> =
+        s.members.iter().filter(|m| m.voter).filter_map(|m| m.address.as_ref().map(|a| a.id)).collect();
+    assert_eq!(voters, vec![1, 4, 5]);
     drop(guards);
 }
 

@@ -39,12 +39,31 @@ pub use varsel_config::raft::MAX_MESSAGE_BYTES;
 pub struct Peers {
     tls: Arc<TlsState>,
     channels: Arc<Mutex<(u64, HashMap<String, Channel>)>>,
+    /// This node's cluster id once known (see [`Peers::set_cluster_id`]): sent with every Raft
+    /// message, and checked against the sender's on every one received.
+    cluster_id: Arc<std::sync::RwLock<Option<String>>>,
 }
+
+/// The header a Raft message carries its sender's cluster id in.
+pub const CLUSTER_ID_HEADER: &str = "x-varsel-cluster-id";
 
 impl Peers {
     /// Channels secured by `tls` (plain ones when it is plaintext).
     pub fn new(tls: Arc<TlsState>) -> Self {
-        Self { tls, channels: Arc::default() }
+        Self { tls, channels: Arc::default(), cluster_id: Arc::default() }
+    }
+
+    /// Records this node's cluster id (it changes only when a node that knew none learns it).
+    pub fn set_cluster_id(&self, id: Option<String>) {
+        let mut guard = self.cluster_id.write().unwrap_or_else(|p| p.into_inner());
+        if *guard != id {
+            *guard = id;
+        }
+    }
+
+    /// This node's cluster id, once known.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The TLS the channels use.
@@ -162,6 +181,11 @@ impl PeerClient {
             self.peers.raft_client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(timeout);
+        if let Some(id) = self.peers.cluster_id()
+            && let Ok(value) = id.parse()
+        {
+            request.metadata_mut().insert(CLUSTER_ID_HEADER, value);
+        }
         let span = if traced {
             propagation::root_client_span(kind.name(), self.target)
         } else {

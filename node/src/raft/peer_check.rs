@@ -47,6 +47,7 @@ impl Peer {
 
 /// The peer of `req`, checked against this node's membership.
 pub fn peer<T>(replica: &Replica, req: &tonic::Request<T>) -> Result<Peer, Status> {
+    same_cluster(replica, req)?;
     let Some(info) = req.extensions().get::<PeerInfo>() else {
         // Requests built in-process (tests of the service) carry no connection.
         return Ok(if replica.tls.is_plaintext() { Peer::Unproved } else { Err(no_certificate())? });
@@ -65,6 +66,23 @@ pub fn peer<T>(replica: &Replica, req: &tonic::Request<T>) -> Result<Peer, Statu
         )));
     }
     Ok(Peer::Node(id))
+}
+
+/// Refuses a message from another cluster: a node of a cluster restored from a backup (or
+/// forced into a new one) and a node of the old cluster never talk, whatever their ids. A
+/// sender or receiver that does not know its cluster's id yet (a new node before it received
+/// the state) is let through.
+fn same_cluster<T>(replica: &Replica, req: &tonic::Request<T>) -> Result<(), Status> {
+    let theirs = req.metadata().get(crate::raft::network::CLUSTER_ID_HEADER).and_then(|v| v.to_str().ok());
+    match (replica.peers.cluster_id(), theirs) {
+        (Some(mine), Some(theirs)) if mine != theirs => Err(Status::failed_precondition(format!(
+            "node {} belongs to cluster {mine}, the sender to cluster {theirs}: a node of one cluster \
+             never joins another (a site restored from a backup or forced into a new cluster must \
+             have its data wiped before it joins)",
+            replica.id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn no_certificate() -> Status {

@@ -332,13 +332,20 @@ impl Replica {
 
     /// Names the cluster, if it has no name yet, while this node leads: the first leader of a
     /// cluster proposes a random id once, and the first one committed stays (see
-    /// `ClusterCommand::SetId`). Runs until the cluster has an id.
+    /// `ClusterCommand::SetId`). Once a second, hands the id in the state to the Raft transport
+    /// (see `peer_check::same_cluster`). Runs until the node stops.
     pub async fn name_cluster(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            match self.state.cluster_id() {
-                Ok(Some(_)) => return,
+            let known = self.state.cluster_id();
+            if let Ok(id) = &known {
+                // What the Raft messages carry and are checked against (a snapshot installed
+                // from the cluster's leader brings it to a new node).
+                self.peers.set_cluster_id(id.clone());
+            }
+            match known {
+                Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "the cluster id is unreadable");
