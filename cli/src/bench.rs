@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// when named).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// The nodes' `raft.snapshot_every_entries` (default: a node's, 20,000). The retention
+    /// soak writes a few hundred entries a minute, so with the default its Raft log is first
+    /// compacted after about an hour: give e.g. 2000 to see the steady state in 20 minutes.
+    #[arg(long)]
+    pub snapshot_every_entries: Option<u64>,
     /// Minutes the retention soak runs.
     #[arg(long, default_value_t = 20)]
     pub soak_minutes: u64,
@@ -102,7 +107,7 @@ struct Bench {
 
 impl Bench {
     /// Starts the nodes in `dir`, speaking TLS unless `plaintext` (`tls.insecure_plaintext`).
-    async fn start(dir: PathBuf, plaintext: bool) -> anyhow::Result<(Bench, Spec)> {
+    async fn start(dir: PathBuf, plaintext: bool, snapshot_every: Option<u64>) -> anyhow::Result<(Bench, Spec)> {
         let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
         let mut spec = Spec::three(dir, binary);
         spec.tls = !plaintext;
@@ -110,6 +115,9 @@ impl Bench {
         spec.log_filter = "warn,varsel_raft_store=info".into();
         // Production timing, not the relaxed timing of tests: failover is one of the figures.
         spec.raft = varsel_config::RaftConfig::default();
+        if let Some(n) = snapshot_every {
+            spec.raft.snapshot_every_entries = n;
+        }
         spec.delivery = varsel_config::DeliveryConfig::default();
         // A node's default sled cache, not the small one of the test clusters: at a million
         // contacts the small cache thrashes and commits slow down past the write timeout.
@@ -163,15 +171,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.tls_vs_plaintext {
         return tls_vs_plaintext(&dir, &args).await;
     }
-    let (mut b, spec) = Bench::start(dir.clone(), args.plaintext).await?;
+    let (mut b, spec) = Bench::start(dir.clone(), args.plaintext, args.snapshot_every_entries).await?;
     println!(
         "varsel bench: 3 nodes on loopback, {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if args.plaintext { "PLAINTEXT (tls.insecure_plaintext)" } else { "TLS on every connection" }
     );
     println!(
-        "raft: heartbeat {} ms, election timeout {}-{} ms; writes are fsynced before they are acknowledged\n",
-        spec.raft.heartbeat_interval_ms, spec.raft.election_timeout_min_ms, spec.raft.election_timeout_max_ms
+        "raft: heartbeat {} ms, election timeout {}-{} ms, a snapshot every {} entries; writes are fsynced before they are acknowledged\n",
+        spec.raft.heartbeat_interval_ms,
+        spec.raft.election_timeout_min_ms,
+        spec.raft.election_timeout_max_ms,
+        spec.raft.snapshot_every_entries
     );
 
     let writes_any = if args.wants("writes") { writes(&b.cluster, &b.ids, &args).await? } else { Vec::new() };
@@ -208,7 +219,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn tls_vs_plaintext(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<()> {
     let mut figures = Vec::new();
     for (name, plaintext) in [("tls", false), ("plaintext", true)] {
-        let (b, _) = Bench::start(dir.join(name), plaintext).await?;
+        let (b, _) = Bench::start(dir.join(name), plaintext, args.snapshot_every_entries).await?;
         println!("\n=== {name}: 3 nodes on loopback ===");
         let rates = writes_any_node(&b.cluster, &args.clients, Duration::from_secs(args.seconds)).await?;
         let fanout = if args.fanout > 0 {
