@@ -107,7 +107,11 @@ struct Bench {
 
 impl Bench {
     /// Starts the nodes in `dir`, speaking TLS unless `plaintext` (`tls.insecure_plaintext`).
-    async fn start(dir: PathBuf, plaintext: bool, snapshot_every: Option<u64>) -> anyhow::Result<(Bench, Spec)> {
+    async fn start(
+        dir: PathBuf,
+        plaintext: bool,
+        snapshot_every: Option<u64>,
+    ) -> anyhow::Result<(Bench, Spec)> {
         let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
         let mut spec = Spec::three(dir, binary);
         spec.tls = !plaintext;
