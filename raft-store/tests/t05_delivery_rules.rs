@@ -70,6 +70,40 @@ impl H {
         }
     }
 
+    /// Node 3 takes every shard of `alert` and records both steps (SMS, then voice) of each,
+    /// with an SMS outcome per recipient when `outcomes`; every record must be accepted.
+    async fn finish_on_node_3(&mut self, alert: u64, shards: u32, outcomes: bool) {
+        let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
+        let beat = DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs, lease_ms: LEASE_MS };
+        let leases = granted(&self.delivery(beat).await);
+        let a = dq::alert(&self.store.state.reader().read_txn(), alert).unwrap().unwrap();
+        for lease in &leases {
+            let range = dq::shard_range(&a, lease.shard.shard).unwrap();
+            let (start, end) = (dq::range_start(&range), dq::range_end(&range));
+            for (step, channel) in [(0u8, Channel::Sms), (1, Channel::Voice)] {
+                let sms = step == 0;
+                let p = ShardProgress {
+                    lease: *lease,
+                    step,
+                    channel,
+                    from: start,
+                    to: end,
+                    recipients: if sms { (end - start) as u32 } else { 0 },
+                    outcomes: if sms && outcomes {
+                        (start..end).map(|p| sent(p, p)).collect()
+                    } else {
+                        vec![]
+                    },
+                    skipped: vec![],
+                };
+                assert_eq!(
+                    self.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await,
+                    DeliveryReply::Recorded { accepted: vec![true] }
+                );
+            }
+        }
+    }
+
     /// A tenant with `n` contacts in group "alle" and an alert to them with two steps
     /// (SMS now, voice after 60 s). Returns the alert id and the number of shards.
     async fn alert(&mut self, n: u32) -> (u64, u32) {
@@ -297,32 +331,7 @@ async fn leases_expire_by_log_clock_and_fence_the_old_holder() {
 async fn steps_completion_and_receipts() {
     let mut h = H::new().await;
     let (alert, shards) = h.alert(600).await;
-    let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
-    let leases = granted(
-        &h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs, lease_ms: LEASE_MS })
-            .await,
-    );
-    let txn_alert = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
-    for lease in &leases {
-        let range = dq::shard_range(&txn_alert, lease.shard.shard).unwrap();
-        let (start, end) = (dq::range_start(&range), dq::range_end(&range));
-        for (step, channel) in [(0u8, Channel::Sms), (1, Channel::Voice)] {
-            let p = ShardProgress {
-                lease: *lease,
-                step,
-                channel,
-                from: start,
-                to: end,
-                recipients: if step == 0 { (end - start) as u32 } else { 0 },
-                outcomes: vec![],
-                skipped: vec![],
-            };
-            assert_eq!(
-                h.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await,
-                DeliveryReply::Recorded { accepted: vec![true] }
-            );
-        }
-    }
+    h.finish_on_node_3(alert, shards, false).await;
     let r = h.store.state.reader();
     let a = dq::alert(&r.read_txn(), alert).unwrap().unwrap();
     assert_eq!(a.status, AlertStatus::Completed);
@@ -519,30 +528,7 @@ async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     };
     assert!(matches!(h.domain(Caller::SUPERADMIN, bad).await, DomainReply::Refused(_)));
 
-    let refs: Vec<ShardRef> = (0..shards).map(|shard| ShardRef { alert, shard }).collect();
-    let leases = granted(
-        &h.delivery(DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: refs, lease_ms: LEASE_MS })
-            .await,
-    );
-    let a = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
-    for lease in &leases {
-        let range = dq::shard_range(&a, lease.shard.shard).unwrap();
-        let (start, end) = (dq::range_start(&range), dq::range_end(&range));
-        for (step, channel) in [(0u8, Channel::Sms), (1, Channel::Voice)] {
-            let outcomes = if step == 0 { (start..end).map(|p| sent(p, p)).collect() } else { vec![] };
-            let p = ShardProgress {
-                lease: *lease,
-                step,
-                channel,
-                from: start,
-                to: end,
-                recipients: if step == 0 { (end - start) as u32 } else { 0 },
-                outcomes,
-                skipped: vec![],
-            };
-            h.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await;
-        }
-    }
+    h.finish_on_node_3(alert, shards, true).await;
     let receipt = ReceiptItem {
         alert,
         contact: 1,
