@@ -16,12 +16,77 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }
-    tonic_prost_build::configure()
+    let mut builder = tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("varsel_descriptor.bin"))
+        // The public API doubles as the REST API's JSON (crate `varsel-http`): its messages
+        // are serde types with an OpenAPI schema, every field optional as in proto3, unknown
+        // fields refused so a misspelt one is an error rather than silently dropped.
+        .message_attribute(
+            ".varsel.v1",
+            "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] \
+             #[serde(default, deny_unknown_fields)]",
+        )
+        .enum_attribute(
+            ".varsel.v1",
+            "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] \
+             #[serde(rename_all = \"snake_case\")]",
+        );
+    for (field, enum_name, repeated) in enum_fields("proto/api.proto", "varsel.v1")? {
+        let (module, value_type) = if repeated {
+            ("enums", format!("Vec<crate::api::{enum_name}>"))
+        } else {
+            ("enum_value", format!("crate::api::{enum_name}"))
+        };
+        let attr = format!(
+            "#[serde(serialize_with = \"crate::json::{module}::serialize::<crate::api::{enum_name}, _>\", \
+             deserialize_with = \"crate::json::{module}::deserialize::<crate::api::{enum_name}, _>\")] \
+             #[schema(value_type = {value_type})]"
+        );
+        builder = builder.field_attribute(&field, attr);
+    }
+    builder
         // Carries a caller's bearer token: its Debug is written by hand, without it.
         .skip_debug([".varsel.raft.v1.ForwardedWrite"])
         .compile_protos(&protos, &["proto"])?;
     Ok(())
+}
+
+/// A field of enum type: (`.package.Message.field`, enum name, repeated).
+type EnumField = (String, String, bool);
+
+/// The fields of `package`'s messages in `proto` whose type is one of its enums, as
+/// (`.package.Message.field`, enum name, repeated). A line scan of the file's top-level messages
+/// (the API has no nested ones), so JSON shows an enum by name wherever a new field uses one.
+fn enum_fields(proto: &str, package: &str) -> Result<Vec<EnumField>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(proto)?;
+    let enums: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("enum ").and_then(|r| r.split_whitespace().next()))
+        .collect();
+    let mut message = None;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("message ") {
+            message = rest.split_whitespace().next();
+            continue;
+        }
+        if line.starts_with('}') {
+            message = None;
+            continue;
+        }
+        let Some(m) = message else { continue };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (repeated, words) = match words.split_first() {
+            Some((&"repeated", rest)) => (true, rest),
+            _ => (false, &words[..]),
+        };
+        if let [ty, name, "=", ..] = words
+            && enums.contains(ty)
+        {
+            found.push((format!(".{package}.{m}.{name}"), (*ty).to_string(), repeated));
+        }
+    }
+    Ok(found)
 }
 
 #[allow(unsafe_code)]

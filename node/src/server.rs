@@ -161,13 +161,15 @@ pub async fn start_with(
     let raft = accept(raft, ListenerKind::Raft, (RAFT_CONNECTIONS_MAX, RAFT_CONNECTIONS_PER_SOURCE_MAX))?;
     let api = accept(api, ListenerKind::Api, (API_CONNECTIONS_MAX, API_CONNECTIONS_PER_SOURCE_MAX))?;
     let raft_server = raft_server(&replica, &metrics, auth.clone(), raft, stop_rx.clone());
-    let parts = ApiParts { ctx, engine: engine.as_ref().map(|e| e.shared.clone()) };
+    let parts = ApiParts { ctx: ctx.clone(), engine: engine.as_ref().map(|e| e.shared.clone()) };
     let api_server = api_server(parts, &metrics, health_service, api, stop_rx.clone())?;
     let mut servers: Vec<(&'static str, ServerTask)> =
         vec![("raft", tokio::spawn(raft_server)), ("api", tokio::spawn(api_server))];
     match http {
         Some(listener) => {
-            let mut router = crate::http::router(replica.clone(), metrics.clone());
+            let rest = Arc::new(crate::http::RestBackend::new(&ctx));
+            let mut router =
+                crate::http::router(replica.clone(), metrics.clone()).merge(varsel_http::router(rest));
             if let Some(e) = &engine {
                 let inbound = crate::inbound::InboundState::load(
                     &replica.config.providers,
@@ -181,7 +183,9 @@ pub async fn start_with(
             let served = crate::http::serve(incoming, router, stopped(stop_rx.clone()));
             servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
         }
-        None => tracing::warn!("no http_addr configured: /metrics, /healthz and /readyz are not served"),
+        None => tracing::warn!(
+            "no http_addr configured: the REST API, /metrics, /healthz and /readyz are not served"
+        ),
     }
     let mut observers = start_observers(&replica, &metrics, health, &stop_rx);
     observers.push(crate::disk::spawn_watch(
