@@ -31,11 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] \
              #[serde(rename_all = \"snake_case\")]",
         );
-    for (field, enum_name, repeated) in enum_fields("proto/api.proto", "varsel.v1")? {
+    for (field, enum_name, repeated, zero) in enum_fields("proto/api.proto", "varsel.v1")? {
+        // The schema's default is what an absent field means: the enum's zero value by name.
         let (module, value_type) = if repeated {
             ("enums", format!("Vec<crate::api::{enum_name}>"))
         } else {
-            ("enum_value", format!("crate::api::{enum_name}"))
+            ("enum_value", format!("crate::api::{enum_name}, default = \"{zero}\""))
         };
         let attr = format!(
             "#[serde(serialize_with = \"crate::json::{module}::serialize::<crate::api::{enum_name}, _>\", \
@@ -51,8 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A field of enum type: (`.package.Message.field`, enum name, repeated).
-type EnumField = (String, String, bool);
+/// A field of enum type: (`.package.Message.field`, enum name, repeated, the JSON name of the
+/// enum's zero value).
+type EnumField = (String, String, bool, String);
 
 /// The fields of `package`'s messages in `proto` whose type is one of its enums, as
 /// (`.package.Message.field`, enum name, repeated). A line scan of the file's top-level messages
@@ -63,6 +65,25 @@ fn enum_fields(proto: &str, package: &str) -> Result<Vec<EnumField>, Box<dyn std
         .lines()
         .filter_map(|l| l.strip_prefix("enum ").and_then(|r| r.split_whitespace().next()))
         .collect();
+    let zero_name = |enum_name: &str| -> String {
+        // `ROLE_UNSPECIFIED = 0;` of `Role`: prost drops the enum's name as a prefix, serde
+        // writes the rest in snake case.
+        let prefix: String = enum_name
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                sep.into_iter().chain(std::iter::once(c.to_ascii_uppercase()))
+            })
+            .collect::<String>()
+            + "_";
+        let start = format!("enum {enum_name} ");
+        text.lines()
+            .skip_while(|l| !l.starts_with(&start))
+            .find_map(|l| l.trim().strip_suffix("= 0;").map(str::trim))
+            .map(|v| v.strip_prefix(&prefix).unwrap_or(v).to_ascii_lowercase())
+            .unwrap_or_default()
+    };
     let mut message = None;
     let mut found = Vec::new();
     for line in text.lines() {
@@ -83,7 +104,7 @@ fn enum_fields(proto: &str, package: &str) -> Result<Vec<EnumField>, Box<dyn std
         if let [ty, name, "=", ..] = words
             && enums.contains(ty)
         {
-            found.push((format!(".{package}.{m}.{name}"), (*ty).to_string(), repeated));
+            found.push((format!(".{package}.{m}.{name}"), (*ty).to_string(), repeated, zero_name(ty)));
         }
     }
     Ok(found)

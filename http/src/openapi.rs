@@ -37,7 +37,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         alerts::acknowledge, alerts::replies, alerts::unmatched_replies,
         audit::list,
     ),
-    components(schemas(Problem, FieldProblem)),
+    components(schemas(Problem, FieldProblem, varsel_proto::api::Consistency)),
     modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Tenants and their credentials"),

@@ -6,3 +6,4 @@
 mod common;
 
 mod t01_rest;
+mod t02_conformance;

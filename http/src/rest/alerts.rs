@@ -28,9 +28,9 @@ use crate::problem::Problem;
 pub const SSE_KEEP_ALIVE_S: u64 = 15;
 
 /// Creates an alert; recipients are fixed when it is accepted.
-#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", request_body = pb::CreateAlertRequest,
+#[utoipa::path(operation_id = "CreateAlert", post, path = "/api/v1/alerts", tag = "alerts", request_body = pb::CreateAlertRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create send once")),
-    responses((status = 201, body = pb::AlertReply), (status = 200, description = "Already created with this key", body = pb::AlertReply), Errors),
+    responses((status = 201, description = "Created", body = pb::AlertReply), (status = 200, description = "Already created with this key", body = pb::AlertReply), Errors),
     security(("bearer" = [])))]
 pub async fn create<B: Backend>(
     State(b): State<Arc<B>>,
@@ -45,8 +45,8 @@ pub async fn create<B: Backend>(
 }
 
 /// A page of the tenant's alerts.
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
-    responses((status = 200, body = pb::ListAlertsReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListAlerts", get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
+    responses((status = 200, description = "Done", body = pb::ListAlertsReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -62,9 +62,9 @@ pub async fn list<B: Backend>(
 }
 
 /// One alert with its progress.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+#[utoipa::path(operation_id = "GetAlert", get, path = "/api/v1/alerts/{id}", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id"), ReadQuery),
-    responses((status = 200, body = pb::AlertReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::AlertReply), Errors), security(("bearer" = [])))]
 pub async fn get<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -77,10 +77,10 @@ pub async fn get<B: Backend>(
 }
 
 /// Cancels an alert: nothing more is handed to providers.
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
+#[utoipa::path(operation_id = "CancelAlert", post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried cancel answer as the first")),
-    responses((status = 200, body = pb::AlertReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::AlertReply), Errors), security(("bearer" = [])))]
 pub async fn cancel<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -94,9 +94,9 @@ pub async fn cancel<B: Backend>(
 }
 
 /// Resumes an alert held after a restore from backup.
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/resume", tag = "alerts",
+#[utoipa::path(operation_id = "ResumeAlert", post, path = "/api/v1/alerts/{id}/resume", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id")),
-    responses((status = 200, body = pb::AlertReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::AlertReply), Errors), security(("bearer" = [])))]
 pub async fn resume<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -108,7 +108,7 @@ pub async fn resume<B: Backend>(
 
 /// The alert's progress as Server-Sent Events: an `alert` event (an `AlertReply` as JSON) now
 /// and at each change, until the alert is finished; a `problem` event if the watch fails.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}/events", tag = "alerts",
+#[utoipa::path(operation_id = "WatchAlert", get, path = "/api/v1/alerts/{id}/events", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id")),
     responses((status = 200, description = "`event: alert` with an AlertReply as `data`, at each change",
         content_type = "text/event-stream", body = String), Errors),
@@ -131,9 +131,9 @@ pub async fn watch<B: Backend>(
 }
 
 /// Records that a contact acknowledged the alert (stops its escalation for that contact).
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledgements", tag = "alerts", request_body = pb::AckRequest,
+#[utoipa::path(operation_id = "Acknowledge", post, path = "/api/v1/alerts/{id}/acknowledgements", tag = "alerts", request_body = pb::AckRequest,
     params(("id" = u64, Path, description = "The alert's id")),
-    responses((status = 200, body = pb::AckReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::AckReply), Errors), security(("bearer" = [])))]
 pub async fn acknowledge<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -146,9 +146,9 @@ pub async fn acknowledge<B: Backend>(
 }
 
 /// A page of the replies attributed to the alert.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}/replies", tag = "alerts",
+#[utoipa::path(operation_id = "ListReplies", get, path = "/api/v1/alerts/{id}/replies", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id"), PageQuery),
-    responses((status = 200, body = pb::ListRepliesReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ListRepliesReply), Errors), security(("bearer" = [])))]
 pub async fn replies<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -183,8 +183,8 @@ pub struct RepliesQuery {
 }
 
 /// A page of the replies no alert could be found for.
-#[utoipa::path(get, path = "/api/v1/replies", tag = "alerts", params(RepliesQuery),
-    responses((status = 200, body = pb::ListRepliesReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListUnmatchedReplies", get, path = "/api/v1/replies", tag = "alerts", params(RepliesQuery),
+    responses((status = 200, description = "Done", body = pb::ListRepliesReply), Errors), security(("bearer" = [])))]
 pub async fn unmatched_replies<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,

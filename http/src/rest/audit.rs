@@ -31,8 +31,8 @@ pub struct AuditQuery {
 }
 
 /// A page of the audit trail: who did what, when, at which log index.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = pb::ListAuditReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListAudit", get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "Done", body = pb::ListAuditReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,

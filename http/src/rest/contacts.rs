@@ -16,8 +16,8 @@ use crate::extract::{Bearer, Json, PageQuery, PathParams, QueryParams, ReadQuery
 use crate::problem::Problem;
 
 /// Creates or updates a contact, keyed by `external_id`.
-#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = pb::Contact,
-    responses((status = 201, body = pb::ContactReply), (status = 200, description = "Updated", body = pb::ContactReply), Errors),
+#[utoipa::path(operation_id = "UpsertContact", post, path = "/api/v1/contacts", tag = "contacts", request_body = pb::Contact,
+    responses((status = 201, description = "Created", body = pb::ContactReply), (status = 200, description = "Updated", body = pb::ContactReply), Errors),
     security(("bearer" = [])))]
 pub async fn upsert<B: Backend>(
     State(b): State<Arc<B>>,
@@ -31,8 +31,8 @@ pub async fn upsert<B: Backend>(
 }
 
 /// A page of the tenant's contacts.
-#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", params(PageQuery),
-    responses((status = 200, body = pb::ListContactsReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListContacts", get, path = "/api/v1/contacts", tag = "contacts", params(PageQuery),
+    responses((status = 200, description = "Done", body = pb::ListContactsReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -48,9 +48,9 @@ pub async fn list<B: Backend>(
 }
 
 /// One contact by id.
-#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts",
+#[utoipa::path(operation_id = "GetContact", get, path = "/api/v1/contacts/{id}", tag = "contacts",
     params(("id" = u64, Path, description = "The contact's id"), ReadQuery),
-    responses((status = 200, body = pb::ContactReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ContactReply), Errors), security(("bearer" = [])))]
 pub async fn get<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -66,9 +66,9 @@ pub async fn get<B: Backend>(
 }
 
 /// One contact by its external id.
-#[utoipa::path(get, path = "/api/v1/contacts/by-external-id/{external_id}", tag = "contacts",
+#[utoipa::path(operation_id = "GetContactByExternalId", get, path = "/api/v1/contacts/by-external-id/{external_id}", tag = "contacts",
     params(("external_id" = String, Path, description = "The contact's external id"), ReadQuery),
-    responses((status = 200, body = pb::ContactReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ContactReply), Errors), security(("bearer" = [])))]
 pub async fn get_by_external_id<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -84,9 +84,9 @@ pub async fn get_by_external_id<B: Backend>(
 }
 
 /// Deletes a contact (it leaves its groups; alerts already accepted still reach it).
-#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts",
+#[utoipa::path(operation_id = "DeleteContact", delete, path = "/api/v1/contacts/{id}", tag = "contacts",
     params(("id" = u64, Path, description = "The contact's id")),
-    responses((status = 200, body = pb::DeleteContactReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::DeleteContactReply), Errors), security(("bearer" = [])))]
 pub async fn delete<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -98,7 +98,7 @@ pub async fn delete<B: Backend>(
 }
 
 /// Everything held about one contact (GDPR article 15), as JSON.
-#[utoipa::path(get, path = "/api/v1/contacts/{id}/export", tag = "contacts",
+#[utoipa::path(operation_id = "ExportContact", get, path = "/api/v1/contacts/{id}/export", tag = "contacts",
     params(("id" = u64, Path, description = "The contact's id"), ReadQuery),
     responses((status = 200, description = "The contact, its memberships and every delivery record about it",
         content_type = "application/json", body = Object), Errors),
@@ -116,9 +116,9 @@ pub async fn export<B: Backend>(
 }
 
 /// Erases a contact (GDPR article 17): personal data in delivery records becomes `[erased]`.
-#[utoipa::path(post, path = "/api/v1/contacts/{id}/erase", tag = "contacts",
+#[utoipa::path(operation_id = "EraseContact", post, path = "/api/v1/contacts/{id}/erase", tag = "contacts",
     params(("id" = u64, Path, description = "The contact's id")),
-    responses((status = 200, body = pb::EraseContactReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::EraseContactReply), Errors), security(("bearer" = [])))]
 pub async fn erase<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -138,10 +138,10 @@ pub struct ImportQuery {
 
 /// Imports contacts from a CSV file (the body, `text/csv`), streamed as it arrives; the report
 /// lists every rejected row with its line and reasons.
-#[utoipa::path(post, path = "/api/v1/contacts/import", tag = "contacts",
+#[utoipa::path(operation_id = "ImportContacts", post, path = "/api/v1/contacts/import", tag = "contacts",
     request_body(content = String, content_type = "text/csv", description = "The CSV file (columns as for `varsel contact import`, docs/reference/cli.md)"),
     params(ImportQuery),
-    responses((status = 200, body = pb::ImportReport), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ImportReport), Errors), security(("bearer" = [])))]
 pub async fn import<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,

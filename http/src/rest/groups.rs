@@ -17,9 +17,9 @@ use crate::extract::{
 use crate::problem::Problem;
 
 /// Creates a group; a group of that name already there is answered with `200`.
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = pb::CreateGroupRequest,
+#[utoipa::path(operation_id = "CreateGroup", post, path = "/api/v1/groups", tag = "groups", request_body = pb::CreateGroupRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create do its work once")),
-    responses((status = 201, body = pb::GroupReply), (status = 200, description = "Already there", body = pb::GroupReply), Errors),
+    responses((status = 201, description = "Created", body = pb::GroupReply), (status = 200, description = "Already there", body = pb::GroupReply), Errors),
     security(("bearer" = [])))]
 pub async fn create<B: Backend>(
     State(b): State<Arc<B>>,
@@ -34,8 +34,8 @@ pub async fn create<B: Backend>(
 }
 
 /// The tenant's groups.
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ReadQuery),
-    responses((status = 200, body = pb::ListGroupsReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListGroups", get, path = "/api/v1/groups", tag = "groups", params(ReadQuery),
+    responses((status = 200, description = "Done", body = pb::ListGroupsReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -47,9 +47,9 @@ pub async fn list<B: Backend>(
 }
 
 /// One group by id.
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",
+#[utoipa::path(operation_id = "GetGroup", get, path = "/api/v1/groups/{id}", tag = "groups",
     params(("id" = u64, Path, description = "The group's id"), ReadQuery),
-    responses((status = 200, body = pb::GroupReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::GroupReply), Errors), security(("bearer" = [])))]
 pub async fn get<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -65,9 +65,9 @@ pub async fn get<B: Backend>(
 }
 
 /// One group by name.
-#[utoipa::path(get, path = "/api/v1/groups/by-name/{name}", tag = "groups",
+#[utoipa::path(operation_id = "GetGroupByName", get, path = "/api/v1/groups/by-name/{name}", tag = "groups",
     params(("name" = String, Path, description = "The group's name"), ReadQuery),
-    responses((status = 200, body = pb::GroupReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::GroupReply), Errors), security(("bearer" = [])))]
 pub async fn get_by_name<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -83,9 +83,9 @@ pub async fn get_by_name<B: Backend>(
 }
 
 /// Deletes a group (its contacts stay).
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups",
+#[utoipa::path(operation_id = "DeleteGroup", delete, path = "/api/v1/groups/{id}", tag = "groups",
     params(("id" = u64, Path, description = "The group's id")),
-    responses((status = 200, body = pb::DeleteGroupReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::DeleteGroupReply), Errors), security(("bearer" = [])))]
 pub async fn delete<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -97,9 +97,9 @@ pub async fn delete<B: Backend>(
 }
 
 /// Adds and removes members, by contact id or external id, in one step.
-#[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", request_body = pb::ChangeMembersRequest,
+#[utoipa::path(operation_id = "ChangeMembers", post, path = "/api/v1/groups/{id}/members", tag = "groups", request_body = pb::ChangeMembersRequest,
     params(("id" = u64, Path, description = "The group's id")),
-    responses((status = 200, body = pb::ChangeMembersReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ChangeMembersReply), Errors), security(("bearer" = [])))]
 pub async fn change_members<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -112,9 +112,9 @@ pub async fn change_members<B: Backend>(
 }
 
 /// A page of a group's members.
-#[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups",
+#[utoipa::path(operation_id = "ListMembers", get, path = "/api/v1/groups/{id}/members", tag = "groups",
     params(("id" = u64, Path, description = "The group's id"), PageQuery),
-    responses((status = 200, body = pb::ListMembersReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ListMembersReply), Errors), security(("bearer" = [])))]
 pub async fn list_members<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,

@@ -14,9 +14,9 @@ use crate::extract::{Bearer, Json, PathParams, QueryParams, ReadQuery, json};
 use crate::problem::Problem;
 
 /// Creates or replaces the template `name`.
-#[utoipa::path(put, path = "/api/v1/templates/{name}", tag = "templates", request_body = pb::Template,
+#[utoipa::path(operation_id = "PutTemplate", put, path = "/api/v1/templates/{name}", tag = "templates", request_body = pb::Template,
     params(("name" = String, Path, description = "The template's name")),
-    responses((status = 200, body = pb::TemplateReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::TemplateReply), Errors), security(("bearer" = [])))]
 pub async fn put<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -37,9 +37,9 @@ pub async fn put<B: Backend>(
 }
 
 /// One template.
-#[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "templates",
+#[utoipa::path(operation_id = "GetTemplate", get, path = "/api/v1/templates/{name}", tag = "templates",
     params(("name" = String, Path, description = "The template's name"), ReadQuery),
-    responses((status = 200, body = pb::TemplateReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::TemplateReply), Errors), security(("bearer" = [])))]
 pub async fn get<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -52,8 +52,8 @@ pub async fn get<B: Backend>(
 }
 
 /// The tenant's templates.
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(ReadQuery),
-    responses((status = 200, body = pb::ListTemplatesReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListTemplates", get, path = "/api/v1/templates", tag = "templates", params(ReadQuery),
+    responses((status = 200, description = "Done", body = pb::ListTemplatesReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,

@@ -23,17 +23,17 @@ pub fn same_id(field_name: &str, field: &mut u64, path: u64) -> Result<(), Probl
 }
 
 /// Who the token belongs to.
-#[utoipa::path(get, path = "/api/v1/whoami", tag = "tenants",
-    responses((status = 200, body = pb::WhoAmIReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "WhoAmI", get, path = "/api/v1/whoami", tag = "tenants",
+    responses((status = 200, description = "Done", body = pb::WhoAmIReply), Errors), security(("bearer" = [])))]
 pub async fn whoami<B: Backend>(State(b): State<Arc<B>>, bearer: Bearer) -> Result<Response, Problem> {
     let reply = b.tenants().who_am_i(bearer.grpc(pb::WhoAmIRequest {})?).await?.into_inner();
     Ok(json(StatusCode::OK, &reply))
 }
 
 /// Creates a tenant (superadmin).
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = pb::CreateTenantRequest,
+#[utoipa::path(operation_id = "CreateTenant", post, path = "/api/v1/tenants", tag = "tenants", request_body = pb::CreateTenantRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create do its work once")),
-    responses((status = 201, body = pb::TenantReply), (status = 200, description = "Already created with this key", body = pb::TenantReply), Errors),
+    responses((status = 201, description = "Created", body = pb::TenantReply), (status = 200, description = "Already created with this key", body = pb::TenantReply), Errors),
     security(("bearer" = [])))]
 pub async fn create<B: Backend>(
     State(b): State<Arc<B>>,
@@ -48,8 +48,8 @@ pub async fn create<B: Backend>(
 }
 
 /// Every tenant (superadmin).
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(ReadQuery),
-    responses((status = 200, body = pb::ListTenantsReply), Errors), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "ListTenants", get, path = "/api/v1/tenants", tag = "tenants", params(ReadQuery),
+    responses((status = 200, description = "Done", body = pb::ListTenantsReply), Errors), security(("bearer" = [])))]
 pub async fn list<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -61,9 +61,9 @@ pub async fn list<B: Backend>(
 }
 
 /// One tenant.
-#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants",
+#[utoipa::path(operation_id = "GetTenant", get, path = "/api/v1/tenants/{id}", tag = "tenants",
     params(("id" = u64, Path, description = "The tenant's id"), ReadQuery),
-    responses((status = 200, body = pb::TenantReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::TenantReply), Errors), security(("bearer" = [])))]
 pub async fn get<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -76,9 +76,9 @@ pub async fn get<B: Backend>(
 }
 
 /// Replaces a tenant's limits (superadmin).
-#[utoipa::path(put, path = "/api/v1/tenants/{id}/limits", tag = "tenants", request_body = pb::Limits,
+#[utoipa::path(operation_id = "SetLimits", put, path = "/api/v1/tenants/{id}/limits", tag = "tenants", request_body = pb::Limits,
     params(("id" = u64, Path, description = "The tenant's id")),
-    responses((status = 200, body = pb::TenantReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::TenantReply), Errors), security(("bearer" = [])))]
 pub async fn set_limits<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -91,9 +91,9 @@ pub async fn set_limits<B: Backend>(
 }
 
 /// Sets how long a tenant's delivery details and alerts are kept (superadmin).
-#[utoipa::path(put, path = "/api/v1/tenants/{id}/retention", tag = "tenants", request_body = pb::Retention,
+#[utoipa::path(operation_id = "SetRetention", put, path = "/api/v1/tenants/{id}/retention", tag = "tenants", request_body = pb::Retention,
     params(("id" = u64, Path, description = "The tenant's id")),
-    responses((status = 200, body = pb::Retention), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::Retention), Errors), security(("bearer" = [])))]
 pub async fn set_retention<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -106,11 +106,11 @@ pub async fn set_retention<B: Backend>(
 }
 
 /// Creates a credential; its token is in the answer, once.
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/credentials", tag = "tenants",
+#[utoipa::path(operation_id = "CreateCredential", post, path = "/api/v1/tenants/{id}/credentials", tag = "tenants",
     request_body = pb::CreateCredentialRequest,
     params(("id" = u64, Path, description = "The tenant's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create do its work once")),
-    responses((status = 201, body = pb::CreateCredentialReply), Errors),
+    responses((status = 201, description = "Created", body = pb::CreateCredentialReply), Errors),
     security(("bearer" = [])))]
 pub async fn create_credential<B: Backend>(
     State(b): State<Arc<B>>,
@@ -128,9 +128,9 @@ pub async fn create_credential<B: Backend>(
 }
 
 /// A tenant's credentials (never their tokens).
-#[utoipa::path(get, path = "/api/v1/tenants/{id}/credentials", tag = "tenants",
+#[utoipa::path(operation_id = "ListCredentials", get, path = "/api/v1/tenants/{id}/credentials", tag = "tenants",
     params(("id" = u64, Path, description = "The tenant's id"), ReadQuery),
-    responses((status = 200, body = pb::ListCredentialsReply), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::ListCredentialsReply), Errors), security(("bearer" = [])))]
 pub async fn list_credentials<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
@@ -143,9 +143,9 @@ pub async fn list_credentials<B: Backend>(
 }
 
 /// Revokes a credential: its token stops working on every node.
-#[utoipa::path(delete, path = "/api/v1/credentials/{id}", tag = "tenants",
+#[utoipa::path(operation_id = "RevokeCredential", delete, path = "/api/v1/credentials/{id}", tag = "tenants",
     params(("id" = u64, Path, description = "The credential's id")),
-    responses((status = 200, body = pb::Credential), Errors), security(("bearer" = [])))]
+    responses((status = 200, description = "Done", body = pb::Credential), Errors), security(("bearer" = [])))]
 pub async fn revoke_credential<B: Backend>(
     State(b): State<Arc<B>>,
     bearer: Bearer,
