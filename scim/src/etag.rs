@@ -41,11 +41,7 @@ pub fn header_matches(header: &str, version: u64) -> bool {
         return true;
     }
     let current = version.to_string();
-    header
-        .split(',')
-        .take(ETAGS_PER_HEADER_MAX)
-        .filter_map(opaque_tag)
-        .any(|tag| tag == current)
+    header.split(',').take(ETAGS_PER_HEADER_MAX).filter_map(opaque_tag).any(|tag| tag == current)
 }
 
 /// `If-Match`: true when the write may proceed (`*`, or a listed tag is the current version).

@@ -80,9 +80,10 @@ pub fn to_resource(group: &ScimGroup, meta: &Meta) -> Value {
 /// that has no string `value` or is a Group (400 `invalidValue`, naming the member).
 pub fn from_resource(body: &Value) -> Result<ScimGroup, ScimError> {
     check_schemas(body, GROUP_SCHEMA)?;
-    let display_name = opt_string(body, "displayName", "displayName")?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ScimError::invalid_value("'displayName' is required and must be a non-empty string"))?;
+    let display_name =
+        opt_string(body, "displayName", "displayName")?.filter(|s| !s.trim().is_empty()).ok_or_else(
+            || ScimError::invalid_value("'displayName' is required and must be a non-empty string"),
+        )?;
     Ok(ScimGroup {
         id: opt_string(body, "id", "id")?,
         display_name,

@@ -49,10 +49,10 @@ pub mod etag;
 pub mod filter;
 pub mod group;
 mod json;
-mod read;
 pub mod list;
 pub mod meta;
 pub mod patch;
+mod read;
 pub mod user;
 
 pub use error::ScimError;

@@ -199,7 +199,8 @@ pub fn apply(resource: &mut Value, body: &Value) -> Result<(), ScimError> {
 pub fn apply_operations(resource: &mut Value, ops: &[PatchOperation]) -> Result<(), ScimError> {
     let mut work = resource.clone();
     for (i, op) in ops.iter().enumerate() {
-        apply_one(&mut work, op).map_err(|e| ScimError { detail: format!("Operations[{i}]: {}", e.detail), ..e })?;
+        apply_one(&mut work, op)
+            .map_err(|e| ScimError { detail: format!("Operations[{i}]: {}", e.detail), ..e })?;
     }
     *resource = work;
     Ok(())
@@ -217,7 +218,9 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
         }
         (None, kind, Some(Value::Object(values))) => set_each(resource, values, kind == PatchKind::Replace),
         (None, PatchKind::Remove, _) => Err(ScimError::no_target("remove needs a 'path'")),
-        (None, _, _) => Err(ScimError::invalid_value("without a 'path' the 'value' must be an object of attributes")),
+        (None, _, _) => {
+            Err(ScimError::invalid_value("without a 'path' the 'value' must be an object of attributes"))
+        }
         (Some(_), _, None) => Err(ScimError::invalid_value("add and replace need a 'value'")),
     }
 }
@@ -253,7 +256,12 @@ fn set_each(resource: &mut Value, values: &Map<String, Value>, replace: bool) ->
 
 /// `set` for a key of a path-less value: a read-only attribute equal to its current value is
 /// skipped (clients echo `id` back); a different one is refused.
-fn set_checked(resource: &mut Value, path: &PatchPath, value: &Value, replace: bool) -> Result<(), ScimError> {
+fn set_checked(
+    resource: &mut Value,
+    path: &PatchPath,
+    value: &Value,
+    replace: bool,
+) -> Result<(), ScimError> {
     if check_writable(&path.attr).is_err() {
         let current = resource.as_object().and_then(|m| get_ci(m, &path.attr.name));
         if path.filter.is_none() && path.attr.sub_attr.is_none() && current == Some(value) {
@@ -272,7 +280,11 @@ fn is_schema_urn(key: &str) -> bool {
 }
 
 /// The object holding the path's attribute: the resource, or its extension object.
-fn container<'a>(resource: &'a mut Value, attr: &AttrPath, create: bool) -> Result<Option<&'a mut Map<String, Value>>, ScimError> {
+fn container<'a>(
+    resource: &'a mut Value,
+    attr: &AttrPath,
+    create: bool,
+) -> Result<Option<&'a mut Map<String, Value>>, ScimError> {
     let Some(root) = resource.as_object_mut() else {
         return Err(ScimError::invalid_syntax("the resource is not a JSON object"));
     };
@@ -377,7 +389,9 @@ fn set_filtered(
         set_ci(map, name, Value::Array(Vec::new()));
     }
     let Some(Value::Array(items)) = get_ci_mut(map, name) else {
-        return Err(ScimError::invalid_path(format!("'{name}' is not multi-valued, so it takes no '[...]' filter")));
+        return Err(ScimError::invalid_path(format!(
+            "'{name}' is not multi-valued, so it takes no '[...]' filter"
+        )));
     };
     let mut matched = false;
     for item in items.iter_mut().filter(|i| filter.matches_element(i, name)) {
@@ -404,7 +418,9 @@ fn set_filtered(
     match (sub, value) {
         (Some(s), v) => set_ci(&mut element, s, v.clone()),
         (None, Value::Object(new)) => new.iter().for_each(|(k, v)| set_ci(&mut element, k, v.clone())),
-        (None, _) => return Err(ScimError::invalid_value(format!("a new element of '{name}' must be an object"))),
+        (None, _) => {
+            return Err(ScimError::invalid_value(format!("a new element of '{name}' must be an object")));
+        }
     }
     items.insert(0, Value::Object(element));
     Ok(())
@@ -414,7 +430,9 @@ fn set_filtered(
 /// on plain sub-attribute names joined by `and`.
 fn element_from_equalities(filter: &Filter) -> Option<Map<String, Value>> {
     match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value } if path.schema.is_none() && path.sub_attr.is_none() => {
+        Filter::Compare { path, op: CompareOp::Eq, value }
+            if path.schema.is_none() && path.sub_attr.is_none() =>
+        {
             let mut m = Map::new();
             m.insert(path.name.clone(), value.clone());
             Some(m)

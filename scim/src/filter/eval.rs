@@ -84,7 +84,13 @@ fn present(resource: &Value, path: &AttrPath) -> bool {
     }
 }
 
-fn compare_path(resource: &Value, path: &AttrPath, op: CompareOp, literal: &Value, parent: Option<&str>) -> bool {
+fn compare_path(
+    resource: &Value,
+    path: &AttrPath,
+    op: CompareOp,
+    literal: &Value,
+    parent: Option<&str>,
+) -> bool {
     let key = match parent {
         Some(p) => format!("{p}.{}", path.dotted_lower()),
         None => path.dotted_lower(),

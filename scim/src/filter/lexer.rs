@@ -47,9 +47,8 @@ pub(crate) fn tokenize(input: &str) -> Result<Vec<Token>, ScimError> {
         } else if c.is_whitespace() {
             chars.next();
         } else if c == '"' {
-            let end = string_end(input, pos).ok_or_else(|| {
-                error_at(input, pos, "string literal has no closing double quote")
-            })?;
+            let end = string_end(input, pos)
+                .ok_or_else(|| error_at(input, pos, "string literal has no closing double quote"))?;
             let raw = input.get(pos..end).unwrap_or_default();
             let s: String = serde_json::from_str(raw).map_err(|_| {
                 error_at(input, pos, "string literal has an invalid JSON escape or control character")

@@ -34,7 +34,6 @@ use serde_json::Value;
 use crate::error::ScimError;
 use crate::{GROUP_SCHEMA, USER_SCHEMA};
 
-
 /// Longest filter accepted, in bytes. An `or` of a hundred `userName eq "..."` terms with
 /// 30-character names is about 3,000 bytes; longer filters are refused rather than parsed.
 pub const FILTER_LENGTH_MAX: usize = 4096;
@@ -132,7 +131,10 @@ impl AttrPath {
     pub fn parse(text: &str) -> Result<AttrPath, String> {
         let (schema, rest) = match text.get(..4) {
             Some(p) if p.eq_ignore_ascii_case("urn:") => match text.rfind(':') {
-                Some(i) => (Some(text.get(..i).unwrap_or_default().to_owned()), text.get(i + 1..).unwrap_or_default()),
+                Some(i) => (
+                    Some(text.get(..i).unwrap_or_default().to_owned()),
+                    text.get(i + 1..).unwrap_or_default(),
+                ),
                 None => (None, text),
             },
             _ => (None, text),
@@ -141,7 +143,9 @@ impl AttrPath {
         let name = parts.next().unwrap_or_default();
         let sub_attr = parts.next();
         if parts.next().is_some() {
-            return Err(format!("attribute path '{text}' has more than one '.': only attr.subAttr is allowed"));
+            return Err(format!(
+                "attribute path '{text}' has more than one '.': only attr.subAttr is allowed"
+            ));
         }
         check_attr_name(name, text)?;
         if let Some(sub) = sub_attr {
@@ -153,9 +157,9 @@ impl AttrPath {
     /// Whether the schema prefix is absent or names a core schema (User or Group), so the
     /// attribute is at the top of the resource rather than inside an extension object.
     pub fn is_core(&self) -> bool {
-        self.schema.as_deref().is_none_or(|s| {
-            s.eq_ignore_ascii_case(USER_SCHEMA) || s.eq_ignore_ascii_case(GROUP_SCHEMA)
-        })
+        self.schema
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(USER_SCHEMA) || s.eq_ignore_ascii_case(GROUP_SCHEMA))
     }
 
     /// Whether this path names `name` (and no sub-attribute) in a core schema, ignoring case.

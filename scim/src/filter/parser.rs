@@ -103,7 +103,9 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Filter, ScimError> {
         let Some(t) = self.bump() else {
-            return Err(self.err(self.end_pos(), "expected an attribute path, 'not' or '(' but the filter ended"));
+            return Err(
+                self.err(self.end_pos(), "expected an attribute path, 'not' or '(' but the filter ended")
+            );
         };
         match t.tok {
             Tok::LParen => {
@@ -133,7 +135,10 @@ impl Parser<'_> {
         }
         let path = AttrPath::parse(word).map_err(|rule| self.err(pos, &rule))?;
         let Some(t) = self.bump() else {
-            return Err(self.err(self.end_pos(), "expected an operator (eq ne co sw ew gt ge lt le pr) or '[' after the attribute path"));
+            return Err(self.err(
+                self.end_pos(),
+                "expected an operator (eq ne co sw ew gt ge lt le pr) or '[' after the attribute path",
+            ));
         };
         match t.tok {
             Tok::LBracket => self.value_path(path, pos),
@@ -143,9 +148,15 @@ impl Parser<'_> {
                     let value = self.comp_value()?;
                     Ok(Filter::Compare { path, op, value })
                 }
-                None => Err(self.err(t.pos, &format!("'{w}' is not an operator: expected eq ne co sw ew gt ge lt le or pr"))),
+                None => Err(self.err(
+                    t.pos,
+                    &format!("'{w}' is not an operator: expected eq ne co sw ew gt ge lt le or pr"),
+                )),
             },
-            _ => Err(self.err(t.pos, "expected an operator (eq ne co sw ew gt ge lt le pr) or '[' after the attribute path")),
+            _ => Err(self.err(
+                t.pos,
+                "expected an operator (eq ne co sw ew gt ge lt le pr) or '[' after the attribute path",
+            )),
         }
     }
 
@@ -154,7 +165,9 @@ impl Parser<'_> {
             return Err(self.err(pos, "a value filter '[...]' cannot contain another value filter"));
         }
         if path.sub_attr.is_some() {
-            return Err(self.err(pos, "a value filter '[...]' applies to an attribute, not to a sub-attribute"));
+            return Err(
+                self.err(pos, "a value filter '[...]' applies to an attribute, not to a sub-attribute")
+            );
         }
         self.descend(pos)?;
         self.in_value_path = true;
@@ -187,5 +200,6 @@ impl Parser<'_> {
 }
 
 fn is_keyword(word: &str) -> bool {
-    ["and", "or", "not", "pr"].iter().any(|k| k.eq_ignore_ascii_case(word)) || CompareOp::from_word(word).is_some()
+    ["and", "or", "not", "pr"].iter().any(|k| k.eq_ignore_ascii_case(word))
+        || CompareOp::from_word(word).is_some()
 }
