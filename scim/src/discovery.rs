@@ -360,7 +360,7 @@ fn schema_attributes() -> Value {
         .json(),
     ]);
     json!([
-        ro("id", "reference", true, "The unique URI of the schema").json(),
+        ro("id", "reference", true, "The unique URI of the schema").with("referenceTypes", json!(["uri"])),
         ro("name", "string", false, "The schema's name").json(),
         ro("description", "string", false, "The schema's description").json(),
         Attr { multi_valued: true, ..ro("attributes", "complex", true, "The schema's attributes") }
