@@ -62,7 +62,7 @@ pub(crate) fn primary_value(obj: &Value, name: &str) -> Result<Option<String>, S
     for (i, item) in items.iter().enumerate() {
         let what = format!("{name}[{i}].value");
         let value = match item {
-            Value::String(_) => opt_string(&Value::from(serde_json::json!({"value": item})), "value", &what)?,
+            Value::String(_) => opt_string(&serde_json::json!({"value": item}), "value", &what)?,
             Value::Object(_) => opt_string(item, "value", &what)?,
             _ => return Err(ScimError::invalid_value(format!("'{name}[{i}]' must be an object"))),
         };

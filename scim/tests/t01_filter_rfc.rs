@@ -1,5 +1,8 @@
 //! The filter examples of RFC 7644 §3.4.2.2, parsed and evaluated against sample Users.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{Value, json};
 use varsel_scim::filter::{AttrPath, CompareOp, Filter, IndexedAttr, PointLookup};
 
@@ -75,8 +78,14 @@ fn rfc_examples_select_the_right_users() {
         (r#"title pr and userType eq "Employee""#, &["bjensen"]),
         (r#"title pr or userType eq "Intern""#, &["bjensen", "jsmith"]),
         (r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#, &["bjensen"]),
-        (r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#, &["bjensen"]),
-        (r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#, &["kari"]),
+        (
+            r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+            &["bjensen"],
+        ),
+        (
+            r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+            &["kari"],
+        ),
         (r#"userType eq "Employee" and (emails.type eq "work")"#, &["bjensen"]),
         (r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#, &["bjensen"]),
         (
@@ -97,7 +106,10 @@ fn case_rules() {
     assert_eq!(matching(r#"Emails[TYPE Eq "WORK"]"#), ["bjensen", "kari"]);
     assert_eq!(matching(r#"id eq "2819c223-7f76-453a-919d-413861904646""#), ["bjensen"]);
     assert!(matching(r#"id eq "2819C223-7F76-453A-919D-413861904646""#).is_empty());
-    assert_eq!(matching(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#), ["bjensen"]);
+    assert_eq!(
+        matching(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "701984""#),
+        ["bjensen"]
+    );
 }
 
 /// Goal: number, boolean and null literals compare with their JSON types.
@@ -130,15 +142,26 @@ fn and_binds_tighter_than_or() {
 #[test]
 fn point_lookups() {
     let lookup = |f: &str| Filter::parse(f).unwrap().point_lookup();
-    assert_eq!(lookup(r#"userName eq "bjensen""#), Some(PointLookup { attr: IndexedAttr::UserName, value: "bjensen".into() }));
-    assert_eq!(lookup(r#"externalId EQ "701984""#), Some(PointLookup { attr: IndexedAttr::ExternalId, value: "701984".into() }));
+    assert_eq!(
+        lookup(r#"userName eq "bjensen""#),
+        Some(PointLookup { attr: IndexedAttr::UserName, value: "bjensen".into() })
+    );
+    assert_eq!(
+        lookup(r#"externalId EQ "701984""#),
+        Some(PointLookup { attr: IndexedAttr::ExternalId, value: "701984".into() })
+    );
     assert_eq!(lookup(r#"displayName eq "Brannvakt""#).map(|l| l.attr), Some(IndexedAttr::DisplayName));
     assert_eq!(
         lookup(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#).map(|l| l.attr),
         Some(IndexedAttr::UserName)
     );
     assert!(IndexedAttr::ExternalId.case_exact() && !IndexedAttr::UserName.case_exact());
-    for scan in [r#"userName sw "b""#, r#"userName eq "a" or userName eq "b""#, "userName eq 3", r#"name.userName eq "x""#] {
+    for scan in [
+        r#"userName sw "b""#,
+        r#"userName eq "a" or userName eq "b""#,
+        "userName eq 3",
+        r#"name.userName eq "x""#,
+    ] {
         assert_eq!(lookup(scan), None, "{scan}");
     }
 }

@@ -1,6 +1,9 @@
 //! Bad filters are refused with 400 `invalidFilter` naming the position and the rule, bounds
 //! hold, and no input makes the parser or evaluator panic.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use serde_json::json;
 use varsel_scim::filter::{FILTER_LENGTH_MAX, FILTER_NESTING_MAX, Filter};
@@ -40,7 +43,10 @@ fn malformed_filters_are_refused() {
 #[test]
 fn detail_names_the_position() {
     let e = Filter::parse(r#"userName is "a""#).unwrap_err();
-    assert_eq!(e.detail, "invalid filter at character 10: 'is' is not an operator: expected eq ne co sw ew gt ge lt le or pr");
+    assert_eq!(
+        e.detail,
+        "invalid filter at character 10: 'is' is not an operator: expected eq ne co sw ew gt ge lt le or pr"
+    );
     assert_eq!(e.to_json()["scimType"], "invalidFilter");
 }
 
@@ -52,7 +58,8 @@ fn bounds() {
     assert!(Filter::parse(&nested(FILTER_NESTING_MAX)).is_ok());
     let e = Filter::parse(&nested(FILTER_NESTING_MAX + 1)).unwrap_err();
     assert!(e.detail.contains("nests deeper"), "{}", e.detail);
-    let nots = format!("{}a pr{}", "not (".repeat(FILTER_NESTING_MAX + 1), ")".repeat(FILTER_NESTING_MAX + 1));
+    let nots =
+        format!("{}a pr{}", "not (".repeat(FILTER_NESTING_MAX + 1), ")".repeat(FILTER_NESTING_MAX + 1));
     assert!(Filter::parse(&nots).is_err());
 
     let long = format!(r#"userName eq "{}""#, "x".repeat(FILTER_LENGTH_MAX));

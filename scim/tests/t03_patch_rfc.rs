@@ -1,5 +1,8 @@
 //! The PATCH examples of RFC 7644 §3.5.2, applied to sample resources.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{Value, json};
 use varsel_scim::patch::{self, PATCH_OP_SCHEMA};
 
@@ -70,7 +73,8 @@ fn remove_examples() {
     assert!(g.get("members").is_none());
 
     let mut u = user();
-    patch(&mut u, json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}])).unwrap();
+    patch(&mut u, json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}]))
+        .unwrap();
     assert_eq!(u["emails"], json!([{"value": "babs@jensen.org", "type": "home"}]));
 }
 
@@ -108,8 +112,15 @@ fn replace_examples() {
     patch(&mut u, json!([{"op": "replace", "path": "name.familyName", "value": "Jensen-Hansen"}])).unwrap();
     assert_eq!(u["name"], json!({"familyName": "Jensen-Hansen", "givenName": "Barbara"}));
 
-    patch(&mut u, json!([{"op": "replace", "value": {"emails": [{"value": "new@example.com"}], "nickname": "Babs"}}])).unwrap();
-    assert_eq!((u["emails"].clone(), u["nickname"].clone()), (json!([{"value": "new@example.com"}]), json!("Babs")));
+    patch(
+        &mut u,
+        json!([{"op": "replace", "value": {"emails": [{"value": "new@example.com"}], "nickname": "Babs"}}]),
+    )
+    .unwrap();
+    assert_eq!(
+        (u["emails"].clone(), u["nickname"].clone()),
+        (json!([{"value": "new@example.com"}]), json!("Babs"))
+    );
 }
 
 /// Goal: every error of §3.5.2 has its scimType and a detail naming the operation.
@@ -120,17 +131,32 @@ fn errors() {
         (json!([{"op": "replace", "path": "id", "value": "x"}]), "mutability", "'id' is readOnly"),
         (json!([{"op": "remove", "path": "meta"}]), "mutability", "'meta' is readOnly"),
         (json!([{"op": "replace", "value": {"id": "other"}}]), "mutability", "'id'"),
-        (json!([{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}]), "invalidPath", "no closing"),
-        (json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}]), "invalidPath", "expected a value"),
+        (
+            json!([{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}]),
+            "invalidPath",
+            "no closing",
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq]", "value": "x"}]),
+            "invalidPath",
+            "expected a value",
+        ),
         (json!([{"op": "replace", "path": "a.b.c", "value": "x"}]), "invalidPath", "more than one"),
-        (json!([{"op": "replace", "path": "emails[type co \"x\"].value", "value": "y"}]), "noTarget", "no element of 'emails'"),
+        (
+            json!([{"op": "replace", "path": "emails[type co \"x\"].value", "value": "y"}]),
+            "noTarget",
+            "no element of 'emails'",
+        ),
         (json!([{"op": "remove"}]), "noTarget", "needs a 'path'"),
         (json!([{"op": "add", "path": "nickname"}]), "invalidValue", "needs a 'value'"),
         (json!([{"op": "add", "value": "just a string"}]), "invalidValue", "must be an object"),
         (json!([{"op": "move", "path": "a", "value": 1}]), "invalidSyntax", "must be \"add\""),
         (json!([]), "invalidSyntax", "from 1 to 1000"),
-        (json!([{"op": "replace", "path": "userName", "value": "ok"}, {"op": "replace", "path": "id", "value": "x"}]),
-         "mutability", "Operations[1]"),
+        (
+            json!([{"op": "replace", "path": "userName", "value": "ok"}, {"op": "replace", "path": "id", "value": "x"}]),
+            "mutability",
+            "Operations[1]",
+        ),
     ];
     for (ops, scim_type, fragment) in cases {
         let mut u = user();
@@ -148,7 +174,8 @@ fn errors() {
 #[test]
 fn same_id_is_ignored() {
     let mut u = user();
-    patch(&mut u, json!([{"op": "replace", "value": {"id": BJENSEN, "userName": "babs", "schemas": ["x"]}}])).unwrap();
+    patch(&mut u, json!([{"op": "replace", "value": {"id": BJENSEN, "userName": "babs", "schemas": ["x"]}}]))
+        .unwrap();
     assert_eq!((u["id"].as_str(), u["userName"].as_str()), (Some(BJENSEN), Some("babs")));
     assert_eq!(u["schemas"], user()["schemas"]);
 }
@@ -159,7 +186,8 @@ fn same_id_is_ignored() {
 fn extension_attributes() {
     let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let mut u = user();
-    patch(&mut u, json!([{"op": "add", "path": format!("{ext}:employeeNumber"), "value": "701984"}])).unwrap();
+    patch(&mut u, json!([{"op": "add", "path": format!("{ext}:employeeNumber"), "value": "701984"}]))
+        .unwrap();
     assert_eq!(u[ext]["employeeNumber"], "701984");
     patch(&mut u, json!([{"op": "replace", "value": {ext: {"department": "Tour"}}}])).unwrap();
     assert_eq!(u[ext], json!({"employeeNumber": "701984", "department": "Tour"}));

@@ -1,6 +1,9 @@
 //! PATCH requests as Entra ID and Okta send them, through the whole round trip the server
 //! does: stored record → `to_resource` → `patch::apply` → `from_resource`.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{Value, json};
 use varsel_scim::patch::{self, PATCH_OP_SCHEMA};
 use varsel_scim::{Meta, ScimError, ScimGroup, ScimUser, group, user};
@@ -38,7 +41,8 @@ fn patch_group(g: &ScimGroup, ops: Value) -> Result<ScimGroup, ScimError> {
 /// `"True"` reactivates. Method: both requests through the round trip.
 #[test]
 fn entra_active_as_string() {
-    let off = patch_user(&stored_user(), json!([{"op": "Replace", "path": "active", "value": "False"}])).unwrap();
+    let off =
+        patch_user(&stored_user(), json!([{"op": "Replace", "path": "active", "value": "False"}])).unwrap();
     assert!(!off.active);
     let on = patch_user(&off, json!([{"op": "replace", "path": "active", "value": "True"}])).unwrap();
     assert!(on.active);
@@ -75,21 +79,36 @@ fn entra_pathless_with_paths_as_keys() {
         "displayName": "Kari N."
     }}]);
     let u = patch_user(&stored_user(), ops).unwrap();
-    assert_eq!((u.active, u.email.as_deref(), u.display_name.as_deref()), (false, Some("k@kommune.no"), Some("Kari N.")));
+    assert_eq!(
+        (u.active, u.email.as_deref(), u.display_name.as_deref()),
+        (false, Some("k@kommune.no"), Some("Kari N."))
+    );
 }
 
 /// Goal: Entra's group membership changes (add and remove with a value list).
 /// Method: add two members, remove one by value list, remove one that is not there.
 #[test]
 fn entra_group_members() {
-    let g = ScimGroup { id: Some("g1".into()), display_name: "Brannvakt".into(), external_id: None, members: vec!["u1".into()] };
-    let g = patch_group(&g, json!([{"op": "Add", "path": "members", "value": [{"value": "u2"}, {"value": "u3"}]}])).unwrap();
+    let g = ScimGroup {
+        id: Some("g1".into()),
+        display_name: "Brannvakt".into(),
+        external_id: None,
+        members: vec!["u1".into()],
+    };
+    let g = patch_group(
+        &g,
+        json!([{"op": "Add", "path": "members", "value": [{"value": "u2"}, {"value": "u3"}]}]),
+    )
+    .unwrap();
     assert_eq!(g.members, ["u1", "u2", "u3"]);
-    let g = patch_group(&g, json!([{"op": "Remove", "path": "members", "value": [{"value": "u2"}]}])).unwrap();
+    let g =
+        patch_group(&g, json!([{"op": "Remove", "path": "members", "value": [{"value": "u2"}]}])).unwrap();
     assert_eq!(g.members, ["u1", "u3"]);
-    let g = patch_group(&g, json!([{"op": "Remove", "path": "members", "value": [{"value": "gone"}]}])).unwrap();
+    let g =
+        patch_group(&g, json!([{"op": "Remove", "path": "members", "value": [{"value": "gone"}]}])).unwrap();
     assert_eq!(g.members, ["u1", "u3"]);
-    let g = patch_group(&g, json!([{"op": "Replace", "path": "displayName", "value": "Brannvakt Nord"}])).unwrap();
+    let g = patch_group(&g, json!([{"op": "Replace", "path": "displayName", "value": "Brannvakt Nord"}]))
+        .unwrap();
     assert_eq!(g.display_name, "Brannvakt Nord");
 }
 
@@ -97,14 +116,28 @@ fn entra_group_members() {
 /// with `display`. Method: each request through the group round trip.
 #[test]
 fn okta_group_forms() {
-    let g = ScimGroup { id: Some("g1".into()), display_name: "Vakt".into(), external_id: None, members: vec!["u1".into(), "u2".into()] };
-    let g = patch_group(&g, json!([{"op": "replace", "value": {"id": "g1", "displayName": "Vakt 2"}}])).unwrap();
+    let g = ScimGroup {
+        id: Some("g1".into()),
+        display_name: "Vakt".into(),
+        external_id: None,
+        members: vec!["u1".into(), "u2".into()],
+    };
+    let g =
+        patch_group(&g, json!([{"op": "replace", "value": {"id": "g1", "displayName": "Vakt 2"}}])).unwrap();
     assert_eq!(g.display_name, "Vakt 2");
     let g = patch_group(&g, json!([{"op": "remove", "path": "members[value eq \"u1\"]"}])).unwrap();
     assert_eq!(g.members, ["u2"]);
-    let g = patch_group(&g, json!([{"op": "add", "path": "members", "value": [{"value": "u9", "display": "Ola"}]}])).unwrap();
+    let g = patch_group(
+        &g,
+        json!([{"op": "add", "path": "members", "value": [{"value": "u9", "display": "Ola"}]}]),
+    )
+    .unwrap();
     assert_eq!(g.members, ["u2", "u9"]);
-    let e = patch_group(&g, json!([{"op": "add", "path": "members", "value": [{"value": "g7", "type": "Group"}]}])).unwrap_err();
+    let e = patch_group(
+        &g,
+        json!([{"op": "add", "path": "members", "value": [{"value": "g7", "type": "Group"}]}]),
+    )
+    .unwrap_err();
     assert!(e.detail.contains("do not nest"), "{}", e.detail);
 }
 
@@ -121,7 +154,11 @@ fn okta_deactivate() {
 /// refused by the mapping (it is required). Method: remove paths through the round trip.
 #[test]
 fn remove_then_required_check() {
-    let u = patch_user(&stored_user(), json!([{"op": "remove", "path": "phoneNumbers"}, {"op": "remove", "path": "emails"}])).unwrap();
+    let u = patch_user(
+        &stored_user(),
+        json!([{"op": "remove", "path": "phoneNumbers"}, {"op": "remove", "path": "emails"}]),
+    )
+    .unwrap();
     assert_eq!((u.phone, u.email), (None, None));
     let e = patch_user(&stored_user(), json!([{"op": "remove", "path": "userName"}])).unwrap_err();
     assert_eq!((e.status, e.scim_type), (400, Some("invalidValue")));

@@ -1,5 +1,8 @@
 //! User and Group mapping both ways: round trips, choice of phone/e-mail/name, validation.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::json;
 use varsel_scim::{Meta, ScimGroup, ScimUser, group, user};
 
@@ -24,7 +27,10 @@ fn full_user() -> ScimUser {
 /// Method: a full user and a minimal one.
 #[test]
 fn user_round_trip() {
-    for u in [full_user(), ScimUser { id: Some("1".into()), user_name: "min".into(), active: true, ..ScimUser::default() }] {
+    for u in [
+        full_user(),
+        ScimUser { id: Some("1".into()), user_name: "min".into(), active: true, ..ScimUser::default() },
+    ] {
         assert_eq!(user::from_resource(&user::to_resource(&u, &meta(1))).unwrap(), u);
     }
 }
@@ -48,7 +54,9 @@ fn user_resource_shape() {
         })
     );
     let bare = user::to_resource(&ScimUser { user_name: "x".into(), ..ScimUser::default() }, &meta(1));
-    assert!(bare.get("emails").is_none() && bare.get("id").is_none() && bare["meta"].get("location").is_none());
+    assert!(
+        bare.get("emails").is_none() && bare.get("id").is_none() && bare["meta"].get("location").is_none()
+    );
 }
 
 /// Goal: the primary phone and e-mail are kept, else the first non-empty; the name falls back
@@ -62,7 +70,9 @@ fn choices_from_input() {
         }
         user::from_resource(&b).unwrap()
     };
-    let u = base(json!({"phoneNumbers": [{"value": ""}, {"value": "+471", "type": "work"}, {"value": "+472", "primary": "True"}]}));
+    let u = base(
+        json!({"phoneNumbers": [{"value": ""}, {"value": "+471", "type": "work"}, {"value": "+472", "primary": "True"}]}),
+    );
     assert_eq!(u.phone.as_deref(), Some("+472"));
     let u = base(json!({"emails": [{"value": "a@x"}, {"value": "b@x"}]}));
     assert_eq!(u.email.as_deref(), Some("a@x"));
@@ -89,11 +99,23 @@ fn user_validation() {
         (json!({"schemas": [s], "userName": "  "}), "invalidValue", "'userName' is required"),
         (json!({"schemas": [s], "userName": 7}), "invalidValue", "'userName' must be a string"),
         (json!({"schemas": [s], "userName": "a", "active": 1}), "invalidValue", "'active'"),
-        (json!({"schemas": [s], "userName": "a", "emails": "a@b"}), "invalidValue", "'emails' must be an array"),
-        (json!({"schemas": [s], "userName": "a", "emails": [{"value": 3}]}), "invalidValue", "'emails[0].value'"),
+        (
+            json!({"schemas": [s], "userName": "a", "emails": "a@b"}),
+            "invalidValue",
+            "'emails' must be an array",
+        ),
+        (
+            json!({"schemas": [s], "userName": "a", "emails": [{"value": 3}]}),
+            "invalidValue",
+            "'emails[0].value'",
+        ),
         (json!({"schemas": [s], "userName": "a", "phoneNumbers": [1]}), "invalidValue", "'phoneNumbers[0]'"),
         (json!({"schemas": [s], "userName": "a", "name": "B"}), "invalidValue", "'name' must be an object"),
-        (json!({"schemas": [s], "userName": "x".repeat(varsel_scim::VALUE_LENGTH_MAX + 1)}), "invalidValue", "longer than"),
+        (
+            json!({"schemas": [s], "userName": "x".repeat(varsel_scim::VALUE_LENGTH_MAX + 1)}),
+            "invalidValue",
+            "longer than",
+        ),
     ];
     for (body, scim_type, fragment) in cases {
         let e = user::from_resource(&body).expect_err(&body.to_string());
@@ -113,7 +135,10 @@ fn group_round_trip() {
         members: vec!["u1".into(), "u2".into()],
     };
     let r = group::to_resource(&g, &meta(2));
-    assert_eq!(r["members"][1], json!({"value": "u2", "$ref": "https://varsel.example/scim/v2/Users/u2", "type": "User"}));
+    assert_eq!(
+        r["members"][1],
+        json!({"value": "u2", "$ref": "https://varsel.example/scim/v2/Users/u2", "type": "User"})
+    );
     assert_eq!(r["meta"]["location"], "https://varsel.example/scim/v2/Groups/g1");
     assert_eq!(group::from_resource(&r).unwrap(), g);
     let empty = ScimGroup { members: vec![], ..g.clone() };
@@ -130,8 +155,14 @@ fn group_validation() {
         (json!({"schemas": [s]}), "'displayName' is required"),
         (json!({"schemas": [s], "displayName": "d", "members": {}}), "'members' must be an array"),
         (json!({"schemas": [s], "displayName": "d", "members": ["u1"]}), "'members[0]' must be an object"),
-        (json!({"schemas": [s], "displayName": "d", "members": [{"display": "x"}]}), "'members[0].value' is required"),
-        (json!({"schemas": [s], "displayName": "d", "members": [{"value": "g", "type": "Group"}]}), "do not nest"),
+        (
+            json!({"schemas": [s], "displayName": "d", "members": [{"display": "x"}]}),
+            "'members[0].value' is required",
+        ),
+        (
+            json!({"schemas": [s], "displayName": "d", "members": [{"value": "g", "type": "Group"}]}),
+            "do not nest",
+        ),
     ];
     for (body, fragment) in cases {
         let e = group::from_resource(&body).expect_err(&body.to_string());

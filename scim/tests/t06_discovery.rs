@@ -1,6 +1,9 @@
 //! The discovery documents carry what RFC 7643 §5–§7 and RFC 7644 §4 require, and what
 //! scim2-tester reads from them.
 
+// A test that fails panics; that is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::Value;
 use varsel_scim::discovery;
 
@@ -11,7 +14,14 @@ const BASE: &str = "https://varsel.example/scim/v2";
 fn service_provider_config() {
     let spc = discovery::service_provider_config(BASE);
     assert_eq!(spc["schemas"][0], discovery::SERVICE_PROVIDER_CONFIG_SCHEMA);
-    for (feature, supported) in [("patch", true), ("filter", true), ("etag", true), ("bulk", false), ("changePassword", false), ("sort", false)] {
+    for (feature, supported) in [
+        ("patch", true),
+        ("filter", true),
+        ("etag", true),
+        ("bulk", false),
+        ("changePassword", false),
+        ("sort", false),
+    ] {
         assert_eq!(spc[feature]["supported"], supported, "{feature}");
     }
     assert_eq!(spc["filter"]["maxResults"], varsel_scim::list::COUNT_MAX);
@@ -54,7 +64,16 @@ fn schemas_are_complete() {
         let Value::Array(attrs) = attrs else { panic!("{at}: attributes not an array") };
         for a in attrs {
             let name = a["name"].as_str().unwrap_or_default();
-            for key in ["type", "multiValued", "description", "required", "caseExact", "mutability", "returned", "uniqueness"] {
+            for key in [
+                "type",
+                "multiValued",
+                "description",
+                "required",
+                "caseExact",
+                "mutability",
+                "returned",
+                "uniqueness",
+            ] {
                 assert!(a.get(key).is_some(), "{at}.{name} lacks {key}");
             }
             if a["type"] == "complex" {
@@ -80,14 +99,24 @@ fn schemas_are_complete() {
 #[test]
 fn user_and_group_characteristics() {
     let find = |schema: &Value, name: &str| -> Value {
-        schema["attributes"].as_array().and_then(|a| a.iter().find(|x| x["name"] == name).cloned()).unwrap_or_default()
+        schema["attributes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name).cloned())
+            .unwrap_or_default()
     };
     let user = discovery::schema(BASE, varsel_scim::USER_SCHEMA).unwrap_or_default();
     let user_name = find(&user, "userName");
-    assert_eq!((user_name["required"].as_bool(), user_name["uniqueness"].as_str()), (Some(true), Some("server")));
+    assert_eq!(
+        (user_name["required"].as_bool(), user_name["uniqueness"].as_str()),
+        (Some(true), Some("server"))
+    );
     assert_eq!(find(&user, "emails")["multiValued"], true);
     assert_eq!(find(&user, "active")["type"], "boolean");
-    assert!(find(&user, "preferredLanguage")["canonicalValues"].as_array().is_some_and(|v| v.contains(&"nb".into())));
+    assert!(
+        find(&user, "preferredLanguage")["canonicalValues"]
+            .as_array()
+            .is_some_and(|v| v.contains(&"nb".into()))
+    );
     let group = discovery::schema(BASE, varsel_scim::GROUP_SCHEMA).unwrap_or_default();
     assert_eq!(find(&group, "displayName")["required"], true);
     let members = find(&group, "members");
