@@ -227,8 +227,16 @@ fn user_attributes() -> Value {
             ..STRING
         }
         .with("canonicalValues", json!(PREFERRED_LANGUAGES)),
-        Attr { name: "active", kind: "boolean", description: "False keeps the contact out of every future alert", ..STRING }
-            .json(),
+        // Required because a contact always has a value: absent on input means true, and
+        // there is no "unassigned" to go back to, so a PATCH remove cannot be honoured.
+        Attr {
+            name: "active",
+            kind: "boolean",
+            required: true,
+            description: "False keeps the contact out of every future alert; true when not given",
+            ..STRING
+        }
+        .json(),
     ])
 }
 
