@@ -78,7 +78,8 @@ impl Default for Paging {
 impl Paging {
     /// The 0-based range of the whole (sorted, filtered) result that is this page.
     pub fn window(&self, total: usize) -> Range<usize> {
-        let start = (self.start_index - 1).min(total);
+        // `start_index` is at least 1 when parsed, but the fields are public.
+        let start = self.start_index.saturating_sub(1).min(total);
         start..start.saturating_add(self.count).min(total)
     }
 }

@@ -70,6 +70,22 @@ fn bounds() {
     assert!(Filter::parse(&just).is_ok());
 }
 
+/// Goal: the longest possible chain of `or` terms (a left-deep tree as deep as the filter is
+/// long) parses, evaluates and drops without exhausting the stack. Method: `a pr or a pr ...`
+/// up to the length bound, on a test thread's default stack.
+#[test]
+fn longest_chain_evaluates() {
+    let term = "x pr or ";
+    let mut s = term.repeat((FILTER_LENGTH_MAX - 4) / term.len());
+    s.push_str("a pr");
+    assert!(s.len() <= FILTER_LENGTH_MAX);
+    let f = Filter::parse(&s).unwrap();
+    assert!(f.matches(&json!({"a": 1})));
+    assert!(!f.matches(&json!({"b": 1})));
+    let and = format!("{}a pr", "x pr and ".repeat((FILTER_LENGTH_MAX - 4) / 9));
+    assert!(!Filter::parse(&and).unwrap().matches(&json!({"a": 1})));
+}
+
 proptest! {
     /// Goal: no input makes parsing or evaluation panic. Method: arbitrary strings and
     /// strings built from filter tokens, parsed and (when valid) evaluated.

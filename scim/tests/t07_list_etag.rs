@@ -34,6 +34,8 @@ fn windows() {
     assert_eq!(w(21, 10), 20..25);
     assert_eq!(w(30, 10), 25..25);
     assert_eq!(w(1, 0), 0..0);
+    assert_eq!(w(0, 5), 0..5, "a start index of 0 built by hand is read as 1");
+    assert_eq!(w(usize::MAX, usize::MAX), 25..25);
 }
 
 /// Goal: the ListResponse has the RFC 7644 §3.4.2 members. Method: build one, read it.
