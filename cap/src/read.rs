@@ -626,7 +626,7 @@ impl<'a, 'input> Children<'a, 'input> {
         };
         let name = node.tag_name().name();
         let path = format!("{}/{name}", self.path);
-        if self.taken.iter().any(|t| *t == name) {
+        if self.taken.contains(&name) {
             let message = format!("appears more than once in `{}`; CAP 1.2 allows one", self.parent_name());
             return Err(self.err(path, node, CapRule::Repeated, message));
         }

@@ -47,7 +47,10 @@ fn malformed_xml() {
     assert_eq!(refused(unclosed).line, Some(2));
     assert_refused("text", "hello", "document", CapRule::Xml, "is not well-formed XML");
     assert_refused("empty", "", "document", CapRule::Xml, "is not well-formed XML");
-    let dtd = format!("<!DOCTYPE alert [<!ENTITY a \"aaaa\">]>\n{}", base().replace("<?xml version = \"1.0\" encoding = \"UTF-8\"?>", ""));
+    let dtd = format!(
+        "<!DOCTYPE alert [<!ENTITY a \"aaaa\">]>\n{}",
+        base().replace("<?xml version = \"1.0\" encoding = \"UTF-8\"?>", "")
+    );
     assert_refused("dtd", &dtd, "document", CapRule::Xml, "DTD");
     let nodes = with("<scope>", &format!("{}<scope>", "<!---->".repeat(XML_NODES_MAX as usize)));
     assert_refused("nodes", &nodes, "document", CapRule::Xml, "XML nodes");
@@ -67,7 +70,13 @@ fn wrong_namespace() {
     let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"/>";
     assert_refused("root", atom, "document", CapRule::Namespace, "the root element is `feed`");
     let foreign = with("<contact>", "<x:colour xmlns:x=\"urn:example\">red</x:colour><contact>");
-    assert_refused("foreign child", &foreign, "alert/info[1]/colour", CapRule::Namespace, "only CAP elements");
+    assert_refused(
+        "foreign child",
+        &foreign,
+        "alert/info[1]/colour",
+        CapRule::Namespace,
+        "only CAP elements",
+    );
 }
 
 /// Goal: the structure of the schema is enforced. Method: a missing element, a missing
@@ -78,25 +87,58 @@ fn structure() {
     let no_sender = with("<sender>KSTO@NWS.NOAA.GOV</sender>", "");
     assert_refused("missing", &no_sender, "alert/sender", CapRule::Required, "is missing");
     let no_category = with("<category>Met</category>", "");
-    assert_refused("category", &no_category, "alert/info[1]/category[1]", CapRule::Required, "requires `category`");
+    assert_refused(
+        "category",
+        &no_category,
+        "alert/info[1]/category[1]",
+        CapRule::Required,
+        "requires `category`",
+    );
     let empty_event = with("<event>SEVERE THUNDERSTORM</event>", "<event>  </event>");
     assert_refused("empty", &empty_event, "alert/info[1]/event", CapRule::Required, "is empty");
     let unknown = with("<contact>", "<colour>red</colour><contact>");
-    assert_refused("unknown", &unknown, "alert/info[1]/colour", CapRule::UnknownElement, "not an element of `info`");
-    let swapped = with("<sent>2003-06-17T14:57:00-07:00</sent>\n    <status>Actual</status>", "<status>Actual</status><sent>2003-06-17T14:57:00-07:00</sent>");
+    assert_refused(
+        "unknown",
+        &unknown,
+        "alert/info[1]/colour",
+        CapRule::UnknownElement,
+        "not an element of `info`",
+    );
+    let swapped = with(
+        "<sent>2003-06-17T14:57:00-07:00</sent>\n    <status>Actual</status>",
+        "<status>Actual</status><sent>2003-06-17T14:57:00-07:00</sent>",
+    );
     assert_refused("swapped", &swapped, "alert/sent", CapRule::Order, "puts `sent` before `status`");
-    let late = with("<contact>BARUFFALDI/JUSKIE</contact>", "<contact>BARUFFALDI/JUSKIE</contact><headline>again</headline>");
+    let late = with(
+        "<contact>BARUFFALDI/JUSKIE</contact>",
+        "<contact>BARUFFALDI/JUSKIE</contact><headline>again</headline>",
+    );
     assert_refused("repeated", &late, "alert/info[1]/headline", CapRule::Repeated, "more than once");
     let late_category = with("<contact>", "<category>Geo</category><contact>");
-    assert_refused("late", &late_category, "alert/info[1]/category", CapRule::Order, "puts `category` before `event`");
+    assert_refused(
+        "late",
+        &late_category,
+        "alert/info[1]/category",
+        CapRule::Order,
+        "puts `category` before `event`",
+    );
     let nested = with("<event>SEVERE THUNDERSTORM</event>", "<event>SEVERE <b>THUNDER</b>STORM</event>");
     assert_refused("nested", &nested, "alert/info[1]/event", CapRule::Content, "holds only text");
     let stray = with("<category>Met</category>", "stray words<category>Met</category>");
     assert_refused("stray", &stray, "alert/info[1]", CapRule::Content, "outside its elements");
     let signed = with("</alert>", "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"/></alert>");
     assert!(parse(&signed).is_ok(), "an XML signature may close the alert");
-    let after_signature = with("</alert>", "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"/><note>late</note></alert>");
-    assert_refused("after signature", &after_signature, "alert/note", CapRule::Order, "after the XML signature");
+    let after_signature = with(
+        "</alert>",
+        "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"/><note>late</note></alert>",
+    );
+    assert_refused(
+        "after signature",
+        &after_signature,
+        "alert/note",
+        CapRule::Order,
+        "after the XML signature",
+    );
 }
 
 /// Goal: enumerated elements take only the schema's values. Method: a misspelt status, a
@@ -104,7 +146,13 @@ fn structure() {
 #[test]
 fn enumerations() {
     let status = with("<status>Actual</status>", "<status>Actuall</status>");
-    assert_refused("status", &status, "alert/status", CapRule::Enumeration, "Actual, Exercise, System, Test, Draft");
+    assert_refused(
+        "status",
+        &status,
+        "alert/status",
+        CapRule::Enumeration,
+        "Actual, Exercise, System, Test, Draft",
+    );
     let urgency = with("<urgency>Immediate</urgency>", "<urgency>immediate</urgency>");
     assert_refused("urgency", &urgency, "alert/info[1]/urgency", CapRule::Enumeration, "case matters");
     let category = with("<category>Met</category>", "<category>Met</category><category>Weather</category>");
@@ -119,11 +167,14 @@ fn enumerations() {
 fn date_times() {
     let z = with("<sent>2003-06-17T14:57:00-07:00</sent>", "<sent>2003-06-17T21:57:00Z</sent>");
     assert_refused("Z", &z, "alert/sent", CapRule::DateTime, "CAP writes UTC as -00:00");
-    let fraction = with("<sent>2003-06-17T14:57:00-07:00</sent>", "<sent>2003-06-17T14:57:00.250-07:00</sent>");
+    let fraction =
+        with("<sent>2003-06-17T14:57:00-07:00</sent>", "<sent>2003-06-17T14:57:00.250-07:00</sent>");
     assert_refused("fraction", &fraction, "alert/sent", CapRule::DateTime, "fractional seconds");
-    let no_offset = with("<expires>2003-06-17T16:00:00-07:00</expires>", "<expires>2003-06-17T16:00:00</expires>");
+    let no_offset =
+        with("<expires>2003-06-17T16:00:00-07:00</expires>", "<expires>2003-06-17T16:00:00</expires>");
     assert_refused("offset", &no_offset, "alert/info[1]/expires", CapRule::DateTime, "no offset from UTC");
-    let feb30 = with("<expires>2003-06-17T16:00:00-07:00</expires>", "<expires>2003-02-30T16:00:00-07:00</expires>");
+    let feb30 =
+        with("<expires>2003-06-17T16:00:00-07:00</expires>", "<expires>2003-02-30T16:00:00-07:00</expires>");
     assert_refused("day", &feb30, "alert/info[1]/expires", CapRule::DateTime, "has day 30");
 }
 
@@ -138,7 +189,8 @@ fn identifier_and_sender_characters() {
     assert_refused("amp", &amp, "alert/sender", CapRule::Characters, "'&'");
     let lt = with("<identifier>KSTO1055887203</identifier>", "<identifier>KSTO&lt;1</identifier>");
     assert_refused("lt", &lt, "alert/identifier", CapRule::Characters, "'<'");
-    let padded = with("<identifier>KSTO1055887203</identifier>", "<identifier>\n  KSTO1055887203\n</identifier>");
+    let padded =
+        with("<identifier>KSTO1055887203</identifier>", "<identifier>\n  KSTO1055887203\n</identifier>");
     assert_eq!(parse(&padded).unwrap().identifier, "KSTO1055887203", "indentation is not part of it");
 }
 
@@ -163,11 +215,23 @@ fn references() {
 fn polygons() {
     let poly = |text: &str| with(POLYGON, text);
     let three = poly("38.47,-120.14 38.34,-119.95 38.47,-120.14");
-    assert_refused("three", &three, POLYGON_PATH, CapRule::Polygon, "has 3 points; a polygon needs at least 4");
+    assert_refused(
+        "three",
+        &three,
+        POLYGON_PATH,
+        CapRule::Polygon,
+        "has 3 points; a polygon needs at least 4",
+    );
     let open = poly("38.47,-120.14 38.34,-119.95 38.52,-119.74 38.62,-119.89");
     assert_refused("open", &open, POLYGON_PATH, CapRule::Polygon, "is not closed");
     let lat = poly("91,-120.14 38.34,-119.95 38.52,-119.74 91,-120.14");
-    assert_refused("lat", &lat, POLYGON_PATH, CapRule::Polygon, "point 1: has the latitude 91, outside -90 to 90");
+    assert_refused(
+        "lat",
+        &lat,
+        POLYGON_PATH,
+        CapRule::Polygon,
+        "point 1: has the latitude 91, outside -90 to 90",
+    );
     let lon = poly("38.47,-181 38.34,-119.95 38.52,-119.74 38.47,-181");
     assert_refused("lon", &lon, POLYGON_PATH, CapRule::Polygon, "longitude -181, outside -180 to 180");
     let pair = poly("38.47,-120.14 38.34;-119.95 38.52,-119.74 38.47,-120.14");
@@ -175,14 +239,26 @@ fn polygons() {
     let exponent = poly("3.8e1,-120.14 38.34,-119.95 38.52,-119.74 3.8e1,-120.14");
     assert_refused("exponent", &exponent, POLYGON_PATH, CapRule::Polygon, "not a decimal number");
     let many = poly(&"1,1 ".repeat(POLYGON_POINTS_MAX + 1));
-    assert_refused("many", &many, POLYGON_PATH, CapRule::Polygon, &format!("more than {POLYGON_POINTS_MAX} points"));
+    assert_refused(
+        "many",
+        &many,
+        POLYGON_PATH,
+        CapRule::Polygon,
+        &format!("more than {POLYGON_POINTS_MAX} points"),
+    );
     let amber = common::fixture("a4_amber.xml");
     let second = amber.replacen(
         "<areaDesc>condado de Los Ángeles</areaDesc>",
         "<areaDesc>condado de Los Ángeles</areaDesc><polygon>1,1 2,2 1,1</polygon>",
         1,
     );
-    assert_refused("second info", &second, "alert/info[2]/area[1]/polygon[1]", CapRule::Polygon, "has 3 points");
+    assert_refused(
+        "second info",
+        &second,
+        "alert/info[2]/area[1]/polygon[1]",
+        CapRule::Polygon,
+        "has 3 points",
+    );
 }
 
 /// Goal: circles are `lat,lon radius` with a radius in km from 0. Method: no radius, a
@@ -193,9 +269,13 @@ fn circles() {
     let path = "alert/info[1]/area[1]/circle[1]";
     let no_radius = xml.replace("<circle>32.9525,-115.5527 0</circle>", "<circle>32.9525,-115.5527</circle>");
     assert_refused("no radius", &no_radius, path, CapRule::Circle, "a circle is a centre and a radius in km");
-    let negative = xml.replace("<circle>32.9525,-115.5527 0</circle>", "<circle>32.9525,-115.5527 -1</circle>");
+    let negative =
+        xml.replace("<circle>32.9525,-115.5527 0</circle>", "<circle>32.9525,-115.5527 -1</circle>");
     assert_refused("negative", &negative, path, CapRule::Circle, "outside 0 to");
-    let second = xml.replace("<circle>32.9525,-115.5527 0</circle>", "<circle>32.9525,-115.5527 0</circle><circle>32,-200 1</circle>");
+    let second = xml.replace(
+        "<circle>32.9525,-115.5527 0</circle>",
+        "<circle>32.9525,-115.5527 0</circle><circle>32,-200 1</circle>",
+    );
     assert_refused("second", &second, "alert/info[1]/area[1]/circle[2]", CapRule::Circle, "longitude -200");
 }
 
@@ -208,11 +288,23 @@ fn other_rules() {
     let end = info.find("</info>").unwrap() + "</info>".len();
     let block = &info[start..end];
     let too_many = info.replacen(block, &block.repeat(INFOS_MAX + 1), 1);
-    assert_refused("infos", &too_many, &format!("alert/info[{}]", INFOS_MAX + 1), CapRule::TooMany, "at most 32");
+    assert_refused(
+        "infos",
+        &too_many,
+        &format!("alert/info[{}]", INFOS_MAX + 1),
+        CapRule::TooMany,
+        "at most 32",
+    );
     let language = with("<category>Met</category>", "<language>en_US</language><category>Met</category>");
     assert_refused("language", &language, "alert/info[1]/language", CapRule::Language, "RFC 3066");
     let ceiling = with("</geocode>\n        </area>", "</geocode><ceiling>100</ceiling></area>");
-    assert_refused("ceiling", &ceiling, "alert/info[1]/area[1]/ceiling", CapRule::Combination, "only together with altitude");
+    assert_refused(
+        "ceiling",
+        &ceiling,
+        "alert/info[1]/area[1]/ceiling",
+        CapRule::Combination,
+        "only together with altitude",
+    );
     let altitude = with("</geocode>\n        </area>", "</geocode><altitude>1e3</altitude></area>");
     assert_refused("altitude", &altitude, "alert/info[1]/area[1]/altitude", CapRule::Number, "not a decimal");
     let xml = common::fixture("a1_homeland_security.xml");

@@ -36,7 +36,11 @@ fn escaped_text_and_utc_times_validate() {
 #[test]
 fn xmllint_refuses_a_broken_document() {
     let xml = to_xml(&parse(&common::fixture("a2_thunderstorm.xml")).unwrap());
-    let broken = xml.replacen("<status>Actual</status>", "", 1).replacen("<scope>", "<status>Actual</status><scope>", 1);
+    let broken = xml.replacen("<status>Actual</status>", "", 1).replacen(
+        "<scope>",
+        "<status>Actual</status><scope>",
+        1,
+    );
     let xsd = common::xsd();
     let (ok, output) = common::xmllint(&["--noout", "--schema", xsd.to_str().unwrap()], &broken);
     assert!(!ok, "xmllint accepted a document with status out of order:\n{output}");

@@ -27,7 +27,11 @@ fn feed_is_well_formed_and_lists_entries() {
         .enumerate()
         .map(|(i, name)| {
             let alert = parse(&common::fixture(name)).unwrap();
-            FeedEntry::for_alert(&alert, format!("urn:varsel:alert:{i}"), format!("https://varsel.example/api/v1/alerts/{i}.cap?x=1&y=2"))
+            FeedEntry::for_alert(
+                &alert,
+                format!("urn:varsel:alert:{i}"),
+                format!("https://varsel.example/api/v1/alerts/{i}.cap?x=1&y=2"),
+            )
         })
         .collect();
     let xml = atom_feed(&feed(), &entries);
@@ -49,8 +53,10 @@ fn feed_is_well_formed_and_lists_entries() {
             (text("id"), text("title"), text("updated"), link.attribute("href").unwrap().to_string())
         })
         .collect();
-    let expected: Vec<(String, String, String, String)> =
-        entries.iter().map(|e| (e.id.clone(), e.title.clone(), e.updated.to_string(), e.cap_url.clone())).collect();
+    let expected: Vec<(String, String, String, String)> = entries
+        .iter()
+        .map(|e| (e.id.clone(), e.title.clone(), e.updated.to_string(), e.cap_url.clone()))
+        .collect();
     assert_eq!(read, expected);
     assert_eq!(read[0].1, "Homeland Security Sets Code ORANGE");
     assert_eq!(read[4].1, "Flom på Bryggen: evakuer nå");

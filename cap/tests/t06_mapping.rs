@@ -13,7 +13,8 @@ use varsel_domain::model::Priority;
 #[test]
 fn priority_table() {
     use Priority::{Crisis as C, Routine as R, Urgent as U};
-    let severities = [Severity::Extreme, Severity::Severe, Severity::Moderate, Severity::Minor, Severity::Unknown];
+    let severities =
+        [Severity::Extreme, Severity::Severe, Severity::Moderate, Severity::Minor, Severity::Unknown];
     let table = [
         (Urgency::Immediate, [C, C, U, R, U]),
         (Urgency::Expected, [C, C, U, R, R]),
@@ -38,7 +39,15 @@ fn priority_table() {
 #[test]
 fn languages() {
     let mut info = parse(&common::fixture("a1_homeland_security.xml")).unwrap().infos.remove(0);
-    for (cap, varsel) in [("nb-NO", "nb"), ("NN-no", "nn"), ("no", "nb"), ("en-GB", "en"), ("se-NO", "se"), ("smj", "smj"), ("iw-IL", "he")] {
+    for (cap, varsel) in [
+        ("nb-NO", "nb"),
+        ("NN-no", "nn"),
+        ("no", "nb"),
+        ("en-GB", "en"),
+        ("se-NO", "se"),
+        ("smj", "smj"),
+        ("iw-IL", "he"),
+    ] {
         info.language = cap.into();
         assert_eq!(language(&info, 3).unwrap(), varsel, "{cap}");
     }
@@ -53,7 +62,10 @@ fn languages() {
 fn channel_texts_of_flood_alert() {
     let alert = parse(&common::fixture("n1_flood_alert.xml")).unwrap();
     let texts = channel_texts(&alert.infos[0], 1, 3).unwrap();
-    assert_eq!(texts.sms_text, "Flom på Bryggen: evakuer nå\nForlat Bryggen og Torget straks. Gå mot Fløyen eller Sandviken.");
+    assert_eq!(
+        texts.sms_text,
+        "Flom på Bryggen: evakuer nå\nForlat Bryggen og Torget straks. Gå mot Fløyen eller Sandviken."
+    );
     assert_eq!(texts.email_subject, "Flom på Bryggen: evakuer nå");
     assert_eq!(
         texts.email_text,
@@ -66,7 +78,10 @@ fn channel_texts_of_flood_alert() {
          Bergen kommune, beredskap"
     );
     assert_eq!(texts.email_html, "");
-    assert_eq!(texts.voice_script, "Flom på Bryggen: evakuer nå. Forlat Bryggen og Torget straks. Gå mot Fløyen eller Sandviken.");
+    assert_eq!(
+        texts.voice_script,
+        "Flom på Bryggen: evakuer nå. Forlat Bryggen og Torget straks. Gå mot Fløyen eller Sandviken."
+    );
     assert_eq!(texts.push_title, "Flom på Bryggen: evakuer nå");
     assert_eq!(texts.push_body, "Forlat Bryggen og Torget straks. Gå mot Fløyen eller Sandviken.");
 }
@@ -97,7 +112,10 @@ fn event_is_the_title_without_headline() {
     info.headline = None;
     let texts = channel_texts(&info, 1, 1).unwrap();
     assert_eq!(texts.sms_text, "Child Abduction");
-    assert!(texts.push_body.starts_with("DATE/TIME: 06/11/03, 1915 HRS. VICTIM(S):"), "the description, whitespace collapsed");
+    assert!(
+        texts.push_body.starts_with("DATE/TIME: 06/11/03, 1915 HRS. VICTIM(S):"),
+        "the description, whitespace collapsed"
+    );
     info.event = "y".repeat(200);
     let err = channel_texts(&info, 1, 1).unwrap_err();
     assert_eq!(err.path, "alert/info[1]/event");
