@@ -14,7 +14,8 @@
 //! - [`model`]: [`CapAlert`] and its parts, one type per CAP element, enumerations included.
 //! - [`datetime`]: [`CapDateTime`], CAP's one time format, to and from Unix time.
 //! - [`geo`]: points, polygons and circles.
-//! - `read`: [`parse`], the XML reader that checks every rule.
+//! - `read`: [`parse`] and [`parse_bytes`], the reader that checks every rule; `read/children.rs`
+//!   walks one element's children in the schema's order and names what is out of place.
 //! - `write`: [`to_xml`], the writer, elements in the schema's order.
 //! - [`atom`]: [`atom_feed`], an Atom (RFC 4287) index of CAP documents.
 //! - [`mapping`]: [`mapping::priority`], [`mapping::language`], [`mapping::channel_texts`]; the
@@ -78,7 +79,7 @@ pub use geo::{Circle, Point, Polygon};
 pub use limits::DOCUMENT_BYTES_MAX;
 pub use mapping::ChannelTexts;
 pub use model::*;
-pub use read::parse;
+pub use read::{parse, parse_bytes};
 pub use write::to_xml;
 
 /// The XML namespace of CAP 1.2; documents in any other (CAP 1.0, 1.1) are refused.

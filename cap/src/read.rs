@@ -13,12 +13,15 @@
 use roxmltree::{Document, Node, ParsingOptions};
 use varsel_domain::error::quoted;
 
+use crate::CAP_NAMESPACE;
 use crate::datetime::CapDateTime;
 use crate::error::{CapError, CapRule, Result};
 use crate::geo::{self, ALTITUDE_FEET_ABS_MAX, Circle, Polygon};
 use crate::limits::*;
 use crate::model::*;
-use crate::{CAP_NAMESPACE, XMLDSIG_NAMESPACE};
+
+mod children;
+use children::{Children, Elem};
 
 /// Element names of `alert`, in the schema's order.
 const ALERT_ORDER: &[&str] = &[
@@ -70,12 +73,26 @@ const PAIR_ORDER: &[&str] = &["valueName", "value"];
 /// Most digits in `size`: `u64::MAX` has 20.
 const SIZE_DIGITS_MAX: usize = 20;
 
+/// Reads and checks a CAP 1.2 `alert` from the bytes of a request body: checks the size
+/// first, skips a UTF-8 byte order mark, and refuses bytes that are not UTF-8 (saying where),
+/// then [`parse`]s.
+pub fn parse_bytes(body: &[u8]) -> Result<CapAlert> {
+    check_size(body.len())?;
+    let (skipped, bytes) = match body.strip_prefix(UTF8_BOM) {
+        Some(rest) => (UTF8_BOM.len(), rest),
+        None => (0, body),
+    };
+    let xml = std::str::from_utf8(bytes).map_err(|e| {
+        let at = skipped + e.valid_up_to();
+        let message = format!("is not UTF-8 at byte {at}; Varsel reads CAP documents in UTF-8 only");
+        CapError::new("document", CapRule::Xml, message)
+    })?;
+    parse(xml)
+}
+
 /// Reads and checks a CAP 1.2 `alert`. See the crate documentation for the rules.
 pub fn parse(xml: &str) -> Result<CapAlert> {
-    if xml.len() > DOCUMENT_BYTES_MAX {
-        let message = format!("is {} bytes, more than the limit of {DOCUMENT_BYTES_MAX}", xml.len());
-        return Err(CapError::new("document", CapRule::TooLarge, message));
-    }
+    check_size(xml.len())?;
     let options =
         ParsingOptions { allow_dtd: false, nodes_limit: XML_NODES_MAX, ..ParsingOptions::default() };
     let doc = Document::parse_with_options(xml, options).map_err(xml_error)?;
@@ -83,6 +100,17 @@ pub fn parse(xml: &str) -> Result<CapAlert> {
     let mut reader = Reader { doc: &doc, points: 0 };
     reader.check_root(root)?;
     reader.alert(root)
+}
+
+/// The byte order mark some tools put before UTF-8 text.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn check_size(bytes: usize) -> Result<()> {
+    if bytes > DOCUMENT_BYTES_MAX {
+        let message = format!("is {bytes} bytes, more than the limit of {DOCUMENT_BYTES_MAX}");
+        return Err(CapError::new("document", CapRule::TooLarge, message));
+    }
+    Ok(())
 }
 
 fn xml_error(e: roxmltree::Error) -> CapError {
@@ -97,12 +125,6 @@ fn xml_error(e: roxmltree::Error) -> CapError {
         other => format!("is not well-formed XML: {other}"),
     };
     CapError::new("document", CapRule::Xml, message).at_line(pos.row)
-}
-
-/// One element being read, with its path for errors.
-#[derive(Debug, Clone, Copy)]
-struct Elem<'a, 'input> {
-    node: Node<'a, 'input>,
 }
 
 /// The reading state of one document.
@@ -157,16 +179,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             );
             return Err(self.err(path, text, CapRule::Content, message));
         }
-        Ok(Children {
-            doc: self.doc,
-            path: path.to_string(),
-            parent: node,
-            order,
-            elems: node.children().filter(Node::is_element).collect(),
-            pos: 0,
-            taken: Vec::new(),
-            signature_tail: false,
-        })
+        Ok(Children::new(self.doc, node, path, order))
     }
 
     fn alert(&mut self, node: Node<'a, 'input>) -> Result<CapAlert> {
@@ -484,170 +497,5 @@ impl<'a, 'input> Reader<'a, 'input> {
             return Err(self.err(path, e.node, CapRule::Number, message));
         }
         Ok(Some(feet))
-    }
-}
-
-/// A cursor over the child elements of one element, taking them in the schema's order.
-struct Children<'a, 'input> {
-    doc: &'a Document<'input>,
-    /// The parent's path.
-    path: String,
-    parent: Node<'a, 'input>,
-    /// The names the parent may hold, in order.
-    order: &'static [&'static str],
-    elems: Vec<Node<'a, 'input>>,
-    pos: usize,
-    /// Elements that may appear once, already taken.
-    taken: Vec<&'static str>,
-    /// XML Signature elements may follow the CAP elements (only in `alert`).
-    signature_tail: bool,
-}
-
-impl<'a, 'input> Children<'a, 'input> {
-    fn err(&self, path: String, node: Node<'a, 'input>, rule: CapRule, message: String) -> CapError {
-        CapError::new(path, rule, message).at_line(self.doc.text_pos_at(node.range().start).row)
-    }
-
-    fn parent_name(&self) -> &str {
-        self.parent.tag_name().name()
-    }
-
-    /// The next element if it is a CAP element of this parent; `None` at the end or at a
-    /// trailing signature; an error for a foreign or unknown element.
-    fn current(&self) -> Result<Option<Node<'a, 'input>>> {
-        let Some(&node) = self.elems.get(self.pos) else { return Ok(None) };
-        let name = node.tag_name().name();
-        let path = format!("{}/{name}", self.path);
-        match node.tag_name().namespace() {
-            Some(CAP_NAMESPACE) => {}
-            Some(XMLDSIG_NAMESPACE) if self.signature_tail => return Ok(None),
-            other => {
-                let ns = other
-                    .map_or_else(|| "no namespace".to_string(), |ns| format!("namespace {}", quoted(ns)));
-                let message = format!(
-                    "is in {ns}; inside a CAP 1.2 `{}` only CAP elements may appear",
-                    self.parent_name()
-                );
-                return Err(self.err(path, node, CapRule::Namespace, message));
-            }
-        }
-        if !self.order.contains(&name) {
-            let message = format!(
-                "is not an element of `{}` in CAP 1.2, which holds {}",
-                self.parent_name(),
-                self.order.join(", ")
-            );
-            return Err(self.err(path, node, CapRule::UnknownElement, message));
-        }
-        Ok(Some(node))
-    }
-
-    /// Takes the next element if it is `name`.
-    fn opt(&mut self, name: &'static str) -> Result<Option<Elem<'a, 'input>>> {
-        match self.current()? {
-            Some(node) if node.tag_name().name() == name => {
-                self.pos += 1;
-                self.taken.push(name);
-                Ok(Some(Elem { node }))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// Takes the next element, which must be `name`.
-    fn one(&mut self, name: &'static str) -> Result<Elem<'a, 'input>> {
-        match self.opt(name)? {
-            Some(e) => Ok(e),
-            None => Err(self.missing(name, format!("{}/{name}", self.path))),
-        }
-    }
-
-    /// Takes the next elements while they are `name`, at most `max` of them.
-    fn many(&mut self, name: &'static str, max: usize) -> Result<Vec<Elem<'a, 'input>>> {
-        let mut out = Vec::new();
-        while let Some(node) = self.current()? {
-            if node.tag_name().name() != name {
-                break;
-            }
-            if out.len() == max {
-                let path = format!("{}/{name}[{}]", self.path, max + 1);
-                let message =
-                    format!("is one `{name}` too many: at most {max} in one `{}`", self.parent_name());
-                return Err(self.err(path, node, CapRule::TooMany, message));
-            }
-            out.push(Elem { node });
-            self.pos += 1;
-        }
-        Ok(out)
-    }
-
-    fn many_at_least_one(&mut self, name: &'static str, max: usize) -> Result<Vec<Elem<'a, 'input>>> {
-        let out = self.many(name, max)?;
-        if out.is_empty() {
-            return Err(self.missing(name, format!("{}/{name}[1]", self.path)));
-        }
-        Ok(out)
-    }
-
-    /// `name` is not next: it is later (out of order) or absent (missing).
-    fn missing(&self, name: &str, path: String) -> CapError {
-        let rest = self.elems.get(self.pos..).unwrap_or_default();
-        let later = rest
-            .iter()
-            .find(|n| n.tag_name().name() == name && n.tag_name().namespace() == Some(CAP_NAMESPACE));
-        match (later, rest.first()) {
-            (Some(&node), Some(next)) => {
-                let message = format!(
-                    "is out of order: CAP 1.2 puts `{name}` before `{}` in `{}`",
-                    next.tag_name().name(),
-                    self.parent_name()
-                );
-                self.err(path, node, CapRule::Order, message)
-            }
-            _ => {
-                let message = format!("is missing: CAP 1.2 requires `{name}` in `{}`", self.parent_name());
-                self.err(path, self.parent, CapRule::Required, message)
-            }
-        }
-    }
-
-    /// Checks nothing is left but (in `alert`) XML Signature elements.
-    fn finish(self) -> Result<()> {
-        let Some(node) = self.current()? else {
-            let rest = self.elems.get(self.pos..).unwrap_or_default();
-            return match rest.iter().find(|n| n.tag_name().namespace() != Some(XMLDSIG_NAMESPACE)) {
-                None => Ok(()),
-                Some(&node) => {
-                    let path = format!("{}/{}", self.path, node.tag_name().name());
-                    let message = "comes after the XML signature, which must be last in `alert`".to_string();
-                    Err(self.err(path, node, CapRule::Order, message))
-                }
-            };
-        };
-        let name = node.tag_name().name();
-        let path = format!("{}/{name}", self.path);
-        if self.taken.contains(&name) {
-            let message = format!("appears more than once in `{}`; CAP 1.2 allows one", self.parent_name());
-            return Err(self.err(path, node, CapRule::Repeated, message));
-        }
-        let rank = |n: &str| self.order.iter().position(|o| *o == n);
-        let before = self
-            .elems
-            .get(..self.pos)
-            .unwrap_or_default()
-            .iter()
-            .map(|n| n.tag_name().name())
-            .find(|n| rank(n) > rank(name));
-        let message = match before {
-            Some(b) => {
-                format!("is out of order: CAP 1.2 puts `{name}` before `{b}` in `{}`", self.parent_name())
-            }
-            None => format!(
-                "is out of order: CAP 1.2 orders `{}` as {}",
-                self.parent_name(),
-                self.order.join(", ")
-            ),
-        };
-        Err(self.err(path, node, CapRule::Order, message))
     }
 }

@@ -325,3 +325,23 @@ fn display_form() {
     );
     assert_eq!(err.rule.code(), "polygon");
 }
+
+/// Goal: a request body is read as UTF-8 only, with or without a byte order mark. Method: the
+/// fixture as bytes, with a BOM, and with one Latin-1 byte.
+#[test]
+fn request_bodies() {
+    let xml = base();
+    assert!(varsel_cap::parse_bytes(xml.as_bytes()).is_ok());
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(xml.as_bytes());
+    assert!(varsel_cap::parse_bytes(&bom).is_ok());
+    let latin1 = xml.replacen("SACRAMENTO", "SACRAMENT\u{1}", 1).replace('\u{1}', "?");
+    let mut bytes = latin1.into_bytes();
+    let at = bytes.iter().position(|b| *b == b'?').unwrap();
+    bytes[at] = 0xD8; // 'Ø' in Latin-1, not UTF-8 on its own
+    let err = varsel_cap::parse_bytes(&bytes).unwrap_err();
+    assert_eq!((err.path.as_str(), err.rule), ("document", CapRule::Xml));
+    assert_eq!(err.message, format!("is not UTF-8 at byte {at}; Varsel reads CAP documents in UTF-8 only"));
+    let large = vec![b' '; varsel_cap::DOCUMENT_BYTES_MAX + 1];
+    assert_eq!(varsel_cap::parse_bytes(&large).unwrap_err().rule, CapRule::TooLarge);
+}
