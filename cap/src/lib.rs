@@ -99,11 +99,23 @@ impl CapAlert {
         dedup_key_of(&self.sender, &self.identifier, &self.sent)
     }
 
+    /// [`dedup_key`](CapAlert::dedup_key) as a Varsel idempotency key: `cap-sha256:` and the
+    /// SHA-256 of the key in hex, 75 characters, so it fits Varsel's limit of
+    /// [`varsel_domain::idempotency::KEY_CHARS_MAX`] however long the sender and identifier.
+    pub fn idempotency_key(&self) -> String {
+        idempotency_key_of(&self.dedup_key())
+    }
+
     /// Checks the alert against every rule [`parse`] checks, by writing it and reading it
     /// back: use it on an alert built from other data before serving it.
     pub fn validate(&self) -> Result<()> {
         parse(&to_xml(self)).map(|_| ())
     }
+}
+
+pub(crate) fn idempotency_key_of(dedup_key: &str) -> String {
+    use sha2::Digest as _;
+    format!("cap-sha256:{}", hex::encode(sha2::Sha256::digest(dedup_key.as_bytes())))
 }
 
 pub(crate) fn dedup_key_of(sender: &str, identifier: &str, sent: &CapDateTime) -> String {

@@ -273,6 +273,11 @@ impl Reference {
     pub fn key(&self) -> String {
         crate::dedup_key_of(&self.sender, &self.identifier, &self.sent)
     }
+
+    /// The [`CapAlert::idempotency_key`] of the message it names.
+    pub fn idempotency_key(&self) -> String {
+        crate::idempotency_key_of(&self.key())
+    }
 }
 
 /// A `valueName`/`value` pair: `eventCode`, `parameter` and `geocode`.

@@ -425,13 +425,16 @@ impl<'a, 'input> Reader<'a, 'input> {
         Ok(text)
     }
 
-    /// `identifier` and `sender`: no whitespace, commas, `<` or `&` (CAP 1.2, 3.2.1).
+    /// `identifier` and `sender`: no whitespace, commas, `<` or `&` (CAP 1.2, 3.2.1), and no
+    /// control characters, which could not be part of a Varsel idempotency key.
     fn id_token(&self, e: &Elem<'a, 'input>, path: &str) -> Result<String> {
         let text = self.required_text(e, path)?;
         let token = text.trim();
-        if let Some(c) = token.chars().find(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
+        if let Some(c) =
+            token.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '<' | '&'))
+        {
             let message = format!(
-                "is {}, which has {c:?}; CAP 1.2 forbids spaces, commas, < and & here",
+                "is {}, which has {c:?}; CAP 1.2 forbids spaces, commas, < and & here (and Varsel control characters)",
                 quoted(token)
             );
             return Err(self.err(path, e.node, CapRule::Characters, message));

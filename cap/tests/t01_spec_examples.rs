@@ -146,3 +146,18 @@ fn escaping_round_trips() {
     );
     assert_eq!(parse(&cdata).unwrap().infos[0].contact.as_deref(), Some("A & <B> and  C"));
 }
+
+/// Goal: the namespace counts, not the prefix. Method: the thunderstorm warning with every
+/// element written as `cap:name` under `xmlns:cap` reads as the unprefixed one.
+#[test]
+fn prefixed_namespace_reads_the_same() {
+    let xml = common::fixture("a2_thunderstorm.xml");
+    let prefixed = xml
+        .replace("<alert xmlns = ", "<alert xmlns:cap = ")
+        .replace("</", "</cap:")
+        .replace('<', "<cap:")
+        .replace("<cap:/cap:", "</cap:")
+        .replace("<cap:?xml", "<?xml");
+    assert!(prefixed.contains("<cap:alert xmlns:cap = "), "{prefixed}");
+    assert_eq!(parse(&prefixed).unwrap(), parse(&xml).unwrap());
+}

@@ -146,7 +146,64 @@ fn dedup_key() {
     let mut other = alert.clone();
     other.sender.push('2');
     assert_ne!(other.dedup_key(), key);
-    let mut other = alert;
+    let mut other = alert.clone();
     other.sent = varsel_cap::CapDateTime::parse("2003-06-17T14:57:01-07:00").unwrap();
     assert_ne!(other.dedup_key(), key);
+
+    let idem = alert.idempotency_key();
+    assert!(idem.starts_with("cap-sha256:") && idem.len() == 75, "{idem}");
+    assert!(varsel_domain::idempotency::check_key("idempotency_key", &idem).is_ok());
+    let mut long = alert.clone();
+    long.identifier = "i".repeat(10_000);
+    assert_eq!(long.idempotency_key().len(), 75);
+    let update = parse(&common::fixture("n2_flood_update.xml")).unwrap();
+    let first = parse(&common::fixture("n1_flood_alert.xml")).unwrap();
+    assert_eq!(update.references[0].idempotency_key(), first.idempotency_key());
+}
+
+/// Goal: what the mapping makes is accepted by Varsel's own alert rules, so the HTTP layer
+/// only assembles it. Method: for every fixture with `info` blocks, build an `AlertSpec` with
+/// one variant per `info` (language, texts, priority, the idempotency key, the first info's
+/// texts as the default language) and run `varsel_domain::alert_spec::validate` on it.
+#[test]
+fn mapped_alerts_pass_varsel_validation() {
+    use std::collections::BTreeMap;
+    use varsel_domain::alert_spec;
+    use varsel_domain::model::{AlertSpec, ChannelContent, Content, GroupRef, Limits};
+
+    let limits = Limits::default();
+    for name in common::FIXTURES {
+        let alert = parse(&common::fixture(name)).unwrap();
+        let mut variants = BTreeMap::new();
+        for (i, info) in alert.infos.iter().enumerate() {
+            let texts = channel_texts(info, i + 1, limits.max_sms_segments).unwrap();
+            let some = |s: String| (!s.is_empty()).then_some(s);
+            let variant = ChannelContent {
+                sms_text: some(texts.sms_text),
+                email_subject: some(texts.email_subject),
+                email_text: some(texts.email_text),
+                email_html: some(texts.email_html),
+                voice_script: some(texts.voice_script),
+                push_title: some(texts.push_title),
+                push_body: some(texts.push_body),
+            };
+            variants.entry(language(info, i + 1).unwrap()).or_insert(variant);
+        }
+        let default_language = language(&alert.infos[0], 1).unwrap();
+        let mut spec = AlertSpec {
+            idempotency_key: alert.idempotency_key(),
+            title: alert.infos[0].headline.clone().unwrap_or_else(|| alert.infos[0].event.clone()),
+            priority: alert.priority(),
+            content: Content { default_language, variants },
+            variables: BTreeMap::new(),
+            groups: vec![GroupRef::Name("alle".into())],
+            contacts: Vec::new(),
+            policy: Vec::new(),
+            send_at_ms: None,
+            expires_at_ms: None,
+        };
+        alert_spec::validate(&mut spec, &limits, 1_796_562_000_000)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(spec.policy[0].channels.len(), 4, "{name}: every channel has content");
+    }
 }
