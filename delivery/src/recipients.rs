@@ -3,7 +3,9 @@
 //! Read from this node's applied state. A position is a recipient when its membership was
 //! active at the alert's acceptance index; a contact that is also in an earlier target (an
 //! earlier group, or for direct contacts any group) is a duplicate and skipped, so nobody gets
-//! the same alert twice on one channel because they are on two lists.
+//! the same alert twice on one channel because they are on two lists. A member that was
+//! inactive when the alert was accepted is not a recipient (inactive direct targets were left
+//! out of the alert at acceptance).
 
 use varsel_domain::model::{Alert, Contact};
 use varsel_raft_store::StateReader;
@@ -18,7 +20,8 @@ use varsel_raft_store::state_machine::domain::query;
 pub enum Resolved {
     /// A recipient to message.
     Recipient(Box<Contact>),
-    /// Not a recipient of this alert (joined after it was accepted, or left before).
+    /// Not a recipient of this alert (joined after it was accepted, left before, or was
+    /// inactive when it was accepted).
     NotRecipient,
     /// Reached through an earlier target of the same alert.
     Duplicate,
@@ -41,8 +44,11 @@ pub fn resolve<T: KvTree>(
         ShardRange::Group { target, .. } => {
             let Some(snap) = alert.groups.get(target as usize) else { return Ok(out) };
             let members = query::memberships(&txn, alert.tenant, snap.group, from, to, (to - from) as usize)?;
+            // Members that were inactive (SCIM `active: false`) when the alert was accepted:
+            // one read per batch, usually of nothing.
+            let excluded = query::alert_excluded(&txn, alert.id)?;
             for (seq, m) in members {
-                let r = if !m.active_at(alert.accepted_index) {
+                let r = if !m.active_at(alert.accepted_index) || excluded.binary_search(&m.contact).is_ok() {
                     Resolved::NotRecipient
                 } else if in_earlier_group(&txn, alert, target as usize, m.contact)? {
                     Resolved::Duplicate

@@ -166,6 +166,29 @@ pub enum Op {
         /// The retention (validated).
         retention: varsel_domain::model::Retention,
     },
+    /// Create or replace one contact together with its directory attributes (SCIM), in one
+    /// entry so a crash cannot leave half of it. See `state_machine::domain::directory`.
+    UpsertContactDirectory {
+        /// The contact, already validated.
+        contact: ContactInput,
+        /// The directory attributes to set; `None` leaves them as they are.
+        directory: Option<DirectoryAttributes>,
+        /// The contact to replace (its external id may change); `None`: the one with the
+        /// input's external id, created when there is none.
+        replace: Option<ContactId>,
+        /// Refuse (already exists) when a contact has the input's external id.
+        create_only: bool,
+    },
+}
+
+/// What a directory (SCIM client) keeps about a contact besides the contact itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryAttributes {
+    /// The directory's own id of the person (SCIM `externalId`), case-exact, unique per
+    /// tenant; `None` for none.
+    pub directory_id: Option<String>,
+    /// True: not a recipient of alerts accepted from now on (SCIM `active: false`).
+    pub inactive: bool,
 }
 
 /// What replaces personal data in the records an erasure keeps.
@@ -207,6 +230,7 @@ impl Op {
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
+            Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
         }
     }
 }

@@ -14,7 +14,7 @@ use varsel_domain::model::{
     AlertSpec, AlertStatus, Channel, ChannelContent, ContactInput, ContactRef, Content, GroupRef, Limits,
     Priority, Role,
 };
-use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::ops::{Caller, DirectoryAttributes, DomainReply, DomainRequest, Op, RefusalCode};
 use varsel_raft_store::state_machine::domain::query;
 use varsel_raft_store::{
     Command, Entry, MemEngine, Request, Response, StateMachine, StorageEngine as _, Store,
@@ -524,4 +524,126 @@ async fn large_backlog_applies_across_groups() {
     let last = query::contact_id(&t, a.tenant, &format!("b{}", total - 1)).unwrap().unwrap();
     let first = query::contact_id(&t, a.tenant, "b0").unwrap().unwrap();
     assert_eq!(last - first + 1, total, "ids are dense: no id was handed out twice across groups");
+}
+
+fn directory_op(external_id: &str, directory_id: Option<&str>, inactive: bool) -> Op {
+    Op::UpsertContactDirectory {
+        contact: ContactInput {
+            external_id: external_id.into(),
+            phone: Some("+4791000001".into()),
+            groups: vec!["alle".into()],
+            ..Default::default()
+        },
+        directory: Some(DirectoryAttributes { directory_id: directory_id.map(str::to_string), inactive }),
+        replace: None,
+        create_only: false,
+    }
+}
+
+/// Goal: an upsert with directory attributes writes the contact, its directory id index and
+/// its activity in one entry; `create_only`, `replace` and directory-id uniqueness refuse as
+/// documented; deleting the contact forgets its directory id.
+/// Method: apply `UpsertContactDirectory` entries and read back through the query functions.
+#[tokio::test]
+async fn directory_attributes_in_one_entry() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    let DomainReply::Upserted(u) = h.apply(a, directory_op("anna", Some("OID-1"), false)).await else {
+        panic!()
+    };
+    let id = u.ids[0];
+    let reader = h.store.state.reader();
+    {
+        let t = reader.read_txn();
+        assert_eq!(query::contact_by_directory_id(&t, a.tenant, "OID-1").unwrap(), Some(id));
+        assert_eq!(query::contact_by_directory_id(&t, a.tenant, "oid-1").unwrap(), None, "case-exact");
+        let d = query::directory(&t, a.tenant, id).unwrap().unwrap();
+        assert_eq!(
+            (d.directory_id.as_deref(), d.inactive, d.created_at_ms),
+            (Some("OID-1"), false, h.now_ms)
+        );
+    }
+    // create_only: the external id is taken.
+    let mut op = directory_op("anna", None, false);
+    if let Op::UpsertContactDirectory { create_only, .. } = &mut op {
+        *create_only = true;
+    }
+    assert_eq!(Harness::refusal(&h.apply(a, op).await), Some(RefusalCode::AlreadyExists));
+    // Another contact may not take the same directory id; nothing of that entry stays.
+    let r = h.apply(a, directory_op("berit", Some("OID-1"), false)).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::AlreadyExists));
+    assert_eq!(query::contact_id(&reader.read_txn(), a.tenant, "berit").unwrap(), None);
+    // replace renames the external id and moves the directory id.
+    let mut op = directory_op("anna.new", Some("OID-9"), false);
+    if let Op::UpsertContactDirectory { replace, .. } = &mut op {
+        *replace = Some(id);
+    }
+    let DomainReply::Upserted(u) = h.apply(a, op).await else { panic!() };
+    assert_eq!((u.ids[0], u.updated), (id, 1));
+    {
+        let t = reader.read_txn();
+        assert_eq!(query::contact_id(&t, a.tenant, "anna").unwrap(), None);
+        assert_eq!(query::contact_id(&t, a.tenant, "anna.new").unwrap(), Some(id));
+        assert_eq!(query::contact_by_directory_id(&t, a.tenant, "OID-1").unwrap(), None);
+        assert_eq!(query::contact_by_directory_id(&t, a.tenant, "OID-9").unwrap(), Some(id));
+    }
+    assert!(matches!(
+        h.apply(a, Op::DeleteContact { id, idempotency_key: String::new() }).await,
+        DomainReply::Deleted
+    ));
+    let t = reader.read_txn();
+    assert_eq!(query::contact_by_directory_id(&t, a.tenant, "OID-9").unwrap(), None);
+    assert!(query::directory(&t, a.tenant, id).unwrap().is_none());
+}
+
+/// Goal: an inactive contact is no recipient of alerts accepted while it is inactive, through
+/// a group or directly; alerts accepted before keep it; active again, it is a recipient again.
+/// Method: ten contacts in a group; one made inactive by `UpsertContactDirectory`; alerts to
+/// the group and to that contact directly; `recipients_planned`, the alert's direct contacts,
+/// its excluded list and `is_recipient` read back.
+#[tokio::test]
+async fn inactive_contacts_are_no_recipients_of_later_alerts() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    h.contacts(a, 0..10, "alle").await;
+    let reader = h.store.state.reader();
+    let e3 = query::contact_id(&reader.read_txn(), a.tenant, "e3").unwrap().unwrap();
+    let with_e3 = |key: &str| AlertSpec { contacts: vec![ContactRef::Id(e3)], ..spec(key, "alle") };
+    let DomainReply::Alert { alert: before, .. } =
+        h.apply(a, Op::CreateAlert { spec: with_e3("k0"), trace: None }).await
+    else {
+        panic!()
+    };
+    assert_eq!(before.recipients_planned, 11);
+
+    let r = h.apply(a, directory_op("e3", Some("OID-3"), true)).await;
+    assert!(matches!(r, DomainReply::Upserted(_)), "{r:?}");
+    let DomainReply::Alert { alert, .. } =
+        h.apply(a, Op::CreateAlert { spec: with_e3("k1"), trace: None }).await
+    else {
+        panic!()
+    };
+    assert_eq!(alert.recipients_planned, 9, "e3 counted neither in the group nor directly");
+    assert!(alert.contacts.is_empty());
+    let t = reader.read_txn();
+    assert_eq!(query::alert_excluded(&t, alert.id).unwrap(), vec![e3]);
+    assert!(!query::is_recipient(&t, &alert, e3).unwrap());
+    assert!(query::is_recipient(&t, &before, e3).unwrap(), "an alert accepted before keeps it");
+    drop(t);
+
+    let r = h.apply(a, directory_op("e3", Some("OID-3"), false)).await;
+    assert!(matches!(r, DomainReply::Upserted(_)), "{r:?}");
+    let DomainReply::Alert { alert: after, .. } =
+        h.apply(a, Op::CreateAlert { spec: with_e3("k2"), trace: None }).await
+    else {
+        panic!()
+    };
+    assert_eq!(after.recipients_planned, 11);
+    let t = reader.read_txn();
+    assert!(query::alert_excluded(&t, after.id).unwrap().is_empty());
+    assert!(query::is_recipient(&t, &after, e3).unwrap());
+    assert!(
+        !query::is_recipient(&t, &alert, e3).unwrap(),
+        "the alert accepted meanwhile still leaves it out"
+    );
 }

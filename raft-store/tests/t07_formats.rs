@@ -40,8 +40,9 @@ use varsel_raft_store::delivery::{
     ShardRef, ShardState, StoredReceipt,
 };
 use varsel_raft_store::error::EngineError;
-use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
+use varsel_raft_store::ops::{Caller, DirectoryAttributes, DomainReply, DomainRequest, Op};
 use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
+use varsel_raft_store::state_machine::domain::directory::DirectoryRecord;
 use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
 use varsel_raft_store::state_machine::keys::{self, Key};
 use varsel_raft_store::{
@@ -329,6 +330,15 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         spec: spec(),
         trace: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
     };
+    let upsert_directory = Op::UpsertContactDirectory {
+        contact: contact_input(),
+        directory: Some(DirectoryAttributes {
+            directory_id: Some("5f2a9c1e-8d4b-4f0a-9e1c-2b7d3a6f8e10".into()),
+            inactive: true,
+        }),
+        replace: Some(21),
+        create_only: false,
+    };
     let heartbeat = DeliveryCommand::Heartbeat {
         node: 2,
         renew: vec![lease()],
@@ -378,6 +388,7 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             "log-entry-delivery-replies.bin",
             entry(18, Request::Delivery(Box::new(DeliveryCommand::Replies { items: vec![reply_item()] }))),
         ),
+        ("log-entry-upsert-contact-directory.bin", entry(19, domain(upsert_directory))),
     ]
 }
 
@@ -399,6 +410,14 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     run("state-tenant.bin", golden("state-tenant.bin", "tenant", &tenant()));
     run("state-credential.bin", golden("state-credential.bin", "credential", &credential()));
     run("state-contact.bin", golden("state-contact.bin", "contact", &contact()));
+    let directory = DirectoryRecord {
+        directory_id: Some("5f2a9c1e-8d4b-4f0a-9e1c-2b7d3a6f8e10".into()),
+        inactive: true,
+        created_at_ms: AT_MS - 86_400_000,
+    };
+    run("state-contact-directory.bin", golden("state-contact-directory.bin", "directory record", &directory));
+    let excluded: Vec<u64> = vec![21, 300, 70_000];
+    run("state-alert-excluded.bin", golden("state-alert-excluded.bin", "excluded contacts", &excluded));
     let group =
         Group { id: 5, name: "on-call".into(), member_count: 118, next_seq: 121, created_at_ms: AT_MS + 3 };
     run("state-group.bin", golden("state-group.bin", "group", &group));

@@ -22,6 +22,10 @@
 //! | `0x25` | memberships | tenant, group, seq | `Membership` |
 //! | `0x26` | memberships by contact | tenant, group, contact, seq | () |
 //! | `0x27` | a contact's current groups | tenant, contact, group | seq |
+//! | `0x28` | contacts' directory attributes (SCIM) | tenant, contact | `DirectoryRecord` |
+//! | `0x29` | directory ids (SCIM `externalId`) | tenant, directory id | contact |
+//! | `0x2A` | inactive contacts (only those) | tenant, contact | () |
+//! | `0x2B` | inactive group members an alert left out | alert | sorted `Vec<ContactId>` |
 //! | `0x30` | alerts | tenant, alert | `Alert` |
 //! | `0x31` | idempotency keys | tenant, key | alert |
 //! | `0x32` | alert creation times (rate limit) | tenant | recent times |
@@ -80,6 +84,14 @@ pub const MEMBER: u8 = 0x25;
 pub const MEMBER_BY_CONTACT: u8 = 0x26;
 /// A contact's current groups.
 pub const CONTACT_GROUP: u8 = 0x27;
+/// Contacts' directory attributes (directory id, inactive, creation time).
+pub const DIRECTORY: u8 = 0x28;
+/// Directory ids of contacts (SCIM `externalId`), to their contact.
+pub const DIRECTORY_ID: u8 = 0x29;
+/// Inactive contacts, and only those: read whole when an alert is accepted.
+pub const INACTIVE: u8 = 0x2A;
+/// The inactive members of its groups an alert left out when it was accepted.
+pub const ALERT_EXCLUDED: u8 = 0x2B;
 /// Alerts.
 pub const ALERT: u8 = 0x30;
 /// Idempotency keys.

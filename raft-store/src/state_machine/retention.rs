@@ -212,6 +212,11 @@ fn remove_alert<T: KvTree>(
     }
     txn.remove(Key::new(PROGRESS).u64(alert).done());
     txn.remove(Key::new(ALERT_TENANT).u64(alert).done());
+    let excluded = crate::state_machine::domain::directory::excluded_key(alert);
+    if txn.get(&excluded)?.is_some() {
+        txn.remove(excluded);
+        n += 1;
+    }
     Ok(n + 2)
 }
 

@@ -10,6 +10,7 @@ use varsel_domain::model::{
 };
 use varsel_domain::template::Template;
 
+use super::directory;
 use super::groups::{self, resolve_contact};
 use super::{Applied, Ctx, next_id, tenants};
 use crate::engine::KvTree;
@@ -167,15 +168,23 @@ pub(super) fn create<T: KvTree>(
     if let Some(refusal) = check_rate(txn, ctx, tenant, &t.limits)? {
         return Ok(refusal);
     }
-    let targets = match resolve_targets(txn, tenant, &checked)? {
+    let mut targets = match resolve_targets(txn, tenant, &checked)? {
         Ok(t) => t,
         Err(m) => return Ok(Applied::refused(RefusalCode::NotFound, m)),
     };
-    let planned = targets.0.iter().map(|g| g.member_count).sum::<u64>() + targets.1.len() as u64;
+    // Inactive contacts (SCIM `active: false`) are no recipients: out of the direct targets
+    // here, out of the groups' members by the list kept with the alert.
+    let excluded = directory::exclude_inactive(txn, tenant, &targets.0, &mut targets.1)?;
+    let planned = (targets.0.iter().map(|g| g.member_count).sum::<u64>())
+        .saturating_sub(excluded.memberships)
+        + targets.1.len() as u64;
     if let Some(m) = check_volume(&t.limits, planned, checked.channels().len() as u64) {
         return Ok(Applied::refused(RefusalCode::ResourceExhausted, m));
     }
     let mut alert = accept(txn, ctx, actor, checked, targets, planned, hash)?;
+    if !excluded.group_members.is_empty() {
+        txn.put_as("excluded contacts", directory::excluded_key(alert.id), &excluded.group_members)?;
+    }
     if let Some(t) = trace.filter(|t| t.len() <= 256) {
         alert.trace = Some(t.to_string());
         txn.put_as("alert", alert_key(tenant, alert.id), &alert)?;
@@ -419,6 +428,9 @@ pub(crate) fn is_recipient<T: KvTree>(
 ) -> Result<bool, EngineError> {
     if alert.contacts.contains(&contact) {
         return Ok(true);
+    }
+    if directory::excluded(txn, alert.id)?.binary_search(&contact).is_ok() {
+        return Ok(false);
     }
     for g in &alert.groups {
         if groups::was_member_at(txn, alert.tenant, g.group, contact, alert.accepted_index)? {

@@ -17,7 +17,7 @@ pub(crate) fn contact_key(tenant: TenantId, id: ContactId) -> Vec<u8> {
     Key::new(CONTACT).u64(tenant).u64(id).done()
 }
 
-fn ext_key(tenant: TenantId, ext: &str) -> Vec<u8> {
+pub(super) fn ext_key(tenant: TenantId, ext: &str) -> Vec<u8> {
     Key::new(CONTACT_EXT).u64(tenant).tail(ext).done()
 }
 
@@ -36,6 +36,15 @@ pub(crate) fn get<T: KvTree>(
     id: ContactId,
 ) -> Result<Option<Contact>, EngineError> {
     txn.get_as("contact", &contact_key(tenant, id))
+}
+
+/// Sets how many contacts a tenant has.
+pub(super) fn set_count<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    total: u64,
+) -> Result<(), EngineError> {
+    txn.put_as("contact count", count_key(tenant), &total)
 }
 
 /// How many contacts a tenant has.
@@ -97,7 +106,7 @@ pub(super) fn upsert<T: KvTree>(
     Ok(Applied::done(DomainReply::Upserted(report), tenant, target, detail))
 }
 
-fn write_contact<T: KvTree>(
+pub(super) fn write_contact<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     tenant: TenantId,
@@ -153,7 +162,7 @@ pub(crate) fn mark_push_invalid<T: KvTree>(
 }
 
 /// Adds the contact to each named group (created when missing). Returns groups created.
-fn join_groups<T: KvTree>(
+pub(super) fn join_groups<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     tenant: TenantId,
@@ -239,6 +248,7 @@ pub(super) fn remove<T: KvTree>(
     }
     txn.remove(ext_key(tenant, &contact.external_id));
     txn.remove(contact_key(tenant, id));
+    super::directory::forget(txn, tenant, id)?;
     let total = count(txn, tenant)?.saturating_sub(1);
     txn.put_as("contact count", count_key(tenant), &total)?;
     Ok(ended)

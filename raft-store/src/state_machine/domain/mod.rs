@@ -10,6 +10,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod contacts;
+pub mod directory;
 mod erase;
 pub mod export;
 mod groups;
@@ -171,6 +172,15 @@ fn run_op<T: KvTree>(
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
         Op::EraseContact { id } => erase::erase(txn, ctx, actor.tenant, *id)?,
+        Op::UpsertContactDirectory { contact, directory, replace, create_only } => {
+            let u = directory::UpsertDirectory {
+                input: contact,
+                directory: directory.as_ref(),
+                replace: *replace,
+                create_only: *create_only,
+            };
+            directory::upsert(txn, ctx, actor.tenant, &u)?
+        }
     })
 }
 

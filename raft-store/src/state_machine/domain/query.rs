@@ -28,6 +28,30 @@ fn decode_values<V: for<'de> serde::Deserialize<'de>>(
     pairs.iter().map(|(_, v)| crate::types::decode(what, v)).collect()
 }
 
+/// A contact's directory attributes (SCIM), if any were ever written.
+pub fn directory<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    contact: ContactId,
+) -> Result<Option<super::directory::DirectoryRecord>, EngineError> {
+    super::directory::get(txn, tenant, contact)
+}
+
+/// The contact a directory id (SCIM `externalId`) names: one read of an index.
+pub fn contact_by_directory_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    directory_id: &str,
+) -> Result<Option<ContactId>, EngineError> {
+    super::directory::by_directory_id(txn, tenant, directory_id)
+}
+
+/// The inactive members of its groups an alert left out when accepted, sorted; read once per
+/// batch of positions by whoever expands the alert's groups.
+pub fn alert_excluded<T: KvTree>(txn: &Txn<'_, T>, alert: AlertId) -> Result<Vec<ContactId>, EngineError> {
+    super::directory::excluded(txn, alert)
+}
+
 /// A tenant.
 pub fn tenant<T: KvTree>(txn: &Txn<'_, T>, id: TenantId) -> Result<Option<Tenant>, EngineError> {
     tenants::get(txn, id)
