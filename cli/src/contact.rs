@@ -223,7 +223,7 @@ async fn erase(s: &Session, id: u64, yes: bool) -> Result<(), CliError> {
 }
 
 async fn add(s: &Session, args: &AddArgs) -> Result<(), CliError> {
-    let req = UpsertContactRequest { contact: Some(args.to_contact()?) };
+    let req = UpsertContactRequest { contact: Some(args.to_contact()?), ..Default::default() };
     let r = s
         .contacts(|mut c| {
             let req = req.clone();

@@ -26,7 +26,7 @@ async fn tokens_roles_and_isolation() {
     assert_eq!((who.tenant_id, who.role), (a, Role::Operator as i32));
     assert_eq!(who.tenant_name, "kommune-a");
 
-    let req = UpsertContactRequest { contact: Some(contact("ola", "+4791234567")) };
+    let req = UpsertContactRequest { contact: Some(contact("ola", "+4791234567")), ..Default::default() };
     let ContactReply { contact: Some(ola), created } =
         n2.contacts.upsert_contact(authed(&token_a, req)).await.unwrap().into_inner()
     else {

@@ -35,7 +35,10 @@ pub async fn add_contacts(c: &TestCluster, token: &str, n: usize, group: &str) {
             ..Default::default()
         };
         api.contacts
-            .upsert_contact(authed(token, UpsertContactRequest { contact: Some(contact) }))
+            .upsert_contact(authed(
+                token,
+                UpsertContactRequest { contact: Some(contact), ..Default::default() },
+            ))
             .await
             .unwrap();
     }

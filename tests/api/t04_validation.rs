@@ -54,6 +54,7 @@ async fn each_rule_names_field_and_rule() {
             email: email.into(),
             ..Default::default()
         }),
+        ..Default::default()
     };
     assert_invalid(
         api.contacts.upsert_contact(authed(&token, contact("12345678", ""))).await,

@@ -219,7 +219,7 @@ async fn retried_cancel_and_deletes_succeed() {
     };
     c.api(1)
         .contacts
-        .upsert_contact(authed(&token, UpsertContactRequest { contact: Some(contact) }))
+        .upsert_contact(authed(&token, UpsertContactRequest { contact: Some(contact), ..Default::default() }))
         .await
         .unwrap();
     let replay = c.api(1).contacts.delete_contact(authed(&token, delete_contact("d"))).await.unwrap();

@@ -71,7 +71,7 @@ async fn max_messages_per_alert_is_enforced() {
             groups: vec!["alle".into()],
             ..Default::default()
         };
-        let req = UpsertContactRequest { contact: Some(contact) };
+        let req = UpsertContactRequest { contact: Some(contact), ..Default::default() };
         c.api(1).contacts.upsert_contact(authed(&token, req)).await.unwrap();
     }
 

@@ -126,7 +126,7 @@ impl Fixture {
 
     /// Adds (or replaces) one contact through node 1; returns it as stored.
     pub async fn upsert(&self, contact: Contact) -> Contact {
-        let req = UpsertContactRequest { contact: Some(contact) };
+        let req = UpsertContactRequest { contact: Some(contact), ..Default::default() };
         let reply = self.c.api(1).contacts.upsert_contact(authed(&self.token, req)).await.unwrap();
         reply.into_inner().contact.unwrap()
     }

@@ -125,7 +125,7 @@ impl Channels {
             groups: vec![group.into()],
             ..Default::default()
         };
-        let req = UpsertContactRequest { contact: Some(contact) };
+        let req = UpsertContactRequest { contact: Some(contact), ..Default::default() };
         let reply = self.c.api(1).contacts.upsert_contact(authed(token, req)).await.unwrap().into_inner();
         reply.contact.unwrap().id
     }

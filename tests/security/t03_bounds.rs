@@ -19,6 +19,7 @@ async fn unauthenticated_requests_are_small() {
             name: "n".repeat(100 * 1024),
             ..Default::default()
         }),
+        ..Default::default()
     };
     let mut api = c.api(2);
     let anonymous = api.contacts.upsert_contact(tonic::Request::new(big.clone())).await.unwrap_err();

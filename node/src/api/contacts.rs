@@ -12,7 +12,9 @@ use varsel_proto::api::contact_service_server::ContactService;
 use varsel_raft_store::ops::{DomainReply, Op, UpsertReport};
 use varsel_raft_store::state_machine::domain::{export, query};
 
-use super::convert::{contact_from_row, contact_input, contact_pb, group_pb, page_size, page_token};
+use super::convert::{
+    contact_dir_pb, contact_from_row, contact_input, directory_input, group_pb, page_size, page_token,
+};
 use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{Authenticated, require_tenant, require_writer};
 use varsel_domain::Rule;
@@ -98,7 +100,11 @@ impl Contacts {
         let txn = self.ctx.replica.state.read_txn();
         let (c, groups) = query::contact(&txn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("contact {id} does not exist")))?;
-        Ok(Response::new(pb::ContactReply { contact: Some(contact_pb(&c, &groups)), created }))
+        let d = query::directory(&txn, tenant, id)?;
+        Ok(Response::new(pb::ContactReply {
+            contact: Some(contact_dir_pb(&c, &groups, d.as_ref())),
+            created,
+        }))
     }
 
     fn resolve_group(&self, tenant: u64, id: u64, name: &str) -> ApiResult<u64> {
@@ -240,12 +246,22 @@ impl ContactService for Contacts {
     ) -> Result<Response<pb::ContactReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        let c = req
-            .into_inner()
-            .contact
-            .ok_or_else(|| ApiError::invalid("contact", Rule::Required, "is required"))?;
-        let input = contact_input(&c)?;
-        match self.ctx.propose(&actor, Op::UpsertContacts { contacts: vec![input] }).await? {
+        let r = req.into_inner();
+        let c =
+            r.contact.as_ref().ok_or_else(|| ApiError::invalid("contact", Rule::Required, "is required"))?;
+        let input = contact_input(c)?;
+        let op = if r.directory.is_some() || r.replace_id != 0 || r.create_only {
+            // One entry for the contact and its directory attributes.
+            Op::UpsertContactDirectory {
+                contact: input,
+                directory: r.directory.as_ref().map(directory_input).transpose()?,
+                replace: (r.replace_id != 0).then_some(r.replace_id),
+                create_only: r.create_only,
+            }
+        } else {
+            Op::UpsertContacts { contacts: vec![input] }
+        };
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Upserted(u) => {
                 if let Some((_, reason)) = u.refused.first() {
                     return Err(ApiError::ResourceExhausted(reason.clone()).into());
@@ -272,7 +288,16 @@ impl ContactService for Contacts {
                     .map_err(ApiError::from)?
                     .ok_or_else(|| ApiError::NotFound(format!("no contact with external_id {ext:?}")))?
             }
-            None => return Err(ApiError::invalid("key", Rule::Required, "give id or external_id").into()),
+            Some(pb::get_contact_request::Key::DirectoryId(dir)) => {
+                query::contact_by_directory_id(&self.ctx.replica.state.read_txn(), actor.tenant, &dir)
+                    .map_err(ApiError::from)?
+                    .ok_or_else(|| ApiError::NotFound(format!("no contact with directory_id {dir:?}")))?
+            }
+            None => {
+                return Err(
+                    ApiError::invalid("key", Rule::Required, "give id, external_id or directory_id").into()
+                );
+            }
         };
         Ok(self.contact_reply(actor.tenant, id, false)?)
     }
@@ -306,7 +331,11 @@ impl ContactService for Contacts {
         } else {
             String::new()
         };
-        let contacts = page.iter().map(|c| contact_pb(c, &[])).collect();
+        let contacts = page
+            .iter()
+            .map(|c| Ok(contact_dir_pb(c, &[], query::directory(&txn, actor.tenant, c.id)?.as_ref())))
+            .collect::<Result<_, varsel_raft_store::error::EngineError>>()
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListContactsReply { contacts, next_page_token: next }))
     }
 
@@ -435,7 +464,8 @@ impl ContactService for Contacts {
                 if let Some(c) =
                     query::contact_record(&txn, actor.tenant, m.contact).map_err(ApiError::from)?
                 {
-                    contacts.push(contact_pb(&c, &[]));
+                    let d = query::directory(&txn, actor.tenant, c.id).map_err(ApiError::from)?;
+                    contacts.push(contact_dir_pb(&c, &[], d.as_ref()));
                 }
             }
         }

@@ -11,7 +11,9 @@ use varsel_domain::model::{
 };
 use varsel_domain::{Rule, ValidationError, ValidationErrors, email, language, phone};
 use varsel_proto::api as pb;
+use varsel_raft_store::ops::DirectoryAttributes;
 use varsel_raft_store::state_machine::domain::Progress;
+use varsel_raft_store::state_machine::domain::directory::{DIRECTORY_ID_CHARS_MAX, DirectoryRecord};
 
 use crate::error::ApiError;
 
@@ -197,7 +199,28 @@ pub fn contact_pb(c: &Contact, groups: &[Group]) -> pb::Contact {
         groups: groups.iter().map(|g| g.name.clone()).collect(),
         updated_at_ms: c.updated_at_ms,
         push_invalid: c.push_invalid,
+        ..Default::default()
     }
+}
+
+/// A proto contact with its directory attributes (SCIM) filled from their record.
+pub fn contact_dir_pb(c: &Contact, groups: &[Group], d: Option<&DirectoryRecord>) -> pb::Contact {
+    let mut out = contact_pb(c, groups);
+    if let Some(d) = d {
+        out.directory_id = d.directory_id.clone().unwrap_or_default();
+        out.inactive = d.inactive;
+        out.created_at_ms = d.created_at_ms;
+    }
+    out
+}
+
+/// Directory attributes from the API, checked (the same bounds the state machine applies).
+pub fn directory_input(d: &pb::DirectoryAttributes) -> Result<DirectoryAttributes, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let id = d.directory_id.trim();
+    check_text("directory.directory_id", id, DIRECTORY_ID_CHARS_MAX, &mut errors);
+    errors.into_result().map_err(invalid)?;
+    Ok(DirectoryAttributes { directory_id: opt(id).map(str::to_string), inactive: d.inactive })
 }
 
 /// A contact row from a CSV import.
