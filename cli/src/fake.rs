@@ -166,6 +166,12 @@ impl ContactService for FakeContacts {
     ) -> Result<Response<ListMembersReply>, Status> {
         unimplemented()
     }
+    async fn update_group(
+        &self,
+        _: Request<varsel_proto::api::UpdateGroupRequest>,
+    ) -> Result<Response<GroupReply>, Status> {
+        unimplemented()
+    }
     async fn export_contact(
         &self,
         _: Request<ExportContactRequest>,

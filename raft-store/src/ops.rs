@@ -179,6 +179,15 @@ pub enum Op {
         /// Refuse (already exists) when a contact has the input's external id.
         create_only: bool,
     },
+    /// Rename a group and set its directory id (SCIM Group `displayName`, `externalId`).
+    UpdateGroup {
+        /// The group.
+        id: GroupId,
+        /// Its name from now on (unique in the tenant).
+        name: String,
+        /// The directory's id of the group; `None` for none.
+        directory_id: Option<String>,
+    },
 }
 
 /// What a directory (SCIM client) keeps about a contact besides the contact itself.
@@ -231,6 +240,7 @@ impl Op {
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
             Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
+            Op::UpdateGroup { .. } => "group.update",
         }
     }
 }

@@ -647,3 +647,34 @@ async fn inactive_contacts_are_no_recipients_of_later_alerts() {
         "the alert accepted meanwhile still leaves it out"
     );
 }
+
+/// Goal: `UpdateGroup` renames a group (refused onto another group's name) and keeps its
+/// directory id until the group is deleted.
+/// Method: two groups; rename one onto the other's name, then to a free name with an id.
+#[tokio::test]
+async fn update_group_renames_and_keeps_a_directory_id() {
+    let mut h = Harness::new().await;
+    let a = h.tenant("t", Limits::default()).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let DomainReply::Group(g) =
+            h.apply(a, Op::CreateGroup { name: name.into(), idempotency_key: String::new() }).await
+        else {
+            panic!()
+        };
+        ids.push(g.id);
+    }
+    let r = h.apply(a, Op::UpdateGroup { id: ids[0], name: "b".into(), directory_id: None }).await;
+    assert_eq!(Harness::refusal(&r), Some(RefusalCode::AlreadyExists));
+    let r =
+        h.apply(a, Op::UpdateGroup { id: ids[0], name: "c".into(), directory_id: Some("G-1".into()) }).await;
+    assert!(matches!(r, DomainReply::Group(ref g) if g.name == "c"), "{r:?}");
+    let reader = h.store.state.reader();
+    let t = reader.read_txn();
+    assert_eq!(query::group_id(&t, a.tenant, "c").unwrap(), Some(ids[0]));
+    assert_eq!(query::group_id(&t, a.tenant, "a").unwrap(), None);
+    assert_eq!(query::group_directory_id(&t, a.tenant, ids[0]).unwrap().as_deref(), Some("G-1"));
+    drop(t);
+    h.apply(a, Op::DeleteGroup { id: ids[0], idempotency_key: String::new() }).await;
+    assert_eq!(query::group_directory_id(&reader.read_txn(), a.tenant, ids[0]).unwrap(), None);
+}

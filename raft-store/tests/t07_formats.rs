@@ -339,6 +339,8 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         replace: Some(21),
         create_only: false,
     };
+    let update_group =
+        Op::UpdateGroup { id: 4, name: "Brannvakt nord".into(), directory_id: Some("grp-0193".into()) };
     let heartbeat = DeliveryCommand::Heartbeat {
         node: 2,
         renew: vec![lease()],
@@ -389,6 +391,7 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             entry(18, Request::Delivery(Box::new(DeliveryCommand::Replies { items: vec![reply_item()] }))),
         ),
         ("log-entry-upsert-contact-directory.bin", entry(19, domain(upsert_directory))),
+        ("log-entry-update-group.bin", entry(20, domain(update_group))),
     ]
 }
 
@@ -416,6 +419,11 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
         created_at_ms: AT_MS - 86_400_000,
     };
     run("state-contact-directory.bin", golden("state-contact-directory.bin", "directory record", &directory));
+    let group_directory_id = "grp-0193".to_string();
+    run(
+        "state-group-directory-id.bin",
+        golden("state-group-directory-id.bin", "group directory id", &group_directory_id),
+    );
     let excluded: Vec<u64> = vec![21, 300, 70_000];
     run("state-alert-excluded.bin", golden("state-alert-excluded.bin", "excluded contacts", &excluded));
     let group =

@@ -24,7 +24,7 @@ pub async fn upsert<B: Backend>(
     bearer: Bearer,
     Json(contact): Json<pb::Contact>,
 ) -> Result<Response, Problem> {
-    let req = pb::UpsertContactRequest { contact: Some(contact) };
+    let req = pb::UpsertContactRequest { contact: Some(contact), ..Default::default() };
     let reply = b.contacts().upsert_contact(bearer.grpc(req)?).await?.into_inner();
     let id = reply.contact.as_ref().map_or(0, |c| c.id);
     Ok(created(!reply.created, &format!("/api/v1/contacts/{id}"), &reply))

@@ -123,6 +123,17 @@ impl Contacts {
     }
 }
 
+/// A proto group with its directory id.
+fn group_dir_pb<T: varsel_raft_store::engine::KvTree>(
+    txn: &varsel_raft_store::state_machine::Txn<'_, T>,
+    tenant: u64,
+    g: &varsel_domain::model::Group,
+) -> ApiResult<pb::Group> {
+    let mut out = group_pb(g);
+    out.directory_id = query::group_directory_id(txn, tenant, g.id)?.unwrap_or_default();
+    Ok(out)
+}
+
 /// Splits contacts into batches bounded by rows and encoded bytes.
 fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
     let mut out = Vec::new();
@@ -386,7 +397,8 @@ impl ContactService for Contacts {
         let id = self.resolve_group(actor.tenant, id, &name)?;
         let g = query::group(&self.ctx.replica.state.read_txn(), actor.tenant, id).map_err(ApiError::from)?;
         let g = g.ok_or_else(|| ApiError::NotFound(format!("group {id} does not exist")))?;
-        Ok(Response::new(pb::GroupReply { group: Some(group_pb(&g)), existing: false }))
+        let g = group_dir_pb(&self.ctx.replica.state.read_txn(), actor.tenant, &g)?;
+        Ok(Response::new(pb::GroupReply { group: Some(g), existing: false }))
     }
 
     async fn list_groups(
@@ -396,9 +408,10 @@ impl ContactService for Contacts {
         let actor = self.ctx.actor(&req).await?;
         require_tenant(&actor)?;
         self.ctx.consistency(req.get_ref().consistency).await?;
-        let groups =
-            query::groups(&self.ctx.replica.state.read_txn(), actor.tenant).map_err(ApiError::from)?;
-        Ok(Response::new(pb::ListGroupsReply { groups: groups.iter().map(group_pb).collect() }))
+        let txn = self.ctx.replica.state.read_txn();
+        let groups = query::groups(&txn, actor.tenant).map_err(ApiError::from)?;
+        let groups = groups.iter().map(|g| group_dir_pb(&txn, actor.tenant, g)).collect::<ApiResult<_>>()?;
+        Ok(Response::new(pb::ListGroupsReply { groups }))
     }
 
     async fn delete_group(
@@ -500,6 +513,28 @@ impl ContactService for Contacts {
         let doc = found.ok_or_else(|| ApiError::NotFound(format!("contact {id} does not exist")))?;
         let json = serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Response::new(pb::ExportContactReply { json }))
+    }
+
+    async fn update_group(
+        &self,
+        req: Request<pb::UpdateGroupRequest>,
+    ) -> Result<Response<pb::GroupReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_writer(&actor)?;
+        let r = req.into_inner();
+        let directory_id = r.directory_id.trim();
+        let op = Op::UpdateGroup {
+            id: r.id,
+            name: r.name.trim().to_string(),
+            directory_id: (!directory_id.is_empty()).then(|| directory_id.to_string()),
+        };
+        match self.ctx.propose(&actor, op).await? {
+            DomainReply::Group(g) => {
+                let g = group_dir_pb(&self.ctx.replica.state.read_txn(), actor.tenant, &g)?;
+                Ok(Response::new(pb::GroupReply { group: Some(g), existing: false }))
+            }
+            other => Err(unexpected(other).into()),
+        }
     }
 
     async fn erase_contact(

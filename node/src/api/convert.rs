@@ -239,7 +239,13 @@ pub fn contact_from_row(r: &varsel_domain::csv_import::ContactRow) -> ContactInp
 
 /// A proto group.
 pub fn group_pb(g: &Group) -> pb::Group {
-    pb::Group { id: g.id, name: g.name.clone(), member_count: g.member_count, created_at_ms: g.created_at_ms }
+    pb::Group {
+        id: g.id,
+        name: g.name.clone(),
+        member_count: g.member_count,
+        created_at_ms: g.created_at_ms,
+        directory_id: String::new(),
+    }
 }
 
 fn some(s: &str) -> Option<String> {

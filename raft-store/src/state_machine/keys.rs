@@ -26,6 +26,7 @@
 //! | `0x29` | directory ids (SCIM `externalId`) | tenant, directory id | contact |
 //! | `0x2A` | inactive contacts (only those) | tenant, contact | () |
 //! | `0x2B` | inactive group members an alert left out | alert | sorted `Vec<ContactId>` |
+//! | `0x2C` | groups' directory ids (SCIM Group `externalId`) | tenant, group | directory id |
 //! | `0x30` | alerts | tenant, alert | `Alert` |
 //! | `0x31` | idempotency keys | tenant, key | alert |
 //! | `0x32` | alert creation times (rate limit) | tenant | recent times |
@@ -92,6 +93,8 @@ pub const DIRECTORY_ID: u8 = 0x29;
 pub const INACTIVE: u8 = 0x2A;
 /// The inactive members of its groups an alert left out when it was accepted.
 pub const ALERT_EXCLUDED: u8 = 0x2B;
+/// Groups' directory ids (SCIM Group `externalId`).
+pub const GROUP_DIRECTORY: u8 = 0x2C;
 /// Alerts.
 pub const ALERT: u8 = 0x30;
 /// Idempotency keys.

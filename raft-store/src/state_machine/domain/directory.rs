@@ -14,21 +14,26 @@
 //! reach it (like group memberships, recipients are frozen at acceptance), and it is a recipient
 //! of alerts accepted after it is active again.
 //!
+//! Groups have a directory id too (SCIM Group `externalId`): `GROUP_DIRECTORY` (tenant, group)
+//! → directory id, written with a rename by [`update_group`].
+//!
 //! [`upsert`] writes a contact and its directory attributes in one log entry
 //! ([`Op::UpsertContactDirectory`](crate::ops::Op::UpsertContactDirectory)), so a crash
 //! cannot leave one without the other.
 
 use serde::{Deserialize, Serialize};
-use varsel_domain::model::{ContactId, ContactInput, GroupSnapshot, TenantId};
+use varsel_domain::model::{ContactId, ContactInput, GroupId, GroupSnapshot, TenantId};
 
 use super::contacts::{self, ext_key};
+use super::groups::{self, check_group_name, group_key};
 use super::{Applied, Ctx, next_id, tenants};
 use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::ops::{DirectoryAttributes, DomainReply, RefusalCode, UpsertReport};
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    ALERT_EXCLUDED, CONTACT_GROUP, DIRECTORY, DIRECTORY_ID, INACTIVE, Key, SEQ, u64_at,
+    ALERT_EXCLUDED, CONTACT_GROUP, DIRECTORY, DIRECTORY_ID, GROUP_DIRECTORY, GROUP_NAME, INACTIVE, Key, SEQ,
+    u64_at,
 };
 
 /// Most inactive contacts one tenant may hold. An alert's acceptance reads the whole inactive
@@ -292,4 +297,67 @@ pub(crate) fn exclude_inactive<T: KvTree>(
         }
     }
     Ok(out)
+}
+
+fn group_directory_key(tenant: TenantId, group: GroupId) -> Vec<u8> {
+    Key::new(GROUP_DIRECTORY).u64(tenant).u64(group).done()
+}
+
+/// A group's directory id (SCIM Group `externalId`).
+pub(crate) fn group_directory_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+) -> Result<Option<String>, EngineError> {
+    txn.get_as("group directory id", &group_directory_key(tenant, group))
+}
+
+/// Renames a group (refused when another group has the name) and sets its directory id.
+pub(super) fn update_group<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    id: GroupId,
+    name: &str,
+    directory_id: Option<&str>,
+) -> Result<Applied, EngineError> {
+    let Some(mut group) = groups::get(txn, tenant, id)? else {
+        return Ok(Applied::refused(RefusalCode::NotFound, format!("group {id} does not exist")));
+    };
+    if let Some(m) = check_group_name(name) {
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    if let Some(d) = directory_id
+        && (d.is_empty() || d.chars().count() > DIRECTORY_ID_CHARS_MAX || d.chars().any(char::is_control))
+    {
+        let m = format!(
+            "directory_id: must be 1 to {DIRECTORY_ID_CHARS_MAX} characters without control characters"
+        );
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    if group.name != name {
+        if let Some(other) = groups::by_name(txn, tenant, name)? {
+            let m = format!("name {name:?} belongs to group {other}");
+            return Ok(Applied::refused(RefusalCode::AlreadyExists, m));
+        }
+        txn.remove(Key::new(GROUP_NAME).u64(tenant).tail(&group.name).done());
+        txn.put_as("group id", Key::new(GROUP_NAME).u64(tenant).tail(name).done(), &id)?;
+        group.name = name.to_string();
+        txn.put_as("group", group_key(tenant, id), &group)?;
+    }
+    match directory_id {
+        Some(d) => txn.put_as("group directory id", group_directory_key(tenant, id), &d.to_string())?,
+        None => txn.remove(group_directory_key(tenant, id)),
+    }
+    let detail = format!("name {name:?}, directory id {directory_id:?}");
+    Ok(Applied::done(DomainReply::Group(group), tenant, format!("group {id}"), detail))
+}
+
+/// Forgets a group's directory id (the group is deleted).
+pub(super) fn forget_group<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    id: GroupId,
+) -> Result<(), EngineError> {
+    txn.remove(group_directory_key(tenant, id));
+    Ok(())
 }

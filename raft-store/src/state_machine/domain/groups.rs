@@ -49,7 +49,7 @@ pub(crate) fn by_name<T: KvTree>(
     txn.get_as("group id", &Key::new(GROUP_NAME).u64(tenant).tail(name).done())
 }
 
-fn check_group_name(name: &str) -> Option<String> {
+pub(super) fn check_group_name(name: &str) -> Option<String> {
     let n = name.chars().count();
     if name.trim().is_empty() {
         Some("name: is required".into())
@@ -230,6 +230,7 @@ pub(super) fn delete<T: KvTree>(
     };
     txn.remove(group_key(tenant, id));
     txn.remove(Key::new(GROUP_NAME).u64(tenant).tail(&group.name).done());
+    super::directory::forget_group(txn, tenant, id)?;
     let detail = format!("deleted {:?} with {} members", group.name, group.member_count);
     Ok(Applied::done(DomainReply::Deleted, tenant, format!("group {id}"), detail))
 }

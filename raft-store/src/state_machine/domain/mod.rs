@@ -181,6 +181,9 @@ fn run_op<T: KvTree>(
             };
             directory::upsert(txn, ctx, actor.tenant, &u)?
         }
+        Op::UpdateGroup { id, name, directory_id } => {
+            directory::update_group(txn, actor.tenant, *id, name, directory_id.as_deref())?
+        }
     })
 }
 

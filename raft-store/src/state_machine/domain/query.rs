@@ -52,6 +52,15 @@ pub fn alert_excluded<T: KvTree>(txn: &Txn<'_, T>, alert: AlertId) -> Result<Vec
     super::directory::excluded(txn, alert)
 }
 
+/// A group's directory id (SCIM Group `externalId`).
+pub fn group_directory_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+) -> Result<Option<String>, EngineError> {
+    super::directory::group_directory_id(txn, tenant, group)
+}
+
 /// A tenant.
 pub fn tenant<T: KvTree>(txn: &Txn<'_, T>, id: TenantId) -> Result<Option<Tenant>, EngineError> {
     tenants::get(txn, id)
