@@ -12,12 +12,15 @@
 //! - [`extract`]: request parts: the bearer token, JSON bodies that name the field at fault,
 //!   `Idempotency-Key`, cursors.
 //! - [`import`]: a CSV body streamed into the gRPC import as it arrives.
+//! - [`scim`]: SCIM 2.0 under `/scim/v2/`: Users are contacts, Groups are groups, the protocol
+//!   from crate `varsel-scim` (contract: `docs/reference/scim.md`).
 
 pub mod extract;
 pub mod import;
 pub mod openapi;
 pub mod problem;
 pub mod rest;
+pub mod scim;
 
 use std::sync::Arc;
 
@@ -49,5 +52,5 @@ pub trait Backend: Send + Sync + 'static {
 
 /// Every HTTP surface of this crate, for the node to merge into its listener's router.
 pub fn router<B: Backend>(backend: Arc<B>) -> axum::Router {
-    rest::router(backend).merge(openapi::router())
+    rest::router(backend.clone()).merge(openapi::router()).merge(scim::router(backend))
 }

@@ -1,5 +1,5 @@
 //! The HTTP surfaces (crate `varsel-http`): the REST/JSON API and its OpenAPI document,
-//! through three real node processes over TLS.
+//! SCIM 2.0, through three real node processes over TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
@@ -7,3 +7,4 @@ mod common;
 
 mod t01_rest;
 mod t02_conformance;
+mod t03_scim;
