@@ -31,7 +31,7 @@ pub(super) async fn fetch<B: Backend>(
 ) -> Result<Option<(pb::Group, Vec<u64>)>, ScimError> {
     let r = pb::GetGroupRequest {
         key: Some(pb::get_group_request::Key::Id(id)),
-        consistency: pb::Consistency::Local as i32,
+        consistency: pb::Consistency::Linearizable as i32,
     };
     let g = match b.contacts().get_group(req.grpc(r)?).await {
         Ok(reply) => reply.into_inner().group,
@@ -52,7 +52,7 @@ async fn members<B: Backend>(b: &B, req: &Req, id: u64) -> Result<Vec<u64>, Scim
             group_id: id,
             page_size: MEMBERS_PAGE,
             page_token: token.clone(),
-            consistency: pb::Consistency::Local as i32,
+            consistency: pb::Consistency::Linearizable as i32,
         };
         let page = b.contacts().list_members(req.grpc(r)?).await.map_err(|s| scim_error(&s))?.into_inner();
         out.extend(page.contacts.iter().map(|c| c.id));

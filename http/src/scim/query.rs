@@ -96,7 +96,7 @@ async fn user_candidates<B: Backend>(
         let r = pb::ListContactsRequest {
             page_size: SCAN_PAGE,
             page_token: token.clone(),
-            consistency: pb::Consistency::Local as i32,
+            consistency: pb::Consistency::Linearizable as i32,
         };
         let page = b.contacts().list_contacts(req.grpc(r)?).await.map_err(|s| scim_error(&s))?.into_inner();
         out.extend(page.contacts.iter().map(|c| users::render(c, &req.base_url).0));
@@ -123,7 +123,7 @@ async fn group_candidates<B: Backend>(
         Some((IndexedAttr::DisplayName, v)) => {
             let r = pb::GetGroupRequest {
                 key: Some(pb::get_group_request::Key::Name(v.to_string())),
-                consistency: pb::Consistency::Local as i32,
+                consistency: pb::Consistency::Linearizable as i32,
             };
             match b.contacts().get_group(req.grpc(r)?).await {
                 Ok(g) => g.into_inner().group.map(|g| vec![g.id]).unwrap_or_default(),
@@ -132,7 +132,7 @@ async fn group_candidates<B: Backend>(
             }
         }
         _ => {
-            let r = pb::ListGroupsRequest { consistency: pb::Consistency::Local as i32 };
+            let r = pb::ListGroupsRequest { consistency: pb::Consistency::Linearizable as i32 };
             let all = b.contacts().list_groups(req.grpc(r)?).await.map_err(|s| scim_error(&s))?.into_inner();
             all.groups.iter().map(|g| g.id).collect()
         }

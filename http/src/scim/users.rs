@@ -20,7 +20,7 @@ pub(super) async fn fetch<B: Backend>(
     req: &Req,
     key: pb::get_contact_request::Key,
 ) -> Result<Option<pb::Contact>, ScimError> {
-    let r = pb::GetContactRequest { key: Some(key), consistency: pb::Consistency::Local as i32 };
+    let r = pb::GetContactRequest { key: Some(key), consistency: pb::Consistency::Linearizable as i32 };
     match b.contacts().get_contact(req.grpc(r)?).await {
         Ok(reply) => Ok(reply.into_inner().contact),
         Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
