@@ -204,7 +204,7 @@ pub(crate) fn check_if_match(req: &Req, version: u64) -> Result<(), ScimError> {
 /// 304 when `If-None-Match` names the current version of a GET.
 pub(crate) fn not_modified(req: &Req, version: u64) -> Option<Answer> {
     let h = req.header(header::IF_NONE_MATCH)?;
-    (!etag::if_none_match(h, version)).then(|| Answer {
+    (!etag::if_none_match(h, version)).then_some(Answer {
         status: StatusCode::NOT_MODIFIED,
         body: None,
         version: Some(version),
