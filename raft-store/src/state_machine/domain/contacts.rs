@@ -83,6 +83,9 @@ pub(super) fn upsert<T: KvTree>(
             }
         };
         write_contact(txn, ctx, tenant, id, input, existing.is_some())?;
+        if existing.is_none() {
+            super::directory::record_creation(txn, ctx, tenant, id)?;
+        }
         report.groups_created += join_groups(txn, ctx, tenant, id, &input.groups)?;
         report.ids.push(id);
         if existing.is_some() {

@@ -54,8 +54,8 @@ pub struct DirectoryRecord {
     pub directory_id: Option<String>,
     /// Whether the contact is kept out of alerts accepted from now on (SCIM `active: false`).
     pub inactive: bool,
-    /// When the contact was created (log clock, ms); 0 when it was created before this record
-    /// existed (then only its `updated_at_ms` is known).
+    /// When the contact was created (log clock, ms), by any upsert or import; 0 when it was
+    /// created before this record existed (then only its `updated_at_ms` is known).
     pub created_at_ms: u64,
 }
 
@@ -157,8 +157,7 @@ pub(super) fn upsert<T: KvTree>(
     contacts::write_contact(txn, ctx, tenant, id, u.input, existed)?;
     let groups_created = contacts::join_groups(txn, ctx, tenant, id, &u.input.groups)?;
     if !existed {
-        let record = DirectoryRecord { created_at_ms: ctx.now_ms, ..DirectoryRecord::default() };
-        txn.put_as("directory record", record_key(tenant, id), &record)?;
+        record_creation(txn, ctx, tenant, id)?;
     }
     if let Some(d) = u.directory
         && let Some(refusal) = set(txn, tenant, id, d)?
@@ -177,6 +176,17 @@ pub(super) fn upsert<T: KvTree>(
         None => "directory attributes kept".to_string(),
     };
     Ok(Applied::done(DomainReply::Upserted(report), tenant, format!("contact {id}"), detail))
+}
+
+/// Records when a new contact was created (a record without directory attributes).
+pub(super) fn record_creation<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    tenant: TenantId,
+    id: ContactId,
+) -> Result<(), EngineError> {
+    let record = DirectoryRecord { created_at_ms: ctx.now_ms, ..DirectoryRecord::default() };
+    txn.put_as("directory record", record_key(tenant, id), &record)
 }
 
 /// Sets a contact's directory id and activity. `Some` is a refusal (the caller's savepoint
