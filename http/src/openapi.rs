@@ -31,7 +31,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         contacts::upsert, contacts::list, contacts::get, contacts::get_by_external_id,
         contacts::delete, contacts::export, contacts::erase, contacts::import,
         groups::create, groups::list, groups::get, groups::get_by_name, groups::delete,
-        groups::change_members, groups::list_members,
+        groups::change_members, groups::list_members, groups::update,
         templates::put, templates::get, templates::list,
         alerts::create, alerts::list, alerts::get, alerts::cancel, alerts::resume, alerts::watch,
         alerts::acknowledge, alerts::replies, alerts::unmatched_replies,

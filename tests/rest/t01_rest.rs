@@ -388,6 +388,24 @@ async fn every_documented_operation_works_over_rest() {
         )
         .await;
     assert_eq!(got.json()["group"]["name"], "ekstra");
+    let renamed = t
+        .call(
+            &c,
+            2,
+            ("PATCH", "/api/v1/groups/{id}"),
+            &format!("/api/v1/groups/{g_id}"),
+            Some(&admin),
+            &[],
+            r#"{"name":"ekstra-2","directory_id":"G-7"}"#,
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(
+        (&renamed.json()["group"]["name"], &renamed.json()["group"]["directory_id"]),
+        (&json!("ekstra-2"), &json!("G-7")),
+        "{}",
+        renamed.body
+    );
     let deleted = t
         .call(
             &c,

@@ -130,3 +130,18 @@ pub async fn list_members<B: Backend>(
     let reply = b.contacts().list_members(bearer.grpc(req)?).await?.into_inner();
     Ok(page(&format!("/api/v1/groups/{id}/members"), &reply, &reply.next_page_token))
 }
+
+/// Renames a group and sets its directory id (SCIM Group `externalId`), in one step.
+#[utoipa::path(operation_id = "UpdateGroup", patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = pb::UpdateGroupRequest,
+    params(("id" = u64, Path, description = "The group's id")),
+    responses((status = 200, description = "Done", body = pb::GroupReply), Errors), security(("bearer" = [])))]
+pub async fn update<B: Backend>(
+    State(b): State<Arc<B>>,
+    bearer: Bearer,
+    PathParams(id): PathParams<u64>,
+    Json(mut body): Json<pb::UpdateGroupRequest>,
+) -> Result<Response, Problem> {
+    same_id("id", &mut body.id, id)?;
+    let reply = b.contacts().update_group(bearer.grpc(body)?).await?.into_inner();
+    Ok(json(StatusCode::OK, &reply))
+}

@@ -46,7 +46,10 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/contacts/{id}/export", get(contacts::export::<B>))
         .route("/api/v1/contacts/{id}/erase", post(contacts::erase::<B>))
         .route("/api/v1/groups", post(groups::create::<B>).get(groups::list::<B>))
-        .route("/api/v1/groups/{id}", get(groups::get::<B>).delete(groups::delete::<B>))
+        .route(
+            "/api/v1/groups/{id}",
+            get(groups::get::<B>).delete(groups::delete::<B>).patch(groups::update::<B>),
+        )
         .route("/api/v1/groups/by-name/{name}", get(groups::get_by_name::<B>))
         .route(
             "/api/v1/groups/{id}/members",
