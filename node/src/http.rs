@@ -5,7 +5,7 @@
 //! - `GET /readyz`: `200` with the readiness as JSON when the node is ready, `503` with the same
 //!   JSON (and its `reason`) when not; the rule is in [`crate::health`].
 //!
-//! The public HTTP surfaces (REST API, OpenAPI document) come from crate `varsel-http`, merged
+//! The public HTTP surfaces (REST API, OpenAPI document, SCIM 2.0) come from crate `varsel-http`, merged
 //! in by [`crate::server`] with [`RestBackend`]: the node's own gRPC services.
 //!
 //! The listener speaks TLS with the node's certificate (see [`crate::tls`]). At most
