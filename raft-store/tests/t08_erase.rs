@@ -285,6 +285,7 @@ async fn erase_removes_every_trace_and_keeps_the_counts() {
     assert_eq!((a.receipts.len(), a.replies.len()), (1, 1));
     assert!(a.acknowledged.is_some());
     assert_eq!(before.unattributed_replies.len(), 1);
+    assert!(before.directory.as_ref().is_some_and(|d| d.created_at_ms > 0), "{:?}", before.directory);
     let progress_before = query::progress(&txn, alert).unwrap();
     assert_eq!(progress_before.acknowledged, 2);
     let count_before = query::contact_count(&txn, op.tenant).unwrap();
@@ -328,6 +329,7 @@ async fn erase_removes_every_trace_and_keeps_the_counts() {
     assert_eq!(query::contact_count(&txn, op.tenant).unwrap(), count_before - 1);
     assert_eq!(reader.erasures().unwrap(), 1, "nodes purge their logs when this grows");
     assert!(export::export(&txn, op.tenant, victim).unwrap().is_none());
+    assert!(query::directory(&txn, op.tenant, victim).unwrap().is_none(), "its directory record goes too");
     let audit = query::audit(&txn, op.tenant, None, 10).unwrap();
     let (index, entry) = audit.iter().find(|(_, r)| r.action == "contact.erase").expect("an audit entry");
     assert_eq!((*index, entry.credential, entry.at_ms), (erase_index, op.credential, h.now));

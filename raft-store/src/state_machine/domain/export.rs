@@ -38,6 +38,10 @@ pub const EXPORT_REPLIES_MAX: usize = 10_000;
 pub struct ContactExport {
     /// The contact as stored.
     pub contact: Contact,
+    /// What a directory (SCIM) keeps about it: its directory id, whether it is inactive, when
+    /// it was created. Absent when nothing was ever recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<super::directory::DirectoryRecord>,
     /// Its current groups.
     pub groups: Vec<GroupExport>,
     /// The alerts that reached it, in id order.
@@ -182,6 +186,7 @@ pub fn export<T: KvTree>(
     }
     let (audit, audit_complete) = audit_naming(txn, tenant, id)?;
     Ok(Some(ContactExport {
+        directory: super::directory::get(txn, tenant, id)?,
         contact,
         groups,
         alerts,
