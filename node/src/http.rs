@@ -84,6 +84,7 @@ pub struct RestBackend {
     contacts: crate::api::contacts::Contacts,
     alerts: crate::api::alerts::Alerts,
     audit: crate::api::audit::Audit,
+    cap: crate::api::cap::Cap,
 }
 
 impl RestBackend {
@@ -94,6 +95,7 @@ impl RestBackend {
             contacts: crate::api::contacts::Contacts::new(ctx.clone()),
             alerts: crate::api::alerts::Alerts::new(ctx.clone()),
             audit: crate::api::audit::Audit::new(ctx.clone()),
+            cap: crate::api::cap::Cap::new(ctx.clone()),
         }
     }
 }
@@ -103,6 +105,7 @@ impl varsel_http::Backend for RestBackend {
     type Contacts = crate::api::contacts::Contacts;
     type Alerts = crate::api::alerts::Alerts;
     type Audit = crate::api::audit::Audit;
+    type Cap = crate::api::cap::Cap;
 
     fn tenants(&self) -> &Self::Tenants {
         &self.tenants
@@ -115,5 +118,8 @@ impl varsel_http::Backend for RestBackend {
     }
     fn audit(&self) -> &Self::Audit {
         &self.audit
+    }
+    fn cap(&self) -> &Self::Cap {
+        &self.cap
     }
 }

@@ -276,6 +276,12 @@ fn api_server(
                 .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
         )
         .add_service(AuditServiceServer::new(Audit::new(ctx.clone())))
+        .add_service(
+            varsel_proto::api::cap_service_server::CapServiceServer::new(crate::api::cap::Cap::new(
+                ctx.clone(),
+            ))
+            .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
+        )
         .serve_with_incoming_shutdown(incoming.into_stream(), stopped(stop));
     Ok(async move { served.await.map_err(|e| e.to_string()) })
 }

@@ -166,6 +166,18 @@ pub enum Op {
         /// The retention (validated).
         retention: varsel_domain::model::Retention,
     },
+    /// Replace a tenant's CAP configuration (its admin).
+    SetCapConfig {
+        /// The tenant.
+        tenant: TenantId,
+        /// Routes and exercise group (checked when applied).
+        config: varsel_domain::cap_route::CapConfig,
+    },
+    /// Store a CAP message the tenant received (once per idempotency key).
+    RecordCap {
+        /// The message.
+        record: varsel_domain::cap_route::CapRecord,
+    },
 }
 
 /// What replaces personal data in the records an erasure keeps.
@@ -207,6 +219,8 @@ impl Op {
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
+            Op::SetCapConfig { .. } => "cap.config",
+            Op::RecordCap { .. } => "cap.record",
         }
     }
 }
@@ -305,6 +319,15 @@ pub enum DomainReply {
     Erased(EraseReport),
     /// A tenant's retention, as set.
     Retention(varsel_domain::model::Retention),
+    /// A tenant's CAP configuration.
+    CapConfig(varsel_domain::cap_route::CapConfig),
+    /// A stored CAP message; `existing` when one with its key was stored before.
+    CapRecord {
+        /// The message (the first one, when `existing`).
+        record: varsel_domain::cap_route::CapRecord,
+        /// A message with this key was there already.
+        existing: bool,
+    },
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).

@@ -358,7 +358,11 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             error: Some("expired".into()),
         }],
     };
+    let cap_config = Op::SetCapConfig { tenant: 7, config: cap_config() };
+    let record_cap = Op::RecordCap { record: cap_record() };
     vec![
+        ("log-entry-set-cap-config.bin", entry(19, domain(cap_config))),
+        ("log-entry-record-cap.bin", entry(20, domain(record_cap))),
         (
             "log-entry-kv-put.bin",
             entry(10, Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() })),
@@ -379,6 +383,30 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             entry(18, Request::Delivery(Box::new(DeliveryCommand::Replies { items: vec![reply_item()] }))),
         ),
     ]
+}
+
+fn cap_config() -> varsel_domain::cap_route::CapConfig {
+    varsel_domain::cap_route::CapConfig {
+        routes: vec![varsel_domain::cap_route::CapRoute {
+            sender: "met@met.no".into(),
+            event: "Flom".into(),
+            code: "profile:NO-1".into(),
+            groups: vec!["elvebredden".into(), "stab".into()],
+        }],
+        exercise_group: "ovelse".into(),
+    }
+}
+
+fn cap_record() -> varsel_domain::cap_route::CapRecord {
+    varsel_domain::cap_route::CapRecord {
+        key: "cap-sha256:00ff".into(),
+        sent_ms: AT_MS + 50,
+        status: "Actual".into(),
+        msg_type: "Alert".into(),
+        scope: "Public".into(),
+        alert: Some(31),
+        xml: "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"/>".into(),
+    }
 }
 
 /// Checks every golden file of values, collecting the failures.
@@ -429,6 +457,8 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     );
     let template = StoredTemplate { name: "flood".into(), content: content(), updated_at_ms: AT_MS + 9 };
     run("state-template.bin", golden("state-template.bin", "template", &template));
+    run("state-cap-config.bin", golden("state-cap-config.bin", "cap config", &cap_config()));
+    run("state-cap-record.bin", golden("state-cap-record.bin", "cap record", &cap_record()));
     let audit = AuditRecord {
         at_ms: AT_MS + 40,
         credential: 11,

@@ -7,3 +7,4 @@ mod common;
 
 mod t01_rest;
 mod t02_conformance;
+mod t04_cap;

@@ -652,6 +652,8 @@ async fn every_documented_operation_works_over_rest() {
     let after = t.call(&c, 3, ("GET", "/api/v1/whoami"), "/api/v1/whoami", Some(&viewer), &[], "").await;
     assert_eq!(after.status, 401, "{}", after.body);
 
+    // CAP's operations are called by t04_cap, which checks its own list.
+    let documented: BTreeSet<_> = documented.into_iter().filter(|(_, p)| !p.contains("cap")).collect();
     let untested: Vec<_> = documented.difference(&t.0).collect();
     assert!(untested.is_empty(), "documented but not called: {untested:?}");
     let undocumented: Vec<_> = t.0.difference(&documented).collect();

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod cap;
 pub mod contacts;
 pub mod groups;
 pub mod templates;
@@ -55,7 +56,9 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/templates", get(templates::list::<B>))
         .route("/api/v1/templates/{name}", put(templates::put::<B>).get(templates::get::<B>))
         .route("/api/v1/alerts", post(alerts::create::<B>).get(alerts::list::<B>))
-        .route("/api/v1/alerts/{id}", get(alerts::get::<B>))
+        // `/api/v1/alerts/{id}.cap` too: the router takes no suffix after a parameter, so
+        // `alerts::get_or_cap` tells them apart.
+        .route("/api/v1/alerts/{id}", get(alerts::get_or_cap::<B>))
         .route("/api/v1/alerts/{id}/cancel", post(alerts::cancel::<B>))
         .route("/api/v1/alerts/{id}/resume", post(alerts::resume::<B>))
         .route("/api/v1/alerts/{id}/events", get(alerts::watch::<B>))
@@ -63,6 +66,9 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/alerts/{id}/replies", get(alerts::replies::<B>))
         .route("/api/v1/replies", get(alerts::unmatched_replies::<B>))
         .route("/api/v1/audit", get(audit::list::<B>))
+        .route("/api/v1/cap", post(cap::submit::<B>))
+        .route("/api/v1/cap/feed", get(cap::feed::<B>))
+        .route("/api/v1/cap/config", put(cap::put_config::<B>).get(cap::get_config::<B>))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
         .with_state(backend)
 }

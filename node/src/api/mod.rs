@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod alerts;
 pub mod audit;
+pub mod cap;
+pub mod cap_out;
 pub mod contacts;
 pub mod convert;
 pub mod kv;

@@ -104,6 +104,12 @@ pub const RETENTION: u8 = 0x39;
 pub const PURGE_DUE: u8 = 0x3A;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
+/// A tenant's CAP configuration (routes, exercise group).
+pub const CAP_CONFIG: u8 = 0x42;
+/// CAP messages a tenant received, by idempotency key.
+pub const CAP_RECORD: u8 = 0x43;
+/// The key of the CAP message that created an alert.
+pub const CAP_BY_ALERT: u8 = 0x44;
 /// Audit trail.
 pub const AUDIT: u8 = 0x50;
 /// Shard states.

@@ -9,6 +9,7 @@
 //! through first: a retry is answered from what the first request made, not applied again.
 
 pub(crate) mod alerts;
+pub mod cap;
 pub(crate) mod contacts;
 mod erase;
 pub mod export;
@@ -70,7 +71,9 @@ enum Need {
 fn need(op: &Op) -> Need {
     match op {
         Op::CreateTenant { .. } | Op::SetLimits { .. } | Op::SetRetention { .. } => Need::SuperAdmin,
-        Op::CreateCredential { .. } | Op::RevokeCredential { .. } => Need::CredentialAdmin,
+        Op::CreateCredential { .. } | Op::RevokeCredential { .. } | Op::SetCapConfig { .. } => {
+            Need::CredentialAdmin
+        }
         _ => Need::TenantWrite,
     }
 }
@@ -171,6 +174,8 @@ fn run_op<T: KvTree>(
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
         Op::EraseContact { id } => erase::erase(txn, ctx, actor.tenant, *id)?,
+        Op::SetCapConfig { tenant, config } => cap::set_config(txn, *tenant, config)?,
+        Op::RecordCap { record } => cap::store(txn, actor.tenant, record)?,
     })
 }
 
