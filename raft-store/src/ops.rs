@@ -166,6 +166,18 @@ pub enum Op {
         /// The retention (validated).
         retention: varsel_domain::model::Retention,
     },
+    /// Subscribe an endpoint to webhook events (admin; see [`crate::webhooks`]).
+    CreateWebhook(crate::state_machine::webhooks::NewWebhook),
+    /// Delete a subscription and what waits for it (admin).
+    DeleteWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
+    /// Enable a subscription again after it was disabled (admin).
+    EnableWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
 }
 
 /// What replaces personal data in the records an erasure keeps.
@@ -207,6 +219,9 @@ impl Op {
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
+            Op::CreateWebhook(_) => "webhook.create",
+            Op::DeleteWebhook { .. } => "webhook.delete",
+            Op::EnableWebhook { .. } => "webhook.enable",
         }
     }
 }
@@ -305,6 +320,8 @@ pub enum DomainReply {
     Erased(EraseReport),
     /// A tenant's retention, as set.
     Retention(varsel_domain::model::Retention),
+    /// A webhook subscription (its secret included: shown once, at creation).
+    Webhook(Box<crate::webhooks::Webhook>),
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).
