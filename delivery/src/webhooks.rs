@@ -339,6 +339,71 @@ fn call_error(e: &CallError) -> String {
     }
 }
 
+/// Circuit changes waiting to be proposed; a full queue drops the change (logged): a flapping
+/// provider must not flood the log.
+pub const CIRCUIT_QUEUE_MAX: usize = 64;
+
+/// Provider events for the engine: metrics as before, plus each circuit that opens or closes
+/// proposed as a `Circuit` entry (the `provider.circuit_open` / `_closed` webhook events). Only
+/// changes of what was last proposed for a provider are sent, so a half-open circuit that fails
+/// its probe again is not a second opening.
+#[derive(Debug)]
+pub struct CircuitReporter {
+    inner: Arc<dyn crate::providers::ProviderEvents>,
+    tx: tokio::sync::mpsc::Sender<(String, String, bool)>,
+    reported: std::sync::Mutex<std::collections::HashMap<(String, String), bool>>,
+}
+
+impl CircuitReporter {
+    /// Wraps `inner`; the changes are written through `replica` by a task of their own.
+    pub fn start(inner: Arc<dyn crate::providers::ProviderEvents>, replica: Arc<dyn Replica>) -> Arc<Self> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String, bool)>(CIRCUIT_QUEUE_MAX);
+        tokio::spawn(async move {
+            while let Some((channel, provider, open)) = rx.recv().await {
+                let node = replica.id();
+                let cmd = DeliveryCommand::Circuit { node, channel, provider, open };
+                if let Err(e) = replica.write(Request::Delivery(Box::new(cmd))).await {
+                    tracing::warn!(error = %e, "a circuit change could not be recorded for webhooks");
+                }
+            }
+        });
+        Arc::new(Self { inner, tx, reported: Default::default() })
+    }
+
+    fn report(&self, channel: varsel_domain::Channel, provider: &str, open: bool) {
+        let key = (channel.as_str().to_string(), provider.to_string());
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        let before = reported.get(&key).copied().unwrap_or(false);
+        if before == open {
+            return;
+        }
+        reported.insert(key.clone(), open);
+        if self.tx.try_send((key.0, key.1, open)).is_err() {
+            tracing::warn!(provider, open, "circuit change queue full; the webhook event is dropped");
+        }
+    }
+}
+
+impl crate::providers::ProviderEvents for CircuitReporter {
+    fn circuit_opened(&self, channel: varsel_domain::Channel, provider: &str) {
+        self.inner.circuit_opened(channel, provider);
+        self.report(channel, provider, true);
+    }
+
+    fn circuit_closed(&self, channel: varsel_domain::Channel, provider: &str) {
+        self.inner.circuit_closed(channel, provider);
+        self.report(channel, provider, false);
+    }
+
+    fn failover(&self, channel: varsel_domain::Channel, from: &str, to: &str) {
+        self.inner.failover(channel, from, to);
+    }
+
+    fn possible_duplicates(&self, channel: varsel_domain::Channel, provider: &str, n: usize) {
+        self.inner.possible_duplicates(channel, provider, n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

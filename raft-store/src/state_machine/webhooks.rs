@@ -166,7 +166,8 @@ fn check_new(new: &NewWebhook, events: &[EventKind]) -> Result<(), String> {
     let loopback_http = ["http://127.0.0.1:", "http://127.0.0.1/", "http://[::1]:", "http://localhost:"]
         .iter()
         .any(|p| new.url.starts_with(p));
-    if !secure && !(new.allow_insecure && loopback_http) {
+    let allowed = secure || (new.allow_insecure && loopback_http);
+    if !allowed {
         return Err("url: must be https:// (http:// only to a loopback address, with allow_insecure)".into());
     }
     if events.is_empty() {
