@@ -282,3 +282,39 @@ async fn a_dead_endpoint_is_disabled_after_the_documented_failures() {
     assert!(matches!(reenabled, DomainReply::Webhook(w) if w.disabled.is_none()));
     assert_eq!(h.due().len(), 1, "the waiting event goes out again");
 }
+
+/// Goal: a node's circuit change reaches every tenant subscribed to provider events, and only
+/// those. Method: two tenants, one subscribed to `provider.circuit_open`, one to alert events
+/// only; a `Circuit` entry; the first has one due entry naming the node and provider.
+#[tokio::test]
+async fn circuit_changes_go_to_the_tenants_subscribed_to_them() {
+    let mut h = H::new().await;
+    let (a, _) = h.tenant(1).await;
+    let op =
+        Op::CreateTenant { name: "t2".into(), limits: Limits::default(), idempotency_key: String::new() };
+    let DomainReply::Tenant(t2) = h.domain(Caller::SUPERADMIN, op).await else { panic!() };
+    let op = Op::CreateCredential {
+        tenant: t2.id,
+        name: "a".into(),
+        role: Role::Admin,
+        secret_hash: [0; 32],
+        idempotency_key: String::new(),
+    };
+    let DomainReply::Credential(c) = h.domain(Caller::SUPERADMIN, op).await else { panic!() };
+    let b = Caller { tenant: t2.id, credential: c.id, role: Role::Admin };
+    h.domain(a, new_hook("https://a.example/h", vec![EventKind::CircuitOpen], "")).await;
+    h.domain(b, new_hook("https://b.example/h", vec![EventKind::AlertCreated], "")).await;
+    let cmd =
+        DeliveryCommand::Circuit { node: 2, channel: "sms".into(), provider: "smsc-a".into(), open: true };
+    h.delivery(cmd).await;
+    let due = h.due();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0].tenant, a.tenant);
+    let ev = wh::event(&h.store.state.reader().read_txn(), due[0].event).unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&ev.body).unwrap();
+    assert_eq!(body["type"], "provider.circuit_open");
+    assert_eq!(
+        (body["data"]["node_id"].as_u64(), body["data"]["provider"].as_str()),
+        (Some(2), Some("smsc-a"))
+    );
+}
