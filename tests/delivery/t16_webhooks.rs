@@ -203,7 +203,7 @@ async fn events_arrive_signed_in_order_and_survive_the_delivering_node() {
 async fn a_dead_endpoint_is_disabled_after_eight_failures() {
     let f = Fixture::start(sim_config(), adjust).await;
     let receiver = Receiver::start("always-500");
-    let (token, _) = admin(&f).await;
+    let (token, tenant) = admin(&f).await;
     let denied = hooks(&f, 2)
         .create_webhook(authed(
             &f.token,
@@ -235,6 +235,20 @@ async fn a_dead_endpoint_is_disabled_after_eight_failures() {
     // Nothing more is sent to it.
     tokio::time::sleep(Duration::from_millis(RETRY_MS * 5)).await;
     assert_eq!(receiver.events().len(), seen.len());
+    // The CLI shows it, to a viewer too, and lists the failed attempts.
+    let viewer = f.c.credential(tenant, Role::Viewer).await;
+    let (ok, out, err) = f.c.varsel(&viewer, &["webhook", "list"]).await;
+    assert!(ok && out.contains("disabled") && out.contains("8 consecutive failed attempts"), "{out}{err}");
+    let id = hook.to_string();
+    let (ok, out, err) = f.c.varsel(&viewer, &["webhook", "deliveries", &id, "--json"]).await;
+    assert!(ok, "{err}");
+    let rows: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(rows.len(), 8, "{out}");
+    assert!(rows.iter().all(|r| r["status"] == 500 && r["ok"] == false), "{out}");
+    let (ok, _, err) = f.c.varsel(&viewer, &["webhook", "enable", &id]).await;
+    assert!(!ok && err.contains("admin"), "{err}");
+    let (ok, out, err) = f.c.varsel(&token, &["webhook", "enable", &id]).await;
+    assert!(ok && out.contains("enabled"), "{out}{err}");
 }
 
 /// Goal: figures: webhook delivery rate and the lag from an event to its delivery at p99.
