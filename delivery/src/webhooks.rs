@@ -160,17 +160,30 @@ pub fn spawn(
     };
     let client = JsonClient::tenant(CALL_TIMEOUT, AddressPolicy::new("webhook endpoint", allowed));
     tokio::spawn(async move {
-        let mut w =
-            Worker { replica, config, client, metrics, in_flight: HashSet::new(), calls: JoinSet::new() };
+        let mut w = Worker {
+            replica,
+            config,
+            client,
+            metrics,
+            in_flight: HashSet::new(),
+            calls: JoinSet::new(),
+            ready: Vec::new(),
+        };
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A finished call starts a round at once: the next event of its alert waits for
+            // this result to be written, so waiting for the tick would add to every link of
+            // the chain.
             tokio::select! {
-                _ = tick.tick() => w.round().await,
+                _ = tick.tick() => {}
+                Some(done) = w.calls.join_next(), if !w.calls.is_empty() => w.ready.push(done),
                 _ = stop.changed() => {
                     if *stop.borrow() { break; }
+                    continue;
                 }
             }
+            w.round().await;
         }
     })
 }
@@ -181,8 +194,12 @@ struct Worker {
     client: JsonClient,
     metrics: WorkerMetrics,
     in_flight: HashSet<Key>,
-    calls: JoinSet<(Key, WebhookResult, Option<u64>)>,
+    calls: JoinSet<CallDone>,
+    /// Calls that finished and whose results are not written yet.
+    ready: Vec<Result<CallDone, tokio::task::JoinError>>,
 }
+
+type CallDone = (Key, WebhookResult, Option<u64>);
 
 impl Worker {
     async fn round(&mut self) {
@@ -227,12 +244,17 @@ impl Worker {
 
     /// Writes the results of the calls that finished, in one entry.
     async fn record_finished(&mut self) {
-        let mut done = Vec::new();
-        while done.len() < RESULTS_PER_ENTRY_MAX {
+        while self.ready.len() < RESULTS_PER_ENTRY_MAX {
             match self.calls.try_join_next() {
-                Some(Ok(r)) => done.push(r),
-                Some(Err(e)) => tracing::warn!(error = %e, "a webhook call task failed"),
+                Some(r) => self.ready.push(r),
                 None => break,
+            }
+        }
+        let mut done = Vec::new();
+        for r in self.ready.drain(..) {
+            match r {
+                Ok(r) => done.push(r),
+                Err(e) => tracing::warn!(error = %e, "a webhook call task failed"),
             }
         }
         if done.is_empty() {
