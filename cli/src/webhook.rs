@@ -66,7 +66,7 @@ pub fn webhook_json(w: &Webhook) -> serde_json::Value {
 }
 
 fn state(w: &Webhook) -> &'static str {
-    if w.state == WebhookState::WebhookDisabled as i32 { "disabled" } else { "enabled" }
+    if w.state == WebhookState::Disabled as i32 { "disabled" } else { "enabled" }
 }
 
 fn delivery_json(d: &WebhookDelivery) -> serde_json::Value {

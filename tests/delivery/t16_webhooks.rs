@@ -219,7 +219,7 @@ async fn a_dead_endpoint_is_disabled_after_eight_failures() {
     let w = loop {
         let req = GetWebhookRequest { id: hook, consistency: 0 };
         let w = hooks(&f, 3).get_webhook(authed(&token, req)).await.unwrap().into_inner().webhook.unwrap();
-        if w.state == WebhookState::WebhookDisabled as i32 {
+        if w.state == WebhookState::Disabled as i32 {
             break w;
         }
         assert!(Instant::now() < deadline, "not disabled: {w:?}");

@@ -98,11 +98,7 @@ pub fn parse_events(names: &[String]) -> ApiResult<Vec<EventKind>> {
 
 /// The API's view; the secret only when `with_secret`.
 pub fn to_pb(w: Webhook, with_secret: bool) -> pb::Webhook {
-    let state = if w.disabled.is_some() {
-        pb::WebhookState::WebhookDisabled
-    } else {
-        pb::WebhookState::WebhookEnabled
-    };
+    let state = if w.disabled.is_some() { pb::WebhookState::Disabled } else { pb::WebhookState::Enabled };
     pb::Webhook {
         id: w.id,
         url: w.url,
