@@ -168,6 +168,7 @@ pub fn spawn(
             in_flight: HashSet::new(),
             calls: JoinSet::new(),
             ready: Vec::new(),
+            tasks: std::collections::HashMap::new(),
         };
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -197,6 +198,8 @@ struct Worker {
     calls: JoinSet<CallDone>,
     /// Calls that finished and whose results are not written yet.
     ready: Vec<Result<CallDone, tokio::task::JoinError>>,
+    /// The entry of each running call task, to free it if the task fails.
+    tasks: std::collections::HashMap<tokio::task::Id, Key>,
 }
 
 type CallDone = (Key, WebhookResult, Option<u64>);
@@ -228,10 +231,11 @@ impl Worker {
             self.in_flight.insert(key);
             let client = self.client.clone();
             let retry_ms = self.config.retry_ms;
-            self.calls.spawn(async move {
+            let task = self.calls.spawn(async move {
                 let (result, event_at_ms) = call.send(&client, &d, retry_ms).await;
                 (key, result, event_at_ms)
             });
+            self.tasks.insert(task.id(), key);
         }
     }
 
@@ -254,7 +258,13 @@ impl Worker {
         for r in self.ready.drain(..) {
             match r {
                 Ok(r) => done.push(r),
-                Err(e) => tracing::warn!(error = %e, "a webhook call task failed"),
+                Err(e) => {
+                    // Its entry is sent again next round rather than held in flight forever.
+                    tracing::warn!(error = %e, "a webhook call task failed");
+                    if let Some(key) = self.tasks.remove(&e.id()) {
+                        self.in_flight.remove(&key);
+                    }
+                }
             }
         }
         if done.is_empty() {
@@ -278,6 +288,7 @@ impl Worker {
         for (key, _, _) in &done {
             self.in_flight.remove(key);
         }
+        self.tasks.retain(|_, key| self.in_flight.contains(key));
         self.report_disabled(&done);
     }
 
