@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`, `erasures`; `format` | see the constants; `format`: one byte, the store's format version |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`, `erasures`, `webhook_event_seq`; `format` | see the constants; `format`: one byte, the store's format version |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
