@@ -178,6 +178,18 @@ pub enum Op {
         /// The message.
         record: varsel_domain::cap_route::CapRecord,
     },
+    /// Subscribe an endpoint to webhook events (admin; see [`crate::webhooks`]).
+    CreateWebhook(crate::state_machine::webhooks::NewWebhook),
+    /// Delete a subscription and what waits for it (admin).
+    DeleteWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
+    /// Enable a subscription again after it was disabled (admin).
+    EnableWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
 }
 
 /// What replaces personal data in the records an erasure keeps.
@@ -221,6 +233,9 @@ impl Op {
             Op::SetRetention { .. } => "tenant.set_retention",
             Op::SetCapConfig { .. } => "cap.config",
             Op::RecordCap { .. } => "cap.record",
+            Op::CreateWebhook(_) => "webhook.create",
+            Op::DeleteWebhook { .. } => "webhook.delete",
+            Op::EnableWebhook { .. } => "webhook.enable",
         }
     }
 }
@@ -328,6 +343,8 @@ pub enum DomainReply {
         /// A message with this key was there already.
         existing: bool,
     },
+    /// A webhook subscription (its secret included: shown once, at creation).
+    Webhook(Box<crate::webhooks::Webhook>),
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).

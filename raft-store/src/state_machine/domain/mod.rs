@@ -176,6 +176,9 @@ fn run_op<T: KvTree>(
         Op::EraseContact { id } => erase::erase(txn, ctx, actor.tenant, *id)?,
         Op::SetCapConfig { tenant, config } => cap::set_config(txn, *tenant, config)?,
         Op::RecordCap { record } => cap::store(txn, actor.tenant, record)?,
+        Op::CreateWebhook(new) => crate::state_machine::webhooks::create(txn, ctx, &actor, new)?,
+        Op::DeleteWebhook { id } => crate::state_machine::webhooks::delete(txn, &actor, *id)?,
+        Op::EnableWebhook { id } => crate::state_machine::webhooks::enable(txn, ctx, &actor, *id)?,
     })
 }
 
@@ -211,7 +214,7 @@ fn authorize<T: KvTree>(
 }
 
 /// Takes the next id of the sequence `name` (ids start at 1).
-fn next_id<T: KvTree>(txn: &mut Txn<'_, T>, name: &str) -> Result<u64, EngineError> {
+pub(crate) fn next_id<T: KvTree>(txn: &mut Txn<'_, T>, name: &str) -> Result<u64, EngineError> {
     let key = Key::new(SEQ).tail(name).done();
     let next: u64 = txn.get_as("sequence", &key)?.unwrap_or(1);
     txn.put_as("sequence", key, &(next + 1))?;
