@@ -27,6 +27,7 @@ use varsel_proto::api::audit_service_server::AuditService;
 use varsel_proto::api::cap_service_server::CapService;
 use varsel_proto::api::contact_service_server::ContactService;
 use varsel_proto::api::tenant_service_server::TenantService;
+use varsel_proto::api::webhook_service_server::WebhookService;
 
 /// The node's gRPC services the HTTP surfaces call.
 pub trait Backend: Send + Sync + 'static {
@@ -40,6 +41,8 @@ pub trait Backend: Send + Sync + 'static {
     type Audit: AuditService;
     /// CAP 1.2 in and out.
     type Cap: CapService;
+    /// Outbound webhook subscriptions.
+    type Webhooks: WebhookService;
 
     /// The tenant service.
     fn tenants(&self) -> &Self::Tenants;
@@ -51,6 +54,8 @@ pub trait Backend: Send + Sync + 'static {
     fn audit(&self) -> &Self::Audit;
     /// The CAP service.
     fn cap(&self) -> &Self::Cap;
+    /// The webhook service.
+    fn webhooks(&self) -> &Self::Webhooks;
 }
 
 /// Every HTTP surface of this crate, for the node to merge into its listener's router.

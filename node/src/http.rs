@@ -85,6 +85,7 @@ pub struct RestBackend {
     alerts: crate::api::alerts::Alerts,
     audit: crate::api::audit::Audit,
     cap: crate::api::cap::Cap,
+    webhooks: crate::api::webhooks::Webhooks,
 }
 
 impl RestBackend {
@@ -96,6 +97,7 @@ impl RestBackend {
             alerts: crate::api::alerts::Alerts::new(ctx.clone()),
             audit: crate::api::audit::Audit::new(ctx.clone()),
             cap: crate::api::cap::Cap::new(ctx.clone()),
+            webhooks: crate::api::webhooks::Webhooks::new(ctx.clone()),
         }
     }
 }
@@ -106,6 +108,7 @@ impl varsel_http::Backend for RestBackend {
     type Alerts = crate::api::alerts::Alerts;
     type Audit = crate::api::audit::Audit;
     type Cap = crate::api::cap::Cap;
+    type Webhooks = crate::api::webhooks::Webhooks;
 
     fn tenants(&self) -> &Self::Tenants {
         &self.tenants
@@ -121,5 +124,8 @@ impl varsel_http::Backend for RestBackend {
     }
     fn cap(&self) -> &Self::Cap {
         &self.cap
+    }
+    fn webhooks(&self) -> &Self::Webhooks {
+        &self.webhooks
     }
 }

@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod groups;
 pub mod templates;
 pub mod tenants;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/alerts/{id}/replies", get(alerts::replies::<B>))
         .route("/api/v1/replies", get(alerts::unmatched_replies::<B>))
         .route("/api/v1/audit", get(audit::list::<B>))
+        .route("/api/v1/webhooks", post(webhooks::create::<B>).get(webhooks::list::<B>))
+        .route("/api/v1/webhooks/{id}", get(webhooks::get::<B>).delete(webhooks::delete::<B>))
+        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable::<B>))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries::<B>))
         .route("/api/v1/cap", post(cap::submit::<B>))
         .route("/api/v1/cap/feed", get(cap::feed::<B>))
         .route("/api/v1/cap/config", put(cap::put_config::<B>).get(cap::get_config::<B>))
