@@ -26,6 +26,7 @@ pub mod backup;
 pub mod bench;
 pub mod bench_domain;
 pub mod bench_fanout;
+pub mod bench_rest;
 pub mod bench_retention;
 pub mod certs;
 pub mod cluster;
