@@ -60,8 +60,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100_000)]
     pub fanout: usize,
     /// Run only these parts, comma-separated: writes, domain, fanout, snapshot and backup
-    /// (after the fan-out), failover (default: all of these), and retention (the soak: only
-    /// when named).
+    /// (after the fan-out), failover (default: all of these), and retention (the soak) and rest
+    /// (REST against gRPC): only when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The nodes' `raft.snapshot_every_entries` (default: a node's, 20,000). The retention
@@ -191,6 +191,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let writes_any = if args.wants("writes") { writes(&b.cluster, &b.ids, &args).await? } else { Vec::new() };
     let plain_64 = writes_any.iter().find(|(clients, _)| *clients == 64).map(|(_, rate)| *rate);
+    if args.only.iter().any(|p| p == "rest") {
+        super::bench_rest::run(&b.cluster, args.seconds).await?;
+    }
     if args.contacts > 0 && args.wants("domain") {
         println!();
         super::bench_domain::run(&b.cluster, args.contacts, args.seconds, plain_64).await?;

@@ -12,7 +12,7 @@
 //! - [`certs`]: the cluster CA, node and client certificates.
 //! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
 //!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
-//!   [`watch`] (live progress), [`audit`].
+//!   [`watch`] (live progress), [`audit`], [`webhook`].
 //! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
 //!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
 //!   [`output`] (tables, times, JSON), [`keyed`] (idempotency keys of writes), [`error`].
@@ -26,6 +26,7 @@ pub mod backup;
 pub mod bench;
 pub mod bench_domain;
 pub mod bench_fanout;
+pub mod bench_rest;
 pub mod bench_retention;
 pub mod certs;
 pub mod cluster;
@@ -47,6 +48,7 @@ pub mod template;
 pub mod tenant;
 pub mod voice;
 pub mod watch;
+pub mod webhook;
 
 /// Default endpoints: the API ports `varsel dev` uses.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";

@@ -5,7 +5,8 @@
 //! - [`Backend`]: what a node hands this crate: its gRPC service implementations. Every REST
 //!   call is turned into the matching gRPC request and handed to the same code, so tokens,
 //!   roles, tenant isolation, validation and idempotency are the gRPC API's, not a copy.
-//! - [`rest`]: the REST/JSON API under `/api/v1/`, one file per resource.
+//! - [`rest`]: the REST/JSON API under `/api/v1/`, one file per resource; `rest::cap` takes
+//!   and serves CAP 1.2 XML.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and the proto-derived
 //!   types (`varsel_proto::api`), served at `/api/v1/openapi.json`.
 //! - [`problem`]: errors as RFC 9457 problem details, from gRPC statuses.
@@ -26,8 +27,10 @@ use std::sync::Arc;
 
 use varsel_proto::api::alert_service_server::AlertService;
 use varsel_proto::api::audit_service_server::AuditService;
+use varsel_proto::api::cap_service_server::CapService;
 use varsel_proto::api::contact_service_server::ContactService;
 use varsel_proto::api::tenant_service_server::TenantService;
+use varsel_proto::api::webhook_service_server::WebhookService;
 
 /// The node's gRPC services the HTTP surfaces call.
 pub trait Backend: Send + Sync + 'static {
@@ -39,6 +42,10 @@ pub trait Backend: Send + Sync + 'static {
     type Alerts: AlertService;
     /// The audit trail.
     type Audit: AuditService;
+    /// CAP 1.2 in and out.
+    type Cap: CapService;
+    /// Outbound webhook subscriptions.
+    type Webhooks: WebhookService;
 
     /// The tenant service.
     fn tenants(&self) -> &Self::Tenants;
@@ -48,6 +55,10 @@ pub trait Backend: Send + Sync + 'static {
     fn alerts(&self) -> &Self::Alerts;
     /// The audit service.
     fn audit(&self) -> &Self::Audit;
+    /// The CAP service.
+    fn cap(&self) -> &Self::Cap;
+    /// The webhook service.
+    fn webhooks(&self) -> &Self::Webhooks;
 }
 
 /// Every HTTP surface of this crate, for the node to merge into its listener's router.

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::{FieldProblem, Problem};
-use crate::rest::{alerts, audit, contacts, groups, templates, tenants};
+use crate::rest::{alerts, audit, cap, contacts, groups, templates, tenants, webhooks};
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -36,6 +36,9 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         alerts::create, alerts::list, alerts::get, alerts::cancel, alerts::resume, alerts::watch,
         alerts::acknowledge, alerts::replies, alerts::unmatched_replies,
         audit::list,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::delete, webhooks::enable,
+        webhooks::deliveries,
+        cap::submit, cap::alert_cap, cap::feed, cap::put_config, cap::get_config,
     ),
     components(schemas(Problem, FieldProblem, varsel_proto::api::Consistency)),
     modifiers(&BearerAuth),
@@ -46,6 +49,8 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "templates", description = "Message templates"),
         (name = "alerts", description = "Alerts, progress, acknowledgements and replies"),
         (name = "audit", description = "Who did what, when"),
+        (name = "webhooks", description = "Signed outbound webhooks (Standard Webhooks)"),
+        (name = "cap", description = "CAP 1.2 (OASIS Common Alerting Protocol) in and out"),
     )
 )]
 #[derive(Debug)]

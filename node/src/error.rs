@@ -135,6 +135,23 @@ fn invalid_status(e: &ValidationErrors) -> tonic::Status {
     )
 }
 
+/// INVALID_ARGUMENT for one field (or element) breaking `rule`, with `google.rpc.BadRequest`
+/// details like [`invalid_status`]'s.
+pub fn field_status(field: &str, rule: &str, message: &str) -> tonic::Status {
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+    let violation = FieldViolation {
+        field: field.to_string(),
+        description: message.to_string(),
+        reason: rule.to_string(),
+        localized_message: None,
+    };
+    tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        message,
+        ErrorDetails::with_bad_request(vec![violation]),
+    )
+}
+
 fn refusal_status(r: Refusal) -> tonic::Status {
     let m = r.message;
     match r.code {

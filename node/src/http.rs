@@ -84,6 +84,8 @@ pub struct RestBackend {
     contacts: crate::api::contacts::Contacts,
     alerts: crate::api::alerts::Alerts,
     audit: crate::api::audit::Audit,
+    cap: crate::api::cap::Cap,
+    webhooks: crate::api::webhooks::Webhooks,
 }
 
 impl RestBackend {
@@ -94,6 +96,8 @@ impl RestBackend {
             contacts: crate::api::contacts::Contacts::new(ctx.clone()),
             alerts: crate::api::alerts::Alerts::new(ctx.clone()),
             audit: crate::api::audit::Audit::new(ctx.clone()),
+            cap: crate::api::cap::Cap::new(ctx.clone()),
+            webhooks: crate::api::webhooks::Webhooks::new(ctx.clone()),
         }
     }
 }
@@ -103,6 +107,8 @@ impl varsel_http::Backend for RestBackend {
     type Contacts = crate::api::contacts::Contacts;
     type Alerts = crate::api::alerts::Alerts;
     type Audit = crate::api::audit::Audit;
+    type Cap = crate::api::cap::Cap;
+    type Webhooks = crate::api::webhooks::Webhooks;
 
     fn tenants(&self) -> &Self::Tenants {
         &self.tenants
@@ -115,5 +121,11 @@ impl varsel_http::Backend for RestBackend {
     }
     fn audit(&self) -> &Self::Audit {
         &self.audit
+    }
+    fn cap(&self) -> &Self::Cap {
+        &self.cap
+    }
+    fn webhooks(&self) -> &Self::Webhooks {
+        &self.webhooks
     }
 }

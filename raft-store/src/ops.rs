@@ -166,6 +166,30 @@ pub enum Op {
         /// The retention (validated).
         retention: varsel_domain::model::Retention,
     },
+    /// Replace a tenant's CAP configuration (its admin).
+    SetCapConfig {
+        /// The tenant.
+        tenant: TenantId,
+        /// Routes and exercise group (checked when applied).
+        config: varsel_domain::cap_route::CapConfig,
+    },
+    /// Store a CAP message the tenant received (once per idempotency key).
+    RecordCap {
+        /// The message.
+        record: varsel_domain::cap_route::CapRecord,
+    },
+    /// Subscribe an endpoint to webhook events (admin; see [`crate::webhooks`]).
+    CreateWebhook(crate::state_machine::webhooks::NewWebhook),
+    /// Delete a subscription and what waits for it (admin).
+    DeleteWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
+    /// Enable a subscription again after it was disabled (admin).
+    EnableWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
     /// Create or replace one contact together with its directory attributes (SCIM), in one
     /// entry so a crash cannot leave half of it. See `state_machine::domain::directory`.
     UpsertContactDirectory {
@@ -239,6 +263,11 @@ impl Op {
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
+            Op::SetCapConfig { .. } => "cap.config",
+            Op::RecordCap { .. } => "cap.record",
+            Op::CreateWebhook(_) => "webhook.create",
+            Op::DeleteWebhook { .. } => "webhook.delete",
+            Op::EnableWebhook { .. } => "webhook.enable",
             Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
             Op::UpdateGroup { .. } => "group.update",
         }
@@ -339,6 +368,17 @@ pub enum DomainReply {
     Erased(EraseReport),
     /// A tenant's retention, as set.
     Retention(varsel_domain::model::Retention),
+    /// A tenant's CAP configuration.
+    CapConfig(varsel_domain::cap_route::CapConfig),
+    /// A stored CAP message; `existing` when one with its key was stored before.
+    CapRecord {
+        /// The message (the first one, when `existing`).
+        record: varsel_domain::cap_route::CapRecord,
+        /// A message with this key was there already.
+        existing: bool,
+    },
+    /// A webhook subscription (its secret included: shown once, at creation).
+    Webhook(Box<crate::webhooks::Webhook>),
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).

@@ -8,3 +8,4 @@ mod common;
 mod t01_rest;
 mod t02_conformance;
 mod t03_scim;
+mod t04_cap;

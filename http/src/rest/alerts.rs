@@ -76,6 +76,27 @@ pub async fn get<B: Backend>(
     Ok(json(StatusCode::OK, reply.get_ref()))
 }
 
+/// `GET /api/v1/alerts/{id}` and `GET /api/v1/alerts/{id}.cap`, told apart by the suffix.
+pub async fn get_or_cap<B: Backend>(
+    state: State<Arc<B>>,
+    bearer: Bearer,
+    PathParams(raw): PathParams<String>,
+    query: QueryParams<ReadQuery>,
+) -> Result<Response, Problem> {
+    let (digits, as_cap) = match raw.strip_suffix(".cap") {
+        Some(d) => (d, true),
+        None => (raw.as_str(), false),
+    };
+    let id: u64 = digits.parse().map_err(|_| {
+        Problem::invalid("path", "value", format!("alert id: not a whole number: {digits:?}"))
+    })?;
+    if as_cap {
+        super::cap::alert_cap(state, bearer, PathParams(id), query).await
+    } else {
+        get(state, bearer, PathParams(id), query).await
+    }
+}
+
 /// Cancels an alert: nothing more is handed to providers.
 #[utoipa::path(operation_id = "CancelAlert", post, path = "/api/v1/alerts/{id}/cancel", tag = "alerts",
     params(("id" = u64, Path, description = "The alert's id"),

@@ -9,10 +9,12 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod cap;
 pub mod contacts;
 pub mod groups;
 pub mod templates;
 pub mod tenants;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,7 +60,9 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/templates", get(templates::list::<B>))
         .route("/api/v1/templates/{name}", put(templates::put::<B>).get(templates::get::<B>))
         .route("/api/v1/alerts", post(alerts::create::<B>).get(alerts::list::<B>))
-        .route("/api/v1/alerts/{id}", get(alerts::get::<B>))
+        // `/api/v1/alerts/{id}.cap` too: the router takes no suffix after a parameter, so
+        // `alerts::get_or_cap` tells them apart.
+        .route("/api/v1/alerts/{id}", get(alerts::get_or_cap::<B>))
         .route("/api/v1/alerts/{id}/cancel", post(alerts::cancel::<B>))
         .route("/api/v1/alerts/{id}/resume", post(alerts::resume::<B>))
         .route("/api/v1/alerts/{id}/events", get(alerts::watch::<B>))
@@ -66,6 +70,13 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/alerts/{id}/replies", get(alerts::replies::<B>))
         .route("/api/v1/replies", get(alerts::unmatched_replies::<B>))
         .route("/api/v1/audit", get(audit::list::<B>))
+        .route("/api/v1/webhooks", post(webhooks::create::<B>).get(webhooks::list::<B>))
+        .route("/api/v1/webhooks/{id}", get(webhooks::get::<B>).delete(webhooks::delete::<B>))
+        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable::<B>))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries::<B>))
+        .route("/api/v1/cap", post(cap::submit::<B>))
+        .route("/api/v1/cap/feed", get(cap::feed::<B>))
+        .route("/api/v1/cap/config", put(cap::put_config::<B>).get(cap::get_config::<B>))
         .layer(DefaultBodyLimit::max(JSON_BODY_BYTES_MAX))
         .with_state(backend)
 }

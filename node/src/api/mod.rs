@@ -1,18 +1,21 @@
 //! The gRPC services every node serves on its API port.
 //!
-//! The public API ([`tenants`], [`contacts`], [`alerts`], [`audit`]) shares [`ApiContext`]:
+//! The public API ([`tenants`], [`contacts`], [`alerts`], [`audit`], [`webhooks`]) shares [`ApiContext`]:
 //! authenticate the bearer token, make a read linearizable when asked, propose an operation
 //! and turn a refusal by the rules into the matching status code.
 
 pub mod admin;
 pub mod alerts;
 pub mod audit;
+pub mod cap;
+pub mod cap_out;
 pub mod contacts;
 pub mod convert;
 pub mod kv;
 pub mod limits;
 pub mod replies;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 
