@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod contact;
 pub mod demo;
 pub mod dev;
+pub mod dev_webhooks;
 pub mod error;
 #[cfg(test)]
 mod fake;
