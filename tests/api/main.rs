@@ -11,3 +11,4 @@ mod t04_validation;
 mod t05_idempotency;
 mod t06_templates;
 mod t07_limits;
+mod t08_reflection;
