@@ -358,7 +358,16 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             error: Some("expired".into()),
         }],
     };
+    let sync_members = Op::SyncMembers {
+        group: 4,
+        expect_next_seq: 300,
+        expect_member_count: 250,
+        leave: varsel_raft_store::seq_set::SeqSet::from_sorted(&[0, 5, 129, 299]).unwrap_or_default(),
+        rows: 248,
+        rejected: 2,
+    };
     vec![
+        ("log-entry-sync-members.bin", entry(19, domain(sync_members))),
         (
             "log-entry-kv-put.bin",
             entry(10, Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() })),
