@@ -21,3 +21,4 @@ mod t12_skewed_clock;
 mod t13_disk_full;
 mod t14_erase;
 mod t15_retention;
+mod t16_list_sync;
