@@ -106,18 +106,19 @@ fn report_json(filename: &str, group: &str, r: &ImportReport, retried: bool) -> 
 }
 
 fn print_report(filename: &str, group: &str, r: &ImportReport) {
-    let (verb, would) = if r.dry_run { ("dry run of sync", "would ") } else { ("synced", "") };
-    println!(
-        "{verb} {group:?} to {filename}: {} rows: {} {would}be created, {} {would}be updated, {} {would}join, \
-         {} {would}leave; {} members {}",
-        r.rows,
-        r.created,
-        r.updated,
-        r.joined,
-        r.left,
-        r.member_count,
-        if r.dry_run { "after it (nothing was written)" } else { "now" },
-    );
+    let (rows, created, updated, joined, left, members) =
+        (r.rows, r.created, r.updated, r.joined, r.left, r.member_count);
+    if r.dry_run {
+        println!(
+            "dry run of sync {group:?} to {filename}: {rows} rows: {created} would be created, {updated} would be \
+             updated, {joined} would join, {left} would leave; {members} members after it (nothing was written)"
+        );
+    } else {
+        println!(
+            "synced {group:?} to {filename}: {rows} rows: {created} created, {updated} updated, {joined} joined, \
+             {left} left; {members} members now"
+        );
+    }
     if !r.left_sample.is_empty() {
         let more = r.left.saturating_sub(r.left_sample.len() as u64);
         let tail = if more > 0 { format!(" … and {more} more") } else { String::new() };

@@ -12,3 +12,4 @@ mod t05_idempotency;
 mod t06_templates;
 mod t07_limits;
 mod t08_reflection;
+mod t09_list_sync_million;

@@ -212,7 +212,9 @@ impl Contacts {
         // A share of the members as they were when the file was checked, not after its joiners.
         let allowed = before.leaving.len() as u64;
         for _ in 0..SYNC_REMOVE_ATTEMPTS_MAX {
+            let started = std::time::Instant::now();
             let now = plan(ctx, actor.tenant, &opts.group, ids).await?;
+            let plan_ms = started.elapsed().as_millis() as u64;
             let Some(group) = now.group.clone() else {
                 // No accepted row created it and it never existed: nobody to remove.
                 return Ok(Removed::default());
@@ -244,9 +246,20 @@ impl Contacts {
                 rows: (ids.accepted.len() + ids.rejected.len()) as u64,
                 rejected: now.kept_rejected,
             };
+            let proposed = std::time::Instant::now();
             match ctx.propose(actor, op).await {
                 Ok(DomainReply::Members { removed, member_count, .. }) => {
                     let kept_rejected = now.kept_rejected;
+                    let commit_ms = proposed.elapsed().as_millis() as u64;
+                    // The cost of the one-entry removal, for operators and the sync figure.
+                    tracing::info!(
+                        group = group.id,
+                        left = removed,
+                        member_count,
+                        plan_ms,
+                        commit_ms,
+                        "list sync: members left in one entry"
+                    );
                     return Ok(Removed {
                         left: removed,
                         sample,
