@@ -17,23 +17,34 @@ use varsel_domain::model::{
 use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op, RefusalCode};
 use varsel_raft_store::seq_set::SeqSet;
 use varsel_raft_store::state_machine::domain::{query, sync};
-use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, Store};
+use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, StorageEngine, Store};
 
-struct Harness {
-    store: Store<MemEngine>,
-    sm: StateMachine<MemEngine>,
+struct Harness<E: StorageEngine = MemEngine> {
+    store: Store<E>,
+    sm: StateMachine<E>,
     index: u64,
     _dir: tempfile::TempDir,
 }
 
-impl Harness {
+impl Harness<MemEngine> {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
         let sm = store.state.clone();
         Self { store, sm, index: 0, _dir: dir }
     }
+}
 
+impl Harness<varsel_raft_store::SledEngine> {
+    async fn sled() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = varsel_raft_store::open_sled(dir.path(), &Default::default()).await.unwrap();
+        let sm = store.state.clone();
+        Self { store, sm, index: 0, _dir: dir }
+    }
+}
+
+impl<E: StorageEngine> Harness<E> {
     async fn apply(&mut self, actor: Caller, op: Op) -> DomainReply {
         self.index += 1;
         let now_ms = 1_700_000_000_000 + self.index * 10;
@@ -174,4 +185,86 @@ async fn removals_land_in_one_entry_and_rejected_rows_stay() {
     let record = audit.iter().find(|(i, _)| *i == sync_index).map(|(_, r)| r).unwrap();
     assert_eq!(record.action, "group.sync");
     assert!(record.detail.contains("19 left, 81 members now"), "{}", record.detail);
+}
+
+/// Members of the figure's group, and every how-many-th leaves (10 %).
+const FIGURE_MEMBERS: u32 = 1_000_000;
+const FIGURE_LEAVE_EVERY: u32 = 10;
+/// Contacts per upsert entry while building the group (the state machine's own bound).
+const FIGURE_BATCH: u32 = 5_000;
+
+/// Goal: the cost of the removal step alone at 1,000,000 members with 10 % leaving, on sled:
+/// planning it (a read of every file row and every member) and applying its one entry.
+/// Method: build the group with upsert entries on a sled store, plan a file without every
+/// tenth member, apply the entry, check the count. Prints the times (never asserted). Slow:
+/// `cargo test -p varsel-raft-store --test t10_sync -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a figure: minutes of work; run with --ignored --nocapture"]
+async fn removal_step_for_a_million_members() {
+    let mut h = Harness::sled().await;
+    let op = Op::CreateTenant {
+        name: "t".into(),
+        limits: Limits { max_contacts: u64::from(FIGURE_MEMBERS), ..Limits::default() },
+        idempotency_key: String::new(),
+    };
+    let DomainReply::Tenant(t) = h.apply(Caller::SUPERADMIN, op).await else { panic!("no tenant") };
+    let op = Op::CreateCredential {
+        tenant: t.id,
+        name: "ops".into(),
+        role: Role::Operator,
+        secret_hash: [1; 32],
+        idempotency_key: String::new(),
+    };
+    let DomainReply::Credential(c) = h.apply(Caller::SUPERADMIN, op).await else { panic!("no credential") };
+    let a = Caller { tenant: t.id, credential: c.id, role: Role::Operator };
+    let started = std::time::Instant::now();
+    for from in (0..FIGURE_MEMBERS).step_by(FIGURE_BATCH as usize) {
+        let contacts = (from..from + FIGURE_BATCH)
+            .map(|i| ContactInput {
+                external_id: format!("m{i}"),
+                phone: Some(format!("+4790{i:07}")),
+                groups: vec!["alle".into()],
+                ..Default::default()
+            })
+            .collect();
+        let r = h.apply(a, Op::UpsertContacts { contacts }).await;
+        assert!(matches!(r, DomainReply::Upserted(_)), "{r:?}");
+    }
+    let build = started.elapsed();
+    let file: Vec<String> =
+        (0..FIGURE_MEMBERS).filter(|i| i % FIGURE_LEAVE_EVERY != 0).map(|i| format!("m{i}")).collect();
+    let file: Vec<&str> = file.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let reader = h.store.state.reader();
+    let plan = sync::plan(&reader.read_txn(), a.tenant, "alle", &file, &[]).unwrap();
+    let plan_time = started.elapsed();
+    let leave = plan.leave_set().unwrap();
+    let group = plan.group.clone().unwrap();
+    let leave_bytes = leave.bytes.len();
+    let op = Op::SyncMembers {
+        group: group.id,
+        expect_next_seq: group.next_seq,
+        expect_member_count: group.member_count,
+        leave,
+        rows: file.len() as u64,
+        rejected: 0,
+    };
+    let entry_bytes = varsel_raft_store::format::encode("op", &op).unwrap().len();
+    let started = std::time::Instant::now();
+    let reply = h.apply(a, op).await;
+    let apply_time = started.elapsed();
+    let left = u64::from(FIGURE_MEMBERS / FIGURE_LEAVE_EVERY);
+    assert_eq!(
+        reply,
+        DomainReply::Members { added: 0, removed: left, member_count: u64::from(FIGURE_MEMBERS) - left }
+    );
+    println!(
+        "removal step, sled, debug build: group of {FIGURE_MEMBERS} built in {:.1} s; plan (read {} file ids and \
+         every member): {:.2} s; entry {entry_bytes} bytes ({leave_bytes} of them the {left} leavers); apply of \
+         the one entry: {:.2} s",
+        build.as_secs_f64(),
+        file.len(),
+        plan_time.as_secs_f64(),
+        apply_time.as_secs_f64()
+    );
 }

@@ -18,7 +18,7 @@
 //! "List sync".
 
 use varsel_domain::Rule;
-use varsel_domain::csv_import::ImportParse;
+use varsel_domain::csv_import::{GROUP_NAME_CHARS_MAX, ImportParse};
 use varsel_proto::api as pb;
 use varsel_raft_store::ops::{DomainReply, Op, RefusalCode};
 use varsel_raft_store::seq_set::SeqSetError;
@@ -65,6 +65,18 @@ impl SyncOptions {
                 return Err(ApiError::invalid("sync_group", Rule::Required, m));
             }
             return Ok(None);
+        }
+        let chars = group.chars().count();
+        if chars > GROUP_NAME_CHARS_MAX {
+            let m = format!("must be at most {GROUP_NAME_CHARS_MAX} characters, got {chars}");
+            return Err(ApiError::invalid("sync_group", Rule::TooLong, m));
+        }
+        if group.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "sync_group",
+                Rule::Characters,
+                "must not contain control characters",
+            ));
         }
         let percent = |field: &str, v: u32, default: u32| {
             if v > PERCENT_MAX {
@@ -317,4 +329,50 @@ fn dry_report(
         member_count: (members + plan.joining).saturating_sub(plan.leaving.len() as u64),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn chunk(group: &str, remove: u32, rejected: u32, dry_run: bool) -> pb::ImportChunk {
+        pb::ImportChunk {
+            sync_group: group.into(),
+            max_remove_percent: remove,
+            max_rejected_percent: rejected,
+            dry_run,
+            ..Default::default()
+        }
+    }
+
+    /// Goal: options are read with their defaults, and each bad one is refused naming its
+    /// field. Method: first chunks with each option set and unset.
+    #[test]
+    fn options_defaults_and_refusals() {
+        assert!(SyncOptions::from_chunk(&chunk("", 0, 0, false)).unwrap().is_none());
+        let o = SyncOptions::from_chunk(&chunk(" crew ", 0, 0, true)).unwrap().unwrap();
+        assert_eq!((o.group.as_str(), o.dry_run), ("crew", true));
+        assert_eq!((o.remove_percent_max, o.rejected_percent_max), (10, 5));
+        let o = SyncOptions::from_chunk(&chunk("crew", 100, 30, false)).unwrap().unwrap();
+        assert_eq!((o.remove_percent_max, o.rejected_percent_max), (100, 30));
+        for (bad, field) in [
+            (chunk("", 0, 0, true), "sync_group"),
+            (chunk("crew", 101, 0, false), "max_remove_percent"),
+            (chunk("crew", 0, 200, false), "max_rejected_percent"),
+            (chunk(&"x".repeat(GROUP_NAME_CHARS_MAX + 1), 0, 0, false), "sync_group"),
+        ] {
+            let e = SyncOptions::from_chunk(&bad).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    /// Goal: the share check is exact at the boundary and safe for huge numbers.
+    #[test]
+    fn over_is_strict() {
+        assert!(!over(10, 100, 10));
+        assert!(over(11, 100, 10));
+        assert!(!over(0, 0, 10));
+        assert!(!over(u64::MAX, u64::MAX, 100));
+    }
 }
