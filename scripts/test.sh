@@ -11,6 +11,8 @@
 #                  environment under target/varsel-py/ and installs its pinned packages from
 #                  PyPI on first use
 #   gcc            C code of the crates that build some (ring, sled's dependencies)
+#   libxml2-utils  `xmllint`: CAP 1.2 output is checked against the OASIS XSD, Atom feeds for
+#                  well-formedness
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2

@@ -11,8 +11,8 @@
 //! - [`voice`]: `voice render`, a voice script spoken into a WAV file for a preview.
 //! - [`certs`]: the cluster CA, node and client certificates.
 //! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
-//!   [`contact`] and [`import`] (contacts, CSV import), [`list_sync`] (`import --sync`), [`group`], [`template`], [`alert`] and
-//!   [`watch`] (live progress), [`audit`].
+//!   [`contact`] and [`import`] (contacts, CSV import), [`list_sync`] (`import --sync`),
+//!   [`group`], [`template`], [`alert`] and [`watch`] (live progress), [`audit`], [`webhook`].
 //! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
 //!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
 //!   [`output`] (tables, times, JSON), [`keyed`] (idempotency keys of writes), [`error`].
@@ -48,6 +48,7 @@ pub mod template;
 pub mod tenant;
 pub mod voice;
 pub mod watch;
+pub mod webhook;
 
 /// Default endpoints: the API ports `varsel dev` uses.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";

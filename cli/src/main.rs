@@ -190,6 +190,15 @@ enum Command {
         #[command(subcommand)]
         command: cli::audit::AuditCommand,
     },
+    /// Signed outbound webhooks of a tenant.
+    Webhook {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: cli::webhook::WebhookCommand,
+    },
     /// Run the provider simulator (SMS, voice, e-mail and push endpoints that record every
     /// message) for tests, benchmarks and trying Varsel out.
     Sim {
@@ -280,6 +289,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Audit { target, api, command } => {
             Ok(cli::audit::run(&session(&target, &api)?, command).await?)
+        }
+        Command::Webhook { target, api, command } => {
+            Ok(cli::webhook::run(&session(&target, &api)?, command).await?)
         }
         Command::Sim { listen, config, seed } => {
             varsel_node::telemetry::init_logging(&quiet_logs());

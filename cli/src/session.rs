@@ -11,6 +11,7 @@ use varsel_proto::api::alert_service_client::AlertServiceClient;
 use varsel_proto::api::audit_service_client::AuditServiceClient;
 use varsel_proto::api::contact_service_client::ContactServiceClient;
 use varsel_proto::api::tenant_service_client::TenantServiceClient;
+use varsel_proto::api::webhook_service_client::WebhookServiceClient;
 
 use crate::auth::TokenArgs;
 use crate::error::CliError;
@@ -140,6 +141,21 @@ impl Session {
         Ok(self
             .cluster
             .call(|c| f(AuditServiceClient::with_interceptor(c, b.clone())))
+            .await?
+            .value
+            .into_inner())
+    }
+
+    /// Calls the webhook service on whichever node answers.
+    pub async fn webhooks<T, F, Fut>(&self, f: F) -> Result<T, CliError>
+    where
+        F: Fn(WebhookServiceClient<Authed>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let b = &self.bearer;
+        Ok(self
+            .cluster
+            .call(|c| f(WebhookServiceClient::with_interceptor(c, b.clone())))
             .await?
             .value
             .into_inner())

@@ -69,6 +69,11 @@ pub struct Spec {
     pub panic_actors: Vec<String>,
     /// Delivery reads that fail once on every node (`testing.fail_reads`).
     pub fail_reads: Vec<String>,
+    /// Webhook test switches of every node (`testing.webhooks_allow_http_loopback`,
+    /// `testing.webhook_retry_ms`).
+    pub webhooks_http_loopback: bool,
+    /// See `webhooks_http_loopback`.
+    pub webhook_retry_ms: u64,
     /// Trace export settings for every node.
     pub telemetry: TelemetryConfig,
     /// Extra environment variables for every node process (e.g. `OTEL_*`).
@@ -108,6 +113,8 @@ impl Spec {
             providers: Vec::new(),
             panic_actors: Vec::new(),
             fail_reads: Vec::new(),
+            webhooks_http_loopback: false,
+            webhook_retry_ms: 0,
             telemetry: TelemetryConfig::default(),
             env: Vec::new(),
             tls: true,
@@ -249,6 +256,8 @@ impl LocalCluster {
                     fault_injection: spec.fault_injection,
                     panic_actors: spec.panic_actors.clone(),
                     fail_reads: spec.fail_reads.clone(),
+                    webhooks_allow_http_loopback: spec.webhooks_http_loopback,
+                    webhook_retry_ms: spec.webhook_retry_ms,
                 },
                 telemetry: spec.telemetry.clone(),
                 tls: match &ca {

@@ -17,4 +17,11 @@ pub struct TestingConfig {
     /// placed), to prove that a failed read delays work and never skips a check. Never in
     /// production.
     pub fail_reads: Vec<String>,
+    /// Let a tenant admin subscribe a webhook on plain `http://` to a loopback address (with
+    /// `allow_insecure`), for test receivers. Never in production: events would travel
+    /// unencrypted.
+    pub webhooks_allow_http_loopback: bool,
+    /// Wait this long before every retry of a failed webhook delivery instead of the documented
+    /// schedule (0: the schedule), so a test sees an endpoint disabled within seconds.
+    pub webhook_retry_ms: u64,
 }

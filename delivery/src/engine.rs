@@ -319,7 +319,8 @@ impl Engine {
     ) -> Result<Self, StartError> {
         let inbound = Arc::new(EngineInbound::default());
         let metrics = metrics::DeliveryMetrics::new(registry);
-        let providers = build_providers(providers, &config, Arc::new(metrics.clone()), inbound.clone())?;
+        let events = crate::webhooks::CircuitReporter::start(Arc::new(metrics.clone()), replica.clone());
+        let providers = build_providers(providers, &config, events, inbound.clone())?;
         let queues = Channel::ALL
             .iter()
             .map(|c| (*c, Arc::new(ChannelQueue::new(*c, config.queue_messages))))

@@ -13,6 +13,8 @@
 //! - [`message`]: a message ready for a provider.
 //! - [`metrics`]: the engine's metric families.
 //! - [`replica`]: the [`Replica`] trait: all the engine asks of this node's Raft replica.
+//! - [`webhooks`]: outbound webhooks: Standard Webhooks signing and the leader's worker that
+//!   delivers the replicated outbox.
 //!
 //! The replicated side (leases, cursors, outcomes) is in `varsel_raft_store::delivery` and the
 //! state machine; this crate is what each node runs against it. It does no networking between
@@ -27,6 +29,7 @@ pub mod providers;
 pub mod recipients;
 pub mod render;
 pub mod replica;
+pub mod webhooks;
 
 pub use engine::{Engine, Shared};
 pub use replica::Replica;

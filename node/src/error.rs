@@ -98,7 +98,7 @@ impl ApiError {
     pub fn into_status(self) -> tonic::Status {
         match self {
             ApiError::Write(w) => write_status(&w),
-            ApiError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
+            ApiError::Invalid(e) => invalid_status(&e),
             ApiError::Refused(r) => refusal_status(r),
             ApiError::Unavailable(m) => tonic::Status::unavailable(m),
             ApiError::InvalidArgument(m) => tonic::Status::invalid_argument(m),
@@ -112,6 +112,44 @@ impl ApiError {
             ApiError::AlreadyExists(m) => tonic::Status::already_exists(m),
         }
     }
+}
+
+/// INVALID_ARGUMENT with every field at fault as `google.rpc.BadRequest` details (field, rule
+/// as the violation's `reason`, message), so clients (and the REST API's problem details) can
+/// name each field without parsing the message.
+fn invalid_status(e: &ValidationErrors) -> tonic::Status {
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+    let violations: Vec<FieldViolation> = e
+        .iter()
+        .map(|v| FieldViolation {
+            field: v.field.clone(),
+            description: v.message.clone(),
+            reason: v.rule.code().to_string(),
+            localized_message: None,
+        })
+        .collect();
+    tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        e.to_string(),
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+/// INVALID_ARGUMENT for one field (or element) breaking `rule`, with `google.rpc.BadRequest`
+/// details like [`invalid_status`]'s.
+pub fn field_status(field: &str, rule: &str, message: &str) -> tonic::Status {
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+    let violation = FieldViolation {
+        field: field.to_string(),
+        description: message.to_string(),
+        reason: rule.to_string(),
+        localized_message: None,
+    };
+    tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        message,
+        ErrorDetails::with_bad_request(vec![violation]),
+    )
 }
 
 fn refusal_status(r: Refusal) -> tonic::Status {

@@ -5,6 +5,9 @@
 //! - `GET /readyz`: `200` with the readiness as JSON when the node is ready, `503` with the same
 //!   JSON (and its `reason`) when not; the rule is in [`crate::health`].
 //!
+//! The public HTTP surfaces (REST API, OpenAPI document) come from crate `varsel-http`, merged
+//! in by [`crate::server`] with [`RestBackend`]: the node's own gRPC services.
+//!
 //! The listener speaks TLS with the node's certificate (see [`crate::tls`]). At most
 //! [`HTTP_CONNECTIONS_MAX`] connections are served at once; further ones wait in the kernel's
 //! accept queue.
@@ -23,13 +26,14 @@ use crate::metrics::{Metrics, encode};
 use crate::replica::Replica;
 use crate::tls::Incoming;
 
-/// Most HTTP connections served at once. Scrapers and probes hold one or two each; the bound
-/// keeps a misbehaving client from holding unbounded tasks and sockets.
-pub const HTTP_CONNECTIONS_MAX: usize = 64;
+/// Most HTTP connections served at once: REST clients, providers' callbacks, scrapers and
+/// probes (the same bound as the gRPC API's); the bound keeps a misbehaving client from holding
+/// unbounded tasks and sockets.
+pub const HTTP_CONNECTIONS_MAX: usize = 1024;
 
-/// Most HTTP connections from one address (not loopback): a provider's callbacks, a scraper
-/// and a probe fit; one host cannot take them all.
-pub const HTTP_CONNECTIONS_PER_SOURCE_MAX: usize = HTTP_CONNECTIONS_MAX / 2;
+/// Most HTTP connections from one address (not loopback): an integration's client pool, a
+/// provider's callbacks, a scraper and a probe fit; one host cannot take them all.
+pub const HTTP_CONNECTIONS_PER_SOURCE_MAX: usize = HTTP_CONNECTIONS_MAX / 4;
 
 #[derive(Debug, Clone)]
 struct AppState {
@@ -70,4 +74,58 @@ async fn readyz(State(s): State<AppState>) -> Response {
     let body =
         serde_json::to_string(&r).unwrap_or_else(|e| format!("{{\"ready\":false,\"reason\":\"{e}\"}}"));
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The node's gRPC services, for the REST API of `varsel-http`: a REST call is answered by the
+/// same code as the gRPC call.
+#[derive(Debug)]
+pub struct RestBackend {
+    tenants: crate::api::tenants::Tenants,
+    contacts: crate::api::contacts::Contacts,
+    alerts: crate::api::alerts::Alerts,
+    audit: crate::api::audit::Audit,
+    cap: crate::api::cap::Cap,
+    webhooks: crate::api::webhooks::Webhooks,
+}
+
+impl RestBackend {
+    /// The services over `ctx`.
+    pub fn new(ctx: &crate::api::ApiContext) -> Self {
+        RestBackend {
+            tenants: crate::api::tenants::Tenants::new(ctx.clone()),
+            contacts: crate::api::contacts::Contacts::new(ctx.clone()),
+            alerts: crate::api::alerts::Alerts::new(ctx.clone()),
+            audit: crate::api::audit::Audit::new(ctx.clone()),
+            cap: crate::api::cap::Cap::new(ctx.clone()),
+            webhooks: crate::api::webhooks::Webhooks::new(ctx.clone()),
+        }
+    }
+}
+
+impl varsel_http::Backend for RestBackend {
+    type Tenants = crate::api::tenants::Tenants;
+    type Contacts = crate::api::contacts::Contacts;
+    type Alerts = crate::api::alerts::Alerts;
+    type Audit = crate::api::audit::Audit;
+    type Cap = crate::api::cap::Cap;
+    type Webhooks = crate::api::webhooks::Webhooks;
+
+    fn tenants(&self) -> &Self::Tenants {
+        &self.tenants
+    }
+    fn contacts(&self) -> &Self::Contacts {
+        &self.contacts
+    }
+    fn alerts(&self) -> &Self::Alerts {
+        &self.alerts
+    }
+    fn audit(&self) -> &Self::Audit {
+        &self.audit
+    }
+    fn cap(&self) -> &Self::Cap {
+        &self.cap
+    }
+    fn webhooks(&self) -> &Self::Webhooks {
+        &self.webhooks
+    }
 }

@@ -20,6 +20,7 @@ use varsel_proto::api::alert_service_server::AlertServiceServer;
 use varsel_proto::api::audit_service_server::AuditServiceServer;
 use varsel_proto::api::contact_service_server::ContactServiceServer;
 use varsel_proto::api::tenant_service_server::TenantServiceServer;
+use varsel_proto::api::webhook_service_server::WebhookServiceServer;
 
 use crate::api::ApiContext;
 use crate::api::admin::AdminService;
@@ -29,6 +30,7 @@ use crate::api::contacts::Contacts;
 use crate::api::kv::KvService;
 use crate::api::limits::BodyLimitLayer;
 use crate::api::tenants::Tenants;
+use crate::api::webhooks::Webhooks;
 use crate::auth::Authenticator;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
@@ -161,13 +163,15 @@ pub async fn start_with(
     let raft = accept(raft, ListenerKind::Raft, (RAFT_CONNECTIONS_MAX, RAFT_CONNECTIONS_PER_SOURCE_MAX))?;
     let api = accept(api, ListenerKind::Api, (API_CONNECTIONS_MAX, API_CONNECTIONS_PER_SOURCE_MAX))?;
     let raft_server = raft_server(&replica, &metrics, auth.clone(), raft, stop_rx.clone());
-    let parts = ApiParts { ctx, engine: engine.as_ref().map(|e| e.shared.clone()) };
+    let parts = ApiParts { ctx: ctx.clone(), engine: engine.as_ref().map(|e| e.shared.clone()) };
     let api_server = api_server(parts, &metrics, health_service, api, stop_rx.clone())?;
     let mut servers: Vec<(&'static str, ServerTask)> =
         vec![("raft", tokio::spawn(raft_server)), ("api", tokio::spawn(api_server))];
     match http {
         Some(listener) => {
-            let mut router = crate::http::router(replica.clone(), metrics.clone());
+            let rest = Arc::new(crate::http::RestBackend::new(&ctx));
+            let mut router =
+                crate::http::router(replica.clone(), metrics.clone()).merge(varsel_http::router(rest));
             if let Some(e) = &engine {
                 let inbound = crate::inbound::InboundState::load(
                     &replica.config.providers,
@@ -181,7 +185,9 @@ pub async fn start_with(
             let served = crate::http::serve(incoming, router, stopped(stop_rx.clone()));
             servers.push(("http", tokio::spawn(async move { served.await.map_err(|e| e.to_string()) })));
         }
-        None => tracing::warn!("no http_addr configured: /metrics, /healthz and /readyz are not served"),
+        None => tracing::warn!(
+            "no http_addr configured: the REST API, /metrics, /healthz and /readyz are not served"
+        ),
     }
     let mut observers = start_observers(&replica, &metrics, health, &stop_rx);
     observers.push(crate::disk::spawn_watch(
@@ -190,6 +196,11 @@ pub async fn start_with(
         stop_rx.clone(),
     ));
     observers.push(crate::tls::reloader::spawn(tls.clone(), auth, reload_every, stop_rx.clone()));
+    let hooks = varsel_delivery::webhooks::WorkerConfig {
+        allow_http_loopback: replica.config.testing.webhooks_allow_http_loopback,
+        retry_ms: replica.config.testing.webhook_retry_ms,
+    };
+    observers.push(varsel_delivery::webhooks::spawn(replica.clone(), hooks, &metrics, stop_rx.clone()));
     tracing::info!(
         node = replica.id, site = %replica.config.site, %api_addr, %raft_addr, http_addr = ?http_addr,
         "node started"
@@ -273,6 +284,13 @@ fn api_server(
                 .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
         )
         .add_service(AuditServiceServer::new(Audit::new(ctx.clone())))
+        .add_service(
+            varsel_proto::api::cap_service_server::CapServiceServer::new(crate::api::cap::Cap::new(
+                ctx.clone(),
+            ))
+            .max_decoding_message_size(API_MESSAGE_BYTES_MAX),
+        )
+        .add_service(WebhookServiceServer::new(Webhooks::new(ctx.clone())))
         .serve_with_incoming_shutdown(incoming.into_stream(), stopped(stop));
     Ok(async move { served.await.map_err(|e| e.to_string()) })
 }

@@ -6,11 +6,14 @@
 //! - [`admin`]: cluster administration (`varsel cluster …`), on the API port.
 //! - [`kv`]: a small replicated key-value API that exercises the write and read paths.
 //! - [`api`]: the public API: tenants, contacts, groups, templates, alerts, audit.
+//! - [`json`]: how the public API's enum fields read and write as JSON (the REST API).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 //!
 //! This crate holds generated code and nothing else.
 
 #![allow(missing_debug_implementations, clippy::all, clippy::pedantic, rust_2018_idioms)]
+
+pub mod json;
 
 /// Node-to-node Raft transport.
 pub mod raft {

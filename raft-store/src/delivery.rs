@@ -277,6 +277,24 @@ pub enum DeliveryCommand {
         /// Most records removed by this entry (clamped to [`PURGE_BUDGET_MAX`]).
         budget: u32,
     },
+    /// Results of webhook delivery attempts (see [`crate::webhooks`]).
+    WebhookResults {
+        /// The node that tried.
+        node: NodeId,
+        /// One per attempt (at most [`crate::webhooks::RESULTS_PER_ENTRY_MAX`]).
+        items: Vec<crate::webhooks::WebhookResult>,
+    },
+    /// A node's circuit to a provider opened or closed (a webhook event).
+    Circuit {
+        /// The node.
+        node: NodeId,
+        /// The provider's channel.
+        channel: String,
+        /// The provider.
+        provider: String,
+        /// Opened (or closed).
+        open: bool,
+    },
 }
 
 /// The most records one `Purge` entry removes, whatever it asks.
@@ -295,6 +313,8 @@ impl DeliveryCommand {
             DeliveryCommand::PushGone { .. } => "delivery.push_gone",
             DeliveryCommand::Replies { .. } => "delivery.replies",
             DeliveryCommand::Purge { .. } => "delivery.purge",
+            DeliveryCommand::WebhookResults { .. } => "delivery.webhook_results",
+            DeliveryCommand::Circuit { .. } => "delivery.circuit",
         }
     }
 }

@@ -18,6 +18,7 @@
 //! - [`seq_set`]: the compact set of membership numbers a list sync removes in one entry.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
 //! - [`delivery`]: the delivery engine's commands (leases, outcomes, receipts) and answers.
+//! - [`webhooks`]: outbound webhooks: subscriptions, events, the outbox, attempts.
 //! - [`write`]: what committing a request answers: [`Written`](write::Written), or a
 //!   [`WriteError`](write::WriteError) that says whether it may have been applied.
 //! - [`error`]: the crate's errors.
@@ -48,6 +49,7 @@ pub mod shards;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
+pub mod webhooks;
 pub mod write;
 
 use std::path::Path;

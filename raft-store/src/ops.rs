@@ -166,6 +166,30 @@ pub enum Op {
         /// The retention (validated).
         retention: varsel_domain::model::Retention,
     },
+    /// Replace a tenant's CAP configuration (its admin).
+    SetCapConfig {
+        /// The tenant.
+        tenant: TenantId,
+        /// Routes and exercise group (checked when applied).
+        config: varsel_domain::cap_route::CapConfig,
+    },
+    /// Store a CAP message the tenant received (once per idempotency key).
+    RecordCap {
+        /// The message.
+        record: varsel_domain::cap_route::CapRecord,
+    },
+    /// Subscribe an endpoint to webhook events (admin; see [`crate::webhooks`]).
+    CreateWebhook(crate::state_machine::webhooks::NewWebhook),
+    /// Delete a subscription and what waits for it (admin).
+    DeleteWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
+    /// Enable a subscription again after it was disabled (admin).
+    EnableWebhook {
+        /// The subscription.
+        id: crate::webhooks::WebhookId,
+    },
     /// The removal step of a list sync (`varsel contact import --sync`): end the memberships
     /// numbered in `leave`, all in this one entry, so a reader (an alert accepted before or
     /// after it) sees the group either before or after the sync's removals, never half-way.
@@ -226,6 +250,11 @@ impl Op {
             Op::ResumeAlert { .. } => "alert.resume",
             Op::EraseContact { .. } => "contact.erase",
             Op::SetRetention { .. } => "tenant.set_retention",
+            Op::SetCapConfig { .. } => "cap.config",
+            Op::RecordCap { .. } => "cap.record",
+            Op::CreateWebhook(_) => "webhook.create",
+            Op::DeleteWebhook { .. } => "webhook.delete",
+            Op::EnableWebhook { .. } => "webhook.enable",
             Op::SyncMembers { .. } => "group.sync",
         }
     }
@@ -325,6 +354,17 @@ pub enum DomainReply {
     Erased(EraseReport),
     /// A tenant's retention, as set.
     Retention(varsel_domain::model::Retention),
+    /// A tenant's CAP configuration.
+    CapConfig(varsel_domain::cap_route::CapConfig),
+    /// A stored CAP message; `existing` when one with its key was stored before.
+    CapRecord {
+        /// The message (the first one, when `existing`).
+        record: varsel_domain::cap_route::CapRecord,
+        /// A message with this key was there already.
+        existing: bool,
+    },
+    /// A webhook subscription (its secret included: shown once, at creation).
+    Webhook(Box<crate::webhooks::Webhook>),
 }
 
 /// What erasing a contact changed, in numbers (no personal data: it is also the audit detail).

@@ -44,6 +44,10 @@ use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op};
 use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
 use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
 use varsel_raft_store::state_machine::keys::{self, Key};
+use varsel_raft_store::state_machine::webhooks::NewWebhook;
+use varsel_raft_store::webhooks::{
+    Attempt, Disabled, EventKind, EventRef, OutboxEntry, Webhook, WebhookEvent, WebhookResult,
+};
 use varsel_raft_store::{
     Command, Entry, FORMAT_VERSION, KvCommand, KvTree as _, MemEngine, Request, Response, SnapshotMeta,
     StorageEngine as _, StoredMembership, VarselNode, decode, encode, snapshot,
@@ -358,6 +362,8 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             error: Some("expired".into()),
         }],
     };
+    let cap_config = Op::SetCapConfig { tenant: 7, config: cap_config() };
+    let record_cap = Op::RecordCap { record: cap_record() };
     let sync_members = Op::SyncMembers {
         group: 4,
         expect_next_seq: 300,
@@ -367,7 +373,9 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         rejected: 2,
     };
     vec![
-        ("log-entry-sync-members.bin", entry(19, domain(sync_members))),
+        ("log-entry-set-cap-config.bin", entry(19, domain(cap_config))),
+        ("log-entry-record-cap.bin", entry(20, domain(record_cap))),
+        ("log-entry-sync-members.bin", entry(21, domain(sync_members))),
         (
             "log-entry-kv-put.bin",
             entry(10, Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() })),
@@ -387,7 +395,127 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             "log-entry-delivery-replies.bin",
             entry(18, Request::Delivery(Box::new(DeliveryCommand::Replies { items: vec![reply_item()] }))),
         ),
+        ("log-entry-create-webhook.bin", entry(19, domain(Op::CreateWebhook(new_webhook())))),
+        (
+            "log-entry-delivery-webhook-results.bin",
+            entry(
+                20,
+                Request::Delivery(Box::new(DeliveryCommand::WebhookResults {
+                    node: 2,
+                    items: vec![webhook_result()],
+                })),
+            ),
+        ),
+        (
+            "log-entry-delivery-circuit.bin",
+            entry(
+                21,
+                Request::Delivery(Box::new(DeliveryCommand::Circuit {
+                    node: 3,
+                    channel: "sms".into(),
+                    provider: "smsc-a".into(),
+                    open: true,
+                })),
+            ),
+        ),
     ]
+}
+
+fn cap_config() -> varsel_domain::cap_route::CapConfig {
+    varsel_domain::cap_route::CapConfig {
+        routes: vec![varsel_domain::cap_route::CapRoute {
+            sender: "met@met.no".into(),
+            event: "Flom".into(),
+            code: "profile:NO-1".into(),
+            groups: vec!["elvebredden".into(), "stab".into()],
+        }],
+        exercise_group: "ovelse".into(),
+    }
+}
+
+fn cap_record() -> varsel_domain::cap_route::CapRecord {
+    varsel_domain::cap_route::CapRecord {
+        key: "cap-sha256:00ff".into(),
+        sent_ms: AT_MS + 50,
+        status: "Actual".into(),
+        msg_type: "Alert".into(),
+        scope: "Public".into(),
+        alert: Some(31),
+        xml: "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"/>".into(),
+    }
+}
+
+fn new_webhook() -> NewWebhook {
+    NewWebhook {
+        url: "https://hooks.example.org/varsel".into(),
+        events: vec![EventKind::AlertCreated, EventKind::AlertCompleted, EventKind::CircuitOpen],
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        allow_insecure: false,
+        description: "crisis room".into(),
+        idempotency_key: "hook-1".into(),
+    }
+}
+
+fn webhook_result() -> WebhookResult {
+    WebhookResult {
+        tenant: 7,
+        webhook: 3,
+        event: EventRef { index: 14, n: 1 },
+        status: 503,
+        ok: false,
+        error: "status 503".into(),
+        duration_ms: 41,
+        retry_in_ms: 30_000,
+    }
+}
+
+fn webhook() -> Webhook {
+    Webhook {
+        id: 3,
+        tenant: 7,
+        url: "https://hooks.example.org/varsel".into(),
+        events: vec![EventKind::AlertCreated, EventKind::Acknowledged],
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        allow_insecure: false,
+        description: "crisis room".into(),
+        created_at_ms: AT_MS + 50,
+        disabled: Some(Disabled { at_ms: AT_MS + 3_600_000, reason: "8 consecutive failed attempts".into() }),
+        consecutive_failures: 8,
+        attempts: 12,
+        delivered: 4,
+        dropped: 1,
+    }
+}
+
+/// The webhook records (see `varsel_raft_store::webhooks`).
+fn check_webhook_values(run: &mut dyn FnMut(&str, Result<(), String>)) {
+    run("state-webhook.bin", golden("state-webhook.bin", "webhook", &webhook()));
+    let event = WebhookEvent {
+        kind: EventKind::AlertCompleted,
+        alert: Some(31),
+        at_ms: AT_MS + 60,
+        body: r#"{"data":{"alert_id":31},"timestamp":"2026-01-01T00:00:00.060Z","type":"alert.completed"}"#
+            .into(),
+        pending: 2,
+    };
+    run("state-webhook-event.bin", golden("state-webhook-event.bin", "webhook event", &event));
+    let entry = OutboxEntry { alert: Some(31), attempts: 2, next_at_ms: AT_MS + 35_000 };
+    run("state-webhook-outbox.bin", golden("state-webhook-outbox.bin", "outbox entry", &entry));
+    let attempt = Attempt {
+        event: EventRef { index: 14, n: 1 },
+        kind: EventKind::AlertCompleted,
+        event_at_ms: AT_MS + 60,
+        at_ms: AT_MS + 5_000,
+        node: 2,
+        status: 503,
+        ok: false,
+        error: "status 503".into(),
+        duration_ms: 41,
+        attempt: 2,
+    };
+    run("state-webhook-attempt.bin", golden("state-webhook-attempt.bin", "webhook attempt", &attempt));
+    let answer = Response::Domain(DomainReply::Webhook(Box::new(webhook())));
+    run("response-domain-webhook.bin", golden("response-domain-webhook.bin", "response", &answer));
 }
 
 /// Checks every golden file of values, collecting the failures.
@@ -438,6 +566,8 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     );
     let template = StoredTemplate { name: "flood".into(), content: content(), updated_at_ms: AT_MS + 9 };
     run("state-template.bin", golden("state-template.bin", "template", &template));
+    run("state-cap-config.bin", golden("state-cap-config.bin", "cap config", &cap_config()));
+    run("state-cap-record.bin", golden("state-cap-record.bin", "cap record", &cap_record()));
     let audit = AuditRecord {
         at_ms: AT_MS + 40,
         credential: 11,
@@ -478,6 +608,7 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
         now_ms: 900_000,
     });
     run("response-delivery-leases.bin", golden("response-delivery-leases.bin", "response", &leases));
+    check_webhook_values(&mut run);
 }
 
 /// Key-value records, as a snapshot file holds them.

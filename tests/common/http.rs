@@ -1,7 +1,7 @@
-//! A minimal HTTP/1.1 client for the nodes' metrics and health endpoints: one GET per
-//! connection (`Connection: close`), bounded in time, over TLS verified against the cluster
-//! CA (or plain TCP for a plaintext cluster). Enough for `/metrics`, `/healthz` and `/readyz`;
-//! not a general client.
+//! A minimal HTTP/1.1 client for the nodes' HTTP listener: one request per connection
+//! (`Connection: close`), bounded in time, over TLS verified against the cluster CA (or plain
+//! TCP for a plaintext cluster). Enough for `/metrics`, `/healthz`, `/readyz` and the REST API
+//! (any method, headers, chunked answers such as Server-Sent Events read to their end).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,12 +14,50 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest response read.
 const RESPONSE_MAX_BYTES: u64 = 16 << 20;
 
-/// A response: status code, `Content-Type`, body.
+/// A response: status code, `Content-Type`, headers (names in lower case), body.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
     pub content_type: String,
+    pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics (failing the test) with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `method path` on `addr` with `headers` and `body` (sent with `Content-Length`), over TLS
+/// checked against `ca_pem`; waits up to `timeout` for the whole answer. `None` when the node
+/// does not answer.
+pub async fn send(
+    ca_pem: Option<&str>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Option<HttpResponse> {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    tokio::time::timeout(timeout, exchange(ca_pem, addr, raw)).await.ok().flatten()
 }
 
 /// `GET path` on `addr`, over TLS checked against the CA in `ca_pem` (plain TCP when `None`);
@@ -92,19 +130,33 @@ async fn exchange(ca_pem: Option<&str>, addr: SocketAddr, request: Vec<u8>) -> O
             stream.take(RESPONSE_MAX_BYTES).read_to_end(&mut raw).await.ok()?;
         }
     }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = &raw[split + 4..];
     let mut lines = head.lines();
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let header = |name: &str| {
-        lines.clone().find_map(|l| {
-            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string())
-        })
-    };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let content_type = header("content-type").unwrap_or_default();
-    assert!(
-        header("transfer-encoding").is_none_or(|t| !t.eq_ignore_ascii_case("chunked")),
-        "chunked responses are not expected from the node"
-    );
-    Some(HttpResponse { status, content_type, body: body.to_string() })
+    let chunked = header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    Some(HttpResponse { status, content_type, headers, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+/// The payload of a chunked body (RFC 9112 section 7.1); `None` if it is malformed.
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
 }

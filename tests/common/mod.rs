@@ -126,6 +126,40 @@ impl TestCluster {
         http::get(ca.as_deref(), addr, path).await
     }
 
+    /// `method path` on node `id`'s REST API with `token` (if any) as bearer, `headers`, and
+    /// `body` (JSON when it parses as JSON, else sent as `text/csv`); panics (failing the test)
+    /// when the node does not answer within 30 s.
+    pub async fn rest(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> http::HttpResponse {
+        let addr = self.lc.node(id).unwrap().http().expect("node has an http_addr");
+        let ca = self.lc.ca.as_ref().map(|ca| ca.pem().cert.clone());
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(b) = &bearer {
+            all.push(("Authorization", b));
+        }
+        if !body.is_empty() {
+            let json = serde_json::from_str::<serde_json::Value>(body).is_ok();
+            all.push(("Content-Type", if json { "application/json" } else { "text/csv" }));
+        }
+        let timeout = std::time::Duration::from_secs(30);
+        http::send(ca.as_deref(), addr, method, path, &all, body.as_bytes(), timeout)
+            .await
+            .unwrap_or_else(|| panic!("node {id} did not answer {method} {path}"))
+    }
+
+    /// The CA certificate (PEM) the nodes' certificates are signed by, if the cluster has TLS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.lc.ca.as_ref().map(|ca| ca.pem().cert.clone())
+    }
+
     /// Writes through node `id` only.
     pub async fn put(&self, id: u64, key: &str, value: &str) -> Result<PutReply, tonic::Status> {
         let req = PutRequest { key: key.into(), value: value.into() };

@@ -21,4 +21,5 @@ mod t12_skewed_clock;
 mod t13_disk_full;
 mod t14_erase;
 mod t15_retention;
-mod t16_list_sync;
+mod t16_webhooks;
+mod t17_list_sync;

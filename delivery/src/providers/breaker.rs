@@ -67,6 +67,13 @@ impl Breaker {
         self.open_for = OPEN_MIN;
     }
 
+    /// Like [`Breaker::success`]; true when the circuit was not closed before (it closes now).
+    pub fn success_closing(&mut self) -> bool {
+        let was_open = self.state != BreakerState::Closed;
+        self.success();
+        was_open
+    }
+
     /// A call failed (provider-level failure, not a message's own rejection). Returns true when
     /// this opened the circuit.
     pub fn failure(&mut self) -> bool {

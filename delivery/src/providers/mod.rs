@@ -239,6 +239,8 @@ impl Slot {
 pub trait ProviderEvents: Send + Sync + std::fmt::Debug {
     /// A circuit opened: traffic moves to the next provider.
     fn circuit_opened(&self, channel: Channel, provider: &str);
+    /// A circuit that was open closed again (a call through it succeeded).
+    fn circuit_closed(&self, _channel: Channel, _provider: &str) {}
     /// A batch went to a provider other than the most preferred one.
     fn failover(&self, channel: Channel, from: &str, to: &str);
     /// `n` messages are being tried again after `provider` gave no answer to a call that may
@@ -443,11 +445,11 @@ impl ProviderSet {
             match error {
                 ProviderError::Throttled(wait) => {
                     // Not an outcome: the same provider is asked again after the wait.
-                    slot.with_breaker(Breaker::success);
+                    self.succeeded(slot);
                     tokio::time::sleep(wait.min(self.retry.backoff_max)).await;
                 }
                 ProviderError::Rejected(reason) => {
-                    slot.with_breaker(Breaker::success);
+                    self.succeeded(slot);
                     for p in batch {
                         done[p.index] = Some((
                             Final::Failed { provider: slot.name().into(), reason: reason.clone() },
@@ -528,7 +530,7 @@ impl ProviderSet {
         results: Vec<SendResult>,
         done: &mut [Option<(Final, u64)>],
     ) -> Vec<Pending> {
-        slot.with_breaker(Breaker::success);
+        self.succeeded(slot);
         let mut retry = Vec::new();
         for (mut p, r) in batch.into_iter().zip(results) {
             p.attempts += 1;
@@ -574,6 +576,15 @@ impl ProviderSet {
         let n = size(&job);
         self.slots[i].bucket.take(n).await;
         (job, Prepaid { slot: Some(i), tokens: n })
+    }
+
+    /// A call to `slot` succeeded: its breaker closes, and a circuit that was open is reported
+    /// closed.
+    fn succeeded(&self, slot: &Slot) {
+        if slot.with_breaker(Breaker::success_closing) {
+            tracing::info!(channel = %self.channel, provider = slot.name(), "circuit closed");
+            self.events.circuit_closed(self.channel, slot.name());
+        }
     }
 
     /// Probes every open circuit's provider once; a healthy one may be tried again at once.

@@ -1,13 +1,15 @@
 //! The gRPC services every node serves on its API port.
 //!
-//! The public API ([`tenants`], [`contacts`] with [`list_sync`], [`alerts`], [`audit`]) shares
-//! [`ApiContext`]:
+//! The public API ([`tenants`], [`contacts`] with [`list_sync`], [`alerts`], [`audit`],
+//! [`webhooks`]) shares [`ApiContext`]:
 //! authenticate the bearer token, make a read linearizable when asked, propose an operation
 //! and turn a refusal by the rules into the matching status code.
 
 pub mod admin;
 pub mod alerts;
 pub mod audit;
+pub mod cap;
+pub mod cap_out;
 pub mod contacts;
 pub mod convert;
 pub mod kv;
@@ -15,6 +17,7 @@ pub mod limits;
 pub mod list_sync;
 pub mod replies;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //!
 //! | prefix | table | key after the prefix | value |
 //! |---|---|---|---|
-//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`, `erasures`; `format` | see the constants; `format`: one byte, the store's format version |
+//! | `0x00` | metadata | `applied`, `membership`, `clock`, `lease_clock`, `cluster_id`, `erasures`, `webhook_event_seq`; `format` | see the constants; `format`: one byte, the store's format version |
 //! | `0x01` | key-value map | key | value |
 //! | `0x10` | id sequences | name | next id |
 //! | `0x11` | tenants | tenant | `Tenant` |
@@ -44,6 +44,13 @@
 //! | `0x66` | identities of replies kept | identity | sequence |
 //! | `0x67` | a contact's replies (for export and erasure) | tenant, contact, alert, sequence | () |
 //! | `0x68` | unattributed replies by sender | phone 0x00, tenant, sequence | () |
+//! | `0x70` | webhook subscriptions | tenant, webhook | `Webhook` |
+//! | `0x71` | webhook outbox | tenant, webhook, log index, n | `OutboxEntry` |
+//! | `0x72` | webhook events | log index, n | `WebhookEvent` |
+//! | `0x73` | webhook attempts | tenant, webhook, sequence | `Attempt` |
+//! | `0x74` | highest step announced of an alert | alert | step |
+//! | `0x75` | idempotency keys of webhook creates | tenant, key | (request, webhook) |
+//! | `0x76` | webhook outbox entries of a tenant | tenant | count |
 //!
 //! Every value is written by [`crate::format::encode`] and so starts with its format version,
 //! except the `format` marker itself (it is the version) and the `()` of index tables, which
@@ -104,6 +111,12 @@ pub const RETENTION: u8 = 0x39;
 pub const PURGE_DUE: u8 = 0x3A;
 /// Templates.
 pub const TEMPLATE: u8 = 0x40;
+/// A tenant's CAP configuration (routes, exercise group).
+pub const CAP_CONFIG: u8 = 0x42;
+/// CAP messages a tenant received, by idempotency key.
+pub const CAP_RECORD: u8 = 0x43;
+/// The key of the CAP message that created an alert.
+pub const CAP_BY_ALERT: u8 = 0x44;
 /// Audit trail.
 pub const AUDIT: u8 = 0x50;
 /// Shard states.
@@ -125,6 +138,20 @@ pub const REPLY_SEEN: u8 = 0x66;
 pub const REPLY_BY_CONTACT: u8 = 0x67;
 /// Replies attributed to no alert, by the number they came from, tenant and sequence.
 pub const REPLY_BY_PHONE: u8 = 0x68;
+/// Webhook subscriptions (see [`crate::webhooks`]).
+pub const WEBHOOK: u8 = 0x70;
+/// The webhook outbox: one event waiting for one endpoint.
+pub const WEBHOOK_OUTBOX: u8 = 0x71;
+/// Webhook events, shared by their outbox entries.
+pub const WEBHOOK_EVENT: u8 = 0x72;
+/// Webhook delivery attempts, the most recent per endpoint.
+pub const WEBHOOK_ATTEMPT: u8 = 0x73;
+/// The highest escalation step announced per alert.
+pub const WEBHOOK_STEP: u8 = 0x74;
+/// Idempotency keys of webhook creates.
+pub const WEBHOOK_IDEMPOTENCY: u8 = 0x75;
+/// Outbox entries per tenant (the bound's counter).
+pub const WEBHOOK_OUTBOX_COUNT: u8 = 0x76;
 
 /// The last applied log id.
 pub const APPLIED: &[u8] = b"\x00applied";

@@ -31,6 +31,7 @@ pub mod keys;
 mod kv;
 pub mod retention;
 pub mod txn;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

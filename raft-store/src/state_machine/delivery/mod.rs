@@ -14,6 +14,7 @@ use super::domain::alerts::{self, Progress, progress_key};
 use super::domain::contacts;
 use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, RECEIPT, SHARD};
+use super::webhooks;
 use crate::delivery::{
     DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, PushGoneItem,
     ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
@@ -22,6 +23,7 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::shards::ShardRange;
 use crate::types::NodeId;
+use crate::webhooks::EventKind;
 
 pub mod query;
 pub mod replies;
@@ -92,6 +94,10 @@ pub(crate) fn apply<T: KvTree>(
             let budget = (*budget).min(crate::delivery::PURGE_BUDGET_MAX) as usize;
             let p = crate::state_machine::retention::purge(txn, ctx.now_ms, budget)?;
             Ok(DeliveryReply::Purged { records: p.records, more: p.more })
+        }
+        DeliveryCommand::WebhookResults { node, items } => webhooks::results(txn, ctx, *node, items),
+        DeliveryCommand::Circuit { node, channel, provider, open } => {
+            webhooks::circuit(txn, ctx, *node, channel, provider, *open)
         }
     }
 }
@@ -173,6 +179,7 @@ fn try_acquire<T: KvTree>(
         alert.status = AlertStatus::Active;
         save_alert(txn, &alert)?;
     }
+    webhooks::step_started(txn, ctx, &alert, 0)?;
     Ok(Some(Granted { lease: LeaseRef { shard, epoch: s.epoch }, expires_ms }))
 }
 
@@ -244,7 +251,7 @@ fn finish_step<T: KvTree>(
     if let Some(next) = alert.spec.policy.get(usize::from(s.step) + 1) {
         s.step += 1;
         s.cursors = vec![range_start(range); next.channels.len()];
-        return Ok(());
+        return webhooks::step_started(txn, ctx, alert, s.step);
     }
     s.done = true;
     s.owner = None;
@@ -259,6 +266,8 @@ fn finish_step<T: KvTree>(
         txn.remove(alerts::open_alert_key(alert.id));
         let detail = format!("completed: {} recipients", progress.recipients);
         audit(txn, ctx, alert.tenant, "alert.complete", format!("alert {}", alert.id), detail)?;
+        let counts = progress_data(&progress);
+        webhooks::emit_alert(txn, ctx, EventKind::AlertCompleted, alert, counts)?;
     }
     Ok(())
 }
@@ -368,5 +377,22 @@ fn expire<T: KvTree>(txn: &mut Txn<'_, T>, ctx: Ctx, id: AlertId) -> Result<Deli
     crate::state_machine::retention::schedule(txn, alert.tenant, id, ctx.now_ms)?;
     txn.remove(alerts::open_alert_key(id));
     audit(txn, ctx, alert.tenant, "alert.expire", format!("alert {id}"), "expired before completion".into())?;
+    webhooks::emit_alert(txn, ctx, EventKind::AlertExpired, &alert, progress_data(&progress))?;
     Ok(DeliveryReply::Done)
+}
+
+/// An alert's counts for webhook events: recipients, acknowledged, per channel.
+fn progress_data(p: &Progress) -> serde_json::Value {
+    let channels: serde_json::Map<String, serde_json::Value> = p
+        .channels
+        .iter()
+        .map(|(c, n)| {
+            let v = serde_json::json!({
+                "sent": n.sent, "delivered": n.delivered, "failed": n.failed,
+                "expired": n.expired, "skipped": n.skipped,
+            });
+            (c.as_str().to_string(), v)
+        })
+        .collect();
+    serde_json::json!({ "recipients": p.recipients, "acknowledged": p.acknowledged, "channels": channels })
 }

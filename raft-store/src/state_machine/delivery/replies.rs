@@ -51,11 +51,24 @@ pub(crate) fn by_phone_prefix(phone: &str, tenant: TenantId) -> Vec<u8> {
 /// Keeps an unattributed reply for `tenant`, with its index entry by sender.
 fn put_unmatched<T: KvTree>(
     txn: &mut Txn<'_, T>,
+    ctx: Ctx,
     tenant: TenantId,
     seq: u64,
     stored: &StoredReply,
 ) -> Result<(), EngineError> {
     txn.put_as("reply", unmatched_key(tenant, seq), stored)?;
+    if tenant != 0 {
+        let data = serde_json::json!({
+            "tenant_id": tenant,
+            "reply_seq": seq,
+            "channel": stored.item.channel.as_str(),
+            "provider": stored.item.provider,
+            "from": stored.item.from,
+            "text": stored.item.text,
+        });
+        let kind = crate::webhooks::EventKind::ReplyUnmatched;
+        crate::state_machine::webhooks::emit(txn, ctx, Some(tenant), kind, None, data)?;
+    }
     // A sender containing 0x00 would end the key's string early; only validated numbers are
     // indexed (the reply is kept either way).
     if !stored.item.from.contains('\0') {
@@ -95,16 +108,16 @@ pub(super) fn apply<T: KvTree>(
                     None => {
                         let reason = format!("alert {alert} does not exist");
                         stored.item.attribution = ReplyAttribution::Unmatched { reason, tenants: Vec::new() };
-                        put_unmatched(txn, 0, seq, &stored)?;
+                        put_unmatched(txn, ctx, 0, seq, &stored)?;
                     }
                 }
             }
             ReplyAttribution::Unmatched { tenants, .. } => {
                 if tenants.is_empty() {
-                    put_unmatched(txn, 0, seq, &stored)?;
+                    put_unmatched(txn, ctx, 0, seq, &stored)?;
                 }
                 for t in tenants {
-                    put_unmatched(txn, *t, seq, &stored)?;
+                    put_unmatched(txn, ctx, *t, seq, &stored)?;
                 }
             }
         }

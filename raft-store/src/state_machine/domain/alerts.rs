@@ -325,6 +325,9 @@ fn accept<T: KvTree>(
     txn.put_as("tenant", open_alert_key(id), &actor.tenant)?;
     txn.put_as("tenant", Key::new(ALERT_TENANT).u64(id).done(), &actor.tenant)?;
     txn.put_as("progress", progress_key(id), &Progress::default())?;
+    let kind = crate::webhooks::EventKind::AlertCreated;
+    let when = serde_json::json!({ "start_ms": start_ms, "expires_ms": expires_ms });
+    crate::state_machine::webhooks::emit_alert(txn, ctx, kind, &alert, when)?;
     Ok(alert)
 }
 
@@ -349,6 +352,9 @@ pub(super) fn cancel<T: KvTree>(
     // A held alert was off the unfinished list already.
     txn.remove(held_alert_key(id));
     crate::state_machine::retention::schedule(txn, actor.tenant, id, ctx.now_ms)?;
+    let kind = crate::webhooks::EventKind::AlertCancelled;
+    let by = serde_json::json!({ "cancelled_by_credential": actor.credential });
+    crate::state_machine::webhooks::emit_alert(txn, ctx, kind, &alert, by)?;
     let target = format!("alert {id}");
     Ok(Applied::done(
         DomainReply::Alert { alert: Box::new(alert), existing: true },
@@ -451,6 +457,13 @@ pub(crate) fn acknowledge<T: KvTree>(
     let mut progress: Progress = txn.get_as("progress", &progress_key(id))?.unwrap_or_default();
     progress.acknowledged += 1;
     txn.put_as("progress", progress_key(id), &progress)?;
+    let kind = crate::webhooks::EventKind::Acknowledged;
+    let who = serde_json::json!({
+        "contact_id": contact,
+        "channel": channel.map(|c| c.as_str()),
+        "acknowledged": progress.acknowledged,
+    });
+    crate::state_machine::webhooks::emit_alert(txn, ctx, kind, &alert, who)?;
     let via = channel.map_or("api", |c| c.as_str());
     let reply = DomainReply::Acknowledged { already: false };
     Ok(Applied::done(

@@ -10,6 +10,7 @@
 //! through first: a retry is answered from what the first request made, not applied again.
 
 pub(crate) mod alerts;
+pub mod cap;
 pub(crate) mod contacts;
 mod erase;
 pub mod export;
@@ -72,7 +73,9 @@ enum Need {
 fn need(op: &Op) -> Need {
     match op {
         Op::CreateTenant { .. } | Op::SetLimits { .. } | Op::SetRetention { .. } => Need::SuperAdmin,
-        Op::CreateCredential { .. } | Op::RevokeCredential { .. } => Need::CredentialAdmin,
+        Op::CreateCredential { .. } | Op::RevokeCredential { .. } | Op::SetCapConfig { .. } => {
+            Need::CredentialAdmin
+        }
         _ => Need::TenantWrite,
     }
 }
@@ -173,6 +176,11 @@ fn run_op<T: KvTree>(
             alerts::acknowledge(txn, ctx, actor.tenant, *alert, *contact, *channel)?
         }
         Op::EraseContact { id } => erase::erase(txn, ctx, actor.tenant, *id)?,
+        Op::SetCapConfig { tenant, config } => cap::set_config(txn, *tenant, config)?,
+        Op::RecordCap { record } => cap::store(txn, actor.tenant, record)?,
+        Op::CreateWebhook(new) => crate::state_machine::webhooks::create(txn, ctx, &actor, new)?,
+        Op::DeleteWebhook { id } => crate::state_machine::webhooks::delete(txn, &actor, *id)?,
+        Op::EnableWebhook { id } => crate::state_machine::webhooks::enable(txn, ctx, &actor, *id)?,
         Op::SyncMembers { group, expect_next_seq, expect_member_count, leave, rows, rejected } => {
             let expect = sync::Expect { next_seq: *expect_next_seq, member_count: *expect_member_count };
             sync::apply(txn, ctx, actor.tenant, *group, expect, leave, (*rows, *rejected))?
@@ -212,7 +220,7 @@ fn authorize<T: KvTree>(
 }
 
 /// Takes the next id of the sequence `name` (ids start at 1).
-fn next_id<T: KvTree>(txn: &mut Txn<'_, T>, name: &str) -> Result<u64, EngineError> {
+pub(crate) fn next_id<T: KvTree>(txn: &mut Txn<'_, T>, name: &str) -> Result<u64, EngineError> {
     let key = Key::new(SEQ).tail(name).done();
     let next: u64 = txn.get_as("sequence", &key)?.unwrap_or(1);
     txn.put_as("sequence", key, &(next + 1))?;
