@@ -213,7 +213,7 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
     let chunks: Vec<ImportChunk> = csv
         .as_bytes()
         .chunks(256 * 1024)
-        .map(|d| ImportChunk { data: d.to_vec(), filename: "innbyggere.csv".into() })
+        .map(|d| ImportChunk { data: d.to_vec(), filename: "innbyggere.csv".into(), ..Default::default() })
         .collect();
     let report = all
         .call(|ch| {

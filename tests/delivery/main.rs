@@ -22,3 +22,4 @@ mod t13_disk_full;
 mod t14_erase;
 mod t15_retention;
 mod t16_webhooks;
+mod t17_list_sync;

@@ -148,7 +148,8 @@ pub async fn import<B: Backend>(
     QueryParams(q): QueryParams<ImportQuery>,
     body: axum::body::Body,
 ) -> Result<Response, Problem> {
-    let first = pb::ImportChunk { data: Vec::new(), filename: q.filename.unwrap_or_default() };
+    let first =
+        pb::ImportChunk { data: Vec::new(), filename: q.filename.unwrap_or_default(), ..Default::default() };
     let stream = crate::import::chunks(first, body);
     let reply = b.contacts().import_contacts(bearer.grpc(stream)?).await?.into_inner();
     Ok(json(StatusCode::OK, &reply))
