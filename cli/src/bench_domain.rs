@@ -110,7 +110,7 @@ pub async fn run(
     let chunks: Vec<ImportChunk> = csv
         .as_bytes()
         .chunks(CHUNK_BYTES)
-        .map(|d| ImportChunk { data: d.to_vec(), filename: "bench.csv".into() })
+        .map(|d| ImportChunk { data: d.to_vec(), filename: "bench.csv".into(), ..Default::default() })
         .collect();
     let started = Instant::now();
     // Rows are upserted by external id, so a stream cut by a slow commit is simply sent again,

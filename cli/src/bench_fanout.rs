@@ -45,7 +45,7 @@ pub(crate) async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result
         let chunks: Vec<ImportChunk> = csv
             .into_bytes()
             .chunks(1 << 20)
-            .map(|d| ImportChunk { data: d.to_vec(), filename: String::new() })
+            .map(|d| ImportChunk { data: d.to_vec(), filename: String::new(), ..Default::default() })
             .collect();
         // Rows upsert by external id: a slice cut by a slow commit is simply sent again.
         let mut attempt = 1;

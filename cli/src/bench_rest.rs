@@ -42,7 +42,7 @@ pub async fn run(cluster: &LocalCluster, seconds: u64) -> anyhow::Result<()> {
     let all = cluster.cluster()?;
     let token = bench_tenant(&all, &cluster.superadmin_token).await?;
     let csv = contacts_csv(10, "bench-all");
-    let chunk = ImportChunk { data: csv.into_bytes(), filename: "bench.csv".into() };
+    let chunk = ImportChunk { data: csv.into_bytes(), filename: "bench.csv".into(), ..Default::default() };
     ContactServiceClient::new(all.channel(0).context("no node")?)
         .import_contacts(with_token(&token, futures::stream::iter(vec![chunk]))?)
         .await?;

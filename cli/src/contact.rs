@@ -50,9 +50,14 @@ pub enum ContactCommand {
     /// Import contacts from a CSV file (columns: external_id, name, phone, email, language,
     /// push, opt_out, groups). Rows are upserted by external_id; bad rows are reported with
     /// their line numbers and the others are still imported.
+    ///
+    /// With `--sync GROUP` the group becomes exactly the file's rows: members missing from the
+    /// file leave it, in one replicated step (see `docs/cli.md`, "List sync").
     Import {
         /// The CSV file.
         file: PathBuf,
+        #[command(flatten)]
+        sync: crate::list_sync::SyncArgs,
     },
     /// Print everything held about one contact as one JSON document (GDPR article 15): the
     /// contact, its groups, and per alert that reached it the acknowledgement, each message's
@@ -169,7 +174,10 @@ pub async fn run(s: &Session, cmd: ContactCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        ContactCommand::Import { file } => import::run(s, &file).await,
+        ContactCommand::Import { file, sync } => match sync.options()? {
+            Some(options) => crate::list_sync::run(s, &file, options).await,
+            None => import::run(s, &file).await,
+        },
         ContactCommand::Export { id, external_id } => export(s, id, external_id).await,
         ContactCommand::Erase { id, yes } => erase(s, id, yes).await,
     }

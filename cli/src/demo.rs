@@ -1,6 +1,8 @@
 //! The alert `varsel dev` sends: a demo tenant, 10,000 simulated recipients, one crisis alert
 //! (SMS and push at once, a voice call after 20 s to those who have not answered "OK"),
-//! followed live until it completes.
+//! followed live until it completes. The tenant also gets a catch-all CAP route to its group
+//! (so a CAP file posted to `/api/v1/cap` reaches the inhabitants) and a webhook subscription
+//! to the receiver `varsel dev` runs (`dev_webhooks`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,9 +45,9 @@ where
     Ok(all.call(|ch| f(TenantServiceClient::new(ch))).await?.value.into_inner())
 }
 
-/// The demo tenant (created when missing) and a fresh operator token for it, written to
-/// `dir/demo.token`.
-async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::Result<String> {
+/// The demo tenant (created when missing) and fresh operator and admin tokens for it, written
+/// to `dir/demo.token` and `dir/demo-admin.token`.
+async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::Result<(String, String)> {
     let list = tenants(all, |mut c| async move {
         c.list_tenants(authed(superadmin, ListTenantsRequest { consistency: 1 }).map_err(bad)?).await
     })
@@ -75,19 +77,61 @@ async fn demo_operator(all: &Cluster, superadmin: &str, dir: &Path) -> anyhow::R
     // Not keyed: a retry whose first answer was lost makes a spare credential, which is
     // harmless for a demo, where a keyed retry would be refused (its token cannot be shown
     // twice).
-    let req = CreateCredentialRequest {
-        tenant_id: id,
-        name: "dev operator".into(),
-        role: Role::Operator as i32,
-        idempotency_key: String::new(),
+    let mut tokens = Vec::new();
+    for (name, role, file) in
+        [("dev operator", Role::Operator, "demo.token"), ("dev admin", Role::Admin, "demo-admin.token")]
+    {
+        let req = CreateCredentialRequest {
+            tenant_id: id,
+            name: name.into(),
+            role: role as i32,
+            idempotency_key: String::new(),
+        };
+        let cred = tenants(all, |mut c| {
+            let req = req.clone();
+            async move { c.create_credential(authed(superadmin, req).map_err(bad)?).await }
+        })
+        .await?;
+        std::fs::write(dir.join(file), &cred.token)?;
+        tokens.push(cred.token);
+    }
+    let admin = tokens.pop().context("no admin token")?;
+    Ok((tokens.pop().context("no operator token")?, admin))
+}
+
+/// The demo tenant's catch-all CAP route (any sender, any event, to its group) and its webhook
+/// subscription to the dev receiver at `hook_url`; returns the subscription's secret.
+async fn integrations(all: &Cluster, admin: &str, hook_url: &str) -> anyhow::Result<String> {
+    use varsel_proto::api::cap_service_client::CapServiceClient;
+    use varsel_proto::api::webhook_service_client::WebhookServiceClient;
+    use varsel_proto::api::{CapConfig, CapRoute, CreateWebhookRequest, PutCapConfigRequest};
+    let config = CapConfig {
+        routes: vec![CapRoute { groups: vec![DEMO_GROUP.into()], ..Default::default() }],
+        exercise_group: String::new(),
     };
-    let cred = tenants(all, |mut c| {
-        let req = req.clone();
-        async move { c.create_credential(authed(superadmin, req).map_err(bad)?).await }
+    all.call(|ch| {
+        let req = PutCapConfigRequest { config: Some(config.clone()) };
+        async move { CapServiceClient::new(ch).put_cap_config(authed(admin, req).map_err(bad)?).await }
     })
     .await?;
-    std::fs::write(dir.join("demo.token"), &cred.token)?;
-    Ok(cred.token)
+    let events =
+        ["alert.created", "alert.step_started", "alert.completed", "alert.cancelled", "alert.acknowledged"];
+    let req = CreateWebhookRequest {
+        url: hook_url.into(),
+        events: events.iter().map(|e| (*e).to_string()).collect(),
+        description: "varsel dev receiver".into(),
+        allow_insecure: true,
+        idempotency_key: crate::parse::new_idempotency_key(),
+    };
+    let reply = all
+        .call(|ch| {
+            let req = req.clone();
+            async move { WebhookServiceClient::new(ch).create_webhook(authed(admin, req).map_err(bad)?).await }
+        })
+        .await?
+        .value
+        .into_inner();
+    reply.webhook.map(|w| w.secret).filter(|s| !s.is_empty()).context("the webhook answer carries no secret")
 }
 
 fn bad(e: anyhow::Error) -> tonic::Status {
@@ -146,18 +190,30 @@ fn demo_alert(key: &str) -> CreateAlertRequest {
 
 /// Creates the tenant and recipients, sends the alert and follows it to the end.
 pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
+    let (hook_addr, received) = crate::dev_webhooks::start(dir.join("webhooks.log")).await?;
     // Imports of 10,000 rows take a while on a debug build: generous per-attempt time.
     let all = cluster
         .cluster()?
         .with_deadline(Duration::from_secs(180))
         .with_attempt_timeout(Duration::from_secs(120));
-    let token = demo_operator(&all, &cluster.superadmin_token, dir).await?;
-    println!("\nDemo tenant {DEMO_TENANT:?}; its operator token is in {}.", dir.join("demo.token").display());
+    let (token, admin) = demo_operator(&all, &cluster.superadmin_token, dir).await?;
+    println!(
+        "\nDemo tenant {DEMO_TENANT:?}; its operator token is in {}, its admin token in {}.",
+        dir.join("demo.token").display(),
+        dir.join("demo-admin.token").display()
+    );
+    let hook_url = format!("http://{hook_addr}{}", crate::dev_webhooks::HOOK_PATH);
+    let secret = integrations(&all, &admin, &hook_url).await?;
+    let _ = received.secret.set(secret);
+    println!(
+        "CAP messages posted to /api/v1/cap go to group {DEMO_GROUP:?}; webhooks go to {hook_url} (logged in {}).",
+        dir.join("webhooks.log").display()
+    );
     let csv = residents_csv(DEMO_RECIPIENTS);
     let chunks: Vec<ImportChunk> = csv
         .as_bytes()
         .chunks(256 * 1024)
-        .map(|d| ImportChunk { data: d.to_vec(), filename: "innbyggere.csv".into() })
+        .map(|d| ImportChunk { data: d.to_vec(), filename: "innbyggere.csv".into(), ..Default::default() })
         .collect();
     let report = all
         .call(|ch| {
@@ -192,5 +248,33 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
     let args = ApiArgs { token: TokenArgs { token: Some(token), token_file: None }, linearizable: false };
     let session = Session::new(&cluster.endpoints().join(","), cluster.trust.clone(), false, &args)?;
     crate::watch::watch(&session, alert.id).await?;
+    // The completion event is delivered after the alert completes: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while received.verified.load(std::sync::atomic::Ordering::Relaxed) < 3
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "\nWebhook receiver: {} signed events verified, {} refused (see {}).",
+        received.verified.load(std::sync::atomic::Ordering::Relaxed),
+        received.refused.load(std::sync::atomic::Ordering::Relaxed),
+        dir.join("webhooks.log").display()
+    );
+    if let Some(http) = cluster.nodes.values().find_map(|n| n.http()) {
+        let ca = cluster
+            .ca
+            .as_ref()
+            .map_or(String::new(), |_| format!("--cacert {} ", dir.join("tls/ca.pem").display()));
+        println!("Over REST (any node), e.g.:");
+        println!(
+            "  curl -s {ca}-H \"Authorization: Bearer $(cat {})\" https://{http}/api/v1/alerts",
+            dir.join("demo.token").display()
+        );
+        println!(
+            "  curl -s {ca}-H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/cap+xml' --data-binary @docs/examples/flood.cap.xml https://{http}/api/v1/cap",
+            dir.join("demo.token").display()
+        );
+    }
     Ok(())
 }

@@ -51,6 +51,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot locate the varsel binary")?;
     let mut spec = Spec::three(dir.clone(), binary);
     spec.ports = if args.base_port == 0 { Ports::Auto } else { Ports::Fixed(args.base_port) };
+    // The demo tenant's webhooks go to a receiver on loopback (see `dev_webhooks`).
+    spec.webhooks_http_loopback = true;
     // The provider simulator listens first: the nodes send to it and it calls them back.
     let sim_port = if args.base_port == 0 { 0 } else { args.base_port + 300 };
     let sim_listener = tokio::net::TcpListener::bind(("127.0.0.1", sim_port)).await.with_context(|| {

@@ -66,6 +66,16 @@ pub async fn run(s: &Session, path: &Path) -> Result<(), CliError> {
 /// Uploads the file through whichever node answers; returns the name sent, the server's
 /// report, and whether a failed attempt came before the one that succeeded.
 pub async fn import_file(s: &Session, path: &Path) -> Result<(String, ImportReport, bool), CliError> {
+    import_file_with(s, path, ImportChunk::default()).await
+}
+
+/// [`import_file`] with the options of the first chunk (a list sync's, see
+/// [`crate::list_sync`]); its `data` and `filename` are filled in here.
+pub async fn import_file_with(
+    s: &Session,
+    path: &Path,
+    options: ImportChunk,
+) -> Result<(String, ImportReport, bool), CliError> {
     let meta = tokio::fs::metadata(path).await.map_err(|e| CliError::file(path, e))?;
     if !meta.is_file() {
         return Err(CliError::file(path, "not a regular file"));
@@ -78,7 +88,8 @@ pub async fn import_file(s: &Session, path: &Path) -> Result<(String, ImportRepo
     let result = cluster
         .call(|ch| {
             let client = ContactServiceClient::with_interceptor(ch, s.bearer.clone());
-            upload(client, path.to_path_buf(), filename.clone(), failure.clone())
+            let first = ImportChunk { filename: filename.clone(), ..options.clone() };
+            upload(client, path.to_path_buf(), first, failure.clone())
         })
         .await;
     if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
@@ -95,7 +106,7 @@ pub async fn import_file(s: &Session, path: &Path) -> Result<(String, ImportRepo
 async fn upload(
     mut client: ContactServiceClient<Authed>,
     path: PathBuf,
-    filename: String,
+    first: ImportChunk,
     failure: ReadFailure,
 ) -> Result<tonic::Response<ImportReport>, tonic::Status> {
     let local = |e: io::Error| {
@@ -108,18 +119,19 @@ async fn upload(
     let file = tokio::fs::File::open(&path).await.map_err(local)?;
     let (abort_tx, abort_rx) = oneshot::channel();
     tokio::select! {
-        r = client.import_contacts(chunks(file, filename, IMPORT_CHUNK_BYTES, abort_tx)) => r,
+        r = client.import_contacts(chunks(file, first, IMPORT_CHUNK_BYTES, abort_tx)) => r,
         // Dropping the call future resets the stream, so the server sees an aborted upload.
         Ok(e) = abort_rx => Err(local(e)),
     }
 }
 
-/// The chunks of `reader`, `chunk_bytes` each (the last one shorter); the first names the
-/// file and is sent even for an empty file, so the server can say the file is empty. On a
-/// read error the error goes to `abort` and the stream never ends.
+/// The chunks of `reader`, `chunk_bytes` each (the last one shorter); the first is `first`
+/// (the file's name and the import's options) with its data, and is sent even for an empty
+/// file, so the server can say the file is empty. On a read error the error goes to `abort`
+/// and the stream never ends.
 pub fn chunks<R>(
     reader: R,
-    filename: String,
+    first: ImportChunk,
     chunk_bytes: usize,
     abort: oneshot::Sender<io::Error>,
 ) -> impl Stream<Item = ImportChunk> + Send + 'static
@@ -128,21 +140,21 @@ where
 {
     struct State<R> {
         reader: R,
-        filename: Option<String>,
+        first: Option<ImportChunk>,
         done: bool,
         abort: Option<oneshot::Sender<io::Error>>,
     }
-    let state = State { reader, filename: Some(filename), done: false, abort: Some(abort) };
+    let state = State { reader, first: Some(first), done: false, abort: Some(abort) };
     futures::stream::unfold(state, move |mut st| async move {
         if st.done {
             return None;
         }
         match read_chunk(&mut st.reader, chunk_bytes).await {
-            Ok(data) if data.is_empty() && st.filename.is_none() => None,
+            Ok(data) if data.is_empty() && st.first.is_none() => None,
             Ok(data) => {
                 st.done = data.len() < chunk_bytes;
-                let filename = st.filename.take().unwrap_or_default();
-                Some((ImportChunk { data, filename }, st))
+                let chunk = ImportChunk { data, ..st.first.take().unwrap_or_default() };
+                Some((chunk, st))
             }
             Err(e) => {
                 if let Some(tx) = st.abort.take() {
@@ -251,13 +263,19 @@ mod tests {
         }
     }
 
+    fn named(name: &str) -> ImportChunk {
+        ImportChunk { filename: name.into(), sync_group: "g".into(), ..Default::default() }
+    }
+
     async fn chunk_sizes(len: usize, size: usize, step: usize) -> Vec<(usize, String)> {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let reader = Trickle { data: data.clone(), pos: 0, step, fail_at_end: false };
         let (tx, _rx) = oneshot::channel();
-        let got: Vec<ImportChunk> = chunks(reader, "f.csv".into(), size, tx).collect().await;
+        let got: Vec<ImportChunk> = chunks(reader, named("f.csv"), size, tx).collect().await;
         let joined: Vec<u8> = got.iter().flat_map(|c| c.data.clone()).collect();
         assert_eq!(joined, data, "bytes survive chunking unchanged");
+        // The options travel with the name, on the first chunk only.
+        assert!(got.iter().enumerate().all(|(i, c)| (c.sync_group == "g") == (i == 0)));
         got.into_iter().map(|c| (c.data.len(), c.filename)).collect()
     }
 
@@ -282,7 +300,7 @@ mod tests {
     async fn read_error_aborts() {
         let reader = Trickle { data: vec![b'x'; 15], pos: 0, step: 4, fail_at_end: true };
         let (tx, rx) = oneshot::channel();
-        let mut stream = Box::pin(chunks(reader, "f.csv".into(), 10, tx));
+        let mut stream = Box::pin(chunks(reader, named("f.csv"), 10, tx));
         assert_eq!(stream.next().await.unwrap().data.len(), 10);
         let next = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
         assert!(next.is_err(), "the stream must not end after a read error");

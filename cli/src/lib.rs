@@ -11,8 +11,8 @@
 //! - [`voice`]: `voice render`, a voice script spoken into a WAV file for a preview.
 //! - [`certs`]: the cluster CA, node and client certificates.
 //! - The public API, one file per command group: [`tenant`] (tenants, limits, credentials),
-//!   [`contact`] and [`import`] (contacts, CSV import), [`group`], [`template`], [`alert`] and
-//!   [`watch`] (live progress), [`audit`], [`webhook`].
+//!   [`contact`] and [`import`] (contacts, CSV import), [`list_sync`] (`import --sync`),
+//!   [`group`], [`template`], [`alert`] and [`watch`] (live progress), [`audit`], [`webhook`].
 //! - Their shared parts: [`auth`] (the token and the interceptor that sends it), [`session`]
 //!   (cluster + token + options; paging), [`parse`] (command-line text to protocol values),
 //!   [`output`] (tables, times, JSON), [`keyed`] (idempotency keys of writes), [`error`].
@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod contact;
 pub mod demo;
 pub mod dev;
+pub mod dev_webhooks;
 pub mod error;
 #[cfg(test)]
 mod fake;
@@ -40,6 +41,7 @@ pub mod group;
 pub mod import;
 pub mod keyed;
 pub mod kv;
+pub mod list_sync;
 pub mod output;
 pub mod parse;
 pub mod replies;

@@ -27,6 +27,10 @@
 //! [`ImportParse::blank_rows`]; empty lines are ignored. Extra fields after the last column are
 //! allowed when empty, since they carry nothing either.
 //!
+//! A *list sync* (`varsel contact import --sync GROUP`) reads the same format and then also
+//! removes from GROUP the members missing from the file; a rejected row keeps its contact in
+//! the group (the node's `api::list_sync`).
+//!
 //! The whole file fails ([`ImportError`]) only when the header is unusable, when it has more
 //! than [`IMPORT_ROWS_MAX`] rows (split it: importing an arbitrary first part would be worse),
 //! or when one record runs past [`RECORD_BYTES_MAX`] bytes, which means a double quote was

@@ -23,7 +23,7 @@ pub fn chunks(first: ImportChunk, body: axum::body::Body) -> tonic::Streaming<Im
         let frames: Vec<Result<Bytes, axum::Error>> = match piece {
             Ok(bytes) => bytes
                 .chunks(IMPORT_CHUNK_BYTES_MAX)
-                .map(|c| Ok(frame(&ImportChunk { data: c.to_vec(), filename: String::new() })))
+                .map(|c| Ok(frame(&ImportChunk { data: c.to_vec(), ..Default::default() })))
                 .collect(),
             Err(e) => vec![Err(e)],
         };

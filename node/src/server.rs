@@ -261,16 +261,17 @@ fn api_server(
 ) -> Result<impl Future<Output = Result<(), String>> + use<>, NodeError> {
     let ApiParts { ctx, engine } = parts;
     let replica = &ctx.replica;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(varsel_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| NodeError::Server(e.to_string()))?;
+    let reflection = reflection_builder().build_v1().map_err(|e| NodeError::Server(e.to_string()))?;
+    // v1alpha too: clients that only speak it (Python's grpcio-reflection, older grpcurl and
+    // Postman) would otherwise get UNIMPLEMENTED. Both answer from the same descriptors.
+    let reflection_v1alpha =
+        reflection_builder().build_v1alpha().map_err(|e| NodeError::Server(e.to_string()))?;
     let served = Server::builder()
         .layer(GrpcLayer::new(metrics, Listener::Api))
         .layer(BodyLimitLayer::new(ctx.auth.clone(), replica.clone()))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(AdminService::server(replica.clone(), ctx.auth.clone(), engine))
         .add_service(KvService::server(replica.clone(), ctx.auth.clone()))
         .add_service(TenantServiceServer::new(Tenants::new(ctx.clone())))
@@ -292,6 +293,13 @@ fn api_server(
         .add_service(WebhookServiceServer::new(Webhooks::new(ctx.clone())))
         .serve_with_incoming_shutdown(incoming.into_stream(), stopped(stop));
     Ok(async move { served.await.map_err(|e| e.to_string()) })
+}
+
+/// The descriptors gRPC server reflection describes: the Varsel API and gRPC health.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(varsel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// Starts the tasks that copy Raft's state into metrics and readiness into gRPC health, and the

@@ -15,6 +15,7 @@
 //! - [`format`]: the format version every persisted or replicated value starts with, and the
 //!   store's own format marker.
 //! - [`ops`]: domain operations as they travel in the log, and their answers.
+//! - [`seq_set`]: the compact set of membership numbers a list sync removes in one entry.
 //! - [`shards`]: how an alert's recipients are split into shards, the unit of sending work.
 //! - [`delivery`]: the delivery engine's commands (leases, outcomes, receipts) and answers.
 //! - [`webhooks`]: outbound webhooks: subscriptions, events, the outbox, attempts.
@@ -43,6 +44,7 @@ pub mod log_store;
 pub mod ops;
 pub mod replies;
 pub mod restore;
+pub mod seq_set;
 pub mod shards;
 pub mod snapshot;
 pub mod state_machine;

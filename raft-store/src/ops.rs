@@ -190,6 +190,25 @@ pub enum Op {
         /// The subscription.
         id: crate::webhooks::WebhookId,
     },
+    /// The removal step of a list sync (`varsel contact import --sync`): end the memberships
+    /// numbered in `leave`, all in this one entry, so a reader (an alert accepted before or
+    /// after it) sees the group either before or after the sync's removals, never half-way.
+    /// Planned from a read of the group; refused with nothing changed if the group changed
+    /// since (`expect_*`), so the node plans again. See `state_machine::domain::sync`.
+    SyncMembers {
+        /// The group.
+        group: GroupId,
+        /// The group's `next_seq` the plan was made from.
+        expect_next_seq: u64,
+        /// The group's `member_count` the plan was made from.
+        expect_member_count: u64,
+        /// Sequence numbers of the memberships to end.
+        leave: crate::seq_set::SeqSet,
+        /// Rows in the file (for the audit record).
+        rows: u64,
+        /// Rows rejected by validation whose contacts stay members (for the audit record).
+        rejected: u64,
+    },
     /// Create or replace one contact together with its directory attributes (SCIM), in one
     /// entry so a crash cannot leave half of it. See `state_machine::domain::directory`.
     UpsertContactDirectory {
@@ -268,6 +287,7 @@ impl Op {
             Op::CreateWebhook(_) => "webhook.create",
             Op::DeleteWebhook { .. } => "webhook.delete",
             Op::EnableWebhook { .. } => "webhook.enable",
+            Op::SyncMembers { .. } => "group.sync",
             Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
             Op::UpdateGroup { .. } => "group.update",
         }

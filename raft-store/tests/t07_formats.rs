@@ -376,9 +376,18 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
     };
     let cap_config = Op::SetCapConfig { tenant: 7, config: cap_config() };
     let record_cap = Op::RecordCap { record: cap_record() };
+    let sync_members = Op::SyncMembers {
+        group: 4,
+        expect_next_seq: 300,
+        expect_member_count: 250,
+        leave: varsel_raft_store::seq_set::SeqSet::from_sorted(&[0, 5, 129, 299]).unwrap_or_default(),
+        rows: 248,
+        rejected: 2,
+    };
     vec![
         ("log-entry-set-cap-config.bin", entry(19, domain(cap_config))),
         ("log-entry-record-cap.bin", entry(20, domain(record_cap))),
+        ("log-entry-sync-members.bin", entry(21, domain(sync_members))),
         (
             "log-entry-kv-put.bin",
             entry(10, Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() })),

@@ -11,3 +11,5 @@ mod t04_validation;
 mod t05_idempotency;
 mod t06_templates;
 mod t07_limits;
+mod t08_reflection;
+mod t09_list_sync_million;

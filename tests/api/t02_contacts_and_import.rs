@@ -35,7 +35,7 @@ async fn csv_import_keeps_good_rows_and_reports_bad_ones() {
     let chunks: Vec<ImportChunk> = csv
         .as_bytes()
         .chunks(4096)
-        .map(|d| ImportChunk { data: d.to_vec(), filename: "contacts.csv".into() })
+        .map(|d| ImportChunk { data: d.to_vec(), filename: "contacts.csv".into(), ..Default::default() })
         .collect();
     let mut n1 = c.api(1);
     let report =

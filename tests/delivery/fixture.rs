@@ -87,7 +87,7 @@ impl Fixture {
         let chunks: Vec<ImportChunk> = csv
             .as_bytes()
             .chunks(256 * 1024)
-            .map(|d| ImportChunk { data: d.to_vec(), filename: String::new() })
+            .map(|d| ImportChunk { data: d.to_vec(), filename: String::new(), ..Default::default() })
             .collect();
         let report = self
             .c

@@ -22,4 +22,5 @@ mod t13_disk_full;
 mod t14_erase;
 mod t15_retention;
 mod t16_webhooks;
-mod t17_inactive;
+mod t17_list_sync;
+mod t18_inactive;

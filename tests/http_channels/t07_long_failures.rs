@@ -56,7 +56,7 @@ async fn ten_thousand_long_failures_are_recorded() {
     let chunks: Vec<ImportChunk> = csv
         .as_bytes()
         .chunks(256 * 1024)
-        .map(|d| ImportChunk { data: d.to_vec(), filename: String::new() })
+        .map(|d| ImportChunk { data: d.to_vec(), filename: String::new(), ..Default::default() })
         .collect();
     let report =
         f.c.api(1)

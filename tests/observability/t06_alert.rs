@@ -52,7 +52,7 @@ async fn alert_sent_by_other_nodes_is_one_trace_and_counted() {
     for i in 0..2_000 {
         csv.push_str(&format!("t{i},+4740{i:06},alle\n"));
     }
-    let chunk = ImportChunk { data: csv.into_bytes(), filename: String::new() };
+    let chunk = ImportChunk { data: csv.into_bytes(), ..Default::default() };
     api.contacts.import_contacts(authed(&token, stream::iter(vec![chunk]))).await.unwrap();
 
     let (trace_id, caller_span) = (hex(16), hex(8));

@@ -41,7 +41,7 @@ async fn imports_per_tenant_are_bounded() {
     let c = TestCluster::start(3, |_| {}).await;
     let (_, operator) = c.tenant_with(1, "kommune", Role::Operator).await;
     let header = "external_id,name,phone\n".as_bytes().to_vec();
-    let chunk = |data: Vec<u8>| ImportChunk { data, filename: "x.csv".into() };
+    let chunk = |data: Vec<u8>| ImportChunk { data, filename: "x.csv".into(), ..Default::default() };
     let third = || async {
         let stream = futures::stream::iter(vec![chunk(header.clone())]);
         c.api(2).contacts.import_contacts(authed(&operator, stream)).await

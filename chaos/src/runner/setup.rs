@@ -174,7 +174,7 @@ async fn import_slice(cluster: &Cluster, token: &str, rows: &[String]) -> Result
         .call(|ch| {
             let chunks: Vec<ImportChunk> = data
                 .chunks(IMPORT_CHUNK_BYTES)
-                .map(|d| ImportChunk { data: d.to_vec(), filename: "chaos.csv".into() })
+                .map(|d| ImportChunk { data: d.to_vec(), filename: "chaos.csv".into(), ..Default::default() })
                 .collect();
             let req = authed(token, futures::stream::iter(chunks));
             async move { ContactServiceClient::new(ch).import_contacts(req).await }

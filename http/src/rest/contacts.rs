@@ -134,10 +134,21 @@ pub async fn erase<B: Backend>(
 pub struct ImportQuery {
     /// The file's name, for the report and the audit trail.
     pub filename: Option<String>,
+    /// Make this group exactly the file's rows: members missing from the file leave it, in
+    /// one replicated step (rows the import rejects keep their contact in the group).
+    pub sync_group: Option<String>,
+    /// With `sync_group`: check and report what would change, write nothing.
+    pub dry_run: Option<bool>,
+    /// With `sync_group`: refuse when more than this share of the members would leave
+    /// (default 10; 100 removes without bound).
+    pub max_remove_percent: Option<u32>,
+    /// With `sync_group`: refuse when more than this share of the rows is rejected (default 5).
+    pub max_rejected_percent: Option<u32>,
 }
 
 /// Imports contacts from a CSV file (the body, `text/csv`), streamed as it arrives; the report
-/// lists every rejected row with its line and reasons.
+/// lists every rejected row with its line and reasons. With `sync_group`, the group becomes
+/// exactly the file's rows (`varsel contact import --sync`).
 #[utoipa::path(operation_id = "ImportContacts", post, path = "/api/v1/contacts/import", tag = "contacts",
     request_body(content = String, content_type = "text/csv", description = "The CSV file (columns as for `varsel contact import`, docs/reference/cli.md)"),
     params(ImportQuery),
@@ -148,7 +159,14 @@ pub async fn import<B: Backend>(
     QueryParams(q): QueryParams<ImportQuery>,
     body: axum::body::Body,
 ) -> Result<Response, Problem> {
-    let first = pb::ImportChunk { data: Vec::new(), filename: q.filename.unwrap_or_default() };
+    let first = pb::ImportChunk {
+        data: Vec::new(),
+        filename: q.filename.unwrap_or_default(),
+        sync_group: q.sync_group.unwrap_or_default(),
+        dry_run: q.dry_run.unwrap_or(false),
+        max_remove_percent: q.max_remove_percent.unwrap_or(0),
+        max_rejected_percent: q.max_rejected_percent.unwrap_or(0),
+    };
     let stream = crate::import::chunks(first, body);
     let reply = b.contacts().import_contacts(bearer.grpc(stream)?).await?.into_inner();
     Ok(json(StatusCode::OK, &reply))

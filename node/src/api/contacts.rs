@@ -15,6 +15,7 @@ use varsel_raft_store::state_machine::domain::{export, query};
 use super::convert::{
     contact_dir_pb, contact_from_row, contact_input, directory_input, group_pb, page_size, page_token,
 };
+use super::list_sync::SyncOptions;
 use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{Authenticated, require_tenant, require_writer};
 use varsel_domain::Rule;
@@ -96,6 +97,11 @@ impl Contacts {
         Self { ctx, imports: Arc::default() }
     }
 
+    /// The context the service runs in (for [`super::list_sync`]).
+    pub(super) fn context(&self) -> &ApiContext {
+        &self.ctx
+    }
+
     fn contact_reply(&self, tenant: u64, id: u64, created: bool) -> ApiResult<Response<pb::ContactReply>> {
         let txn = self.ctx.replica.state.read_txn();
         let (c, groups) = query::contact(&txn, tenant, id)?
@@ -161,8 +167,11 @@ fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
 /// stream would otherwise hold one for as long as its connection lives.
 const UPLOAD_IDLE_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8>> {
+/// Reads the whole upload; returns its bytes and its first chunk without data (the file's
+/// name and the import's options).
+async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<(Vec<u8>, pb::ImportChunk)> {
     let mut data = Vec::new();
+    let mut first: Option<pb::ImportChunk> = None;
     loop {
         let Ok(next) = tokio::time::timeout(UPLOAD_IDLE_MAX, stream.next()).await else {
             return Err(ApiError::DeadlineExceeded(format!(
@@ -179,27 +188,39 @@ async fn read_upload(mut stream: Streaming<pb::ImportChunk>) -> ApiResult<Vec<u8
             )));
         }
         data.extend_from_slice(&chunk.data);
+        if first.is_none() {
+            first = Some(pb::ImportChunk { data: Vec::new(), ..chunk });
+        }
     }
-    Ok(data)
+    Ok((data, first.unwrap_or_default()))
+}
+
+/// The rows the parser rejected, as the report lists them.
+pub(super) fn rejected_rows(parsed: &ImportParse) -> Vec<pb::RejectedRow> {
+    parsed
+        .rejected
+        .iter()
+        .map(|r| pb::RejectedRow {
+            line: r.line,
+            external_id: r.external_id.clone().unwrap_or_default(),
+            errors: r.errors.iter().map(ToString::to_string).collect(),
+        })
+        .collect()
 }
 
 impl Contacts {
-    async fn import(&self, actor: Authenticated, parsed: ImportParse) -> ApiResult<pb::ImportReport> {
+    pub(super) async fn import(
+        &self,
+        actor: Authenticated,
+        parsed: ImportParse,
+    ) -> ApiResult<pb::ImportReport> {
         let rows: Vec<(u64, String)> =
             parsed.accepted.iter().map(|r| (r.line, r.external_id.clone())).collect();
         let inputs: Vec<ContactInput> = parsed.accepted.iter().map(contact_from_row).collect();
         let mut report = pb::ImportReport {
             rows: (parsed.accepted.len() + parsed.rejected.len()) as u64,
             blank_rows: parsed.blank_rows,
-            rejected: parsed
-                .rejected
-                .iter()
-                .map(|r| pb::RejectedRow {
-                    line: r.line,
-                    external_id: r.external_id.clone().unwrap_or_default(),
-                    errors: r.errors.iter().map(ToString::to_string).collect(),
-                })
-                .collect(),
+            rejected: rejected_rows(&parsed),
             ..Default::default()
         };
         let batches = batches(inputs);
@@ -357,12 +378,17 @@ impl ContactService for Contacts {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
         let _slot = self.imports.take(actor.tenant)?;
-        let data = read_upload(req.into_inner()).await?;
+        let (data, first) = read_upload(req.into_inner()).await?;
+        let sync = SyncOptions::from_chunk(&first)?;
         let parsed = tokio::task::spawn_blocking(move || csv_import::parse_contacts(data.as_slice()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| ApiError::invalid("file", Rule::CsvRecord, e.to_string()))?;
-        Ok(Response::new(self.import(actor, parsed).await?))
+        let report = match sync {
+            Some(opts) => self.sync(actor, parsed, opts).await?,
+            None => self.import(actor, parsed).await?,
+        };
+        Ok(Response::new(report))
     }
 
     async fn create_group(

@@ -1,6 +1,7 @@
 //! The gRPC services every node serves on its API port.
 //!
-//! The public API ([`tenants`], [`contacts`], [`alerts`], [`audit`], [`webhooks`]) shares [`ApiContext`]:
+//! The public API ([`tenants`], [`contacts`] with [`list_sync`], [`alerts`], [`audit`],
+//! [`webhooks`]) shares [`ApiContext`]:
 //! authenticate the bearer token, make a read linearizable when asked, propose an operation
 //! and turn a refusal by the rules into the matching status code.
 
@@ -13,6 +14,7 @@ pub mod contacts;
 pub mod convert;
 pub mod kv;
 pub mod limits;
+pub mod list_sync;
 pub mod replies;
 pub mod tenants;
 pub mod webhooks;

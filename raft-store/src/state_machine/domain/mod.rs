@@ -3,7 +3,8 @@
 //! Everything here is deterministic: it reads only the transaction and the entry's context
 //! (log index and the log clock), so every node reaches the same state and the same answer.
 //!
-//! One file per kind of record (`tenants`, `contacts`, `groups`, `alerts`), `erase` and
+//! One file per kind of record (`tenants`, `contacts`, `groups`, `alerts`), `sync` for the
+//! removal step of a list sync and its plan, `erase` and
 //! `export` for one person's data (with `reach`, which finds it), `query` for reads,
 //! and `idempotency`, which a create, delete or cancel carrying an idempotency key passes
 //! through first: a retry is answered from what the first request made, not applied again.
@@ -18,6 +19,7 @@ mod groups;
 mod idempotency;
 pub mod query;
 mod reach;
+pub mod sync;
 mod tenants;
 
 use varsel_domain::model::{AuditRecord, Role, TenantId};
@@ -180,6 +182,10 @@ fn run_op<T: KvTree>(
         Op::CreateWebhook(new) => crate::state_machine::webhooks::create(txn, ctx, &actor, new)?,
         Op::DeleteWebhook { id } => crate::state_machine::webhooks::delete(txn, &actor, *id)?,
         Op::EnableWebhook { id } => crate::state_machine::webhooks::enable(txn, ctx, &actor, *id)?,
+        Op::SyncMembers { group, expect_next_seq, expect_member_count, leave, rows, rejected } => {
+            let expect = sync::Expect { next_seq: *expect_next_seq, member_count: *expect_member_count };
+            sync::apply(txn, ctx, actor.tenant, *group, expect, leave, (*rows, *rejected))?
+        }
         Op::UpsertContactDirectory { contact, directory, replace, create_only } => {
             let u = directory::UpsertDirectory {
                 input: contact,
