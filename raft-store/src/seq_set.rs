@@ -13,7 +13,8 @@
 //! use varsel_raft_store::seq_set::SeqSet;
 //!
 //! let set = SeqSet::from_sorted(&[3, 4, 200]).unwrap();
-//! assert_eq!(set.bytes.len(), 3);
+//! // 3, then the gaps 1 and 196: one byte each below 128, two bytes for 196.
+//! assert_eq!(set.bytes.len(), 4);
 //! assert_eq!(set.iter().collect::<Result<Vec<_>, _>>().unwrap(), [3, 4, 200]);
 //! ```
 

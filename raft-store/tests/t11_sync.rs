@@ -197,7 +197,7 @@ const FIGURE_BATCH: u32 = 5_000;
 /// planning it (a read of every file row and every member) and applying its one entry.
 /// Method: build the group with upsert entries on a sled store, plan a file without every
 /// tenth member, apply the entry, check the count. Prints the times (never asserted). Slow:
-/// `cargo test -p varsel-raft-store --test t10_sync -- --ignored --nocapture`.
+/// `cargo test -p varsel-raft-store --test t11_sync -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a figure: minutes of work; run with --ignored --nocapture"]
 async fn removal_step_for_a_million_members() {
