@@ -11,10 +11,15 @@ const CHECKER_TIMEOUT: Duration = Duration::from_secs(600);
 /// edge cases, bounded for a two-core CI machine.
 const SCHEMATHESIS_EXAMPLES: &str = "8";
 
-/// Runs `program args` and returns (success, stdout + stderr), killed after `CHECKER_TIMEOUT`.
-async fn run(program: &Path, args: &[&str]) -> (bool, String) {
-    let child =
-        tokio::process::Command::new(program).args(args).env("NO_COLOR", "1").kill_on_drop(true).output();
+/// Runs `program args` in `cwd` (the checkers write caches there) and returns (success,
+/// stdout + stderr), killed after `CHECKER_TIMEOUT`.
+async fn run(program: &Path, args: &[&str], cwd: &Path) -> (bool, String) {
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true)
+        .output();
     let out = tokio::time::timeout(CHECKER_TIMEOUT, child)
         .await
         .unwrap_or_else(|_| panic!("{} did not finish in {CHECKER_TIMEOUT:?}", program.display()))
@@ -50,7 +55,8 @@ async fn document_is_valid_and_the_api_keeps_to_it() {
 
     let python = ensure_venv(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/rest/requirements.txt"));
     let bin = python.parent().unwrap();
-    let (valid, out) = run(&bin.join("openapi-spec-validator"), &[doc_path.to_str().unwrap()]).await;
+    let (valid, out) =
+        run(&bin.join("openapi-spec-validator"), &[doc_path.to_str().unwrap()], dir.path()).await;
     assert!(valid, "openapi-spec-validator refused the document:\n{out}");
 
     let http = c.lc.node(2).unwrap().http().unwrap();
@@ -82,7 +88,7 @@ async fn document_is_valid_and_the_api_keeps_to_it() {
         "--generation-database",
         "none",
     ];
-    let (ok, out) = run(&bin.join("schemathesis"), &args).await;
+    let (ok, out) = run(&bin.join("schemathesis"), &args, dir.path()).await;
     println!("{out}");
     assert!(ok, "schemathesis found failures:\n{out}");
 }
