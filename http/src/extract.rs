@@ -249,3 +249,12 @@ pub fn created<T: Serialize>(existing: bool, location: &str, value: &T) -> Respo
     }
     r
 }
+
+/// Puts the id from the path into a body's field; a body naming another id is refused.
+pub fn same_id(field_name: &str, field: &mut u64, path: u64) -> Result<(), Problem> {
+    if *field != 0 && *field != path {
+        return Err(Problem::invalid(field_name, "value", format!("is {field}, but the path names {path}")));
+    }
+    *field = path;
+    Ok(())
+}

@@ -17,8 +17,8 @@ use varsel_proto::api::Consistency;
 use varsel_proto::api::alert_service_server::AlertService;
 
 use super::Errors;
-use super::tenants::same_id;
 use crate::Backend;
+use crate::extract::same_id;
 use crate::extract::{
     Bearer, IdempotencyKey, Json, PageQuery, PathParams, QueryParams, ReadQuery, created, json, page,
 };

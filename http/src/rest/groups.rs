@@ -9,8 +9,8 @@ use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
 
 use super::Errors;
-use super::tenants::same_id;
 use crate::Backend;
+use crate::extract::same_id;
 use crate::extract::{
     Bearer, IdempotencyKey, Json, PageQuery, PathParams, QueryParams, ReadQuery, created, json, page,
 };

@@ -10,17 +10,10 @@ use varsel_proto::api::tenant_service_server::TenantService;
 
 use super::Errors;
 use crate::Backend;
-use crate::extract::{Bearer, IdempotencyKey, Json, PathParams, QueryParams, ReadQuery, created, json};
+use crate::extract::{
+    Bearer, IdempotencyKey, Json, PathParams, QueryParams, ReadQuery, created, json, same_id,
+};
 use crate::problem::Problem;
-
-/// Puts the id from the path into a body's field; a body naming another id is refused.
-pub fn same_id(field_name: &str, field: &mut u64, path: u64) -> Result<(), Problem> {
-    if *field != 0 && *field != path {
-        return Err(Problem::invalid(field_name, "value", format!("is {field}, but the path names {path}")));
-    }
-    *field = path;
-    Ok(())
-}
 
 /// Who the token belongs to.
 #[utoipa::path(operation_id = "WhoAmI", get, path = "/api/v1/whoami", tag = "tenants",

@@ -30,7 +30,7 @@ use varsel_raft_store::state_machine::domain::{cap as store, query};
 
 use super::alerts::Alerts;
 use super::{ApiContext, unexpected};
-use crate::auth::{require_tenant, require_writer};
+use crate::auth::{Authenticated, require_tenant, require_writer};
 use crate::error::{ApiError, ApiResult};
 
 /// Longest alert title (`AlertSpec`'s bound): a CAP headline longer than this is not used as
@@ -177,9 +177,9 @@ fn record_of(cap: &CapAlert, xml: String, alert: Option<u64>) -> CapRecord {
 }
 
 impl Cap {
-    async fn store(&self, metadata: &MetadataMap, record: CapRecord) -> ApiResult<(CapRecord, bool)> {
-        let actor = self.ctx.auth.authenticate(metadata, &self.ctx.replica).await?;
-        match self.ctx.propose(&actor, Op::RecordCap { record }).await? {
+    /// Records a message for `actor`, the caller `submit_cap` already authenticated.
+    async fn store(&self, actor: &Authenticated, record: CapRecord) -> ApiResult<(CapRecord, bool)> {
+        match self.ctx.propose(actor, Op::RecordCap { record }).await? {
             DomainReply::CapRecord { record, existing } => Ok((record, existing)),
             other => Err(unexpected(other)),
         }
@@ -239,10 +239,11 @@ impl Cap {
     async fn send(
         &self,
         metadata: &MetadataMap,
-        tenant: u64,
+        actor: &Authenticated,
         cap: &CapAlert,
         xml: String,
     ) -> Result<pb::SubmitCapReply, Status> {
+        let tenant = actor.tenant;
         let groups = self.groups(tenant, cap)?;
         let segments = query::tenant(&self.ctx.replica.state.read_txn(), tenant)
             .map_err(ApiError::from)?
@@ -263,7 +264,7 @@ impl Cap {
         };
         let reply = self.alerts.create_alert(as_caller(metadata, create)).await?.into_inner();
         let id = reply.alert.as_ref().map_or(0, |a| a.id);
-        self.store(metadata, record_of(cap, xml, Some(id))).await?;
+        self.store(actor, record_of(cap, xml, Some(id))).await?;
         let cancelled = if cap.msg_type == MsgType::Update {
             self.cancel_referenced(metadata, tenant, cap).await?
         } else {
@@ -342,16 +343,14 @@ impl CapService for Cap {
         }
         let public = matches!(cap.status, CapStatus::Actual | CapStatus::Exercise);
         let reply = match cap.msg_type {
-            MsgType::Alert | MsgType::Update if public => {
-                self.send(&metadata, actor.tenant, &cap, xml).await?
-            }
+            MsgType::Alert | MsgType::Update if public => self.send(&metadata, &actor, &cap, xml).await?,
             MsgType::Cancel if public => {
                 let cancelled = self.cancel_referenced(&metadata, actor.tenant, &cap).await?;
-                let (_, existing) = self.store(&metadata, record_of(&cap, xml, None)).await?;
+                let (_, existing) = self.store(&actor, record_of(&cap, xml, None)).await?;
                 pb::SubmitCapReply { outcome: "cancelled".into(), cancelled, existing, ..Default::default() }
             }
             _ => {
-                let (_, existing) = self.store(&metadata, record_of(&cap, xml, None)).await?;
+                let (_, existing) = self.store(&actor, record_of(&cap, xml, None)).await?;
                 pb::SubmitCapReply { outcome: "stored".into(), existing, ..Default::default() }
             }
         };

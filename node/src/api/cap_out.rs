@@ -113,7 +113,7 @@ pub fn feed(tenant: u64, tenant_name: &str, records: &[CapRecord]) -> String {
     let updated = records
         .first()
         .and_then(|r| time_of_ms(r.sent_ms))
-        .or_else(|| time_of_ms(now_ms()))
+        .or_else(|| time_of_ms(varsel_domain::clock::wall_ms()))
         .or_else(|| time_of_ms(0));
     let name = if tenant_name.is_empty() { format!("tenant {tenant}") } else { tenant_name.to_string() };
     match updated {
@@ -132,8 +132,4 @@ pub fn feed(tenant: u64, tenant_name: &str, records: &[CapRecord]) -> String {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"/>\n",
         ),
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
