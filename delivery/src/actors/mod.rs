@@ -30,6 +30,7 @@
 //! lost or whose alert ends winds down (hands nothing more over, records what was accepted).
 
 pub mod fence;
+pub mod open_alerts;
 pub mod receipts;
 pub mod recorder;
 pub mod scheduler;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
-use varsel_domain::model::{AlertStatus, Priority, TenantId};
+use varsel_domain::model::{Priority, TenantId};
 use varsel_raft_store::delivery::{
     CLOCK_SKEW_MARGIN_MS, DeliveryCommand, DeliveryReply, Granted, LeaseRef, ShardRef,
 };
@@ -27,6 +27,7 @@ use varsel_raft_store::state_machine::delivery::query as dq;
 use varsel_raft_store::state_machine::domain::query;
 use varsel_raft_store::{Request, Response};
 
+use super::open_alerts::{OpenAlert, OpenAlerts};
 use super::shard_worker::{ShardWorker, WorkerArgs, WorkerMsg};
 
 use crate::Shared;
@@ -91,6 +92,8 @@ pub struct SchedulerState {
     purging: Arc<std::sync::atomic::AtomicBool>,
     /// When (this node's clock) the last purge task started.
     last_purge_ms: u64,
+    /// The unfinished alerts, decoded once each.
+    open: OpenAlerts,
 }
 
 impl Actor for Scheduler {
@@ -112,6 +115,7 @@ impl Actor for Scheduler {
             draining: false,
             purging: Arc::default(),
             last_purge_ms: 0,
+            open: OpenAlerts::default(),
         })
     }
 
@@ -160,17 +164,21 @@ async fn tick(myself: &ActorRef<SchedulerMsg>, state: &mut SchedulerState) {
     let now = state.shared.clock.now_ms();
     state.shared.metrics.shards_held.set(state.held.len() as f64);
     drop_expired(state, now);
-    let wants = wants(state);
+    let open = {
+        let txn = state.shared.replica.state().read_txn();
+        state.open.refresh(&txn)
+    };
+    let wants = wants(state, &open);
     let due = now.saturating_sub(state.last_beat_ms) >= state.shared.config.heartbeat_interval_ms;
     if !state.beat_in_flight && (due || !wants.is_empty()) {
         send_beat(myself, state, wants, now);
     }
     start_workers(myself, state).await;
     if state.shared.replica.is_leader() {
-        expire_alerts(&state.shared);
+        expire_alerts(&state.shared, &open);
         purge_due(state, now);
     }
-    open_alert_gauges(&state.shared);
+    open_alert_gauges(&state.shared, &open);
 }
 
 /// Leases whose local validity ended: stop their workers now (fencing by our own clock).
@@ -272,7 +280,7 @@ fn on_beat(state: &mut SchedulerState, answer: Result<DeliveryReply, String>, se
 }
 
 /// Shards this node should ask for now, most urgent first.
-fn wants(state: &SchedulerState) -> Vec<ShardRef> {
+fn wants(state: &SchedulerState, open: &[OpenAlert]) -> Vec<ShardRef> {
     let cap = state.shared.config.shard_workers * 4;
     if state.held.len() >= cap {
         return Vec::new();
@@ -282,13 +290,8 @@ fn wants(state: &SchedulerState) -> Vec<ShardRef> {
     let now = state.shared.log_now_ms();
     let lease_now = state.shared.lease_now_ms();
     let txn = state.shared.replica.state().read_txn();
-    let mut alerts: Vec<_> = query::open_alerts(&txn)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(id, tenant)| query::alert(&txn, tenant, id).ok().flatten())
-        .filter(|a| !a.status.is_final() && a.start_ms <= now)
-        .collect();
-    alerts.sort_by_key(|a| (std::cmp::Reverse(a.spec.priority), a.id));
+    let mut alerts: Vec<_> = open.iter().filter(|a| a.start_ms <= now).collect();
+    alerts.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.id));
     let mut out = Vec::new();
     for a in alerts {
         let states = dq::shard_states(&txn, a.id, a.shards).unwrap_or_default();
@@ -413,29 +416,27 @@ fn restart_failed(state: &mut SchedulerState, cell: &ActorCell, err: &str) {
 }
 
 /// Sets the open-alert gauges from the applied state.
-fn open_alert_gauges(shared: &Shared) {
+fn open_alert_gauges(shared: &Shared, open: &[OpenAlert]) {
+    let now = shared.log_now_ms();
     let txn = shared.replica.state().read_txn();
-    let open = query::open_alerts(&txn).unwrap_or_default();
+    // An alert that has not started has no progress yet: nothing to read.
     let pending: u64 = open
         .iter()
-        .filter_map(|(id, tenant)| query::alert(&txn, *tenant, *id).ok().flatten())
-        .map(|a| a.recipients_planned.saturating_sub(query::progress(&txn, a.id).map_or(0, |p| p.recipients)))
+        .map(|a| match a.start_ms <= now {
+            true => {
+                a.recipients_planned.saturating_sub(query::progress(&txn, a.id).map_or(0, |p| p.recipients))
+            }
+            false => a.recipients_planned,
+        })
         .sum();
     shared.metrics.alerts_open.set(open.len() as f64);
     shared.metrics.recipients_pending.set(pending as f64);
 }
 
 /// The leader ends alerts whose expiry passed; the log's clock decides.
-fn expire_alerts(shared: &Arc<Shared>) {
+fn expire_alerts(shared: &Arc<Shared>, open: &[OpenAlert]) {
     let now = shared.log_now_ms();
-    let txn = shared.replica.state().read_txn();
-    let due: Vec<u64> = query::open_alerts(&txn)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(id, tenant)| query::alert(&txn, tenant, id).ok().flatten())
-        .filter(|a| a.status != AlertStatus::Completed && a.expires_ms <= now)
-        .map(|a| a.id)
-        .collect();
+    let due: Vec<u64> = open.iter().filter(|a| a.expires_ms <= now).map(|a| a.id).collect();
     for alert in due {
         let replica = shared.replica.clone();
         tokio::spawn(async move {
