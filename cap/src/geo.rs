@@ -6,8 +6,13 @@
 //! (`32.9525,-115.5527 0`). Numbers are `xs:decimal`: digits with an optional sign and point,
 //! never an exponent.
 //!
-//! Values are kept as `f64`. Writing uses Rust's shortest round-trip form, so reading what
-//! was written gives back the same `f64` (not always the same text: `1.50` is written `1.5`).
+//! The text is read by [`varsel_geo::text`], the one reader of this syntax in Varsel, which
+//! checks syntax and ranges on the exact decimal values; this module keeps the values as
+//! `f64` and words the errors in this crate's style. Writing uses Rust's shortest round-trip
+//! form, so reading what was written gives back the same `f64` (not always the same text:
+//! `1.50` is written `1.5`). For area alerts, [`Polygon::to_area`] and [`Circle::to_area`]
+//! turn a shape into `varsel-geo`'s exact [`varsel_geo::Area`], which also refuses edges
+//! across the antimeridian and polygons of zero area.
 //!
 //! ```
 //! use varsel_cap::geo::{Circle, Polygon};
@@ -18,20 +23,24 @@
 //! let err = Polygon::parse("60.39,5.32 60.40,5.33 60.39,5.32").unwrap_err();
 //! assert_eq!(err, "has 3 points; a polygon needs at least 4, the first repeated as the last");
 //! assert_eq!(Circle::parse("32.9525,-115.5527 0").unwrap().radius_km, 0.0);
+//! let area = p.to_area().unwrap();
+//! assert!(area.contains(varsel_geo::Point::parse("60.39,5.33").unwrap()));
 //! ```
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use varsel_domain::error::quoted;
+use varsel_geo::text::{self, Decimal, PointText};
+use varsel_geo::{Field, GeoError};
 
 use crate::limits::{NUMBER_CHARS_MAX, POLYGON_POINTS_MAX};
-use varsel_domain::error::quoted;
 
-/// Fewest points in a polygon: a triangle and the first point repeated to close it.
-pub const POLYGON_POINTS_MIN: usize = 4;
+pub use varsel_geo::limits::POLYGON_POINTS_MIN;
+
 /// Largest circle radius in km: half the Earth's circumference at the equator (20 037.5 km)
 /// rounded up; a larger circle covers the whole Earth and is a mistake.
-pub const RADIUS_KM_MAX: f64 = 20_038.0;
+pub const RADIUS_KM_MAX: f64 = varsel_geo::limits::RADIUS_KM_MAX as f64;
 /// Largest `altitude` or `ceiling` in feet, up or down: about 300 000 km, beyond anything an
 /// alert area means, and small enough that the number is always written short.
 pub const ALTITUDE_FEET_ABS_MAX: f64 = 1e9;
@@ -64,18 +73,11 @@ pub struct Circle {
 impl Point {
     /// Reads `lat,lon`; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let Some((lat, lon)) = text.split_once(',') else {
-            return Err(format!("has the point {}; a point is lat,lon like 60.39,5.32", quoted(text)));
-        };
-        let lat = decimal(lat).map_err(|e| format!("has the latitude {e}"))?;
-        let lon = decimal(lon).map_err(|e| format!("has the longitude {e}"))?;
-        if !(-90.0..=90.0).contains(&lat) {
-            return Err(format!("has the latitude {lat}, outside -90 to 90"));
-        }
-        if !(-180.0..=180.0).contains(&lon) {
-            return Err(format!("has the longitude {lon}, outside -180 to 180"));
-        }
-        Ok(Point { lat, lon })
+        text::point(text).map(|p| Point::from_text(&p)).map_err(|e| message(&e))
+    }
+
+    fn from_text(p: &PointText<'_>) -> Self {
+        Point { lat: p.lat.to_f64(), lon: p.lon.to_f64() }
     }
 }
 
@@ -83,43 +85,30 @@ impl Polygon {
     /// Reads a polygon; the error says what is wrong. At most [`POLYGON_POINTS_MAX`] points
     /// are read: the count is checked before any point is parsed.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let count = text.split_whitespace().take(POLYGON_POINTS_MAX + 1).count();
-        if count > POLYGON_POINTS_MAX {
-            return Err(format!("has more than {POLYGON_POINTS_MAX} points"));
-        }
-        if count < POLYGON_POINTS_MIN {
-            return Err(format!(
-                "has {count} points; a polygon needs at least {POLYGON_POINTS_MIN}, the first repeated as the last"
-            ));
-        }
-        let mut points = Vec::with_capacity(count);
-        for (index, pair) in text.split_whitespace().enumerate() {
-            let point = Point::parse(pair).map_err(|e| format!("point {}: {e}", index + 1))?;
-            points.push(point);
-        }
-        if points.first() != points.last() {
-            return Err("is not closed: its first point must be repeated as its last".into());
-        }
-        Ok(Polygon { points })
+        let ring = text::polygon(text).map_err(|e| message(&e))?;
+        Ok(Polygon { points: ring.iter().map(Point::from_text).collect() })
+    }
+
+    /// The polygon as an area for an area alert: its written form read by
+    /// [`varsel_geo::Polygon::parse`], exact for coordinates of up to 15 significant digits
+    /// (the shortest form of an `f64` read from such a number is that number). Refused if an
+    /// edge crosses the antimeridian or the polygon has zero area.
+    pub fn to_area(&self) -> Result<varsel_geo::Area, GeoError> {
+        varsel_geo::Polygon::parse(&self.to_string()).map(varsel_geo::Area::from)
     }
 }
 
 impl Circle {
     /// Reads `lat,lon radius`; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = text.split_whitespace();
-        let (Some(center), Some(radius), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!(
-                "is {}; a circle is a centre and a radius in km, like 60.39,5.32 10",
-                quoted(text.trim())
-            ));
-        };
-        let center = Point::parse(center)?;
-        let radius_km = decimal(radius).map_err(|e| format!("has the radius {e}"))?;
-        if !(0.0..=RADIUS_KM_MAX).contains(&radius_km) {
-            return Err(format!("has the radius {radius_km} km, outside 0 to {RADIUS_KM_MAX}"));
-        }
-        Ok(Circle { center, radius_km })
+        let (center, radius) = text::circle(text).map_err(|e| message(&e))?;
+        Ok(Circle { center: Point::from_text(&center), radius_km: radius.to_f64() })
+    }
+
+    /// The circle as an area for an area alert, like [`Polygon::to_area`]; the radius is
+    /// rounded to the metre.
+    pub fn to_area(&self) -> Result<varsel_geo::Area, GeoError> {
+        varsel_geo::Circle::parse(&self.to_string()).map(varsel_geo::Area::from)
     }
 }
 
@@ -151,17 +140,40 @@ impl fmt::Display for Circle {
 /// one point, at least one digit, at most [`NUMBER_CHARS_MAX`] characters. The error is the
 /// quoted input and the rule, to follow "has the latitude ".
 pub fn decimal(text: &str) -> Result<f64, String> {
-    let text = text.trim();
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let digits = unsigned.bytes().filter(u8::is_ascii_digit).count();
-    let points = unsigned.bytes().filter(|b| *b == b'.').count();
-    let well_formed =
-        text.len() <= NUMBER_CHARS_MAX && digits > 0 && points <= 1 && digits + points == unsigned.len();
-    if !well_formed {
-        return Err(format!(
-            "{}, which is not a decimal number (digits, an optional sign and point, at most {NUMBER_CHARS_MAX} characters)",
-            quoted(text)
-        ));
+    Decimal::parse(text).map(|d| d.to_f64()).ok_or_else(|| not_decimal(&quoted(text.trim())))
+}
+
+fn not_decimal(quoted: &str) -> String {
+    format!(
+        "{quoted}, which is not a decimal number (digits, an optional sign and point, at most {NUMBER_CHARS_MAX} characters)"
+    )
+}
+
+/// The message for an error of [`varsel_geo::text`], in this crate's style: what the element
+/// "has" or "is", to follow its path.
+fn message(e: &GeoError) -> String {
+    match e {
+        GeoError::NotAPoint { text } => format!("has the point {text}; a point is lat,lon like 60.39,5.32"),
+        GeoError::NotDecimal { field, text } => format!("has the {field} {}", not_decimal(text)),
+        GeoError::OutOfRange { field: Field::Radius, value } => {
+            format!("has the radius {value} km, outside 0 to {RADIUS_KM_MAX}")
+        }
+        GeoError::OutOfRange { field: Field::Latitude, value } => {
+            format!("has the latitude {value}, outside -90 to 90")
+        }
+        GeoError::OutOfRange { field: Field::Longitude, value } => {
+            format!("has the longitude {value}, outside -180 to 180")
+        }
+        GeoError::AtPoint { index, error } => format!("point {index}: {}", message(error)),
+        GeoError::TooFewPoints { count } => format!(
+            "has {count} points; a polygon needs at least {POLYGON_POINTS_MIN}, the first repeated as the last"
+        ),
+        GeoError::TooManyPoints => format!("has more than {POLYGON_POINTS_MAX} points"),
+        GeoError::NotClosed => "is not closed: its first point must be repeated as its last".into(),
+        GeoError::NotACircle { text } => {
+            format!("is {text}; a circle is a centre and a radius in km, like 60.39,5.32 10")
+        }
+        // The rules of areas (antimeridian, zero area), which the text reader does not check.
+        other => other.to_string(),
     }
-    text.parse::<f64>().map_err(|_| format!("{}, which is not a decimal number", quoted(text)))
 }

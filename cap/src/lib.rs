@@ -13,7 +13,8 @@
 //! - [`limits`]: the bounds on a document (bytes, XML nodes, `info`s, areas, points, ...).
 //! - [`model`]: [`CapAlert`] and its parts, one type per CAP element, enumerations included.
 //! - [`datetime`]: [`CapDateTime`], CAP's one time format, to and from Unix time.
-//! - [`geo`]: points, polygons and circles.
+//! - [`geo`]: points, polygons and circles, read by `varsel-geo`'s reader of CAP's syntax (the
+//!   one in Varsel) and kept as `f64`; `to_area` turns them into `varsel-geo` areas.
 //! - `read`: [`parse`] and [`parse_bytes`], the reader that checks every rule; `read/children.rs`
 //!   walks one element's children in the schema's order and names what is out of place.
 //! - `write`: [`to_xml`], the writer, elements in the schema's order.

@@ -25,8 +25,9 @@ pub const POLYGONS_MAX: usize = 64;
 pub const CIRCLES_MAX: usize = 64;
 /// Most `geocode` elements in one `area`: US county warnings list a few hundred codes.
 pub const GEOCODES_MAX: usize = 1024;
-/// Most points in one polygon: a detailed coastline or county outline has a few thousand.
-pub const POLYGON_POINTS_MAX: usize = 10_000;
+/// Most points in one polygon, from `varsel-geo`, so that a CAP polygon and an area given to
+/// Varsel directly are held to the same limit.
+pub use varsel_geo::limits::POLYGON_POINTS_MAX;
 /// Most points in all the polygons of a document together: 100 000 points are 1.6 MB as
 /// `f64` pairs.
 pub const DOCUMENT_POINTS_MAX: usize = 100_000;
@@ -44,6 +45,6 @@ pub const EVENT_CODES_MAX: usize = 64;
 pub const PARAMETERS_MAX: usize = 256;
 /// Most `resource` elements in one `info`.
 pub const RESOURCES_MAX: usize = 32;
-/// Most characters in a number (a coordinate, radius, altitude or ceiling): 40 holds any
-/// coordinate at far more precision than GPS has.
-pub const NUMBER_CHARS_MAX: usize = 40;
+/// Most characters in a number (a coordinate, radius, altitude or ceiling), from `varsel-geo`,
+/// whose reader reads CAP's coordinates.
+pub use varsel_geo::limits::NUMBER_CHARS_MAX;
