@@ -16,6 +16,9 @@
 //! the same recipients; mixing platforms in one cluster would need a portable math library.
 //! A difference in the last bit only matters for a point within micrometres of the circle.
 //!
+//! The haversine is precise to well below a millimetre, except for points nearly antipodal
+//! to the centre (20 000 km away), where `asin` near its top loses half the digits: 0.2 m.
+//!
 //! Distances are right across the prime meridian and the antimeridian (the haversine of a
 //! longitude difference is periodic) and near the poles; a circle that reaches a pole contains
 //! every longitude there.
@@ -28,6 +31,8 @@
 //! assert!(bergen.contains(Point::parse("60.3975,5.3400").unwrap()));   // 880 m east
 //! assert!(!bergen.contains(Point::parse("60.4200,5.3240").unwrap()));  // 2.5 km north
 //! ```
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +92,13 @@ impl Circle {
     /// Whether `p` is at most [`Circle::radius_m`] from the centre (haversine distance).
     pub fn contains(&self, p: Point) -> bool {
         distance_m(self.center, p) <= f64::from(self.radius_m)
+    }
+}
+
+impl fmt::Display for Circle {
+    /// CAP's `lat,lon radius_km`, the radius to the metre; reads back the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.center, scaled_text(self.radius_m.into(), 3))
     }
 }
 

@@ -37,6 +37,8 @@
 //! assert!(u.contains(p(3.0, 3.0)));   // a vertex
 //! ```
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GeoError, Result};
@@ -151,6 +153,19 @@ impl Polygon {
         let a = self.points[0];
         let Some(&b) = self.points.iter().find(|p| **p != a) else { return true };
         self.points.iter().all(|p| cross(a, b, *p) == 0)
+    }
+}
+
+impl fmt::Display for Polygon {
+    /// CAP's `lat,lon lat,lon ...`; reads back the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.points.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
     }
 }
 

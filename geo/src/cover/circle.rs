@@ -30,12 +30,13 @@ use crate::grid::{CELL_E7, COLS, CellRun, CoverBound, ROWS, row_south_e7};
 use crate::limits::{E7_PER_DEGREE, EARTH_RADIUS_M};
 
 /// Metres added to the radius for the columns a circle may reach and taken from it for the
-/// columns it holds whole. Far above the rounding of an `f64` haversine (below a micrometre,
-/// and 0.1 m for points almost antipodal) and of the formulas here, and small enough that it
-/// adds a boundary cell only where the circle passes within a metre of a cell's edge.
+/// columns it holds whole. Far above the rounding of an `f64` haversine (below a micrometre;
+/// 0.2 m for points almost antipodal, where `asin` loses half its digits) and of the formulas
+/// here, and small enough that it adds a boundary cell only where the circle passes within a
+/// metre of a cell's edge.
 const MARGIN_M: f64 = 1.0;
 /// Radians added to the largest half-width and taken from the smallest, for the rounding of
-/// `acos` and of degrees to columns: 6 mm at the equator.
+/// `asin` and of degrees to columns: 6 mm at the equator.
 const SLACK_RAD: f64 = 1e-9;
 /// Grid cells per degree.
 const CELLS_PER_DEGREE: f64 = 100.0;
@@ -123,7 +124,10 @@ impl Cap {
         if self.delta <= 0.0 || south < lo || north > hi {
             return None;
         }
-        let width = self.extremes(south, north).0 - SLACK_RAD;
+        // A whole parallel (π, from no `asin`) stays whole, or a row around a pole would keep a
+        // seam of boundary cells on the far meridian.
+        let min = self.extremes(south, north).0;
+        let width = if min >= PI { PI } else { min - SLACK_RAD };
         (width > 0.0).then_some(width)
     }
 }
