@@ -14,7 +14,7 @@ use serde_json::json;
 use varsel_proto::api::get_group_request::Key;
 use varsel_proto::api::{
     AckRequest, Alert, CancelAlertRequest, ChannelContent, Content, CreateAlertRequest, GetAlertRequest,
-    ListAlertsRequest, Priority, ResumeAlertRequest, Targets,
+    ListAlertsRequest, PreviewAlertRequest, Priority, ResumeAlertRequest, Targets,
 };
 
 use crate::error::CliError;
@@ -52,15 +52,8 @@ impl From<PriorityArg> for Priority {
     ["sms", "email_subject", "email_text", "email_html", "voice", "push_title", "push_body"]
 )))]
 pub struct SendArgs {
-    /// A target group, by id or name (repeatable).
-    #[arg(long = "group")]
-    pub groups: Vec<String>,
-    /// A target contact, by id (repeatable).
-    #[arg(long = "contact")]
-    pub contacts: Vec<u64>,
-    /// A target contact, by your own id (repeatable).
-    #[arg(long = "external-id")]
-    pub external_ids: Vec<String>,
+    #[command(flatten)]
+    pub targets: TargetArgs,
     /// The alert's title (for the audit trail and lists; not sent to recipients).
     #[arg(long)]
     pub title: String,
@@ -134,7 +127,7 @@ impl SendArgs {
             content,
             template_name,
             variables: parse::variables(&self.vars)?,
-            targets: Some(self.targets()?),
+            targets: Some(self.targets.to_targets()?),
             policy,
             send_at_ms: when("--send-at", &self.send_at)?.unwrap_or(0),
             expires_at_ms: when("--expires-at", &self.expires_at)?.unwrap_or(0),
@@ -170,14 +163,55 @@ impl SendArgs {
         };
         Ok((Some(content), String::new()))
     }
+}
 
-    fn targets(&self) -> Result<Targets, CliError> {
-        if self.groups.is_empty() && self.contacts.is_empty() && self.external_ids.is_empty() {
-            return Err(CliError::input("give at least one target: --group, --contact or --external-id"));
+/// Who an alert goes to: groups, contacts and areas.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetArgs {
+    /// A target group, by id or name (repeatable).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// A target contact, by id (repeatable).
+    #[arg(long = "contact")]
+    pub contacts: Vec<u64>,
+    /// A target contact, by your own id (repeatable).
+    #[arg(long = "external-id")]
+    pub external_ids: Vec<String>,
+    /// Everyone with a place inside a polygon, CAP syntax "lat,lon lat,lon ...", the first
+    /// point repeated last, at least 4 pairs (repeatable).
+    #[arg(long = "area-polygon")]
+    pub area_polygons: Vec<String>,
+    /// Everyone with a place inside a circle, CAP syntax "lat,lon radius_km" (repeatable).
+    #[arg(long = "area-circle")]
+    pub area_circles: Vec<String>,
+    /// Only the members of this group (by name) among those inside the areas.
+    #[arg(long)]
+    pub within_group: Option<String>,
+    /// Send even when no one has a place inside the areas (otherwise refused).
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+impl TargetArgs {
+    /// The request's targets; at least one is needed.
+    pub fn to_targets(&self) -> Result<Targets, CliError> {
+        if self.groups.is_empty()
+            && self.contacts.is_empty()
+            && self.external_ids.is_empty()
+            && self.area_polygons.is_empty()
+            && self.area_circles.is_empty()
+        {
+            return Err(CliError::input(
+                "give at least one target: --group, --contact, --external-id, --area-polygon or --area-circle",
+            ));
         }
         let mut t = Targets {
             contact_ids: self.contacts.clone(),
             contact_external_ids: self.external_ids.clone(),
+            area_polygons: self.area_polygons.clone(),
+            area_circles: self.area_circles.clone(),
+            within_group: self.within_group.clone().unwrap_or_default(),
+            allow_empty_area: self.allow_empty,
             ..Default::default()
         };
         for g in &self.groups {
@@ -193,8 +227,11 @@ impl SendArgs {
 /// An alert operation.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum AlertCommand {
-    /// Send an alert to groups and contacts.
+    /// Send an alert to groups, contacts and areas.
     Send(Box<SendArgs>),
+    /// Count who targets would reach now, per channel, before sending anything (areas
+    /// included): `varsel alert preview --area-polygon "..."`.
+    Preview(TargetArgs),
     /// Show an alert with its progress per channel.
     Get {
         /// Alert id.
@@ -241,6 +278,7 @@ pub enum AlertCommand {
 pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
     match cmd {
         AlertCommand::Send(args) => send(s, &args).await,
+        AlertCommand::Preview(targets) => preview(s, &targets).await,
         AlertCommand::Get { id } => {
             let consistency = s.read();
             let r = s
@@ -306,6 +344,26 @@ pub async fn run(s: &Session, cmd: AlertCommand) -> Result<(), CliError> {
 
 fn no_alert() -> CliError {
     CliError::Reply("AlertReply without an alert".into())
+}
+
+async fn preview(s: &Session, targets: &TargetArgs) -> Result<(), CliError> {
+    let req = PreviewAlertRequest { targets: Some(targets.to_targets()?), consistency: s.read() };
+    let r = s
+        .alerts(|mut c| {
+            let req = req.clone();
+            async move { c.preview_alert(req).await }
+        })
+        .await?;
+    if s.json {
+        print_json(&json!({
+            "contacts": r.contacts, "in_areas": r.in_areas,
+            "channels": {"sms": r.sms, "voice": r.voice, "email": r.email, "push": r.push},
+        }));
+        return Ok(());
+    }
+    println!("{} contacts would be reached ({} of them inside the areas)", r.contacts, r.in_areas);
+    println!("  reachable by sms {}, voice {}, email {}, push {}", r.sms, r.voice, r.email, r.push);
+    Ok(())
 }
 
 async fn send(s: &Session, args: &SendArgs) -> Result<(), CliError> {

@@ -247,6 +247,12 @@ impl AlertService for FakeAlerts {
     async fn put_template(&self, _: Request<PutTemplateRequest>) -> Result<Response<TemplateReply>, Status> {
         unimplemented()
     }
+    async fn preview_alert(
+        &self,
+        _: Request<varsel_proto::api::PreviewAlertRequest>,
+    ) -> Result<Response<varsel_proto::api::PreviewAlertReply>, Status> {
+        unimplemented()
+    }
     async fn get_template(&self, _: Request<GetTemplateRequest>) -> Result<Response<TemplateReply>, Status> {
         unimplemented()
     }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::quoted;
+use crate::location::AreaTarget;
 use crate::model::{AlertSpec, Channel, ChannelContent, Content, EscalationStep, Limits};
 use crate::template::Template;
 use crate::{Rule, ValidationError, ValidationErrors, language, sms};
@@ -28,6 +29,8 @@ pub const VARIABLES_MAX: usize = 64;
 pub const VARIABLE_VALUE_CHARS_MAX: usize = 1024;
 /// Most language variants.
 pub const LANGUAGES_MAX: usize = 16;
+/// Most polygons and circles one alert targets.
+pub const TARGET_AREAS_MAX: usize = 16;
 /// Most groups one alert targets.
 pub const TARGET_GROUPS_MAX: usize = 64;
 /// Most contacts one alert targets directly (larger audiences belong in groups).
@@ -44,6 +47,17 @@ pub const SCHEDULE_AHEAD_MS_MAX: u64 = 366 * 24 * 3600 * 1000;
 /// Checks a whole alert request against `limits`, at time `now_ms`. Fills in the defaults
 /// (a policy that sends every channel with content at once; the language tags normalised).
 pub fn validate(spec: &mut AlertSpec, limits: &Limits, now_ms: u64) -> Result<(), ValidationErrors> {
+    validate_with_area(spec, None, limits, now_ms)
+}
+
+/// [`validate`] for an alert that may also target areas: with an area, groups and contacts
+/// may be left out. (The areas' own syntax is `varsel-geo`'s to check.)
+pub fn validate_with_area(
+    spec: &mut AlertSpec,
+    area: Option<&AreaTarget>,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     check_header(spec, &mut errors);
     normalise_languages(&mut spec.content, &mut errors);
@@ -54,7 +68,7 @@ pub fn validate(spec: &mut AlertSpec, limits: &Limits, now_ms: u64) -> Result<()
     check_variables(&spec.variables, &mut errors);
     let channels = spec.channels();
     check_content(&spec.content, &channels, &spec.variables, limits.max_sms_segments, &mut errors);
-    check_targets(spec, &mut errors);
+    check_targets(spec, area, &mut errors);
     check_times(spec, now_ms, &mut errors);
     errors.into_result()
 }
@@ -282,9 +296,24 @@ fn check_sms_length(
     }
 }
 
-fn check_targets(spec: &AlertSpec, errors: &mut ValidationErrors) {
-    if spec.groups.is_empty() && spec.contacts.is_empty() {
-        errors.push(err("targets", Rule::Required, "name at least one group or contact"));
+fn check_targets(spec: &AlertSpec, area: Option<&AreaTarget>, errors: &mut ValidationErrors) {
+    let areas = area.map_or(0, |a| a.polygons.len() + a.circles.len());
+    if spec.groups.is_empty() && spec.contacts.is_empty() && areas == 0 {
+        errors.push(err("targets", Rule::Required, "name at least one group, contact or area"));
+    }
+    if areas > TARGET_AREAS_MAX {
+        errors.push(err(
+            "targets.areas",
+            Rule::TooMany,
+            format!("at most {TARGET_AREAS_MAX} polygons and circles"),
+        ));
+    }
+    if area.is_some_and(|a| a.within_group.is_some()) && areas == 0 {
+        errors.push(err(
+            "targets.within_group",
+            Rule::Value,
+            "restricts an area; name an area polygon or circle",
+        ));
     }
     if spec.groups.len() > TARGET_GROUPS_MAX {
         errors.push(err("targets.groups", Rule::TooMany, format!("at most {TARGET_GROUPS_MAX} groups")));

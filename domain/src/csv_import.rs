@@ -13,6 +13,12 @@
 //! | `push`        | no*      | a Web Push subscription as JSON, up to [`PUSH_BYTES_MAX`] bytes |
 //! | `opt_out`     | no       | channels the contact opted out of, `;`-separated: `sms;voice`   |
 //! | `groups`      | no       | groups to add the contact to, `;`-separated                    |
+//! | `lat`, `lon`  | no       | WGS 84 degrees of the contact's place `home` (both or neither)  |
+//! | `address`     | no       | address text of that place, for people                          |
+//! | `locations`   | no       | more places, `;`-separated `name:lat,lon`: `work:60.39,5.32`    |
+//!
+//! A file with place columns replaces each imported contact's places (a row with none clears
+//! them); a file without them leaves places as they are. See [`crate::location`].
 //!
 //! \* A row needs at least one of `phone`, `email` and `push`. An unknown column fails the
 //! header, so a misspelt `phnoe` column is not silently ignored; so does a header without
@@ -105,6 +111,9 @@ pub struct ContactRow {
     pub opt_out: BTreeSet<Channel>,
     /// Groups to add the contact to, in the order given, without repeats.
     pub groups: Vec<String>,
+    /// The contact's places when the file has place columns (they replace the contact's);
+    /// `None` when it has none (the contact's places stay as they are).
+    pub locations: Option<Vec<crate::location::Location>>,
 }
 
 /// A row that was not imported, with every reason.

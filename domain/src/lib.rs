@@ -52,6 +52,7 @@ pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod language;
+pub mod location;
 pub mod message_key;
 pub mod model;
 pub mod phone;

@@ -33,7 +33,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         groups::create, groups::list, groups::get, groups::get_by_name, groups::delete,
         groups::change_members, groups::list_members, groups::update,
         templates::put, templates::get, templates::list,
-        alerts::create, alerts::list, alerts::get, alerts::cancel, alerts::resume, alerts::watch,
+        alerts::create, alerts::preview, alerts::list, alerts::get, alerts::cancel, alerts::resume, alerts::watch,
         alerts::acknowledge, alerts::replies, alerts::unmatched_replies,
         audit::list,
         webhooks::create, webhooks::list, webhooks::get, webhooks::delete, webhooks::enable,

@@ -231,6 +231,25 @@ pub enum Op {
         /// The directory's id of the group; `None` for none.
         directory_id: Option<String>,
     },
+    /// A contact upsert ([`Op::UpsertContacts`] or [`Op::UpsertContactDirectory`]) together
+    /// with the places of the contacts it writes, in one entry: the places of each contact
+    /// named (by external id, as it is after the upsert) are replaced; contacts not named keep
+    /// theirs. See `state_machine::domain::locations`.
+    WithLocations {
+        /// The upsert.
+        op: Box<Op>,
+        /// (external id, its places from now on), each already validated.
+        locations: Vec<(String, Vec<varsel_domain::location::Location>)>,
+    },
+    /// Accept an alert that targets areas besides (or instead of) its groups and contacts.
+    CreateAreaAlert {
+        /// The validated request.
+        spec: AlertSpec,
+        /// As in [`Op::CreateAlert`].
+        trace: Option<String>,
+        /// The areas.
+        area: varsel_domain::location::AreaTarget,
+    },
 }
 
 /// What a directory (SCIM client) keeps about a contact besides the contact itself.
@@ -258,6 +277,7 @@ impl Op {
             | Op::CreateGroup { idempotency_key, .. }
             | Op::DeleteGroup { idempotency_key, .. }
             | Op::CancelAlert { idempotency_key, .. } => idempotency_key.as_str(),
+            Op::WithLocations { op, .. } => return op.idempotency_key(),
             _ => "",
         };
         (!key.is_empty()).then_some(key)
@@ -290,6 +310,8 @@ impl Op {
             Op::SyncMembers { .. } => "group.sync",
             Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
             Op::UpdateGroup { .. } => "group.update",
+            Op::WithLocations { op, .. } => op.name(),
+            Op::CreateAreaAlert { .. } => "alert.create",
         }
     }
 }

@@ -30,6 +30,7 @@ use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership, RaftSnapshotB
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use varsel_domain::location::{AreaTarget, Location};
 use varsel_domain::model::{
     Alert, AlertSpec, AlertStatus, AuditRecord, Channel, ChannelContent, Contact, ContactInput, ContactRef,
     Content, Credential, EscalationStep, Group, GroupRef, GroupSnapshot, Limits, Membership as GroupMember,
@@ -43,6 +44,7 @@ use varsel_raft_store::error::EngineError;
 use varsel_raft_store::ops::{Caller, DirectoryAttributes, DomainReply, DomainRequest, Op};
 use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
 use varsel_raft_store::state_machine::domain::directory::DirectoryRecord;
+use varsel_raft_store::state_machine::domain::locations::AreaRecord;
 use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
 use varsel_raft_store::state_machine::keys::{self, Key};
 use varsel_raft_store::state_machine::webhooks::NewWebhook;
@@ -345,6 +347,11 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
     };
     let update_group =
         Op::UpdateGroup { id: 4, name: "Brannvakt nord".into(), directory_id: Some("grp-0193".into()) };
+    let with_locations = Op::WithLocations {
+        op: Box::new(Op::UpsertContacts { contacts: vec![contact_input()] }),
+        locations: vec![(contact_input().external_id, places())],
+    };
+    let create_area_alert = Op::CreateAreaAlert { spec: spec(), trace: None, area: area_target() };
     let heartbeat = DeliveryCommand::Heartbeat {
         node: 2,
         renew: vec![lease()],
@@ -432,7 +439,30 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         ),
         ("log-entry-upsert-contact-directory.bin", entry(22, domain(upsert_directory))),
         ("log-entry-update-group.bin", entry(23, domain(update_group))),
+        ("log-entry-with-locations.bin", entry(24, domain(with_locations))),
+        ("log-entry-create-area-alert.bin", entry(25, domain(create_area_alert))),
     ]
+}
+
+fn places() -> Vec<Location> {
+    vec![
+        Location {
+            name: "home".into(),
+            lat_e7: 599_139_000,
+            lon_e7: 107_522_000,
+            address: Some("Storgata 1, 0155 Oslo".into()),
+        },
+        Location { name: "work".into(), lat_e7: 603_913_000, lon_e7: 53_220_000, address: None },
+    ]
+}
+
+fn area_target() -> AreaTarget {
+    AreaTarget {
+        polygons: vec!["59.90,10.70 59.95,10.70 59.95,10.80 59.90,10.80 59.90,10.70".into()],
+        circles: vec!["60.39,5.32 2.5".into()],
+        within_group: Some(GroupRef::Name("on-call".into())),
+        allow_empty: true,
+    }
 }
 
 fn cap_config() -> varsel_domain::cap_route::CapConfig {
@@ -563,6 +593,10 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     );
     let excluded: Vec<u64> = vec![21, 300, 70_000];
     run("state-alert-excluded.bin", golden("state-alert-excluded.bin", "excluded contacts", &excluded));
+    run("state-locations.bin", golden("state-locations.bin", "locations", &places()));
+    run("state-geo-point.bin", golden("state-geo-point.bin", "point", &(599_139_000i32, 107_522_000i32)));
+    let area = AreaRecord { target: area_target(), group: 88, matched: 1_204 };
+    run("state-alert-area.bin", golden("state-alert-area.bin", "area record", &area));
     let group =
         Group { id: 5, name: "on-call".into(), member_count: 118, next_seq: 121, created_at_ms: AT_MS + 3 };
     run("state-group.bin", golden("state-group.bin", "group", &group));

@@ -232,7 +232,8 @@ async fn every_documented_operation_works_over_rest() {
     );
 
     // Import: a CSV body; the bad row is reported with its line, the good ones are kept.
-    let csv = "external_id,name,phone,groups\r\nc2,Ola,+4791100002,alle\r\nc3,Bad,not-a-phone,alle\r\nc4,Per,+4791100004,alle;stab\r\n";
+    // Places come as lat/lon columns (the place `home`).
+    let csv = "external_id,name,phone,groups,lat,lon\r\nc2,Ola,+4791100002,alle,59.9139,10.7522\r\nc3,Bad,not-a-phone,alle,,\r\nc4,Per,+4791100004,alle;stab,60.39,5.32\r\n";
     let report = t
         .call(
             &c,
@@ -538,6 +539,31 @@ async fn every_documented_operation_works_over_rest() {
     assert_eq!(a.json()["alert"]["status"], "scheduled", "{}", a.body);
     let a2 = t.call(&c, 3, ("POST", "/api/v1/alerts"), "/api/v1/alerts", Some(&admin), &key, &alert).await;
     assert_eq!((a2.status, a2.json()["alert"]["id"].as_u64()), (200, Some(a_id)), "{}", a2.body);
+    // Areas: who a circle round Ola's home would reach, counted before anything is sent; an
+    // area with no one inside is refused, naming the target.
+    let preview = json!({"targets": {"area_circles": ["59.91,10.75 2"]}}).to_string();
+    let p = ("POST", "/api/v1/alerts/preview");
+    let reach = t.call(&c, 2, p, "/api/v1/alerts/preview", Some(&viewer), &[], &preview).await;
+    assert_eq!(reach.status, 200, "{}", reach.body);
+    let r = reach.json();
+    assert_eq!(
+        (r["contacts"].as_u64(), r["in_areas"].as_u64(), r["sms"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{r}"
+    );
+    let sea = json!({
+        "title": "Flom", "template_name": "evakuer", "variables": {"sted": "Elvegata"},
+        "targets": {"area_circles": ["70.0,-10.0 5"]},
+    })
+    .to_string();
+    let key = [("Idempotency-Key", "sea-1")];
+    let empty = t.call(&c, 1, ("POST", "/api/v1/alerts"), "/api/v1/alerts", Some(&admin), &key, &sea).await;
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    assert!(empty.body.contains("targets.areas"), "{}", empty.body);
+    let bad = json!({"targets": {"area_polygons": ["59,10 60,10 59,10"]}}).to_string();
+    let bad = t.call(&c, 2, p, "/api/v1/alerts/preview", Some(&viewer), &[], &bad).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.json()["errors"][0]["field"], "targets.area_polygons[0]", "{}", bad.body);
     let listed = t
         .call(
             &c,

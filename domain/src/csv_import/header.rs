@@ -19,11 +19,15 @@ pub(super) enum Column {
     Push,
     OptOut,
     Groups,
+    Lat,
+    Lon,
+    Address,
+    Locations,
 }
 
 impl Column {
     /// Every column, in the order the documentation lists them.
-    pub(super) const ALL: [Column; 8] = [
+    pub(super) const ALL: [Column; 12] = [
         Column::ExternalId,
         Column::Name,
         Column::Phone,
@@ -32,6 +36,10 @@ impl Column {
         Column::Push,
         Column::OptOut,
         Column::Groups,
+        Column::Lat,
+        Column::Lon,
+        Column::Address,
+        Column::Locations,
     ];
 
     /// The column's name in the header, also the field name in errors.
@@ -45,6 +53,10 @@ impl Column {
             Column::Push => "push",
             Column::OptOut => "opt_out",
             Column::Groups => "groups",
+            Column::Lat => "lat",
+            Column::Lon => "lon",
+            Column::Address => "address",
+            Column::Locations => "locations",
         }
     }
 
@@ -90,6 +102,7 @@ impl Header {
             errors.push(unknown_columns(&unknown));
         }
         errors.check(required_columns(&columns));
+        errors.check(place_columns(&columns));
         errors.into_result().map(|()| Header { columns })
     }
 
@@ -103,10 +116,28 @@ impl Header {
         &self.columns
     }
 
+    /// Whether the file carries places (`lat`/`lon` or `locations`): then each row's places
+    /// replace the contact's; without these columns an import leaves places as they are.
+    pub(super) fn has_places(&self) -> bool {
+        self.columns.iter().any(|c| matches!(c, Column::Lat | Column::Locations))
+    }
+
     /// Where `column` is in a record, if the file has it.
     pub(super) fn index_of(&self, column: Column) -> Option<usize> {
         self.columns.iter().position(|&c| c == column)
     }
+}
+
+/// `lat` and `lon` come together; `address` belongs to them.
+fn place_columns(columns: &[Column]) -> Result<(), ValidationError> {
+    let has = |c: Column| columns.contains(&c);
+    let message = match (has(Column::Lat), has(Column::Lon)) {
+        (true, false) => "has a lat column but no lon column; give both",
+        (false, true) => "has a lon column but no lat column; give both",
+        (false, false) if has(Column::Address) => "has an address column without lat and lon columns",
+        _ => return Ok(()),
+    };
+    Err(ValidationError::new("", Rule::CsvHeader, format!("the header {message}")))
 }
 
 /// The all-columns list for messages.

@@ -13,6 +13,7 @@ use crate::channel::Channel;
 use crate::email::validate_email;
 use crate::error::{Rule, ValidationError, ValidationErrors, quoted};
 use crate::language::normalize_language;
+use crate::location::{Location, check_locations, parse_degrees, parse_locations};
 use crate::phone::normalize_e164;
 
 /// What became of one record.
@@ -60,7 +61,7 @@ pub(super) fn parse_row(header: &Header, line: u64, record: &ByteRecord) -> RowO
     for (&column, field) in header.columns().iter().zip(record.iter()) {
         cells[column as usize] = decode_cell(column, field, &mut errors);
     }
-    let row = validate_cells(line, &cells, &mut errors);
+    let row = validate_cells(line, &cells, header.has_places(), &mut errors);
     match row {
         Some(row) if errors.is_empty() => RowOutcome::Accepted(row),
         _ => {
@@ -123,7 +124,12 @@ fn decode_cell<'r>(column: Column, field: &'r [u8], errors: &mut ValidationError
 }
 
 /// Validates every cell, recording every problem; the row when the required parts are valid.
-fn validate_cells(line: u64, cells: &[Cell<'_>], errors: &mut ValidationErrors) -> Option<ContactRow> {
+fn validate_cells(
+    line: u64,
+    cells: &[Cell<'_>],
+    has_places: bool,
+    errors: &mut ValidationErrors,
+) -> Option<ContactRow> {
     let cell = |column: Column| cells.get(column as usize).copied().unwrap_or(Cell::Empty);
     let value = |column: Column| cell(column).value();
     let external_id = match cell(Column::ExternalId) {
@@ -146,8 +152,71 @@ fn validate_cells(line: u64, cells: &[Cell<'_>], errors: &mut ValidationErrors) 
         let message = "has no phone, email or push; a contact needs at least one to be reached";
         errors.push(ValidationError::new("", Rule::Required, message));
     }
-    Some(ContactRow { line, external_id: external_id?, name, phone, email, language, push, opt_out, groups })
+    // With place columns the row's places replace the contact's (none clears them).
+    let locations = if has_places { places(&value, errors) } else { None };
+    Some(ContactRow {
+        line,
+        external_id: external_id?,
+        name,
+        phone,
+        email,
+        language,
+        push,
+        opt_out,
+        groups,
+        locations,
+    })
 }
+
+/// The row's places: `lat`/`lon` (with `address`) as the place `home`, then the `locations`
+/// column's; `None` when any is wrong (recorded in `errors`).
+fn places<'a>(
+    value: &impl Fn(Column) -> Option<&'a str>,
+    errors: &mut ValidationErrors,
+) -> Option<Vec<Location>> {
+    let before = errors.len();
+    let mut out = Vec::new();
+    match (value(Column::Lat), value(Column::Lon)) {
+        (Some(lat), Some(lon)) => {
+            let lat = errors.check(parse_degrees("lat", lat, 90));
+            let lon = errors.check(parse_degrees("lon", lon, 180));
+            if let (Some(lat), Some(lon)) = (lat, lon) {
+                let address = value(Column::Address).map(str::to_string);
+                if let Some(l) =
+                    errors.check(Location::new(HOME, lat, lon, address).map_err(|e| at_column(e, "address")))
+                {
+                    out.push(l);
+                }
+            }
+        }
+        (Some(_), None) => {
+            errors.push(ValidationError::new("lon", Rule::Required, "is empty while lat is given"))
+        }
+        (None, Some(_)) => {
+            errors.push(ValidationError::new("lat", Rule::Required, "is empty while lon is given"))
+        }
+        (None, None) if value(Column::Address).is_some() => {
+            errors.push(ValidationError::new("address", Rule::Value, "is given without lat and lon"));
+        }
+        (None, None) => {}
+    }
+    if let Some(more) = value(Column::Locations).and_then(|v| errors.check(parse_locations(v))) {
+        out.extend(more);
+    }
+    errors.check(check_locations(&out));
+    (errors.len() == before).then_some(out)
+}
+
+/// A place's error named by the CSV column it came from.
+fn at_column(mut e: ValidationError, column: &str) -> ValidationError {
+    if e.field.starts_with("locations.address") {
+        e.field = column.to_string();
+    }
+    e
+}
+
+/// The name of the place the `lat` and `lon` columns give.
+pub const HOME: &str = "home";
 
 /// Checks a free-text value: at most `max_chars` characters and no control characters (a
 /// line break inside a quoted cell would split names and ids in every display).

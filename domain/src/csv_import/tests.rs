@@ -277,3 +277,47 @@ fn random_files_never_panic() {
         assert!(lines.iter().all(|&line| line >= 2), "seed {seed}, round {round}");
     }
 }
+
+/// Goal: places come as `lat`/`lon` (with `address`) and as a `locations` column; every bad
+/// value is reported on its row and column, and a file without place columns leaves places
+/// alone (`None`). Method: one file with good and bad rows.
+#[test]
+fn place_columns() {
+    let file = "external_id,phone,lat,lon,address,locations\n\
+                a,+4791000001,59.9139,10.7522,Storgata 1,work:60.39;5.32\n\
+                b,+4791000002,59.9139,10.7522,,\"work:60.39,5.32;hytte:61.1,9.06\"\n\
+                c,+4791000003,,,,\n\
+                d,+4791000004,91,10,,\n\
+                e,+4791000005,59.9,,,\n\
+                f,+4791000006,,,Storgata 2,\n\
+                g,+4791000007,59.9,10.7,,\"home:60,10\"\n";
+    let parse = parse_ok(file);
+    let ok: Vec<_> = parse.accepted.iter().map(|r| (r.external_id.as_str(), r.locations.clone())).collect();
+    assert_eq!(ok.len(), 2, "{:?}", parse.rejected);
+    let b = ok[0].1.as_ref().unwrap();
+    assert_eq!(
+        b.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["home:59.9139,10.7522", "work:60.39,5.32", "hytte:61.1,9.06"]
+    );
+    assert_eq!(ok[1], ("c", Some(vec![])), "a row without places clears them");
+    let errors: Vec<(u64, String, Rule)> = parse
+        .rejected
+        .iter()
+        .flat_map(|r| r.errors.iter().map(move |e| (r.line, e.field.clone(), e.rule)))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (2, "locations".to_string(), Rule::Value),
+            (5, "lat".to_string(), Rule::Range),
+            (6, "lon".to_string(), Rule::Required),
+            (7, "address".to_string(), Rule::Value),
+            (8, "locations.name".to_string(), Rule::Duplicate),
+        ]
+    );
+    // Without place columns: places are left as they are.
+    let parse = parse_ok("external_id,phone\nx,+4791000008\n");
+    assert_eq!(parse.accepted[0].locations, None);
+    // lat without lon is a header error.
+    assert!(header_error(b"external_id,phone,lat\n").contains("lat column but no lon"));
+}

@@ -118,6 +118,8 @@ fn valid_cells(columns: &[usize], c: &Contact, id: String) -> (Vec<Vec<u8>>, Con
         push,
         opt_out: opt_out.map(|o| o.1).unwrap_or_default(),
         groups: groups.map(|g| g.1).unwrap_or_default(),
+        // The generated files have no place columns: places stay as they are.
+        locations: None,
     };
     (cells, row)
 }

@@ -44,6 +44,19 @@ pub async fn create<B: Backend>(
     Ok(created(reply.existing, &format!("/api/v1/alerts/{id}"), &reply))
 }
 
+/// How many contacts, per channel, targets (groups, contacts, areas) would reach now; sends
+/// nothing.
+#[utoipa::path(operation_id = "PreviewAlert", post, path = "/api/v1/alerts/preview", tag = "alerts", request_body = pb::PreviewAlertRequest,
+    responses((status = 200, description = "Done", body = pb::PreviewAlertReply), Errors), security(("bearer" = [])))]
+pub async fn preview<B: Backend>(
+    State(b): State<Arc<B>>,
+    bearer: Bearer,
+    Json(body): Json<pb::PreviewAlertRequest>,
+) -> Result<Response, Problem> {
+    let reply = b.alerts().preview_alert(bearer.grpc(body)?).await?.into_inner();
+    Ok(json(StatusCode::OK, &reply))
+}
+
 /// A page of the tenant's alerts.
 #[utoipa::path(operation_id = "ListAlerts", get, path = "/api/v1/alerts", tag = "alerts", params(PageQuery),
     responses((status = 200, description = "Done", body = pb::ListAlertsReply), Errors), security(("bearer" = [])))]

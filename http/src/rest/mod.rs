@@ -60,6 +60,7 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .route("/api/v1/templates", get(templates::list::<B>))
         .route("/api/v1/templates/{name}", put(templates::put::<B>).get(templates::get::<B>))
         .route("/api/v1/alerts", post(alerts::create::<B>).get(alerts::list::<B>))
+        .route("/api/v1/alerts/preview", post(alerts::preview::<B>))
         // `/api/v1/alerts/{id}.cap` too: the router takes no suffix after a parameter, so
         // `alerts::get_or_cap` tells them apart.
         .route("/api/v1/alerts/{id}", get(alerts::get_or_cap::<B>))

@@ -6,14 +6,15 @@ use std::time::Duration;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 use varsel_domain::alert_spec;
+use varsel_domain::location::AreaTarget;
 use varsel_domain::model::{Alert, AlertSpec};
 use varsel_proto::api as pb;
 use varsel_proto::api::alert_service_server::AlertService;
 use varsel_raft_store::ops::{Caller, DomainReply, Op};
-use varsel_raft_store::state_machine::domain::query;
+use varsel_raft_store::state_machine::domain::{locations, query};
 
 use super::convert::{
-    alert_pb, content, invalid, page_size, page_token, policy, priority, targets, template_pb,
+    alert_pb, area_input, content, invalid, page_size, page_token, policy, priority, targets, template_pb,
 };
 use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{require_tenant, require_writer};
@@ -45,8 +46,10 @@ impl Alerts {
     }
 
     fn alert_reply(&self, alert: &Alert, existing: bool) -> ApiResult<pb::AlertReply> {
-        let progress = query::progress(&self.ctx.replica.state.read_txn(), alert.id)?;
-        Ok(pb::AlertReply { alert: Some(alert_pb(alert, &progress)), existing })
+        let txn = self.ctx.replica.state.read_txn();
+        let progress = query::progress(&txn, alert.id)?;
+        let area = locations::area_of(&txn, alert.id)?;
+        Ok(pb::AlertReply { alert: Some(alert_pb(alert, &progress, area.as_ref())), existing })
     }
 
     /// The content of a request: inline, or a copy of the named template (looked up again
@@ -77,8 +80,13 @@ impl Alerts {
         }
     }
 
-    async fn spec(&self, actor: &Caller, r: pb::CreateAlertRequest) -> ApiResult<AlertSpec> {
+    async fn spec(
+        &self,
+        actor: &Caller,
+        r: pb::CreateAlertRequest,
+    ) -> ApiResult<(AlertSpec, Option<AreaTarget>)> {
         let content = self.request_content(actor, &r).await?;
+        let area = area_input(r.targets.as_ref())?;
         let (groups, contacts) = targets(r.targets.as_ref());
         let mut spec = AlertSpec {
             idempotency_key: r.idempotency_key.trim().to_string(),
@@ -99,8 +107,8 @@ impl Alerts {
         // Times are judged by the log's clock, as the state machine will, not this node's wall
         // clock (which may be wrong, see `crate::raft::clock`).
         let now = self.ctx.replica.log_clock.now_ms();
-        alert_spec::validate(&mut spec, &tenant.limits, now).map_err(invalid)?;
-        Ok(spec)
+        alert_spec::validate_with_area(&mut spec, area.as_ref(), &tenant.limits, now).map_err(invalid)?;
+        Ok((spec, area))
     }
 }
 
@@ -159,12 +167,41 @@ impl AlertService for Alerts {
     ) -> Result<Response<pb::AlertReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        let spec = self.spec(&actor, req.into_inner()).await?;
+        let (spec, area) = self.spec(&actor, req.into_inner()).await?;
         let trace = varsel_observe::trace::TraceCarrier::current().traceparent;
-        match self.ctx.propose(&actor, Op::CreateAlert { spec, trace }).await? {
+        let op = match area {
+            Some(area) => Op::CreateAreaAlert { spec, trace, area },
+            None => Op::CreateAlert { spec, trace },
+        };
+        match self.ctx.propose(&actor, op).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),
         }
+    }
+
+    async fn preview_alert(
+        &self,
+        req: Request<pb::PreviewAlertRequest>,
+    ) -> Result<Response<pb::PreviewAlertReply>, Status> {
+        let actor = self.ctx.actor(&req).await?;
+        require_tenant(&actor)?;
+        let r = req.into_inner();
+        self.ctx.consistency(r.consistency).await?;
+        let (groups, contacts) = targets(r.targets.as_ref());
+        let area = area_input(r.targets.as_ref())?.unwrap_or_default();
+        let reach =
+            locations::reach(&self.ctx.replica.state.read_txn(), actor.tenant, &groups, &contacts, &area)
+                .map_err(ApiError::from)?
+                .map_err(ApiError::NotFound)?;
+        let [sms, voice, email, push] = reach.per_channel;
+        Ok(Response::new(pb::PreviewAlertReply {
+            contacts: reach.contacts,
+            in_areas: reach.in_areas,
+            sms,
+            voice,
+            email,
+            push,
+        }))
     }
 
     async fn get_alert(&self, req: Request<pb::GetAlertRequest>) -> Result<Response<pb::AlertReply>, Status> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use varsel_domain::csv_import::{self, ImportParse};
+use varsel_domain::location::Location;
 use varsel_domain::model::{ContactInput, ContactRef};
 use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
@@ -13,7 +14,8 @@ use varsel_raft_store::ops::{DomainReply, Op, UpsertReport};
 use varsel_raft_store::state_machine::domain::{export, query};
 
 use super::convert::{
-    contact_dir_pb, contact_from_row, contact_input, directory_input, group_pb, page_size, page_token,
+    contact_dir_pb, contact_from_row, contact_input, directory_input, group_pb, locations_input, page_size,
+    page_token,
 };
 use super::list_sync::SyncOptions;
 use super::{ApiContext, idempotency_key, unexpected};
@@ -107,8 +109,9 @@ impl Contacts {
         let (c, groups) = query::contact(&txn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("contact {id} does not exist")))?;
         let d = query::directory(&txn, tenant, id)?;
+        let places = query::locations(&txn, tenant, id)?;
         Ok(Response::new(pb::ContactReply {
-            contact: Some(contact_dir_pb(&c, &groups, d.as_ref())),
+            contact: Some(contact_dir_pb(&c, &groups, d.as_ref(), &places)),
             created,
         }))
     }
@@ -141,12 +144,15 @@ fn group_dir_pb<T: varsel_raft_store::engine::KvTree>(
 }
 
 /// Splits contacts into batches bounded by rows and encoded bytes.
-fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
+/// A row to import: the contact, and its places when the file has place columns.
+type ImportRow = (ContactInput, Option<Vec<Location>>);
+
+fn batches(rows: Vec<ImportRow>) -> Vec<Vec<ImportRow>> {
     let mut out = Vec::new();
     let mut current = Vec::new();
     let mut bytes = 0;
-    for c in contacts {
-        let size = postcard::to_stdvec(&c).map_or(IMPORT_BATCH_BYTES_MAX, |v| v.len());
+    for row in rows {
+        let size = postcard::to_stdvec(&row).map_or(IMPORT_BATCH_BYTES_MAX, |v| v.len());
         if !current.is_empty()
             && (current.len() >= IMPORT_BATCH_ROWS_MAX || bytes + size > IMPORT_BATCH_BYTES_MAX)
         {
@@ -154,12 +160,27 @@ fn batches(contacts: Vec<ContactInput>) -> Vec<Vec<ContactInput>> {
             bytes = 0;
         }
         bytes += size;
-        current.push(c);
+        current.push(row);
     }
     if !current.is_empty() {
         out.push(current);
     }
     out
+}
+
+/// The entry for a batch: a plain upsert, or one with the rows' places when the file has
+/// place columns (so a file without them is imported as before, by any node).
+fn import_op(batch: Vec<ImportRow>) -> Op {
+    let mut locations = Vec::new();
+    let mut contacts = Vec::with_capacity(batch.len());
+    for (c, places) in batch {
+        if let Some(places) = places {
+            locations.push((c.external_id.clone(), places));
+        }
+        contacts.push(c);
+    }
+    let op = Op::UpsertContacts { contacts };
+    if locations.is_empty() { op } else { Op::WithLocations { op: Box::new(op), locations } }
 }
 
 /// Longest wait for the next chunk of an upload. An import holds one of its tenant's and the
@@ -216,7 +237,8 @@ impl Contacts {
     ) -> ApiResult<pb::ImportReport> {
         let rows: Vec<(u64, String)> =
             parsed.accepted.iter().map(|r| (r.line, r.external_id.clone())).collect();
-        let inputs: Vec<ContactInput> = parsed.accepted.iter().map(contact_from_row).collect();
+        let inputs: Vec<ImportRow> =
+            parsed.accepted.iter().map(|r| (contact_from_row(r), r.locations.clone())).collect();
         let mut report = pb::ImportReport {
             rows: (parsed.accepted.len() + parsed.rejected.len()) as u64,
             blank_rows: parsed.blank_rows,
@@ -229,7 +251,7 @@ impl Contacts {
         let actor = &actor;
         let mut results = futures::stream::iter(batches.into_iter().map(|b| async move {
             let n = b.len();
-            (n, ctx.propose(actor, Op::UpsertContacts { contacts: b }).await)
+            (n, ctx.propose(actor, import_op(b)).await)
         }))
         .buffered(IMPORT_BATCHES_IN_FLIGHT);
         let mut offset = 0;
@@ -292,6 +314,24 @@ impl ContactService for Contacts {
             }
         } else {
             Op::UpsertContacts { contacts: vec![input] }
+        };
+        // The places go in the same entry. An upsert replaces them; one that gives none and
+        // finds none stays the plain upsert older nodes know.
+        let places = locations_input(&c.locations)?;
+        let had = {
+            let txn = self.ctx.replica.state.read_txn();
+            match query::contact_id(&txn, actor.tenant, c.external_id.trim()).map_err(ApiError::from)? {
+                Some(id) => !query::locations(&txn, actor.tenant, id).map_err(ApiError::from)?.is_empty(),
+                None => false,
+            }
+        };
+        let op = if places.is_empty() && !had && r.replace_id == 0 {
+            op
+        } else {
+            Op::WithLocations {
+                op: Box::new(op),
+                locations: vec![(c.external_id.trim().to_string(), places)],
+            }
         };
         match self.ctx.propose(&actor, op).await? {
             DomainReply::Upserted(u) => {
@@ -365,7 +405,10 @@ impl ContactService for Contacts {
         };
         let contacts = page
             .iter()
-            .map(|c| Ok(contact_dir_pb(c, &[], query::directory(&txn, actor.tenant, c.id)?.as_ref())))
+            .map(|c| {
+                let d = query::directory(&txn, actor.tenant, c.id)?;
+                Ok(contact_dir_pb(c, &[], d.as_ref(), &query::locations(&txn, actor.tenant, c.id)?))
+            })
             .collect::<Result<_, varsel_raft_store::error::EngineError>>()
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListContactsReply { contacts, next_page_token: next }))
@@ -504,7 +547,8 @@ impl ContactService for Contacts {
                     query::contact_record(&txn, actor.tenant, m.contact).map_err(ApiError::from)?
                 {
                     let d = query::directory(&txn, actor.tenant, c.id).map_err(ApiError::from)?;
-                    contacts.push(contact_dir_pb(&c, &[], d.as_ref()));
+                    let places = query::locations(&txn, actor.tenant, c.id).map_err(ApiError::from)?;
+                    contacts.push(contact_dir_pb(&c, &[], d.as_ref(), &places));
                 }
             }
         }

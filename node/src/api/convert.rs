@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use varsel_domain::location::{AreaTarget, Location, check_locations};
 use varsel_domain::model::{
     Alert, AlertStatus, Channel, ChannelContent, Contact, ContactInput, ContactRef, Content, Credential,
     EscalationStep, Group, GroupRef, Limits, Priority, Role, StoredTemplate, Tenant,
@@ -14,6 +15,7 @@ use varsel_proto::api as pb;
 use varsel_raft_store::ops::DirectoryAttributes;
 use varsel_raft_store::state_machine::domain::Progress;
 use varsel_raft_store::state_machine::domain::directory::{DIRECTORY_ID_CHARS_MAX, DirectoryRecord};
+use varsel_raft_store::state_machine::domain::locations::AreaRecord;
 
 use crate::error::ApiError;
 
@@ -203,15 +205,98 @@ pub fn contact_pb(c: &Contact, groups: &[Group]) -> pb::Contact {
     }
 }
 
-/// A proto contact with its directory attributes (SCIM) filled from their record.
-pub fn contact_dir_pb(c: &Contact, groups: &[Group], d: Option<&DirectoryRecord>) -> pb::Contact {
+/// A proto contact with its directory attributes (SCIM) filled from their record, and its
+/// places.
+pub fn contact_dir_pb(
+    c: &Contact,
+    groups: &[Group],
+    d: Option<&DirectoryRecord>,
+    locations: &[Location],
+) -> pb::Contact {
     let mut out = contact_pb(c, groups);
+    out.locations = locations.iter().map(location_pb).collect();
     if let Some(d) = d {
         out.directory_id = d.directory_id.clone().unwrap_or_default();
         out.inactive = d.inactive;
         out.created_at_ms = d.created_at_ms;
     }
     out
+}
+
+/// A proto place.
+pub fn location_pb(l: &Location) -> pb::Location {
+    pb::Location {
+        name: l.name.clone(),
+        lat: l.lat(),
+        lon: l.lon(),
+        address: l.address.clone().unwrap_or_default(),
+    }
+}
+
+/// A contact's places from the API, checked; errors name `contact.locations[i].field`.
+pub fn locations_input(ls: &[pb::Location]) -> Result<Vec<Location>, ApiError> {
+    let mut errors = ValidationErrors::new();
+    let mut out = Vec::with_capacity(ls.len());
+    for (i, l) in ls.iter().enumerate() {
+        let address = opt(&l.address).map(str::to_string);
+        match Location::from_degrees(&l.name, l.lat, l.lon, address) {
+            Ok(l) => out.push(l),
+            Err(e) => errors.push(e.in_field(&format!("contact.locations[{i}]"))),
+        }
+    }
+    errors.into_result().map_err(invalid)?;
+    check_locations(&out).map_err(|e| invalid(e.in_field("contact").into()))?;
+    Ok(out)
+}
+
+/// An alert's area targets from the API, checked with the same parser the state machine
+/// uses; errors name `targets.area_polygons[i]` or `targets.area_circles[i]`.
+pub fn area_input(t: Option<&pb::Targets>) -> Result<Option<AreaTarget>, ApiError> {
+    let Some(t) = t else { return Ok(None) };
+    let within = t.within_group.trim();
+    if t.area_polygons.is_empty() && t.area_circles.is_empty() && within.is_empty() && !t.allow_empty_area {
+        return Ok(None);
+    }
+    let mut errors = ValidationErrors::new();
+    for (i, p) in t.area_polygons.iter().enumerate() {
+        if let Err(e) = varsel_geo::Polygon::parse(p) {
+            errors.push(ValidationError::new(
+                format!("targets.area_polygons[{i}]"),
+                Rule::Value,
+                e.to_string(),
+            ));
+        }
+    }
+    for (i, c) in t.area_circles.iter().enumerate() {
+        if let Err(e) = varsel_geo::Circle::parse(c) {
+            errors.push(ValidationError::new(
+                format!("targets.area_circles[{i}]"),
+                Rule::Value,
+                e.to_string(),
+            ));
+        }
+    }
+    errors.into_result().map_err(invalid)?;
+    Ok(Some(AreaTarget {
+        polygons: t.area_polygons.iter().map(|p| p.trim().to_string()).collect(),
+        circles: t.area_circles.iter().map(|c| c.trim().to_string()).collect(),
+        within_group: (!within.is_empty()).then(|| GroupRef::Name(within.to_string())),
+        allow_empty: t.allow_empty_area,
+    }))
+}
+
+/// An alert's areas for the API.
+pub fn alert_area_pb(r: &AreaRecord) -> pb::AlertArea {
+    pb::AlertArea {
+        polygons: r.target.polygons.clone(),
+        circles: r.target.circles.clone(),
+        within_group: match &r.target.within_group {
+            Some(GroupRef::Name(n)) => n.clone(),
+            Some(GroupRef::Id(id)) => id.to_string(),
+            None => String::new(),
+        },
+        matched: r.matched,
+    }
 }
 
 /// Directory attributes from the API, checked (the same bounds the state machine applies).
@@ -394,7 +479,7 @@ pub fn progress_pb(p: &Progress, shards: u32) -> pb::Progress {
 }
 
 /// A proto alert with its progress.
-pub fn alert_pb(a: &Alert, progress: &Progress) -> pb::Alert {
+pub fn alert_pb(a: &Alert, progress: &Progress, area: Option<&AreaRecord>) -> pb::Alert {
     let (cancelled_at_ms, cancelled_by) = a.cancelled.unwrap_or((0, 0));
     pb::Alert {
         id: a.id,
@@ -421,8 +506,9 @@ pub fn alert_pb(a: &Alert, progress: &Progress) -> pb::Alert {
         progress: Some(progress_pb(progress, a.shards)),
         cancelled_at_ms,
         cancelled_by,
-        group_ids: a.groups.iter().map(|g| g.group).collect(),
+        group_ids: a.groups.iter().map(|g| g.group).filter(|g| area.is_none_or(|r| r.group != *g)).collect(),
         completed_at_ms: a.finished_at_ms.unwrap_or(0),
+        area: area.map(alert_area_pb),
     }
 }
 

@@ -102,8 +102,14 @@ pub const INACTIVE: u8 = 0x2A;
 pub const ALERT_EXCLUDED: u8 = 0x2B;
 /// Groups' directory ids (SCIM Group `externalId`).
 pub const GROUP_DIRECTORY: u8 = 0x2C;
+/// Contacts' places (tenant, contact) → `Vec<Location>`.
+pub const LOCATION: u8 = 0x2D;
+/// The spatial index: (tenant, grid row u16, grid column u16, contact, place u8) → point.
+pub const GEO_CELL: u8 = 0x2E;
 /// Alerts.
 pub const ALERT: u8 = 0x30;
+/// Area targets of alerts (alert) → what was asked and how many it matched.
+pub const ALERT_AREA: u8 = 0x2F;
 /// Idempotency keys.
 pub const IDEMPOTENCY: u8 = 0x31;
 /// Recent alert creation times per tenant.
@@ -205,6 +211,18 @@ impl Key {
     /// Appends a big-endian u64.
     pub fn u64(mut self, v: u64) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a big-endian u16.
+    pub fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a byte.
+    pub fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
         self
     }
 

@@ -136,6 +136,41 @@ impl<'a, T: KvTree> Txn<'a, T> {
         Ok(out.into_iter().take(limit).collect())
     }
 
+    /// Calls `f` with each pair whose key is in `start..end`, in key order, as this
+    /// transaction sees them, without collecting them: for scans of millions of keys (an
+    /// area's cells), which a page in memory would not hold cheaply.
+    pub fn for_each_in(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), EngineError> {
+        let range = (Bound::Included(start.to_vec()), Bound::Excluded(end.to_vec()));
+        let mut pending = self.pending.range(range.clone()).peekable();
+        for kv in self.tree.range(range.0, range.1) {
+            let (k, v) = kv?;
+            // Pending writes before this stored key come first; one on this key replaces it.
+            while let Some((pk, pv)) = pending.next_if(|(pk, _)| pk.as_slice() <= k.as_slice()) {
+                if let Some(pv) = pv {
+                    f(pk, pv);
+                }
+                if pk.as_slice() == k.as_slice() {
+                    break;
+                }
+            }
+            if self.pending.contains_key(&k) {
+                continue;
+            }
+            f(&k, &v);
+        }
+        for (pk, pv) in pending {
+            if let Some(pv) = pv {
+                f(pk, pv);
+            }
+        }
+        Ok(())
+    }
+
     /// Like [`Txn::scan_prefix`] in descending key order, starting before `before` when
     /// given. Reads stored data only: for queries, which write nothing.
     pub fn scan_prefix_rev(

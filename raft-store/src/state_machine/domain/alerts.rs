@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use varsel_domain::alert_spec;
+use varsel_domain::location::AreaTarget;
 use varsel_domain::model::{
     Alert, AlertId, AlertSpec, AlertStatus, Channel, ContactId, Content, GroupRef, GroupSnapshot, Limits,
     StoredTemplate, TenantId,
@@ -12,6 +13,7 @@ use varsel_domain::template::Template;
 
 use super::directory;
 use super::groups::{self, resolve_contact};
+use super::locations;
 use super::{Applied, Ctx, next_id, tenants};
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -137,8 +139,12 @@ fn check_template_content(content: &Content) -> Option<String> {
     None
 }
 
-fn request_hash(spec: &AlertSpec) -> Result<u64, EngineError> {
-    let bytes = encode_unversioned("alert spec", spec)?;
+fn request_hash(spec: &AlertSpec, area: Option<&AreaTarget>) -> Result<u64, EngineError> {
+    let mut bytes = encode_unversioned("alert spec", spec)?;
+    // An alert without areas hashes as it did before areas existed.
+    if let Some(area) = area {
+        bytes.extend(encode_unversioned("area target", area)?);
+    }
     let mut h = crc32fast::Hasher::new();
     h.update(&bytes);
     Ok(u64::from(h.finalize()) << 32 | bytes.len() as u64 & 0xffff_ffff)
@@ -150,9 +156,10 @@ pub(super) fn create<T: KvTree>(
     actor: &Caller,
     spec: &AlertSpec,
     trace: Option<&str>,
+    area: Option<&AreaTarget>,
 ) -> Result<Applied, EngineError> {
     let tenant = actor.tenant;
-    let hash = request_hash(spec)?;
+    let hash = request_hash(spec, area)?;
     let idem_key = Key::new(IDEMPOTENCY).u64(tenant).tail(&spec.idempotency_key).done();
     if let Some(existing) = txn.get_as::<AlertId>("alert id", &idem_key)? {
         return replay(txn, tenant, existing, hash);
@@ -161,7 +168,7 @@ pub(super) fn create<T: KvTree>(
         return Ok(Applied::refused(RefusalCode::NotFound, format!("tenant {tenant} does not exist")));
     };
     let mut checked = spec.clone();
-    if let Err(errors) = alert_spec::validate(&mut checked, &t.limits, ctx.now_ms) {
+    if let Err(errors) = alert_spec::validate_with_area(&mut checked, area, &t.limits, ctx.now_ms) {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Ok(Applied::refused(RefusalCode::InvalidArgument, all.join("; ")));
     }
@@ -172,16 +179,39 @@ pub(super) fn create<T: KvTree>(
         Ok(t) => t,
         Err(m) => return Ok(Applied::refused(RefusalCode::NotFound, m)),
     };
+    // Who is inside the areas now (inactive contacts left out), before anything is written.
+    let inside = match area.filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => match area_recipients(txn, tenant, a)? {
+            Ok(found) => Some((a, found)),
+            Err(refusal) => return Ok(refusal),
+        },
+    };
     // Inactive contacts (SCIM `active: false`) are no recipients: out of the direct targets
     // here, out of the groups' members by the list kept with the alert.
     let excluded = directory::exclude_inactive(txn, tenant, &targets.0, &mut targets.1)?;
     let planned = (targets.0.iter().map(|g| g.member_count).sum::<u64>())
         .saturating_sub(excluded.memberships)
-        + targets.1.len() as u64;
+        + targets.1.len() as u64
+        + inside.as_ref().map_or(0, |(_, found)| found.len() as u64);
     if let Some(m) = check_volume(&t.limits, planned, checked.channels().len() as u64) {
         return Ok(Applied::refused(RefusalCode::ResourceExhausted, m));
     }
+    // The area's recipients become a target group of the alert's own, frozen here.
+    let area_group = match &inside {
+        Some((_, found)) => {
+            let snapshot = locations::freeze(txn, ctx, tenant, found)?;
+            targets.0.push(snapshot);
+            Some(snapshot)
+        }
+        None => None,
+    };
     let mut alert = accept(txn, ctx, actor, checked, targets, planned, hash)?;
+    if let (Some((target, _)), Some(g)) = (&inside, area_group) {
+        let record =
+            locations::AreaRecord { target: (*target).clone(), group: g.group, matched: g.member_count };
+        locations::record(txn, alert.id, &record)?;
+    }
     if !excluded.group_members.is_empty() {
         txn.put_as("excluded contacts", directory::excluded_key(alert.id), &excluded.group_members)?;
     }
@@ -279,6 +309,29 @@ fn resolve_targets<T: KvTree>(
         }
     }
     Ok(Ok((snapshots, contacts)))
+}
+
+/// The contacts an area target reaches, or the refusal: an area that does not parse, a
+/// `within_group` that does not exist, or no one inside without `allow_empty`.
+fn area_recipients<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    target: &AreaTarget,
+) -> Result<Result<Vec<ContactId>, Applied>, EngineError> {
+    let areas = match locations::areas(target) {
+        Ok(a) => a,
+        Err(m) => return Ok(Err(Applied::refused(RefusalCode::InvalidArgument, m))),
+    };
+    let inactive = directory::inactive_set(txn, tenant)?;
+    match locations::resolve(txn, tenant, &areas, target.within_group.as_ref(), &inactive)? {
+        Err(m) => Ok(Err(Applied::refused(RefusalCode::NotFound, m))),
+        Ok(found) if found.is_empty() && !target.allow_empty => Ok(Err(Applied::refused(
+            RefusalCode::InvalidArgument,
+            "targets.areas: no contact has a place inside the area; nothing would be sent \
+             (allow_empty sends the alert to its other targets anyway)",
+        ))),
+        Ok(found) => Ok(Ok(found)),
+    }
 }
 
 fn check_volume(limits: &Limits, planned: u64, channels: u64) -> Option<String> {

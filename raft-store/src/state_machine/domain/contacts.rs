@@ -21,6 +21,15 @@ pub(super) fn ext_key(tenant: TenantId, ext: &str) -> Vec<u8> {
     Key::new(CONTACT_EXT).u64(tenant).tail(ext).done()
 }
 
+/// The contact with an external id.
+pub(super) fn by_external_id<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    ext: &str,
+) -> Result<Option<ContactId>, EngineError> {
+    txn.get_as("contact id", &ext_key(tenant, ext))
+}
+
 fn phone_key(phone: &str, tenant: TenantId, id: ContactId) -> Vec<u8> {
     Key::new(PHONE).str(phone).u64(tenant).u64(id).done()
 }
@@ -252,6 +261,7 @@ pub(super) fn remove<T: KvTree>(
     txn.remove(ext_key(tenant, &contact.external_id));
     txn.remove(contact_key(tenant, id));
     super::directory::forget(txn, tenant, id)?;
+    super::locations::forget(txn, tenant, id)?;
     let total = count(txn, tenant)?.saturating_sub(1);
     txn.put_as("contact count", count_key(tenant), &total)?;
     Ok(ended)

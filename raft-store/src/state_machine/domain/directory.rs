@@ -262,7 +262,10 @@ pub(super) fn forget<T: KvTree>(
 
 /// The tenant's inactive contacts, sorted: one prefix scan, bounded by
 /// [`INACTIVE_PER_TENANT_MAX`].
-fn inactive_set<T: KvTree>(txn: &Txn<'_, T>, tenant: TenantId) -> Result<Vec<ContactId>, EngineError> {
+pub(crate) fn inactive_set<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+) -> Result<Vec<ContactId>, EngineError> {
     let prefix = Key::new(INACTIVE).u64(tenant).done();
     let limit = usize::try_from(INACTIVE_PER_TENANT_MAX).unwrap_or(usize::MAX);
     Ok(txn.scan_prefix(&prefix, None, limit)?.iter().filter_map(|(k, _)| u64_at(k, prefix.len())).collect())

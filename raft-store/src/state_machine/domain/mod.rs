@@ -17,6 +17,7 @@ mod erase;
 pub mod export;
 mod groups;
 mod idempotency;
+pub mod locations;
 pub mod query;
 mod reach;
 pub mod sync;
@@ -169,7 +170,7 @@ fn run_op<T: KvTree>(
             groups::change_members(txn, ctx, actor.tenant, *group, add, remove)?
         }
         Op::PutTemplate { name, content } => alerts::put_template(txn, ctx, actor.tenant, name, content)?,
-        Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref())?,
+        Op::CreateAlert { spec, trace } => alerts::create(txn, ctx, &actor, spec, trace.as_deref(), None)?,
         Op::CancelAlert { id, .. } => alerts::cancel(txn, ctx, &actor, *id)?,
         Op::ResumeAlert { id } => alerts::resume(txn, &actor, *id)?,
         Op::SetRetention { tenant, retention } => tenants::set_retention(txn, *tenant, retention)?,
@@ -198,7 +199,48 @@ fn run_op<T: KvTree>(
         Op::UpdateGroup { id, name, directory_id } => {
             directory::update_group(txn, actor.tenant, *id, name, directory_id.as_deref())?
         }
+        Op::WithLocations { op, locations } => with_locations(txn, ctx, &actor, op, locations)?,
+        Op::CreateAreaAlert { spec, trace, area } => {
+            alerts::create(txn, ctx, &actor, spec, trace.as_deref(), Some(area))?
+        }
     })
+}
+
+/// Applies an upsert, then replaces the places of the contacts named. A contact the upsert did
+/// not write (a rejected row) keeps its places.
+fn with_locations<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    ctx: Ctx,
+    actor: &Caller,
+    op: &Op,
+    locations: &[(String, Vec<varsel_domain::location::Location>)],
+) -> Result<Applied, EngineError> {
+    if !matches!(op, Op::UpsertContacts { .. } | Op::UpsertContactDirectory { .. }) {
+        let m = format!("locations go with a contact upsert, not with {}", op.name());
+        return Ok(Applied::refused(RefusalCode::InvalidArgument, m));
+    }
+    let applied = run_op(txn, ctx, actor, op)?;
+    if matches!(applied.reply, DomainReply::Refused(_)) {
+        return Ok(applied);
+    }
+    // Rows of a batch the rules refused (a limit) keep their contact's places as they were.
+    let refused: std::collections::BTreeSet<&str> = match (op, &applied.reply) {
+        (Op::UpsertContacts { contacts }, DomainReply::Upserted(u)) => u
+            .refused
+            .iter()
+            .filter_map(|(i, _)| contacts.get(*i as usize).map(|c| c.external_id.as_str()))
+            .collect(),
+        _ => Default::default(),
+    };
+    for (external_id, places) in locations.iter().filter(|(e, _)| !refused.contains(e.as_str())) {
+        if let Err(e) = varsel_domain::location::check_locations(places) {
+            return Ok(Applied::refused(RefusalCode::InvalidArgument, format!("{external_id}: {e}")));
+        }
+        if let Some(contact) = contacts::by_external_id(txn, actor.tenant, external_id)? {
+            locations::set(txn, actor.tenant, contact, places)?;
+        }
+    }
+    Ok(applied)
 }
 
 /// Checks the actor against the stored credential and the operation's need. `Some` is a

@@ -108,6 +108,15 @@ pub fn contact_record<T: KvTree>(
     contacts::get(txn, tenant, id)
 }
 
+/// A contact's places (area alerts).
+pub fn locations<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    contact: ContactId,
+) -> Result<Vec<varsel_domain::location::Location>, EngineError> {
+    super::locations::get(txn, tenant, contact)
+}
+
 /// A contact's id by external id.
 pub fn contact_id<T: KvTree>(
     txn: &Txn<'_, T>,

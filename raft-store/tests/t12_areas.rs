@@ -1,0 +1,356 @@
+//! Goal: area targets in the state machine: the spatial index finds exactly the contacts with
+//! a place inside (checked against a scan of every place), recipients are frozen when the alert
+//! is accepted whatever places change later, every node decides alike, `within_group`
+//! intersects, an empty area is refused unless allowed, bad areas name the target, and a
+//! deleted contact leaves the index.
+//!
+//! Method: apply log entries directly to stores (no cluster), as `t04_domain_rules` does.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload, LogId};
+use varsel_domain::location::{AreaTarget, Location};
+use varsel_domain::model::{
+    AlertSpec, Channel, ChannelContent, ContactInput, Content, GroupRef, Limits, Priority, Role,
+};
+use varsel_geo::{Area, Circle, Point, Polygon};
+use varsel_raft_store::engine::MemTree;
+use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op, RefusalCode};
+use varsel_raft_store::state_machine::domain::{locations, query};
+use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, StateReader, Store};
+
+struct Node {
+    reader: StateReader<MemTree>,
+    sm: StateMachine<MemEngine>,
+    _store: Store<MemEngine>,
+    _dir: tempfile::TempDir,
+}
+
+/// Two stores fed the same entries: what one decides, the other must too.
+struct Pair {
+    nodes: [Node; 2],
+    index: u64,
+    now_ms: u64,
+}
+
+impl Pair {
+    async fn new() -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..2 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
+            nodes.push(Node {
+                reader: store.state.reader(),
+                sm: store.state.clone(),
+                _store: store,
+                _dir: dir,
+            });
+        }
+        let [a, b] = <[Node; 2]>::try_from(nodes).ok().unwrap();
+        Self { nodes: [a, b], index: 0, now_ms: 1_800_000_000_000 }
+    }
+
+    /// Applies `op` on both stores; the replies must be equal.
+    async fn apply(&mut self, actor: Caller, op: Op) -> DomainReply {
+        self.index += 1;
+        self.now_ms += 10;
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+            payload: EntryPayload::Normal(Command {
+                issued_at_ms: self.now_ms,
+                lease_at_ms: self.now_ms,
+                request: Request::Domain(Box::new(DomainRequest { actor, op })),
+            }),
+        };
+        let mut replies = Vec::new();
+        for n in &mut self.nodes {
+            match n.sm.apply([entry.clone()]).await.unwrap().pop() {
+                Some(Response::Domain(r)) => replies.push(r),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            format!("{:?}", replies[0]),
+            format!("{:?}", replies[1]),
+            "the stores answered differently"
+        );
+        replies.pop().unwrap()
+    }
+
+    fn txn(&self) -> varsel_raft_store::state_machine::Txn<'_, MemTree> {
+        self.nodes[0].reader.read_txn()
+    }
+
+    async fn tenant(&mut self) -> Caller {
+        let limits = Limits { max_alerts_per_minute: 100, ..Limits::default() };
+        let op = Op::CreateTenant { name: "kommune".into(), limits, idempotency_key: String::new() };
+        let DomainReply::Tenant(t) = self.apply(Caller::SUPERADMIN, op).await else { panic!() };
+        let op = Op::CreateCredential {
+            tenant: t.id,
+            name: "ops".into(),
+            role: Role::Operator,
+            secret_hash: [1; 32],
+            idempotency_key: String::new(),
+        };
+        let DomainReply::Credential(c) = self.apply(Caller::SUPERADMIN, op).await else { panic!() };
+        Caller { tenant: t.id, credential: c.id, role: Role::Operator }
+    }
+
+    /// Upserts contacts with their places in one entry.
+    async fn place(&mut self, actor: Caller, people: Vec<(ContactInput, Vec<Location>)>) {
+        let locations = people.iter().map(|(c, l)| (c.external_id.clone(), l.clone())).collect();
+        let contacts = people.into_iter().map(|(c, _)| c).collect();
+        let op = Op::WithLocations { op: Box::new(Op::UpsertContacts { contacts }), locations };
+        let r = self.apply(actor, op).await;
+        assert!(matches!(r, DomainReply::Upserted(ref u) if u.refused.is_empty()), "{r:?}");
+    }
+}
+
+fn spec(key: &str, groups: &[&str]) -> AlertSpec {
+    let variant =
+        ChannelContent { sms_text: Some("Gasslekkasje: hold dere inne".into()), ..Default::default() };
+    AlertSpec {
+        idempotency_key: key.into(),
+        title: "Gass".into(),
+        priority: Priority::Crisis,
+        content: Content {
+            default_language: "nb".into(),
+            variants: BTreeMap::from([("nb".into(), variant)]),
+        },
+        variables: BTreeMap::new(),
+        groups: groups.iter().map(|g| GroupRef::Name((*g).into())).collect(),
+        contacts: vec![],
+        policy: vec![],
+        send_at_ms: None,
+        expires_at_ms: None,
+    }
+}
+
+fn place(name: &str, lat_e7: i32, lon_e7: i32) -> Location {
+    Location::new(name, lat_e7, lon_e7, None).unwrap()
+}
+
+/// 900 people on a 30 x 30 grid around Oslo, 0.005° apart (so several share a grid cell
+/// and rows of them sit exactly on the test polygon's edges); every third also has a place
+/// `work` 0.1° east. Those with even numbers are in the group `staff`; every fifth has only
+/// an e-mail address.
+fn people() -> Vec<(ContactInput, Vec<Location>)> {
+    let mut out = Vec::new();
+    for i in 0..30 {
+        for j in 0..30 {
+            let n = i * 30 + j;
+            let (lat, lon) = (598_500_000 + i * 50_000, 106_000_000 + j * 50_000);
+            let mut places = vec![place("home", lat, lon)];
+            if n % 3 == 0 {
+                places.push(place("work", lat, lon + 1_000_000));
+            }
+            let mut c = ContactInput { external_id: format!("p{n}"), ..Default::default() };
+            if n % 5 == 0 {
+                c.email = Some(format!("p{n}@example.org"));
+            } else {
+                c.phone = Some(format!("+4791{n:06}"));
+            }
+            if n % 2 == 0 {
+                c.groups = vec!["staff".into()];
+            }
+            out.push((c, places));
+        }
+    }
+    out
+}
+
+/// Who has a place inside, by testing every place (no index).
+fn expected(people: &[(ContactInput, Vec<Location>)], areas: &[Area]) -> BTreeSet<String> {
+    people
+        .iter()
+        .filter(|(_, places)| {
+            places.iter().any(|l| {
+                let p = Point::new(l.lat_e7, l.lon_e7).unwrap();
+                areas.iter().any(|a| a.contains(p))
+            })
+        })
+        .map(|(c, _)| c.external_id.clone())
+        .collect()
+}
+
+/// A concave (L-shaped) polygon whose edges run through rows and columns of the grid.
+const L_SHAPE: &str = "59.86,10.61 59.92,10.61 59.92,10.65 59.89,10.65 59.89,10.70 59.86,10.70 59.86,10.61";
+
+fn recipients(
+    pair: &Pair,
+    tenant: u64,
+    alert: u64,
+    people: &[(ContactInput, Vec<Location>)],
+) -> BTreeSet<String> {
+    let txn = pair.txn();
+    let a = query::alert(&txn, tenant, alert).unwrap().unwrap();
+    people
+        .iter()
+        .filter(|(c, _)| {
+            let id = query::contact_id(&txn, tenant, &c.external_id).unwrap().unwrap();
+            query::is_recipient(&txn, &a, id).unwrap()
+        })
+        .map(|(c, _)| c.external_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_area_reaches_exactly_those_inside_and_stays_frozen() {
+    let mut pair = Pair::new().await;
+    let ops = pair.tenant().await;
+    let people = people();
+    pair.place(ops, people.clone()).await;
+
+    let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
+    let want = expected(&people, &[Area::Polygon(Polygon::parse(L_SHAPE).unwrap())]);
+    assert!(want.len() > 100 && want.len() < 600, "the polygon should split the grid: {}", want.len());
+    let reach = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap();
+    assert_eq!(reach.in_areas, want.len() as u64);
+
+    let op = Op::CreateAreaAlert { spec: spec("a1", &[]), trace: None, area: area.clone() };
+    let DomainReply::Alert { alert, .. } = pair.apply(ops, op).await else { panic!("not accepted") };
+    assert_eq!(alert.recipients_planned, want.len() as u64);
+    assert_eq!(recipients(&pair, ops.tenant, alert.id, &people), want);
+    let record = locations::area_of(&pair.txn(), alert.id).unwrap().unwrap();
+    assert_eq!((record.matched, &record.target), (want.len() as u64, &area));
+    // The alert's own group is no group of the tenant's.
+    assert!(query::groups(&pair.txn(), ops.tenant).unwrap().iter().all(|g| g.id != record.group));
+
+    // Someone inside moves away, someone outside moves in: the accepted alert keeps its
+    // recipients; a new one sees the move.
+    let inside = want.iter().next().unwrap().clone();
+    let outside = people.iter().map(|(c, _)| &c.external_id).find(|e| !want.contains(*e)).unwrap().clone();
+    let moved = |ext: &str, l: Location| {
+        let mut c = people.iter().find(|(c, _)| c.external_id == ext).unwrap().0.clone();
+        c.groups.clear();
+        (c, vec![l])
+    };
+    pair.place(
+        ops,
+        vec![moved(&inside, place("home", 0, 0)), moved(&outside, place("home", 598_800_000, 106_200_000))],
+    )
+    .await;
+    assert_eq!(recipients(&pair, ops.tenant, alert.id, &people), want);
+    let op = Op::CreateAreaAlert { spec: spec("a2", &[]), trace: None, area };
+    let DomainReply::Alert { alert: second, .. } = pair.apply(ops, op).await else { panic!() };
+    let now = recipients(&pair, ops.tenant, second.id, &people);
+    assert!(!now.contains(&inside) && now.contains(&outside));
+    assert_eq!(now.len(), want.len());
+
+    // Both stores hold the same state, byte for byte.
+    let digests: Vec<_> = pair.nodes.iter().map(|n| n.reader.digest().unwrap()).collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[tokio::test]
+async fn circles_groups_and_channels() {
+    let mut pair = Pair::new().await;
+    let ops = pair.tenant().await;
+    let people = people();
+    pair.place(ops, people.clone()).await;
+    let circle = "59.90,10.68 3";
+    let areas = [Area::Circle(Circle::parse(circle).unwrap())];
+    let inside = expected(&people, &areas);
+    let staff: BTreeSet<String> =
+        people.iter().filter(|(c, _)| !c.groups.is_empty()).map(|(c, _)| c.external_id.clone()).collect();
+    let both: BTreeSet<String> = inside.intersection(&staff).cloned().collect();
+    assert!(!both.is_empty() && both.len() < inside.len());
+
+    // Only staff inside the circle.
+    let area = AreaTarget {
+        circles: vec![circle.into()],
+        within_group: Some(GroupRef::Name("staff".into())),
+        ..Default::default()
+    };
+    let reach = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap();
+    assert_eq!((reach.contacts, reach.in_areas), (both.len() as u64, both.len() as u64));
+    let by_email = people.iter().filter(|(c, _)| both.contains(&c.external_id) && c.email.is_some()).count();
+    assert_eq!(reach.per_channel[2], by_email as u64, "e-mail");
+    assert_eq!(reach.per_channel[0], (both.len() - by_email) as u64, "sms");
+    assert_eq!(Channel::ALL[0], Channel::Sms);
+    let op = Op::CreateAreaAlert { spec: spec("c1", &[]), trace: None, area };
+    let DomainReply::Alert { alert, .. } = pair.apply(ops, op).await else { panic!() };
+    assert_eq!(recipients(&pair, ops.tenant, alert.id, &people), both);
+
+    // A group and an area together: the union, each person once in the preview.
+    let area = AreaTarget { circles: vec![circle.into()], ..Default::default() };
+    let reach = locations::reach(&pair.txn(), ops.tenant, &[GroupRef::Name("staff".into())], &[], &area)
+        .unwrap()
+        .unwrap();
+    assert_eq!(reach.contacts, inside.union(&staff).count() as u64);
+}
+
+#[tokio::test]
+async fn empty_and_bad_areas_are_refused_with_the_target_named() {
+    let mut pair = Pair::new().await;
+    let ops = pair.tenant().await;
+    pair.place(ops, people()).await;
+    let sea = AreaTarget { circles: vec!["70.0,-10.0 5".into()], ..Default::default() };
+
+    let op = Op::CreateAreaAlert { spec: spec("e1", &[]), trace: None, area: sea.clone() };
+    let DomainReply::Refused(r) = pair.apply(ops, op).await else { panic!("an empty area was accepted") };
+    assert_eq!(r.code, RefusalCode::InvalidArgument);
+    assert!(r.message.contains("targets.areas") && r.message.contains("allow_empty"), "{}", r.message);
+
+    // Allowed empty, with a group besides: sent to the group.
+    let area = AreaTarget { allow_empty: true, ..sea };
+    let op = Op::CreateAreaAlert { spec: spec("e2", &["staff"]), trace: None, area };
+    let DomainReply::Alert { alert, .. } = pair.apply(ops, op).await else { panic!() };
+    assert_eq!(alert.recipients_planned, 450);
+
+    let cases = [
+        (
+            AreaTarget { polygons: vec!["10,170 10,-170 20,-170 10,170".into()], ..Default::default() },
+            "targets.area_polygons[0]",
+            "antimeridian",
+        ),
+        (
+            AreaTarget { circles: vec!["59.9,10.7".into()], ..Default::default() },
+            "targets.area_circles[0]",
+            "",
+        ),
+        (
+            AreaTarget {
+                circles: vec!["59.9,10.7 2".into()],
+                within_group: Some(GroupRef::Name("nobody".into())),
+                ..Default::default()
+            },
+            "targets.within_group",
+            "does not exist",
+        ),
+    ];
+    for (i, (area, field, words)) in cases.into_iter().enumerate() {
+        let op = Op::CreateAreaAlert { spec: spec(&format!("bad{i}"), &[]), trace: None, area };
+        let DomainReply::Refused(r) = pair.apply(ops, op).await else { panic!("case {i} was accepted") };
+        assert!(r.message.contains(field) && r.message.contains(words), "case {i}: {}", r.message);
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_contact_leaves_the_index() {
+    let mut pair = Pair::new().await;
+    let ops = pair.tenant().await;
+    let people = people();
+    pair.place(ops, people.clone()).await;
+    let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
+    let before = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap().in_areas;
+    let want = expected(&people, &[Area::Polygon(Polygon::parse(L_SHAPE).unwrap())]);
+    let gone = want.iter().next().unwrap();
+    let id = query::contact_id(&pair.txn(), ops.tenant, gone).unwrap().unwrap();
+    let r = pair.apply(ops, Op::DeleteContact { id, idempotency_key: String::new() }).await;
+    assert!(!matches!(r, DomainReply::Refused(_)), "{r:?}");
+    let after = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap().in_areas;
+    assert_eq!(after, before - 1);
+    assert!(query::locations(&pair.txn(), ops.tenant, id).unwrap().is_empty());
+    // Erasure too: no place of the erased person is left.
+    let other = want.iter().nth(1).unwrap();
+    let id = query::contact_id(&pair.txn(), ops.tenant, other).unwrap().unwrap();
+    let r = pair.apply(ops, Op::EraseContact { id }).await;
+    assert!(!matches!(r, DomainReply::Refused(_)), "{r:?}");
+    assert_eq!(
+        locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap().in_areas,
+        before - 2
+    );
+}
