@@ -84,20 +84,24 @@ impl Fixture {
             let push = format!("\"{{\"\"endpoint\"\":\"\"https://push.example/{i}\"\"}}\"");
             csv.push_str(&format!("{group}-{i},Person {i},+4741{i:06},p{i}@example.no,{push},{group}\n"));
         }
+        let report = self.import_csv(&csv).await;
+        assert_eq!(report.created + report.updated, n as u64, "{:?}", report.rejected.first());
+    }
+
+    /// Imports a contacts file through node 1, in chunks as the CLI sends it.
+    pub async fn import_csv(&self, csv: &str) -> varsel_proto::api::ImportReport {
         let chunks: Vec<ImportChunk> = csv
             .as_bytes()
             .chunks(256 * 1024)
             .map(|d| ImportChunk { data: d.to_vec(), filename: String::new(), ..Default::default() })
             .collect();
-        let report = self
-            .c
+        self.c
             .api(1)
             .contacts
             .import_contacts(authed(&self.token, stream::iter(chunks)))
             .await
-            .unwrap_or_else(|e| panic!("import of {n} contacts through node 1: {e:?}"))
-            .into_inner();
-        assert_eq!(report.created + report.updated, n as u64, "{:?}", report.rejected.first());
+            .unwrap_or_else(|e| panic!("import through node 1: {e:?}"))
+            .into_inner()
     }
 
     /// Creates an alert to `group` with the given policy; returns it.

@@ -24,3 +24,4 @@ mod t15_retention;
 mod t16_webhooks;
 mod t17_list_sync;
 mod t18_inactive;
+mod t19_areas;
