@@ -184,9 +184,10 @@ pub struct TargetArgs {
     /// Everyone with a place inside a circle, CAP syntax "lat,lon radius_km" (repeatable).
     #[arg(long = "area-circle")]
     pub area_circles: Vec<String>,
-    /// Only the members of this group (by name) among those inside the areas.
-    #[arg(long)]
-    pub within_group: Option<String>,
+    /// Only the members of this group (by name) among those inside the areas (repeatable:
+    /// members of any of them).
+    #[arg(long = "within-group")]
+    pub within_groups: Vec<String>,
     /// Send even when no one has a place inside the areas (otherwise refused).
     #[arg(long)]
     pub allow_empty: bool,
@@ -210,7 +211,7 @@ impl TargetArgs {
             contact_external_ids: self.external_ids.clone(),
             area_polygons: self.area_polygons.clone(),
             area_circles: self.area_circles.clone(),
-            within_group: self.within_group.clone().unwrap_or_default(),
+            within_groups: self.within_groups.clone(),
             allow_empty_area: self.allow_empty,
             ..Default::default()
         };

@@ -308,9 +308,9 @@ fn check_targets(spec: &AlertSpec, area: Option<&AreaTarget>, errors: &mut Valid
             format!("at most {TARGET_AREAS_MAX} polygons and circles"),
         ));
     }
-    if area.is_some_and(|a| a.within_group.is_some()) && areas == 0 {
+    if area.is_some_and(|a| !a.within_groups.is_empty()) && areas == 0 {
         errors.push(err(
-            "targets.within_group",
+            "targets.within_groups",
             Rule::Value,
             "restricts an area; name an area polygon or circle",
         ));

@@ -41,8 +41,9 @@ pub struct AreaTarget {
     pub polygons: Vec<String>,
     /// Circles, CAP syntax: `lat,lon radius_km`.
     pub circles: Vec<String>,
-    /// Only contacts that are members of this group now (the intersection).
-    pub within_group: Option<GroupRef>,
+    /// When not empty: only contacts that are members of one of these groups now (the
+    /// intersection of the areas with the groups' union).
+    pub within_groups: Vec<GroupRef>,
     /// Accept the alert even when no contact is inside.
     pub allow_empty: bool,
 }

@@ -460,7 +460,7 @@ fn area_target() -> AreaTarget {
     AreaTarget {
         polygons: vec!["59.90,10.70 59.95,10.70 59.95,10.80 59.90,10.80 59.90,10.70".into()],
         circles: vec!["60.39,5.32 2.5".into()],
-        within_group: Some(GroupRef::Name("on-call".into())),
+        within_groups: vec![GroupRef::Name("on-call".into()), GroupRef::Id(5)],
         allow_empty: true,
     }
 }

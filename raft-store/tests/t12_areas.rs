@@ -1,6 +1,6 @@
 //! Goal: area targets in the state machine: the spatial index finds exactly the contacts with
 //! a place inside (checked against a scan of every place), recipients are frozen when the alert
-//! is accepted whatever places change later, every node decides alike, `within_group`
+//! is accepted whatever places change later, every node decides alike, `within_groups`
 //! intersects, an empty area is refused unless allowed, bad areas name the target, and a
 //! deleted contact leaves the index.
 //!
@@ -261,7 +261,7 @@ async fn circles_groups_and_channels() {
     // Only staff inside the circle.
     let area = AreaTarget {
         circles: vec![circle.into()],
-        within_group: Some(GroupRef::Name("staff".into())),
+        within_groups: vec![GroupRef::Name("staff".into())],
         ..Default::default()
     };
     let reach = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap();
@@ -314,10 +314,10 @@ async fn empty_and_bad_areas_are_refused_with_the_target_named() {
         (
             AreaTarget {
                 circles: vec!["59.9,10.7 2".into()],
-                within_group: Some(GroupRef::Name("nobody".into())),
+                within_groups: vec![GroupRef::Name("nobody".into())],
                 ..Default::default()
             },
-            "targets.within_group",
+            "targets.within_groups[0]",
             "does not exist",
         ),
     ];

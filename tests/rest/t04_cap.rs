@@ -99,8 +99,9 @@ async fn post_cap(c: &TestCluster, via: u64, token: &str, xml: &str) -> HttpResp
     c.rest(via, "POST", "/api/v1/cap", Some(token), &[("Content-Type", "application/cap+xml")], xml).await
 }
 
-/// Goal: CAP 1.2 in and out over REST. A message becomes an alert to the groups its route
-/// names, one language variant per info, priority from urgency and severity; a repost is the
+/// Goal: CAP 1.2 in and out over REST. A message becomes an alert to the members of the
+/// groups its route names who live inside its areas' polygons and circles, one language
+/// variant per info, priority from urgency and severity; a repost is the
 /// same alert; Cancel and Update act on the alert they reference; Exercise reaches only the
 /// exercise group; Test is stored, not sent; bad CAP is refused naming the element and rule;
 /// the alert's CAP document validates against the OASIS XSD, and the feed lists it.
@@ -115,7 +116,8 @@ async fn cap_in_and_out() {
     let creds = format!("/api/v1/tenants/{}/credentials", tenant["tenant"]["id"]);
     let admin = c.rest(1, "POST", &creds, Some(&sa), &[], r#"{"name":"a","role":"admin"}"#).await.json();
     let admin = admin["token"].as_str().unwrap().to_string();
-    let csv = "external_id,phone,language,groups\r\na1,+4791100001,nb,alle\r\na2,+4791100002,en,alle\r\na3,+4791100003,nb,alle;ovelse\r\n";
+    // a1 and a3 live at Bryggen, inside the messages' area; a2 lives in Oslo.
+    let csv = "external_id,phone,language,groups,lat,lon\r\na1,+4791100001,nb,alle,60.396,5.323\r\na2,+4791100002,en,alle,59.91,10.75\r\na3,+4791100003,nb,alle;ovelse,60.3975,5.324\r\n";
     let import = c.rest(1, "POST", "/api/v1/contacts/import", Some(&admin), &[], csv).await;
     assert_eq!(import.json()["created"], 3, "{}", import.body);
 
@@ -143,7 +145,13 @@ async fn cap_in_and_out() {
         (Some("sent"), Some("crisis")),
         "{sent}"
     );
-    assert_eq!(alert["recipients_planned"], 3, "{sent}");
+    // The message's area narrows the route's group to those living inside it.
+    assert_eq!(
+        (alert["recipients_planned"].as_u64(), alert["area"]["matched"].as_u64()),
+        (Some(2), Some(2)),
+        "{sent}"
+    );
+    assert_eq!(alert["area"]["within_groups"], serde_json::json!(["alle"]), "{sent}");
     assert_eq!(
         alert["content"]["variants"]["en"]["sms_text"], "Flooding in central Bergen\nKeep away from Bryggen.",
         "{sent}"

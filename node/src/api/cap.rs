@@ -44,6 +44,27 @@ pub struct Cap {
     alerts: Alerts,
 }
 
+/// Who a public CAP message goes to: the route's groups; when its `area`s carry polygons or
+/// circles, only the members of those groups with a place inside them. A message whose areas
+/// hold no registered person is still accepted (and shows 0 matched), since a warning that was
+/// issued must not be refused for having no one to reach here.
+fn targets(cap: &CapAlert, groups: &[String]) -> pb::Targets {
+    let areas = cap.infos.iter().flat_map(|i| &i.areas);
+    let area_polygons: Vec<String> =
+        areas.clone().flat_map(|a| &a.polygons).map(ToString::to_string).collect();
+    let area_circles: Vec<String> = areas.flat_map(|a| &a.circles).map(ToString::to_string).collect();
+    if area_polygons.is_empty() && area_circles.is_empty() {
+        return pb::Targets { group_names: groups.to_vec(), ..Default::default() };
+    }
+    pb::Targets {
+        area_polygons,
+        area_circles,
+        within_groups: groups.to_vec(),
+        allow_empty_area: true,
+        ..Default::default()
+    }
+}
+
 impl Cap {
     /// A service on `ctx`.
     pub fn new(ctx: ApiContext) -> Self {
@@ -257,7 +278,7 @@ impl Cap {
             title: title(cap)?,
             priority: priority_pb(cap.priority()),
             content: Some(content(cap, segments)?),
-            targets: Some(pb::Targets { group_names: groups.clone(), ..Default::default() }),
+            targets: Some(targets(cap, &groups)),
             send_at_ms,
             expires_at_ms,
             ..Default::default()

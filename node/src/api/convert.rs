@@ -253,8 +253,11 @@ pub fn locations_input(ls: &[pb::Location]) -> Result<Vec<Location>, ApiError> {
 /// uses; errors name `targets.area_polygons[i]` or `targets.area_circles[i]`.
 pub fn area_input(t: Option<&pb::Targets>) -> Result<Option<AreaTarget>, ApiError> {
     let Some(t) = t else { return Ok(None) };
-    let within = t.within_group.trim();
-    if t.area_polygons.is_empty() && t.area_circles.is_empty() && within.is_empty() && !t.allow_empty_area {
+    if t.area_polygons.is_empty()
+        && t.area_circles.is_empty()
+        && t.within_groups.is_empty()
+        && !t.allow_empty_area
+    {
         return Ok(None);
     }
     let mut errors = ValidationErrors::new();
@@ -280,7 +283,7 @@ pub fn area_input(t: Option<&pb::Targets>) -> Result<Option<AreaTarget>, ApiErro
     Ok(Some(AreaTarget {
         polygons: t.area_polygons.iter().map(|p| p.trim().to_string()).collect(),
         circles: t.area_circles.iter().map(|c| c.trim().to_string()).collect(),
-        within_group: (!within.is_empty()).then(|| GroupRef::Name(within.to_string())),
+        within_groups: t.within_groups.iter().map(|g| GroupRef::Name(g.trim().to_string())).collect(),
         allow_empty: t.allow_empty_area,
     }))
 }
@@ -290,11 +293,15 @@ pub fn alert_area_pb(r: &AreaRecord) -> pb::AlertArea {
     pb::AlertArea {
         polygons: r.target.polygons.clone(),
         circles: r.target.circles.clone(),
-        within_group: match &r.target.within_group {
-            Some(GroupRef::Name(n)) => n.clone(),
-            Some(GroupRef::Id(id)) => id.to_string(),
-            None => String::new(),
-        },
+        within_groups: r
+            .target
+            .within_groups
+            .iter()
+            .map(|g| match g {
+                GroupRef::Name(n) => n.clone(),
+                GroupRef::Id(id) => id.to_string(),
+            })
+            .collect(),
         matched: r.matched,
     }
 }

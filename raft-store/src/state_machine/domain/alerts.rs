@@ -312,7 +312,7 @@ fn resolve_targets<T: KvTree>(
 }
 
 /// The contacts an area target reaches, or the refusal: an area that does not parse, a
-/// `within_group` that does not exist, or no one inside without `allow_empty`.
+/// `within_groups` group that does not exist, or no one inside without `allow_empty`.
 fn area_recipients<T: KvTree>(
     txn: &Txn<'_, T>,
     tenant: TenantId,
@@ -323,7 +323,7 @@ fn area_recipients<T: KvTree>(
         Err(m) => return Ok(Err(Applied::refused(RefusalCode::InvalidArgument, m))),
     };
     let inactive = directory::inactive_set(txn, tenant)?;
-    match locations::resolve(txn, tenant, &areas, target.within_group.as_ref(), &inactive)? {
+    match locations::resolve(txn, tenant, &areas, &target.within_groups, &inactive)? {
         Err(m) => Ok(Err(Applied::refused(RefusalCode::NotFound, m))),
         Ok(found) if found.is_empty() && !target.allow_empty => Ok(Err(Applied::refused(
             RefusalCode::InvalidArgument,

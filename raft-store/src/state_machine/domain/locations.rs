@@ -185,28 +185,36 @@ pub fn inside<T: KvTree>(
     Ok(out)
 }
 
-/// Who an area target reaches: contacts inside, restricted to the current members of
-/// `within` when given, less `inactive` (sorted). `Err` names a group that does not exist.
+/// Who an area target reaches: contacts inside, restricted to the current members of any
+/// group of `within` when it is not empty, less `inactive` (sorted). `Err` names a group that
+/// does not exist.
 pub(crate) fn resolve<T: KvTree>(
     txn: &Txn<'_, T>,
     tenant: TenantId,
     areas: &[Area],
-    within: Option<&GroupRef>,
+    within: &[GroupRef],
     inactive: &[ContactId],
 ) -> Result<Result<Vec<ContactId>, String>, EngineError> {
     let mut found = inside(txn, tenant, areas)?;
-    if let Some(r) = within {
-        let id = match r {
-            GroupRef::Id(id) => Some(*id),
-            GroupRef::Name(n) => groups::by_name(txn, tenant, n)?,
-        };
-        let Some(group) = id.map(|id| groups::get(txn, tenant, id)).transpose()?.flatten() else {
-            return Ok(Err(format!("targets.within_group: group {r:?} does not exist")));
-        };
+    if !within.is_empty() {
+        let mut ids = Vec::with_capacity(within.len());
+        for (i, r) in within.iter().enumerate() {
+            let id = match r {
+                GroupRef::Id(id) => Some(*id),
+                GroupRef::Name(n) => groups::by_name(txn, tenant, n)?,
+            };
+            let Some(group) = id.map(|id| groups::get(txn, tenant, id)).transpose()?.flatten() else {
+                return Ok(Err(format!("targets.within_groups[{i}]: group {r:?} does not exist")));
+            };
+            ids.push(group.id);
+        }
         let mut kept = Vec::with_capacity(found.len());
         for c in found {
-            if txn.get(&Key::new(CONTACT_GROUP).u64(tenant).u64(c).u64(group.id).done())?.is_some() {
-                kept.push(c);
+            for g in &ids {
+                if txn.get(&Key::new(CONTACT_GROUP).u64(tenant).u64(c).u64(*g).done())?.is_some() {
+                    kept.push(c);
+                    break;
+                }
             }
         }
         found = kept;
@@ -278,7 +286,7 @@ pub fn reach<T: KvTree>(
     let in_areas = match areas(area) {
         Err(m) => return Ok(Err(m)),
         Ok(a) if a.is_empty() => Vec::new(),
-        Ok(a) => match resolve(txn, tenant, &a, area.within_group.as_ref(), &inactive)? {
+        Ok(a) => match resolve(txn, tenant, &a, &area.within_groups, &inactive)? {
             Ok(found) => found,
             Err(m) => return Ok(Err(m)),
         },
