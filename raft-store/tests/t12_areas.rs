@@ -354,3 +354,140 @@ async fn a_deleted_contact_leaves_the_index() {
         before - 2
     );
 }
+
+/// Goal: the figures of issue 17 for the state machine: the time to accept an alert whose
+/// polygon holds 1,000,000 of 5,000,000 contacts, against an alert to the same 1,000,000 as a
+/// group, and the index's bytes per contact.
+/// Method: a sled store; contacts on a 2,000-column grid over southern Norway (one place
+/// each), imported in entries of 5,000 with their places; those in the first fifth of the
+/// rows are also in the group `inne`; the polygon is a rectangle round exactly those rows. Each
+/// alert is one entry, timed as it is applied (acceptance is this apply plus one Raft round).
+/// Prints the times (never asserted). `VARSEL_AREA_CONTACTS` sets the total (default
+/// 5,000,000). Slow: `cargo test --release -p varsel-raft-store --test t12_areas -- --ignored
+/// --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a figure: minutes of work; run with --release --ignored --nocapture"]
+async fn area_resolution_figures() {
+    use varsel_raft_store::StorageEngine as _;
+    const COLS: i32 = 2_000;
+    const BATCH: i32 = 5_000;
+    let total: i32 =
+        std::env::var("VARSEL_AREA_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000);
+    let rows = total / COLS;
+    let inside_rows = rows / 5;
+    let (lat0, lat_step, lon0, lon_step) = (580_000_000, 52_000, 50_000_000, 130_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = varsel_raft_store::open_sled(dir.path(), &Default::default()).await.unwrap();
+    let sm = store.state.clone();
+    let reader = store.state.reader();
+    let mut index = 0u64;
+    let mut apply = |op: Op, actor: Caller| {
+        index += 1;
+        let now_ms = 1_800_000_000_000 + index * 10;
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Command {
+                issued_at_ms: now_ms,
+                lease_at_ms: now_ms,
+                request: Request::Domain(Box::new(DomainRequest { actor, op })),
+            }),
+        };
+        let mut sm = sm.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = match sm.apply([entry]).await.unwrap().pop() {
+                Some(Response::Domain(r)) => r,
+                other => panic!("unexpected {other:?}"),
+            };
+            (r, started.elapsed())
+        }
+    };
+    let limits = Limits {
+        max_contacts: total as u64,
+        max_recipients_per_alert: total as u64,
+        max_messages_per_alert: total as u64,
+        ..Limits::default()
+    };
+    let op = Op::CreateTenant { name: "t".into(), limits, idempotency_key: String::new() };
+    let (DomainReply::Tenant(t), _) = apply(op, Caller::SUPERADMIN).await else { panic!() };
+    let op = Op::CreateCredential {
+        tenant: t.id,
+        name: "ops".into(),
+        role: Role::Operator,
+        secret_hash: [1; 32],
+        idempotency_key: String::new(),
+    };
+    let (DomainReply::Credential(c), _) = apply(op, Caller::SUPERADMIN).await else { panic!() };
+    let ops = Caller { tenant: t.id, credential: c.id, role: Role::Operator };
+    let disk_before = store.engine.size_on_disk().unwrap_or(0);
+    let started = std::time::Instant::now();
+    for from in (0..rows * COLS).step_by(BATCH as usize) {
+        let mut contacts = Vec::new();
+        let mut locations = Vec::new();
+        for n in from..from + BATCH {
+            let (r, col) = (n / COLS, n % COLS);
+            let ext = format!("p{n}");
+            let groups = if r < inside_rows { vec!["alle".into(), "inne".into()] } else { vec!["alle".into()] };
+            contacts.push(ContactInput {
+                external_id: ext.clone(),
+                phone: Some(format!("+479{n:07}")),
+                groups,
+                ..Default::default()
+            });
+            locations.push((ext, vec![place("home", lat0 + r * lat_step, lon0 + col * lon_step)]));
+        }
+        let op = Op::WithLocations { op: Box::new(Op::UpsertContacts { contacts }), locations };
+        let (r, _) = apply(op, ops).await;
+        assert!(matches!(r, DomainReply::Upserted(ref u) if u.refused.is_empty()), "{r:?}");
+    }
+    let build = started.elapsed();
+    let _ = store.engine.flush().await;
+    let disk_after = store.engine.size_on_disk().unwrap_or(0);
+    // The index's records: places and cells (keys and values as stored).
+    let txn = reader.read_txn();
+    let mut index_bytes = 0u64;
+    for table in [0x2Du8, 0x2E] {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = txn.scan_prefix(&[table], after.as_deref(), 100_000).unwrap();
+            let Some(last) = page.last().map(|(k, _)| k.clone()) else { break };
+            index_bytes += page.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum::<u64>();
+            after = Some(last);
+        }
+    }
+    drop(txn);
+    let deg = |e7: i32| varsel_domain::location::DegreesE7(e7).to_string();
+    let (lat_lo, lat_hi) = (deg(lat0 - lat_step / 2), deg(lat0 + (inside_rows - 1) * lat_step + lat_step / 2));
+    let (lon_lo, lon_hi) = (deg(lon0 - lon_step / 2), deg(lon0 + (COLS - 1) * lon_step + lon_step / 2));
+    let polygon =
+        format!("{lat_lo},{lon_lo} {lat_hi},{lon_lo} {lat_hi},{lon_hi} {lat_lo},{lon_hi} {lat_lo},{lon_lo}");
+    let want = u64::from((inside_rows * COLS) as u32);
+
+    let started = std::time::Instant::now();
+    let area = AreaTarget { polygons: vec![polygon], ..Default::default() };
+    let reach = locations::reach(&reader.read_txn(), ops.tenant, &[], &[], &area).unwrap().unwrap();
+    let preview = started.elapsed();
+    assert_eq!(reach.in_areas, want);
+    let (r, group_apply) = apply(Op::CreateAlert { spec: spec("group", &["inne"]), trace: None }, ops).await;
+    let DomainReply::Alert { alert, .. } = r else { panic!("{r:?}") };
+    assert_eq!(alert.recipients_planned, want);
+    let op = Op::CreateAreaAlert { spec: spec("area", &[]), trace: None, area };
+    let (r, area_apply) = apply(op, ops).await;
+    let DomainReply::Alert { alert, .. } = r else { panic!("{r:?}") };
+    assert_eq!(alert.recipients_planned, want);
+    eprintln!(
+        "areas: {} contacts with one place each imported in {build:.1?} (entries of {BATCH}); sled grew by {} B \
+         ({} B per contact, all tables)",
+        rows * COLS,
+        disk_after.saturating_sub(disk_before),
+        disk_after.saturating_sub(disk_before) / (rows * COLS) as u64
+    );
+    eprintln!(
+        "areas: index records (places + cells, keys and values) {} B per contact",
+        index_bytes / (rows * COLS) as u64
+    );
+    eprintln!(
+        "areas: {want} inside; preview {preview:.2?}; alert to them as a group applied in {group_apply:.2?}, \
+         as a polygon in {area_apply:.2?}"
+    );
+}
