@@ -138,15 +138,19 @@ fn bad(e: anyhow::Error) -> tonic::Status {
     tonic::Status::internal(e.to_string())
 }
 
-/// A CSV of simulated inhabitants: phone, e-mail, push subscription, mostly Norwegian.
+/// A CSV of simulated inhabitants: phone, e-mail, push subscription, mostly Norwegian, each
+/// living on a 100-column grid over Bergen (60.36-60.42°N, 5.28-5.38°E), so an area alert
+/// (`docs/examples/flood.cap.xml` covers Sentrum) reaches some of them and not the others.
 fn residents_csv(n: usize) -> String {
-    let mut csv = String::with_capacity(n * 150);
-    csv.push_str("external_id,name,phone,email,language,push,groups\n");
+    let mut csv = String::with_capacity(n * 170);
+    csv.push_str("external_id,name,phone,email,language,push,groups,lat,lon\n");
     for i in 0..n {
         let lang = if i % 10 == 0 { "en" } else { "nb" };
         let push = format!("\"{{\"\"endpoint\"\":\"\"https://push.example/{i}\"\"}}\"");
+        let lat = varsel_domain::location::DegreesE7(603_600_000 + (i / 100) as i32 % 100 * 6_000);
+        let lon = varsel_domain::location::DegreesE7(52_800_000 + (i % 100) as i32 * 10_000);
         csv.push_str(&format!(
-            "r{i},Innbygger {i},+4795{i:06},innbygger{i}@example.no,{lang},{push},{DEMO_GROUP}\n"
+            "r{i},Innbygger {i},+4795{i:06},innbygger{i}@example.no,{lang},{push},{DEMO_GROUP},{lat},{lon}\n"
         ));
     }
     csv
@@ -273,6 +277,11 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
         );
         println!(
             "  curl -s {ca}-H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/cap+xml' --data-binary @docs/examples/flood.cap.xml https://{http}/api/v1/cap",
+            dir.join("demo.token").display()
+        );
+        println!("Who an area would reach, before sending (the inhabitants live round Bergen):");
+        println!(
+            "  VARSEL_TOKEN_FILE={} varsel alert preview --area-circle \"60.395,5.325 1\"",
             dir.join("demo.token").display()
         );
     }

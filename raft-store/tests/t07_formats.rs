@@ -44,7 +44,7 @@ use varsel_raft_store::error::EngineError;
 use varsel_raft_store::ops::{Caller, DirectoryAttributes, DomainReply, DomainRequest, Op};
 use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
 use varsel_raft_store::state_machine::domain::directory::DirectoryRecord;
-use varsel_raft_store::state_machine::domain::locations::AreaRecord;
+use varsel_raft_store::state_machine::domain::locations::{AreaGroup, AreaRecord};
 use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
 use varsel_raft_store::state_machine::keys::{self, Key};
 use varsel_raft_store::state_machine::webhooks::NewWebhook;
@@ -597,6 +597,10 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     run("state-geo-point.bin", golden("state-geo-point.bin", "point", &(599_139_000i32, 107_522_000i32)));
     let area = AreaRecord { target: area_target(), group: 88, matched: 1_204 };
     run("state-alert-area.bin", golden("state-alert-area.bin", "area record", &area));
+    let area_group = AreaGroup { added_at: 4_711, len: 1_025, heads: vec![21, 90_000] };
+    run("state-area-group.bin", golden("state-area-group.bin", "area group", &area_group));
+    let chunk: Vec<u64> = vec![21, 22, 300, 4_999_999];
+    run("state-area-chunk.bin", golden("state-area-chunk.bin", "area chunk", &chunk));
     let group =
         Group { id: 5, name: "on-call".into(), member_count: 118, next_seq: 121, created_at_ms: AT_MS + 3 };
     run("state-group.bin", golden("state-group.bin", "group", &group));

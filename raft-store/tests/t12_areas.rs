@@ -427,7 +427,8 @@ async fn area_resolution_figures() {
         for n in from..from + BATCH {
             let (r, col) = (n / COLS, n % COLS);
             let ext = format!("p{n}");
-            let groups = if r < inside_rows { vec!["alle".into(), "inne".into()] } else { vec!["alle".into()] };
+            let groups =
+                if r < inside_rows { vec!["alle".into(), "inne".into()] } else { vec!["alle".into()] };
             contacts.push(ContactInput {
                 external_id: ext.clone(),
                 phone: Some(format!("+479{n:07}")),
@@ -457,7 +458,8 @@ async fn area_resolution_figures() {
     }
     drop(txn);
     let deg = |e7: i32| varsel_domain::location::DegreesE7(e7).to_string();
-    let (lat_lo, lat_hi) = (deg(lat0 - lat_step / 2), deg(lat0 + (inside_rows - 1) * lat_step + lat_step / 2));
+    let (lat_lo, lat_hi) =
+        (deg(lat0 - lat_step / 2), deg(lat0 + (inside_rows - 1) * lat_step + lat_step / 2));
     let (lon_lo, lon_hi) = (deg(lon0 - lon_step / 2), deg(lon0 + (COLS - 1) * lon_step + lon_step / 2));
     let polygon =
         format!("{lat_lo},{lon_lo} {lat_hi},{lon_lo} {lat_hi},{lon_hi} {lat_lo},{lon_hi} {lat_lo},{lon_lo}");

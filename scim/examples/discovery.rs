@@ -17,6 +17,7 @@ fn main() {
         email: Some("bjensen@example.com".into()),
         preferred_language: Some("nb".into()),
         active: true,
+        locations: None,
     };
     let sample_group = ScimGroup {
         id: Some("e9e30dba".into()),

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::group::{GROUP_ENDPOINT, GROUP_RESOURCE_TYPE, GROUP_SCHEMA};
 use crate::list::{COUNT_MAX, list_response};
 use crate::meta::location;
-use crate::user::{USER_ENDPOINT, USER_RESOURCE_TYPE, USER_SCHEMA};
+use crate::user::{LOCATION_SCHEMA, USER_ENDPOINT, USER_RESOURCE_TYPE, USER_SCHEMA};
 
 /// The ServiceProviderConfig schema URI.
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
@@ -80,6 +80,10 @@ fn resource_type_doc(base_url: &str, name: &str, endpoint: &str, schema: &str, d
 /// Every resource type: User (a contact) and Group.
 pub fn resource_type_list(base_url: &str) -> Vec<Value> {
     vec![
+        // The location extension (`LOCATION_SCHEMA`) is described in /Schemas but not listed
+        // as the User type's `schemaExtensions`: scim2-tester 0.5.2 then fills its `decimal`
+        // attributes with text its own model cannot read, and seven of its User checks fail on
+        // its side. Directories map extension attributes by URN anyway (Entra, Okta).
         resource_type_doc(
             base_url,
             USER_RESOURCE_TYPE,
@@ -114,6 +118,12 @@ pub fn schema_list(base_url: &str) -> Vec<Value> {
     [
         (USER_SCHEMA, "User", "User Account", user_attributes()),
         (GROUP_SCHEMA, "Group", "Group", group_attributes()),
+        (
+            LOCATION_SCHEMA,
+            "Location",
+            "Where the person lives or works, for alerts to an area",
+            location_attributes(),
+        ),
         (
             SERVICE_PROVIDER_CONFIG_SCHEMA,
             "ServiceProviderConfig",
@@ -202,6 +212,27 @@ fn multi_value_only(name: &'static str, description: &'static str, value_descrip
     let value = Attr { name: "value", description: value_description, ..STRING };
     Attr { name, kind: "complex", multi_valued: true, description, ..STRING }
         .with("subAttributes", json!([value.json()]))
+}
+
+fn location_attributes() -> Value {
+    let sub = |name: &str, kind: &str, required: bool, description: &str| {
+        json!({
+            "name": name, "type": kind, "multiValued": false, "description": description,
+            "required": required, "caseExact": false, "mutability": "readWrite",
+            "returned": "default", "uniqueness": "none",
+        })
+    };
+    json!([{
+        "name": "locations", "type": "complex", "multiValued": true, "required": false, "caseExact": false,
+        "description": "Named places (at most 8); replaced as a whole when the extension is given, kept when it is absent",
+        "mutability": "readWrite", "returned": "default", "uniqueness": "none",
+        "subAttributes": [
+            sub("name", "string", true, "home, work: unique per user"),
+            sub("latitude", "decimal", true, "WGS 84 degrees north, -90 to 90"),
+            sub("longitude", "decimal", true, "WGS 84 degrees east, -180 to 180"),
+            sub("address", "string", false, "Address text for people"),
+        ],
+    }])
 }
 
 fn user_attributes() -> Value {

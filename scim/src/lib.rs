@@ -65,4 +65,4 @@ pub use filter::Filter;
 pub use group::{GROUP_SCHEMA, ScimGroup};
 pub use meta::Meta;
 pub use read::VALUE_LENGTH_MAX;
-pub use user::{ScimUser, USER_SCHEMA};
+pub use user::{LOCATION_SCHEMA, ScimPlace, ScimUser, USER_SCHEMA};

@@ -37,6 +37,24 @@ use crate::read::{check_schemas, opt_bool, opt_string, primary_value};
 
 /// The core User schema URI.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// Varsel's User extension: the places where a person lives or works, for area alerts.
+pub const LOCATION_SCHEMA: &str = "urn:varsel:params:scim:schemas:extension:location:2.0:User";
+/// Most places one user has (a contact keeps at most 8).
+pub const LOCATIONS_MAX: usize = 8;
+
+/// A place of the location extension: `{"name", "latitude", "longitude", "address"}`,
+/// WGS 84 degrees (the node checks ranges and names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimPlace {
+    /// `home`, `work`: unique per user.
+    pub name: String,
+    /// Degrees north, -90 to 90.
+    pub latitude: serde_json::Number,
+    /// Degrees east, -180 to 180.
+    pub longitude: serde_json::Number,
+    /// Address text for people.
+    pub address: Option<String>,
+}
 /// The resource type name of Users.
 pub const USER_RESOURCE_TYPE: &str = "User";
 /// The endpoint of Users under the base URL.
@@ -61,12 +79,33 @@ pub struct ScimUser {
     pub preferred_language: Option<String>,
     /// `active`: false keeps the contact but out of every future alert.
     pub active: bool,
+    /// The location extension's places; `None` when the body has no extension object, which
+    /// leaves the contact's places as they are (directories that do not know the extension
+    /// replace users without it).
+    pub locations: Option<Vec<ScimPlace>>,
 }
 
 /// The SCIM JSON of a user, with `meta` from `meta`.
 pub fn to_resource(user: &ScimUser, meta: &Meta) -> Value {
     let mut r = Map::new();
-    r.insert("schemas".into(), json!([USER_SCHEMA]));
+    let places = user.locations.as_deref().filter(|l| !l.is_empty());
+    r.insert(
+        "schemas".into(),
+        if places.is_some() { json!([USER_SCHEMA, LOCATION_SCHEMA]) } else { json!([USER_SCHEMA]) },
+    );
+    if let Some(places) = places {
+        let list: Vec<Value> = places
+            .iter()
+            .map(|p| {
+                let mut o = json!({"name": p.name, "latitude": p.latitude, "longitude": p.longitude});
+                if let Some(a) = &p.address {
+                    o["address"] = Value::from(a.as_str());
+                }
+                o
+            })
+            .collect();
+        r.insert(LOCATION_SCHEMA.into(), json!({ "locations": list }));
+    }
     if let Some(id) = &user.id {
         r.insert("id".into(), Value::from(id.as_str()));
     }
@@ -110,7 +149,44 @@ pub fn from_resource(body: &Value) -> Result<ScimUser, ScimError> {
         preferred_language: opt_string(body, "preferredLanguage", "preferredLanguage")?
             .filter(|s| !s.trim().is_empty()),
         active: opt_bool(body, "active", "active")?.unwrap_or(true),
+        locations: places(body)?,
     })
+}
+
+/// The location extension's places, if the body carries the extension object.
+fn places(body: &Value) -> Result<Option<Vec<ScimPlace>>, ScimError> {
+    let Some(ext) = attr(body, LOCATION_SCHEMA).filter(|e| !e.is_null()) else { return Ok(None) };
+    let what = |i: usize, a: &str| format!("{LOCATION_SCHEMA}:locations[{i}].{a}");
+    let list = match attr(ext, "locations") {
+        None | Some(Value::Null) => return Ok(Some(Vec::new())),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(ScimError::invalid_value(format!("'{LOCATION_SCHEMA}:locations' must be an array")));
+        }
+    };
+    if list.len() > LOCATIONS_MAX {
+        return Err(ScimError::invalid_value(format!(
+            "'{LOCATION_SCHEMA}:locations' has {} places; at most {LOCATIONS_MAX}",
+            list.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let number = |a: &str| match attr(p, a) {
+            Some(Value::Number(n)) => Ok(n.clone()),
+            _ => Err(ScimError::invalid_value(format!("'{}' is required and must be a number", what(i, a)))),
+        };
+        let name = opt_string(p, "name", &what(i, "name"))?
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ScimError::invalid_value(format!("'{}' is required", what(i, "name"))))?;
+        out.push(ScimPlace {
+            name,
+            latitude: number("latitude")?,
+            longitude: number("longitude")?,
+            address: opt_string(p, "address", &what(i, "address"))?,
+        });
+    }
+    Ok(Some(out))
 }
 
 /// `displayName`, else `name.formatted`, else given and family names joined by a space.

@@ -22,6 +22,12 @@ fn stored_user() -> ScimUser {
         email: Some("kari@kommune.no".into()),
         preferred_language: Some("nb".into()),
         active: true,
+        locations: Some(vec![varsel_scim::ScimPlace {
+            name: "home".into(),
+            latitude: serde_json::Number::from_f64(59.9139).unwrap(),
+            longitude: serde_json::Number::from_f64(10.7522).unwrap(),
+            address: None,
+        }]),
     }
 }
 
@@ -185,4 +191,32 @@ fn tester_add_round_trips() {
     let members = json!([{"value": "u5", "$ref": "https://varsel.example/scim/v2/Users/u5", "type": "User"}]);
     let g = patch_group(&g, json!([{"op": "add", "path": "members", "value": members.clone()}])).unwrap();
     assert_eq!(group::to_resource(&g, &meta())["members"], members);
+}
+
+/// Goal: the location extension is patched like any attribute: replaced by its full path, and
+/// a body without the extension leaves `locations` as `None` (the node then keeps the places).
+/// Method: PATCH a stored user with places.
+#[test]
+fn location_extension_patches() {
+    let u = stored_user();
+    let path = format!("{}:locations", varsel_scim::LOCATION_SCHEMA);
+    let work = json!([{"name": "work", "latitude": 60.39, "longitude": 5.32, "address": "Kaigaten 1"}]);
+    let patched = patch_user(&u, json!([{"op": "replace", "path": path, "value": work}])).unwrap();
+    let places = patched.locations.unwrap();
+    assert_eq!(
+        (places.len(), places[0].name.as_str(), places[0].address.as_deref()),
+        (1, "work", Some("Kaigaten 1"))
+    );
+    assert_eq!(places[0].latitude.as_f64(), Some(60.39));
+    // Other attributes patched: the places ride along unchanged.
+    let patched = patch_user(&u, json!([{"op": "replace", "path": "displayName", "value": "K"}])).unwrap();
+    assert_eq!(patched.locations, u.locations);
+    // A body without the extension: nothing said about places.
+    let bare = user::from_resource(&json!({"schemas": [user::USER_SCHEMA], "userName": "x"})).unwrap();
+    assert_eq!(bare.locations, None);
+    // A place without a latitude is refused, naming it.
+    let bad = json!({"schemas": [user::USER_SCHEMA], "userName": "x",
+        (varsel_scim::LOCATION_SCHEMA): {"locations": [{"name": "home", "longitude": 5.0}]}});
+    let e = user::from_resource(&bad).unwrap_err();
+    assert!(e.detail.contains("locations[0].latitude"), "{}", e.detail);
 }

@@ -20,6 +20,12 @@ fn full_user() -> ScimUser {
         email: Some("bjensen@example.com".into()),
         preferred_language: Some("nb".into()),
         active: false,
+        locations: Some(vec![varsel_scim::ScimPlace {
+            name: "home".into(),
+            latitude: serde_json::Number::from_f64(60.3913).unwrap(),
+            longitude: serde_json::Number::from_f64(5.3221).unwrap(),
+            address: Some("Bryggen 1".into()),
+        }]),
     }
 }
 
@@ -40,7 +46,11 @@ fn user_round_trip() {
 #[test]
 fn user_resource_shape() {
     let r = user::to_resource(&full_user(), &meta(42));
-    assert_eq!(r["schemas"], json!([user::USER_SCHEMA]));
+    assert_eq!(r["schemas"], json!([user::USER_SCHEMA, user::LOCATION_SCHEMA]));
+    assert_eq!(
+        r[user::LOCATION_SCHEMA],
+        json!({"locations": [{"name": "home", "latitude": 60.3913, "longitude": 5.3221, "address": "Bryggen 1"}]})
+    );
     assert_eq!(r["phoneNumbers"], json!([{"value": "+4712345678"}]));
     assert_eq!(r["emails"], json!([{"value": "bjensen@example.com"}]));
     assert_eq!(

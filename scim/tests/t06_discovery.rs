@@ -59,7 +59,7 @@ fn schemas_are_complete() {
     let list = discovery::schemas(BASE);
     let Value::Array(schemas) = &list["Resources"] else { panic!("{list}") };
     let names: Vec<_> = schemas.iter().map(|s| s["name"].as_str().unwrap_or_default()).collect();
-    assert_eq!(names, ["User", "Group", "ServiceProviderConfig", "ResourceType", "Schema"]);
+    assert_eq!(names, ["User", "Group", "Location", "ServiceProviderConfig", "ResourceType", "Schema"]);
     fn check(attrs: &Value, at: &str) {
         let Value::Array(attrs) = attrs else { panic!("{at}: attributes not an array") };
         for a in attrs {

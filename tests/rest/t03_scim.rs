@@ -16,6 +16,7 @@ const TESTER_TIMEOUT: Duration = Duration::from_secs(600);
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const LOCATION: &str = "urn:varsel:params:scim:schemas:extension:location:2.0:User";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// The scim2-tester checks that fail against Varsel, by (resource type, title): each creates
@@ -302,4 +303,43 @@ async fn deactivated_users_get_no_alerts_and_the_protocol_holds() {
     let r = scim(&c, 2, "GET", &format!("/Users/{}", ids[2]), &admin, &[], &Value::Null).await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(planned(&c, &admin, "Brannvakt", "a3").await, 2);
+}
+
+/// Goal: the location extension carries a person's places into area alerts, and a directory
+/// that does not send it (Entra, Okta) leaves them alone.
+/// Method: POST a user with the extension; preview a circle round the place over REST; PUT the
+/// user without the extension; the preview still finds them; PUT with an empty list; gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn places_ride_on_the_location_extension() {
+    let c = TestCluster::start(3, |_| {}).await;
+    let (admin, viewer) = tenant(&c, "steder").await;
+    let mut body = user("kari", "OID-7", "+4791000007");
+    body["schemas"] = json!([USER, LOCATION]);
+    body[LOCATION] = json!({"locations": [{"name": "home", "latitude": 60.3913, "longitude": 5.3221}]});
+    let created = scim(&c, 1, "POST", "/Users", &admin, &[], &body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(created.json()[LOCATION]["locations"][0]["name"], "home", "{}", created.body);
+    let in_circle = || async {
+        let preview = json!({"targets": {"area_circles": ["60.39,5.32 1"]}, "consistency": "linearizable"});
+        let r = c.rest(2, "POST", "/api/v1/alerts/preview", Some(&viewer), &[], &preview.to_string()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["in_areas"].as_u64().unwrap()
+    };
+    assert_eq!(in_circle().await, 1);
+
+    // Entra's PUT knows nothing of places: they stay.
+    let path = format!("/Users/{id}");
+    let r = scim(&c, 3, "PUT", &path, &admin, &[], &user("kari", "OID-7", "+4791000007")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()[LOCATION]["locations"][0]["latitude"], 60.3913, "{}", r.body);
+    assert_eq!(in_circle().await, 1);
+
+    // The extension with no places removes them.
+    let mut body = user("kari", "OID-7", "+4791000007");
+    body[LOCATION] = json!({"locations": []});
+    let r = scim(&c, 2, "PUT", &path, &admin, &[], &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json().get(LOCATION).is_none(), "{}", r.body);
+    assert_eq!(in_circle().await, 0);
 }

@@ -3,13 +3,14 @@
 //! PATCH is one `UpsertContact` carrying the directory attributes (one replicated entry).
 
 use axum::http::{Method, StatusCode};
+use serde_json::Number;
 use serde_json::Value;
 use varsel_proto::api as pb;
 use varsel_proto::api::contact_service_server::ContactService;
 use varsel_scim::list;
 use varsel_scim::meta::location;
 use varsel_scim::user::{self, USER_ENDPOINT};
-use varsel_scim::{Meta, ScimError, ScimUser, patch};
+use varsel_scim::{Meta, ScimError, ScimPlace, ScimUser, patch};
 
 use super::{Answer, Req, check_if_match, not_modified, rfc3339, scim_error, version_of};
 use crate::Backend;
@@ -40,6 +41,17 @@ pub(super) fn scim_user(c: &pb::Contact) -> ScimUser {
         email: some(&c.email),
         preferred_language: some(&c.language),
         active: !c.inactive,
+        locations: (!c.locations.is_empty()).then(|| {
+            c.locations
+                .iter()
+                .map(|l| ScimPlace {
+                    name: l.name.clone(),
+                    latitude: Number::from_f64(l.lat).unwrap_or_else(|| Number::from(0)),
+                    longitude: Number::from_f64(l.lon).unwrap_or_else(|| Number::from(0)),
+                    address: some(&l.address),
+                })
+                .collect()
+        }),
     }
 }
 
@@ -86,6 +98,17 @@ async fn write<B: Backend>(
         language: u.preferred_language.clone().unwrap_or_default(),
         push_subscription: current.map(|c| c.push_subscription.clone()).unwrap_or_default(),
         opted_out: current.map(|c| c.opted_out.clone()).unwrap_or_default(),
+        locations: u
+            .locations
+            .iter()
+            .flatten()
+            .map(|p| pb::Location {
+                name: p.name.clone(),
+                lat: p.latitude.as_f64().unwrap_or(f64::NAN),
+                lon: p.longitude.as_f64().unwrap_or(f64::NAN),
+                address: p.address.clone().unwrap_or_default(),
+            })
+            .collect(),
         ..Default::default()
     };
     let r = pb::UpsertContactRequest {
@@ -96,6 +119,8 @@ async fn write<B: Backend>(
         }),
         replace_id: replace.unwrap_or(0),
         create_only: replace.is_none(),
+        // Without the location extension in the body the contact's places stay as they are.
+        keep_locations: u.locations.is_none(),
     };
     let reply = b.contacts().upsert_contact(req.grpc(r)?).await.map_err(|s| scim_error(&s))?;
     reply.into_inner().contact.ok_or_else(|| ScimError::new(500, None, "the node answered no contact"))

@@ -325,7 +325,7 @@ impl ContactService for Contacts {
                 None => false,
             }
         };
-        let op = if places.is_empty() && !had && r.replace_id == 0 {
+        let op = if r.keep_locations || (places.is_empty() && !had && r.replace_id == 0) {
             op
         } else {
             Op::WithLocations {

@@ -108,6 +108,10 @@ pub const LOCATION: u8 = 0x2D;
 pub const GEO_CELL: u8 = 0x2E;
 /// Alerts.
 pub const ALERT: u8 = 0x30;
+/// Groups holding an area alert's frozen recipients (tenant, group) → [`AreaGroup`](crate::state_machine::domain::locations::AreaGroup).
+pub const AREA_GROUP: u8 = 0x45;
+/// Their members in sorted chunks (tenant, group, chunk number) → `Vec<ContactId>`.
+pub const AREA_CHUNK: u8 = 0x46;
 /// Area targets of alerts (alert) → what was asked and how many it matched.
 pub const ALERT_AREA: u8 = 0x2F;
 /// Idempotency keys.

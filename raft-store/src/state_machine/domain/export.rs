@@ -42,6 +42,9 @@ pub struct ContactExport {
     /// it was created. Absent when nothing was ever recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<super::directory::DirectoryRecord>,
+    /// Its places (area alerts): names, coordinates, address texts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<varsel_domain::location::Location>,
     /// Its current groups.
     pub groups: Vec<GroupExport>,
     /// The alerts that reached it, in id order.
@@ -187,6 +190,7 @@ pub fn export<T: KvTree>(
     let (audit, audit_complete) = audit_naming(txn, tenant, id)?;
     Ok(Some(ContactExport {
         directory: super::directory::get(txn, tenant, id)?,
+        locations: super::locations::get(txn, tenant, id)?,
         contact,
         groups,
         alerts,

@@ -149,6 +149,10 @@ pub(crate) fn was_member_at<T: KvTree>(
     contact: ContactId,
     at: u64,
 ) -> Result<bool, EngineError> {
+    if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
+        let seq = super::locations::area_seq_of(txn, tenant, group, &ag, contact)?;
+        return Ok(seq.is_some() && ag.added_at <= at);
+    }
     let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
     for (k, _) in txn.scan_prefix(&prefix, None, 64)? {
         let Some(seq) = crate::state_machine::keys::u64_at(&k, prefix.len()) else { continue };
@@ -158,6 +162,20 @@ pub(crate) fn was_member_at<T: KvTree>(
         }
     }
     Ok(false)
+}
+
+/// The membership numbered `seq` of a group (an area group's too).
+pub(crate) fn membership<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    seq: u64,
+) -> Result<Option<Membership>, EngineError> {
+    if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
+        let m = super::locations::area_memberships(txn, tenant, group, &ag, seq, seq + 1, 1)?;
+        return Ok(m.into_iter().next().map(|(_, m)| m));
+    }
+    txn.get_as("membership", &member_key(tenant, group, seq))
 }
 
 /// Resolves a contact reference within a tenant.

@@ -12,22 +12,25 @@
 //! alike.
 //!
 //! An alert with an area target freezes its recipients when it is accepted, as group targets
-//! do: the contacts found are written as the members of a group of the alert's own
-//! ([`freeze`]), which has no name and no group record, so it never shows among the tenant's
-//! groups; from there, shards, sending, acknowledgements and erasure treat it as any target
-//! group. `ALERT_AREA` (alert) → [`AreaRecord`] keeps what was asked and what it matched.
+//! do: the contacts found become the members of a group of the alert's own ([`freeze`]), which
+//! has no name and no group record, so it never shows among the tenant's groups, and whose
+//! members are kept in sorted chunks ([`AreaGroup`]); the membership reads (`query::memberships`,
+//! `groups::was_member_at`, `reach`) know such groups, so shards, sending, acknowledgements and
+//! erasure treat it as any target group. `ALERT_AREA` (alert) → [`AreaRecord`] keeps what was asked and what it matched.
 
 use serde::{Deserialize, Serialize};
 use varsel_domain::location::{AreaTarget, Location};
 use varsel_domain::model::{Channel, ContactId, GroupId, GroupRef, GroupSnapshot, Membership, TenantId};
 use varsel_geo::{Area, COLS, Point, cell_of};
 
-use super::groups::{self, member_key};
+use super::groups;
 use super::{Ctx, next_id};
 use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::state_machine::Txn;
-use crate::state_machine::keys::{ALERT_AREA, CONTACT_GROUP, GEO_CELL, Key, LOCATION, MEMBER_BY_CONTACT};
+use crate::state_machine::keys::{
+    ALERT_AREA, AREA_CHUNK, AREA_GROUP, CONTACT_GROUP, GEO_CELL, Key, LOCATION,
+};
 
 /// What an alert's area target asked for and found, kept with the alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,9 +228,99 @@ pub(crate) fn resolve<T: KvTree>(
     Ok(Ok(found))
 }
 
-/// Writes `contacts` as the members of a new group of the alert's own (no name, no group
-/// record) and returns its snapshot: from here on, the area's recipients are a target group
-/// frozen at this entry, whatever places change later.
+/// Contacts per chunk of a frozen area list.
+pub const AREA_CHUNK_LEN: usize = 1024;
+
+/// A group of an alert's own holding the contacts its areas matched, frozen when the alert was
+/// accepted. Its members are kept in sorted chunks of [`AREA_CHUNK_LEN`] (`AREA_CHUNK`), not
+/// as one membership record each: a polygon over 1,000,000 people writes about 1,000 records,
+/// not 2,000,000, in the entry that accepts it. Member `seq` is the contact's position in the
+/// sorted list; every membership started at `added_at` and never ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaGroup {
+    /// The log index the alert was accepted at.
+    pub added_at: u64,
+    /// Members.
+    pub len: u64,
+    /// The first contact of each chunk, to find a contact's chunk with one read.
+    pub heads: Vec<ContactId>,
+}
+
+fn area_group_key(tenant: TenantId, group: GroupId) -> Vec<u8> {
+    Key::new(AREA_GROUP).u64(tenant).u64(group).done()
+}
+
+fn chunk_key(tenant: TenantId, group: GroupId, chunk: u64) -> Vec<u8> {
+    Key::new(AREA_CHUNK).u64(tenant).u64(group).u64(chunk).done()
+}
+
+/// The area group `group`, if it is one.
+pub(crate) fn area_group<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+) -> Result<Option<AreaGroup>, EngineError> {
+    txn.get_as("area group", &area_group_key(tenant, group))
+}
+
+fn chunk<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    n: u64,
+) -> Result<Vec<ContactId>, EngineError> {
+    Ok(txn.get_as("area chunk", &chunk_key(tenant, group, n))?.unwrap_or_default())
+}
+
+/// Members `from..end` of an area group, at most `limit`, as memberships.
+pub(crate) fn area_memberships<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    ag: &AreaGroup,
+    from: u64,
+    end: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Membership)>, EngineError> {
+    let end = end.min(ag.len).min(from.saturating_add(limit as u64));
+    let mut out = Vec::with_capacity(end.saturating_sub(from) as usize);
+    let per = AREA_CHUNK_LEN as u64;
+    let mut seq = from;
+    while seq < end {
+        let n = seq / per;
+        let ids = chunk(txn, tenant, group, n)?;
+        for (i, &contact) in ids.iter().enumerate().skip((seq % per) as usize) {
+            let s = n * per + i as u64;
+            if s >= end {
+                break;
+            }
+            out.push((s, Membership { contact, added_at: ag.added_at, removed_at: None }));
+        }
+        seq = (n + 1) * per;
+    }
+    Ok(out)
+}
+
+/// The position of `contact` in an area group, if it is a member.
+pub(crate) fn area_seq_of<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    ag: &AreaGroup,
+    contact: ContactId,
+) -> Result<Option<u64>, EngineError> {
+    let n = match ag.heads.binary_search(&contact) {
+        Ok(n) => n,
+        Err(0) => return Ok(None),
+        Err(n) => n - 1,
+    };
+    let ids = chunk(txn, tenant, group, n as u64)?;
+    Ok(ids.binary_search(&contact).ok().map(|i| (n * AREA_CHUNK_LEN + i) as u64))
+}
+
+/// Writes `contacts` (sorted, each once) as the members of a new group of the alert's own (no
+/// name, no group record) and returns its snapshot: from here on, the area's recipients are a
+/// target group frozen at this entry, whatever places change later.
 pub(crate) fn freeze<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
@@ -235,13 +328,14 @@ pub(crate) fn freeze<T: KvTree>(
     contacts: &[ContactId],
 ) -> Result<GroupSnapshot, EngineError> {
     let group = next_id(txn, "group")?;
-    for (seq, &contact) in contacts.iter().enumerate() {
-        let seq = seq as u64;
-        let m = Membership { contact, added_at: ctx.index, removed_at: None };
-        txn.put_as("membership", member_key(tenant, group, seq), &m)?;
-        txn.put(Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).u64(seq).done(), Vec::new());
+    let mut heads = Vec::with_capacity(contacts.len().div_ceil(AREA_CHUNK_LEN));
+    for (n, ids) in contacts.chunks(AREA_CHUNK_LEN).enumerate() {
+        heads.push(ids[0]);
+        txn.put_as("area chunk", chunk_key(tenant, group, n as u64), &ids)?;
     }
     let n = contacts.len() as u64;
+    let ag = AreaGroup { added_at: ctx.index, len: n, heads };
+    txn.put_as("area group", area_group_key(tenant, group), &ag)?;
     Ok(GroupSnapshot { group, seq_end: n, member_count: n })
 }
 

@@ -193,6 +193,9 @@ pub fn memberships<T: KvTree>(
     if from_seq >= end_seq {
         return Ok(out);
     }
+    if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
+        return super::locations::area_memberships(txn, tenant, group, &ag, from_seq, end_seq, limit);
+    }
     let start = groups::member_key(tenant, group, from_seq);
     for kv in txn_range(txn, start, groups::member_key(tenant, group, end_seq)).take(limit) {
         let (k, v) = kv?;

@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 
 use varsel_domain::model::{Alert, ContactId, Membership, TenantId};
 
-use super::groups::member_key;
 use crate::delivery::Outcome;
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -86,7 +85,7 @@ fn places_of<T: KvTree>(
             if seq >= g.seq_end {
                 continue;
             }
-            let m: Option<Membership> = txn.get_as("membership", &member_key(alert.tenant, g.group, seq))?;
+            let m: Option<Membership> = super::groups::membership(txn, alert.tenant, g.group, seq)?;
             if m.is_some_and(|m| m.contact == contact && m.active_at(alert.accepted_index)) {
                 wanted.push((Some(target as u32), seq));
             }
@@ -121,6 +120,9 @@ pub(crate) fn member_seqs<T: KvTree>(
     group: u64,
     contact: ContactId,
 ) -> Result<Vec<u64>, EngineError> {
+    if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
+        return Ok(super::locations::area_seq_of(txn, tenant, group, &ag, contact)?.into_iter().collect());
+    }
     let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
     Ok(txn
         .scan_prefix(&prefix, None, MEMBERSHIPS_PER_GROUP_MAX)?
