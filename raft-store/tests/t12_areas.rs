@@ -54,6 +54,14 @@ impl Pair {
 
     /// Applies `op` on both stores; the replies must be equal.
     async fn apply(&mut self, actor: Caller, op: Op) -> DomainReply {
+        match self.command(Request::Domain(Box::new(DomainRequest { actor, op }))).await {
+            Response::Domain(r) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Applies a request on both stores, 10 ms after the last; the answers must be equal.
+    async fn command(&mut self, request: Request) -> Response {
         self.index += 1;
         self.now_ms += 10;
         let entry = Entry {
@@ -61,15 +69,12 @@ impl Pair {
             payload: EntryPayload::Normal(Command {
                 issued_at_ms: self.now_ms,
                 lease_at_ms: self.now_ms,
-                request: Request::Domain(Box::new(DomainRequest { actor, op })),
+                request,
             }),
         };
         let mut replies = Vec::new();
         for n in &mut self.nodes {
-            match n.sm.apply([entry.clone()]).await.unwrap().pop() {
-                Some(Response::Domain(r)) => replies.push(r),
-                other => panic!("unexpected {other:?}"),
-            }
+            replies.push(n.sm.apply([entry.clone()]).await.unwrap().pop().unwrap());
         }
         assert_eq!(
             format!("{:?}", replies[0]),
@@ -353,6 +358,44 @@ async fn a_deleted_contact_leaves_the_index() {
         locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap().in_areas,
         before - 2
     );
+}
+
+/// Goal: retention removes an area alert's frozen recipients with the alert, and nothing of it
+/// is left. Method: an area alert, cancelled, a short retention, the log's clock moved past it,
+/// purge entries; then the area record, the group marker and the chunks are gone.
+#[tokio::test]
+async fn retention_removes_an_area_alerts_recipients() {
+    use varsel_domain::model::Retention;
+    use varsel_raft_store::delivery::{DeliveryCommand, DeliveryReply};
+    use varsel_raft_store::state_machine::keys::{AREA_CHUNK, AREA_GROUP};
+    let mut pair = Pair::new().await;
+    let ops = pair.tenant().await;
+    pair.place(ops, people()).await;
+    let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
+    let op = Op::CreateAreaAlert { spec: spec("r1", &[]), trace: None, area };
+    let DomainReply::Alert { alert, .. } = pair.apply(ops, op).await else { panic!() };
+    let record = locations::area_of(&pair.txn(), alert.id).unwrap().unwrap();
+    let area_keys = |pair: &Pair| {
+        let txn = pair.txn();
+        let chunks = txn.scan_prefix(&[AREA_CHUNK], None, usize::MAX).unwrap().len();
+        (chunks, txn.scan_prefix(&[AREA_GROUP], None, usize::MAX).unwrap().len())
+    };
+    assert_eq!(area_keys(&pair), (1, 1), "fewer than 1,024 people: one chunk");
+    let r = pair.apply(ops, Op::CancelAlert { id: alert.id, idempotency_key: String::new() }).await;
+    assert!(!matches!(r, DomainReply::Refused(_)), "{r:?}");
+    let retention = Retention { details_ms: 60_000, alerts_ms: 120_000 };
+    let r = pair.apply(Caller::SUPERADMIN, Op::SetRetention { tenant: ops.tenant, retention }).await;
+    assert!(!matches!(r, DomainReply::Refused(_)), "{r:?}");
+    pair.now_ms += 600_000;
+    for _ in 0..3 {
+        match pair.command(Request::Delivery(Box::new(DeliveryCommand::Purge { budget: 10_000 }))).await {
+            Response::Delivery(DeliveryReply::Purged { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(query::alert(&pair.txn(), ops.tenant, alert.id).unwrap().is_none(), "the alert was purged");
+    assert_eq!(locations::area_of(&pair.txn(), alert.id).unwrap(), None);
+    assert_eq!(area_keys(&pair), (0, 0), "the area group {} left records behind", record.group);
 }
 
 /// Goal: the figures of issue 17 for the state machine: the time to accept an alert whose

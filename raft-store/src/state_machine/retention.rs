@@ -153,9 +153,10 @@ pub fn purge<T: KvTree>(txn: &mut Txn<'_, T>, now_ms: u64, budget: usize) -> Res
             if finished.saturating_add(r.alerts_ms) > now_ms {
                 break;
             }
-            p.records += remove_alert(txn, tenant, alert)?;
+            let removed = remove_alert(txn, tenant, alert)?;
+            p.records += removed;
             p.alerts_removed += 1;
-            left = left.saturating_sub(4);
+            left = left.saturating_sub(removed.max(4) as usize);
             txn.remove(key);
         }
     }
@@ -191,7 +192,8 @@ fn remove_details<T: KvTree>(
     Ok((removed, true))
 }
 
-/// Removes the alert's record, counts, tenant entry and idempotency key; how many records.
+/// Removes the alert's record, counts, tenant entry, idempotency key and, for an area alert,
+/// its frozen recipients; how many records.
 fn remove_alert<T: KvTree>(
     txn: &mut Txn<'_, T>,
     tenant: TenantId,
@@ -217,6 +219,8 @@ fn remove_alert<T: KvTree>(
         txn.remove(excluded);
         n += 1;
     }
+    // An area alert's frozen recipients: at most 5,000 chunks at 5,000,000 recipients.
+    n += crate::state_machine::domain::locations::forget_area(txn, tenant, alert)?;
     Ok(n + 2)
 }
 

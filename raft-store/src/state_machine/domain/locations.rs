@@ -339,6 +339,24 @@ pub(crate) fn freeze<T: KvTree>(
     Ok(GroupSnapshot { group, seq_end: n, member_count: n })
 }
 
+/// Removes an area alert's area record, its group's marker and its chunks (retention removes
+/// the whole alert); how many records.
+pub(crate) fn forget_area<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    alert: u64,
+) -> Result<u64, EngineError> {
+    let Some(record) = area_of(txn, alert)? else { return Ok(0) };
+    let prefix = Key::new(AREA_CHUNK).u64(tenant).u64(record.group).done();
+    let chunks = txn.scan_prefix(&prefix, None, usize::MAX)?;
+    for (k, _) in &chunks {
+        txn.remove(k.clone());
+    }
+    txn.remove(area_group_key(tenant, record.group));
+    txn.remove(area_key(alert));
+    Ok(chunks.len() as u64 + 2)
+}
+
 /// Keeps an alert's area record.
 pub(crate) fn record<T: KvTree>(
     txn: &mut Txn<'_, T>,
