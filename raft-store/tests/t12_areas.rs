@@ -88,6 +88,15 @@ impl Pair {
         self.nodes[0].reader.read_txn()
     }
 
+    /// Two stores holding a tenant, its operator and the [`people`] grid with their places.
+    async fn with_people() -> (Self, Caller, Vec<(ContactInput, Vec<Location>)>) {
+        let mut pair = Pair::new().await;
+        let ops = pair.tenant().await;
+        let people = people();
+        pair.place(ops, people.clone()).await;
+        (pair, ops, people)
+    }
+
     async fn tenant(&mut self) -> Caller {
         let limits = Limits { max_alerts_per_minute: 100, ..Limits::default() };
         let op = Op::CreateTenant { name: "kommune".into(), limits, idempotency_key: String::new() };
@@ -203,10 +212,7 @@ fn recipients(
 
 #[tokio::test]
 async fn an_area_reaches_exactly_those_inside_and_stays_frozen() {
-    let mut pair = Pair::new().await;
-    let ops = pair.tenant().await;
-    let people = people();
-    pair.place(ops, people.clone()).await;
+    let (mut pair, ops, people) = Pair::with_people().await;
 
     let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
     let want = expected(&people, &[Area::Polygon(Polygon::parse(L_SHAPE).unwrap())]);
@@ -251,10 +257,7 @@ async fn an_area_reaches_exactly_those_inside_and_stays_frozen() {
 
 #[tokio::test]
 async fn circles_groups_and_channels() {
-    let mut pair = Pair::new().await;
-    let ops = pair.tenant().await;
-    let people = people();
-    pair.place(ops, people.clone()).await;
+    let (mut pair, ops, people) = Pair::with_people().await;
     let circle = "59.90,10.68 3";
     let areas = [Area::Circle(Circle::parse(circle).unwrap())];
     let inside = expected(&people, &areas);
@@ -289,9 +292,7 @@ async fn circles_groups_and_channels() {
 
 #[tokio::test]
 async fn empty_and_bad_areas_are_refused_with_the_target_named() {
-    let mut pair = Pair::new().await;
-    let ops = pair.tenant().await;
-    pair.place(ops, people()).await;
+    let (mut pair, ops, _) = Pair::with_people().await;
     let sea = AreaTarget { circles: vec!["70.0,-10.0 5".into()], ..Default::default() };
 
     let op = Op::CreateAreaAlert { spec: spec("e1", &[]), trace: None, area: sea.clone() };
@@ -335,10 +336,7 @@ async fn empty_and_bad_areas_are_refused_with_the_target_named() {
 
 #[tokio::test]
 async fn a_deleted_contact_leaves_the_index() {
-    let mut pair = Pair::new().await;
-    let ops = pair.tenant().await;
-    let people = people();
-    pair.place(ops, people.clone()).await;
+    let (mut pair, ops, people) = Pair::with_people().await;
     let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
     let before = locations::reach(&pair.txn(), ops.tenant, &[], &[], &area).unwrap().unwrap().in_areas;
     let want = expected(&people, &[Area::Polygon(Polygon::parse(L_SHAPE).unwrap())]);
@@ -368,9 +366,7 @@ async fn retention_removes_an_area_alerts_recipients() {
     use varsel_domain::model::Retention;
     use varsel_raft_store::delivery::{DeliveryCommand, DeliveryReply};
     use varsel_raft_store::state_machine::keys::{AREA_CHUNK, AREA_GROUP};
-    let mut pair = Pair::new().await;
-    let ops = pair.tenant().await;
-    pair.place(ops, people()).await;
+    let (mut pair, ops, _) = Pair::with_people().await;
     let area = AreaTarget { polygons: vec![L_SHAPE.into()], ..Default::default() };
     let op = Op::CreateAreaAlert { spec: spec("r1", &[]), trace: None, area };
     let DomainReply::Alert { alert, .. } = pair.apply(ops, op).await else { panic!() };
