@@ -19,6 +19,9 @@
 //!
 //! - **retention** (only when named in `--only`): the retention soak of `bench_retention`.
 //!
+//! - **area** (only when named in `--only`): an alert to everyone inside a polygon against the
+//!   same recipients as a group, in `bench_area`.
+//!
 //! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
 //!   on a TLS cluster, then on a plaintext one, and the ratio.
 //!
@@ -61,7 +64,7 @@ pub struct BenchArgs {
     pub fanout: usize,
     /// Run only these parts, comma-separated: writes, domain, fanout, snapshot and backup
     /// (after the fan-out), failover (default: all of these), and retention (the soak) and rest
-    /// (REST against gRPC): only when named.
+    /// (REST against gRPC) and area (polygon against group): only when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The nodes' `raft.snapshot_every_entries` (default: a node's, 20,000). The retention
@@ -69,6 +72,9 @@ pub struct BenchArgs {
     /// compacted after about an hour: give e.g. 2000 to see the steady state in 20 minutes.
     #[arg(long)]
     pub snapshot_every_entries: Option<u64>,
+    /// Contacts of the area measurement (`--only area`); a fifth of them are inside its polygon.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub area_contacts: usize,
     /// Minutes the retention soak runs.
     #[arg(long, default_value_t = 20)]
     pub soak_minutes: u64,
@@ -193,6 +199,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plain_64 = writes_any.iter().find(|(clients, _)| *clients == 64).map(|(_, rate)| *rate);
     if args.only.iter().any(|p| p == "rest") {
         super::bench_rest::run(&b.cluster, args.seconds).await?;
+    }
+    if args.only.iter().any(|p| p == "area") {
+        super::bench_area::run(&b.cluster, args.area_contacts).await?;
     }
     if args.contacts > 0 && args.wants("domain") {
         println!();

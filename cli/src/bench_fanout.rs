@@ -30,17 +30,34 @@ fn authed<T>(token: &str, m: T) -> anyhow::Result<tonic::Request<T>> {
     Ok(r)
 }
 
-/// Imports `n` contacts in slices of 200,000 rows, so no upload is huge.
+/// Imports `n` contacts in slices of 200,000 rows, so no upload is huge: row `i` is phone
+/// `+479{i:07}` in group `fanout`.
 pub(crate) async fn import(ch: Channel, token: &str, n: usize) -> anyhow::Result<Duration> {
+    import_rows(ch, token, n, "external_id,phone,groups", |i, csv| {
+        csv.push_str(&format!("f{i},+479{i:07},fanout\n"));
+    })
+    .await
+}
+
+/// Imports `n` contacts in slices of 200,000 rows under the CSV `header`; `row(i, csv)` appends
+/// row `i` (with its newline).
+pub(crate) async fn import_rows(
+    ch: Channel,
+    token: &str,
+    n: usize,
+    header: &str,
+    row: impl Fn(usize, &mut String),
+) -> anyhow::Result<Duration> {
     const SLICE: usize = 200_000;
     let started = Instant::now();
     let mut c = ContactServiceClient::new(ch).max_decoding_message_size(64 << 20);
     for from in (0..n).step_by(SLICE) {
         let slice_started = Instant::now();
         let mut csv = String::with_capacity(SLICE * 40);
-        csv.push_str("external_id,phone,groups\n");
+        csv.push_str(header);
+        csv.push('\n');
         for i in from..(from + SLICE).min(n) {
-            csv.push_str(&format!("f{i},+479{i:07},fanout\n"));
+            row(i, &mut csv);
         }
         let chunks: Vec<ImportChunk> = csv
             .into_bytes()
@@ -142,18 +159,50 @@ impl Fanout {
 /// Sends an alert (idempotency key `key`) to the `n` imported recipients, waits until every
 /// message is handed over, prints the figures and returns messages per second.
 async fn send(cluster: &LocalCluster, token: &str, n: usize, key: &str) -> anyhow::Result<f64> {
-    let all = cluster.cluster()?.with_deadline(Duration::from_secs(120));
+    Ok(send_alert(cluster, token, n, alert(key)).await?.rate)
+}
+
+/// An alert of the benchmark that ran to its end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    /// The `CreateAlert` call, as the client saw it (the alert's entry committed and applied).
+    pub accept: Duration,
+    /// From the alert's acceptance to the last message handed to a provider, by the nodes'
+    /// clocks.
+    pub to_last: Duration,
+    /// Messages per second over `to_last`.
+    pub rate: f64,
+    /// Recipients the alert planned when accepted.
+    pub planned: u64,
+}
+
+/// Creates the alert `req` for `n` recipients among the imported contacts, waits until every
+/// message is handed over, and prints the figures.
+pub(crate) async fn send_alert(
+    cluster: &LocalCluster,
+    token: &str,
+    n: usize,
+    req: CreateAlertRequest,
+) -> anyhow::Result<Sent> {
+    let all = cluster.cluster()?.with_deadline(Duration::from_secs(300));
     let token = token.to_string();
     let disk_before = storage_bytes(cluster).await;
+    let asked = Instant::now();
     let created = all
         .call(|c| {
-            let t = token.clone();
-            async move { AlertServiceClient::new(c).create_alert(with_token(&t, alert(key))?).await }
+            let (t, req) = (token.clone(), req.clone());
+            async move { AlertServiceClient::new(c).create_alert(with_token(&t, req)?).await }
         })
         .await?
         .value
         .into_inner();
+    let accept = asked.elapsed();
     let a = created.alert.context("no alert")?;
+    let planned = a.recipients_planned;
+    println!(
+        "  accepted in {:.3} s (CreateAlert, as the client saw it), {planned} recipients planned",
+        accept.as_secs_f64()
+    );
     let started = Instant::now();
     let mut peak_rss = vec![0.0f64; cluster.nodes.len()];
     let done = loop {
@@ -175,7 +224,8 @@ async fn send(cluster: &LocalCluster, token: &str, n: usize, key: &str) -> anyho
         anyhow::ensure!(started.elapsed() < ALERT_DEADLINE, "alert not done after {ALERT_DEADLINE:?}: {p:?}");
         tokio::time::sleep(POLL).await;
     };
-    Ok(report(cluster, n, &done, started.elapsed(), disk_before, &peak_rss).await)
+    let (rate, to_last) = report(cluster, n, &done, started.elapsed(), disk_before, &peak_rss).await;
+    Ok(Sent { accept, to_last, rate, planned })
 }
 
 async fn report(
@@ -185,7 +235,7 @@ async fn report(
     wall: Duration,
     disk_before: u64,
     peak: &[f64],
-) -> f64 {
+) -> (f64, Duration) {
     let p = a.progress.clone().unwrap_or_default();
     let server_ms = p.last_sent_at_ms.saturating_sub(a.created_at_ms);
     let rate = n as f64 / (server_ms.max(1) as f64 / 1000.0);
@@ -209,5 +259,5 @@ async fn report(
             peak
         );
     }
-    rate
+    (rate, Duration::from_millis(server_ms))
 }

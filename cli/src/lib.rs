@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod bench_area;
 pub mod bench_domain;
 pub mod bench_fanout;
 pub mod bench_rest;
