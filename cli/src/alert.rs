@@ -103,6 +103,15 @@ pub struct SendArgs {
     /// When to stop trying: RFC 3339 or +6h from now. Default: 24 hours after the start.
     #[arg(long)]
     pub expires_at: Option<String>,
+    /// An answer option ("are you safe?"), repeatable, 2 to 9 in order (recipients choose by
+    /// number): a label in --language, or labels per language `nb=Trygg|en=Safe`. Recipients
+    /// answer by SMS reply, voice keypad, or the response page {{answer_link}} points to.
+    #[arg(long = "answer")]
+    pub answers: Vec<String>,
+    /// The number of an answer that acknowledges the alert (stops escalation for whoever
+    /// chooses it), repeatable.
+    #[arg(long = "answer-acknowledges")]
+    pub answer_acknowledges: Vec<u32>,
     /// Idempotency key: the same key again returns the first alert, never a second one.
     /// Default: a new random key, printed with the result.
     #[arg(long)]
@@ -131,7 +140,38 @@ impl SendArgs {
             policy,
             send_at_ms: when("--send-at", &self.send_at)?.unwrap_or(0),
             expires_at_ms: when("--expires-at", &self.expires_at)?.unwrap_or(0),
+            answer_options: self.answer_options()?,
         })
+    }
+
+    /// `--answer` and `--answer-acknowledges` as options; the server checks the rest.
+    fn answer_options(&self) -> Result<Vec<varsel_proto::api::AnswerOption>, CliError> {
+        for n in &self.answer_acknowledges {
+            if *n == 0 || *n as usize > self.answers.len() {
+                let m =
+                    format!("--answer-acknowledges {n}: there are {} --answer options", self.answers.len());
+                return Err(CliError::input(m));
+            }
+        }
+        let mut out = Vec::with_capacity(self.answers.len());
+        for (i, text) in self.answers.iter().enumerate() {
+            let mut labels = std::collections::HashMap::new();
+            if text.contains('=') {
+                for part in text.split('|') {
+                    let Some((lang, label)) = part.split_once('=') else {
+                        return Err(CliError::input(format!(
+                            "--answer {text:?}: {part:?} is not language=label"
+                        )));
+                    };
+                    labels.insert(lang.trim().to_string(), label.trim().to_string());
+                }
+            } else {
+                labels.insert(self.language.clone(), text.trim().to_string());
+            }
+            let acknowledges = self.answer_acknowledges.contains(&(i as u32 + 1));
+            out.push(varsel_proto::api::AnswerOption { labels, acknowledges });
+        }
+        Ok(out)
     }
 
     fn content(&self) -> Result<(Option<Content>, String), CliError> {

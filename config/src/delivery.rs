@@ -11,6 +11,11 @@ use network::IpNetwork;
 /// is checked against each of them; a handful of internal ranges is the expected use.
 pub const TENANT_URL_ALLOWED_NETWORKS_MAX: usize = 64;
 
+/// Longest `answer_url`: `{answer_url}/r/{token}` must fit in the
+/// [`LINK_CHARS`](varsel_domain::answers::LINK_CHARS) an SMS's segments are counted with
+/// (tokens are at most 38 characters below 2^35 of every id).
+pub const ANSWER_URL_CHARS_MAX: usize = 39;
+
 /// The delivery engine. See `docs/architecture.md`, "Delivery".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,6 +53,12 @@ pub struct DeliveryConfig {
     /// Base URL of this node's HTTP listener as providers reach it, for delivery receipts
     /// and replies (`http://host:port`).
     pub callback_url: Option<String>,
+    /// Base address of the recipients' response page as they reach it (`https://host[:port]`,
+    /// a name in front of every site), for the `{{answer_link}}` in messages of alerts with
+    /// answer options; every node serves the page at `/r/{token}`. At most
+    /// [`ANSWER_URL_CHARS_MAX`] characters, so a link fits the room SMS segment counting gives
+    /// it. Absent: `callback_url`.
+    pub answer_url: Option<String>,
     /// Networks (CIDR: `"10.20.0.0/16"`, `"fd00::/8"`, `"::1/128"`) that URLs supplied by
     /// tenants may reach although they are internal. Web Push endpoints come from tenants'
     /// contact data, so by default a node refuses to connect to loopback, private (RFC 1918,
@@ -106,6 +117,7 @@ impl Default for DeliveryConfig {
             retry_budget_ms: 120_000,
             retry_attempts_max: 12,
             callback_url: None,
+            answer_url: None,
             tenant_url_allowed_networks: Vec::new(),
             reply_routes: Vec::new(),
             reply_window_s: 86_400,

@@ -184,7 +184,17 @@ impl NodeConfig {
         });
         let delivery =
             self.delivery.callback_url.as_deref().map(|u| ("delivery.callback_url".to_string(), u));
-        for (field, url) in delivery.into_iter().chain(voice) {
+        let answer = self.delivery.answer_url.as_deref().map(|u| ("delivery.answer_url".to_string(), u));
+        if let Some((field, url)) = &answer
+            && url.trim_end_matches('/').chars().count() > crate::delivery::ANSWER_URL_CHARS_MAX
+        {
+            let max = crate::delivery::ANSWER_URL_CHARS_MAX;
+            return Err(ConfigError::invalid(
+                field.clone(),
+                format!("{url:?} is longer than {max} characters"),
+            ));
+        }
+        for (field, url) in delivery.into_iter().chain(answer).chain(voice) {
             let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
             match scheme.as_deref() {
                 Some("https") => {}

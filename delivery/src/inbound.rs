@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use varsel_domain::model::Channel;
 use varsel_raft_store::delivery::{PushGoneItem, parse_message_key};
+use varsel_raft_store::state_machine::domain::answers::{AnswerItem, AnswerVia};
 
 use crate::actors::receipts::{InboundWork, ReceiptsMsg, receipt_from_key};
 use crate::engine::Shared;
@@ -57,6 +58,23 @@ impl EngineInbound {
                 Some((alert, contact, _, _)) => Some(InboundWork::Ack(alert, contact, channel)),
                 None => {
                     tracing::debug!("acknowledgement for a key that is not ours ignored");
+                    None
+                }
+            },
+            InboundItem::Keypad { key, digit, ack } => match parse_message_key(&key) {
+                Some((alert, contact, _, _)) => {
+                    self.count("keypad");
+                    Some(InboundWork::Answer(AnswerItem {
+                        alert,
+                        contact,
+                        option: digit,
+                        via: AnswerVia::Keypad,
+                        link_tag: None,
+                        acknowledges_without_options: ack,
+                    }))
+                }
+                None => {
+                    tracing::debug!("keypad press for a key that is not ours ignored");
                     None
                 }
             },

@@ -31,12 +31,36 @@ pub enum NotSendable {
 pub struct Renderer {
     cache: HashMap<(String, &'static str), Option<Template>>,
     senders: std::sync::Arc<Senders>,
+    answer_links: Option<AnswerLinks>,
+}
+
+/// Where an alert's response links point and the key of their tags.
+#[derive(Debug, Clone)]
+struct AnswerLinks {
+    base: String,
+    key: [u8; 32],
 }
 
 impl Renderer {
     /// A renderer whose messages are sent from `senders` (per provider).
     pub fn with_senders(senders: Senders) -> Self {
-        Self { cache: HashMap::new(), senders: std::sync::Arc::new(senders) }
+        Self { cache: HashMap::new(), senders: std::sync::Arc::new(senders), answer_links: None }
+    }
+
+    /// Fills `{{answer_link}}` with `{base}/r/{token}`, the token tagged under `key` (the
+    /// alert's link key, see `varsel_domain::answers`).
+    #[must_use]
+    pub fn with_answer_links(mut self, base: &str, key: [u8; 32]) -> Self {
+        self.answer_links = Some(AnswerLinks { base: base.trim_end_matches('/').to_string(), key });
+        self
+    }
+
+    /// The response link of `contact` for `alert`; empty when the alert has no options.
+    pub fn answer_link(&self, alert: &Alert, contact: &Contact) -> String {
+        self.answer_links.as_ref().map_or_else(String::new, |l| {
+            let token = varsel_domain::answers::link_token(&l.key, alert.tenant, alert.id, contact.id);
+            format!("{}/r/{token}", l.base)
+        })
     }
 
     fn field(
@@ -63,9 +87,15 @@ impl Renderer {
         contact: &Contact,
     ) -> Result<Option<String>, String> {
         let Some(t) = self.field(lang, name, raw)? else { return Ok(None) };
+        let link = if t.variables().contains(varsel_domain::answers::LINK_VARIABLE) {
+            self.answer_link(alert, contact)
+        } else {
+            String::new()
+        };
         let rendered = t.render_with(|v| match v {
             "name" => Some(contact.name.as_deref().unwrap_or("")),
             "external_id" => Some(contact.external_id.as_str()),
+            varsel_domain::answers::LINK_VARIABLE => Some(link.as_str()),
             other => alert.spec.variables.get(other).map(String::as_str),
         });
         rendered.map(Some).map_err(|e| e.to_string())

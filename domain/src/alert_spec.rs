@@ -14,7 +14,7 @@ use crate::template::Template;
 use crate::{Rule, ValidationError, ValidationErrors, language, sms};
 
 /// Per-recipient variables every template may use besides the alert's own.
-pub const CONTACT_VARIABLES: [&str; 2] = ["name", "external_id"];
+pub const CONTACT_VARIABLES: [&str; 3] = ["name", "external_id", crate::answers::LINK_VARIABLE];
 /// Longest title.
 pub const TITLE_CHARS_MAX: usize = 200;
 /// Longest idempotency key.
@@ -276,6 +276,20 @@ fn check_variant(
 /// Counts segments with the alert's variables filled in and per-recipient ones left empty;
 /// a recipient whose personalised text still exceeds the limit is failed at send time with that
 /// reason, never truncated.
+/// The fields of `content` whose templates use `variable` (e.g. the response link), as
+/// `content.variants[nb].sms_text`; templates that do not parse are left to the content checks.
+pub fn fields_using(content: &Content, variable: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (lang, variant) in &content.variants {
+        for (name, text) in variant.texts() {
+            if Template::parse(name, text).is_ok_and(|t| t.variables().contains(variable)) {
+                out.push(format!("content.variants[{lang}].{name}"));
+            }
+        }
+    }
+    out
+}
+
 fn check_sms_length(
     field: &str,
     template: &Template,
@@ -283,8 +297,15 @@ fn check_sms_length(
     max_segments: u32,
     errors: &mut ValidationErrors,
 ) {
+    let link = "x".repeat(crate::answers::LINK_CHARS);
     let rendered = template.render_with(|name| {
-        if CONTACT_VARIABLES.contains(&name) { Some("") } else { vars.get(name).map(String::as_str) }
+        if name == crate::answers::LINK_VARIABLE {
+            Some(link.as_str())
+        } else if CONTACT_VARIABLES.contains(&name) {
+            Some("")
+        } else {
+            vars.get(name).map(String::as_str)
+        }
     });
     match rendered {
         Ok(text) => {

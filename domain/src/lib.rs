@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod alert_spec;
+pub mod answers;
 pub mod cap_route;
 pub mod channel;
 pub mod clock;

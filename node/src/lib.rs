@@ -35,6 +35,7 @@ pub mod inbound;
 pub mod metrics;
 pub mod raft;
 pub mod replica;
+pub mod respond;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

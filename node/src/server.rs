@@ -170,8 +170,9 @@ pub async fn start_with(
     match http {
         Some(listener) => {
             let rest = Arc::new(crate::http::RestBackend::new(&ctx));
-            let mut router =
-                crate::http::router(replica.clone(), metrics.clone()).merge(varsel_http::router(rest));
+            let mut router = crate::http::router(replica.clone(), metrics.clone())
+                .merge(varsel_http::router(rest))
+                .merge(crate::respond::router(replica.clone()));
             if let Some(e) = &engine {
                 let inbound = crate::inbound::InboundState::load(
                     &replica.config.providers,

@@ -295,6 +295,13 @@ pub enum DeliveryCommand {
         /// Opened (or closed).
         open: bool,
     },
+    /// Recipients' choices among alerts' answer options: keypad presses and the response
+    /// page (SMS replies choose through [`DeliveryCommand::Replies`]). See
+    /// `state_machine::domain::answers`.
+    Answers {
+        /// The answers (at most [`crate::state_machine::domain::answers::ANSWERS_PER_ENTRY_MAX`]).
+        items: Vec<crate::state_machine::domain::answers::AnswerItem>,
+    },
 }
 
 /// The most records one `Purge` entry removes, whatever it asks.
@@ -315,6 +322,7 @@ impl DeliveryCommand {
             DeliveryCommand::Purge { .. } => "delivery.purge",
             DeliveryCommand::WebhookResults { .. } => "delivery.webhook_results",
             DeliveryCommand::Circuit { .. } => "delivery.circuit",
+            DeliveryCommand::Answers { .. } => "delivery.answers",
         }
     }
 }
@@ -355,6 +363,11 @@ pub enum DeliveryReply {
         records: u64,
         /// More is due.
         more: bool,
+    },
+    /// Answer to [`DeliveryCommand::Answers`]: one outcome per item, in order.
+    Answered {
+        /// The outcomes.
+        outcomes: Vec<crate::state_machine::domain::answers::AnswerOutcome>,
     },
 }
 

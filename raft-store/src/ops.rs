@@ -250,6 +250,16 @@ pub enum Op {
         /// The areas.
         area: varsel_domain::location::AreaTarget,
     },
+    /// Accept an alert ([`Op::CreateAlert`] or [`Op::CreateAreaAlert`]) that asks its
+    /// recipients to choose one of its answer options, in one entry with them. See
+    /// `state_machine::domain::answers`.
+    WithAnswers {
+        /// The alert's creation.
+        op: Box<Op>,
+        /// Its options (validated) and the key of its response links, drawn by the node that
+        /// took the request.
+        answers: varsel_domain::answers::AlertAnswers,
+    },
 }
 
 /// What a directory (SCIM client) keeps about a contact besides the contact itself.
@@ -277,7 +287,7 @@ impl Op {
             | Op::CreateGroup { idempotency_key, .. }
             | Op::DeleteGroup { idempotency_key, .. }
             | Op::CancelAlert { idempotency_key, .. } => idempotency_key.as_str(),
-            Op::WithLocations { op, .. } => return op.idempotency_key(),
+            Op::WithLocations { op, .. } | Op::WithAnswers { op, .. } => return op.idempotency_key(),
             _ => "",
         };
         (!key.is_empty()).then_some(key)
@@ -310,7 +320,7 @@ impl Op {
             Op::SyncMembers { .. } => "group.sync",
             Op::UpsertContactDirectory { .. } => "contact.upsert_directory",
             Op::UpdateGroup { .. } => "group.update",
-            Op::WithLocations { op, .. } => op.name(),
+            Op::WithLocations { op, .. } | Op::WithAnswers { op, .. } => op.name(),
             Op::CreateAreaAlert { .. } => "alert.create",
         }
     }

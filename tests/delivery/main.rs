@@ -25,3 +25,4 @@ mod t16_webhooks;
 mod t17_list_sync;
 mod t18_inactive;
 mod t19_areas;
+mod t20_answers;

@@ -31,6 +31,7 @@ use varsel_raft_store::delivery::{DeliveryCommand, PushGoneItem, ReceiptItem, pa
 use varsel_raft_store::engine::SledTree;
 use varsel_raft_store::replies::{AttributedBy, REPLIES_PER_ENTRY_MAX, ReplyAttribution, ReplyItem};
 use varsel_raft_store::state_machine::delivery::query as dq;
+use varsel_raft_store::state_machine::domain::answers::{ANSWERS_PER_ENTRY_MAX, AnswerItem};
 use varsel_raft_store::state_machine::domain::query;
 
 use crate::providers::{InboundRefused, ReplyIn};
@@ -66,6 +67,8 @@ pub enum InboundWork {
     Ack(AlertId, ContactId, Channel),
     /// A push subscription a push service reported gone.
     PushGone(PushGoneItem),
+    /// A choice among an alert's answer options (a keypad press).
+    Answer(AnswerItem),
 }
 
 /// Its messages.
@@ -85,6 +88,7 @@ pub struct ReceiptsState {
     /// Replies, placed only when written (after a read barrier).
     replies: Vec<ReplyIn>,
     acks: Vec<(AlertId, ContactId, Option<Channel>)>,
+    answers: Vec<AnswerItem>,
     push_gone: Vec<PushGoneItem>,
     waiting: Vec<Done>,
     placing: Arc<Placing>,
@@ -301,7 +305,7 @@ fn reply_item(reply: ReplyIn, attribution: Attribution) -> ReplyItem {
 
 impl ReceiptsState {
     fn pending(&self) -> usize {
-        self.receipts.len() + self.replies.len() + self.acks.len() + self.push_gone.len()
+        self.receipts.len() + self.replies.len() + self.acks.len() + self.answers.len() + self.push_gone.len()
     }
 }
 
@@ -320,6 +324,7 @@ impl Actor for Receipts {
             receipts: Vec::new(),
             replies: Vec::new(),
             acks: Vec::new(),
+            answers: Vec::new(),
             push_gone: Vec::new(),
             waiting: Vec::new(),
             placing: Arc::new(Placing {
@@ -366,6 +371,7 @@ impl Actor for Receipts {
                 InboundWork::Reply(reply) => state.replies.push(reply),
                 InboundWork::Ack(alert, contact, channel) => state.acks.push((alert, contact, Some(channel))),
                 InboundWork::PushGone(item) => state.push_gone.push(item),
+                InboundWork::Answer(item) => state.answers.push(item),
             }
         }
         state.waiting.extend(done);
@@ -420,6 +426,7 @@ fn flush(state: &mut ReceiptsState) {
     let receipts = std::mem::take(&mut state.receipts);
     let replies = std::mem::take(&mut state.replies);
     let acks = std::mem::take(&mut state.acks);
+    let answers = std::mem::take(&mut state.answers);
     let gone = std::mem::take(&mut state.push_gone);
     let waiting = std::mem::take(&mut state.waiting);
     let replica = state.replica.clone();
@@ -440,9 +447,16 @@ fn flush(state: &mut ReceiptsState) {
             .map(|c| DeliveryCommand::Replies { items: c.to_vec() })
             .collect::<Vec<_>>();
         let ack_cmd = (!acks.is_empty()).then_some(DeliveryCommand::Acks { items: acks });
+        let answer_cmds = answers
+            .chunks(ANSWERS_PER_ENTRY_MAX)
+            .map(|c| DeliveryCommand::Answers { items: c.to_vec() })
+            .collect::<Vec<_>>();
         let receipt_cmd = (!receipts.is_empty()).then_some(DeliveryCommand::Receipts { items: receipts });
         let gone_cmd = (!gone.is_empty()).then_some(DeliveryCommand::PushGone { items: gone });
-        let cmds = reply_cmds.into_iter().chain([ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten());
+        let cmds = reply_cmds
+            .into_iter()
+            .chain(answer_cmds)
+            .chain([ack_cmd, receipt_cmd, gone_cmd].into_iter().flatten());
         for cmd in cmds {
             if let Err(e) = replica.write(Request::Delivery(Box::new(cmd))).await {
                 tracing::warn!(error = %e, "receipts or acknowledgements not recorded; their senders are told so");

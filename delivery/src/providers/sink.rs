@@ -52,6 +52,16 @@ pub enum InboundItem {
         /// The channel it came on.
         channel: Channel,
     },
+    /// A keypad digit 1-9 pressed by the recipient of the message with `key`: an answer on an
+    /// alert with answer options; on one without, an acknowledgement when `ack`.
+    Keypad {
+        /// The message key.
+        key: String,
+        /// The digit.
+        digit: u8,
+        /// The digit is one the provider's configuration says acknowledges.
+        ack: bool,
+    },
 }
 
 /// Why inbound items were not recorded: the provider must send them again.
@@ -97,6 +107,9 @@ pub trait InboundSink: Send + Sync + std::fmt::Debug {
                 }
                 InboundItem::Reply(r) => self.reply(r),
                 InboundItem::Ack { key, channel } => self.ack(&key, channel),
+                // Such sinks record nothing durable; an acknowledging digit still counts.
+                InboundItem::Keypad { key, ack: true, .. } => self.ack(&key, Channel::Voice),
+                InboundItem::Keypad { .. } => {}
             }
         }
         Box::pin(async { Ok(()) })

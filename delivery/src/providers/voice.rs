@@ -145,6 +145,9 @@ pub struct VoiceEvent {
     pub outcome: Option<CallOutcome>,
     /// The recipient pressed an acknowledging digit.
     pub ack: bool,
+    /// The one digit 1-9 the recipient pressed, if that is what they pressed: an answer option
+    /// on an alert that has them.
+    pub digit: Option<u8>,
 }
 
 /// Reads call events in the provider's layout; events without a reference are left out.
@@ -170,7 +173,17 @@ pub fn parse_callback(
         };
         let digits = get_text(item, &map.digits).unwrap_or_default();
         let ack = ack_digits.iter().any(|d| !d.is_empty() && digits.trim() == d.as_str());
-        out.push(VoiceEvent { key, call_id: get_text(item, &map.id).unwrap_or_default(), outcome, ack });
+        let digit = match digits.trim().as_bytes() {
+            [d @ b'1'..=b'9'] => Some(d - b'0'),
+            _ => None,
+        };
+        out.push(VoiceEvent {
+            key,
+            call_id: get_text(item, &map.id).unwrap_or_default(),
+            outcome,
+            ack,
+            digit,
+        });
     }
     Ok(out)
 }

@@ -6,15 +6,17 @@ use std::time::Duration;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 use varsel_domain::alert_spec;
+use varsel_domain::answers::{AlertAnswers, AnswerOption};
 use varsel_domain::location::AreaTarget;
 use varsel_domain::model::{Alert, AlertSpec};
 use varsel_proto::api as pb;
 use varsel_proto::api::alert_service_server::AlertService;
 use varsel_raft_store::ops::{Caller, DomainReply, Op};
-use varsel_raft_store::state_machine::domain::{locations, query};
+use varsel_raft_store::state_machine::domain::{answers, locations, query};
 
 use super::convert::{
-    alert_pb, area_input, content, invalid, page_size, page_token, policy, priority, targets, template_pb,
+    alert_pb, answer_option, answer_option_pb, area_input, content, invalid, page_size, page_token, policy,
+    priority, targets, template_pb,
 };
 use super::{ApiContext, idempotency_key, unexpected};
 use crate::auth::{require_tenant, require_writer};
@@ -49,7 +51,12 @@ impl Alerts {
         let txn = self.ctx.replica.state.read_txn();
         let progress = query::progress(&txn, alert.id)?;
         let area = locations::area_of(&txn, alert.id)?;
-        Ok(pb::AlertReply { alert: Some(alert_pb(alert, &progress, area.as_ref())), existing })
+        let mut a = alert_pb(alert, &progress, area.as_ref());
+        if let Some(asked) = answers::of(&txn, alert.id)? {
+            a.answer_options = asked.options.iter().map(answer_option_pb).collect();
+            a.answer_counts = answers::counts(&txn, alert.id)?;
+        }
+        Ok(pb::AlertReply { alert: Some(a), existing })
     }
 
     /// The content of a request: inline, or a copy of the named template (looked up again
@@ -84,8 +91,9 @@ impl Alerts {
         &self,
         actor: &Caller,
         r: pb::CreateAlertRequest,
-    ) -> ApiResult<(AlertSpec, Option<AreaTarget>)> {
+    ) -> ApiResult<(AlertSpec, Option<AreaTarget>, Vec<AnswerOption>)> {
         let content = self.request_content(actor, &r).await?;
+        let options: Vec<AnswerOption> = r.answer_options.iter().map(answer_option).collect();
         let area = area_input(r.targets.as_ref())?;
         let (groups, contacts) = targets(r.targets.as_ref());
         let mut spec = AlertSpec {
@@ -107,8 +115,15 @@ impl Alerts {
         // Times are judged by the log's clock, as the state machine will, not this node's wall
         // clock (which may be wrong, see `crate::raft::clock`).
         let now = self.ctx.replica.log_clock.now_ms();
-        alert_spec::validate_with_area(&mut spec, area.as_ref(), &tenant.limits, now).map_err(invalid)?;
-        Ok((spec, area))
+        let mut errors = match alert_spec::validate_with_area(&mut spec, area.as_ref(), &tenant.limits, now) {
+            Ok(()) => varsel_domain::ValidationErrors::new(),
+            Err(e) => e,
+        };
+        if let Err(e) = varsel_domain::answers::validate(&options, &spec.content) {
+            e.into_vec().into_iter().for_each(|e| errors.push(e));
+        }
+        errors.into_result().map_err(invalid)?;
+        Ok((spec, area, options))
     }
 }
 
@@ -167,12 +182,18 @@ impl AlertService for Alerts {
     ) -> Result<Response<pb::AlertReply>, Status> {
         let actor = self.ctx.actor(&req).await?;
         require_writer(&actor)?;
-        let (spec, area) = self.spec(&actor, req.into_inner()).await?;
+        let (spec, area, options) = self.spec(&actor, req.into_inner()).await?;
         let trace = varsel_observe::trace::TraceCarrier::current().traceparent;
-        let op = match area {
+        let mut op = match area {
             Some(area) => Op::CreateAreaAlert { spec, trace, area },
             None => Op::CreateAlert { spec, trace },
         };
+        if !options.is_empty() {
+            // The key of the response links: drawn here, replicated with the alert, so every
+            // node checks a link the same way.
+            let answers = AlertAnswers { options, link_key: rand::random() };
+            op = Op::WithAnswers { op: Box::new(op), answers };
+        }
         match self.ctx.propose(&actor, op).await? {
             DomainReply::Alert { alert, existing } => Ok(Response::new(self.alert_reply(&alert, existing)?)),
             other => Err(unexpected(other).into()),

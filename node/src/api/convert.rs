@@ -485,6 +485,19 @@ pub fn progress_pb(p: &Progress, shards: u32) -> pb::Progress {
     }
 }
 
+/// An answer option as asked for (checked by `varsel_domain::answers::validate`).
+pub fn answer_option(o: &pb::AnswerOption) -> varsel_domain::answers::AnswerOption {
+    varsel_domain::answers::AnswerOption {
+        labels: o.labels.iter().map(|(l, t)| (l.trim().to_string(), t.trim().to_string())).collect(),
+        acknowledges: o.acknowledges,
+    }
+}
+
+/// An answer option in the API.
+pub fn answer_option_pb(o: &varsel_domain::answers::AnswerOption) -> pb::AnswerOption {
+    pb::AnswerOption { labels: o.labels.clone().into_iter().collect(), acknowledges: o.acknowledges }
+}
+
 /// A proto alert with its progress.
 pub fn alert_pb(a: &Alert, progress: &Progress, area: Option<&AreaRecord>) -> pb::Alert {
     let (cancelled_at_ms, cancelled_by) = a.cancelled.unwrap_or((0, 0));
@@ -516,6 +529,8 @@ pub fn alert_pb(a: &Alert, progress: &Progress, area: Option<&AreaRecord>) -> pb
         group_ids: a.groups.iter().map(|g| g.group).filter(|g| area.is_none_or(|r| r.group != *g)).collect(),
         completed_at_ms: a.finished_at_ms.unwrap_or(0),
         area: area.map(alert_area_pb),
+        answer_options: Vec::new(),
+        answer_counts: Vec::new(),
     }
 }
 

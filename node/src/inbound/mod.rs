@@ -332,8 +332,14 @@ fn to_record(provider: &str, channel: Channel, items: Items) -> Vec<InboundItem>
         Items::Calls(events) => {
             let mut out = Vec::new();
             for e in events {
-                if e.ack {
-                    out.push(InboundItem::Ack { key: e.key.clone(), channel: Channel::Voice });
+                // A digit 1-9 may be an answer option; the state machine decides (and
+                // acknowledges instead, on an alert without options, when the digit does).
+                match e.digit {
+                    Some(digit) => out.push(InboundItem::Keypad { key: e.key.clone(), digit, ack: e.ack }),
+                    None if e.ack => {
+                        out.push(InboundItem::Ack { key: e.key.clone(), channel: Channel::Voice })
+                    }
+                    None => {}
                 }
                 let (delivered, error) = match e.outcome {
                     Some(CallOutcome::Answered) => (true, None),

@@ -114,6 +114,13 @@ pub const AREA_GROUP: u8 = 0x45;
 pub const AREA_CHUNK: u8 = 0x46;
 /// Area targets of alerts (alert) → what was asked and how many it matched.
 pub const ALERT_AREA: u8 = 0x2F;
+/// Answer options of alerts and the key of their response links (alert) →
+/// [`AlertAnswers`](varsel_domain::answers::AlertAnswers).
+pub const ALERT_ANSWERS: u8 = 0x47;
+/// Recipients' answers (alert, contact) → [`StoredAnswer`](crate::state_machine::domain::answers::StoredAnswer).
+pub const ANSWER: u8 = 0x48;
+/// Answers per option (alert) → `Vec<u64>`, option 1 first.
+pub const ANSWER_COUNT: u8 = 0x49;
 /// Idempotency keys.
 pub const IDEMPOTENCY: u8 = 0x31;
 /// Recent alert creation times per tenant.

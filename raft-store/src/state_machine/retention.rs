@@ -26,7 +26,7 @@ use crate::error::EngineError;
 use crate::replies::StoredReply;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    ACK, ALERT, ALERT_TENANT, AUDIT, IDEMPOTENCY, Key, OUTCOME, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
+    ACK, ALERT, ALERT_TENANT, ANSWER, AUDIT, IDEMPOTENCY, Key, OUTCOME, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
     REPLY_UNMATCHED, RETENTION, SHARD, u64_at,
 };
 
@@ -176,7 +176,7 @@ fn remove_details<T: KvTree>(
     budget: usize,
 ) -> Result<(u64, bool), EngineError> {
     let mut removed = 0u64;
-    for table in [OUTCOME, RECEIPT, REPLY, ACK, SHARD] {
+    for table in [OUTCOME, RECEIPT, REPLY, ACK, ANSWER, SHARD] {
         let prefix = Key::new(table).u64(alert).done();
         let left = budget - removed as usize;
         let pairs = txn.scan_prefix(&prefix, None, left)?;
@@ -221,6 +221,7 @@ fn remove_alert<T: KvTree>(
     }
     // An area alert's frozen recipients: at most 5,000 chunks at 5,000,000 recipients.
     n += crate::state_machine::domain::locations::forget_area(txn, tenant, alert)?;
+    n += crate::state_machine::domain::answers::forget(txn, alert)?;
     Ok(n + 2)
 }
 

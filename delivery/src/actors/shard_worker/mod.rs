@@ -183,6 +183,18 @@ impl Actor for ShardWorker {
         let senders =
             tenant.map(|t| senders_of(&args.shared.config.reply_routes, &t.name)).unwrap_or_default();
         let end = dq::range_end(&range);
+        let mut renderer = Renderer::with_senders(senders);
+        if let Some(asked) = varsel_raft_store::state_machine::domain::answers::of(&txn, alert.id)? {
+            let cfg = &args.shared.config;
+            match cfg.answer_url.as_deref().or(cfg.callback_url.as_deref()) {
+                Some(base) => renderer = renderer.with_answer_links(base, asked.link_key),
+                None => tracing::warn!(
+                    alert = alert.id,
+                    "alert has answer options but neither delivery.answer_url nor delivery.callback_url is set: \
+                     {{{{answer_link}}}} is left empty"
+                ),
+            }
+        }
         drop(txn);
         let _ = myself.cast(WorkerMsg::Pump);
         let fence = Arc::new(LeaseFence::new(&args.shared, args.lease, args.valid_until.clone()));
@@ -194,7 +206,7 @@ impl Actor for ShardWorker {
             max_segments,
             step: None,
             pipes: Vec::new(),
-            renderer: Renderer::with_senders(senders),
+            renderer,
             pump_scheduled: true,
             started: tokio::time::Instant::now(),
             fence,

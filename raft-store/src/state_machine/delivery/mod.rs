@@ -99,6 +99,9 @@ pub(crate) fn apply<T: KvTree>(
         DeliveryCommand::Circuit { node, channel, provider, open } => {
             webhooks::circuit(txn, ctx, *node, channel, provider, *open)
         }
+        DeliveryCommand::Answers { items } => Ok(DeliveryReply::Answered {
+            outcomes: crate::state_machine::domain::answers::apply(txn, ctx, items)?,
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 use varsel_domain::model::{AlertId, ContactId, TenantId};
 
 use super::super::Txn;
-use super::super::domain::{Ctx, alerts};
+use super::super::domain::{Ctx, alerts, answers};
 use super::super::keys::{Key, REPLY, REPLY_BY_CONTACT, REPLY_BY_PHONE, REPLY_SEEN, REPLY_UNMATCHED, u64_at};
 use crate::delivery::DeliveryReply;
 use crate::engine::KvTree;
@@ -85,6 +85,7 @@ pub(super) fn apply<T: KvTree>(
     ctx: Ctx,
     items: &[ReplyItem],
 ) -> Result<DeliveryReply, EngineError> {
+    let mut changed = answers::Changes::default();
     for (i, item) in items.iter().enumerate() {
         let seen = item.identity().map(|id| seen_key(&id));
         if let Some(key) = &seen
@@ -99,7 +100,11 @@ pub(super) fn apply<T: KvTree>(
             ReplyAttribution::Alert { alert, contact, acknowledges, .. } => {
                 match alerts::tenant_of(txn, *alert)? {
                     Some(tenant) => {
-                        if *acknowledges {
+                        // On an alert with answer options the reply is read as one of them,
+                        // and acknowledges only through an option that does.
+                        let ids = (tenant, *alert, *contact);
+                        let answered = answers::from_reply(txn, ctx, ids, &item.text, &mut changed)?;
+                        if *acknowledges && answered.is_none() {
                             alerts::acknowledge(txn, ctx, tenant, *alert, *contact, Some(item.channel))?;
                         }
                         txn.put_as("reply", reply_key(*alert, seq), &stored)?;
@@ -125,6 +130,7 @@ pub(super) fn apply<T: KvTree>(
             txn.put_as("reply seen", key, &seq)?;
         }
     }
+    changed.write(txn, ctx)?;
     Ok(DeliveryReply::Done)
 }
 

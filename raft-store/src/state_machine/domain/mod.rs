@@ -10,6 +10,7 @@
 //! through first: a retry is answered from what the first request made, not applied again.
 
 pub(crate) mod alerts;
+pub mod answers;
 pub mod cap;
 pub(crate) mod contacts;
 pub mod directory;
@@ -203,6 +204,7 @@ fn run_op<T: KvTree>(
         Op::CreateAreaAlert { spec, trace, area } => {
             alerts::create(txn, ctx, &actor, spec, trace.as_deref(), Some(area))?
         }
+        Op::WithAnswers { op, answers } => answers::create_with(txn, ctx, &actor, op, answers)?,
     })
 }
 
