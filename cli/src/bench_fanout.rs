@@ -21,6 +21,10 @@ use varsel_client::local_cluster::LocalCluster;
 
 /// How often progress is polled.
 const POLL: Duration = Duration::from_millis(250);
+/// Times a slice of the import is sent before the benchmark gives up. A commit that outlasts
+/// the write timeout (a busy machine, a snapshot being built) fails the slice; its rows upsert
+/// by external id, so sending it again doubles nothing.
+const IMPORT_ATTEMPTS: u32 = 10;
 /// Longest the benchmark waits for the alert.
 const ALERT_DEADLINE: Duration = Duration::from_secs(1800);
 
@@ -69,12 +73,13 @@ pub(crate) async fn import_rows(
         let r = loop {
             match c.import_contacts(authed(token, futures::stream::iter(chunks.clone()))?).await {
                 Ok(r) => break r.into_inner(),
-                Err(e) if attempt < 3 && e.code() == tonic::Code::Unavailable => {
+                Err(e) if attempt < IMPORT_ATTEMPTS && e.code() == tonic::Code::Unavailable => {
                     println!(
                         "  import of rows {from}.. attempt {attempt} failed ({}); sending them again",
                         e.message()
                     );
                     attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 Err(e) => return Err(e.into()),
             }

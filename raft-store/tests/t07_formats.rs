@@ -352,6 +352,20 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         locations: vec![(contact_input().external_id, places())],
     };
     let create_area_alert = Op::CreateAreaAlert { spec: spec(), trace: None, area: area_target() };
+    let with_answers = Op::WithAnswers {
+        op: Box::new(Op::CreateAlert { spec: spec(), trace: None }),
+        answers: alert_answers(),
+    };
+    let answers = DeliveryCommand::Answers {
+        items: vec![varsel_raft_store::state_machine::domain::answers::AnswerItem {
+            alert: 31,
+            contact: 21,
+            option: 2,
+            via: varsel_raft_store::state_machine::domain::answers::AnswerVia::Page,
+            link_tag: Some(vec![7; 12]),
+            acknowledges_without_options: false,
+        }],
+    };
     let heartbeat = DeliveryCommand::Heartbeat {
         node: 2,
         renew: vec![lease()],
@@ -441,7 +455,20 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         ("log-entry-update-group.bin", entry(23, domain(update_group))),
         ("log-entry-with-locations.bin", entry(24, domain(with_locations))),
         ("log-entry-create-area-alert.bin", entry(25, domain(create_area_alert))),
+        ("log-entry-with-answers.bin", entry(26, domain(with_answers))),
+        ("log-entry-delivery-answers.bin", entry(27, Request::Delivery(Box::new(answers)))),
     ]
+}
+
+fn alert_answers() -> varsel_domain::answers::AlertAnswers {
+    let option = |nb: &str, en: &str, acknowledges| varsel_domain::answers::AnswerOption {
+        labels: BTreeMap::from([("nb".to_string(), nb.to_string()), ("en".to_string(), en.to_string())]),
+        acknowledges,
+    };
+    varsel_domain::answers::AlertAnswers {
+        options: vec![option("Trygg", "Safe", true), option("Trenger hjelp", "Need help", false)],
+        link_key: [0x5a; 32],
+    }
 }
 
 fn places() -> Vec<Location> {
@@ -601,6 +628,15 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     run("state-area-group.bin", golden("state-area-group.bin", "area group", &area_group));
     let chunk: Vec<u64> = vec![21, 22, 300, 4_999_999];
     run("state-area-chunk.bin", golden("state-area-chunk.bin", "area chunk", &chunk));
+    run("state-alert-answers.bin", golden("state-alert-answers.bin", "alert answers", &alert_answers()));
+    let answer = varsel_raft_store::state_machine::domain::answers::StoredAnswer {
+        option: 2,
+        at_ms: AT_MS + 9_000,
+        via: varsel_raft_store::state_machine::domain::answers::AnswerVia::Sms,
+        changes: 1,
+    };
+    run("state-answer.bin", golden("state-answer.bin", "answer", &answer));
+    run("state-answer-counts.bin", golden("state-answer-counts.bin", "answer counts", &vec![1_204u64, 17]));
     let group =
         Group { id: 5, name: "on-call".into(), member_count: 118, next_seq: 121, created_at_ms: AT_MS + 3 };
     run("state-group.bin", golden("state-group.bin", "group", &group));

@@ -7,6 +7,10 @@
 //! Method: apply log entries directly to stores (no cluster), as `t04_domain_rules` does.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
+use support::Pair;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use openraft::storage::RaftStateMachine;
@@ -16,78 +20,11 @@ use varsel_domain::model::{
     AlertSpec, Channel, ChannelContent, ContactInput, Content, GroupRef, Limits, Priority, Role,
 };
 use varsel_geo::{Area, Circle, Point, Polygon};
-use varsel_raft_store::engine::MemTree;
 use varsel_raft_store::ops::{Caller, DomainReply, DomainRequest, Op, RefusalCode};
 use varsel_raft_store::state_machine::domain::{locations, query};
-use varsel_raft_store::{Command, Entry, MemEngine, Request, Response, StateMachine, StateReader, Store};
-
-struct Node {
-    reader: StateReader<MemTree>,
-    sm: StateMachine<MemEngine>,
-    _store: Store<MemEngine>,
-    _dir: tempfile::TempDir,
-}
-
-/// Two stores fed the same entries: what one decides, the other must too.
-struct Pair {
-    nodes: [Node; 2],
-    index: u64,
-    now_ms: u64,
-}
+use varsel_raft_store::{Command, Entry, Request, Response};
 
 impl Pair {
-    async fn new() -> Self {
-        let mut nodes = Vec::new();
-        for _ in 0..2 {
-            let dir = tempfile::tempdir().unwrap();
-            let store = varsel_raft_store::open(MemEngine::new(), dir.path()).await.unwrap();
-            nodes.push(Node {
-                reader: store.state.reader(),
-                sm: store.state.clone(),
-                _store: store,
-                _dir: dir,
-            });
-        }
-        let [a, b] = <[Node; 2]>::try_from(nodes).ok().unwrap();
-        Self { nodes: [a, b], index: 0, now_ms: 1_800_000_000_000 }
-    }
-
-    /// Applies `op` on both stores; the replies must be equal.
-    async fn apply(&mut self, actor: Caller, op: Op) -> DomainReply {
-        match self.command(Request::Domain(Box::new(DomainRequest { actor, op }))).await {
-            Response::Domain(r) => r,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    /// Applies a request on both stores, 10 ms after the last; the answers must be equal.
-    async fn command(&mut self, request: Request) -> Response {
-        self.index += 1;
-        self.now_ms += 10;
-        let entry = Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
-            payload: EntryPayload::Normal(Command {
-                issued_at_ms: self.now_ms,
-                lease_at_ms: self.now_ms,
-                request,
-            }),
-        };
-        let mut replies = Vec::new();
-        for n in &mut self.nodes {
-            replies.push(n.sm.apply([entry.clone()]).await.unwrap().pop().unwrap());
-        }
-        assert_eq!(
-            format!("{:?}", replies[0]),
-            format!("{:?}", replies[1]),
-            "the stores answered differently"
-        );
-        replies.pop().unwrap()
-    }
-
-    fn txn(&self) -> varsel_raft_store::state_machine::Txn<'_, MemTree> {
-        self.nodes[0].reader.read_txn()
-    }
-
     /// Two stores holding a tenant, its operator and the [`people`] grid with their places.
     async fn with_people() -> (Self, Caller, Vec<(ContactInput, Vec<Location>)>) {
         let mut pair = Pair::new().await;
@@ -95,21 +32,6 @@ impl Pair {
         let people = people();
         pair.place(ops, people.clone()).await;
         (pair, ops, people)
-    }
-
-    async fn tenant(&mut self) -> Caller {
-        let limits = Limits { max_alerts_per_minute: 100, ..Limits::default() };
-        let op = Op::CreateTenant { name: "kommune".into(), limits, idempotency_key: String::new() };
-        let DomainReply::Tenant(t) = self.apply(Caller::SUPERADMIN, op).await else { panic!() };
-        let op = Op::CreateCredential {
-            tenant: t.id,
-            name: "ops".into(),
-            role: Role::Operator,
-            secret_hash: [1; 32],
-            idempotency_key: String::new(),
-        };
-        let DomainReply::Credential(c) = self.apply(Caller::SUPERADMIN, op).await else { panic!() };
-        Caller { tenant: t.id, credential: c.id, role: Role::Operator }
     }
 
     /// Upserts contacts with their places in one entry.

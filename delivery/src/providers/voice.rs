@@ -208,6 +208,8 @@ mod tests {
         let events = parse_callback(&map, &digits, &body).unwrap();
         assert_eq!(events.len(), 3);
         assert_eq!((events[0].outcome.clone(), events[0].ack), (Some(CallOutcome::Answered), true));
+        // One digit 1-9 may be an answer option; "12" is none.
+        assert_eq!((events[0].digit, events[1].digit, events[2].digit), (Some(1), None, None));
         assert_eq!(events[0].call_id, "c-1");
         assert_eq!(events[1].outcome, Some(CallOutcome::Undelivered("no answer".into())));
         assert_eq!((events[2].outcome.clone(), events[2].ack), (None, false));

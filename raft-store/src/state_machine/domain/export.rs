@@ -86,6 +86,25 @@ pub struct AlertExport {
     pub receipts: Vec<ReceiptExport>,
     /// The contact's replies to the alert.
     pub replies: Vec<ReplyExport>,
+    /// The contact's choice among the alert's answer options; absent when it chose none or
+    /// the alert offered none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerExport>,
+}
+
+/// A choice among an alert's answer options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerExport {
+    /// The option's number, from 1.
+    pub option: u8,
+    /// Its labels by language.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When it was chosen (the latest choice).
+    pub at_ms: u64,
+    /// How: `sms`, `keypad` or `page`.
+    pub via: String,
+    /// How many times the contact changed it.
+    pub changes: u32,
 }
 
 /// An acknowledgement.
@@ -241,7 +260,23 @@ fn alert_export<T: KvTree>(
             });
         }
     }
+    let answer = match super::answers::answer_of(txn, a.id, contact)? {
+        None => None,
+        Some(given) => {
+            let asked = super::answers::of(txn, a.id)?;
+            let option =
+                asked.and_then(|x| x.options.get(usize::from(given.option).wrapping_sub(1)).cloned());
+            Some(AnswerExport {
+                option: given.option,
+                labels: option.map(|o| o.labels).unwrap_or_default(),
+                at_ms: given.at_ms,
+                via: given.via.as_str().into(),
+                changes: given.changes,
+            })
+        }
+    };
     Ok(AlertExport {
+        answer,
         alert_id: a.id,
         title: a.spec.title.clone(),
         created_at_ms: a.created_at_ms,
