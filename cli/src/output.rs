@@ -262,6 +262,11 @@ pub fn alert_json(a: &Alert) -> Value {
         "progress": a.progress.as_ref().map(progress_json),
         "cancelled_at_ms": a.cancelled_at_ms, "cancelled_by": a.cancelled_by,
         "completed_at_ms": a.completed_at_ms,
+        "answer_options": a.answer_options.iter().map(|o| {
+            let labels: std::collections::BTreeMap<&String, &String> = o.labels.iter().collect();
+            json!({"labels": labels, "acknowledges": o.acknowledges})
+        }).collect::<Vec<_>>(),
+        "answer_counts": a.answer_counts,
     })
 }
 

@@ -293,6 +293,23 @@ pub fn print_report(a: &Alert) {
         Table::new(&["channel", "queued", "sent", "delivered", "failed", "expired", "skipped"])
             .print(&p.channels.iter().map(counts_row).collect::<Vec<_>>());
     }
+    if !a.answer_options.is_empty() {
+        println!();
+        let default = a.content.as_ref().map_or("", |c| c.default_language.as_str());
+        let rows: Vec<Vec<String>> = a
+            .answer_options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let label =
+                    o.labels.get(default).or_else(|| o.labels.values().next()).cloned().unwrap_or_default();
+                let count = a.answer_counts.get(i).copied().unwrap_or(0);
+                let acks = if o.acknowledges { "yes" } else { "" };
+                vec![(i + 1).to_string(), label, count.to_string(), acks.to_string()]
+            })
+            .collect();
+        Table::new(&["answer", "label", "chosen by", "acknowledges"]).print(&rows);
+    }
 }
 
 fn counts_row(c: &ChannelCounts) -> Vec<String> {
