@@ -170,8 +170,10 @@ pub async fn start_with(
     match http {
         Some(listener) => {
             let rest = Arc::new(crate::http::RestBackend::new(&ctx));
-            let mut router =
-                crate::http::router(replica.clone(), metrics.clone()).merge(varsel_http::router(rest));
+            let view = Arc::new(crate::console_view::NodeView::new(replica.clone(), metrics.clone()));
+            let mut router = crate::http::router(replica.clone(), metrics.clone())
+                .merge(varsel_http::router(rest.clone()))
+                .merge(varsel_console::router(rest, view));
             if let Some(e) = &engine {
                 let inbound = crate::inbound::InboundState::load(
                     &replica.config.providers,
