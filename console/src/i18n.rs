@@ -225,7 +225,7 @@ texts! {
     group_name: "Group", "Gruppe";
     group_members: "Members", "Medlemmer";
     import_title: "Import contacts from CSV", "Importer kontakter fra CSV";
-    import_hint: "Columns: external_id, name, phone, email, language, groups (separated by |). Good rows are imported; each rejected row is listed with its reasons.", "Kolonner: external_id, name, phone, email, language, groups (skilt med |). Gode rader importeres; hver avvist rad vises med grunnene.";
+    import_hint: "Columns: external_id, name, phone, email, language, groups (separated by ;). Good rows are imported; each rejected row is listed with its reasons.", "Kolonner: external_id, name, phone, email, language, groups (skilt med ;). Gode rader importeres; hver avvist rad vises med grunnene.";
     import_file: "CSV file", "CSV-fil";
     import_submit: "Import", "Importer";
     import_no_file: "choose a CSV file to upload", "velg en CSV-fil å laste opp";
