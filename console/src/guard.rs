@@ -22,8 +22,15 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Adds the security headers to every console answer; pages (not the static files) are also
 /// marked `no-store`, so an alert's text or a contact's number is not left in a shared
 /// computer's cache.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/console/static/");
+    // HTTP/2 carries the host in `:authority`, which lands in the URI, not in a Host header:
+    // put it where the origin check looks.
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(v) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -69,11 +76,14 @@ pub fn session<B, V: ClusterView>(c: &Arc<Console<B, V>>, headers: &HeaderMap) -
     c.sessions.touch(&id, Instant::now()).ok_or(Refusal::LoggedOut)
 }
 
-/// Checks that a POST comes from a console page of this origin: `Sec-Fetch-Site`, when the
-/// browser sends it, must be `same-origin`; `Origin`, when sent, must name this host.
+/// Checks that a POST comes from a console page of this origin. `Sec-Fetch-Site`, which every
+/// current browser sends and a page cannot forge, decides when present: it must be
+/// `same-origin`. Otherwise `Origin`, when sent, must name this host. (With
+/// `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even for same-origin form
+/// posts, so `Origin` alone cannot be required.) The CSRF token is checked on top.
 pub fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
-    if headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() != b"same-origin") {
-        return Err(Refusal::CrossSite);
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return if site.as_bytes() == b"same-origin" { Ok(()) } else { Err(Refusal::CrossSite) };
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).ok_or(Refusal::CrossSite)?;
@@ -196,5 +206,7 @@ mod tests {
         );
         assert_eq!(same_origin(&headers(&[("sec-fetch-site", "cross-site")])), Err(Refusal::CrossSite));
         assert_eq!(same_origin(&headers(&[("sec-fetch-site", "same-site")])), Err(Refusal::CrossSite));
+        assert_eq!(same_origin(&headers(&[("host", "a:1"), ("origin", "null")])), Err(Refusal::CrossSite));
+        assert_eq!(same_origin(&headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")])), Ok(()));
     }
 }

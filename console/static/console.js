@@ -43,7 +43,7 @@
       section.querySelector('[data-k="acknowledged"]').textContent = p.acknowledged || 0;
       (p.channels || []).forEach(function (c) { updateChannel(section, c); });
       updates += 1;
-      updated.textContent = new Date().toLocaleTimeString();
+      updated.textContent = new Date().toLocaleTimeString(document.documentElement.lang);
       updated.setAttribute("data-updates", String(updates));
       problem.hidden = true;
       if (status === "completed" || status === "cancelled" || status === "expired") {

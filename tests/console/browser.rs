@@ -136,10 +136,16 @@ impl Browser {
         e.send_keys(text).await.unwrap();
     }
 
-    /// Clicks the element matching `css` and waits for the next page's `h1`.
+    /// Clicks the element matching `css` and waits for the next page to have loaded (the old
+    /// page is marked first, so its own `h1` is not taken for the new one).
     pub async fn click(&self, css: &str) {
+        self.client.execute("window.__varselOld = true; return true", vec![]).await.unwrap();
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
-        self.client.wait().at_most(WAIT).for_element(Locator::Css("h1")).await.unwrap();
+        self.wait_until(
+            &format!("a new page after clicking {css}"),
+            "return !window.__varselOld && document.readyState === 'complete' && !!document.querySelector('h1')",
+        )
+        .await;
     }
 
     /// Waits until `script` (a function body returning a value) returns `true`.
