@@ -26,10 +26,9 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/console/static/");
     // HTTP/2 carries the host in `:authority`, which lands in the URI, not in a Host header:
     // put it where the origin check looks.
-    if !req.headers().contains_key(header::HOST) {
-        if let Some(v) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
-            req.headers_mut().insert(header::HOST, v);
-        }
+    let authority = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if let Some(v) = authority.filter(|_| !req.headers().contains_key(header::HOST)) {
+        req.headers_mut().insert(header::HOST, v);
     }
     let mut r = next.run(req).await;
     let h = r.headers_mut();

@@ -105,7 +105,10 @@ mod tests {
                     varsel_provider_circuit_opened_total{channel=\"sms\",provider=\"a\"} 3\n";
         let c = circuits(text);
         assert_eq!(c.len(), 3);
-        assert_eq!((c[0].channel.as_str(), c[0].provider.as_str(), c[0].state), ("sms", "a", CircuitState::Closed));
+        assert_eq!(
+            (c[0].channel.as_str(), c[0].provider.as_str(), c[0].state),
+            ("sms", "a", CircuitState::Closed)
+        );
         assert_eq!(c[1].state, CircuitState::HalfOpen);
         assert_eq!(c[2].state, CircuitState::Open);
     }

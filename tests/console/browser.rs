@@ -48,7 +48,9 @@ pub fn spki_hashes(dir: &Path) -> Vec<String> {
                     }
                     if let Ok(cert) = pem.parse_x509() {
                         let spki = cert.tbs_certificate.subject_pki.raw;
-                        out.push(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki)));
+                        out.push(
+                            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki)),
+                        );
                     }
                 }
             }
@@ -73,10 +75,10 @@ impl Browser {
                  `chromium-driver` (scripts/test.sh installs them: apt-get install chromium chromium-driver)"
             )
         });
-        let chromium = ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .find_map(|n| which(n))
-            .unwrap_or_else(|| panic!("chromium is not installed (apt-get install chromium chromium-driver)"));
+        let chromium =
+            ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|n| which(n)).unwrap_or_else(
+                || panic!("chromium is not installed (apt-get install chromium chromium-driver)"),
+            );
         let port = free_port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
@@ -107,7 +109,11 @@ impl Browser {
         );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + WAIT;
-        let mut b = Browser { client: connect_when_up(addr, caps.clone(), deadline).await, driver, _profile: profile };
+        let mut b = Browser {
+            client: connect_when_up(addr, caps.clone(), deadline).await,
+            driver,
+            _profile: profile,
+        };
         b.client.set_window_size(1280, 1000).await.ok();
         b.driver.try_wait().ok();
         b
@@ -121,7 +127,13 @@ impl Browser {
 
     /// The text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Whether an element matches `css`.
@@ -140,7 +152,13 @@ impl Browser {
     /// page is marked first, so its own `h1` is not taken for the new one).
     pub async fn click(&self, css: &str) {
         self.client.execute("window.__varselOld = true; return true", vec![]).await.unwrap();
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
         self.wait_until(
             &format!("a new page after clicking {css}"),
             "return !window.__varselOld && document.readyState === 'complete' && !!document.querySelector('h1')",

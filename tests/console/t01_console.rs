@@ -69,19 +69,27 @@ async fn operator_and_viewer_in_a_browser() {
     // Log-in page, in bokmål from Accept-Language; a wrong token is refused on the page.
     b.goto(&format!("{base}/console/")).await;
     assert_eq!(b.path().await, "/console/login");
-    assert_eq!(b.client.find(fantoccini::Locator::Css("html")).await.unwrap().attr("lang").await.unwrap().as_deref(), Some("nb"));
+    assert_eq!(
+        b.client.find(fantoccini::Locator::Css("html")).await.unwrap().attr("lang").await.unwrap().as_deref(),
+        Some("nb")
+    );
     assert_eq!(b.text("h1").await, "Logg inn");
     b.screenshot("login").await;
     a11y.push(("login", b.axe(&axe).await));
     b.fill("#token", "not-a-token").await;
     b.click("form[action='/console/login'] button[type=submit]").await;
-    assert!(b.exists("div.error").await, "a wrong token shows an error: {}", b.client.source().await.unwrap());
+    assert!(
+        b.exists("div.error").await,
+        "a wrong token shows an error: {}",
+        b.client.source().await.unwrap()
+    );
     b.login(&base, &s.operator).await;
 
     // Send: the live counter asks the server; the confirmation gives people and messages.
     b.goto(&format!("{base}/console/send")).await;
     b.fill("#title", "Vannforsyning").await;
-    let group = b.client.find(fantoccini::Locator::XPath("//label[starts-with(., 'beredskap')]")).await.unwrap();
+    let group =
+        b.client.find(fantoccini::Locator::XPath("//label[starts-with(., 'beredskap')]")).await.unwrap();
     let group_for = group.attr("for").await.unwrap().unwrap();
     b.client.find(fantoccini::Locator::Id(&group_for)).await.unwrap().click().await.unwrap();
     b.fill("#nb_sms", "Kok vannet før bruk 😀").await;
@@ -138,12 +146,22 @@ async fn operator_and_viewer_in_a_browser() {
     b.client.find(fantoccini::Locator::Id(&group_for)).await.unwrap().click().await.unwrap();
     b.fill("#send_in_minutes", "60").await;
     b.fill("#en_sms", "This is an exercise").await;
-    b.client.find(fantoccini::Locator::Css("#default_language option[value=en]")).await.unwrap().click().await.unwrap();
+    b.client
+        .find(fantoccini::Locator::Css("#default_language option[value=en]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.click("#to-confirm").await;
     b.click("#send-now").await;
     assert_eq!(b.text("#status").await, "scheduled");
     b.click("#cancel").await;
-    b.wait_until("the alert shows cancelled", "return document.getElementById('status').classList.contains('cancelled')").await;
+    b.wait_until(
+        "the alert shows cancelled",
+        "return document.getElementById('status').classList.contains('cancelled')",
+    )
+    .await;
     assert!(!b.exists("#cancel").await, "no cancel button on a cancelled alert");
 
     b.goto(&format!("{base}/console/alerts")).await;
@@ -200,13 +218,15 @@ async fn operator_and_viewer_in_a_browser() {
     b.goto(&format!("{base}/console/send")).await;
     assert!(b.exists("div.error").await, "the send page refuses a viewer");
     b.goto(&format!("{base}/console/alerts")).await;
-    let forged = format!("const csrf = document.querySelector('meta[name=csrf-token]').content; \
+    let forged = format!(
+        "const csrf = document.querySelector('meta[name=csrf-token]').content; \
         const body = new URLSearchParams({{csrf, key: 'forged-1', title: 'x', group_1: 'on', step1_sms: 'on', \
             step1_after: '0', nb_sms: 'x', default_language: 'nb', action: 'send'}}); \
         return Promise.all([ \
           fetch('/console/send', {{method: 'POST', body}}).then(r => r.status), \
           fetch('{alert_path}/cancel', {{method: 'POST', body: new URLSearchParams({{csrf}})}}).then(r => r.status), \
-          fetch('{alert_path}/cancel', {{method: 'POST', body: new URLSearchParams({{csrf: 'wrong'}})}}).then(r => r.status)])");
+          fetch('{alert_path}/cancel', {{method: 'POST', body: new URLSearchParams({{csrf: 'wrong'}})}}).then(r => r.status)])"
+    );
     let statuses = b.client.execute(&forged, vec![]).await.unwrap();
     assert_eq!(statuses, serde_json::json!([403, 403, 403]), "a viewer's POSTs are refused");
     b.goto(&format!("{base}/console/alerts")).await;

@@ -15,7 +15,16 @@ async fn alert_page_updates_through_leader_loss() {
     let mut s = Setup::start(20, 0).await;
     let leader = s.c.leader().await;
     let page_node = s.c.ids().into_iter().find(|id| *id != leader).unwrap();
-    let group = s.c.rest(1, "GET", "/api/v1/groups/by-name/beredskap?consistency=linearizable", Some(&s.operator), &[], "").await;
+    let group =
+        s.c.rest(
+            1,
+            "GET",
+            "/api/v1/groups/by-name/beredskap?consistency=linearizable",
+            Some(&s.operator),
+            &[],
+            "",
+        )
+        .await;
     let group_id = group.json()["group"]["id"].as_u64().unwrap();
     let body = serde_json::json!({
         "idempotency_key": "live-1", "title": "Lang runde",
@@ -23,7 +32,8 @@ async fn alert_page_updates_through_leader_loss() {
         "targets": {"group_ids": [group_id]},
         "policy": [{"channels": ["sms"], "after_seconds": 0}, {"channels": ["voice"], "after_seconds": 15}]
     });
-    let created = s.c.rest(page_node, "POST", "/api/v1/alerts", Some(&s.operator), &[], &body.to_string()).await;
+    let created =
+        s.c.rest(page_node, "POST", "/api/v1/alerts", Some(&s.operator), &[], &body.to_string()).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.json()["alert"]["id"].as_u64().unwrap();
 
@@ -31,12 +41,26 @@ async fn alert_page_updates_through_leader_loss() {
     let base = s.base(page_node);
     b.login(&base, &s.operator).await;
     b.goto(&format!("{base}/console/alerts/{id}")).await;
-    b.wait_until("a first live update", "return Number(document.getElementById('updated').dataset.updates) >= 1").await;
-    assert!(!b.text("#status").await.contains("completed"), "the alert finished before the leader was killed");
-    let updates_before: u64 = b.client.execute("return Number(document.getElementById('updated').dataset.updates)", vec![]).await.unwrap().as_u64().unwrap();
+    b.wait_until(
+        "a first live update",
+        "return Number(document.getElementById('updated').dataset.updates) >= 1",
+    )
+    .await;
+    assert!(
+        !b.text("#status").await.contains("completed"),
+        "the alert finished before the leader was killed"
+    );
+    let updates_before: u64 = b
+        .client
+        .execute("return Number(document.getElementById('updated').dataset.updates)", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
 
     s.c.lc.kill(leader).await.unwrap();
-    let new_leader = s.c.leader_among(&s.c.ids().into_iter().filter(|i| *i != leader).collect::<Vec<_>>()).await;
+    let new_leader =
+        s.c.leader_among(&s.c.ids().into_iter().filter(|i| *i != leader).collect::<Vec<_>>()).await;
     assert_ne!(new_leader, leader);
 
     b.wait_until(
@@ -44,7 +68,11 @@ async fn alert_page_updates_through_leader_loss() {
         &format!("return Number(document.getElementById('updated').dataset.updates) > {updates_before}"),
     )
     .await;
-    b.wait_until("the alert completes on the page", "return document.getElementById('status').classList.contains('completed')").await;
+    b.wait_until(
+        "the alert completes on the page",
+        "return document.getElementById('status').classList.contains('completed')",
+    )
+    .await;
     assert_eq!(b.text("tr[data-ch=voice] [data-k=queued]").await, "0", "{}", b.text("#channels").await);
     b.screenshot("alert-after-leader-loss").await;
     drop(b);
