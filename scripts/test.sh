@@ -13,6 +13,8 @@
 #   gcc            C code of the crates that build some (ring, sled's dependencies)
 #   libxml2-utils  `xmllint`: CAP 1.2 output is checked against the OASIS XSD, Atom feeds for
 #                  well-formedness
+#   chromium,      the operator console is tested in headless Chromium through chromedriver
+#   chromium-driver  (tests/console; they fail, not skip, without them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,8 @@ elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}" >&2

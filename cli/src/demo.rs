@@ -249,6 +249,7 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
         "Sent alert {} to {} recipients: SMS and push now, a voice call after 20 s to those who have not answered OK.\n",
         alert.id, alert.recipients_planned
     );
+    let console_token = token.clone();
     let args = ApiArgs { token: TokenArgs { token: Some(token), token_file: None }, linearizable: false };
     let session = Session::new(&cluster.endpoints().join(","), cluster.trust.clone(), false, &args)?;
     crate::watch::watch(&session, alert.id).await?;
@@ -265,6 +266,7 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
         received.refused.load(std::sync::atomic::Ordering::Relaxed),
         dir.join("webhooks.log").display()
     );
+    print_console(cluster, dir, &console_token);
     if let Some(http) = cluster.nodes.values().find_map(|n| n.http()) {
         let ca = cluster
             .ca
@@ -286,4 +288,24 @@ pub async fn run(cluster: &LocalCluster, dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the operator console is (every node serves it) and the token to log in with.
+fn print_console(cluster: &LocalCluster, dir: &Path, token: &str) {
+    let scheme = if cluster.ca.is_some() { "https" } else { "http" };
+    let urls: Vec<String> =
+        cluster.nodes.values().filter_map(|n| n.http()).map(|a| format!("{scheme}://{a}/console/")).collect();
+    let Some(first) = urls.first() else { return };
+    println!("\nOperator console (every node serves it; use any site's): {first}");
+    for other in &urls[1..] {
+        println!("  also {other}");
+    }
+    println!("  log in with the demo tenant's operator token: {token}");
+    if cluster.ca.is_some() {
+        println!(
+            "  (the nodes' certificates come from this cluster's own CA, {}: import it into the browser's \
+             trusted authorities, or accept the browser's warning for a local demo)",
+            dir.join("tls/ca.pem").display()
+        );
+    }
 }

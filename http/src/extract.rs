@@ -40,6 +40,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 }
 
 impl Bearer {
+    /// The bearer `token` as if it came in an `Authorization` header (the console keeps the
+    /// token in its session, not in the browser).
+    pub fn from_token(token: &str) -> Self {
+        Bearer(Some(format!("Bearer {token}")))
+    }
+
     /// A gRPC request carrying `message` and this caller's token.
     pub fn grpc<T>(&self, message: T) -> Result<tonic::Request<T>, Problem> {
         let mut req = tonic::Request::new(message);

@@ -16,6 +16,8 @@
 //! - [`tls`]: TLS on every listener and between nodes, node identity from certificates,
 //!   reloading certificates on a live node.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz` for operators' tools.
+//! - [`console_view`]: what the operator console (`varsel_console`, merged at `/console/` on
+//!   the HTTP listener) shows of the cluster, from this node's replica and metrics.
 //! - [`inbound`]: signed webhooks for delivery receipts, replies and voice call results, on the HTTP
 //!   listener.
 //! - [`health`]: the readiness rule behind `/readyz` and the gRPC health service.
@@ -27,6 +29,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console_view;
 pub mod disk;
 pub mod error;
 pub mod health;

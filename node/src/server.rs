@@ -170,9 +170,11 @@ pub async fn start_with(
     match http {
         Some(listener) => {
             let rest = Arc::new(crate::http::RestBackend::new(&ctx));
+            let view = Arc::new(crate::console_view::NodeView::new(replica.clone(), metrics.clone()));
             let mut router = crate::http::router(replica.clone(), metrics.clone())
-                .merge(varsel_http::router(rest))
-                .merge(crate::respond::router(replica.clone()));
+                .merge(varsel_http::router(rest.clone()))
+                .merge(crate::respond::router(replica.clone()))
+                .merge(varsel_console::router(rest, view));
             if let Some(e) = &engine {
                 let inbound = crate::inbound::InboundState::load(
                     &replica.config.providers,
