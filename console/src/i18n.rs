@@ -185,6 +185,14 @@ texts! {
     step: "Step", "Trinn";
     step_after_seconds: "Seconds after the start", "Sekunder etter start";
     default_language: "Default language", "Standardspråk";
+    answers_field: "Answer options, one per line (numbered in order; 2 to 9)", "Svaralternativer, ett per linje (nummerert i rekkefølge; 2 til 9)";
+    answers_ack_field: "Answers that acknowledge (their numbers, e.g. 1)", "Svar som bekrefter (nummeret, f.eks. 1)";
+    answers_hint: "Put {{answer_link}} in a text to give each person a link to the answer page. Replies by SMS (the number or the answer) and voice keypad count too.", "Sett inn {{answer_link}} i en tekst for å gi hver person en lenke til svarsiden. Svar på SMS (nummeret eller svaret) og tastetrykk i taleanrop teller også.";
+    answers_title: "Answers to the question", "Svar på spørsmålet";
+    answer_number: "No.", "Nr.";
+    answer_label: "Answer", "Svaralternativ";
+    answer_chosen_by: "Chosen by", "Valgt av";
+    answer_acknowledges: "Acknowledges", "Bekrefter";
     text_sms: "SMS text", "SMS-tekst";
     text_email_subject: "E-mail subject", "E-postemne";
     text_email_body: "E-mail text", "E-posttekst";

@@ -42,11 +42,19 @@
       section.querySelector('[data-k="recipients"]').textContent = p.recipients || 0;
       section.querySelector('[data-k="acknowledged"]').textContent = p.acknowledged || 0;
       (p.channels || []).forEach(function (c) { updateChannel(section, c); });
+      (a.answer_counts || []).forEach(function (n, i) {
+        var cell = document.querySelector('#answers tr[data-answer="' + i + '"] [data-k="chosen"]');
+        if (cell) cell.textContent = n;
+      });
       updates += 1;
       updated.textContent = new Date().toLocaleTimeString(document.documentElement.lang);
       updated.setAttribute("data-updates", String(updates));
       problem.hidden = true;
       if (status === "completed" || status === "cancelled" || status === "expired") {
+        // Answers keep coming after the last message went out: stay for them.
+        var cancelForm = document.getElementById("cancel");
+        if (cancelForm) cancelForm.closest("form").hidden = true;
+        if (document.getElementById("answers")) return;
         source.close();
         var cancel = document.getElementById("cancel");
         if (cancel) cancel.closest("form").hidden = true;

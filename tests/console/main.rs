@@ -12,3 +12,4 @@ mod common;
 mod browser;
 mod t01_console;
 mod t02_live;
+mod t03_answers;

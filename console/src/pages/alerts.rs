@@ -154,7 +154,7 @@ pub fn render_detail(ctx: &Ctx<'_>, a: &pb::Alert, replies: &pb::ListRepliesRepl
     let finished = is_final(a.status);
     html! {
         section #progress aria-labelledby="progress-h"
-            data-events=[(!finished).then(|| format!("/console/alerts/{}/events", a.id))]
+            data-events=[(!finished || !a.answer_options.is_empty()).then(|| format!("/console/alerts/{}/events", a.id))]
             data-status-names=(status_names_json(t)) data-reconnecting=(t.live_reconnecting) {
             h2 #progress-h { (t.alert_progress) }
             dl.summary {
@@ -208,11 +208,42 @@ pub fn render_detail(ctx: &Ctx<'_>, a: &pb::Alert, replies: &pb::ListRepliesRepl
     }
 }
 
-/// ANSWER OPTIONS (issue 18 item 2) go here: the per-option answer counts of the alert, live.
-/// Empty until alerts carry answer options; the section it returns sits between the progress
-/// and the cancel button.
-pub fn answer_counts(_ctx: &Ctx<'_>, _alert: &pb::Alert) -> Markup {
-    html! {}
+/// The alert's answer options and how many chose each (kept live by the page's script from
+/// the same events as the progress); nothing for an alert that asks nothing.
+pub fn answer_counts(ctx: &Ctx<'_>, a: &pb::Alert) -> Markup {
+    let t = ctx.t();
+    let default = a.content.as_ref().map_or("", |c| c.default_language.as_str());
+    let label = |o: &pb::AnswerOption| {
+        o.labels
+            .get(ctx.lang.tag())
+            .or_else(|| o.labels.get(default))
+            .or_else(|| o.labels.values().next())
+            .cloned()
+            .unwrap_or_default()
+    };
+    html! {
+        @if !a.answer_options.is_empty() {
+            section #answers aria-labelledby="answers-h" {
+                h2 #answers-h { (t.answers_title) }
+                table {
+                    thead { tr {
+                        th scope="col" { (t.answer_number) } th scope="col" { (t.answer_label) }
+                        th scope="col" { (t.answer_chosen_by) } th scope="col" { (t.answer_acknowledges) }
+                    } }
+                    tbody {
+                        @for (i, o) in a.answer_options.iter().enumerate() {
+                            tr data-answer=(i) {
+                                th scope="row" { (i + 1) }
+                                td { (label(o)) }
+                                td.num data-k="chosen" { (a.answer_counts.get(i).copied().unwrap_or(0)) }
+                                td { @if o.acknowledges { (t.yes) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn texts(t: &Text, a: &pb::Alert) -> Markup {

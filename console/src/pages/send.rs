@@ -220,8 +220,14 @@ fn texts(t: &Text, f: &Fields) -> Markup {
                             textarea id=(name) name=(name) rows="3" { (field(f, &name)) }
                         }
                     }
+                    @let name = format!("{l}_answers");
+                    label for=(name) { (t.answers_field) }
+                    textarea id=(name) name=(name) rows="3" aria-describedby="answers-hint" { (field(f, &name)) }
                 }
             }
+            label for="answers_ack" { (t.answers_ack_field) }
+            input type="text" id="answers_ack" name="answers_ack" inputmode="numeric" value=(field(f, "answers_ack"));
+            p #answers-hint .hint { (t.answers_hint) }
         }
     }
 }
@@ -301,6 +307,7 @@ pub fn build(f: &Fields, now_ms: u64) -> Result<pb::CreateAlertRequest, Problem>
         _ => pb::Priority::Routine,
     };
     let minutes = number(f, "send_in_minutes", 30 * 24 * 60)?;
+    let answer_options = answer_options(f)?;
     Ok(pb::CreateAlertRequest {
         idempotency_key: field(f, "key").to_string(),
         title: field(f, "title").trim().to_string(),
@@ -309,8 +316,37 @@ pub fn build(f: &Fields, now_ms: u64) -> Result<pb::CreateAlertRequest, Problem>
         targets: Some(targets),
         policy,
         send_at_ms: if minutes == 0 { 0 } else { now_ms + minutes * 60_000 },
+        answer_options,
         ..Default::default()
     })
+}
+
+/// The answer options: line i of each language's `{lang}_answers` is option i's label in that
+/// language; `answers_ack` names the options that acknowledge. The service checks the rest
+/// (2 to 9 options, a label in the default language, no duplicates).
+fn answer_options(f: &Fields) -> Result<Vec<pb::AnswerOption>, Problem> {
+    let per_lang: Vec<(&str, Vec<String>)> =
+        TEXT_LANGUAGES.iter().map(|l| (*l, lines(field(f, &format!("{l}_answers"))))).collect();
+    let n = per_lang.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    let mut acks = Vec::new();
+    for part in field(f, "answers_ack").split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<usize>() {
+            Ok(k) if (1..=n).contains(&k) => acks.push(k),
+            _ => {
+                let m = format!("{part:?} is not the number of one of the {n} answer options");
+                return Err(Problem::invalid("answers_ack", "value", m));
+            }
+        }
+    }
+    Ok((0..n)
+        .map(|i| pb::AnswerOption {
+            labels: per_lang
+                .iter()
+                .filter_map(|(l, v)| v.get(i).map(|label| (l.to_string(), label.clone())))
+                .collect(),
+            acknowledges: acks.contains(&(i + 1)),
+        })
+        .collect())
 }
 
 fn now_ms() -> u64 {

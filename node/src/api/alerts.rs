@@ -336,7 +336,8 @@ impl AlertService for Alerts {
 }
 
 /// Sends the alert each time it changes (at most every [`WATCH_INTERVAL`]) until it is final
-/// or the client goes away.
+/// or the client goes away. An alert with answer options is watched on after it is final,
+/// until the client goes away: most answers come after the last message was sent.
 async fn watch(
     svc: Alerts,
     actor: Caller,
@@ -365,7 +366,9 @@ async fn watch(
                 return;
             }
         }
-        if finished {
+        if finished
+            && last.as_ref().and_then(|r| r.alert.as_ref()).is_none_or(|a| a.answer_options.is_empty())
+        {
             return;
         }
         tokio::time::sleep(WATCH_INTERVAL).await;
