@@ -59,6 +59,7 @@ async fn a_link_answered_in_the_browser_shows_in_the_console() {
     assert!(!b.exists("script").await, "the response page has no script");
     b.screenshot("response-page").await;
     b.click("button[value='2']").await;
+    assert!(b.exists(".saved").await, "no answer shown: {}", b.text("main").await);
     assert!(b.text(".saved").await.contains("Trenger hjelp"), "{}", b.text("main").await);
     b.screenshot("response-page-answered").await;
 
