@@ -19,6 +19,9 @@
 //!
 //! - **retention** (only when named in `--only`): the retention soak of `bench_retention`.
 //!
+//! - **console** (only when named in `--only`): the console's alert page and event stream while
+//!   a `--fanout` alert is sent, in `bench_console`.
+//!
 //! - **area** (only when named in `--only`): an alert to everyone inside a polygon against the
 //!   same recipients as a group, in `bench_area`.
 //!
@@ -64,7 +67,8 @@ pub struct BenchArgs {
     pub fanout: usize,
     /// Run only these parts, comma-separated: writes, domain, fanout, snapshot and backup
     /// (after the fan-out), failover (default: all of these), and retention (the soak) and rest
-    /// (REST against gRPC) and area (polygon against group): only when named.
+    /// (REST against gRPC), area (polygon against group) and console (the alert page during a
+    /// fan-out): only when named.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The nodes' `raft.snapshot_every_entries` (default: a node's, 20,000). The retention
@@ -199,6 +203,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plain_64 = writes_any.iter().find(|(clients, _)| *clients == 64).map(|(_, rate)| *rate);
     if args.only.iter().any(|p| p == "rest") {
         super::bench_rest::run(&b.cluster, args.seconds).await?;
+    }
+    if args.only.iter().any(|p| p == "console") && args.fanout > 0 {
+        super::bench_console::run(&b.cluster, args.fanout).await?;
     }
     if args.only.iter().any(|p| p == "area") {
         super::bench_area::run(&b.cluster, args.area_contacts).await?;

@@ -34,7 +34,7 @@ use super::bench_domain::{bench_tenant, contacts_csv, with_token};
 /// Concurrent clients, as the figure asks.
 const CLIENTS: usize = 64;
 
-type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// One request of a client: its index and sequence number.
 type Call = Arc<dyn Fn(usize, u64) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -97,7 +97,7 @@ pub async fn run(cluster: &LocalCluster, seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn https_client(cluster: &LocalCluster) -> anyhow::Result<Https> {
+pub(crate) fn https_client(cluster: &LocalCluster) -> anyhow::Result<Https> {
     use rustls::pki_types::pem::PemObject as _;
     let ca = cluster.ca.as_ref().context("the bench cluster has no CA (plaintext?)")?;
     let mut roots = rustls::RootCertStore::empty();

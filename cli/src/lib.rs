@@ -25,6 +25,7 @@ pub mod auth;
 pub mod backup;
 pub mod bench;
 pub mod bench_area;
+pub mod bench_console;
 pub mod bench_domain;
 pub mod bench_fanout;
 pub mod bench_rest;
