@@ -565,4 +565,31 @@ mod tests {
         let nobody = parse_args(&["--title", "t", "--sms", "x"]).unwrap();
         assert!(nobody.to_request(0, "k".into()).unwrap_err().to_string().contains("target"));
     }
+
+    /// Goal: `--answer` gives options in order, a plain label in `--language` or labels per
+    /// language; `--answer-acknowledges` marks them by number and names a number out of range.
+    #[test]
+    fn answer_flags() {
+        let base = ["--group", "g", "--title", "t", "--sms", "Trygg? {{answer_link}}", "--language", "nn"];
+        let with = |extra: &[&str]| parse_args(&[&base[..], extra].concat());
+        let args = with(&[
+            "--answer",
+            "Trygg",
+            "--answer",
+            "nn=Treng hjelp|en=Need help",
+            "--answer-acknowledges",
+            "1",
+        ])
+        .unwrap();
+        let o = args.to_request(0, "k".into()).unwrap().answer_options;
+        assert_eq!(o.len(), 2);
+        assert_eq!((o[0].labels.get("nn").map(String::as_str), o[0].acknowledges), (Some("Trygg"), true));
+        assert_eq!(o[1].labels.get("en").map(String::as_str), Some("Need help"));
+        assert!(!o[1].acknowledges);
+        let out_of_range = with(&["--answer", "A", "--answer", "B", "--answer-acknowledges", "3"]).unwrap();
+        let e = out_of_range.to_request(0, "k".into()).unwrap_err().to_string();
+        assert!(e.contains("--answer-acknowledges 3"), "{e}");
+        let bad = with(&["--answer", "nn=A|B"]).unwrap();
+        assert!(bad.to_request(0, "k".into()).unwrap_err().to_string().contains("language=label"));
+    }
 }
