@@ -47,6 +47,9 @@ pub struct MemberHealth {
     /// Log entries it is behind the leader; `None` when this node does not lead (or has not
     /// heard from it yet).
     pub lag_entries: Option<u64>,
+    /// Shards of unfinished alerts whose sending lease it holds (as this node has applied the
+    /// log).
+    pub shards_held: u64,
 }
 
 /// A provider's circuit breaker on this node.

@@ -273,6 +273,7 @@ texts! {
     health_disk_full: "full: writes refused", "full: skriving avvist";
     health_members: "Members", "Medlemmer";
     health_lag: "Lag (entries)", "Etterslep (oppføringer)";
+    health_shards_held: "Shards held (sending leases)", "Skiver holdt (sendeleier)";
     health_providers: "Provider circuits on this node", "Leverandørkretser på denne noden";
     health_provider: "Provider", "Leverandør";
     health_circuit: "Circuit", "Krets";

@@ -33,6 +33,7 @@ impl ClusterView for NodeView {
         let status = self.replica.status();
         let ready = crate::health::readiness(&self.replica);
         let lag = |id: u64| status.replication.iter().find(|r| r.node_id == id).map(|r| r.lag_entries);
+        let held = lease_holders(&self.replica);
         let members = status
             .members
             .iter()
@@ -44,6 +45,7 @@ impl ClusterView for NodeView {
                     api_addr: a.api_addr.clone(),
                     voter: m.voter,
                     lag_entries: lag(a.id),
+                    shards_held: held.get(&a.id).copied().unwrap_or(0),
                 })
             })
             .collect();
@@ -67,6 +69,24 @@ impl ClusterView for NodeView {
             providers: circuits(&self.metrics.encode()),
         }
     }
+}
+
+/// Per node, how many shards of unfinished alerts it holds the sending lease of, as this node
+/// has applied the log. A read error leaves the counts out (the page shows 0), never the page.
+fn lease_holders(replica: &Replica) -> std::collections::BTreeMap<u64, u64> {
+    use varsel_raft_store::state_machine::delivery::query as dq;
+    use varsel_raft_store::state_machine::domain::query;
+    let txn = replica.state.read_txn();
+    let mut held = std::collections::BTreeMap::new();
+    for (alert, _) in query::open_alerts(&txn).unwrap_or_default() {
+        let Ok(Some(a)) = dq::alert(&txn, alert) else { continue };
+        for s in dq::shard_states(&txn, alert, a.shards).unwrap_or_default() {
+            if let Some(owner) = s.owner.filter(|_| !s.done) {
+                *held.entry(owner).or_insert(0) += 1;
+            }
+        }
+    }
+    held
 }
 
 /// The provider circuits in a Prometheus text exposition: lines such as

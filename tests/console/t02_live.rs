@@ -8,7 +8,8 @@ use crate::t01_console::Setup;
 /// keeps applying the log under the new leader.
 /// Method: three nodes and the provider simulator; an alert with SMS first and a voice call
 /// 15 s later to whoever has not acknowledged (so it runs for tens of seconds) is sent through the REST API, its page opened on a follower; once the
-/// page has shown an update, the leader is killed (SIGKILL); the page must show further
+/// page has shown an update (and the health page has shown the alert's lease holders), the
+/// leader is killed (SIGKILL); the page must show further
 /// updates and finally "completed", and its stream must never have been given up.
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_page_updates_through_leader_loss() {
@@ -50,6 +51,23 @@ async fn alert_page_updates_through_leader_loss() {
         !b.text("#status").await.contains("completed"),
         "the alert finished before the leader was killed"
     );
+    // The health page shows who holds the sending leases of the running alert.
+    b.goto(&format!("{base}/console/health")).await;
+    let held = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('[data-k=shards-held]')].reduce((n, e) => n + Number(e.textContent), 0)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(held.as_u64().unwrap() > 0, "no lease holders shown: {}", b.text("#members").await);
+    b.goto(&format!("{base}/console/alerts/{id}")).await;
+    b.wait_until(
+        "a first live update on the page again",
+        "return Number(document.getElementById('updated').dataset.updates) >= 1",
+    )
+    .await;
     let updates_before: u64 = b
         .client
         .execute("return Number(document.getElementById('updated').dataset.updates)", vec![])

@@ -53,12 +53,14 @@ pub async fn page_handler<B: Backend, V: ClusterView>(
                 thead { tr {
                     th scope="col" { (t.health_node) } th scope="col" { (t.health_site) } th scope="col" { (t.health_address) }
                     th scope="col" { (t.health_voter) } th scope="col" { (t.health_role) } th scope="col" { (t.health_lag) }
+                    th scope="col" { (t.health_shards_held) }
                 } }
                 tbody { @for m in &h.members {
                     tr {
                         th scope="row" { (m.id) } td { (m.site) } td { (m.api_addr) } td { (yes_no(m.voter)) }
                         td { @if Some(m.id) == h.leader_id { (t.health_is_leader) } }
                         td.num { @match m.lag_entries { Some(l) => (l), None => "–" } }
+                        td.num data-k="shards-held" { (m.shards_held) }
                     }
                 } }
             }
