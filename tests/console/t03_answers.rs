@@ -1,6 +1,6 @@
 use fantoccini::Locator;
 
-use crate::browser::Browser;
+use crate::browser::{Browser, axe_script};
 use crate::t01_console::Setup;
 
 /// Goal: "are you safe?" end to end in a browser: an operator sends an alert with two answer
@@ -8,11 +8,12 @@ use crate::t01_console::Setup;
 /// response page (plain HTML, no script); the console's alert page, open in another window,
 /// shows the answer counted without a reload; changing the answer moves the count.
 /// Method: three nodes and the simulator; the SMS text is read from the simulator's inbox;
-/// one Chromium with two windows (the console, the recipient's phone). Screenshots of the
-/// response page and the counts go to docs/console/.
+/// one Chromium with two windows (the console, the recipient's phone). axe-core checks the
+/// response page and the alert page with its answers. Screenshots go to docs/console/.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_answered_in_the_browser_shows_in_the_console() {
     let s = Setup::start(3, 0).await;
+    let axe = tokio::task::spawn_blocking(axe_script).await.unwrap();
     let b = Browser::start(&s.tls_dir(), "nb-NO").await;
     let base = s.base(1);
     b.login(&base, &s.operator).await;
@@ -58,6 +59,8 @@ async fn a_link_answered_in_the_browser_shows_in_the_console() {
     assert_eq!(b.text("h1").await, "Gasslekkasje");
     assert!(!b.exists("script").await, "the response page has no script");
     b.screenshot("response-page").await;
+    let violations = b.axe(&axe).await;
+    assert!(violations.is_empty(), "axe-core on the response page: {violations:?}");
     b.click("button[value='2']").await;
     assert!(b.exists(".saved").await, "no answer shown: {}", b.text("main").await);
     assert!(b.text(".saved").await.contains("Trenger hjelp"), "{}", b.text("main").await);
@@ -81,4 +84,6 @@ async fn a_link_answered_in_the_browser_shows_in_the_console() {
     )
     .await;
     b.screenshot("alert-answers").await;
+    let violations = b.axe(&axe).await;
+    assert!(violations.is_empty(), "axe-core on the alert page with answers: {violations:?}");
 }
