@@ -387,14 +387,23 @@ fn no_alert() -> CliError {
     CliError::Reply("AlertReply without an alert".into())
 }
 
+/// Time one preview may take on one node: counting an area of a national register reads every
+/// contact inside it (seconds), and a retry elsewhere would only start over.
+const PREVIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 async fn preview(s: &Session, targets: &TargetArgs) -> Result<(), CliError> {
     let req = PreviewAlertRequest { targets: Some(targets.to_targets()?), consistency: s.read() };
+    let cluster = varsel_client::Cluster::parse(&s.endpoints, &s.trust)?
+        .with_deadline(PREVIEW_TIMEOUT * 2)
+        .with_attempt_timeout(PREVIEW_TIMEOUT);
     let r = s
-        .alerts(|mut c| {
+        .alerts_answered(&cluster, |mut c| {
             let req = req.clone();
             async move { c.preview_alert(req).await }
         })
-        .await?;
+        .await?
+        .value
+        .into_inner();
     if s.json {
         print_json(&json!({
             "contacts": r.contacts, "in_areas": r.in_areas,

@@ -82,8 +82,13 @@ pub async fn run(cluster: &LocalCluster, contacts: usize) -> anyhow::Result<()> 
 
     let polygon = Targets { area_polygons: vec![POLYGON.into()], ..Default::default() };
     let group = Targets { group_names: vec![GROUP.into()], ..Default::default() };
+    // Counting a million contacts takes seconds: one long attempt, not many short ones.
+    let slow = cluster
+        .cluster()?
+        .with_deadline(Duration::from_secs(600))
+        .with_attempt_timeout(Duration::from_secs(300));
     let asked = Instant::now();
-    let preview = all
+    let preview = slow
         .call(|c| {
             let (t, req) =
                 (token.clone(), PreviewAlertRequest { targets: Some(polygon.clone()), consistency: 0 });

@@ -210,10 +210,17 @@ impl AlertService for Alerts {
         self.ctx.consistency(r.consistency).await?;
         let (groups, contacts) = targets(r.targets.as_ref());
         let area = area_input(r.targets.as_ref())?.unwrap_or_default();
-        let reach =
-            locations::reach(&self.ctx.replica.state.read_txn(), actor.tenant, &groups, &contacts, &area)
-                .map_err(ApiError::from)?
-                .map_err(ApiError::NotFound)?;
+        // Counting a national area reads every contact it holds: seconds, off the async
+        // workers (which also carry this node's Raft heartbeats).
+        let state = self.ctx.replica.state.clone();
+        let tenant = actor.tenant;
+        let reach = tokio::task::spawn_blocking(move || {
+            locations::reach(&state.read_txn(), tenant, &groups, &contacts, &area)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the preview stopped: {e}")))?
+        .map_err(ApiError::from)?
+        .map_err(ApiError::NotFound)?;
         let [sms, voice, email, push] = reach.per_channel;
         Ok(Response::new(pb::PreviewAlertReply {
             contacts: reach.contacts,
