@@ -139,13 +139,18 @@ async fn operator_and_viewer_in_a_browser() {
     assert_eq!((n[0], n[1] + n[2]), (0, 5), "{}", b.text("#channels").await);
     b.screenshot("alert").await;
     a11y.push(("alert", b.axe(&axe).await));
-    // Schedule one an hour ahead and cancel it; in English this time.
+    // Cancel one in flight (its SMS step sent, its voice step due in two minutes); in English
+    // this time.
     b.goto(&format!("{base}/console/lang?set=en&back=/console/send")).await;
     assert_eq!(b.text("h1").await, "Send an alert");
     b.fill("#title", "Exercise").await;
     b.client.find(fantoccini::Locator::Id(&group_for)).await.unwrap().click().await.unwrap();
-    b.fill("#send_in_minutes", "60").await;
+    let sms_first = b.client.find(fantoccini::Locator::Id("step1_sms")).await.unwrap();
+    assert!(sms_first.is_selected().await.unwrap(), "SMS in step 1 is the form's default");
+    b.client.find(fantoccini::Locator::Id("step2_voice")).await.unwrap().click().await.unwrap();
+    b.fill("#step2_after", "120").await;
     b.fill("#en_sms", "This is an exercise").await;
+    b.fill("#en_voice", "This is an exercise").await;
     b.client
         .find(fantoccini::Locator::Css("#default_language option[value=en]"))
         .await
@@ -155,7 +160,14 @@ async fn operator_and_viewer_in_a_browser() {
         .unwrap();
     b.click("#to-confirm").await;
     b.click("#send-now").await;
-    assert_eq!(b.text("#status").await, "scheduled");
+    b.wait_until(
+        "the exercise's SMS step sent (live)",
+        "const c = document.querySelector('tr[data-ch=sms] [data-k=sent]'); \
+         const d = document.querySelector('tr[data-ch=sms] [data-k=delivered]'); \
+         return !!c && Number(c.textContent) + Number(d.textContent) === 5",
+    )
+    .await;
+    assert_eq!(b.text("#status").await, "sending", "in flight: the voice step is still to come");
     b.click("#cancel").await;
     b.wait_until(
         "the alert shows cancelled",
@@ -163,6 +175,11 @@ async fn operator_and_viewer_in_a_browser() {
     )
     .await;
     assert!(!b.exists("#cancel").await, "no cancel button on a cancelled alert");
+    let voice_sent = b.client.execute(
+        "const c = document.querySelector('tr[data-ch=voice] [data-k=sent]'); return c ? Number(c.textContent) : 0",
+        vec![],
+    );
+    assert_eq!(voice_sent.await.unwrap(), serde_json::json!(0), "the cancelled alert called nobody");
 
     b.goto(&format!("{base}/console/alerts")).await;
     let list = b.text("main table").await;
