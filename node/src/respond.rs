@@ -126,6 +126,11 @@ async fn choose(
             varsel_raft_store::Response::Delivery(DeliveryReply::Answered { outcomes })
                 if matches!(outcomes.first(), Some(AnswerOutcome::Recorded { .. } | AnswerOutcome::Same)) =>
             {
+                // The leader applied it; this node, which serves the page the browser is sent
+                // back to, may not have yet: wait, so the page shows the answer just given.
+                if let Err(e) = replica.wait_applied(w.log_index, std::time::Duration::from_secs(5)).await {
+                    tracing::warn!(alert = asked.alert.id, error = %e, "answer recorded; this node lags behind it");
+                }
                 Redirect::to(&format!("/r/{token}?saved={option}")).into_response()
             }
             other => {
