@@ -34,7 +34,20 @@ pub enum MessageContent {
         title: Option<String>,
         /// Body.
         body: Option<String>,
+        /// Answer buttons, for an alert with answer options.
+        answers: Option<PushAnswers>,
     },
+}
+
+/// The answer buttons of a push notification: the recipient's response link (where the
+/// subscriber's service worker posts `option=N`) and the options' labels in the recipient's
+/// language, option `N` at index `N - 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushAnswers {
+    /// The recipient's response link (`{answer_url}/r/{token}`).
+    pub url: String,
+    /// The labels, in option order.
+    pub labels: Vec<String>,
 }
 
 /// The number or short code each provider sends a tenant's messages from, by provider name

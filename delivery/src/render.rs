@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 
+use varsel_domain::answers::AnswerOption;
 use varsel_domain::model::{Alert, Channel, ChannelContent, Contact};
 use varsel_domain::sms;
 use varsel_domain::template::Template;
 use varsel_raft_store::delivery::message_key;
 
-use crate::message::{MessageContent, OutboundMessage, Senders};
+use crate::message::{MessageContent, OutboundMessage, PushAnswers, Senders};
 
 /// Why a recipient cannot be messaged on a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +35,13 @@ pub struct Renderer {
     answer_links: Option<AnswerLinks>,
 }
 
-/// Where an alert's response links point and the key of their tags.
+/// Where an alert's response links point, the key of their tags, and the options (for push
+/// notifications' buttons).
 #[derive(Debug, Clone)]
 struct AnswerLinks {
     base: String,
     key: [u8; 32],
+    options: Vec<AnswerOption>,
 }
 
 impl Renderer {
@@ -47,11 +50,15 @@ impl Renderer {
         Self { cache: HashMap::new(), senders: std::sync::Arc::new(senders), answer_links: None }
     }
 
-    /// Fills `{{answer_link}}` with `{base}/r/{token}`, the token tagged under `key` (the
-    /// alert's link key, see `varsel_domain::answers`).
+    /// Fills `{{answer_link}}` with `{base}/r/{token}`, the token tagged under the alert's link
+    /// key (see `varsel_domain::answers`), and gives push notifications a button per option.
     #[must_use]
-    pub fn with_answer_links(mut self, base: &str, key: [u8; 32]) -> Self {
-        self.answer_links = Some(AnswerLinks { base: base.trim_end_matches('/').to_string(), key });
+    pub fn with_answers(mut self, base: &str, asked: &varsel_domain::answers::AlertAnswers) -> Self {
+        self.answer_links = Some(AnswerLinks {
+            base: base.trim_end_matches('/').to_string(),
+            key: asked.link_key,
+            options: asked.options.clone(),
+        });
         self
     }
 
@@ -60,6 +67,17 @@ impl Renderer {
         self.answer_links.as_ref().map_or_else(String::new, |l| {
             let token = varsel_domain::answers::link_token(&l.key, alert.tenant, alert.id, contact.id);
             format!("{}/r/{token}", l.base)
+        })
+    }
+
+    /// The buttons of a push notification to `contact`, labelled in `lang` (the language of
+    /// the text they come with); `None` when the alert has no options.
+    fn push_answers(&self, alert: &Alert, contact: &Contact, lang: &str) -> Option<PushAnswers> {
+        let links = self.answer_links.as_ref()?;
+        let default = alert.spec.content.default_language.as_str();
+        Some(PushAnswers {
+            url: self.answer_link(alert, contact),
+            labels: links.options.iter().map(|o| o.label(Some(lang), default).to_string()).collect(),
         })
     }
 
@@ -163,6 +181,7 @@ impl Renderer {
             Channel::Push => Ok(MessageContent::Push {
                 title: t("push_title", &v.push_title)?,
                 body: t("push_body", &v.push_body)?,
+                answers: self.push_answers(alert, contact, lang),
             }),
         }
     }

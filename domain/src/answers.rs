@@ -4,7 +4,8 @@
 //! Options are numbered from 1 in the order given. A recipient answers by SMS reply (the
 //! digit, the digit followed by anything, or an option's label in any of its languages), by
 //! voice keypad (the digit), or on the response page reached by the link in the message
-//! (`{{answer_link}}` in any text; e-mail and push carry it the same way). An option marked
+//! (`{{answer_link}}` in any text; e-mail and push carry it the same way), or by a push
+//! notification's button (the link and the labels travel in the payload). An option marked
 //! `acknowledges` counts as an acknowledgement: it stops the alert's escalation for that
 //! recipient.
 //!

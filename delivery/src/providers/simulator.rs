@@ -113,8 +113,10 @@ impl SimulatorProvider {
             MessageContent::Voice { script, language } => {
                 w.voice = Some(serde_json::json!({ "script": script, "language": language }))
             }
-            MessageContent::Push { title, body } => {
-                w.push = Some(serde_json::json!({ "title": title, "body": body, "subscription": m.to }))
+            MessageContent::Push { title, body, answers } => {
+                w.push = Some(
+                    serde_json::json!({ "title": title, "body": body, "subscription": m.to, "answers": answers }),
+                )
             }
         }
         w

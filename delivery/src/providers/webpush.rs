@@ -3,8 +3,12 @@
 //!
 //! Each subscription has its own endpoint URL at its browser's push service, so every message
 //! is its own request; a batch is sent several at once ([`super::each`]). The payload is
-//! `{"title", "body", "alert", "key"}`; `TTL` says how long the push service may hold it for an
-//! offline device, `Urgency: high` wakes the device for urgent and crisis alerts.
+//! `{"title", "body", "alert", "key"}`, and for an alert with answer options also
+//! `"answer_url"` (the recipient's response link) and `"actions"` (`{"action": "answer-N",
+//! "title": label}` per option, the shape `showNotification` takes), for the subscriber's
+//! service worker to show as buttons and post as `option=N`; `TTL` says how long the push
+//! service may hold it for an offline device, `Urgency: high` wakes the device for urgent and
+//! crisis alerts.
 //!
 //! Answers: 201/202 accepted (the provider id is the `Location` URL); 404 and 410 mean the
 //! subscription is gone: the message fails and the contact's subscription is marked invalid
@@ -88,14 +92,25 @@ impl WebPushProvider {
 
     /// The encrypted body and headers for one message, or why it cannot be sent.
     fn request(&self, m: &OutboundMessage, sub: &Subscription) -> Result<(Vec<u8>, Headers), String> {
-        let MessageContent::Push { title, body } = &m.content else {
+        let MessageContent::Push { title, body, answers } = &m.content else {
             return Err(format!("{} carries push only", self.name));
         };
         let plain_ok = self.config.allow_http_endpoints && sub.endpoint.starts_with("http://");
         if !(sub.endpoint.starts_with("https://") || plain_ok) {
             return Err("the push endpoint is not an https:// URL".into());
         }
-        let payload = serde_json::json!({ "title": title, "body": body, "alert": m.alert, "key": m.key });
+        let mut payload = serde_json::json!({ "title": title, "body": body, "alert": m.alert, "key": m.key });
+        if let Some(answers) = answers {
+            payload["answer_url"] = answers.url.clone().into();
+            payload["actions"] = answers
+                .labels
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, label)| serde_json::json!({ "action": format!("answer-{}", i + 1), "title": label }),
+                )
+                .collect();
+        }
         let plaintext = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
         let encrypted = ece::encrypt(sub, &plaintext)?;
         let headers = vec![
@@ -210,7 +225,11 @@ mod tests {
             step: 0,
             priority: Priority::Crisis,
             to: format!(r#"{{"endpoint":"{endpoint}",{KEYS}}}"#),
-            content: MessageContent::Push { title: Some("Varsel".into()), body: Some("Evakuer".into()) },
+            content: MessageContent::Push {
+                title: Some("Varsel".into()),
+                body: Some("Evakuer".into()),
+                answers: None,
+            },
             senders: Default::default(),
         }
     }

@@ -187,7 +187,7 @@ impl Actor for ShardWorker {
         if let Some(asked) = varsel_raft_store::state_machine::domain::answers::of(&txn, alert.id)? {
             let cfg = &args.shared.config;
             match cfg.answer_url.as_deref().or(cfg.callback_url.as_deref()) {
-                Some(base) => renderer = renderer.with_answer_links(base, asked.link_key),
+                Some(base) => renderer = renderer.with_answers(base, &asked),
                 None => tracing::warn!(
                     alert = alert.id,
                     "alert has answer options but neither delivery.answer_url nor delivery.callback_url is set: \
