@@ -52,14 +52,23 @@ struct Asked {
     tag: Vec<u8>,
 }
 
+/// How far above the last alert this node knows a link's alert id may be for the node to ask
+/// the leader whether it has fallen behind. A lagging node is a few alerts behind, not
+/// thousands; a made-up link far above is refused at once instead of costing a round trip
+/// to the leader per request.
+const LAG_ALERTS_MAX: u64 = 1_000;
+
 /// Reads the link's alert and recipient, after a read barrier when this node does not know
-/// them yet (it may lag behind the entry that accepted the alert). `None` for any link that is
-/// not valid.
+/// them yet (it may lag behind the entry that accepted the alert, by at most
+/// [`LAG_ALERTS_MAX`] alerts). `None` for any link that is not valid.
 async fn load(replica: &Replica, token: &str) -> Option<Asked> {
     let (tenant, alert, contact, tag) = answers::link_ids(token)?;
     let read = || -> Option<Option<Asked>> {
         let txn = replica.state.read_txn();
-        let Some(a) = query::alert(&txn, tenant, alert).ok()? else { return Some(None) };
+        let Some(a) = query::alert(&txn, tenant, alert).ok()? else {
+            let next = query::next_alert_id(&txn).ok()?;
+            return (alert >= next && alert - next < LAG_ALERTS_MAX).then_some(None);
+        };
         let asked = stored::of(&txn, alert).ok()??;
         if !answers::link_valid(&asked.link_key, tenant, alert, contact, &tag) {
             return None;

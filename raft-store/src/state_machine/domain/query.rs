@@ -14,8 +14,8 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    ALERT, AUDIT, CONTACT, CONTACT_EXT, CREDENTIAL, GROUP, Key, MEMBER, OPEN_ALERT, PHONE, TEMPLATE, TENANT,
-    TENANT_CREDENTIAL, u64_at,
+    ALERT, AUDIT, CONTACT, CONTACT_EXT, CREDENTIAL, GROUP, Key, MEMBER, OPEN_ALERT, PHONE, SEQ, TEMPLATE,
+    TENANT, TENANT_CREDENTIAL, u64_at,
 };
 
 /// Largest page any list returns.
@@ -241,6 +241,12 @@ pub fn alert<T: KvTree>(
     id: AlertId,
 ) -> Result<Option<Alert>, EngineError> {
     alerts::get(txn, tenant, id)
+}
+
+/// The id the next accepted alert will get (of any tenant): every alert this state knows has
+/// a smaller one.
+pub fn next_alert_id<T: KvTree>(txn: &Txn<'_, T>) -> Result<AlertId, EngineError> {
+    Ok(txn.get_as("sequence", &Key::new(SEQ).tail("alert").done())?.unwrap_or(1))
 }
 
 /// A page of alerts, newest first, before `before`.
