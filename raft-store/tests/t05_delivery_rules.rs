@@ -499,15 +499,41 @@ fn count_of(h: &H, table: u8, alert: u64) -> usize {
     r.read_txn().scan_prefix(&prefix, None, usize::MAX).unwrap().len()
 }
 
+/// Records of `table`, all of them.
+fn table_len(h: &H, table: u8) -> usize {
+    h.store.state.reader().read_txn().scan_prefix(&[table], None, usize::MAX).unwrap().len()
+}
+
+/// A reply by SMS from contact 1 to `alert`, and one from an unknown number kept for `tenant`.
+fn two_replies(alert: u64, tenant: u64) -> Vec<varsel_raft_store::replies::ReplyItem> {
+    use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem};
+    let reply = |id: &str, from: &str, attribution| ReplyItem {
+        provider: "sms-primary".into(),
+        id: Some(id.into()),
+        from: from.into(),
+        to: Some("2222".into()),
+        text: "OK".into(),
+        channel: Channel::Sms,
+        sent_at_ms: None,
+        attribution,
+    };
+    let placed = ReplyAttribution::Alert { alert, contact: 1, acknowledges: false, by: AttributedBy::Route };
+    let unplaced = ReplyAttribution::Unmatched { reason: "no alert".into(), tenants: vec![tenant] };
+    vec![reply("mo-1", "+4790000001", placed), reply("mo-2", "+4790000009", unplaced)]
+}
+
 /// Goal: retention removes a finished alert's details, then the whole alert and old audit
-/// entries, on the log's clock, in steps of at most the budget, never before they are due; a
-/// retention shorter than a running alert's lifetime is refused. Method: an alert to 600
+/// entries, on the log's clock, in steps of at most the budget, never before they are due, and
+/// leaves no index entry of a purged reply behind; a retention shorter than a running alert's
+/// lifetime is refused. Method: an alert to 600
 /// recipients; retention refused while it runs; it completes with an outcome per recipient and
 /// a receipt; retention of 2 and 10 minutes set; purges applied before and after each is due.
 #[tokio::test]
 async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     use varsel_domain::model::Retention;
-    use varsel_raft_store::state_machine::keys::{ACK, AUDIT, OUTCOME, RECEIPT, SHARD};
+    use varsel_raft_store::state_machine::keys::{
+        ACK, AUDIT, OUTCOME, RECEIPT, REPLY_BY_CONTACT, REPLY_BY_PHONE, REPLY_SEEN, SHARD,
+    };
     let mut h = H::new().await;
     let (alert, shards) = h.alert(600).await;
     let operator = h.operator.unwrap();
@@ -542,6 +568,12 @@ async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     let done = dq::alert(&r.read_txn(), alert).unwrap().unwrap();
     assert_eq!(done.status, AlertStatus::Completed);
     let finished = done.finished_at_ms.unwrap();
+    // A reply to the alert and one that could not be placed: each leaves an index entry (by
+    // contact, by sender) and the record of its identity, which must go with it.
+    h.now = finished;
+    let reply_tables = [REPLY_SEEN, REPLY_BY_CONTACT, REPLY_BY_PHONE];
+    h.delivery(DeliveryCommand::Replies { items: two_replies(alert, operator.tenant) }).await;
+    assert_eq!(reply_tables.map(|t| table_len(&h, t)), [2, 1, 1], "seen, by contact, by sender");
     assert!(matches!(h.domain(Caller::SUPERADMIN, set).await, DomainReply::Retention(_)));
     let details =
         |h: &H| [OUTCOME, RECEIPT, ACK, SHARD].iter().map(|t| count_of(h, *t, alert)).sum::<usize>();
@@ -576,6 +608,7 @@ async fn retention_purges_details_then_the_alert_in_bounded_steps() {
         }
     }
     assert_eq!(details(&h), 0, "details left after their retention");
+    assert_eq!(reply_tables.map(|t| table_len(&h, t)), [0, 0, 0], "reply index entries outlived the replies");
     assert!(steps >= before / 3, "{before} records in {steps} steps of at most 3");
     let kept = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
     assert_eq!(kept.status, AlertStatus::Completed);

@@ -23,8 +23,9 @@ use varsel_domain::model::{AlertId, Retention, TenantId};
 
 use crate::engine::KvTree;
 use crate::error::EngineError;
-use crate::replies::StoredReply;
+use crate::replies::{ReplyAttribution, StoredReply};
 use crate::state_machine::Txn;
+use crate::state_machine::delivery::replies;
 use crate::state_machine::keys::{
     ACK, ALERT, ALERT_TENANT, ANSWER, AUDIT, IDEMPOTENCY, Key, OUTCOME, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
     REPLY_UNMATCHED, RETENTION, SHARD, u64_at,
@@ -176,11 +177,20 @@ fn remove_details<T: KvTree>(
     budget: usize,
 ) -> Result<(u64, bool), EngineError> {
     let mut removed = 0u64;
+    let tenant = crate::state_machine::domain::alerts::tenant_of(txn, alert)?;
     for table in [OUTCOME, RECEIPT, REPLY, ACK, ANSWER, SHARD] {
         let prefix = Key::new(table).u64(alert).done();
         let left = budget - removed as usize;
         let pairs = txn.scan_prefix(&prefix, None, left)?;
-        for (k, _) in &pairs {
+        for (k, v) in &pairs {
+            if table == REPLY {
+                forget_reply_indexes(txn, k, v, |seq, item| match (&item.attribution, tenant) {
+                    (ReplyAttribution::Alert { contact, .. }, Some(tenant)) => {
+                        Some(replies::by_contact_key(tenant, *contact, alert, seq))
+                    }
+                    _ => None,
+                })?;
+            }
             txn.remove(k.clone());
         }
         removed += pairs.len() as u64;
@@ -237,8 +247,40 @@ fn remove_old_audit<T: KvTree>(
     };
     let reply_at =
         |v: &[u8]| -> Result<u64, EngineError> { Ok(crate::types::decode::<StoredReply>("reply", v)?.at_ms) };
-    let removed = remove_old(txn, now_ms, budget, AUDIT, |r| r.alerts_ms, audit_at)?;
-    Ok(removed + remove_old(txn, now_ms, budget - removed, REPLY_UNMATCHED, |r| r.details_ms, reply_at)?)
+    let removed = remove_old(txn, now_ms, budget, AUDIT, |r| r.alerts_ms, audit_at, |_, _, _| Ok(()))?;
+    let forget = |txn: &mut Txn<'_, T>, k: &[u8], v: &[u8]| {
+        let tenant = u64_at(k, 1).unwrap_or(0);
+        forget_reply_indexes(txn, k, v, |seq, item| {
+            (!item.from.contains('\0')).then(|| replies::by_phone_key(&item.from, tenant, seq))
+        })
+    };
+    Ok(removed
+        + remove_old(txn, now_ms, budget - removed, REPLY_UNMATCHED, |r| r.details_ms, reply_at, forget)?)
+}
+
+/// Removes what points at the reply kept under `key` (its sequence last) as `value`: the index
+/// entry `index` names, and the record of its identity (which keeps a provider's redelivery
+/// from being kept twice; once the reply itself is gone, nothing is left to be twice).
+fn forget_reply_indexes<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    key: &[u8],
+    value: &[u8],
+    index: impl Fn(u64, &crate::replies::ReplyItem) -> Option<Vec<u8>>,
+) -> Result<(), EngineError> {
+    let Some(seq) = key.len().checked_sub(8).and_then(|at| u64_at(key, at)) else { return Ok(()) };
+    let stored: StoredReply = crate::types::decode("reply", value)?;
+    if let Some(k) = index(seq, &stored.item) {
+        txn.remove(k);
+    }
+    if let Some(identity) = stored.item.identity() {
+        let seen = replies::seen_key(&identity);
+        // The identity names the first reply kept with it; an unattributed reply kept for
+        // several tenants has one identity, gone with the first copy purged.
+        if txn.get_as::<u64>("reply seen", &seen)? == Some(seq) {
+            txn.remove(seen);
+        }
+    }
+    Ok(())
 }
 
 /// Removes up to `budget` records of `table` (keyed by tenant, then in log order) older than
@@ -250,6 +292,7 @@ fn remove_old<T: KvTree>(
     table: u8,
     keep: impl Fn(&Retention) -> u64,
     at_ms: impl Fn(&[u8]) -> Result<u64, EngineError>,
+    also: impl Fn(&mut Txn<'_, T>, &[u8], &[u8]) -> Result<(), EngineError>,
 ) -> Result<usize, EngineError> {
     let mut removed = 0;
     let mut after: Option<Vec<u8>> = None;
@@ -273,6 +316,7 @@ fn remove_old<T: KvTree>(
                     tenant_done = true;
                     break;
                 }
+                also(txn, k, v)?;
                 txn.remove(k.clone());
                 removed += 1;
             }
