@@ -76,6 +76,11 @@ pub struct Spec {
     pub webhook_retry_ms: u64,
     /// Trace export settings for every node.
     pub telemetry: TelemetryConfig,
+    /// Scheduled backups: when set, node `N` writes its backups to `<backup_dir>/node-N`, with
+    /// the period and count of `backup` (whose own `dir` is ignored).
+    pub backup_dir: Option<PathBuf>,
+    /// See `backup_dir`.
+    pub backup: varsel_config::BackupConfig,
     /// Extra environment variables for every node process (e.g. `OTEL_*`).
     pub env: Vec<(String, String)>,
     /// Serve TLS (a CA and node certificates are made in `<base_dir>/tls/`); `false` runs the
@@ -116,6 +121,8 @@ impl Spec {
             webhooks_http_loopback: false,
             webhook_retry_ms: 0,
             telemetry: TelemetryConfig::default(),
+            backup_dir: None,
+            backup: varsel_config::BackupConfig::default(),
             env: Vec::new(),
             tls: true,
         }
@@ -258,6 +265,10 @@ impl LocalCluster {
                     fail_reads: spec.fail_reads.clone(),
                     webhooks_allow_http_loopback: spec.webhooks_http_loopback,
                     webhook_retry_ms: spec.webhook_retry_ms,
+                },
+                backup: varsel_config::BackupConfig {
+                    dir: spec.backup_dir.as_ref().map(|d| d.join(format!("node-{id}"))),
+                    ..spec.backup.clone()
                 },
                 telemetry: spec.telemetry.clone(),
                 tls: match &ca {

@@ -15,6 +15,7 @@
 //! | [`auth`] | `[auth]` |
 //! | [`delivery`] | `[delivery]` |
 //! | [`storage`] | `[storage]` |
+//! | [`backup`] | `[backup]` |
 //! | [`log`] | `[log]` |
 //! | [`telemetry`] | `[telemetry]` |
 //! | [`providers`] | `[[providers]]`, one module per kind table |
@@ -51,6 +52,7 @@
 //! ```
 
 pub mod auth;
+pub mod backup;
 mod check;
 pub mod delivery;
 pub mod env;
@@ -71,6 +73,7 @@ mod example_tests;
 mod tests;
 
 pub use auth::AuthConfig;
+pub use backup::BackupConfig;
 pub use check::check_url;
 pub use delivery::{DeliveryConfig, ReplyRoute};
 pub use env::ENV_PREFIX;

@@ -64,6 +64,9 @@ pub struct NodeConfig {
     /// the primary, the next ones alternative subcontractors.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// Backups the node writes by itself.
+    #[serde(default)]
+    pub backup: crate::BackupConfig,
     /// Trace export over OTLP.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
@@ -126,6 +129,7 @@ impl NodeConfig {
             return invalid("node_id", "must be a positive integer (0 is reserved)".into());
         }
         self.storage.validate()?;
+        self.backup.validate(&self.data_dir)?;
         check_name("site", &self.site)?;
         if self.api_addr == self.raft_addr {
             return invalid("raft_addr", format!("must differ from api_addr (both are {})", self.api_addr));

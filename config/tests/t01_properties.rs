@@ -98,7 +98,7 @@ vapid_subject = "mailto:ops@example.no"
 
 /// Fields the base leaves at their defaults, so mutations reach them too (numbers index
 /// `[[peers]]` and `[[providers]]`).
-const EXTRA_PATHS: [&str; 25] = [
+const EXTRA_PATHS: [&str; 28] = [
     "advertise_api_addr",
     "advertise_raft_addr",
     "raft.write_timeout_ms",
@@ -107,6 +107,9 @@ const EXTRA_PATHS: [&str; 25] = [
     "raft.max_payload_entries",
     "raft.max_payload_bytes",
     "storage.cache_capacity_bytes",
+    "backup.dir",
+    "backup.every_s",
+    "backup.keep",
     "auth.superadmin_token_file",
     "delivery.lease_ms",
     "delivery.heartbeat_interval_ms",
@@ -127,7 +130,7 @@ const EXTRA_PATHS: [&str; 25] = [
 ];
 
 /// The top-level keys of the file: every `Invalid` error's field starts with one of them.
-const TOP_LEVEL: [&str; 18] = [
+const TOP_LEVEL: [&str; 19] = [
     "node_id",
     "site",
     "api_addr",
@@ -139,6 +142,7 @@ const TOP_LEVEL: [&str; 18] = [
     "peers",
     "raft",
     "storage",
+    "backup",
     "log",
     "auth",
     "delivery",

@@ -331,6 +331,7 @@ fn start_observers(
             }
         }),
         tokio::spawn(crate::replica::erasure::purge_after_erasures(replica.clone(), stop.clone())),
+        tokio::spawn(crate::replica::backup::run_schedule(replica.clone(), stop.clone())),
     ]
 }
 

@@ -11,3 +11,4 @@ mod t03_snapshot_catch_up;
 mod t04_membership;
 mod t05_bad_input;
 mod t06_snapshot_under_writes;
+mod t07_scheduled_backups;

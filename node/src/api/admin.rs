@@ -255,52 +255,20 @@ impl ClusterAdmin for AdminService {
     type BackupStream = BackupStream;
 
     async fn backup(&self, _req: Request<BackupRequest>) -> Result<Response<BackupStream>, Status> {
-        let cluster_id = self.replica.state.cluster_id().map_err(ApiError::from)?.ok_or_else(|| {
-            ApiError::Unavailable(
-                "the cluster has no id yet (its leader names it within seconds of the first election); \
-                 try again"
-                    .into(),
-            )
-        })?;
-        let index = self.replica.snapshot_now().await?;
-        let path = self
-            .replica
-            .config
-            .data_dir
-            .join("snapshots")
-            .join(varsel_raft_store::state_machine::CURRENT_SNAPSHOT);
-        // Opened before reading its header: a newer snapshot renamed over the path meanwhile
-        // leaves this one readable until it is closed.
-        let file =
-            std::fs::File::open(&path).map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
-        let snapshot_bytes = file.metadata().map_err(|e| Status::internal(e.to_string()))?.len();
-        let meta = varsel_raft_store::snapshot::read_from(
-            std::io::BufReader::new(file.try_clone().map_err(|e| Status::internal(e.to_string()))?),
-            "the snapshot",
-            |_, _| Ok(()),
-        )
-        .map_err(ApiError::from)?;
-        let log_id =
-            meta.last_log_id.ok_or_else(|| ApiError::Unavailable("the snapshot holds no state".into()))?;
-        if log_id.index < index {
-            return Err(ApiError::Unavailable(format!(
-                "the snapshot at {} is older than the one just built at {index}; try again",
-                log_id.index
-            ))
-            .into());
-        }
+        let (h, file) = self.replica.backup_source().await?;
+        let (index, snapshot_bytes) = (h.log_index, h.snapshot_bytes);
         let header = varsel_proto::admin::BackupHeader {
-            cluster_id,
-            log_index: log_id.index,
-            log_term: log_id.leader_id.term,
-            snapshot_id: meta.snapshot_id.clone(),
-            created_at_ms: self.replica.state.applied().clock_ms,
-            node_id: self.replica.id,
-            site: self.replica.config.site.clone(),
-            varsel_version: env!("CARGO_PKG_VERSION").to_string(),
-            snapshot_bytes,
+            cluster_id: h.cluster_id,
+            log_index: h.log_index,
+            log_term: h.log_term,
+            snapshot_id: h.snapshot_id,
+            created_at_ms: h.created_at_ms,
+            node_id: h.node_id,
+            site: h.site,
+            varsel_version: h.varsel_version,
+            snapshot_bytes: h.snapshot_bytes,
         };
-        tracing::info!(index = log_id.index, bytes = snapshot_bytes, "backup streaming");
+        tracing::info!(index, bytes = snapshot_bytes, "backup streaming");
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::task::spawn_blocking(move || stream_backup(header, file, &tx));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))

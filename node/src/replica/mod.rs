@@ -6,6 +6,7 @@
 //! - cluster administration: bootstrap, membership, leader transfer, status ([`admin`]).
 
 pub mod admin;
+pub mod backup;
 pub mod erasure;
 pub mod read;
 pub mod write;
