@@ -25,6 +25,9 @@
 //! - **area** (only when named in `--only`): an alert to everyone inside a polygon against the
 //!   same recipients as a group, in `bench_area`.
 //!
+//! - **etcd side by side** (`--compare-etcd`): after the writes, the same load against a
+//!   three-member etcd on this machine, and the ratio (`bench_etcd`).
+//!
 //! - **TLS vs plaintext** (`--tls-vs-plaintext`): the writes through any node and the fan-out
 //!   on a TLS cluster, then on a plaintext one, and the ratio.
 //!
@@ -95,6 +98,11 @@ pub struct BenchArgs {
     /// a plaintext one, and print what TLS costs as a ratio (other parts are skipped).
     #[arg(long, conflicts_with = "plaintext")]
     pub tls_vs_plaintext: bool,
+    /// After the writes, run the same load against a three-member etcd on this machine (Debian
+    /// `etcd-server`, installed if missing; TLS unless `--plaintext`) and print both rows and
+    /// the ratio.
+    #[arg(long, conflicts_with = "tls_vs_plaintext")]
+    pub compare_etcd: bool,
 }
 
 impl BenchArgs {
@@ -200,6 +208,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
 
     let writes_any = if args.wants("writes") { writes(&b.cluster, &b.ids, &args).await? } else { Vec::new() };
+    if args.compare_etcd {
+        if writes_any.is_empty() {
+            anyhow::bail!(
+                "--compare-etcd compares the writes part: run it with writes (the default, or --only writes)"
+            );
+        }
+        compare_etcd(&b.cluster, &dir, &writes_any, &args).await?;
+    }
     let plain_64 = writes_any.iter().find(|(clients, _)| *clients == 64).map(|(_, rate)| *rate);
     if args.only.iter().any(|p| p == "rest") {
         super::bench_rest::run(&b.cluster, args.seconds).await?;
@@ -487,27 +503,43 @@ async fn write_load(
     let cluster = Cluster::new(endpoints.to_vec(), &lc.trust)?;
     let channels: Vec<Channel> = (0..endpoints.len()).filter_map(|i| cluster.channel(i)).collect();
     let bearer = Bearer::new(&lc.superadmin_token)?;
+    put_load(clients, duration, |c| {
+        let client = KvClient::with_interceptor(channels[c % channels.len()].clone(), bearer.clone());
+        Box::new(move |key, value| {
+            let mut client = client.clone();
+            Box::pin(async move { client.put(PutRequest { key, value }).await.is_ok() })
+        })
+    })
+    .await
+}
+
+/// One client's write: `(key, value)` to whether it was acknowledged.
+type PutFn = Box<dyn FnMut(String, String) -> futures::future::BoxFuture<'static, bool> + Send>;
+
+/// `clients` concurrent clients (client `c` writing with `make(c)`) writing 100-byte values
+/// under keys cycling over 1,000 per client, for `duration`.
+async fn put_load(
+    clients: usize,
+    duration: Duration,
+    mut make: impl FnMut(usize) -> PutFn,
+) -> anyhow::Result<LoadResult> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let mut client = KvClient::with_interceptor(channels[c % channels.len()].clone(), bearer.clone());
+        let mut put = make(c);
         let (stop, errors) = (stop.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let req = PutRequest { key: format!("bench/{c}/{}", n % 1000), value: "x".repeat(100) };
-                match client.put(req).await {
-                    Ok(_) => {
-                        hist.record(t.elapsed().as_micros() as u64).ok();
-                        n += 1;
-                    }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                if put(format!("bench/{c}/{}", n % 1000), "x".repeat(100)).await {
+                    hist.record(t.elapsed().as_micros() as u64).ok();
+                    n += 1;
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok::<_, anyhow::Error>((n, hist))
@@ -523,6 +555,47 @@ async fn write_load(
         total.add(h).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(LoadResult { ops, errors: errors.load(Ordering::Relaxed), elapsed: started.elapsed(), hist: total })
+}
+
+/// `--compare-etcd`: the load of the writes part against a three-member etcd on this machine,
+/// then both rows and their ratio per client count (`varsel` writes through any node).
+async fn compare_etcd(
+    lc: &LocalCluster,
+    dir: &std::path::Path,
+    varsel: &[(usize, f64)],
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
+    let etcd = super::bench_etcd::Etcd::start(lc, &dir.join("etcd")).await?;
+    println!(
+        "
+etcd 3-member cluster on loopback (same machine, same load{}):",
+        if lc.ca.is_some() { ", TLS" } else { ", plaintext" }
+    );
+    print_header();
+    let channels = etcd.channels()?;
+    let mut rows = Vec::new();
+    for &clients in &args.clients {
+        let r = put_load(clients, Duration::from_secs(args.seconds), |c| {
+            let ch = channels[c % channels.len()].clone();
+            Box::new(move |key, value| {
+                let ch = ch.clone();
+                Box::pin(async move { super::bench_etcd::put(ch, key, value).await.is_ok() })
+            })
+        })
+        .await?;
+        r.print("etcd, any member", clients);
+        rows.push((clients, r.rate()));
+    }
+    drop(etcd);
+    println!(
+        "
+writes/s through any node: varsel / etcd (same run)"
+    );
+    println!("{:>8} {:>12} {:>12} {:>7}", "clients", "varsel", "etcd", "ratio");
+    for ((clients, e), (_, v)) in rows.iter().zip(varsel) {
+        println!("{clients:>8} {v:>12.0} {e:>12.0} {:>7.2}", v / e);
+    }
+    Ok(())
 }
 
 /// Writes through `survivors` as fast as they answer until one write commits; returns when.

@@ -27,6 +27,7 @@ pub mod bench;
 pub mod bench_area;
 pub mod bench_console;
 pub mod bench_domain;
+pub mod bench_etcd;
 pub mod bench_fanout;
 pub mod bench_rest;
 pub mod bench_retention;
