@@ -133,8 +133,8 @@ impl WorkerState {
     fn shard_state(&self) -> Result<Option<ShardState>, ()> {
         let s = self.args.lease.shard;
         let shared = &self.args.shared;
-        match dq::shard_states(&shared.replica.state().read_txn(), s.alert, self.alert.shards) {
-            Ok(v) => Ok(v.get(s.shard as usize).cloned()),
+        match dq::shard_state(&shared.replica.state().read_txn(), s.alert, self.alert.shards, s.shard) {
+            Ok(v) => Ok(v),
             Err(e) => {
                 shared.read_failed("shard-worker", &e.to_string());
                 Err(())

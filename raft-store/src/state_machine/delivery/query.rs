@@ -32,6 +32,20 @@ pub fn range_end(r: &ShardRange) -> u64 {
     }
 }
 
+/// The state of one shard of an alert with `shards` shards (a default for one not written
+/// yet), `None` past the last shard: one point read, for a worker that holds the shard.
+pub fn shard_state<T: KvTree>(
+    txn: &Txn<'_, T>,
+    alert: AlertId,
+    shards: u32,
+    shard: u32,
+) -> Result<Option<ShardState>, EngineError> {
+    if shard >= shards {
+        return Ok(None);
+    }
+    Ok(Some(txn.get_as("shard", &super::shard_key(alert, shard))?.unwrap_or_default()))
+}
+
 /// Reads every shard state of an alert, in shard order (absent shards are defaults).
 pub fn shard_states<T: KvTree>(
     txn: &Txn<'_, T>,
