@@ -39,7 +39,7 @@ use super::http_sms::excerpt;
 use super::outbound::{AddressPolicy, IpNetwork};
 use super::vapid::Vapid;
 use super::{BoxFuture, InboundSink, Provider, ProviderError, SendResult};
-use crate::message::{MessageContent, OutboundMessage};
+use crate::message::{MessageContent, OutboundMessage, PushAnswers};
 use varsel_config::ConfigError;
 
 /// Wait asked of the provider set when a 429 has no `Retry-After`.
@@ -66,6 +66,35 @@ fn urgency(p: Priority) -> &'static str {
         Priority::Crisis | Priority::Urgent => "high",
         Priority::Routine => "normal",
     }
+}
+
+/// The JSON payload of one notification. The answer buttons are a convenience on top of the
+/// text: when they would make the payload too large for a push service, they are left out (the
+/// response link stays, so a tap still opens the page with every option) rather than the
+/// message failing.
+fn payload(
+    m: &OutboundMessage,
+    title: Option<&str>,
+    body: Option<&str>,
+    answers: Option<&PushAnswers>,
+) -> Result<Vec<u8>, String> {
+    let mut payload = serde_json::json!({ "title": title, "body": body, "alert": m.alert, "key": m.key });
+    let encode = |p: &serde_json::Value| serde_json::to_vec(p).map_err(|e| e.to_string());
+    let Some(answers) = answers else { return encode(&payload) };
+    payload["answer_url"] = answers.url.clone().into();
+    let without_buttons = encode(&payload)?;
+    payload["actions"] = answers
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, label)| serde_json::json!({ "action": format!("answer-{}", i + 1), "title": label }))
+        .collect();
+    let with_buttons = encode(&payload)?;
+    if with_buttons.len() <= ece::PLAINTEXT_BYTES_MAX {
+        return Ok(with_buttons);
+    }
+    tracing::info!(key = %m.key, bytes = with_buttons.len(), "push answer buttons left out: the payload would not fit");
+    Ok(without_buttons)
 }
 
 impl WebPushProvider {
@@ -99,19 +128,7 @@ impl WebPushProvider {
         if !(sub.endpoint.starts_with("https://") || plain_ok) {
             return Err("the push endpoint is not an https:// URL".into());
         }
-        let mut payload = serde_json::json!({ "title": title, "body": body, "alert": m.alert, "key": m.key });
-        if let Some(answers) = answers {
-            payload["answer_url"] = answers.url.clone().into();
-            payload["actions"] = answers
-                .labels
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, label)| serde_json::json!({ "action": format!("answer-{}", i + 1), "title": label }),
-                )
-                .collect();
-        }
-        let plaintext = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+        let plaintext = payload(m, title.as_deref(), body.as_deref(), answers.as_ref())?;
         let encrypted = ece::encrypt(sub, &plaintext)?;
         let headers = vec![
             ("authorization", self.vapid.header(&sub.endpoint, varsel_domain::clock::wall_s())?),
@@ -232,6 +249,37 @@ mod tests {
             },
             senders: Default::default(),
         }
+    }
+
+    /// Goal: answer buttons travel in the payload as `showNotification` actions, and when they
+    /// would not fit in a push message they are left out, not the message: the text and the
+    /// response link still go.
+    /// Method: the same message with two short labels, then with nine 40-character labels on a
+    /// body that leaves no room for them.
+    #[test]
+    fn buttons_that_do_not_fit_are_left_out_not_the_message() {
+        let m = message("https://push.example/a");
+        let answers = |labels: Vec<String>| PushAnswers { url: "https://v.example/r/abc".into(), labels };
+        let small = answers(vec!["Trygg".into(), "Trenger hjelp".into()]);
+        let json: serde_json::Value =
+            serde_json::from_slice(&payload(&m, Some("Varsel"), Some("Er du trygg?"), Some(&small)).unwrap())
+                .unwrap();
+        assert_eq!(json["answer_url"], "https://v.example/r/abc");
+        assert_eq!(
+            json["actions"],
+            serde_json::json!([{"action": "answer-1", "title": "Trygg"}, {"action": "answer-2", "title": "Trenger hjelp"}])
+        );
+
+        let long_body = "æ".repeat(1_600);
+        let nine = answers((1..=9).map(|i| format!("{i}{}", "ø".repeat(39))).collect());
+        let bytes = payload(&m, Some("Varsel"), Some(&long_body), Some(&nine)).unwrap();
+        assert!(bytes.len() <= ece::PLAINTEXT_BYTES_MAX, "{} bytes", bytes.len());
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(json.get("actions").is_none(), "the buttons should have been left out");
+        assert_eq!(
+            (json["body"].as_str(), json["answer_url"].as_str()),
+            (Some(long_body.as_str()), Some("https://v.example/r/abc"))
+        );
     }
 
     /// Goal: a subscription whose endpoint is an internal address fails its message for good
