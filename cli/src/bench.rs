@@ -567,8 +567,7 @@ async fn compare_etcd(
 ) -> anyhow::Result<()> {
     let etcd = super::bench_etcd::Etcd::start(lc, &dir.join("etcd")).await?;
     println!(
-        "
-etcd 3-member cluster on loopback (same machine, same load{}):",
+        "\netcd 3-member cluster on loopback (same machine, same load{}):",
         if lc.ca.is_some() { ", TLS" } else { ", plaintext" }
     );
     print_header();
@@ -587,10 +586,7 @@ etcd 3-member cluster on loopback (same machine, same load{}):",
         rows.push((clients, r.rate()));
     }
     drop(etcd);
-    println!(
-        "
-writes/s through any node: varsel / etcd (same run)"
-    );
+    println!("\nwrites/s through any node: varsel / etcd (same run)");
     println!("{:>8} {:>12} {:>12} {:>7}", "clients", "varsel", "etcd", "ratio");
     for ((clients, e), (_, v)) in rows.iter().zip(varsel) {
         println!("{clients:>8} {v:>12.0} {e:>12.0} {:>7.2}", v / e);

@@ -36,13 +36,13 @@ impl BackupConfig {
     pub fn validate(&self, data_dir: &Path) -> Result<(), ConfigError> {
         if !EVERY_S_RANGE.contains(&self.every_s) {
             return Err(ConfigError::invalid(
-                "backup.every_s".to_string(),
+                "backup.every_s",
                 format!("must be between {} and {} (30 days)", EVERY_S_RANGE.start(), EVERY_S_RANGE.end()),
             ));
         }
         if !KEEP_RANGE.contains(&self.keep) {
             return Err(ConfigError::invalid(
-                "backup.keep".to_string(),
+                "backup.keep",
                 format!("must be between {} and {}", KEEP_RANGE.start(), KEEP_RANGE.end()),
             ));
         }
@@ -52,7 +52,7 @@ impl BackupConfig {
             }
             if absolute(dir).starts_with(absolute(data_dir)) {
                 return Err(ConfigError::invalid(
-                    "backup.dir".to_string(),
+                    "backup.dir",
                     format!(
                         "must not be inside data_dir ({}): a backup has to outlive the data it backs up",
                         data_dir.display()
