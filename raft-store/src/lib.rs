@@ -5,7 +5,8 @@
 //! - [`engine`]: the small storage trait ([`StorageEngine`], [`KvTree`]) and its engines, sled
 //!   for production and memory for tests and measurements.
 //! - [`log_store`]: openraft's [`RaftLogStorage`](openraft::storage::RaftLogStorage): log,
-//!   vote, committed index. Flushes before acknowledging.
+//!   vote, committed index. Syncs before acknowledging.
+//! - [`segments`]: the log's entries in append-only segment files, outside the engine.
 //! - [`state_machine`]: openraft's [`RaftStateMachine`](openraft::storage::RaftStateMachine):
 //!   applies [`Request`]s, builds and installs snapshots.
 //! - [`snapshot`]: the streamed snapshot file format.
@@ -44,6 +45,7 @@ pub mod log_store;
 pub mod ops;
 pub mod replies;
 pub mod restore;
+pub mod segments;
 pub mod seq_set;
 pub mod shards;
 pub mod snapshot;
@@ -72,18 +74,19 @@ pub struct Store<E: StorageEngine> {
     pub state: StateMachine<E>,
 }
 
-/// Opens a store on `engine` with snapshot files under `dir`, after checking it: first its
+/// Opens a store on `engine` with snapshot and log segment files under `dir`, after checking it: first its
 /// format version ([`format::check_store`]; a new store is marked with this build's), then its
 /// log and state.
 pub async fn open<E: StorageEngine>(engine: E, dir: &Path) -> Result<Store<E>, EngineError> {
     format::check_store(&engine, dir).await?;
-    let log = LogStore::open(engine.clone())?;
+    let log = LogStore::open(engine.clone(), dir).await?;
     log.verify()?;
     let state = StateMachine::open(engine.clone(), dir).await?;
     Ok(Store { engine, log, state })
 }
 
-/// Opens the sled store kept in `dir` (database in `dir/db`, snapshots in `dir/snapshots`).
+/// Opens the sled store kept in `dir` (database in `dir/db`, snapshots in `dir/snapshots`, the
+/// Raft log's segments in `dir/raft-log`).
 pub async fn open_sled(dir: &Path, options: &SledOptions) -> Result<Store<SledEngine>, EngineError> {
     let engine = SledEngine::open(&dir.join("db"), options)?;
     open(engine, dir).await

@@ -36,8 +36,9 @@ pub async fn start(
     let raft_config = Arc::new(config.raft.to_openraft(CLUSTER_NAME)?);
     let network = NetworkFactory::new(peers.clone(), faults.clone());
     let reader = store.state.reader();
+    let log = store.log.segments();
     let raft = Raft::new(config.node_id, raft_config, network, store.log, store.state)
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
-    Ok(Arc::new(Replica::new(config, raft, reader, store.engine, peers, faults)))
+    Ok(Arc::new(Replica::new(config, raft, reader, store.engine, log, peers, faults)))
 }

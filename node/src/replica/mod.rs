@@ -46,6 +46,7 @@ pub struct Replica {
     /// The state of its data disk (see [`crate::disk`]).
     pub disk: crate::disk::DiskGuard,
     engine: SledEngine,
+    log: varsel_raft_store::segments::SegmentLog,
     election_gen: AtomicU64,
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
     /// then forwarded to the new leader), so the target can catch up and win the election.
@@ -68,6 +69,7 @@ impl Replica {
         raft: Raft,
         state: StateReader<SledTree>,
         engine: SledEngine,
+        log: varsel_raft_store::segments::SegmentLog,
         peers: Peers,
         faults: Faults,
     ) -> Self {
@@ -86,6 +88,7 @@ impl Replica {
             peers,
             faults,
             engine,
+            log,
             election_gen: AtomicU64::new(0),
             handing_over: std::sync::atomic::AtomicBool::new(false),
         }
@@ -129,23 +132,15 @@ impl Replica {
         self.raft.metrics().borrow().current_leader == Some(self.id)
     }
 
-    /// Bytes the store occupies on disk.
+    /// Bytes the store (engine and Raft log segments) occupies on disk.
     pub fn storage_bytes(&self) -> u64 {
-        self.engine.size_on_disk().unwrap_or(0)
+        self.engine.size_on_disk().unwrap_or(0) + self.log.size_on_disk().unwrap_or(0)
     }
 
     /// Searches this node's Raft log for `needle`: entries read, entries containing it. A full
     /// scan, for checking an erasure; run it off the async runtime.
     pub fn search_log(&self, needle: &[u8]) -> Result<(u64, u64), varsel_raft_store::error::EngineError> {
-        use varsel_raft_store::KvTree as _;
-        let log = self.engine.open_tree("log")?;
-        let (mut n, mut found) = (0, 0);
-        for kv in log.range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded) {
-            let (_, v) = kv?;
-            n += 1;
-            found += u64::from(varsel_raft_store::state_machine::contains(&v, needle));
-        }
-        Ok((n, found))
+        self.log.search(needle)
     }
 
     /// The write timeout from the configuration.
