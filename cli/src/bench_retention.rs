@@ -1,8 +1,8 @@
 //! The retention soak of `varsel bench` (`--only retention`, never by default: it runs for
 //! `--soak-minutes`): one tenant with a retention of 2 minutes for delivery details and 4 for
 //! alerts, an alert to `--soak-recipients` contacts every `--soak-every-s` seconds, and once a
-//! minute each node's sled size on disk (what `NodeStatus.storage_bytes` reports), the size of
-//! its whole data directory (snapshots included) and its resident memory. With retention the
+//! minute, per node: sled's size on disk, the Raft log's segment files, the whole data directory
+//! (snapshots included) and resident memory. With retention the
 //! sizes should level off once the first alerts pass their retention; without it they grow
 //! with every alert. Nothing is asserted.
 
@@ -69,8 +69,9 @@ pub async fn run(
     let mut header = format!("{:>6} {:>7}", "minute", "alerts");
     for id in &ids {
         header.push_str(&format!(
-            " {:>12} {:>12} {:>9}",
+            " {:>12} {:>11} {:>11} {:>9}",
             format!("n{id} sled MiB"),
+            format!("n{id} log MiB"),
             format!("n{id} dir MiB"),
             format!("n{id} RSS")
         ));
@@ -83,13 +84,15 @@ pub async fn run(
         if started.elapsed() >= Duration::from_secs(minute * 60) {
             let mut row = format!("{minute:>6} {sent:>7}");
             for id in &ids {
-                let status = cluster.status(*id, Duration::from_secs(5)).await;
                 let node = &cluster.nodes[id];
                 let rss = node.pid().map_or(0.0, |p| super::bench_fanout::rss_mib(p).0);
+                let dir = &node.config.data_dir;
+                let mib = |p: &Path| dir_bytes(p) as f64 / (1 << 20) as f64;
                 row.push_str(&format!(
-                    " {:>12.1} {:>12.1} {:>9.0}",
-                    status.map_or(0, |s| s.storage_bytes) as f64 / (1 << 20) as f64,
-                    dir_bytes(&node.config.data_dir) as f64 / (1 << 20) as f64,
+                    " {:>12.1} {:>11.1} {:>11.1} {:>9.0}",
+                    mib(&dir.join("db")),
+                    mib(&dir.join(varsel_raft_store::log_store::SEGMENT_DIR)),
+                    mib(dir),
                     rss
                 ));
             }

@@ -1,4 +1,5 @@
-//! Varsel's Raft storage: the openraft log and the replicated state machine, on sled.
+//! Varsel's Raft storage: the openraft log in append-only segment files and the replicated
+//! state machine on sled.
 //!
 //! # Layout
 //!
