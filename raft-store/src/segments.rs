@@ -606,8 +606,14 @@ impl Inner {
         // Written out, not a sparse `set_len`: appends then land on blocks already allocated in
         // a file whose length does not change, so each append's `fdatasync` writes the data
         // alone, without the inode (measured: the inode write was half of each sync's I/O).
-        let size = self.segment_bytes_max.max(MAGIC.len() as u64);
-        zero(&file, MAGIC.len() as u64, size)?;
+        // On a nearly full disk the segment starts short instead (appends then extend it): a
+        // full disk must not stop the log where the entries themselves would still fit.
+        let mut size = self.segment_bytes_max.max(MAGIC.len() as u64);
+        if let Err(e) = zero(&file, MAGIC.len() as u64, size) {
+            tracing::warn!(segment = %path.display(), "cannot preallocate a Raft log segment, starting it short: {e}");
+            size = MAGIC.len() as u64;
+            file.set_len(size)?;
+        }
         file.sync_all()?;
         sync_dir(&self.dir)?;
         self.segments.push_back(Segment { first, file: Arc::new(file), path, len: MAGIC.len() as u64, size });
