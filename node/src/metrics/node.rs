@@ -251,7 +251,7 @@ pub fn register_scraped(m: &Metrics, replica: &Arc<Replica>) {
 
     let storage = m.gauge(
         "varsel_storage_size_bytes",
-        "Bytes the store (sled: log, state, snapshots) occupies on disk.",
+        "Bytes the store (sled, holding the state, and the Raft log's segment files) occupies on disk.",
     );
     let r = replica.clone();
     m.on_scrape(move || storage.set_u64(r.storage_bytes()));
