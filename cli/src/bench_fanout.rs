@@ -256,7 +256,7 @@ async fn report(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let disk_after = storage_bytes(cluster).await;
     let per = disk_after.saturating_sub(disk_before) as f64 / cluster.nodes.len() as f64 / n as f64;
-    println!("  disk: {per:.0} bytes per delivery per node (sled, before log compaction)");
+    println!("  disk: {per:.0} bytes per delivery per node (sled and the Raft log, before log compaction)");
     for ((id, node), peak) in cluster.nodes.iter().zip(peak) {
         let (rss, hwm) = node.pid().map_or((0.0, 0.0), rss_mib);
         println!(
