@@ -87,6 +87,9 @@ struct Inner {
     last_purged: Option<LogId>,
     last_log_id: Option<LogId>,
     segment_bytes_max: u64,
+    /// Set when a write or sync failed: no write is taken after it (what reached the disk is
+    /// not known; a restart reads it back and cuts a torn end).
+    failed: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +239,7 @@ impl SegmentLog {
             last_purged,
             last_log_id: last_purged,
             segment_bytes_max: SEGMENT_BYTES_MAX,
+            failed: None,
         };
         let count = names.len();
         for (n, first) in names.into_iter().enumerate() {
@@ -332,57 +336,30 @@ impl SegmentLog {
     pub async fn append(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(), EngineError> {
         let to_sync = {
             let mut inner = self.lock()?;
-            let mut pending: Vec<u8> = Vec::new();
-            for entry in entries {
-                let payload = encode("log entry", &entry)?;
-                let rec = record(&payload)?;
-                let index = entry.log_id.index;
-                if inner.slots.is_empty() {
-                    // The first entry after the purge point (or ever): it starts a segment of
-                    // its own, so a segment's entries always follow each other.
-                    inner.write_pending(&mut pending)?;
-                    inner.start_segment(index)?;
-                    inner.first = index;
-                } else {
-                    let next = inner.first + inner.slots.len() as u64;
-                    if index < next {
-                        return Err(EngineError::Damaged(format!(
-                            "append of log entry {index} over one held (truncate first); {next} comes next"
-                        )));
-                    }
-                    if index - next > HOLE_MAX {
-                        return Err(EngineError::Damaged(format!(
-                            "append of log entry {index} where {next} comes next"
-                        )));
-                    }
-                    let active = inner.segments.back().map_or(0, |s| s.len) + pending.len() as u64;
-                    let full =
-                        active > MAGIC.len() as u64 && active + rec.len() as u64 > inner.segment_bytes_max;
-                    if index > next || full {
-                        inner.write_pending(&mut pending)?;
-                        inner.start_segment(index)?;
-                        inner.slots.extend(std::iter::repeat_n(None, (index - next) as usize));
-                    }
+            inner.check_usable()?;
+            let before = (inner.slots.len(), inner.first, inner.last_log_id);
+            match inner.append_locked(entries) {
+                Ok(file) => file,
+                Err(e) => {
+                    // What this append added is forgotten and the log takes no more writes:
+                    // openraft stops on a storage error, and a restart recovers from the files.
+                    (inner.first, inner.last_log_id) = (before.1, before.2);
+                    inner.slots.truncate(before.0);
+                    inner.failed = Some(e.to_string());
+                    return Err(e);
                 }
-                let Some(active) = inner.segments.back() else {
-                    return Err(EngineError::Damaged("no segment to append to".into()));
-                };
-                let slot = Slot {
-                    segment: active.first,
-                    offset: active.len + pending.len() as u64,
-                    len: (rec.len() as u64 - RECORD_HEADER) as u32,
-                };
-                pending.extend_from_slice(&rec);
-                inner.slots.push_back(Some(slot));
-                inner.last_log_id = Some(entry.log_id);
             }
-            inner.write_pending(&mut pending)?;
-            inner.segments.back().map(|s| Arc::clone(&s.file))
         };
         if let Some(file) = to_sync {
-            tokio::task::spawn_blocking(move || file.sync_data())
+            let synced = tokio::task::spawn_blocking(move || file.sync_data())
                 .await
-                .map_err(|e| EngineError::Io(std::io::Error::other(e)))??;
+                .map_err(|e| EngineError::Io(std::io::Error::other(e)))
+                .and_then(|r| r.map_err(EngineError::Io));
+            if let Err(e) = synced {
+                // After a failed fsync what reached the disk is unknown: no more writes.
+                self.lock()?.failed = Some(e.to_string());
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -402,6 +379,7 @@ impl SegmentLog {
     /// stable storage.
     pub fn truncate(&self, index: u64) -> Result<(), EngineError> {
         let mut inner = self.lock()?;
+        inner.check_usable()?;
         let end = inner.first + inner.slots.len() as u64;
         if index >= end {
             return Ok(());
@@ -544,6 +522,69 @@ impl SegmentLog {
 }
 
 impl Inner {
+    /// Refuses writes once one failed (see [`Inner::failed`]).
+    fn check_usable(&self) -> Result<(), EngineError> {
+        match &self.failed {
+            Some(why) => Err(EngineError::Damaged(format!(
+                "the Raft log failed a write earlier ({why}) and takes no more until the node restarts"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The entries written (not yet synced) at the log's end; the file to sync.
+    fn append_locked(
+        &mut self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Option<Arc<File>>, EngineError> {
+        let mut pending: Vec<u8> = Vec::new();
+        for entry in entries {
+            let payload = encode("log entry", &entry)?;
+            let rec = record(&payload)?;
+            let index = entry.log_id.index;
+            if self.slots.is_empty() {
+                // The first entry after the purge point (or ever): it starts a segment of
+                // its own, so a segment's entries always follow each other.
+                self.write_pending(&mut pending)?;
+                self.start_segment(index)?;
+                self.first = index;
+            } else {
+                let next = self.first + self.slots.len() as u64;
+                if index < next {
+                    return Err(EngineError::Damaged(format!(
+                        "append of log entry {index} over one held (truncate first); {next} comes next"
+                    )));
+                }
+                if index - next > HOLE_MAX {
+                    return Err(EngineError::Damaged(format!(
+                        "append of log entry {index} where {next} comes next"
+                    )));
+                }
+                let active = self.segments.back().map_or(0, |s| s.len) + pending.len() as u64;
+                let full = active > MAGIC.len() as u64 && active + rec.len() as u64 > self.segment_bytes_max;
+                if index > next || full {
+                    self.write_pending(&mut pending)?;
+                    self.start_segment(index)?;
+                    self.slots.extend(std::iter::repeat_n(None, (index - next) as usize));
+                }
+            }
+            let Some(active) = self.segments.back() else {
+                return Err(EngineError::Damaged("no segment to append to".into()));
+            };
+            let slot = Slot {
+                segment: active.first,
+                offset: active.len + pending.len() as u64,
+                len: (rec.len() as u64 - RECORD_HEADER) as u32,
+            };
+            pending.extend_from_slice(&rec);
+            self.slots.push_back(Some(slot));
+            self.last_log_id = Some(entry.log_id);
+        }
+        self.write_pending(&mut pending)?;
+        self.write_pending(&mut pending)?;
+        Ok(self.segments.back().map(|s| Arc::clone(&s.file)))
+    }
+
     fn segment(&self, first: u64) -> Result<&Segment, EngineError> {
         let at = self.segments.binary_search_by_key(&first, |s| s.first).map_err(|_| {
             EngineError::Damaged(format!(
@@ -715,6 +756,10 @@ mod tests {
         assert_eq!(log.last_log_id()?, Some(blank(2, 14).log_id));
         assert_eq!(log.read(12..=12, None)?[0].log_id.leader_id.term, 2, "the new term's entry");
         assert!(matches!(log.append([blank(2, 3)]).await, Err(EngineError::Damaged(_))), "no overwrite");
+        assert!(log.append([blank(2, 15)]).await.is_err(), "no write after a refused one");
+        drop(log);
+        let log = small(dir.path(), None)?;
+        assert_eq!(indexes(&log)?, (1..=14).collect::<Vec<_>>(), "the refused append wrote nothing");
 
         // A hole (openraft never appends one) is held in memory, but a log with one is damaged.
         log.append([blank(2, 16)]).await?;
