@@ -1,7 +1,8 @@
 //! The Raft log, the vote and the committed index.
 //!
 //! Durability rule: nothing is acknowledged to openraft until it is on stable storage. An append
-//! is `fdatasync`ed before `log_io_completed`, and a vote is flushed before `save_vote` returns (a
+//! returns once written and calls `log_io_completed` only after its `fdatasync` (on the log's
+//! sync thread, see [`crate::segments`]), and a vote is flushed before `save_vote` returns (a
 //! vote that is forgotten after a crash lets a node vote twice in a term). The committed index is
 //! persisted without a flush: losing it only means re-applying entries that are still in the log.
 //!
@@ -223,22 +224,16 @@ impl<E: StorageEngine> RaftLogStorage<TypeConfig> for LogStore<E> {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        match self.entries.append(entries).await {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let io = std::io::Error::other(e.to_string());
-                callback.log_io_completed(Err(io));
-                Err(e).on_logs(ErrorVerb::Write)
-            }
-        }
+        // Returns once the entries are written; the callback runs once they are synced. openraft
+        // replicates them meanwhile, so the leader's sync overlaps its followers' (as etcd's).
+        self.entries
+            .append_then(entries, Box::new(move |r| callback.log_io_completed(r)))
+            .on_logs(ErrorVerb::Write)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
         tracing::debug!(%log_id, "truncate log from");
-        self.entries.truncate(log_id.index).on_logs(ErrorVerb::Delete)
+        self.entries.truncate(log_id.index).await.on_logs(ErrorVerb::Delete)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {

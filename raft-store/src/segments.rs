@@ -19,8 +19,9 @@
 //!
 //! # Durability and recovery
 //!
-//! [`SegmentLog::append`] returns after the records are written and `fdatasync`ed; a new segment
-//! is synced together with its directory before any entry in it is acknowledged. A crash can
+//! [`SegmentLog::append_then`] writes the records and returns; its callback runs on the log's
+//! sync thread once an `fdatasync` covers them ([`SegmentLog::append`] waits for that). A new
+//! segment is synced together with its directory before any entry is written to it. A crash can
 //! only leave a torn record at the end of the newest segment, never acknowledged: at open, the
 //! newest segment is cut back to its last whole record (logged). A bad record anywhere else, an
 //! entry under the wrong index, or a gap among the entries after the purge point means the log
@@ -59,6 +60,59 @@ const PARTIAL_SUFFIX: &str = ".log.partial";
 #[derive(Debug, Clone)]
 pub struct SegmentLog {
     inner: Arc<Mutex<Inner>>,
+    syncer: std::sync::mpsc::Sender<SyncJob>,
+}
+
+/// Called once an append is on stable storage, or failed to get there.
+pub type Synced = Box<dyn FnOnce(std::io::Result<()>) + Send>;
+
+/// Work for the log's sync thread.
+enum SyncJob {
+    /// Sync `file`, then report.
+    Sync(Arc<File>, Synced),
+    /// Report once every job sent before it is done.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The log's sync thread: takes every job waiting, syncs each file among them once, then
+/// reports to each job in the order they came. Appends that arrive while a sync runs share the
+/// next one (group commit), and the caller of an append is free as soon as its records are
+/// written (openraft then replicates while the leader's own sync runs).
+fn run_syncer(jobs: std::sync::mpsc::Receiver<SyncJob>, inner: std::sync::Weak<Mutex<Inner>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        batch.extend(jobs.try_iter());
+        let mut synced: Vec<(Arc<File>, Result<(), String>)> = Vec::new();
+        for job in &batch {
+            if let SyncJob::Sync(file, _) = job
+                && !synced.iter().any(|(f, _)| Arc::ptr_eq(f, file))
+            {
+                let result = file.sync_data().map_err(|e| e.to_string());
+                if let (Err(e), Some(inner)) = (&result, inner.upgrade())
+                    && let Ok(mut inner) = inner.lock()
+                {
+                    // After a failed fsync what reached the disk is unknown: no more writes.
+                    inner.failed = Some(format!("fdatasync: {e}"));
+                }
+                synced.push((Arc::clone(file), result));
+            }
+        }
+        for job in batch {
+            match job {
+                SyncJob::Sync(file, done) => {
+                    let result = synced.iter().find(|(f, _)| Arc::ptr_eq(f, &file)).map(|(_, r)| r.clone());
+                    done(match result {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(e)) => Err(std::io::Error::other(e)),
+                        None => Err(std::io::Error::other("not synced")),
+                    });
+                }
+                SyncJob::Barrier(tx) => {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -293,7 +347,11 @@ impl SegmentLog {
                 size: scanned.size,
             });
         }
-        Ok(Self { inner: Arc::new(Mutex::new(inner)) })
+        let inner = Arc::new(Mutex::new(inner));
+        let (syncer, jobs) = std::sync::mpsc::channel();
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new().name("varsel-log-sync".into()).spawn(move || run_syncer(jobs, weak))?;
+        Ok(Self { inner, syncer })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, EngineError> {
@@ -334,34 +392,66 @@ impl SegmentLog {
     /// Writes `entries` at the end of the log and returns once they are on stable storage.
     /// Their indexes must follow the last entry's (any index when the log holds none).
     pub async fn append(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(), EngineError> {
-        let to_sync = {
-            let mut inner = self.lock()?;
-            inner.check_usable()?;
-            let before = (inner.slots.len(), inner.first, inner.last_log_id);
-            match inner.append_locked(entries) {
-                Ok(file) => file,
-                Err(e) => {
-                    // What this append added is forgotten and the log takes no more writes:
-                    // openraft stops on a storage error, and a restart recovers from the files.
-                    (inner.first, inner.last_log_id) = (before.1, before.2);
-                    inner.slots.truncate(before.0);
-                    inner.failed = Some(e.to_string());
-                    return Err(e);
-                }
-            }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.append_then(
+            entries,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.await.map_err(|_| EngineError::Io(std::io::Error::other("the log's sync thread stopped")))??;
+        Ok(())
+    }
+
+    /// Writes `entries` at the end of the log and returns; `synced` is called once they are on
+    /// stable storage (from the log's sync thread, in the order appends were made), or with the
+    /// error when this fails. Entries are readable as soon as this returns.
+    pub fn append_then(
+        &self,
+        entries: impl IntoIterator<Item = Entry>,
+        synced: Synced,
+    ) -> Result<(), EngineError> {
+        let stopped = || EngineError::Io(std::io::Error::other("the log's sync thread stopped"));
+        let fail = |synced: Synced, e: EngineError| {
+            synced(Err(std::io::Error::other(e.to_string())));
+            Err(e)
         };
-        if let Some(file) = to_sync {
-            let synced = tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .map_err(|e| EngineError::Io(std::io::Error::other(e)))
-                .and_then(|r| r.map_err(EngineError::Io));
-            if let Err(e) = synced {
-                // After a failed fsync what reached the disk is unknown: no more writes.
-                self.lock()?.failed = Some(e.to_string());
-                return Err(e);
+        let mut inner = match self.lock() {
+            Ok(inner) => inner,
+            Err(e) => return fail(synced, e),
+        };
+        if let Err(e) = inner.check_usable() {
+            return fail(synced, e);
+        }
+        let before = (inner.slots.len(), inner.first, inner.last_log_id);
+        match inner.append_locked(entries) {
+            // Sent under the lock, so jobs reach the sync thread in append order.
+            Ok(Some(file)) => self.syncer.send(SyncJob::Sync(file, synced)).or_else(|back| match back.0 {
+                SyncJob::Sync(_, synced) => fail(synced, stopped()),
+                SyncJob::Barrier(_) => Err(stopped()),
+            }),
+            Ok(None) => {
+                synced(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                // What this append added is forgotten and the log takes no more writes:
+                // openraft stops on a storage error, and a restart recovers from the files.
+                (inner.first, inner.last_log_id) = (before.1, before.2);
+                inner.slots.truncate(before.0);
+                inner.failed = Some(e.to_string());
+                fail(synced, e)
             }
         }
-        Ok(())
+    }
+
+    /// Waits until every append made before the call has been synced (or failed to).
+    pub async fn sync_barrier(&self) -> Result<(), EngineError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.syncer
+            .send(SyncJob::Barrier(tx))
+            .map_err(|_| EngineError::Io(std::io::Error::other("the log's sync thread stopped")))?;
+        rx.await.map_err(|_| EngineError::Io(std::io::Error::other("the log's sync thread stopped")))
     }
 
     /// The entries with indexes in `range` that the log holds, in order; with `bytes_max`,
@@ -377,7 +467,9 @@ impl SegmentLog {
 
     /// Removes the entries from `index` on (a conflicting suffix) and returns once that is on
     /// stable storage.
-    pub fn truncate(&self, index: u64) -> Result<(), EngineError> {
+    pub async fn truncate(&self, index: u64) -> Result<(), EngineError> {
+        // Syncs of earlier appends report before the entries they cover can be cut.
+        self.sync_barrier().await?;
         let mut inner = self.lock()?;
         inner.check_usable()?;
         let end = inner.first + inner.slots.len() as u64;
@@ -746,7 +838,7 @@ mod tests {
         assert_eq!(indexes(&log)?, (1..=20).collect::<Vec<_>>());
         assert_eq!(log.read(5..8, None)?.len(), 3);
 
-        log.truncate(12)?;
+        log.truncate(12).await?;
         assert_eq!(log.last_log_id()?, Some(blank(1, 11).log_id));
         log.append((12..=14).map(|i| blank(2, i))).await?;
         drop(log);
@@ -768,7 +860,7 @@ mod tests {
             vec![13, 14, 16]
         );
         assert_eq!(log.last_log_id()?, Some(blank(2, 16).log_id));
-        log.truncate(15)?;
+        log.truncate(15).await?;
         assert_eq!(log.last_log_id()?, Some(blank(2, 14).log_id), "the hole goes with the cut");
         log.append([blank(2, 17)]).await?;
         drop(log);
@@ -856,6 +948,32 @@ mod tests {
             small(dir.path(), None),
             Err(EngineError::FormatTooNew { what: "Raft log segment layout", found: 2, newest: 1 })
         ));
+        Ok(())
+    }
+
+    /// Goal: appends that return before their sync report in the order they were made, each
+    /// exactly once, and a barrier waits for all of them.
+    #[tokio::test]
+    async fn syncs_report_in_append_order() -> Result<(), EngineError> {
+        let dir = tempfile::tempdir()?;
+        let log = small(dir.path(), None)?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for i in 1..=200 {
+            let seen = Arc::clone(&seen);
+            log.append_then(
+                [blank(1, i)],
+                Box::new(move |r| {
+                    if let Ok(mut s) = seen.lock() {
+                        s.push((i, r.is_ok()));
+                    }
+                }),
+            )?;
+            // Readable at once, before its sync.
+            assert_eq!(log.last_log_id()?, Some(blank(1, i).log_id));
+        }
+        log.sync_barrier().await?;
+        let seen = seen.lock().map_err(|_| EngineError::Poisoned)?.clone();
+        assert_eq!(seen, (1..=200).map(|i| (i, true)).collect::<Vec<_>>());
         Ok(())
     }
 
