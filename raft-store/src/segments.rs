@@ -209,6 +209,13 @@ struct Scanned {
     size: u64,
 }
 
+/// True when the file at `path` is shorter than a segment header or its header is all zeros.
+fn never_written(path: &Path) -> Result<bool, EngineError> {
+    let mut head = Vec::with_capacity(MAGIC.len());
+    File::open(path)?.take(MAGIC.len() as u64).read_to_end(&mut head)?;
+    Ok(head.len() < MAGIC.len() || head.iter().all(|b| *b == 0))
+}
+
 fn scan(path: &Path, first: u64) -> Result<Scanned, EngineError> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
@@ -298,8 +305,15 @@ impl SegmentLog {
         let count = names.len();
         for (n, first) in names.into_iter().enumerate() {
             let path = dir.join(segment_name(first));
-            let scanned = scan(&path, first)?;
             let newest = n + 1 == count;
+            if newest && never_written(&path)? {
+                // Created by a start that lost power before its header reached the disk: no
+                // entry was ever written to it.
+                tracing::warn!(segment = %path.display(), "removing a Raft log segment whose header was never written");
+                std::fs::remove_file(&path)?;
+                continue;
+            }
+            let scanned = scan(&path, first)?;
             if let Some(why) = &scanned.torn {
                 if !newest {
                     return Err(damaged(&path, format!("{why} inside an older segment")));
@@ -942,6 +956,17 @@ mod tests {
         );
 
         bytes[at] ^= 0xff;
+        std::fs::write(&oldest, &bytes)?;
+        // A newest segment whose header never reached the disk (power lost as it was created)
+        // is removed; a short older one is damage.
+        let later = dir.path().join(segment_name(1000));
+        std::fs::write(&later, [0u8; 3])?;
+        assert_eq!(indexes(&small(dir.path(), None)?)?, (1..=11).collect::<Vec<_>>());
+        assert!(!later.exists());
+        std::fs::write(dir.path().join(segment_name(0)), [0u8; 3])?;
+        assert!(matches!(small(dir.path(), None), Err(EngineError::Damaged(m)) if m.contains("header")));
+        std::fs::remove_file(dir.path().join(segment_name(0)))?;
+
         bytes[7] = MAGIC[7] + 1;
         std::fs::write(&oldest, &bytes)?;
         assert!(matches!(
