@@ -90,7 +90,7 @@ pub async fn run(
                 let mib = |p: &Path| dir_bytes(p) as f64 / (1 << 20) as f64;
                 row.push_str(&format!(
                     " {:>12.1} {:>11.1} {:>11.1} {:>9.0}",
-                    mib(&dir.join("db")),
+                    mib(&dir.join(varsel_raft_store::SLED_DIR)),
                     mib(&dir.join(varsel_raft_store::log_store::SEGMENT_DIR)),
                     mib(dir),
                     rss

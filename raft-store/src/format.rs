@@ -46,7 +46,18 @@ pub const FORMAT_VERSION: u8 = 1;
 /// then the postcard encoding.
 pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
     // The same single buffer postcard would grow on its own, with the version in front.
-    postcard::to_extend(value, vec![FORMAT_VERSION]).map_err(|source| EngineError::Encode { what, source })
+    encode_onto(what, value, Vec::new())
+}
+
+/// [`encode`], appended to the end of `buf` (which is returned grown): for callers that gather
+/// many values in one buffer, so nothing is encoded apart and copied after.
+pub fn encode_onto<T: Serialize>(
+    what: &'static str,
+    value: &T,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, EngineError> {
+    buf.push(FORMAT_VERSION);
+    postcard::to_extend(value, buf).map_err(|source| EngineError::Encode { what, source })
 }
 
 /// Decodes a value stored or sent by [`encode`], refusing a format version this build does not

@@ -86,9 +86,12 @@ pub async fn open<E: StorageEngine>(engine: E, dir: &Path) -> Result<Store<E>, E
     Ok(Store { engine, log, state })
 }
 
-/// Opens the sled store kept in `dir` (database in `dir/db`, snapshots in `dir/snapshots`, the
-/// Raft log's segments in `dir/raft-log`).
+/// The sled database's directory inside a node's data dir.
+pub const SLED_DIR: &str = "db";
+
+/// Opens the sled store kept in `dir` (database in [`SLED_DIR`], snapshots in `dir/snapshots`,
+/// the Raft log's segments in [`log_store::SEGMENT_DIR`]).
 pub async fn open_sled(dir: &Path, options: &SledOptions) -> Result<Store<SledEngine>, EngineError> {
-    let engine = SledEngine::open(&dir.join("db"), options)?;
+    let engine = SledEngine::open(&dir.join(SLED_DIR), options)?;
     open(engine, dir).await
 }
