@@ -96,7 +96,16 @@ pub enum Request {
     Delivery(Box<DeliveryCommand>),
     /// The cluster's own settings.
     Cluster(ClusterCommand),
+    /// Several requests committed as one log entry (group commit on the leader, see
+    /// `node::replica::batch`): applied in order in one transaction, each answered by the
+    /// [`Response::Batch`] item at its position. At most one of them may be a request that
+    /// does not [`share an entry`](Request::shares_entry).
+    Batch(Vec<Request>),
 }
+
+/// The log features this build reads, sent with every answer to a Raft message: a leader puts
+/// a [`Request::Batch`] into the log only once every member has said it reads level 1.
+pub const LOG_FEATURES: u32 = 1;
 
 /// Changes to the cluster's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +127,25 @@ impl Request {
             Request::Domain(d) => d.op.name(),
             Request::Delivery(d) => d.name(),
             Request::Cluster(ClusterCommand::SetId { .. }) => "cluster.set_id",
+            Request::Batch(_) => "batch",
+        }
+    }
+
+    /// Whether this request may share a log entry with others. Every request of one
+    /// [`Request::Batch`] is applied with the same entry index (`Ctx::index`), which some use
+    /// as an identity (the audit record's key, a reply's sequence). Those may not share: a
+    /// batch holds any number of requests that do and at most one that does not. The ones
+    /// here use the index at most as a point in time.
+    pub fn shares_entry(&self) -> bool {
+        match self {
+            Request::Kv(_) => true,
+            Request::Delivery(d) => matches!(
+                **d,
+                DeliveryCommand::Heartbeat { .. }
+                    | DeliveryCommand::Release { .. }
+                    | DeliveryCommand::Receipts { .. }
+            ),
+            Request::Domain(_) | Request::Cluster(_) | Request::Batch(_) => false,
         }
     }
 }
@@ -152,6 +180,8 @@ pub enum Response {
     Delivery(DeliveryReply),
     /// The cluster's id in force after a [`ClusterCommand::SetId`].
     ClusterId(String),
+    /// The answers to a [`Request::Batch`], in its order.
+    Batch(Vec<Response>),
 }
 
 /// The snapshot data type: a file, so snapshots stream from and to disk.

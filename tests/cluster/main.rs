@@ -12,3 +12,4 @@ mod t04_membership;
 mod t05_bad_input;
 mod t06_snapshot_under_writes;
 mod t07_scheduled_backups;
+mod t08_batched_writes;

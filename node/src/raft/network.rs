@@ -42,7 +42,13 @@ pub struct Peers {
     /// This node's cluster id once known (see [`Peers::set_cluster_id`]): sent with every Raft
     /// message, and checked against the sender's on every one received.
     cluster_id: Arc<std::sync::RwLock<Option<String>>>,
+    /// The log features each peer last said it reads ([`LOG_FEATURES_HEADER`]).
+    features: Arc<Mutex<HashMap<NodeId, u32>>>,
 }
+
+/// The header with which a node answering a Raft message names the log features it reads
+/// ([`varsel_raft_store::LOG_FEATURES`]); a node of an older build sends none.
+pub const LOG_FEATURES_HEADER: &str = "x-varsel-log-features";
 
 /// The header a Raft message carries its sender's cluster id in.
 pub const CLUSTER_ID_HEADER: &str = "x-varsel-cluster-id";
@@ -50,7 +56,22 @@ pub const CLUSTER_ID_HEADER: &str = "x-varsel-cluster-id";
 impl Peers {
     /// Channels secured by `tls` (plain ones when it is plaintext).
     pub fn new(tls: Arc<TlsState>) -> Self {
-        Self { tls, channels: Arc::default(), cluster_id: Arc::default() }
+        Self { tls, channels: Arc::default(), cluster_id: Arc::default(), features: Arc::default() }
+    }
+
+    /// Records the log features `node` named in an answer (0: it named none).
+    pub fn note_features(&self, node: NodeId, level: u32) {
+        let mut guard = self.features.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.get(&node) != Some(&level) {
+            guard.insert(node, level);
+        }
+    }
+
+    /// Whether every node of `others` has answered, naming at least log features `level`. A
+    /// node not heard from since this one started counts as not reading them.
+    pub fn all_read(&self, others: impl IntoIterator<Item = NodeId>, level: u32) -> bool {
+        let guard = self.features.lock().unwrap_or_else(|p| p.into_inner());
+        others.into_iter().all(|n| guard.get(&n).is_some_and(|l| *l >= level))
     }
 
     /// Records this node's cluster id (it changes only when a node that knew none learns it).
@@ -200,7 +221,11 @@ impl PeerClient {
             }
         };
         let reply = match tokio::time::timeout(timeout, fut.instrument(span.clone())).await {
-            Ok(Ok(r)) => r.into_inner(),
+            Ok(Ok(r)) => {
+                let level = r.metadata().get(LOG_FEATURES_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
+                self.peers.note_features(self.target, level.unwrap_or(0));
+                r.into_inner()
+            }
             Ok(Err(status)) => {
                 propagation::record_error(&span);
                 return Err(status_to_rpc_error(self.target, status));
@@ -276,5 +301,28 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         // back is found again quickly without hammering one that stays down.
         let steps = [200u64, 400, 800].into_iter().chain(std::iter::repeat(1000)).map(Duration::from_millis);
         openraft::network::Backoff::new(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: batches are allowed only once every other member has named the log features
+    /// they need; a member not heard from, or one of an older build (no header), holds them off.
+    #[test]
+    fn log_features_gate_needs_every_member() -> Result<(), Box<dyn std::error::Error>> {
+        let config = varsel_config::tls::TlsConfig { insecure_plaintext: true, ..Default::default() };
+        let peers = Peers::new(TlsState::load(1, &config)?);
+        assert!(!peers.all_read([2, 3], 1), "nobody heard from yet");
+        peers.note_features(2, 1);
+        assert!(!peers.all_read([2, 3], 1), "node 3 not heard from");
+        peers.note_features(3, 0);
+        assert!(!peers.all_read([2, 3], 1), "node 3 names no features (an older build)");
+        peers.note_features(3, 1);
+        assert!(peers.all_read([2, 3], 1));
+        assert!(!peers.all_read([2, 3], 2), "a level nobody named");
+        assert!(peers.all_read([], 1), "a single-node cluster batches");
+        Ok(())
     }
 }

@@ -126,6 +126,8 @@ pub async fn authorize_forwarded(
                 "a forwarded cluster setting needs a member node or the superadmin token",
             )),
         },
+        // Batches are made by the leader itself, never forwarded.
+        Request::Batch(_) => Err(Status::invalid_argument("a batch of writes is not forwarded")),
         Request::Kv(_) => {
             if auth.is_superadmin(bearer) {
                 Ok(())

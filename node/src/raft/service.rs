@@ -10,7 +10,9 @@ use varsel_proto::raft::{
     ClockReply, ClockRequest, ElectionControl, Empty, ForwardedWrite, ForwardedWriteReply, RaftPayload,
     ReadIndexReply, ReadIndexRequest,
 };
-use varsel_raft_store::{NodeId, Request as AppRequest, TypeConfig, decode, encode};
+use varsel_raft_store::{LOG_FEATURES, NodeId, Request as AppRequest, TypeConfig, decode, encode};
+
+use super::network::LOG_FEATURES_HEADER;
 
 use super::peer_check::{self, Peer};
 use crate::auth::Authenticator;
@@ -74,7 +76,9 @@ fn bad_payload(e: impl std::fmt::Display) -> Status {
 
 fn reply<T: serde::Serialize>(v: &T) -> Result<Response<RaftPayload>, Status> {
     let data = encode("raft reply", v).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(RaftPayload { data }))
+    let mut response = Response::new(RaftPayload { data });
+    response.metadata_mut().insert(LOG_FEATURES_HEADER, LOG_FEATURES.into());
+    Ok(response)
 }
 
 #[tonic::async_trait]

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod backup;
+pub mod batch;
 pub mod erasure;
 pub mod read;
 pub mod write;
@@ -51,6 +52,8 @@ pub struct Replica {
     /// Set on the leader while it hands leadership over: new writes wait (they are retried and
     /// then forwarded to the new leader), so the target can catch up and win the election.
     handing_over: std::sync::atomic::AtomicBool,
+    /// Gathers concurrent writes into shared log entries while this node leads.
+    batcher: batch::BatcherHandle,
 }
 
 impl std::fmt::Debug for Replica {
@@ -91,6 +94,7 @@ impl Replica {
             log,
             election_gen: AtomicU64::new(0),
             handing_over: std::sync::atomic::AtomicBool::new(false),
+            batcher: batch::BatcherHandle::new(),
         }
     }
 

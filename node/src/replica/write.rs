@@ -12,11 +12,12 @@
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
 use tracing::Instrument as _;
 use varsel_observe::trace as propagation;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
 use varsel_raft_store::write::{WriteError, Written};
-use varsel_raft_store::{Command, NodeId, Request, Response, VarselNode, decode, encode};
+use varsel_raft_store::{Command, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode};
 
 use crate::replica::Replica;
 
@@ -45,8 +46,12 @@ pub const WRITE_ERROR_HEADER: &str = "varsel-write-error";
 /// The result of a write.
 pub type WriteResult<T> = Result<T, WriteError>;
 
-enum Attempt {
+/// What one try at committing a write came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Committed and applied.
     Done(Written),
+    /// Provably not appended (the reason says why): may be tried again.
     Retry(String),
 }
 
@@ -61,7 +66,7 @@ impl Replica {
     /// of the caller this node authenticated; a leader elsewhere authenticates it again.
     #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
     pub async fn write_as(&self, request: Request, bearer: Option<&str>) -> WriteResult<Written> {
-        check_size(&request)?;
+        let bytes = check_size(&request)?;
         // A client's write is refused while this node's disk is full (see `crate::disk`); the
         // node's own (delivery records of what is in flight) still go to the leader.
         if bearer.is_some()
@@ -74,7 +79,7 @@ impl Replica {
         while let Some(remaining) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
             let (leader_id, leader) = self.wait_for_leader(remaining).await?;
             let attempt = if leader_id == self.id {
-                self.commit_locally(&request, remaining).await?
+                self.commit_locally(&request, bytes, remaining).await?
             } else {
                 self.forward(leader_id, &leader, &request, bearer, remaining).await?
             };
@@ -90,12 +95,12 @@ impl Replica {
     /// Commits a write another node forwarded here. `Ok(None)` means this node is not (or no
     /// longer) the leader and did not append it.
     pub async fn commit_forwarded(&self, request: Request) -> WriteResult<Option<Written>> {
-        check_size(&request)?;
+        let bytes = check_size(&request)?;
         // A leader whose disk is full is handing leadership over: the forwarder tries again.
         if !self.is_leader() || self.disk.is_full() {
             return Ok(None);
         }
-        match self.commit_locally(&request, self.write_timeout()).await? {
+        match self.commit_locally(&request, bytes, self.write_timeout()).await? {
             Attempt::Done(w) => Ok(Some(w)),
             Attempt::Retry(_) => Ok(None),
         }
@@ -118,24 +123,22 @@ impl Replica {
         }
     }
 
+    /// Commits `request` (`bytes` its encoded size) on this node, which believes it leads; in a
+    /// batch with other writes when they arrive together (see [`crate::replica::batch`]).
     #[tracing::instrument(name = "raft.commit", skip_all, fields(node = self.id))]
-    async fn commit_locally(&self, request: &Request, within: Duration) -> WriteResult<Attempt> {
+    async fn commit_locally(
+        &self,
+        request: &Request,
+        bytes: usize,
+        within: Duration,
+    ) -> WriteResult<Attempt> {
         if self.handing_over.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(Attempt::Retry("leadership is being handed over".into()));
         }
         let (issued_at_ms, lease_at_ms) = self.clocks.stamp(&self.log_clock, &self.voter_ids(), self.id);
         let cmd = Command { issued_at_ms, lease_at_ms, request: request.clone() };
-        match tokio::time::timeout(within, self.raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Ok(Attempt::Retry("leadership moved while writing".into()))
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Err(WriteError::Refused(e.to_string()))
-            }
-            Ok(Err(RaftError::Fatal(f))) => {
-                Err(WriteError::Stopping { node: self.id, reason: f.to_string() })
-            }
+        match tokio::time::timeout(within, self.propose(cmd, bytes)).await {
+            Ok(attempt) => attempt,
             Err(_) => Err(WriteError::OutcomeUnknown {
                 reason: format!(
                     "write appended on leader {} but not committed within {} ms: a quorum of sites is unreachable \
@@ -205,12 +208,31 @@ impl Replica {
     }
 }
 
-fn check_size(request: &Request) -> WriteResult<()> {
+/// The encoded size of `request`, refused when over [`MAX_ENTRY_BYTES`].
+fn check_size(request: &Request) -> WriteResult<usize> {
     let bytes = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?.len();
     if bytes > MAX_ENTRY_BYTES {
         return Err(WriteError::TooLarge { bytes, limit: MAX_ENTRY_BYTES });
     }
-    Ok(())
+    Ok(bytes)
+}
+
+/// What openraft's answer to a client write means for the write: done, to be tried again (it
+/// was not appended), or an error.
+pub fn attempt_of(
+    node: NodeId,
+    result: Result<ClientWriteResponse<TypeConfig>, RaftError<NodeId, ClientWriteError<NodeId, VarselNode>>>,
+) -> WriteResult<Attempt> {
+    match result {
+        Ok(resp) => Ok(Attempt::Done(Written { log_index: resp.log_id.index, response: resp.data })),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+            Ok(Attempt::Retry("leadership moved while writing".into()))
+        }
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+            Err(WriteError::Refused(e.to_string()))
+        }
+        Err(RaftError::Fatal(f)) => Err(WriteError::Stopping { node, reason: f.to_string() }),
+    }
 }
 
 fn decode_written(reply: ForwardedWriteReply) -> WriteResult<Written> {

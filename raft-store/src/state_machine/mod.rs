@@ -635,6 +635,11 @@ fn apply_request<T: KvTree>(
 ) -> Result<Response, EngineError> {
     match request {
         Request::Kv(cmd) => kv::apply(txn, cmd),
+        // Each sees what the ones before it wrote (one transaction); a nested batch (no node
+        // makes one) is applied the same way.
+        Request::Batch(requests) => Ok(Response::Batch(
+            requests.iter().map(|r| apply_request(txn, ctx, r)).collect::<Result<_, _>>()?,
+        )),
         Request::Domain(req) => Ok(Response::Domain(domain::apply(txn, ctx, req)?)),
         Request::Delivery(cmd) => Ok(Response::Delivery(delivery::apply(txn, ctx, cmd)?)),
         Request::Cluster(crate::types::ClusterCommand::SetId { id }) => {
