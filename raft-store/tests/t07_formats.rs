@@ -457,6 +457,16 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         ("log-entry-create-area-alert.bin", entry(25, domain(create_area_alert))),
         ("log-entry-with-answers.bin", entry(26, domain(with_answers))),
         ("log-entry-delivery-answers.bin", entry(27, Request::Delivery(Box::new(answers)))),
+        (
+            "log-entry-batch.bin",
+            entry(
+                28,
+                Request::Batch(vec![
+                    Request::Kv(KvCommand::Put { key: "a".into(), value: "1".into() }),
+                    Request::Kv(KvCommand::Delete { key: "b".into() }),
+                ]),
+            ),
+        ),
     ]
 }
 
@@ -709,6 +719,8 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
         now_ms: 900_000,
     });
     run("response-delivery-leases.bin", golden("response-delivery-leases.bin", "response", &leases));
+    let batch = Response::Batch(vec![Response::KvPrevious(Some("0".into())), Response::KvPrevious(None)]);
+    run("response-batch.bin", golden("response-batch.bin", "response", &batch));
     check_webhook_values(&mut run);
 }
 
