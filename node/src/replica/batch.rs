@@ -138,6 +138,12 @@ impl Batch {
 
     /// Proposes the batch (a single write as itself) and answers every write in it.
     async fn commit(mut self, node: NodeId, raft: &Raft) {
+        // A caller that gave up while its write waited here was told the outcome is unknown;
+        // its write is not proposed now.
+        self.jobs.retain(|j| !j.reply.is_closed());
+        if self.jobs.is_empty() {
+            return;
+        }
         if self.jobs.len() == 1 {
             let Some(job) = self.jobs.pop() else { return };
             let _ = job.reply.send(attempt_of(node, raft.client_write(job.command).await));
