@@ -6,10 +6,12 @@
 //! stopped with SIGTERM, paused with SIGSTOP. Every child is killed when the [`LocalCluster`]
 //! is dropped, and on Linux also when the process that started it dies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, RandomState};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
@@ -33,7 +35,8 @@ pub enum Ports {
     /// Node `i` (from 1) gets API port `base + i - 1`, Raft port `base + 100 + i - 1` and HTTP
     /// (metrics, health) port `base + 200 + i - 1`.
     Fixed(u16),
-    /// Free ports chosen by the OS.
+    /// Free ports, chosen below the OS's ephemeral range where it has room (see
+    /// [`auto_port`]), never one this process already handed to a cluster.
     Auto,
 }
 
@@ -161,6 +164,17 @@ impl LocalNode {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(|c| c.id())
     }
+
+    /// Whether the process we started has exited (it is a zombie, or gone) and we have not yet
+    /// reaped it; false when we hold no process. Reads `/proc`, so is false where there is none.
+    fn has_exited(&self) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => std::path::Path::new("/proc/self").exists(),
+        }
+    }
 }
 
 /// A set of node processes on loopback.
@@ -188,6 +202,51 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Ports this process has handed to a local cluster. A node keeps its ports for life, also
+/// while it is stopped, so none is handed out twice.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// The lowest port [`auto_port`] picks.
+const AUTO_PORT_LOW: u16 = 10_000;
+
+/// The first port of the OS's ephemeral range, where Linux tells it.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
+}
+
+/// A free port for a node, kept bound in `held` until the caller has chosen every port it needs
+/// (so the OS cannot hand one out twice meanwhile).
+///
+/// A node is restarted on the port it was given. A port in the OS's ephemeral range can, while
+/// the node is stopped, become the local end of any outgoing connection on the machine, and
+/// the node then cannot bind it again. So the port is picked below that range, from a random
+/// start, skipping ports this process has handed out already; where there is no room below the
+/// range (or the range is unknown) the OS picks one.
+fn auto_port(held: &mut Vec<TcpListener>) -> std::io::Result<u16> {
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let low = ephemeral_low().filter(|l| *l > AUTO_PORT_LOW + 1_000);
+    let listener = match low {
+        Some(high) => {
+            let span = u64::from(high - AUTO_PORT_LOW);
+            let start = RandomState::new().hash_one((std::process::id(), Instant::now())) % span;
+            (0..span)
+                .map(|i| AUTO_PORT_LOW + ((start + i) % span) as u16)
+                .filter(|p| !handed.contains(p))
+                .find_map(|p| TcpListener::bind(addr(p)).ok())
+        }
+        None => None,
+    };
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind("127.0.0.1:0")?,
+    };
+    let port = listener.local_addr()?.port();
+    handed.insert(port);
+    held.push(listener);
+    Ok(port)
+}
+
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -202,12 +261,7 @@ impl LocalCluster {
         // Chosen ports stay bound until all are chosen, so the OS cannot hand one out twice
         // (a released port can come back from the next bind, and two nodes then collide).
         let mut held = Vec::new();
-        let mut auto = || -> std::io::Result<u16> {
-            let l = TcpListener::bind("127.0.0.1:0")?;
-            let port = l.local_addr()?.port();
-            held.push(l);
-            Ok(port)
-        };
+        let mut auto = || auto_port(&mut held);
         for i in 0..spec.nodes {
             ports.push(match spec.ports {
                 Ports::Fixed(base) => (base + i as u16, base + 100 + i as u16, base + 200 + i as u16),
@@ -414,10 +468,17 @@ impl LocalCluster {
             if let Some(s) = self.status(id, Duration::from_millis(500)).await {
                 return Ok(s);
             }
-            if Instant::now() >= deadline {
-                let log = self.node(id).map(|n| n.log_path.display().to_string()).unwrap_or_default();
+            let exited = self.node(id)?.has_exited();
+            if exited || Instant::now() >= deadline {
+                let log = self.node(id)?.log_path.display().to_string();
+                let what = if exited {
+                    "exited while starting".to_string()
+                } else {
+                    format!("not ready within {within:?}")
+                };
                 return Err(std::io::Error::other(format!(
-                    "node {id} not ready within {within:?}; see {log}"
+                    "node {id} {what}; its log {log} ends:\n{}",
+                    self.log_tail(id, 15)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -550,4 +611,29 @@ pub fn sibling_binary(name: &str) -> Option<PathBuf> {
     let dir = exe.parent()?;
     let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
     candidates.into_iter().find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports for nodes are distinct, bindable when chosen, never handed out twice by one
+    /// process, and below the ephemeral range where the OS has room there.
+    #[test]
+    fn auto_ports_are_distinct_and_outside_the_ephemeral_range() {
+        let mut held = Vec::new();
+        let ports: Vec<u16> = (0..30).map(|_| auto_port(&mut held).expect("a free port")).collect();
+        drop(held);
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice: {ports:?}");
+        // Released and chosen again: still none of the earlier ones.
+        let mut held = Vec::new();
+        let again: Vec<u16> = (0..30).map(|_| auto_port(&mut held).expect("a free port")).collect();
+        assert!(again.iter().all(|p| !distinct.contains(p)), "{again:?} reuses one of {ports:?}");
+        if let Some(low) = ephemeral_low().filter(|l| *l > AUTO_PORT_LOW + 1_000) {
+            for p in ports.iter().chain(&again) {
+                assert!((AUTO_PORT_LOW..low).contains(p), "port {p} is not below the ephemeral range {low}");
+            }
+        }
+    }
 }

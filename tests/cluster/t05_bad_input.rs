@@ -54,3 +54,21 @@ async fn cli_reports_unreachable_cluster() {
     let (ok, _, err) = run_varsel(&["kv", "get", "x", "--endpoints", &endpoint, "--token", "t"]).await;
     assert!(!ok && err.contains("--ca-file"), "{err}");
 }
+
+/// Goal: a node restarted on a port something else took meanwhile exits naming the address, and
+/// the harness says so at once rather than after its readiness timeout.
+/// Method: stop a follower of a real cluster, bind its API address ourselves, start it again;
+/// `wait_ready` must fail with "exited while starting" and the node's own error in the log tail.
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_on_a_taken_port_is_reported_at_once() {
+    let mut c = crate::common::TestCluster::start(3, |_| {}).await;
+    let leader = c.leader().await;
+    let id = c.ids().into_iter().find(|i| *i != leader).unwrap();
+    c.lc.stop(id, std::time::Duration::from_secs(10)).await.unwrap();
+    let api = c.lc.node(id).unwrap().api();
+    let _squatter = std::net::TcpListener::bind(&api).unwrap();
+    c.lc.start(id).unwrap();
+    let err = c.lc.wait_ready(id, crate::common::SETTLE).await.unwrap_err().to_string();
+    assert!(err.contains("exited while starting"), "{err}");
+    assert!(err.contains(&api), "the node's error does not name {api}: {err}");
+}
