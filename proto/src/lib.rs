@@ -26,7 +26,8 @@ pub mod raft {
                 .field("request", &format_args!("{} bytes", self.request.len()))
                 .field("hops", &self.hops)
                 .field("bearer", &if self.bearer.is_empty() { "" } else { "<redacted>" })
-                .finish()
+                .field("traceparent", &self.traceparent)
+                .finish_non_exhaustive()
         }
     }
 }

@@ -6,7 +6,7 @@ use varsel_client::pki::{Ca, NodeNames, Pem};
 use varsel_domain::model::Limits;
 use varsel_proto::api::{ListTenantsRequest, Role};
 use varsel_proto::raft::raft_service_client::RaftServiceClient;
-use varsel_proto::raft::{ElectionControl, ForwardedWrite, RaftPayload};
+use varsel_proto::raft::{ElectionControl, ForwardedWrite, ForwardedWrites, RaftPayload, forward_outcome};
 use varsel_raft_store::ops::{Caller, DomainRequest, Op};
 use varsel_raft_store::{NodeId, Request};
 
@@ -88,7 +88,9 @@ async fn only_members_as_themselves() {
 /// its caller is believed.
 /// Method: from a member's valid certificate, forward to the leader a tenant create claiming the
 /// superadmin (credential 0): without a token, with a made-up token, and with a viewer's real
-/// token. Each is refused, and no tenant of that name exists afterwards.
+/// token, one per call and then all three in one batch (ForwardWrites), together with one write
+/// forwarded a second time. Each is refused, in a batch with its own code at its own place, and
+/// no tenant of that name exists afterwards.
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_writes_are_authorised_again() {
     let c = TestCluster::start(3, |_| {}).await;
@@ -106,10 +108,29 @@ async fn forwarded_writes_are_authorised_again() {
         ("vt_1_made-up", Code::Unauthenticated),
         (viewer.as_str(), Code::PermissionDenied),
     ] {
-        let fw = ForwardedWrite { request: encoded.clone(), hops: 1, bearer: bearer.into() };
+        let fw =
+            ForwardedWrite { request: encoded.clone(), hops: 1, bearer: bearer.into(), ..Default::default() };
         let status = client.forward_write(fw).await.unwrap_err();
         assert_eq!(status.code(), want, "bearer {bearer:?}: {}", status.message());
     }
+    let forged = |bearer: &str, hops| ForwardedWrite {
+        request: encoded.clone(),
+        hops,
+        bearer: bearer.into(),
+        ..Default::default()
+    };
+    let writes =
+        vec![forged("", 1), forged("vt_1_made-up", 1), forged(&viewer, 1), forged(&c.superadmin(), 2)];
+    let outcomes = client.forward_writes(ForwardedWrites { writes }).await.unwrap().into_inner().outcomes;
+    let codes: Vec<Option<Code>> = outcomes
+        .iter()
+        .map(|o| match &o.outcome {
+            Some(forward_outcome::Outcome::Failed(f)) => Some(Code::from_i32(f.code)),
+            _ => None,
+        })
+        .collect();
+    let want = [Code::Unauthenticated, Code::Unauthenticated, Code::PermissionDenied, Code::InvalidArgument];
+    assert_eq!(codes, want.map(Some).to_vec(), "{outcomes:?}");
     let tenants =
         c.api(leader).tenants.list_tenants(authed(&c.superadmin(), ListTenantsRequest::default())).await;
     let names: Vec<String> = tenants.unwrap().into_inner().tenants.into_iter().map(|t| t.name).collect();

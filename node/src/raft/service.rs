@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
+use varsel_observe::trace::TraceCarrier;
 use varsel_proto::raft::raft_service_server::RaftService;
 use varsel_proto::raft::{
-    ClockReply, ClockRequest, ElectionControl, Empty, ForwardedWrite, ForwardedWriteReply, RaftPayload,
-    ReadIndexReply, ReadIndexRequest,
+    ClockReply, ClockRequest, ElectionControl, Empty, ForwardFailure, ForwardOutcome, ForwardedWrite,
+    ForwardedWriteReply, ForwardedWrites, ForwardedWritesReply, RaftPayload, ReadIndexReply,
+    ReadIndexRequest, forward_outcome,
 };
 use varsel_raft_store::{LOG_FEATURES, NodeId, Request as AppRequest, TypeConfig, decode, encode};
 
@@ -18,7 +21,8 @@ use super::peer_check::{self, Peer};
 use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::replica::Replica;
-use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER, forwarded_failure};
+use crate::replica::forward::FORWARDED_WRITES_MAX;
+use crate::replica::write::{MAX_FORWARD_HOPS, NOT_LEADER_HEADER, WRITE_ERROR_HEADER, forwarded_failure};
 
 /// Serves Raft messages and internal calls for one replica.
 #[derive(Debug, Clone)]
@@ -62,6 +66,47 @@ impl RaftTransportService {
         }
         Ok(())
     }
+}
+
+impl RaftTransportService {
+    /// Checks, authorises and commits one forwarded write (alone, or one of a batch).
+    async fn commit_one(&self, peer: Peer, fw: ForwardedWrite) -> Result<ForwardedWriteReply, Status> {
+        if fw.hops > MAX_FORWARD_HOPS {
+            return Err(Status::invalid_argument(format!("write forwarded {} times", fw.hops)));
+        }
+        let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
+        peer_check::authorize_forwarded(&self.replica, &self.auth, peer, &request, &fw.bearer).await?;
+        let Some(written) =
+            self.replica.commit_forwarded(request).await.map_err(|e| forwarded_failure(&e))?
+        else {
+            return Err(not_leader(self.replica.id));
+        };
+        let response = encode("response", &written.response).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(ForwardedWriteReply { response, log_index: written.log_index })
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// One write's result in a [`ForwardedWritesReply`]: what a single call would have answered.
+fn forward_outcome(result: Result<ForwardedWriteReply, Status>) -> ForwardOutcome {
+    let outcome = match result {
+        Ok(written) => forward_outcome::Outcome::Written(written),
+        Err(status) => forward_outcome::Outcome::Failed(ForwardFailure {
+            code: status.code() as i32,
+            message: status.message().to_string(),
+            write_error: status
+                .metadata()
+                .get(WRITE_ERROR_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            not_leader: status.metadata().contains_key(NOT_LEADER_HEADER),
+        }),
+    };
+    ForwardOutcome { outcome: Some(outcome) }
 }
 
 fn not_leader(id: NodeId) -> Status {
@@ -126,19 +171,35 @@ impl RaftService for RaftTransportService {
         req: Request<ForwardedWrite>,
     ) -> Result<Response<ForwardedWriteReply>, Status> {
         let peer = self.peer(&req)?;
-        let fw = req.into_inner();
-        if fw.hops > MAX_FORWARD_HOPS {
-            return Err(Status::invalid_argument(format!("write forwarded {} times", fw.hops)));
+        Ok(Response::new(self.commit_one(peer, req.into_inner()).await?))
+    }
+
+    async fn forward_writes(
+        &self,
+        req: Request<ForwardedWrites>,
+    ) -> Result<Response<ForwardedWritesReply>, Status> {
+        let peer = self.peer(&req)?;
+        let writes = req.into_inner().writes;
+        if writes.len() > FORWARDED_WRITES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "{} writes in one call; at most {FORWARDED_WRITES_MAX}",
+                writes.len()
+            )));
         }
-        let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
-        peer_check::authorize_forwarded(&self.replica, &self.auth, peer, &request, &fw.bearer).await?;
-        let Some(written) =
-            self.replica.commit_forwarded(request).await.map_err(|e| forwarded_failure(&e))?
-        else {
+        // Not the leader: nothing of it was appended, and the sender tries them all again.
+        if !self.replica.is_leader() {
             return Err(not_leader(self.replica.id));
-        };
-        let response = encode("response", &written.response).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(ForwardedWriteReply { response, log_index: written.log_index }))
+        }
+        // All at once, so that they reach the leader's group commit together.
+        let outcomes = futures::future::join_all(writes.into_iter().map(|fw| {
+            let span = tracing::info_span!("raft.forwarded_write", node = self.replica.id);
+            TraceCarrier { traceparent: non_empty(&fw.traceparent), tracestate: non_empty(&fw.tracestate) }
+                .set_parent_of(&span);
+            self.commit_one(peer, fw).instrument(span)
+        }))
+        .await;
+        let outcomes = outcomes.into_iter().map(forward_outcome).collect();
+        Ok(Response::new(ForwardedWritesReply { outcomes }))
     }
 
     async fn read_index(&self, req: Request<ReadIndexRequest>) -> Result<Response<ReadIndexReply>, Status> {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod backup;
 pub mod batch;
 pub mod erasure;
+pub mod forward;
 pub mod read;
 pub mod write;
 
@@ -54,6 +55,7 @@ pub struct Replica {
     handing_over: std::sync::atomic::AtomicBool,
     /// Gathers concurrent writes into shared log entries while this node leads.
     batcher: batch::BatcherHandle,
+    forwarding: forward::Forwarding,
 }
 
 impl std::fmt::Debug for Replica {
@@ -95,6 +97,7 @@ impl Replica {
             election_gen: AtomicU64::new(0),
             handing_over: std::sync::atomic::AtomicBool::new(false),
             batcher: batch::BatcherHandle::new(),
+            forwarding: forward::Forwarding::default(),
         }
     }
 

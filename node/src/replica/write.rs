@@ -20,6 +20,7 @@ use varsel_raft_store::write::{WriteError, Written};
 use varsel_raft_store::{Command, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode};
 
 use crate::replica::Replica;
+use crate::replica::forward::Route;
 
 /// Largest encoded request accepted into the log. Raft entries are replicated to every site
 /// and held in memory until applied; big ones stall heartbeats. Bulk work is split into many
@@ -47,7 +48,7 @@ pub const WRITE_ERROR_HEADER: &str = "varsel-write-error";
 pub type WriteResult<T> = Result<T, WriteError>;
 
 /// What one try at committing a write came to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Attempt {
     /// Committed and applied.
     Done(Written),
@@ -161,30 +162,30 @@ impl Replica {
         if self.faults.blocks_to(leader_id) {
             return Ok(Attempt::Retry(format!("fault injection: link to leader {leader_id} is cut")));
         }
+        let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
+        let bearer = bearer.unwrap_or_default().to_string();
+        let write = ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS, bearer, ..Default::default() };
+        // While this node's earlier forwarded writes are under way, this one goes with the next
+        // batch (see `crate::replica::forward`).
+        let _slot = match self.forwarding.route(&leader.raft_addr, write.request.len()) {
+            Route::Alone(slot) => slot,
+            Route::Queue => {
+                let replica = (self.id, &self.raft, &self.peers);
+                return self.forwarding.queue(replica, (leader_id, &leader.raft_addr), write, within).await;
+            }
+        };
         let mut client = self
             .peers
             .raft_client(&leader.raft_addr)
             .map_err(|e| WriteError::Internal(format!("bad address for node {leader_id}: {e}")))?;
-        let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
-        let bearer = bearer.unwrap_or_default().to_string();
-        let mut req =
-            tonic::Request::new(ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS, bearer });
+        let mut req = tonic::Request::new(write);
         req.set_timeout(within);
         let span = propagation::client_span("raft.forward_write", leader_id);
         propagation::inject(&span, &mut req);
-        // A leader cut off by a real partition does not refuse: packets to it vanish, and the
-        // call would hang for the whole write timeout while the others elect a new leader.
-        // Once this node knows another leader, the call is given up; the old leader may still
-        // have the entry in its log (a new leader can commit it), so the outcome is unknown.
-        let mut metrics = self.raft.metrics();
-        let moved = async move {
-            let _ = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != leader_id)).await;
-        };
         let result = tokio::select! {
             r = client.forward_write(req).instrument(span.clone()) => r,
-            () = moved => {
+            now = leader_moved(&self.raft, leader_id) => {
                 propagation::record_error(&span);
-                let now = self.known_leader().map_or(0, |(id, _)| id);
                 return Err(WriteError::OutcomeUnknown {
                     reason: format!("leadership moved from node {leader_id} to node {now} while the write was forwarded"),
                 });
@@ -203,9 +204,22 @@ impl Replica {
                 leader.raft_addr,
                 status.message()
             ))),
-            Err(status) => Err(relayed(leader_id, &status)),
+            Err(status) => Err(relayed(leader_id, None, &status)),
         }
     }
+}
+
+/// Completes, with the new leader's id, once this node knows a leader other than `leader_id`.
+///
+/// A leader cut off by a real partition does not refuse: packets to it vanish, and a forwarded
+/// call would hang for the whole write timeout while the others elect a new leader. Once this
+/// node knows another leader, the call is given up; the old leader may still have the entry in
+/// its log (a new leader can commit it), so the outcome is unknown.
+pub(crate) async fn leader_moved(raft: &varsel_raft_store::Raft, leader_id: NodeId) -> NodeId {
+    let mut metrics = raft.metrics();
+    // Raft stopped (an error): the call is given up as well; 0 names no leader.
+    let moved = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != leader_id)).await;
+    moved.ok().and_then(|m| m.current_leader).unwrap_or_default()
 }
 
 /// The encoded size of `request`, refused when over [`MAX_ENTRY_BYTES`].
@@ -235,17 +249,17 @@ pub fn attempt_of(
     }
 }
 
-fn decode_written(reply: ForwardedWriteReply) -> WriteResult<Written> {
+pub(crate) fn decode_written(reply: ForwardedWriteReply) -> WriteResult<Written> {
     let response: Response =
         decode("response", &reply.response).map_err(|e| WriteError::Internal(e.to_string()))?;
     Ok(Written { log_index: reply.log_index, response })
 }
 
 /// The error a forwarded write's failure on the leader becomes here: the kind the leader named
-/// in [`WRITE_ERROR_HEADER`], or, when it named none (a transport failure after the call was
-/// sent), outcome unknown.
-fn relayed(leader_id: NodeId, status: &tonic::Status) -> WriteError {
-    let kind = status.metadata().get(WRITE_ERROR_HEADER).and_then(|v| v.to_str().ok());
+/// (`kind`, or else [`WRITE_ERROR_HEADER`] in the status), or, when it named none (a transport
+/// failure after the call was sent), outcome unknown.
+pub(crate) fn relayed(leader_id: NodeId, kind: Option<&str>, status: &tonic::Status) -> WriteError {
+    let kind = kind.or_else(|| status.metadata().get(WRITE_ERROR_HEADER).and_then(|v| v.to_str().ok()));
     let message = format!("forwarding to leader {leader_id}: {}", status.message());
     WriteError::from_kind(kind, &message)
 }
