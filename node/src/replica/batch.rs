@@ -87,9 +87,43 @@ impl Replica {
 
 /// Takes writes as they come and proposes them, gathering those that arrive while
 /// [`IN_FLIGHT`] batches are under way.
-async fn run(node: NodeId, raft: Raft, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run(node: NodeId, raft: Raft, jobs: mpsc::UnboundedReceiver<Job>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut carried: Option<Job> = None;
+    gather(jobs, slots, BATCH_REQUESTS_MAX, move |batch: Batch| {
+        let raft = raft.clone();
+        async move { batch.commit(node, &raft).await }
+    })
+    .await;
+}
+
+/// A group of jobs that go out together, as [`gather`] fills it.
+pub(crate) trait Group: Send + 'static {
+    /// One job.
+    type Job: Send;
+    /// A group of `first` alone.
+    fn new(first: Self::Job) -> Self;
+    /// Jobs in it.
+    fn len(&self) -> usize;
+    /// Whether `job` may join.
+    fn takes(&self, job: &Self::Job) -> bool;
+    /// Adds `job`.
+    fn push(&mut self, job: Self::Job);
+}
+
+/// Takes jobs as they come and sends each group out with `send` once one of `slots` is free
+/// (held until `send` ends), gathering into it the jobs that arrived meanwhile and fit, up to
+/// `max`. A job alone while a slot is free goes at once, so nothing waits that need not.
+pub(crate) async fn gather<G, F, Fut>(
+    mut jobs: mpsc::UnboundedReceiver<G::Job>,
+    slots: Arc<Semaphore>,
+    max: usize,
+    send: F,
+) where
+    G: Group,
+    F: Fn(G) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut carried: Option<G::Job> = None;
     loop {
         let first = match carried.take() {
             Some(job) => job,
@@ -99,19 +133,18 @@ async fn run(node: NodeId, raft: Raft, mut jobs: mpsc::UnboundedReceiver<Job>) {
             },
         };
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-        let mut batch =
-            Batch { bytes: first.bytes, exclusive: !first.command.request.shares_entry(), jobs: vec![first] };
-        while batch.jobs.len() < BATCH_REQUESTS_MAX {
+        let mut group = G::new(first);
+        while group.len() < max {
             let Ok(next) = jobs.try_recv() else { break };
-            if !batch.takes(&next) {
+            if !group.takes(&next) {
                 carried = Some(next);
                 break;
             }
-            batch.push(next);
+            group.push(next);
         }
-        let raft = raft.clone();
+        let sent = send(group);
         tokio::spawn(async move {
-            batch.commit(node, &raft).await;
+            sent.await;
             drop(slot);
         });
     }
@@ -125,7 +158,19 @@ struct Batch {
     exclusive: bool,
 }
 
-impl Batch {
+impl Group for Batch {
+    type Job = Job;
+
+    fn new(first: Job) -> Self {
+        let mut batch = Self { jobs: Vec::new(), bytes: 0, exclusive: false };
+        batch.push(first);
+        batch
+    }
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
     fn takes(&self, job: &Job) -> bool {
         self.bytes + job.bytes <= BATCH_BYTES_MAX && (job.command.request.shares_entry() || !self.exclusive)
     }
@@ -135,7 +180,9 @@ impl Batch {
         self.exclusive |= !job.command.request.shares_entry();
         self.jobs.push(job);
     }
+}
 
+impl Batch {
     /// Proposes the batch (a single write as itself) and answers every write in it.
     async fn commit(mut self, node: NodeId, raft: &Raft) {
         // A caller that gave up while its write waited here was told the outcome is unknown;

@@ -31,6 +31,7 @@ use varsel_raft_store::write::WriteError;
 use varsel_raft_store::{NodeId, Raft};
 
 use crate::raft::network::Peers;
+use crate::replica::batch::{Group, gather};
 use crate::replica::write::{
     Attempt, NOT_LEADER_HEADER, WriteResult, decode_written, leader_moved, never_sent, relayed,
 };
@@ -181,32 +182,13 @@ impl std::fmt::Debug for Ctx {
 }
 
 /// Takes queued writes and sends them, gathering those that arrive while every slot is taken.
-async fn run(ctx: Ctx, mut jobs: mpsc::UnboundedReceiver<Queued>) {
-    let mut carried: Option<Queued> = None;
-    loop {
-        let first = match carried.take() {
-            Some(job) => job,
-            None => match jobs.recv().await {
-                Some(job) => job,
-                None => return,
-            },
-        };
-        let Ok(slot) = Arc::clone(&ctx.inner.slots).acquire_owned().await else { return };
-        let mut call = Call::new(first);
-        while call.jobs.len() < FORWARDED_WRITES_MAX {
-            let Ok(next) = jobs.try_recv() else { break };
-            if !call.takes(&next) {
-                carried = Some(next);
-                break;
-            }
-            call.push(next);
-        }
+async fn run(ctx: Ctx, jobs: mpsc::UnboundedReceiver<Queued>) {
+    let slots = Arc::clone(&ctx.inner.slots);
+    gather(jobs, slots, FORWARDED_WRITES_MAX, move |call: Call| {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
-            call.send(&ctx).await;
-            drop(slot);
-        });
-    }
+        async move { call.send(&ctx).await }
+    })
+    .await;
 }
 
 /// Writes to one leader sent in one call.
@@ -215,17 +197,23 @@ struct Call {
     bytes: usize,
 }
 
-impl Call {
+impl Group for Call {
+    type Job = Queued;
+
     fn new(first: Queued) -> Self {
         let mut call = Self { jobs: Vec::new(), bytes: 0 };
         call.push(first);
         call
     }
 
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
     fn takes(&self, job: &Queued) -> bool {
-        let first = &self.jobs[0];
-        job.leader_id == first.leader_id
-            && job.raft_addr == first.raft_addr
+        self.jobs
+            .first()
+            .is_some_and(|first| job.leader_id == first.leader_id && job.raft_addr == first.raft_addr)
             && self.bytes + job.write.request.len() <= CALL_BYTES_MAX
     }
 
@@ -233,7 +221,9 @@ impl Call {
         self.bytes += job.write.request.len();
         self.jobs.push(job);
     }
+}
 
+impl Call {
     /// Sends the call and answers every write in it.
     async fn send(mut self, ctx: &Ctx) {
         // A caller that gave up while its write waited here was told the outcome is unknown;
@@ -264,10 +254,9 @@ impl Call {
         propagation::inject(&span, &mut req);
         let result = tokio::select! {
             r = client.forward_writes(req).instrument(span.clone()) => r,
-            now = leader_moved(&ctx.raft, leader_id) => {
+            moved = leader_moved(&ctx.raft, leader_id) => {
                 propagation::record_error(&span);
-                let reason = format!("leadership moved from node {leader_id} to node {now} while the write was forwarded");
-                return answer_all(replies, Err(WriteError::OutcomeUnknown { reason }));
+                return answer_all(replies, Err(moved));
             }
         };
         let status = match result {

@@ -184,11 +184,9 @@ impl Replica {
         propagation::inject(&span, &mut req);
         let result = tokio::select! {
             r = client.forward_write(req).instrument(span.clone()) => r,
-            now = leader_moved(&self.raft, leader_id) => {
+            moved = leader_moved(&self.raft, leader_id) => {
                 propagation::record_error(&span);
-                return Err(WriteError::OutcomeUnknown {
-                    reason: format!("leadership moved from node {leader_id} to node {now} while the write was forwarded"),
-                });
+                return Err(moved);
             }
         };
         if result.is_err() {
@@ -209,17 +207,21 @@ impl Replica {
     }
 }
 
-/// Completes, with the new leader's id, once this node knows a leader other than `leader_id`.
+/// Completes once this node knows a leader other than `leader_id`, with the error a write
+/// forwarded to `leader_id` then ends with.
 ///
 /// A leader cut off by a real partition does not refuse: packets to it vanish, and a forwarded
 /// call would hang for the whole write timeout while the others elect a new leader. Once this
 /// node knows another leader, the call is given up; the old leader may still have the entry in
 /// its log (a new leader can commit it), so the outcome is unknown.
-pub(crate) async fn leader_moved(raft: &varsel_raft_store::Raft, leader_id: NodeId) -> NodeId {
+pub(crate) async fn leader_moved(raft: &varsel_raft_store::Raft, leader_id: NodeId) -> WriteError {
     let mut metrics = raft.metrics();
     // Raft stopped (an error): the call is given up as well; 0 names no leader.
     let moved = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != leader_id)).await;
-    moved.ok().and_then(|m| m.current_leader).unwrap_or_default()
+    let now = moved.ok().and_then(|m| m.current_leader).unwrap_or_default();
+    WriteError::OutcomeUnknown {
+        reason: format!("leadership moved from node {leader_id} to node {now} while the write was forwarded"),
+    }
 }
 
 /// The encoded size of `request`, refused when over [`MAX_ENTRY_BYTES`].
