@@ -76,8 +76,9 @@ impl RaftTransportService {
         }
         let request: AppRequest = decode("forwarded request", &fw.request).map_err(bad_payload)?;
         peer_check::authorize_forwarded(&self.replica, &self.auth, peer, &request, &fw.bearer).await?;
+        let bytes = fw.request.len();
         let Some(written) =
-            self.replica.commit_forwarded(request).await.map_err(|e| forwarded_failure(&e))?
+            self.replica.commit_forwarded(request, bytes).await.map_err(|e| forwarded_failure(&e))?
         else {
             return Err(not_leader(self.replica.id));
         };

@@ -67,7 +67,9 @@ impl Replica {
     /// of the caller this node authenticated; a leader elsewhere authenticates it again.
     #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
     pub async fn write_as(&self, request: Request, bearer: Option<&str>) -> WriteResult<Written> {
-        let bytes = check_size(&request)?;
+        // Encoded once: its size is checked here, and a follower forwards these bytes.
+        let encoded = encode_checked(&request)?;
+        let bytes = encoded.len();
         // A client's write is refused while this node's disk is full (see `crate::disk`); the
         // node's own (delivery records of what is in flight) still go to the leader.
         if bearer.is_some()
@@ -82,7 +84,7 @@ impl Replica {
             let attempt = if leader_id == self.id {
                 self.commit_locally(&request, bytes, remaining).await?
             } else {
-                self.forward(leader_id, &leader, &request, bearer, remaining).await?
+                self.forward(leader_id, &leader, &encoded, bearer, remaining).await?
             };
             match attempt {
                 Attempt::Done(w) => return Ok(w),
@@ -93,10 +95,11 @@ impl Replica {
         Err(WriteError::NotApplied { timeout_ms: self.config.raft.write_timeout_ms, reason: last_reason })
     }
 
-    /// Commits a write another node forwarded here. `Ok(None)` means this node is not (or no
-    /// longer) the leader and did not append it.
-    pub async fn commit_forwarded(&self, request: Request) -> WriteResult<Option<Written>> {
-        let bytes = check_size(&request)?;
+    /// Commits a write another node forwarded here (`bytes`: its size as it came, the forwarder's
+    /// encoding of it). `Ok(None)` means this node is not (or no longer) the leader and did not
+    /// append it.
+    pub async fn commit_forwarded(&self, request: Request, bytes: usize) -> WriteResult<Option<Written>> {
+        check_size(bytes)?;
         // A leader whose disk is full is handing leadership over: the forwarder tries again.
         if !self.is_leader() || self.disk.is_full() {
             return Ok(None);
@@ -155,16 +158,20 @@ impl Replica {
         &self,
         leader_id: NodeId,
         leader: &VarselNode,
-        request: &Request,
+        encoded: &[u8],
         bearer: Option<&str>,
         within: Duration,
     ) -> WriteResult<Attempt> {
         if self.faults.blocks_to(leader_id) {
             return Ok(Attempt::Retry(format!("fault injection: link to leader {leader_id} is cut")));
         }
-        let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
         let bearer = bearer.unwrap_or_default().to_string();
-        let write = ForwardedWrite { request: encoded, hops: MAX_FORWARD_HOPS, bearer, ..Default::default() };
+        let write = ForwardedWrite {
+            request: encoded.to_vec(),
+            hops: MAX_FORWARD_HOPS,
+            bearer,
+            ..Default::default()
+        };
         // While this node's earlier forwarded writes are under way, this one goes with the next
         // batch (see `crate::replica::forward`).
         let _slot = match self.forwarding.route(&leader.raft_addr, write.request.len()) {
@@ -224,13 +231,19 @@ pub(crate) async fn leader_moved(raft: &varsel_raft_store::Raft, leader_id: Node
     }
 }
 
-/// The encoded size of `request`, refused when over [`MAX_ENTRY_BYTES`].
-fn check_size(request: &Request) -> WriteResult<usize> {
-    let bytes = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?.len();
+/// `request` encoded, refused when over [`MAX_ENTRY_BYTES`].
+fn encode_checked(request: &Request) -> WriteResult<Vec<u8>> {
+    let encoded = encode("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
+    check_size(encoded.len())?;
+    Ok(encoded)
+}
+
+/// Refuses an encoded request of `bytes` over [`MAX_ENTRY_BYTES`].
+fn check_size(bytes: usize) -> WriteResult<()> {
     if bytes > MAX_ENTRY_BYTES {
         return Err(WriteError::TooLarge { bytes, limit: MAX_ENTRY_BYTES });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// What openraft's answer to a client write means for the write: done, to be tried again (it
@@ -291,4 +304,43 @@ pub fn never_sent(status: &tonic::Status) -> bool {
         source = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use varsel_raft_store::types::KvCommand;
+
+    use super::*;
+
+    fn put(value_bytes: usize) -> Request {
+        Request::Kv(KvCommand::Put { key: "k".into(), value: "v".repeat(value_bytes) })
+    }
+
+    /// Goal: the bytes a follower forwards are the request's encoding, and a request over the
+    /// entry limit is refused with its size and the limit, before anything is sent.
+    #[test]
+    fn encoded_once_and_bounded() {
+        let small = put(100);
+        let encoded = encode_checked(&small).expect("under the limit");
+        assert_eq!(encoded, encode("request", &small).expect("encode"));
+        let Request::Kv(KvCommand::Put { value, .. }) =
+            decode::<Request>("request", &encoded).expect("decode")
+        else {
+            panic!("not a put");
+        };
+        assert_eq!(value.len(), 100);
+
+        match encode_checked(&put(MAX_ENTRY_BYTES)) {
+            Err(WriteError::TooLarge { bytes, limit }) => {
+                assert!(bytes > MAX_ENTRY_BYTES, "{bytes}");
+                assert_eq!(limit, MAX_ENTRY_BYTES);
+            }
+            other => panic!("a request over the limit was not refused: {:?}", other.map(|b| b.len())),
+        }
+        // The leader checks a forwarded write by the size it came with.
+        assert!(check_size(MAX_ENTRY_BYTES).is_ok());
+        assert!(
+            matches!(check_size(MAX_ENTRY_BYTES + 1), Err(WriteError::TooLarge { bytes, .. }) if bytes == MAX_ENTRY_BYTES + 1)
+        );
+    }
 }
