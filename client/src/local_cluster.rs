@@ -111,7 +111,7 @@ impl Spec {
             ports: Ports::Auto,
             fault_injection: false,
             log_filter: "info,openraft=warn".into(),
-            cache_capacity_bytes: 32 * 1024 * 1024,
+            cache_capacity_bytes: varsel_config::StorageConfig::default().cache_capacity_bytes,
             // Test machines share their disk with much else: a small reserve.
             min_free_bytes: 16 * 1024 * 1024,
             superadmin_token: varsel_config::secret::new_secret(),

@@ -22,18 +22,35 @@ pub struct StorageConfig {
     pub min_free_bytes: u64,
 }
 
+/// Values `storage.cache_capacity_bytes` may take: below 1 MiB sled keeps hardly a leaf, and
+/// above 16 GiB the pages alone (about five times their counted size) would outgrow any node.
+pub const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(16 << 30);
+
 /// Values `storage.min_free_bytes` may take.
 pub const MIN_FREE_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 40);
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { cache_capacity_bytes: 32 * 1024 * 1024, min_free_bytes: 256 * 1024 * 1024 }
+        Self {
+            cache_capacity_bytes: varsel_raft_store::DEFAULT_CACHE_CAPACITY_BYTES,
+            min_free_bytes: 256 * 1024 * 1024,
+        }
     }
 }
 
 impl StorageConfig {
     /// Checks the bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !CACHE_CAPACITY_BYTES_RANGE.contains(&self.cache_capacity_bytes) {
+            return Err(ConfigError::invalid(
+                "storage.cache_capacity_bytes".to_string(),
+                format!(
+                    "must be between {} (1 MiB) and {} (16 GiB)",
+                    CACHE_CAPACITY_BYTES_RANGE.start(),
+                    CACHE_CAPACITY_BYTES_RANGE.end()
+                ),
+            ));
+        }
         if !MIN_FREE_BYTES_RANGE.contains(&self.min_free_bytes) {
             return Err(ConfigError::invalid(
                 "storage.min_free_bytes".to_string(),
@@ -45,5 +62,40 @@ impl StorageConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Goal: both bounds are checked at their edges, and a refusal names the field and the
+    /// range.
+    #[test]
+    fn bounds_are_checked_naming_the_field() {
+        StorageConfig::default().validate().expect("the defaults");
+        for (bytes, ok) in [
+            (0, false),
+            (*CACHE_CAPACITY_BYTES_RANGE.start() - 1, false),
+            (*CACHE_CAPACITY_BYTES_RANGE.start(), true),
+            (*CACHE_CAPACITY_BYTES_RANGE.end(), true),
+            (*CACHE_CAPACITY_BYTES_RANGE.end() + 1, false),
+            (u64::MAX, false),
+        ] {
+            let config = StorageConfig { cache_capacity_bytes: bytes, ..Default::default() };
+            match config.validate() {
+                Ok(()) => assert!(ok, "{bytes} accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{bytes} refused: {e}");
+                    assert!(e.contains("storage.cache_capacity_bytes") && e.contains("16 GiB"), "{e}");
+                }
+            }
+        }
+        let e = StorageConfig { min_free_bytes: 0, ..Default::default() }
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("storage.min_free_bytes"), "{e}");
     }
 }

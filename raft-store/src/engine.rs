@@ -109,9 +109,13 @@ pub struct SledOptions {
     pub background_flush_ms: Option<u64>,
 }
 
+/// The page cache a node runs with unless `storage.cache_capacity_bytes` says otherwise (the
+/// config's default is this constant, so tests, tools and nodes measure the same store).
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+
 impl Default for SledOptions {
     fn default() -> Self {
-        Self { cache_capacity_bytes: 64 * 1024 * 1024, background_flush_ms: Some(500) }
+        Self { cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_BYTES, background_flush_ms: Some(500) }
     }
 }
 

@@ -57,7 +57,7 @@ pub mod write;
 
 use std::path::Path;
 
-pub use engine::{KvTree, MemEngine, SledEngine, SledOptions, StorageEngine};
+pub use engine::{DEFAULT_CACHE_CAPACITY_BYTES, KvTree, MemEngine, SledEngine, SledOptions, StorageEngine};
 pub use log_store::LogStore;
 pub use state_machine::{StateMachine, StateReader};
 pub use types::*;
