@@ -627,3 +627,50 @@ async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     assert!(query::progress(&r.read_txn(), alert).unwrap_or_default().recipients == 0);
     assert!(count_of(&h, AUDIT, operator.tenant) < audit_before, "no old audit entry went");
 }
+
+/// Goal: a range's outcomes are stored in position order as batches of bounded size, whatever
+/// order they arrive in, and read back whole. Method: shard 0 of a 1,000-recipient alert is
+/// recorded as two ranges whose outcomes arrive in reverse order, each with a 40-byte provider
+/// id; the stored batches are counted and sized, and read back.
+#[tokio::test]
+async fn outcomes_are_stored_in_bounded_batches_in_position_order() {
+    use varsel_raft_store::state_machine::delivery::OUTCOME_BATCH_BYTES;
+    use varsel_raft_store::state_machine::keys::{Key, OUTCOME};
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(1000).await;
+    let s0 = ShardRef { alert, shard: 0 };
+    let hb = DeliveryCommand::Heartbeat { node: 1, renew: vec![], acquire: vec![s0], lease_ms: LEASE_MS };
+    let lease = granted(&h.delivery(hb).await)[0];
+    let a = dq::alert(&h.store.state.reader().read_txn(), alert).unwrap().unwrap();
+    let range = dq::shard_range(&a, 0).unwrap();
+    let (start, end) = (dq::range_start(&range), dq::range_end(&range));
+    let mid = start + (end - start) / 2;
+    let outcome = |pos: u64| Outcome {
+        result: OutcomeResult::Sent { provider_id: format!("{pos:040}") },
+        ..sent(pos, 10_000 + pos)
+    };
+    for (from, to) in [(start, mid), (mid, end)] {
+        let p = ShardProgress {
+            lease,
+            step: 0,
+            channel: Channel::Sms,
+            from,
+            to,
+            recipients: (to - from) as u32,
+            outcomes: (from..to).rev().map(outcome).collect(),
+            skipped: vec![],
+        };
+        let r = h.delivery(DeliveryCommand::Record { node: 1, items: vec![p] }).await;
+        assert_eq!(r, DeliveryReply::Recorded { accepted: vec![true] });
+    }
+    let r = h.store.state.reader();
+    let txn = r.read_txn();
+    let stored = txn.scan_prefix(&Key::new(OUTCOME).u64(alert).done(), None, usize::MAX).unwrap();
+    let whole = (end - start) as usize * outcome(0).size_estimate();
+    assert!(stored.len() >= whole / OUTCOME_BATCH_BYTES, "{} batches for {whole} bytes", stored.len());
+    for (k, v) in &stored {
+        assert!(v.len() <= OUTCOME_BATCH_BYTES, "batch {k:?} holds {} bytes", v.len());
+    }
+    let read = dq::outcomes(&txn, alert, 0, 0).unwrap();
+    assert_eq!(read, (start..end).map(outcome).collect::<Vec<_>>());
+}
