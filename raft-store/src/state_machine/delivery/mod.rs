@@ -16,7 +16,7 @@ use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, RECEIPT, SHARD};
 use super::webhooks;
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, OutcomeResult, PushGoneItem,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, PushGoneItem,
     ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
@@ -229,7 +229,11 @@ fn record_one<T: KvTree>(
         alert.spec.policy.get(usize::from(p.step)).map(|st| st.channels.len()),
         "shard {shard:?}: cursor vector does not match the step's channels"
     );
-    put_outcomes(txn, shard, p, i as u8)?;
+    if !p.outcomes.is_empty() {
+        let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
+        key.push(i as u8);
+        txn.put_as("outcomes", key, &p.outcomes)?;
+    }
     update_progress(txn, shard.alert, p)?;
     s.cursors[i] = p.to;
     if s.cursors.iter().all(|c| *c == range_end(&range)) {
@@ -237,54 +241,6 @@ fn record_one<T: KvTree>(
     }
     txn.put_as("shard", shard_key(shard.alert, shard.shard), &s)?;
     Ok(true)
-}
-
-/// Encoded size an outcome batch is cut at (see [`put_outcomes`]).
-pub const OUTCOME_BATCH_BYTES: usize = 4 * 1024;
-
-/// Stores a range's outcomes in position order, as batches of about [`OUTCOME_BATCH_BYTES`]
-/// each, keyed by the range's first position and then by each later batch's first position (a
-/// position never spans two batches, so the last key at or before a position is the batch that
-/// holds it: `reach::batches_holding`).
-///
-/// One value per range would be up to `RECORD_BYTES_MAX` (256 KiB). sled writes a page over a
-/// quarter of its 512 KiB segment as a file of its own, and a leaf holds up to 17 values: with
-/// whole ranges nearly every outcome leaf was such a file, written again at each split and read
-/// back from it when evicted (7 % of a 1,000,000 fan-out's samples were in those writes alone;
-/// `docs/performance.md`). 17 batches of 4 KiB stay far below it.
-fn put_outcomes<T: KvTree>(
-    txn: &mut Txn<'_, T>,
-    shard: ShardRef,
-    p: &ShardProgress,
-    channel: u8,
-) -> Result<(), EngineError> {
-    let mut sorted: Vec<&Outcome> = p.outcomes.iter().collect();
-    sorted.sort_by_key(|o| o.pos);
-    let mut from = p.from;
-    let mut batch: Vec<&Outcome> = Vec::new();
-    let mut bytes = 0;
-    for o in sorted {
-        let cut = bytes + o.size_estimate() > OUTCOME_BATCH_BYTES
-            && batch.last().is_some_and(|last| last.pos < o.pos)
-            && (from..p.to).contains(&o.pos)
-            && o.pos > from;
-        if cut {
-            let mut key = outcome_key(shard.alert, shard.shard, p.step, from);
-            key.push(channel);
-            txn.put_as("outcomes", key, &batch)?;
-            batch.clear();
-            bytes = 0;
-            from = o.pos;
-        }
-        bytes += o.size_estimate();
-        batch.push(o);
-    }
-    if !batch.is_empty() {
-        let mut key = outcome_key(shard.alert, shard.shard, p.step, from);
-        key.push(channel);
-        txn.put_as("outcomes", key, &batch)?;
-    }
-    Ok(())
 }
 
 /// The shard finished a step: on to the next one, or done with the whole alert's part.
