@@ -184,7 +184,7 @@ pub struct ShardProgress {
 impl ShardProgress {
     /// Its encoded size in a log entry, in bytes.
     pub fn encoded_len(&self) -> usize {
-        crate::types::encode("shard progress", self).map_or(usize::MAX, |v| v.len())
+        crate::format::encoded_len("shard progress", self).unwrap_or(usize::MAX)
     }
 }
 

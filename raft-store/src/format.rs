@@ -49,6 +49,13 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, En
     encode_onto(what, value, Vec::new())
 }
 
+/// The length [`encode`] would return, computed without encoding into a buffer.
+pub fn encoded_len<T: Serialize>(what: &'static str, value: &T) -> Result<usize, EngineError> {
+    let body = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(|source| EngineError::Encode { what, source })?;
+    Ok(1 + body)
+}
+
 /// [`encode`], appended to the end of `buf` (which is returned grown): for callers that gather
 /// many values in one buffer, so nothing is encoded apart and copied after.
 pub fn encode_onto<T: Serialize>(
@@ -166,6 +173,21 @@ mod tests {
             decode::<u8>("test value", &[]),
             Err(EngineError::FormatUnknown { found: None, .. })
         ));
+        Ok(())
+    }
+
+    /// Goal: the length counted without a buffer is the length of the encoding, for values of
+    /// every shape a log entry holds (strings, sequences, enums, large varints).
+    #[test]
+    fn encoded_len_is_the_encodings_length() -> Result<(), EngineError> {
+        let values = [
+            (0u64, String::new(), vec![]),
+            (u64::MAX, "ø".repeat(300), vec![(1u8, Some(-5i64)), (2, None)]),
+            (1 << 40, "x".to_string(), vec![(255, Some(i64::MIN)); 1000]),
+        ];
+        for v in &values {
+            assert_eq!(encoded_len("test value", v)?, encode("test value", v)?.len(), "{v:?}");
+        }
         Ok(())
     }
 }

@@ -17,7 +17,9 @@ use tracing::Instrument as _;
 use varsel_observe::trace as propagation;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
 use varsel_raft_store::write::{WriteError, Written};
-use varsel_raft_store::{Command, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode};
+use varsel_raft_store::{
+    Command, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode, encoded_len,
+};
 
 use crate::replica::Replica;
 use crate::replica::forward::Route;
@@ -67,9 +69,18 @@ impl Replica {
     /// of the caller this node authenticated; a leader elsewhere authenticates it again.
     #[tracing::instrument(name = "replica.write", skip_all, fields(node = self.id))]
     pub async fn write_as(&self, request: Request, bearer: Option<&str>) -> WriteResult<Written> {
-        // Encoded once: its size is checked here, and a follower forwards these bytes.
-        let encoded = encode_checked(&request)?;
-        let bytes = encoded.len();
+        // Its size is checked here. On the leader it is only counted (the log encodes it
+        // itself); a follower encodes it once and forwards those bytes, also after a leadership
+        // change below.
+        let mut encoded = None;
+        let bytes = if self.known_leader().is_some_and(|(leader, _)| leader == self.id) {
+            size_checked(&request)?
+        } else {
+            let e = encode_checked(&request)?;
+            let n = e.len();
+            encoded = Some(e);
+            n
+        };
         // A client's write is refused while this node's disk is full (see `crate::disk`); the
         // node's own (delivery records of what is in flight) still go to the leader.
         if bearer.is_some()
@@ -84,7 +95,13 @@ impl Replica {
             let attempt = if leader_id == self.id {
                 self.commit_locally(&request, bytes, remaining).await?
             } else {
-                self.forward(leader_id, &leader, &encoded, bearer, remaining).await?
+                let wire = match encoded.take() {
+                    Some(e) => e,
+                    None => encode_checked(&request)?,
+                };
+                let attempt = self.forward(leader_id, &leader, &wire, bearer, remaining).await;
+                encoded = Some(wire);
+                attempt?
             };
             match attempt {
                 Attempt::Done(w) => return Ok(w),
@@ -238,6 +255,13 @@ fn encode_checked(request: &Request) -> WriteResult<Vec<u8>> {
     Ok(encoded)
 }
 
+/// `request`'s encoded size, refused when over [`MAX_ENTRY_BYTES`]; nothing is encoded.
+fn size_checked(request: &Request) -> WriteResult<usize> {
+    let bytes = encoded_len("request", request).map_err(|e| WriteError::Internal(e.to_string()))?;
+    check_size(bytes)?;
+    Ok(bytes)
+}
+
 /// Refuses an encoded request of `bytes` over [`MAX_ENTRY_BYTES`].
 fn check_size(bytes: usize) -> WriteResult<()> {
     if bytes > MAX_ENTRY_BYTES {
@@ -329,6 +353,13 @@ mod tests {
             panic!("not a put");
         };
         assert_eq!(value.len(), 100);
+
+        // The leader only counts its own writes: the same size, and the same refusal.
+        assert_eq!(size_checked(&small).expect("under the limit"), encoded.len());
+        assert!(matches!(
+            size_checked(&put(MAX_ENTRY_BYTES)),
+            Err(WriteError::TooLarge { bytes, limit: MAX_ENTRY_BYTES }) if bytes > MAX_ENTRY_BYTES
+        ));
 
         match encode_checked(&put(MAX_ENTRY_BYTES)) {
             Err(WriteError::TooLarge { bytes, limit }) => {
