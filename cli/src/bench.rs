@@ -141,8 +141,6 @@ impl Bench {
             spec.raft.snapshot_every_entries = n;
         }
         spec.delivery = varsel_config::DeliveryConfig::default();
-        // A node's default sled cache, so the figures are those of a node as shipped.
-        spec.cache_capacity_bytes = varsel_config::StorageConfig::default().cache_capacity_bytes;
         // The provider simulator, in this process: the nodes send to it and it calls them back.
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sim_addr = sim_listener.local_addr()?;

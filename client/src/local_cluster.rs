@@ -111,6 +111,7 @@ impl Spec {
             ports: Ports::Auto,
             fault_injection: false,
             log_filter: "info,openraft=warn".into(),
+            // A node's default, so tests and `varsel bench` measure the store as shipped.
             cache_capacity_bytes: varsel_config::StorageConfig::default().cache_capacity_bytes,
             // Test machines share their disk with much else: a small reserve.
             min_free_bytes: 16 * 1024 * 1024,

@@ -41,28 +41,32 @@ impl Default for StorageConfig {
 impl StorageConfig {
     /// Checks the bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !CACHE_CAPACITY_BYTES_RANGE.contains(&self.cache_capacity_bytes) {
-            return Err(ConfigError::invalid(
-                "storage.cache_capacity_bytes".to_string(),
-                format!(
-                    "must be between {} (1 MiB) and {} (16 GiB)",
-                    CACHE_CAPACITY_BYTES_RANGE.start(),
-                    CACHE_CAPACITY_BYTES_RANGE.end()
-                ),
-            ));
-        }
-        if !MIN_FREE_BYTES_RANGE.contains(&self.min_free_bytes) {
-            return Err(ConfigError::invalid(
-                "storage.min_free_bytes".to_string(),
-                format!(
-                    "must be between {} (1 MiB) and {} (1 TiB)",
-                    MIN_FREE_BYTES_RANGE.start(),
-                    MIN_FREE_BYTES_RANGE.end()
-                ),
-            ));
-        }
-        Ok(())
+        within(
+            "storage.cache_capacity_bytes",
+            self.cache_capacity_bytes,
+            &CACHE_CAPACITY_BYTES_RANGE,
+            "1 MiB",
+            "16 GiB",
+        )?;
+        within("storage.min_free_bytes", self.min_free_bytes, &MIN_FREE_BYTES_RANGE, "1 MiB", "1 TiB")
     }
+}
+
+/// Refuses `value` outside `range`, naming `field` and both ends (with their sizes in words).
+fn within(
+    field: &str,
+    value: u64,
+    range: &std::ops::RangeInclusive<u64>,
+    low: &str,
+    high: &str,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        field,
+        format!("must be between {} ({low}) and {} ({high})", range.start(), range.end()),
+    ))
 }
 
 #[cfg(test)]
