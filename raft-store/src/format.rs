@@ -42,6 +42,15 @@ use crate::state_machine::{self, keys};
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u8 = 1;
 
+/// The store's layout version ([`keys::FORMAT`]) this build writes, and the newest it opens:
+/// what its tables are, beside the values' [`FORMAT_VERSION`].
+///
+/// - 1: memberships one key each (table `0x25`);
+/// - 2: memberships in runs (`0x4A`, [`crate::state_machine::domain::members`]). A store of
+///   version 1 is rewritten into runs when it is opened, and then marked 2, so a build from
+///   before runs refuses it ([`EngineError::StoreTooNew`]) instead of finding no members.
+pub const STORE_VERSION: u8 = 2;
+
 /// Encodes a value for the log, the state machine or the wire: the [`FORMAT_VERSION`] byte,
 /// then the postcard encoding.
 pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
@@ -65,6 +74,37 @@ pub fn encode_onto<T: Serialize>(
 ) -> Result<Vec<u8>, EngineError> {
     buf.push(FORMAT_VERSION);
     postcard::to_extend(value, buf).map_err(|source| EngineError::Encode { what, source })
+}
+
+/// Appends `value` to a run: values of one type stored back to back after one version byte,
+/// with no count in front, so a value is added at the end without rewriting the others.
+/// An empty `run` gets the version byte first. See [`decode_run`].
+pub fn append_to_run<T: Serialize>(
+    what: &'static str,
+    value: &T,
+    mut run: Vec<u8>,
+) -> Result<Vec<u8>, EngineError> {
+    if run.is_empty() {
+        run.push(FORMAT_VERSION);
+    }
+    postcard::to_extend(value, run).map_err(|source| EngineError::Encode { what, source })
+}
+
+/// Decodes a run written by [`append_to_run`], refusing a format version this build does not
+/// know, a value cut short, and (in the same error) any bytes left over.
+pub fn decode_run<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<Vec<T>, EngineError> {
+    let Some((&found, mut rest)) = bytes.split_first() else {
+        return Err(EngineError::FormatUnknown { what, found: None });
+    };
+    check_version(what, found)?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (value, after) =
+            postcard::take_from_bytes(rest).map_err(|source| EngineError::Decode { what, source })?;
+        out.push(value);
+        rest = after;
+    }
+    Ok(out)
 }
 
 /// Decodes a value stored or sent by [`encode`], refusing a format version this build does not
@@ -101,7 +141,7 @@ pub(crate) fn encode_unversioned<T: Serialize>(
 }
 
 /// Checks the store's format version before anything in it is read (see the module doc), and
-/// marks a new, empty store with [`FORMAT_VERSION`]. `dir` is only named in errors.
+/// marks a new, empty store with [`STORE_VERSION`]. `dir` is only named in errors.
 pub async fn check_store<E: StorageEngine>(engine: &E, dir: &Path) -> Result<(), EngineError> {
     let control = engine.open_tree(state_machine::CONTROL_TREE)?;
     let tree = engine.open_tree(state_machine::active_tree_name(&control)?)?;
@@ -120,7 +160,7 @@ pub async fn check_store<E: StorageEngine>(engine: &E, dir: &Path) -> Result<(),
             }
             let [tree, ..] = holding;
             let mut batch = WriteBatch::new();
-            batch.insert(keys::FORMAT, vec![FORMAT_VERSION]);
+            batch.insert(keys::FORMAT, vec![STORE_VERSION]);
             tree.write(batch)?;
             engine.flush().await
         }
@@ -130,14 +170,14 @@ pub async fn check_store<E: StorageEngine>(engine: &E, dir: &Path) -> Result<(),
 /// Checks the value of a store's [`keys::FORMAT`] marker.
 fn check_marker(marker: &[u8], dir: &Path) -> Result<(), EngineError> {
     match *marker {
-        [FORMAT_VERSION] => Ok(()),
-        [found] if found > FORMAT_VERSION => Err(EngineError::StoreTooNew {
+        [1..=STORE_VERSION] => Ok(()),
+        [found] if found > STORE_VERSION => Err(EngineError::StoreTooNew {
             dir: dir.to_path_buf(),
             found: found.into(),
-            newest: FORMAT_VERSION.into(),
+            newest: STORE_VERSION.into(),
         }),
         _ => Err(EngineError::Damaged(format!(
-            "the store's format marker is {marker:?}; this build writes [{FORMAT_VERSION}]"
+            "the store's format marker is {marker:?}; this build writes [{STORE_VERSION}]"
         ))),
     }
 }

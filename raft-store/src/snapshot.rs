@@ -23,8 +23,10 @@ use crate::error::EngineError;
 use crate::types::{SnapshotMeta, decode, encode};
 
 const MAGIC: &[u8; 8] = b"VARSELSN";
-/// The version of the file layout this build writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// The version of the file layout this build writes and the newest it reads. 2: the records
+/// are a store of [`STORE_VERSION`](crate::format::STORE_VERSION) 2 (memberships in runs). A
+/// file of version 1 is still read: its memberships are rewritten into runs once installed.
+pub const VERSION: u32 = 2;
 const TAG_RECORD: u8 = 1;
 const TAG_END: u8 = 0;
 
@@ -209,7 +211,7 @@ fn read_header<R: Read>(r: &mut R, name: &str) -> Result<SnapshotMeta, EngineErr
 /// Checks the header's file version: `Ok` for the version this build reads.
 fn check_file_version(found: u32) -> Result<(), EngineError> {
     match found {
-        VERSION => Ok(()),
+        1..=VERSION => Ok(()),
         newer if newer > VERSION => {
             Err(EngineError::FormatTooNew { what: "snapshot file", found: newer, newest: VERSION })
         }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::delivery::{DeliveryCommand, DeliveryReply};
 use crate::ops::{DomainReply, DomainRequest};
 
-pub use crate::format::{FORMAT_VERSION, decode, encode, encoded_len};
+pub use crate::format::{FORMAT_VERSION, STORE_VERSION, decode, encode, encoded_len};
 
 /// Identifies a node in the cluster. `0` is never a valid id.
 pub type NodeId = u64;

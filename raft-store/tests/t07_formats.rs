@@ -52,8 +52,8 @@ use varsel_raft_store::webhooks::{
     Attempt, Disabled, EventKind, EventRef, OutboxEntry, Webhook, WebhookEvent, WebhookResult,
 };
 use varsel_raft_store::{
-    Command, Entry, FORMAT_VERSION, KvCommand, KvTree as _, MemEngine, Request, Response, SnapshotMeta,
-    StorageEngine as _, StoredMembership, VarselNode, decode, encode, snapshot,
+    Command, Entry, FORMAT_VERSION, KvCommand, KvTree as _, MemEngine, Request, Response, STORE_VERSION,
+    SnapshotMeta, StorageEngine as _, StoredMembership, VarselNode, decode, encode, snapshot,
 };
 
 /// What a failure says about the way out.
@@ -115,6 +115,32 @@ where
             "{name}: the same {what} now encodes to other bytes ({} bytes, golden {}).\n  {FORMAT_CHANGE}",
             encoded.len(),
             golden.len()
+        ));
+    }
+    Ok(())
+}
+
+/// [`golden`] for a run of memberships (`format::append_to_run`: one version byte, then the
+/// memberships back to back).
+fn golden_run(name: &str, members: &[GroupMember]) -> Result<(), String> {
+    let mut encoded = Vec::new();
+    for m in members {
+        encoded = varsel_raft_store::format::append_to_run("memberships", m, encoded)
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
+    if writing() {
+        return write_golden(name, &encoded);
+    }
+    let golden = read_golden(name)?;
+    let decoded: Vec<GroupMember> =
+        varsel_raft_store::format::decode_run("memberships", &golden).map_err(|e| {
+            format!(
+                "{name}: this build no longer decodes today's run of memberships: {e}.\n  {FORMAT_CHANGE}"
+            )
+        })?;
+    if decoded != members || encoded != golden {
+        return Err(format!(
+            "{name}: the run of memberships now decodes to {decoded:?} or encodes to other bytes.\n  {FORMAT_CHANGE}"
         ));
     }
     Ok(())
@@ -652,6 +678,8 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     run("state-group.bin", golden("state-group.bin", "group", &group));
     let member = GroupMember { contact: 21, added_at: 13, removed_at: Some(19) };
     run("state-membership.bin", golden("state-membership.bin", "membership", &member));
+    let members = vec![member, GroupMember { contact: 22, added_at: 14, removed_at: None }];
+    run("state-membership-run.bin", golden_run("state-membership-run.bin", &members));
     run("state-alert.bin", golden("state-alert.bin", "alert", &alert()));
     let progress = Progress {
         recipients: 120,
@@ -745,11 +773,31 @@ fn snapshot_content() -> Result<(SnapshotMeta, Records), EngineError> {
 }
 
 /// Checks (or writes) `snapshot.snap`: it reads back as the metadata and records it was made
-/// of, and writing those again gives the same bytes.
+/// of, and writing those again gives the same bytes. `snapshot-v1.snap` (the same records,
+/// written by builds before memberships were kept in runs, file version 1) must still read
+/// back the same; it is never written again.
 fn check_snapshot(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) -> Result<(), EngineError> {
     const NAME: &str = "snapshot.snap";
+    const V1: &str = "snapshot-v1.snap";
     checked.insert(NAME.to_string());
+    checked.insert(V1.to_string());
     let (meta, records) = snapshot_content()?;
+    if !writing() {
+        let mut read = Vec::new();
+        let got = snapshot::read_file(&fixtures_dir().join(V1), |k, v| {
+            read.push((k, v));
+            Ok(())
+        });
+        match got {
+            Err(e) => {
+                failures.push(format!("{V1}: this build no longer reads version 1 snapshot files: {e}"))
+            }
+            Ok(m) if m != meta || read != records => {
+                failures.push(format!("{V1}: a version 1 snapshot file reads as another snapshot"))
+            }
+            Ok(_) => {}
+        }
+    }
     if writing() {
         std::fs::create_dir_all(fixtures_dir())?;
         snapshot::write_file(&fixtures_dir().join(NAME), &meta, records.into_iter().map(Ok))?;
@@ -852,18 +900,18 @@ async fn stores_of_other_formats_are_refused_at_open() -> anyhow::Result<()> {
     let engine = MemEngine::new();
     drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
     let sm = engine.open_tree("sm")?;
-    assert_eq!(sm.get(keys::FORMAT)?, Some(vec![FORMAT_VERSION]), "a new store is marked");
+    assert_eq!(sm.get(keys::FORMAT)?, Some(vec![STORE_VERSION]), "a new store is marked");
     // Opening again leaves it be.
     drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
 
     let mut newer = varsel_raft_store::engine::WriteBatch::new();
-    newer.insert(keys::FORMAT, vec![FORMAT_VERSION + 1]);
+    newer.insert(keys::FORMAT, vec![STORE_VERSION + 1]);
     sm.write(newer)?;
     let refused = varsel_raft_store::open(engine.clone(), dir.path()).await.err();
     match &refused {
         Some(EngineError::StoreTooNew { dir: d, found, newest }) => {
             assert_eq!(d, dir.path());
-            assert_eq!((*found, *newest), (u32::from(FORMAT_VERSION) + 1, u32::from(FORMAT_VERSION)));
+            assert_eq!((*found, *newest), (u32::from(STORE_VERSION) + 1, u32::from(STORE_VERSION)));
         }
         other => panic!("expected StoreTooNew, got {other:?}"),
     }
@@ -871,8 +919,8 @@ async fn stores_of_other_formats_are_refused_at_open() -> anyhow::Result<()> {
     assert!(message.contains(&dir.path().display().to_string()), "{message}");
     assert!(
         message.contains(&format!(
-            "format version {}; this build reads up to {FORMAT_VERSION}",
-            FORMAT_VERSION + 1
+            "format version {}; this build reads up to {STORE_VERSION}",
+            STORE_VERSION + 1
         )),
         "{message}"
     );
@@ -930,7 +978,7 @@ async fn a_newer_snapshot_is_refused_before_anything_is_installed() -> anyhow::R
     install_bytes(&mut target.state, &snap.meta, &bytes).await??;
     assert_eq!(target.state.reader().kv_get("k20")?.as_deref(), Some("v20"));
     let active = target_engine.open_tree("sm_b")?;
-    assert_eq!(active.get(keys::FORMAT)?, Some(vec![FORMAT_VERSION]), "the installed state is marked");
+    assert_eq!(active.get(keys::FORMAT)?, Some(vec![STORE_VERSION]), "the installed state is marked");
     drop(varsel_raft_store::open(target_engine.clone(), tdir.path()).await?);
 
     // The header's file version, right after the 8-byte magic.
@@ -971,4 +1019,96 @@ async fn a_newer_snapshot_is_refused_before_anything_is_installed() -> anyhow::R
     ));
 
     Ok(())
+}
+
+/// Memberships as builds before runs stored them: one key each, table `0x25`.
+fn memberships_one_key_each(tenant: u64, group: u64, n: u64) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for seq in 0..n {
+        let m = GroupMember { contact: 500 + seq, added_at: 7, removed_at: (seq == 3).then_some(9) };
+        out.push((Key::new(keys::MEMBER).u64(tenant).u64(group).u64(seq).done(), encode("membership", &m)?));
+    }
+    Ok(out)
+}
+
+/// Reads a group's memberships the way a send does.
+fn members_of(
+    tree: &impl varsel_raft_store::KvTree,
+    tenant: u64,
+    group: u64,
+) -> anyhow::Result<Vec<(u64, GroupMember)>> {
+    let txn = varsel_raft_store::state_machine::Txn::new(tree);
+    Ok(varsel_raft_store::state_machine::domain::query::memberships(
+        &txn,
+        tenant,
+        group,
+        0,
+        u64::MAX,
+        usize::MAX,
+    )?)
+}
+
+/// Checks a group written by [`memberships_one_key_each`] reads back whole, from runs only.
+fn check_moved(tree: &impl varsel_raft_store::KvTree, n: u64) -> anyhow::Result<()> {
+    let got = members_of(tree, 1, 2)?;
+    assert_eq!(got.len() as u64, n, "every membership moved");
+    for (seq, m) in &got {
+        assert_eq!((m.contact, m.added_at), (500 + seq, 7));
+        assert_eq!(m.removed_at, (*seq == 3).then_some(9), "an ended membership stays ended");
+    }
+    let (a, b) = varsel_raft_store::engine::prefix_range(&[keys::MEMBER]);
+    assert_eq!(tree.range(a, b).count(), 0, "no membership is left one key each");
+    Ok(())
+}
+
+/// Goal: a store of layout 1 (memberships one key each) opens, its memberships rewritten into
+/// runs and the store marked with this build's layout, so that an older build would refuse it.
+///
+/// Method: open a memory store, put 300 memberships in the old layout and mark it 1, open it
+/// again and read the group back.
+#[tokio::test]
+async fn a_store_of_layout_1_is_rewritten_into_runs_when_opened() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = MemEngine::new();
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+    let sm = engine.open_tree("sm")?;
+    let mut old = varsel_raft_store::engine::WriteBatch::new();
+    for (k, v) in memberships_one_key_each(1, 2, 300)? {
+        old.insert(k, v);
+    }
+    old.insert(keys::FORMAT, vec![1]);
+    sm.write(old)?;
+
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+    assert_eq!(sm.get(keys::FORMAT)?, Some(vec![STORE_VERSION]));
+    check_moved(&sm, 300)
+}
+
+/// Goal: a snapshot file of version 1, as a build before runs sends it, installs, and the
+/// memberships it holds one key each are rewritten into runs.
+///
+/// Method: write a snapshot file holding 200 memberships in the old layout, set its header to
+/// version 1 (with a new checksum), install it on a memory store and read the group back.
+#[tokio::test]
+async fn a_snapshot_of_version_1_is_installed_with_memberships_in_runs() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("old.snap");
+    let meta =
+        SnapshotMeta { last_log_id: None, last_membership: Default::default(), snapshot_id: "old".into() };
+    let records = memberships_one_key_each(1, 2, 200)?;
+    snapshot::write_file(&path, &meta, records.into_iter().map(Ok))?;
+    let mut bytes = std::fs::read(&path)?;
+    bytes[8..12].copy_from_slice(&1u32.to_be_bytes());
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_be_bytes());
+    assert!(snapshot::check_prefix(&bytes[..64]).is_ok(), "version 1 is still read");
+
+    let tdir = tempfile::tempdir()?;
+    let engine = MemEngine::new();
+    let mut target = varsel_raft_store::open(engine.clone(), tdir.path()).await?;
+    install_bytes(&mut target.state, &meta, &bytes).await??;
+    let active = engine.open_tree("sm_b")?;
+    assert_eq!(active.get(keys::FORMAT)?, Some(vec![STORE_VERSION]));
+    check_moved(&active, 200)
 }

@@ -19,7 +19,7 @@
 //! | `0x22` | phone numbers (for replies) | phone 0x00, tenant, contact | () |
 //! | `0x23` | groups | tenant, group | `Group` |
 //! | `0x24` | group names | tenant, name | group |
-//! | `0x25` | memberships | tenant, group, seq | `Membership` |
+//! | `0x25` | memberships, one key each (stores before runs; rewritten into `0x4A` when opened) | tenant, group, seq | `Membership` |
 //! | `0x26` | memberships by contact | tenant, group, contact, seq | () |
 //! | `0x27` | a contact's current groups | tenant, contact, group | seq |
 //! | `0x28` | contacts' directory attributes (SCIM) | tenant, contact | `DirectoryRecord` |
@@ -39,6 +39,7 @@
 //! | `0x39` | retention of a tenant | tenant | `Retention` |
 //! | `0x3A` | finished alerts queued for purging | due (log clock), alert, stage | (tenant, finished at) |
 //! | `0x40` | templates | tenant, name | `StoredTemplate` |
+//! | `0x4A` | memberships in runs of 128 | tenant, group, first seq of the run | `Membership`s back to back ([`crate::format::append_to_run`]) |
 //! | `0x50` | audit trail | tenant, log index | `AuditRecord` |
 //! | `0x60` | shards (leases, cursors) | alert, shard | `ShardState` |
 //! | `0x61` | outcome batches | alert, shard, step, first position, channel index | `Vec<Outcome>` |
@@ -86,8 +87,11 @@ pub const PHONE: u8 = 0x22;
 pub const GROUP: u8 = 0x23;
 /// Group names.
 pub const GROUP_NAME: u8 = 0x24;
-/// Memberships by sequence.
+/// Memberships by sequence, one key each: only in stores and snapshots written before runs
+/// ([`MEMBER_RUN`]); rewritten into runs when found.
 pub const MEMBER: u8 = 0x25;
+/// Memberships by sequence, in runs of consecutive numbers.
+pub const MEMBER_RUN: u8 = 0x4A;
 /// Memberships by contact.
 pub const MEMBER_BY_CONTACT: u8 = 0x26;
 /// A contact's current groups.

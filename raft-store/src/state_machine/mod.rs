@@ -305,6 +305,17 @@ impl<E: StorageEngine> StateMachine<E> {
             tracing::warn!("a snapshot installation was interrupted; installing it again");
             sm.load_current_snapshot().await?;
         }
+        let tree = sm.shared.tree.get();
+        if tree.get(keys::FORMAT)?.is_some_and(|m| m != [crate::format::STORE_VERSION]) {
+            let started = std::time::Instant::now();
+            let moved = domain::members::upgrade(&tree)?;
+            let mut batch = WriteBatch::new();
+            batch.insert(keys::FORMAT, vec![crate::format::STORE_VERSION]);
+            tree.write(batch)?;
+            sm.shared.engine.flush().await?;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(moved, elapsed_ms, "memberships rewritten into runs (store layout 2)");
+        }
         Ok(sm)
     }
 
@@ -542,6 +553,8 @@ impl<E: StorageEngine> StateMachine<E> {
         batch.insert(keys::MEMBERSHIP, encode("membership", &meta.last_membership)?);
         batch.insert(keys::CLUSTER_ID, encode("cluster id", &cluster_id.to_string())?);
         tree.write(batch)?;
+        // A backup taken before memberships were kept in runs.
+        domain::members::upgrade(&tree)?;
         let mut txn = Txn::new(&tree);
         let held = domain::alerts::hold_unfinished(&mut txn)?;
         txn.commit()?;
@@ -583,7 +596,7 @@ fn read_applied<T: KvTree>(tree: &T) -> Result<AppliedState, EngineError> {
 }
 
 /// Replaces the tree's content with the snapshot at `path` (already verified). The tree is
-/// marked with this build's format version ([`keys::FORMAT`]): snapshots do not carry the
+/// marked with this build's store version ([`keys::FORMAT`]): snapshots do not carry the
 /// sender's marker, and every value in this one is in a version this build reads (a newer one
 /// was refused when the file was verified: its metadata carries the sender's version).
 fn install_file<T: KvTree>(tree: &T, path: &Path) -> Result<SnapshotMeta, EngineError> {
@@ -598,8 +611,10 @@ fn install_file<T: KvTree>(tree: &T, path: &Path) -> Result<SnapshotMeta, Engine
     })?;
     batch.insert(keys::APPLIED, encode("applied", &meta.last_log_id)?);
     batch.insert(keys::MEMBERSHIP, encode("membership", &meta.last_membership)?);
-    batch.insert(keys::FORMAT, vec![crate::format::FORMAT_VERSION]);
+    batch.insert(keys::FORMAT, vec![crate::format::STORE_VERSION]);
     tree.write(batch)?;
+    // A snapshot file of version 1 keeps memberships one key each.
+    domain::members::upgrade(tree)?;
     Ok(meta)
 }
 

@@ -14,7 +14,7 @@ use crate::error::EngineError;
 use crate::ops::{DomainReply, RefusalCode};
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    CONTACT, CONTACT_EXT, CONTACT_GROUP, GROUP, GROUP_NAME, Key, MEMBER, MEMBER_BY_CONTACT,
+    CONTACT, CONTACT_EXT, CONTACT_GROUP, GROUP, GROUP_NAME, Key, MEMBER_BY_CONTACT,
 };
 
 /// Longest group name.
@@ -25,10 +25,6 @@ pub const MEMBER_CHANGES_MAX: usize = 10_000;
 
 pub(crate) fn group_key(tenant: TenantId, id: GroupId) -> Vec<u8> {
     Key::new(GROUP).u64(tenant).u64(id).done()
-}
-
-pub(crate) fn member_key(tenant: TenantId, group: GroupId, seq: u64) -> Vec<u8> {
-    Key::new(MEMBER).u64(tenant).u64(group).u64(seq).done()
 }
 
 /// Reads a group of a tenant.
@@ -115,7 +111,7 @@ pub(super) fn add_member<T: KvTree>(
     group.next_seq += 1;
     group.member_count += 1;
     let m = Membership { contact, added_at: ctx.index, removed_at: None };
-    txn.put_as("membership", member_key(tenant, group.id, seq), &m)?;
+    super::members::append(txn, tenant, group.id, seq, &m)?;
     txn.put(Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group.id).u64(contact).u64(seq).done(), Vec::new());
     txn.put_as("membership seq", current, &seq)?;
     Ok(true)
@@ -131,10 +127,9 @@ pub(super) fn remove_member<T: KvTree>(
 ) -> Result<bool, EngineError> {
     let current = Key::new(CONTACT_GROUP).u64(tenant).u64(contact).u64(group.id).done();
     let Some(seq) = txn.get_as::<u64>("membership seq", &current)? else { return Ok(false) };
-    let key = member_key(tenant, group.id, seq);
-    if let Some(mut m) = txn.get_as::<Membership>("membership", &key)? {
+    if let Some(mut m) = super::members::get(txn, tenant, group.id, seq)? {
         m.removed_at = Some(ctx.index);
-        txn.put_as("membership", key, &m)?;
+        super::members::set(txn, tenant, group.id, seq, &m)?;
     }
     txn.remove(current);
     group.member_count = group.member_count.saturating_sub(1);
@@ -156,7 +151,7 @@ pub(crate) fn was_member_at<T: KvTree>(
     let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
     for (k, _) in txn.scan_prefix(&prefix, None, 64)? {
         let Some(seq) = crate::state_machine::keys::u64_at(&k, prefix.len()) else { continue };
-        let m: Option<Membership> = txn.get_as("membership", &member_key(tenant, group, seq))?;
+        let m = super::members::get(txn, tenant, group, seq)?;
         if m.is_some_and(|m| m.active_at(at)) {
             return Ok(true);
         }
@@ -175,7 +170,7 @@ pub(crate) fn membership<T: KvTree>(
         let m = super::locations::area_memberships(txn, tenant, group, &ag, seq, seq + 1, 1)?;
         return Ok(m.into_iter().next().map(|(_, m)| m));
     }
-    txn.get_as("membership", &member_key(tenant, group, seq))
+    super::members::get(txn, tenant, group, seq)
 }
 
 /// Resolves a contact reference within a tenant.

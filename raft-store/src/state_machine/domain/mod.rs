@@ -19,6 +19,7 @@ pub mod export;
 mod groups;
 mod idempotency;
 pub mod locations;
+pub mod members;
 pub mod query;
 mod reach;
 pub mod sync;

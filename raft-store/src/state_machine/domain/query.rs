@@ -14,8 +14,8 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::state_machine::Txn;
 use crate::state_machine::keys::{
-    ALERT, AUDIT, CONTACT, CONTACT_EXT, CREDENTIAL, GROUP, Key, MEMBER, OPEN_ALERT, PHONE, SEQ, TEMPLATE,
-    TENANT, TENANT_CREDENTIAL, u64_at,
+    ALERT, AUDIT, CONTACT, CONTACT_EXT, CREDENTIAL, GROUP, Key, OPEN_ALERT, PHONE, SEQ, TEMPLATE, TENANT,
+    TENANT_CREDENTIAL, u64_at,
 };
 
 /// Largest page any list returns.
@@ -188,25 +188,13 @@ pub fn memberships<T: KvTree>(
     end_seq: u64,
     limit: usize,
 ) -> Result<Vec<(u64, Membership)>, EngineError> {
-    let prefix = Key::new(MEMBER).u64(tenant).u64(group).done();
-    let mut out = Vec::new();
     if from_seq >= end_seq {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
         return super::locations::area_memberships(txn, tenant, group, &ag, from_seq, end_seq, limit);
     }
-    let start = groups::member_key(tenant, group, from_seq);
-    for kv in txn_range(txn, start, groups::member_key(tenant, group, end_seq)).take(limit) {
-        let (k, v) = kv?;
-        let Some(seq) = u64_at(&k, prefix.len()) else { continue };
-        out.push((seq, crate::types::decode("membership", &v)?));
-    }
-    Ok(out)
-}
-
-fn txn_range<T: KvTree>(txn: &Txn<'_, T>, from: Vec<u8>, to: Vec<u8>) -> crate::engine::KvIter {
-    txn.tree().range(std::ops::Bound::Included(from), std::ops::Bound::Excluded(to))
+    super::members::range(txn, tenant, group, from_seq, end_seq, limit)
 }
 
 /// Whether `contact` was a member of `group` as of log index `at`.

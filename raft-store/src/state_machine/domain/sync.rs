@@ -20,9 +20,9 @@
 
 use std::collections::HashSet;
 
-use varsel_domain::model::{ContactId, Group, GroupId, Membership, TenantId};
+use varsel_domain::model::{ContactId, Group, GroupId, TenantId};
 
-use super::groups::{self, group_key, member_key};
+use super::groups::{self, group_key};
 use super::{Applied, Ctx};
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -201,15 +201,14 @@ fn end_membership<T: KvTree>(
     if seq >= group.next_seq {
         return not_active();
     }
-    let key = member_key(tenant, group.id, seq);
-    let Some(mut m) = txn.get_as::<Membership>("membership", &key)? else { return not_active() };
+    let Some(mut m) = super::members::get(txn, tenant, group.id, seq)? else { return not_active() };
     let current = Key::new(CONTACT_GROUP).u64(tenant).u64(m.contact).u64(group.id).done();
     // The contact's index must point at this very membership, or the plan is stale.
     if m.removed_at.is_some() || txn.get_as::<u64>("membership seq", &current)? != Some(seq) {
         return not_active();
     }
     m.removed_at = Some(ctx.index);
-    txn.put_as("membership", key, &m)?;
+    super::members::set(txn, tenant, group.id, seq, &m)?;
     txn.remove(current);
     Ok(None)
 }
