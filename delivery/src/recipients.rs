@@ -47,15 +47,36 @@ pub fn resolve<T: KvTree>(
             // Members that were inactive (SCIM `active: false`) when the alert was accepted:
             // one read per batch, usually of nothing.
             let excluded = query::alert_excluded(&txn, alert.id)?;
+            // Positions whose contact is to be read: read together, in contact order, below.
+            let mut wanted = Vec::new();
             for (seq, m) in members {
                 let r = if !m.active_at(alert.accepted_index) || excluded.binary_search(&m.contact).is_ok() {
                     Resolved::NotRecipient
                 } else if in_earlier_group(&txn, alert, target as usize, m.contact)? {
                     Resolved::Duplicate
                 } else {
-                    contact(&txn, alert, m.contact)?
+                    wanted.push((m.contact, out.len()));
+                    Resolved::Deleted
                 };
                 out.push((seq, r));
+            }
+            wanted.sort_unstable();
+            let mut ids: Vec<u64> = wanted.iter().map(|&(id, _)| id).collect();
+            ids.dedup();
+            let mut found = query::contact_records(&txn, alert.tenant, &ids)?.into_iter().peekable();
+            // `wanted` is sorted by contact, as `found` is; a contact not found stays `Deleted`.
+            // A contact at two positions (two memberships in the range) is read once.
+            let mut prev: Option<(u64, usize)> = None;
+            for (id, at) in wanted {
+                if let Some((_, first_at)) = prev.filter(|&(p, _)| p == id) {
+                    out[at].1 = out[first_at].1.clone();
+                    continue;
+                }
+                while found.next_if(|(f, _)| *f < id).is_some() {}
+                if let Some((_, c)) = found.next_if(|(f, _)| *f == id) {
+                    out[at].1 = Resolved::Recipient(Box::new(c));
+                    prev = Some((id, at));
+                }
             }
         }
         ShardRange::Direct { .. } => {
