@@ -323,6 +323,21 @@ async fn erase_removes_every_trace_and_keeps_the_counts() {
     for n in &needles {
         assert_eq!(h.state_hits(n.as_bytes()), vec![], "{n} is still in the state after the erasure");
     }
+    // Nor does any record say which groups it was in, its ended memberships' included.
+    use varsel_raft_store::state_machine::keys::{CONTACT_GROUP, MEMBER_BY_CONTACT, u64_at};
+    let state = h.sm.reader();
+    let txn = state.read_txn();
+    let groups_of_victim = txn
+        .tree()
+        .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
+        .map(|kv| kv.unwrap().0)
+        .filter(|k| {
+            (k[0] == MEMBER_BY_CONTACT && u64_at(k, 17) == Some(victim))
+                || (k[0] == CONTACT_GROUP && u64_at(k, 9) == Some(victim))
+        })
+        .count();
+    drop(txn);
+    assert_eq!(groups_of_victim, 0, "a record of the erased contact's groups is left");
     let txn = reader.read_txn();
     assert_eq!(query::progress(&txn, alert).unwrap(), progress_before, "counts are kept");
     assert!(query::ack(&txn, alert, victim).unwrap().is_some(), "the acknowledgement is kept");

@@ -20,7 +20,7 @@
 //! | `0x23` | groups | tenant, group | `Group` |
 //! | `0x24` | group names | tenant, name | group |
 //! | `0x25` | memberships, one key each (stores before runs; rewritten into `0x4A` when opened) | tenant, group, seq | `Membership` |
-//! | `0x26` | memberships by contact | tenant, group, contact, seq | () |
+//! | `0x26` | ended memberships by contact (stores of older builds: current ones too) | tenant, group, contact, seq | () |
 //! | `0x27` | a contact's current groups | tenant, contact, group | seq |
 //! | `0x28` | contacts' directory attributes (SCIM) | tenant, contact | `DirectoryRecord` |
 //! | `0x29` | directory ids (SCIM `externalId`) | tenant, directory id | contact |

@@ -252,7 +252,14 @@ pub(super) fn remove<T: KvTree>(
                 groups::remove_member(txn, ctx, tenant, &mut g, id)?;
                 txn.put_as("group", group_key(tenant, gid), &g)?;
             }
-            None => txn.remove(Key::new(CONTACT_GROUP).u64(tenant).u64(id).u64(gid).done()),
+            None => {
+                // A deleted group: alerts accepted before it was deleted may still ask.
+                let current = Key::new(CONTACT_GROUP).u64(tenant).u64(id).u64(gid).done();
+                if let Some(seq) = txn.get_as::<u64>("membership seq", &current)? {
+                    groups::record_ended(txn, tenant, gid, id, seq);
+                }
+                txn.remove(current);
+            }
         }
     }
     if let Some(phone) = &contact.phone {

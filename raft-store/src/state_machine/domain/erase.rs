@@ -41,7 +41,7 @@ use crate::state_machine::delivery::receipt_key;
 use crate::state_machine::delivery::replies::{
     by_contact_prefix, by_phone_prefix, reply_key, seen_key, unmatched_key,
 };
-use crate::state_machine::keys::{ERASURES, GROUP, Key, MEMBER_BY_CONTACT, u64_at};
+use crate::state_machine::keys::{CONTACT_GROUP, ERASURES, GROUP, Key, MEMBER_BY_CONTACT, u64_at};
 
 /// Most reply index entries of one contact (or of its number) handled by one erasure: far
 /// above what a person sends, and a bound on the work of one entry.
@@ -127,8 +127,16 @@ pub(super) fn erase<T: KvTree>(
     for phone in senders.collect::<Vec<_>>() {
         report.replies += scrub_unmatched(txn, tenant, phone, &marks)?;
     }
-    remove_member_index(txn, tenant, id, &reached)?;
+    // Ending the memberships records them as ended, in deleted groups too; then every record
+    // of which groups the contact was in goes, those groups' included.
+    let current = Key::new(CONTACT_GROUP).u64(tenant).u64(id).done();
+    let was_in: Vec<u64> = txn
+        .scan_prefix(&current, None, GROUPS_MAX)?
+        .iter()
+        .filter_map(|(k, _)| u64_at(k, current.len()))
+        .collect();
     report.memberships = contacts::remove(txn, ctx, tenant, &contact)?;
+    remove_member_index(txn, tenant, id, &reached, was_in)?;
     let erasures: u64 = txn.get_as("erasures", ERASURES)?.unwrap_or(0);
     txn.put_as("erasures", ERASURES, &(erasures + 1))?;
     let detail = format!(
@@ -269,13 +277,15 @@ fn scrub_unmatched<T: KvTree>(
     Ok(changed)
 }
 
-/// Drops the contact's membership-by-contact entries in the tenant's groups and in the groups
-/// the alerts that reached it targeted (a deleted group is only found through those).
+/// Drops the contact's membership-by-contact entries in the tenant's groups, in the groups
+/// the alerts that reached it targeted and in `was_in` (a deleted group is only found through
+/// those).
 fn remove_member_index<T: KvTree>(
     txn: &mut Txn<'_, T>,
     tenant: TenantId,
     contact: ContactId,
     reached: &[Reached],
+    was_in: Vec<u64>,
 ) -> Result<(), EngineError> {
     let prefix = Key::new(GROUP).u64(tenant).done();
     let mut groups: BTreeSet<u64> = txn
@@ -284,6 +294,7 @@ fn remove_member_index<T: KvTree>(
         .filter_map(|(k, _)| u64_at(k, prefix.len()))
         .collect();
     groups.extend(reached.iter().flat_map(|r| r.alert.groups.iter().map(|g| g.group)));
+    groups.extend(was_in);
     for g in groups {
         for seq in reach::member_seqs(txn, tenant, g, contact)? {
             txn.remove(Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(g).u64(contact).u64(seq).done());

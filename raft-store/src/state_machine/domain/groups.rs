@@ -112,7 +112,6 @@ pub(super) fn add_member<T: KvTree>(
     group.member_count += 1;
     let m = Membership { contact, added_at: ctx.index, removed_at: None };
     super::members::append(txn, tenant, group.id, seq, &m)?;
-    txn.put(Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group.id).u64(contact).u64(seq).done(), Vec::new());
     txn.put_as("membership seq", current, &seq)?;
     Ok(true)
 }
@@ -132,8 +131,47 @@ pub(super) fn remove_member<T: KvTree>(
         super::members::set(txn, tenant, group.id, seq, &m)?;
     }
     txn.remove(current);
+    record_ended(txn, tenant, group.id, contact, seq);
     group.member_count = group.member_count.saturating_sub(1);
     Ok(true)
+}
+
+/// Keeps the number of a contact's membership that ended, for [`seqs_of`]. A current
+/// membership is found through the contact's current groups instead (one key fewer for each of
+/// the millions of memberships an import writes). Stores of builds before this kept every
+/// membership here, current ones too; [`seqs_of`] reads both the same way.
+pub(crate) fn record_ended<T: KvTree>(
+    txn: &mut Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    contact: ContactId,
+    seq: u64,
+) {
+    txn.put(Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).u64(seq).done(), Vec::new());
+}
+
+/// The numbers of the contact's memberships of a (membership, not area) group, current and
+/// ended, ascending; at most `max` of the ended ones.
+pub(crate) fn seqs_of<T: KvTree>(
+    txn: &Txn<'_, T>,
+    tenant: TenantId,
+    group: GroupId,
+    contact: ContactId,
+    max: usize,
+) -> Result<Vec<u64>, EngineError> {
+    let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
+    let mut seqs: Vec<u64> = txn
+        .scan_prefix(&prefix, None, max)?
+        .iter()
+        .filter_map(|(k, _)| crate::state_machine::keys::u64_at(k, prefix.len()))
+        .collect();
+    let current = Key::new(CONTACT_GROUP).u64(tenant).u64(contact).u64(group).done();
+    if let Some(seq) = txn.get_as::<u64>("membership seq", &current)? {
+        seqs.push(seq);
+        seqs.sort_unstable();
+        seqs.dedup();
+    }
+    Ok(seqs)
 }
 
 /// Whether `contact` was a member of `group` as of log index `at`.
@@ -148,9 +186,7 @@ pub(crate) fn was_member_at<T: KvTree>(
         let seq = super::locations::area_seq_of(txn, tenant, group, &ag, contact)?;
         return Ok(seq.is_some() && ag.added_at <= at);
     }
-    let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
-    for (k, _) in txn.scan_prefix(&prefix, None, 64)? {
-        let Some(seq) = crate::state_machine::keys::u64_at(&k, prefix.len()) else { continue };
+    for seq in seqs_of(txn, tenant, group, contact, 64)? {
         let m = super::members::get(txn, tenant, group, seq)?;
         if m.is_some_and(|m| m.active_at(at)) {
             return Ok(true);
@@ -246,4 +282,44 @@ pub(super) fn delete<T: KvTree>(
     super::directory::forget_group(txn, tenant, id)?;
     let detail = format!("deleted {:?} with {} members", group.name, group.member_count);
     Ok(Applied::done(DomainReply::Deleted, tenant, format!("group {id}"), detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{MemEngine, StorageEngine};
+
+    fn ctx(index: u64) -> Ctx {
+        Ctx { index, now_ms: 0, lease_now_ms: 0 }
+    }
+
+    /// Goal: whether a contact was a member as of a log index is answered from its current
+    /// membership and its ended ones alike: joined, left, joined again; and from a store of an
+    /// older build, which also kept current memberships among the ended ones.
+    #[test]
+    fn was_member_at_sees_current_and_ended_memberships() -> Result<(), EngineError> {
+        let engine = MemEngine::new();
+        let tree = engine.open_tree("t")?;
+        let mut txn = Txn::new(&tree);
+        let mut g = Group { id: 4, name: "g".into(), member_count: 0, next_seq: 0, created_at_ms: 0 };
+        assert!(add_member(&mut txn, ctx(10), 1, &mut g, 77)?);
+        assert!(!add_member(&mut txn, ctx(11), 1, &mut g, 77)?, "already a member");
+        assert!(add_member(&mut txn, ctx(12), 1, &mut g, 78)?);
+        assert!(remove_member(&mut txn, ctx(20), 1, &mut g, 77)?);
+        assert!(add_member(&mut txn, ctx(30), 1, &mut g, 77)?);
+        let member = |txn: &Txn<'_, _>, at| was_member_at(txn, 1, 4, 77, at);
+        for (at, expected) in
+            [(9, false), (10, true), (19, true), (20, false), (29, false), (30, true), (99, true)]
+        {
+            assert_eq!(member(&txn, at)?, expected, "at {at}");
+        }
+        assert_eq!(seqs_of(&txn, 1, 4, 77, 64)?, vec![0, 2]);
+        assert_eq!(seqs_of(&txn, 1, 4, 78, 64)?, vec![1], "current only: no ended record");
+        assert!(!was_member_at(&txn, 1, 4, 79, 99)?, "never a member");
+        // An older build's store also lists the current membership here: read once.
+        record_ended(&mut txn, 1, 4, 78, 1);
+        assert_eq!(seqs_of(&txn, 1, 4, 78, 64)?, vec![1]);
+        assert!(was_member_at(&txn, 1, 4, 78, 12)?);
+        Ok(())
+    }
 }

@@ -24,7 +24,7 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::shards::{self, ShardRange};
 use crate::state_machine::Txn;
-use crate::state_machine::keys::{ALERT, Key, MEMBER_BY_CONTACT, OUTCOME, u64_at};
+use crate::state_machine::keys::{ALERT, Key, OUTCOME, u64_at};
 use crate::types::decode;
 
 /// Alerts decoded per page while looking for those that reached a contact (bounds memory).
@@ -123,12 +123,7 @@ pub(crate) fn member_seqs<T: KvTree>(
     if let Some(ag) = super::locations::area_group(txn, tenant, group)? {
         return Ok(super::locations::area_seq_of(txn, tenant, group, &ag, contact)?.into_iter().collect());
     }
-    let prefix = Key::new(MEMBER_BY_CONTACT).u64(tenant).u64(group).u64(contact).done();
-    Ok(txn
-        .scan_prefix(&prefix, None, MEMBERSHIPS_PER_GROUP_MAX)?
-        .iter()
-        .filter_map(|(k, _)| u64_at(k, prefix.len()))
-        .collect())
+    super::groups::seqs_of(txn, tenant, group, contact, MEMBERSHIPS_PER_GROUP_MAX)
 }
 
 /// An outcome batch: its key and its outcomes.

@@ -210,5 +210,6 @@ fn end_membership<T: KvTree>(
     m.removed_at = Some(ctx.index);
     super::members::set(txn, tenant, group.id, seq, &m)?;
     txn.remove(current);
+    groups::record_ended(txn, tenant, group.id, m.contact, seq);
     Ok(None)
 }
