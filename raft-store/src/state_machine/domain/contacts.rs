@@ -1,5 +1,7 @@
 //! Contacts: upsert by external id (single or CSV batch), delete.
 
+use std::collections::HashMap;
+
 use varsel_domain::model::{Contact, ContactId, ContactInput, Group, GroupId, TenantId};
 
 use super::groups::{self, group_key};
@@ -76,6 +78,7 @@ pub(super) fn upsert<T: KvTree>(
     };
     let mut report = UpsertReport::default();
     let mut total = count(txn, tenant)?;
+    let mut known = GroupsByName::new();
     for (i, input) in inputs.iter().enumerate() {
         let existing: Option<ContactId> = txn.get_as("contact id", &ext_key(tenant, &input.external_id))?;
         if existing.is_none() && total >= t.limits.max_contacts {
@@ -95,7 +98,8 @@ pub(super) fn upsert<T: KvTree>(
         if existing.is_none() {
             super::directory::record_creation(txn, ctx, tenant, id)?;
         }
-        report.groups_created += join_groups(txn, ctx, tenant, id, &input.groups)?;
+        report.groups_created +=
+            join_groups(txn, ctx, tenant, (id, existing.is_none()), &input.groups, &mut known)?;
         report.ids.push(id);
         if existing.is_some() {
             report.updated += 1;
@@ -173,20 +177,43 @@ pub(crate) fn mark_push_invalid<T: KvTree>(
     Ok(true)
 }
 
+/// The groups an upsert has met, by name: a batch of thousands of rows naming the same group
+/// looks its name up once (a read of sled's tree each time otherwise). Kept for one upsert
+/// only, which nothing in it can rename or delete.
+pub(super) type GroupsByName = HashMap<String, GroupId>;
+
 /// Adds the contact to each named group (created when missing). Returns groups created.
+/// `created_now`: the contact was created by this entry, so it is in no group yet.
 pub(super) fn join_groups<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     tenant: TenantId,
-    contact: ContactId,
+    (contact, created_now): (ContactId, bool),
     names: &[String],
+    known: &mut GroupsByName,
 ) -> Result<u64, EngineError> {
     let mut created = 0;
+    let mut joined: Vec<GroupId> = Vec::with_capacity(names.len());
     for name in names {
-        let Some((gid, new)) = groups::get_or_create(txn, ctx, tenant, name)? else { continue };
-        created += u64::from(new);
+        let gid = match known.get(name) {
+            Some(&gid) => gid,
+            None => {
+                let Some((gid, new)) = groups::get_or_create(txn, ctx, tenant, name)? else { continue };
+                created += u64::from(new);
+                known.insert(name.clone(), gid);
+                gid
+            }
+        };
         let Some(mut group) = groups::get(txn, tenant, gid)? else { continue };
-        if groups::add_member(txn, ctx, tenant, &mut group, contact)? {
+        // A new contact is in no group, but its row may name one twice.
+        let added = if created_now && !joined.contains(&gid) {
+            groups::add_new_member(txn, ctx, tenant, &mut group, contact)?;
+            true
+        } else {
+            groups::add_member(txn, ctx, tenant, &mut group, contact)?
+        };
+        joined.push(gid);
+        if added {
             txn.put_as("group", group_key(tenant, gid), &group)?;
         }
     }
@@ -272,4 +299,37 @@ pub(super) fn remove<T: KvTree>(
     let total = count(txn, tenant)?.saturating_sub(1);
     txn.put_as("contact count", count_key(tenant), &total)?;
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{MemEngine, StorageEngine};
+
+    /// Goal: joining named groups adds each contact once per group, whether the contact is new
+    /// (no read of its groups) or not, a row naming a group twice included, and the groups
+    /// met are created once and found again by name within the upsert.
+    #[test]
+    fn join_groups_adds_each_member_once() -> Result<(), EngineError> {
+        let engine = MemEngine::new();
+        let tree = engine.open_tree("t")?;
+        let mut txn = Txn::new(&tree);
+        let ctx = Ctx { index: 5, now_ms: 0, lease_now_ms: 0 };
+        let mut known = GroupsByName::new();
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(join_groups(&mut txn, ctx, 1, (10, true), &names(&["a", "a", "b"]), &mut known)?, 2);
+        assert_eq!(join_groups(&mut txn, ctx, 1, (11, true), &names(&["b"]), &mut known)?, 0);
+        assert_eq!(join_groups(&mut txn, ctx, 1, (10, false), &names(&["a", "b"]), &mut known)?, 0);
+        let (a, b) = (known["a"], known["b"]);
+        let count =
+            |txn: &Txn<'_, _>, g| groups::get(txn, 1, g).map(|g| g.map(|g| (g.member_count, g.next_seq)));
+        assert_eq!(count(&txn, a)?, Some((1, 1)), "10 in a once");
+        assert_eq!(count(&txn, b)?, Some((2, 2)), "10 and 11 in b once each");
+        // A new upsert finds the groups by name again.
+        let mut fresh = GroupsByName::new();
+        assert_eq!(join_groups(&mut txn, ctx, 1, (12, true), &names(&["a"]), &mut fresh)?, 0);
+        assert_eq!(fresh["a"], a);
+        assert_eq!(count(&txn, a)?, Some((2, 2)));
+        Ok(())
+    }
 }

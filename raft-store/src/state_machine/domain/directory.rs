@@ -155,7 +155,14 @@ pub(super) fn upsert<T: KvTree>(
         }
     };
     contacts::write_contact(txn, ctx, tenant, id, u.input, existed)?;
-    let groups_created = contacts::join_groups(txn, ctx, tenant, id, &u.input.groups)?;
+    let groups_created = contacts::join_groups(
+        txn,
+        ctx,
+        tenant,
+        (id, !existed),
+        &u.input.groups,
+        &mut contacts::GroupsByName::new(),
+    )?;
     if !existed {
         record_creation(txn, ctx, tenant, id)?;
     }
