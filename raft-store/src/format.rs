@@ -14,11 +14,12 @@
 //! Keys are not versioned: they are layouts ([`crate::state_machine::keys`]), and a change of
 //! layout is a change of table.
 //!
-//! A store as a whole carries the version too, in the state tree's metadata
-//! ([`keys::FORMAT`](crate::state_machine::keys::FORMAT), one byte), checked by
+//! A store as a whole carries a version too, its layout's ([`STORE_VERSION`]), in the state
+//! tree's metadata ([`keys::FORMAT`](crate::state_machine::keys::FORMAT), one byte), checked by
 //! [`check_store`] before anything else is read: a store written before format versions existed
 //! (its values have no version byte, and reading them as if they had would misread them) or by
-//! a newer build is refused at open, naming its directory.
+//! a newer build is refused at open, naming its directory; one of an older layout is rewritten
+//! when the state machine opens it.
 //!
 //! # Changing a format
 //!
