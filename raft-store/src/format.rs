@@ -49,8 +49,11 @@ pub const FORMAT_VERSION: u8 = 1;
 /// - 1: memberships one key each (table `0x25`);
 /// - 2: memberships in runs (`0x4A`, [`crate::state_machine::domain::members`]). A store of
 ///   version 1 is rewritten into runs when it is opened, and then marked 2, so a build from
-///   before runs refuses it ([`EngineError::StoreTooNew`]) instead of finding no members.
-pub const STORE_VERSION: u8 = 2;
+///   before runs refuses it ([`EngineError::StoreTooNew`]) instead of finding no members;
+/// - 3: outcome batches packed (`0x69`, [`crate::state_machine::delivery::packed`]). Batches of
+///   the plain table `0x61` stay where they are and are still read; the marker is raised so
+///   that a build from before packing, which would not see the packed ones, refuses the store.
+pub const STORE_VERSION: u8 = 3;
 
 /// Encodes a value for the log, the state machine or the wire: the [`FORMAT_VERSION`] byte,
 /// then the postcard encoding.

@@ -23,10 +23,13 @@ use crate::error::EngineError;
 use crate::types::{SnapshotMeta, decode, encode};
 
 const MAGIC: &[u8; 8] = b"VARSELSN";
-/// The version of the file layout this build writes and the newest it reads. 2: the records
-/// are a store of [`STORE_VERSION`](crate::format::STORE_VERSION) 2 (memberships in runs). A
-/// file of version 1 is still read: its memberships are rewritten into runs once installed.
-pub const VERSION: u32 = 2;
+/// The version of the file layout this build writes and the newest it reads: the
+/// [`STORE_VERSION`](crate::format::STORE_VERSION) of the records it holds. 2: memberships in
+/// runs; 3: outcome batches packed as well. Files of versions 1 and 2 are still read: a
+/// version 1 file's memberships are rewritten into runs once installed, and plain outcome
+/// batches are read where they lie. A build from before packing refuses a version 3 file
+/// rather than install a state whose packed outcomes it would not see.
+pub const VERSION: u32 = 3;
 const TAG_RECORD: u8 = 1;
 const TAG_END: u8 = 0;
 

@@ -532,7 +532,7 @@ fn two_replies(alert: u64, tenant: u64) -> Vec<varsel_raft_store::replies::Reply
 async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     use varsel_domain::model::Retention;
     use varsel_raft_store::state_machine::keys::{
-        ACK, AUDIT, OUTCOME, RECEIPT, REPLY_BY_CONTACT, REPLY_BY_PHONE, REPLY_SEEN, SHARD,
+        ACK, AUDIT, OUTCOME_PACKED, RECEIPT, REPLY_BY_CONTACT, REPLY_BY_PHONE, REPLY_SEEN, SHARD,
     };
     let mut h = H::new().await;
     let (alert, shards) = h.alert(600).await;
@@ -576,9 +576,9 @@ async fn retention_purges_details_then_the_alert_in_bounded_steps() {
     assert_eq!(reply_tables.map(|t| table_len(&h, t)), [2, 1, 1], "seen, by contact, by sender");
     assert!(matches!(h.domain(Caller::SUPERADMIN, set).await, DomainReply::Retention(_)));
     let details =
-        |h: &H| [OUTCOME, RECEIPT, ACK, SHARD].iter().map(|t| count_of(h, *t, alert)).sum::<usize>();
+        |h: &H| [OUTCOME_PACKED, RECEIPT, ACK, SHARD].iter().map(|t| count_of(h, *t, alert)).sum::<usize>();
     assert!(
-        count_of(&h, OUTCOME, alert) > 0
+        count_of(&h, OUTCOME_PACKED, alert) > 0
             && count_of(&h, RECEIPT, alert) == 1
             && count_of(&h, SHARD, alert) > 0
     );

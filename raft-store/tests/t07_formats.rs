@@ -43,6 +43,7 @@ use varsel_raft_store::delivery::{
 use varsel_raft_store::error::EngineError;
 use varsel_raft_store::ops::{Caller, DirectoryAttributes, DomainReply, DomainRequest, Op};
 use varsel_raft_store::replies::{AttributedBy, ReplyAttribution, ReplyItem, StoredReply};
+use varsel_raft_store::state_machine::delivery::packed;
 use varsel_raft_store::state_machine::domain::directory::DirectoryRecord;
 use varsel_raft_store::state_machine::domain::locations::{AreaGroup, AreaRecord};
 use varsel_raft_store::state_machine::domain::{Ack, ChannelProgress, Progress};
@@ -141,6 +142,23 @@ fn golden_run(name: &str, members: &[GroupMember]) -> Result<(), String> {
     if decoded != members || encoded != golden {
         return Err(format!(
             "{name}: the run of memberships now decodes to {decoded:?} or encodes to other bytes.\n  {FORMAT_CHANGE}"
+        ));
+    }
+    Ok(())
+}
+
+/// [`golden`] for a packed outcome batch (`delivery::packed`, table `OUTCOME_PACKED`).
+fn golden_packed(name: &str, batch: &[Outcome]) -> Result<(), String> {
+    let encoded = packed::encode(batch).map_err(|e| format!("{name}: encoding failed: {e}"))?;
+    if writing() {
+        return write_golden(name, &encoded);
+    }
+    let golden = read_golden(name)?;
+    let decoded = packed::decode(&[keys::OUTCOME_PACKED], &golden)
+        .map_err(|e| format!("{name}: the golden file no longer decodes: {e}\n  {FORMAT_CHANGE}"))?;
+    if decoded != batch || encoded != golden {
+        return Err(format!(
+            "{name}: a packed outcome batch now reads or encodes differently.\n  {FORMAT_CHANGE}"
         ));
     }
     Ok(())
@@ -725,6 +743,7 @@ fn check_values(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) {
     };
     run("state-shard.bin", golden("state-shard.bin", "shard", &shard));
     run("state-outcomes.bin", golden("state-outcomes.bin", "outcomes", &outcomes()));
+    run("state-outcomes-packed.bin", golden_packed("state-outcomes-packed.bin", &outcomes()));
     let receipt = StoredReceipt {
         delivered: true,
         at_ms: AT_MS + 3_000,
@@ -773,27 +792,30 @@ fn snapshot_content() -> Result<(SnapshotMeta, Records), EngineError> {
 }
 
 /// Checks (or writes) `snapshot.snap`: it reads back as the metadata and records it was made
-/// of, and writing those again gives the same bytes. `snapshot-v1.snap` (the same records,
-/// written by builds before memberships were kept in runs, file version 1) must still read
-/// back the same; it is never written again.
+/// of, and writing those again gives the same bytes. `snapshot-v1.snap` and `snapshot-v2.snap`
+/// (the same records, written by builds before memberships were kept in runs, file version 1,
+/// and before outcome batches were packed, version 2) must still read back the same; they are
+/// never written again.
 fn check_snapshot(failures: &mut Vec<String>, checked: &mut BTreeSet<String>) -> Result<(), EngineError> {
     const NAME: &str = "snapshot.snap";
-    const V1: &str = "snapshot-v1.snap";
+    const OLDER: [(&str, u32); 2] = [("snapshot-v1.snap", 1), ("snapshot-v2.snap", 2)];
     checked.insert(NAME.to_string());
-    checked.insert(V1.to_string());
     let (meta, records) = snapshot_content()?;
-    if !writing() {
+    for (old, version) in OLDER {
+        checked.insert(old.to_string());
+        if writing() {
+            continue;
+        }
         let mut read = Vec::new();
-        let got = snapshot::read_file(&fixtures_dir().join(V1), |k, v| {
+        let got = snapshot::read_file(&fixtures_dir().join(old), |k, v| {
             read.push((k, v));
             Ok(())
         });
         match got {
-            Err(e) => {
-                failures.push(format!("{V1}: this build no longer reads version 1 snapshot files: {e}"))
-            }
+            Err(e) => failures
+                .push(format!("{old}: this build no longer reads version {version} snapshot files: {e}")),
             Ok(m) if m != meta || read != records => {
-                failures.push(format!("{V1}: a version 1 snapshot file reads as another snapshot"))
+                failures.push(format!("{old}: a version {version} snapshot file reads as another snapshot"))
             }
             Ok(_) => {}
         }
@@ -1111,4 +1133,43 @@ async fn a_snapshot_of_version_1_is_installed_with_memberships_in_runs() -> anyh
     let active = engine.open_tree("sm_b")?;
     assert_eq!(active.get(keys::FORMAT)?, Some(vec![STORE_VERSION]));
     check_moved(&active, 200)
+}
+
+/// Goal: a store of layout 2 (outcome batches plain, table `OUTCOME`) opens and is marked with
+/// this build's layout, and an alert whose outcomes were recorded partly under the older build
+/// and partly under this one reads whole, in position order, from both tables.
+///
+/// Method: open a memory store, put a plain batch (positions 0-1) and mark the store 2, open it
+/// again, put a packed batch (positions 2-3) as this build records it, and read the shard's
+/// outcomes back.
+#[tokio::test]
+async fn a_store_of_layout_2_keeps_its_plain_outcomes_readable_beside_packed_ones() -> anyhow::Result<()> {
+    use varsel_raft_store::state_machine::delivery::{outcome_key, query};
+    let dir = tempfile::tempdir()?;
+    let engine = MemEngine::new();
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+    let sm = engine.open_tree("sm")?;
+    let all: Vec<Outcome> = (0..4u64)
+        .map(|pos| Outcome { pos, contact: 40 + pos, at_ms: AT_MS + pos, ..outcomes()[0].clone() })
+        .collect();
+    let mut plain_key = outcome_key(31, 1, 0, 0);
+    plain_key[0] = keys::OUTCOME;
+    plain_key.push(0);
+    let mut old = varsel_raft_store::engine::WriteBatch::new();
+    old.insert(plain_key, encode("outcomes", &all[..2].to_vec())?);
+    old.insert(keys::FORMAT, vec![2]);
+    sm.write(old)?;
+
+    drop(varsel_raft_store::open(engine.clone(), dir.path()).await?);
+    assert_eq!(sm.get(keys::FORMAT)?, Some(vec![STORE_VERSION]), "marked with this build's layout");
+    let mut packed_key = outcome_key(31, 1, 0, 2);
+    assert_eq!(packed_key[0], keys::OUTCOME_PACKED, "this build records packed batches");
+    packed_key.push(0);
+    let mut new = varsel_raft_store::engine::WriteBatch::new();
+    new.insert(packed_key, packed::encode(&all[2..])?);
+    sm.write(new)?;
+
+    let txn = varsel_raft_store::state_machine::Txn::new(&sm);
+    assert_eq!(query::outcomes(&txn, 31, 1, 0)?, all, "both tables, in position order");
+    Ok(())
 }

@@ -157,8 +157,11 @@ pub const CAP_BY_ALERT: u8 = 0x44;
 pub const AUDIT: u8 = 0x50;
 /// Shard states.
 pub const SHARD: u8 = 0x60;
-/// Outcome batches.
+/// Outcome batches as written before [`OUTCOME_PACKED`]: a plain `Vec<Outcome>` each, still
+/// read (stores of layout 2 and older, snapshots and backups they made).
 pub const OUTCOME: u8 = 0x61;
+/// Outcome batches, packed (`state_machine::delivery::packed`); same key layout as [`OUTCOME`].
+pub const OUTCOME_PACKED: u8 = 0x69;
 /// Delivery receipts.
 pub const RECEIPT: u8 = 0x62;
 /// Node heartbeats.

@@ -314,7 +314,12 @@ impl<E: StorageEngine> StateMachine<E> {
             tree.write(batch)?;
             sm.shared.engine.flush().await?;
             let elapsed_ms = started.elapsed().as_millis() as u64;
-            tracing::info!(moved, elapsed_ms, "memberships rewritten into runs (store layout 2)");
+            tracing::info!(
+                moved,
+                elapsed_ms,
+                layout = crate::format::STORE_VERSION,
+                "store upgraded (memberships rewritten into runs: {moved})"
+            );
         }
         Ok(sm)
     }

@@ -13,7 +13,7 @@ use super::Txn;
 use super::domain::alerts::{self, Progress, progress_key};
 use super::domain::contacts;
 use super::domain::{Ctx, write_audit};
-use super::keys::{Key, NODE, OUTCOME, RECEIPT, SHARD};
+use super::keys::{Key, NODE, OUTCOME, OUTCOME_PACKED, RECEIPT, SHARD};
 use super::webhooks;
 use crate::delivery::{
     DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, PushGoneItem,
@@ -25,6 +25,7 @@ use crate::shards::ShardRange;
 use crate::types::NodeId;
 use crate::webhooks::EventKind;
 
+pub mod packed;
 pub mod query;
 pub mod replies;
 
@@ -35,10 +36,15 @@ pub fn shard_key(alert: AlertId, shard: u32) -> Vec<u8> {
     Key::new(SHARD).u64(alert).u64(u64::from(shard)).done()
 }
 
-/// Key of an outcome batch (the channel's position in its step is appended as one byte).
+/// Key of an outcome batch (the channel's position in its step is appended as one byte), in
+/// [`OUTCOME_PACKED`].
 pub fn outcome_key(alert: AlertId, shard: u32, step: u8, from: u64) -> Vec<u8> {
-    Key::new(OUTCOME).u64(alert).u64(u64::from(shard)).u64(u64::from(step)).u64(from).done()
+    Key::new(OUTCOME_PACKED).u64(alert).u64(u64::from(shard)).u64(u64::from(step)).u64(from).done()
 }
+
+/// The tables outcome batches live in: the older plain one, then the packed one. A store holds
+/// both while an alert recorded under an older build is kept.
+pub const OUTCOME_TABLES: [u8; 2] = [OUTCOME, OUTCOME_PACKED];
 
 /// Key of a receipt.
 pub fn receipt_key(alert: AlertId, contact: u64, channel: Channel) -> Vec<u8> {
@@ -232,7 +238,7 @@ fn record_one<T: KvTree>(
     if !p.outcomes.is_empty() {
         let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
         key.push(i as u8);
-        txn.put_as("outcomes", key, &p.outcomes)?;
+        txn.put(key, packed::encode(&p.outcomes)?);
     }
     update_progress(txn, shard.alert, p)?;
     s.cursors[i] = p.to;

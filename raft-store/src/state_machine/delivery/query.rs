@@ -4,7 +4,7 @@
 
 use varsel_domain::model::{Alert, AlertId, Channel};
 
-use super::{NODE, OUTCOME, SHARD, receipt_key};
+use super::{NODE, OUTCOME_TABLES, SHARD, receipt_key};
 use crate::delivery::{Outcome, ShardState, StoredReceipt};
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -78,11 +78,17 @@ pub fn outcomes<T: KvTree>(
     shard: u32,
     step: u8,
 ) -> Result<Vec<Outcome>, EngineError> {
-    let prefix = Key::new(OUTCOME).u64(alert).u64(u64::from(shard)).u64(u64::from(step)).done();
+    let mut batches = Vec::new();
+    for table in OUTCOME_TABLES {
+        let prefix = Key::new(table).u64(alert).u64(u64::from(shard)).u64(u64::from(step)).done();
+        batches.extend(txn.scan_prefix(&prefix, None, usize::MAX)?);
+    }
+    // Both tables share a key layout: ordered by what follows the table byte, the batches of
+    // an alert recorded partly under an older build fall in position order again.
+    batches.sort_by(|(a, _), (b, _)| a[1..].cmp(&b[1..]));
     let mut out = Vec::new();
-    for (_, v) in txn.scan_prefix(&prefix, None, usize::MAX)? {
-        let batch: Vec<Outcome> = crate::types::decode("outcomes", &v)?;
-        out.extend(batch);
+    for (k, v) in batches {
+        out.extend(super::packed::decode(&k, &v)?);
     }
     Ok(out)
 }

@@ -161,7 +161,8 @@ fn scrub_outcomes<T: KvTree>(
                 n += u64::from(scrub_outcome(o, marks));
             }
             if n > 0 {
-                txn.put_as("outcomes", key, &batch)?;
+                let value = crate::state_machine::delivery::packed::encode_for(&key, &batch)?;
+                txn.put(key, value);
                 changed += n;
             }
         }

@@ -24,7 +24,8 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::shards::{self, ShardRange};
 use crate::state_machine::Txn;
-use crate::state_machine::keys::{ALERT, Key, OUTCOME, u64_at};
+use crate::state_machine::delivery::{OUTCOME_TABLES, packed};
+use crate::state_machine::keys::{ALERT, Key, u64_at};
 use crate::types::decode;
 
 /// Alerts decoded per page while looking for those that reached a contact (bounds memory).
@@ -139,30 +140,37 @@ pub(crate) fn batches_holding<T: KvTree>(
 ) -> Result<Vec<Batch>, EngineError> {
     let mut out = Vec::new();
     for step in 0..alert.spec.policy.len() as u64 {
-        let prefix = Key::new(OUTCOME).u64(alert.id).u64(u64::from(shard)).u64(step).done();
         // Keys run by first position, then channel: the last key per channel starting at or
-        // before `pos` is the batch that may hold it. Later keys start after it.
-        let mut last: BTreeMap<u8, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
-        let mut after: Option<Vec<u8>> = None;
-        'pages: loop {
-            let page = txn.scan_prefix(&prefix, after.as_deref(), BATCH_PAGE)?;
-            let full = page.len() == BATCH_PAGE;
-            for (k, v) in page {
-                after = Some(k.clone());
-                let (Some(from), Some(&channel)) = (u64_at(&k, prefix.len()), k.get(prefix.len() + 8)) else {
-                    continue;
-                };
-                if from > pos {
-                    break 'pages;
+        // before `pos` is the batch that may hold it. Later keys start after it. A store may
+        // hold the shard's batches in both tables (an alert recorded partly under an older
+        // build): the later first position wins, whichever table it is in.
+        let mut last: BTreeMap<u8, (u64, Vec<u8>, Vec<u8>)> = BTreeMap::new();
+        for table in OUTCOME_TABLES {
+            let prefix = Key::new(table).u64(alert.id).u64(u64::from(shard)).u64(step).done();
+            let mut after: Option<Vec<u8>> = None;
+            'pages: loop {
+                let page = txn.scan_prefix(&prefix, after.as_deref(), BATCH_PAGE)?;
+                let full = page.len() == BATCH_PAGE;
+                for (k, v) in page {
+                    after = Some(k.clone());
+                    let (Some(from), Some(&channel)) = (u64_at(&k, prefix.len()), k.get(prefix.len() + 8))
+                    else {
+                        continue;
+                    };
+                    if from > pos {
+                        break 'pages;
+                    }
+                    if last.get(&channel).is_none_or(|(before, ..)| *before <= from) {
+                        last.insert(channel, (from, k, v));
+                    }
                 }
-                last.insert(channel, (k, v));
-            }
-            if !full {
-                break;
+                if !full {
+                    break;
+                }
             }
         }
-        for (_, (k, v)) in last {
-            let batch: Vec<Outcome> = decode("outcomes", &v)?;
+        for (_, (_, k, v)) in last {
+            let batch = packed::decode(&k, &v)?;
             out.push((k, batch));
         }
     }
