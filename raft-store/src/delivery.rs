@@ -9,7 +9,8 @@
 //! - [`DeliveryCommand::Record`]: outcomes of a contiguous range of a shard's recipients, with
 //!   the fencing epoch of the lease they were sent under. A record from a node whose lease was
 //!   taken over is refused (fenced), so a stalled node that wakes up cannot move a shard's
-//!   cursor.
+//!   cursor. The leader logs it as [`DeliveryCommand::RecordPacked`] (the outcomes packed) once
+//!   every member reads that.
 //! - receipts, acknowledgements, replies ([`crate::replies`]), expiry and release.
 //! - [`DeliveryCommand::PushGone`]: a push service answered that a subscription no longer
 //!   exists (404/410); the contact's subscription is marked invalid so later alerts skip it.
@@ -188,6 +189,53 @@ impl ShardProgress {
     }
 }
 
+/// [`ShardProgress`] with its outcomes packed as the state machine stores them
+/// (`state_machine::delivery::packed`): what a leader puts in the log in place of a
+/// [`DeliveryCommand::Record`], once every member reads [`crate::types::LOG_FEATURE_PACKED_RECORD`].
+/// An outcome takes about a third of the bytes in the log, and each node stores the packed
+/// bytes as they came instead of encoding them again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedProgress {
+    /// The lease it was done under.
+    pub lease: LeaseRef,
+    /// The escalation step.
+    pub step: u8,
+    /// The channel (one of the step's).
+    pub channel: Channel,
+    /// First position of the range; must equal the channel's recorded cursor.
+    pub from: u64,
+    /// One past the last position; the new cursor.
+    pub to: u64,
+    /// Distinct recipients in the range (counted by the first channel of step 0 only).
+    pub recipients: u32,
+    /// The outcomes, packed (`state_machine::delivery::packed::encode`, format version byte
+    /// first); empty when there are none.
+    pub outcomes: Vec<u8>,
+    /// Messages not sent on purpose, per channel (as [`ShardProgress::skipped`]).
+    pub skipped: Vec<(Channel, u32)>,
+}
+
+impl ShardProgress {
+    /// The same progress with its outcomes packed.
+    pub fn packed(&self) -> Result<PackedProgress, crate::error::EngineError> {
+        let outcomes = if self.outcomes.is_empty() {
+            Vec::new()
+        } else {
+            crate::state_machine::delivery::packed::encode(&self.outcomes)?
+        };
+        Ok(PackedProgress {
+            lease: self.lease,
+            step: self.step,
+            channel: self.channel,
+            from: self.from,
+            to: self.to,
+            recipients: self.recipients,
+            outcomes,
+            skipped: self.skipped.clone(),
+        })
+    }
+}
+
 /// A delivery receipt matched to its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptItem {
@@ -302,6 +350,30 @@ pub enum DeliveryCommand {
         /// The answers (at most [`crate::state_machine::domain::answers::ANSWERS_PER_ENTRY_MAX`]).
         items: Vec<crate::state_machine::domain::answers::AnswerItem>,
     },
+    /// [`DeliveryCommand::Record`] with each range's outcomes packed ([`PackedProgress`]),
+    /// applied exactly as the record it was made from. Nodes propose `Record`; a leader turns
+    /// it into this once every member reads [`crate::types::LOG_FEATURE_PACKED_RECORD`].
+    RecordPacked {
+        /// The node.
+        node: NodeId,
+        /// The ranges.
+        items: Vec<PackedProgress>,
+    },
+}
+
+impl DeliveryCommand {
+    /// A [`DeliveryCommand::Record`] as a [`DeliveryCommand::RecordPacked`]; `None` for any
+    /// other command.
+    pub fn packed_record(&self) -> Option<Result<DeliveryCommand, crate::error::EngineError>> {
+        let DeliveryCommand::Record { node, items } = self else { return None };
+        Some(
+            items
+                .iter()
+                .map(ShardProgress::packed)
+                .collect::<Result<_, _>>()
+                .map(|items| DeliveryCommand::RecordPacked { node: *node, items }),
+        )
+    }
 }
 
 /// The most records one `Purge` entry removes, whatever it asks.
@@ -312,7 +384,7 @@ impl DeliveryCommand {
     pub fn name(&self) -> &'static str {
         match self {
             DeliveryCommand::Heartbeat { .. } => "delivery.heartbeat",
-            DeliveryCommand::Record { .. } => "delivery.record",
+            DeliveryCommand::Record { .. } | DeliveryCommand::RecordPacked { .. } => "delivery.record",
             DeliveryCommand::Release { .. } => "delivery.release",
             DeliveryCommand::Receipts { .. } => "delivery.receipts",
             DeliveryCommand::Acks { .. } => "delivery.acks",

@@ -104,8 +104,15 @@ pub enum Request {
 }
 
 /// The log features this build reads, sent with every answer to a Raft message: a leader puts
-/// a [`Request::Batch`] into the log only once every member has said it reads level 1.
-pub const LOG_FEATURES: u32 = 1;
+/// an entry of a feature into the log only once every member has said it reads that level.
+pub const LOG_FEATURES: u32 = LOG_FEATURE_PACKED_RECORD;
+
+/// Log feature 1: [`Request::Batch`] entries (group commit).
+pub const LOG_FEATURE_BATCH: u32 = 1;
+
+/// Log feature 2: [`DeliveryCommand::RecordPacked`](crate::delivery::DeliveryCommand::RecordPacked)
+/// entries (outcomes packed in the log).
+pub const LOG_FEATURE_PACKED_RECORD: u32 = 2;
 
 /// Changes to the cluster's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -429,6 +429,7 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
             skipped: vec![(Channel::Sms, 1), (Channel::Push, 2)],
         }],
     };
+    let record_packed = record.packed_record().expect("a record").expect("packs");
     let receipts = DeliveryCommand::Receipts {
         items: vec![ReceiptItem {
             alert: 31,
@@ -466,6 +467,7 @@ fn log_entries() -> Vec<(&'static str, Entry)> {
         ("log-entry-import-contacts.bin", entry(13, domain(import))),
         ("log-entry-create-alert.bin", entry(14, domain(create_alert))),
         ("log-entry-delivery-heartbeat.bin", entry(15, Request::Delivery(Box::new(heartbeat)))),
+        ("log-entry-delivery-record-packed.bin", entry(16, Request::Delivery(Box::new(record_packed)))),
         ("log-entry-delivery-record.bin", entry(16, Request::Delivery(Box::new(record)))),
         ("log-entry-delivery-receipts.bin", entry(17, Request::Delivery(Box::new(receipts)))),
         (

@@ -157,6 +157,7 @@ fn node_named(cmd: &DeliveryCommand) -> Option<NodeId> {
     match cmd {
         DeliveryCommand::Heartbeat { node, .. }
         | DeliveryCommand::Record { node, .. }
+        | DeliveryCommand::RecordPacked { node, .. }
         | DeliveryCommand::Release { node, .. } => Some(*node),
         _ => None,
     }

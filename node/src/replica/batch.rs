@@ -17,7 +17,7 @@
 //!   index; a batch therefore holds at most one request that does not
 //!   [`share an entry`](Request::shares_entry).
 //! - **Mixed versions:** batches are made only once every member has answered a Raft message
-//!   naming log features [`LOG_FEATURES`] (see `crate::raft::network::LOG_FEATURES_HEADER`): a
+//!   naming log features [`LOG_FEATURE_BATCH`] or later (see `crate::raft::network::LOG_FEATURES_HEADER`): a
 //!   node of an older build, which could not read one, is never sent one.
 //! - Large requests (imports) go alone: they are entries of their own size already.
 
@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use varsel_raft_store::write::WriteError;
-use varsel_raft_store::{Command, LOG_FEATURES, NodeId, Raft, Request, Response};
+use varsel_raft_store::{Command, LOG_FEATURE_BATCH, NodeId, Raft, Request, Response};
 
 use crate::replica::Replica;
 use crate::replica::write::{Attempt, WriteResult, attempt_of};
@@ -78,10 +78,16 @@ impl Replica {
 
     /// Whether every other member has said it reads batch entries.
     fn batching_allowed(&self) -> bool {
+        self.members_read(LOG_FEATURE_BATCH)
+    }
+
+    /// Whether every other member has said it reads log features `level`
+    /// (see [`varsel_raft_store::LOG_FEATURES`]).
+    pub(crate) fn members_read(&self, level: u32) -> bool {
         let membership = self.raft.metrics().borrow().membership_config.clone();
         let m = membership.membership();
         let others = m.voter_ids().chain(m.learner_ids()).filter(|n| *n != self.id);
-        self.peers.all_read(others, LOG_FEATURES)
+        self.peers.all_read(others, level)
     }
 }
 

@@ -16,9 +16,11 @@ use openraft::raft::ClientWriteResponse;
 use tracing::Instrument as _;
 use varsel_observe::trace as propagation;
 use varsel_proto::raft::{ForwardedWrite, ForwardedWriteReply};
+use varsel_raft_store::delivery::DeliveryCommand;
 use varsel_raft_store::write::{WriteError, Written};
 use varsel_raft_store::{
-    Command, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode, encoded_len,
+    Command, LOG_FEATURE_PACKED_RECORD, NodeId, Request, Response, TypeConfig, VarselNode, decode, encode,
+    encoded_len,
 };
 
 use crate::replica::Replica;
@@ -157,7 +159,8 @@ impl Replica {
             return Ok(Attempt::Retry("leadership is being handed over".into()));
         }
         let (issued_at_ms, lease_at_ms) = self.clocks.stamp(&self.log_clock, &self.voter_ids(), self.id);
-        let cmd = Command { issued_at_ms, lease_at_ms, request: request.clone() };
+        let request = as_logged(request, || self.members_read(LOG_FEATURE_PACKED_RECORD));
+        let cmd = Command { issued_at_ms, lease_at_ms, request };
         match tokio::time::timeout(within, self.propose(cmd, bytes)).await {
             Ok(attempt) => attempt,
             Err(_) => Err(WriteError::OutcomeUnknown {
@@ -373,5 +376,80 @@ mod tests {
         assert!(
             matches!(check_size(MAX_ENTRY_BYTES + 1), Err(WriteError::TooLarge { bytes, .. }) if bytes == MAX_ENTRY_BYTES + 1)
         );
+    }
+}
+
+/// `request` as this leader puts it in the log: a delivery `Record` with its outcomes packed
+/// (`DeliveryCommand::RecordPacked`) when `packed_read` says every member reads that; any other
+/// request, or a record the others could not read, as it is.
+fn as_logged(request: &Request, packed_read: impl FnOnce() -> bool) -> Request {
+    let Request::Delivery(cmd) = request else { return request.clone() };
+    if !matches!(**cmd, DeliveryCommand::Record { .. }) || !packed_read() {
+        return request.clone();
+    }
+    match cmd.packed_record() {
+        Some(Ok(packed)) => Request::Delivery(Box::new(packed)),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "a record's outcomes could not be packed; logged as they came");
+            request.clone()
+        }
+        None => request.clone(),
+    }
+}
+
+#[cfg(test)]
+mod logged_tests {
+    use varsel_domain::model::Channel;
+    use varsel_raft_store::delivery::{LeaseRef, Outcome, OutcomeResult, ShardProgress, ShardRef};
+    use varsel_raft_store::{KvCommand, decode, encode};
+
+    use super::*;
+
+    /// A record of 100 SMS outcomes, as a sender proposes it.
+    fn record() -> Request {
+        let outcomes = (0..100u64)
+            .map(|i| Outcome {
+                pos: 7 + i,
+                contact: 70 + i,
+                channel: Channel::Sms,
+                result: OutcomeResult::Sent { provider_id: format!("sms-a-{:016x}", i * 0x9E37_79B9) },
+                provider: "sms-a".into(),
+                at_ms: 1_765_000_000_000 + i,
+            })
+            .collect();
+        let p = ShardProgress {
+            lease: LeaseRef { shard: ShardRef { alert: 3, shard: 1 }, epoch: 2 },
+            step: 0,
+            channel: Channel::Sms,
+            from: 7,
+            to: 107,
+            recipients: 100,
+            outcomes,
+            skipped: vec![(Channel::Email, 1)],
+        };
+        Request::Delivery(Box::new(DeliveryCommand::Record { node: 2, items: vec![p] }))
+    }
+
+    #[test]
+    fn a_record_is_packed_only_when_every_member_reads_it() -> Result<(), Box<dyn std::error::Error>> {
+        let plain = record();
+        assert_eq!(as_logged(&plain, || false), plain, "an older member: the record as it came");
+        let logged = as_logged(&plain, || true);
+        let (Request::Delivery(cmd), Request::Delivery(orig)) = (&logged, &plain) else {
+            return Err(format!("not delivery commands: {logged:?}").into());
+        };
+        let (DeliveryCommand::RecordPacked { node: 2, items }, DeliveryCommand::Record { items: orig, .. }) =
+            (&**cmd, &**orig)
+        else {
+            return Err(format!("not packed: {cmd:?}").into());
+        };
+        assert_eq!(items[0], orig[0].packed()?, "the same range, its outcomes packed");
+        let (packed, as_came) = (encode("request", &logged)?.len(), encode("request", &plain)?.len());
+        assert!(packed * 2 < as_came, "packed {packed} bytes in the log, {as_came} as it came");
+        let back: Request = decode("request", &encode("request", &logged)?)?;
+        assert_eq!(back, logged);
+        let kv = Request::Kv(KvCommand::Put { key: "k".into(), value: "v".into() });
+        assert_eq!(as_logged(&kv, || unreachable!("asked for a request that is no record")), kv);
+        Ok(())
     }
 }

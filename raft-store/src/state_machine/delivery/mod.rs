@@ -16,8 +16,8 @@ use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, OUTCOME_PACKED, RECEIPT, SHARD};
 use super::webhooks;
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, OutcomeResult, PushGoneItem,
-    ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, OutcomeResult,
+    PackedProgress, PushGoneItem, ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -80,7 +80,14 @@ pub(crate) fn apply<T: KvTree>(
             let lease = (*lease_ms).clamp(*LEASE_MS_RANGE.start(), *LEASE_MS_RANGE.end());
             heartbeat(txn, ctx, *node, renew, acquire, lease)
         }
-        DeliveryCommand::Record { node, items } => record(txn, ctx, *node, items),
+        DeliveryCommand::Record { node, items } => {
+            let ranges = items.iter().map(|p| Ok(Range::plain(p)));
+            record(txn, ctx, *node, items.len(), ranges)
+        }
+        DeliveryCommand::RecordPacked { node, items } => {
+            let ranges = items.iter().map(Range::packed);
+            record(txn, ctx, *node, items.len(), ranges)
+        }
         DeliveryCommand::Release { node, leases } => release(txn, *node, leases),
         DeliveryCommand::Receipts { items } => receipts(txn, ctx, items),
         DeliveryCommand::Acks { items } => {
@@ -192,15 +199,61 @@ fn try_acquire<T: KvTree>(
     Ok(Some(Granted { lease: LeaseRef { shard, epoch: s.epoch }, expires_ms }))
 }
 
-fn record<T: KvTree>(
+/// One range of a `Record` or `RecordPacked` item, as applied: the outcomes decoded, and, for a
+/// packed item, the bytes stored as they came.
+struct Range<'a> {
+    lease: LeaseRef,
+    step: u8,
+    channel: Channel,
+    from: u64,
+    to: u64,
+    recipients: u32,
+    skipped: &'a [(Channel, u32)],
+    outcomes: std::borrow::Cow<'a, [Outcome]>,
+    packed: Option<&'a [u8]>,
+}
+
+impl<'a> Range<'a> {
+    fn plain(p: &'a ShardProgress) -> Self {
+        Range {
+            lease: p.lease,
+            step: p.step,
+            channel: p.channel,
+            from: p.from,
+            to: p.to,
+            recipients: p.recipients,
+            skipped: &p.skipped,
+            outcomes: std::borrow::Cow::Borrowed(&p.outcomes),
+            packed: None,
+        }
+    }
+
+    fn packed(p: &'a PackedProgress) -> Result<Self, EngineError> {
+        let outcomes = if p.outcomes.is_empty() { Vec::new() } else { packed::decode_value(&p.outcomes)? };
+        Ok(Range {
+            lease: p.lease,
+            step: p.step,
+            channel: p.channel,
+            from: p.from,
+            to: p.to,
+            recipients: p.recipients,
+            skipped: &p.skipped,
+            outcomes: std::borrow::Cow::Owned(outcomes),
+            packed: Some(&p.outcomes),
+        })
+    }
+}
+
+fn record<'a, T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     node: NodeId,
-    items: &[ShardProgress],
+    n: usize,
+    items: impl Iterator<Item = Result<Range<'a>, EngineError>>,
 ) -> Result<DeliveryReply, EngineError> {
-    let mut accepted = Vec::with_capacity(items.len());
+    let mut accepted = Vec::with_capacity(n);
     for item in items {
-        accepted.push(record_one(txn, ctx, node, item)?);
+        accepted.push(record_one(txn, ctx, node, &item?)?);
     }
     Ok(DeliveryReply::Recorded { accepted })
 }
@@ -209,7 +262,7 @@ fn record_one<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     node: NodeId,
-    p: &ShardProgress,
+    p: &Range<'_>,
 ) -> Result<bool, EngineError> {
     let shard = p.lease.shard;
     let Some(mut alert) = load_alert(txn, shard.alert)? else { return Ok(false) };
@@ -238,7 +291,11 @@ fn record_one<T: KvTree>(
     if !p.outcomes.is_empty() {
         let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
         key.push(i as u8);
-        txn.put(key, packed::encode(&p.outcomes)?);
+        let value = match p.packed {
+            Some(bytes) => bytes.to_vec(),
+            None => packed::encode(&p.outcomes)?,
+        };
+        txn.put(key, value);
     }
     update_progress(txn, shard.alert, p)?;
     s.cursors[i] = p.to;
@@ -284,11 +341,11 @@ fn finish_step<T: KvTree>(
 fn update_progress<T: KvTree>(
     txn: &mut Txn<'_, T>,
     alert: AlertId,
-    p: &ShardProgress,
+    p: &Range<'_>,
 ) -> Result<(), EngineError> {
     let mut progress: Progress = txn.get_as("progress", &progress_key(alert))?.unwrap_or_default();
     progress.recipients += u64::from(p.recipients);
-    for o in &p.outcomes {
+    for o in p.outcomes.iter() {
         let c = progress.channels.entry(o.channel).or_default();
         match o.result {
             OutcomeResult::Sent { .. } => c.sent += 1,
@@ -297,7 +354,7 @@ fn update_progress<T: KvTree>(
         progress.first_sent_at_ms = Some(progress.first_sent_at_ms.map_or(o.at_ms, |f| f.min(o.at_ms)));
         progress.last_sent_at_ms = Some(progress.last_sent_at_ms.map_or(o.at_ms, |l| l.max(o.at_ms)));
     }
-    for (channel, n) in &p.skipped {
+    for (channel, n) in p.skipped {
         progress.channels.entry(*channel).or_default().skipped += u64::from(*n);
     }
     txn.put_as("progress", progress_key(alert), &progress)

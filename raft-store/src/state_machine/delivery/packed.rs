@@ -190,7 +190,8 @@ fn text(texts: &[String], i: u32) -> Result<&str, EngineError> {
         .ok_or_else(|| EngineError::Damaged(format!("outcome batch: text {i} of {} named", texts.len())))
 }
 
-fn decode_packed(bytes: &[u8]) -> Result<Vec<Outcome>, EngineError> {
+/// Decodes a packed batch (the value [`encode`] made).
+pub fn decode_value(bytes: &[u8]) -> Result<Vec<Outcome>, EngineError> {
     let Packed { texts, items } = crate::format::decode("outcomes", bytes)?;
     let (mut pos, mut contact, mut at) = (0u64, 0u64, 0u64);
     let mut like: Option<(Channel, u32, u32)> = None;
@@ -235,7 +236,7 @@ fn decode_packed(bytes: &[u8]) -> Result<Vec<Outcome>, EngineError> {
 /// older [`OUTCOME`].
 pub fn decode(key: &[u8], value: &[u8]) -> Result<Vec<Outcome>, EngineError> {
     match key.first() {
-        Some(&OUTCOME_PACKED) => decode_packed(value),
+        Some(&OUTCOME_PACKED) => decode_value(value),
         Some(&OUTCOME) => crate::format::decode("outcomes", value),
         _ => Err(EngineError::Damaged(format!("outcome batch under a key of another table: {key:02x?}"))),
     }
@@ -251,6 +252,7 @@ pub fn encode_for(key: &[u8], outcomes: &[Outcome]) -> Result<Vec<u8>, EngineErr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
