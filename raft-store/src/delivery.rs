@@ -157,12 +157,14 @@ impl Outcome {
     }
 }
 
-/// Progress on a contiguous range of one shard, for one channel of one escalation step.
+/// Progress on a contiguous range of one shard, for one channel of one escalation step, with
+/// its outcomes as `O`: [`ShardProgress`] (plain, as nodes propose it) or [`PackedProgress`]
+/// (packed, as a leader logs it). Both encode their fields in this order.
 ///
 /// Each channel of a step has its own cursor, so a channel whose providers are all down holds
 /// up only itself: the other channels of the step go on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardProgress {
+pub struct RangeProgress<O> {
     /// The lease it was done under.
     pub lease: LeaseRef,
     /// The escalation step.
@@ -176,46 +178,29 @@ pub struct ShardProgress {
     /// Distinct recipients in the range (counted by the first channel of step 0 only).
     pub recipients: u32,
     /// Messages sent or failed.
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: O,
     /// Messages not sent on purpose, per channel: opted out, no address, acknowledged, a
     /// duplicate of another target, or no longer a contact.
     pub skipped: Vec<(Channel, u32)>,
 }
+
+/// A range's progress with its outcomes plain.
+pub type ShardProgress = RangeProgress<Vec<Outcome>>;
+
+/// A range's progress with its outcomes packed as the state machine stores them
+/// (`state_machine::delivery::packed::encode`, format version byte first; empty when there are
+/// none): what a leader puts in the log in place of a [`DeliveryCommand::Record`], once every
+/// member reads [`crate::types::LOG_FEATURE_PACKED_RECORD`]. An outcome takes about a third of
+/// the bytes in the log, and each node stores the packed bytes as they came instead of
+/// encoding them again.
+pub type PackedProgress = RangeProgress<Vec<u8>>;
 
 impl ShardProgress {
     /// Its encoded size in a log entry, in bytes.
     pub fn encoded_len(&self) -> usize {
         crate::format::encoded_len("shard progress", self).unwrap_or(usize::MAX)
     }
-}
 
-/// [`ShardProgress`] with its outcomes packed as the state machine stores them
-/// (`state_machine::delivery::packed`): what a leader puts in the log in place of a
-/// [`DeliveryCommand::Record`], once every member reads [`crate::types::LOG_FEATURE_PACKED_RECORD`].
-/// An outcome takes about a third of the bytes in the log, and each node stores the packed
-/// bytes as they came instead of encoding them again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackedProgress {
-    /// The lease it was done under.
-    pub lease: LeaseRef,
-    /// The escalation step.
-    pub step: u8,
-    /// The channel (one of the step's).
-    pub channel: Channel,
-    /// First position of the range; must equal the channel's recorded cursor.
-    pub from: u64,
-    /// One past the last position; the new cursor.
-    pub to: u64,
-    /// Distinct recipients in the range (counted by the first channel of step 0 only).
-    pub recipients: u32,
-    /// The outcomes, packed (`state_machine::delivery::packed::encode`, format version byte
-    /// first); empty when there are none.
-    pub outcomes: Vec<u8>,
-    /// Messages not sent on purpose, per channel (as [`ShardProgress::skipped`]).
-    pub skipped: Vec<(Channel, u32)>,
-}
-
-impl ShardProgress {
     /// The same progress with its outcomes packed.
     pub fn packed(&self) -> Result<PackedProgress, crate::error::EngineError> {
         let outcomes = if self.outcomes.is_empty() {
@@ -223,7 +208,14 @@ impl ShardProgress {
         } else {
             crate::state_machine::delivery::packed::encode(&self.outcomes)?
         };
-        Ok(PackedProgress {
+        Ok(self.with_outcomes(outcomes))
+    }
+}
+
+impl<O> RangeProgress<O> {
+    /// The same range, lease and counts with `outcomes` in place of its own.
+    pub fn with_outcomes<P>(&self, outcomes: P) -> RangeProgress<P> {
+        RangeProgress {
             lease: self.lease,
             step: self.step,
             channel: self.channel,
@@ -232,7 +224,7 @@ impl ShardProgress {
             recipients: self.recipients,
             outcomes,
             skipped: self.skipped.clone(),
-        })
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! continues exactly where the shard's cursor stands, so outcomes are never applied twice and a
 //! fenced node cannot move a cursor.
 
+use std::borrow::Cow;
+
 use varsel_domain::model::{Alert, AlertId, AlertStatus, Channel, TenantId};
 
 use super::Txn;
@@ -16,8 +18,8 @@ use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, OUTCOME_PACKED, RECEIPT, SHARD};
 use super::webhooks;
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, OutcomeResult,
-    PackedProgress, PushGoneItem, ReceiptItem, ShardProgress, ShardRef, ShardState, StoredReceipt,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, OutcomeResult, PushGoneItem,
+    RangeProgress, ReceiptItem, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -81,11 +83,15 @@ pub(crate) fn apply<T: KvTree>(
             heartbeat(txn, ctx, *node, renew, acquire, lease)
         }
         DeliveryCommand::Record { node, items } => {
-            let ranges = items.iter().map(|p| Ok(Range::plain(p)));
+            let ranges = items.iter().map(|p| Ok((p.with_outcomes(Cow::Borrowed(&p.outcomes[..])), None)));
             record(txn, ctx, *node, items.len(), ranges)
         }
         DeliveryCommand::RecordPacked { node, items } => {
-            let ranges = items.iter().map(Range::packed);
+            let ranges = items.iter().map(|p| {
+                let outcomes =
+                    if p.outcomes.is_empty() { Vec::new() } else { packed::decode_value(&p.outcomes)? };
+                Ok((p.with_outcomes(Cow::Owned(outcomes)), Some(&p.outcomes[..])))
+            });
             record(txn, ctx, *node, items.len(), ranges)
         }
         DeliveryCommand::Release { node, leases } => release(txn, *node, leases),
@@ -199,50 +205,9 @@ fn try_acquire<T: KvTree>(
     Ok(Some(Granted { lease: LeaseRef { shard, epoch: s.epoch }, expires_ms }))
 }
 
-/// One range of a `Record` or `RecordPacked` item, as applied: the outcomes decoded, and, for a
-/// packed item, the bytes stored as they came.
-struct Range<'a> {
-    lease: LeaseRef,
-    step: u8,
-    channel: Channel,
-    from: u64,
-    to: u64,
-    recipients: u32,
-    skipped: &'a [(Channel, u32)],
-    outcomes: std::borrow::Cow<'a, [Outcome]>,
-    packed: Option<&'a [u8]>,
-}
-
-impl<'a> Range<'a> {
-    fn plain(p: &'a ShardProgress) -> Self {
-        Range {
-            lease: p.lease,
-            step: p.step,
-            channel: p.channel,
-            from: p.from,
-            to: p.to,
-            recipients: p.recipients,
-            skipped: &p.skipped,
-            outcomes: std::borrow::Cow::Borrowed(&p.outcomes),
-            packed: None,
-        }
-    }
-
-    fn packed(p: &'a PackedProgress) -> Result<Self, EngineError> {
-        let outcomes = if p.outcomes.is_empty() { Vec::new() } else { packed::decode_value(&p.outcomes)? };
-        Ok(Range {
-            lease: p.lease,
-            step: p.step,
-            channel: p.channel,
-            from: p.from,
-            to: p.to,
-            recipients: p.recipients,
-            skipped: &p.skipped,
-            outcomes: std::borrow::Cow::Owned(outcomes),
-            packed: Some(&p.outcomes),
-        })
-    }
-}
+/// One range of a `Record` or `RecordPacked` item, as applied: its outcomes decoded, and, for a
+/// packed item, the bytes to store as they came.
+type Range<'a> = (RangeProgress<Cow<'a, [Outcome]>>, Option<&'a [u8]>);
 
 fn record<'a, T: KvTree>(
     txn: &mut Txn<'_, T>,
@@ -253,7 +218,8 @@ fn record<'a, T: KvTree>(
 ) -> Result<DeliveryReply, EngineError> {
     let mut accepted = Vec::with_capacity(n);
     for item in items {
-        accepted.push(record_one(txn, ctx, node, &item?)?);
+        let (p, packed) = item?;
+        accepted.push(record_one(txn, ctx, node, &p, packed)?);
     }
     Ok(DeliveryReply::Recorded { accepted })
 }
@@ -262,7 +228,8 @@ fn record_one<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     node: NodeId,
-    p: &Range<'_>,
+    p: &RangeProgress<Cow<'_, [Outcome]>>,
+    packed: Option<&[u8]>,
 ) -> Result<bool, EngineError> {
     let shard = p.lease.shard;
     let Some(mut alert) = load_alert(txn, shard.alert)? else { return Ok(false) };
@@ -291,7 +258,7 @@ fn record_one<T: KvTree>(
     if !p.outcomes.is_empty() {
         let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
         key.push(i as u8);
-        let value = match p.packed {
+        let value = match packed {
             Some(bytes) => bytes.to_vec(),
             None => packed::encode(&p.outcomes)?,
         };
@@ -341,7 +308,7 @@ fn finish_step<T: KvTree>(
 fn update_progress<T: KvTree>(
     txn: &mut Txn<'_, T>,
     alert: AlertId,
-    p: &Range<'_>,
+    p: &RangeProgress<Cow<'_, [Outcome]>>,
 ) -> Result<(), EngineError> {
     let mut progress: Progress = txn.get_as("progress", &progress_key(alert))?.unwrap_or_default();
     progress.recipients += u64::from(p.recipients);
@@ -354,7 +321,7 @@ fn update_progress<T: KvTree>(
         progress.first_sent_at_ms = Some(progress.first_sent_at_ms.map_or(o.at_ms, |f| f.min(o.at_ms)));
         progress.last_sent_at_ms = Some(progress.last_sent_at_ms.map_or(o.at_ms, |l| l.max(o.at_ms)));
     }
-    for (channel, n) in p.skipped {
+    for (channel, n) in &p.skipped {
         progress.channels.entry(*channel).or_default().skipped += u64::from(*n);
     }
     txn.put_as("progress", progress_key(alert), &progress)
