@@ -687,3 +687,42 @@ async fn a_packed_record_applies_as_the_record_it_was_made_from() {
     assert!(states[0].len() > 10);
     assert_eq!(states[0], states[1], "the same state, key for key");
 }
+
+/// Goal: a packed record whose outcomes do not decode is refused like a fenced range, and the
+/// state machine goes on applying: the shard's cursor stays, and the plain record after it is
+/// taken.
+///
+/// Method: node 3 holds shard 0; apply a `RecordPacked` whose packed bytes are cut short and one
+/// holding a byte no build writes, then the same range as a plain `Record`.
+#[tokio::test]
+async fn a_packed_record_that_does_not_decode_is_refused_not_fatal() {
+    let mut h = H::new().await;
+    let (alert, _) = h.alert(1000).await;
+    let s0 = ShardRef { alert, shard: 0 };
+    let beat = DeliveryCommand::Heartbeat { node: 3, renew: vec![], acquire: vec![s0], lease_ms: LEASE_MS };
+    let lease = granted(&h.delivery(beat).await)[0];
+    let p = ShardProgress {
+        lease,
+        step: 0,
+        channel: Channel::Sms,
+        from: 0,
+        to: 3,
+        recipients: 3,
+        outcomes: (0..3).map(|i| sent(i, i + 1)).collect(),
+        skipped: vec![],
+    };
+    let good = p.packed().unwrap().outcomes;
+    for bad in [good[..good.len() - 2].to_vec(), vec![0u8; 5]] {
+        let item = p.with_outcomes(bad);
+        let r = h.delivery(DeliveryCommand::RecordPacked { node: 3, items: vec![item] }).await;
+        assert_eq!(r, DeliveryReply::Recorded { accepted: vec![false] });
+    }
+    let r = h.store.state.reader();
+    assert!(dq::outcomes(&r.read_txn(), alert, 0, 0).unwrap().is_empty(), "nothing of them stored");
+    assert_eq!(
+        h.delivery(DeliveryCommand::Record { node: 3, items: vec![p] }).await,
+        DeliveryReply::Recorded { accepted: vec![true] },
+        "the cursor did not move: the range is taken from its start"
+    );
+    assert_eq!(dq::outcomes(&r.read_txn(), alert, 0, 0).unwrap().len(), 3);
+}

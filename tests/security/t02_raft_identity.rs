@@ -7,6 +7,7 @@ use varsel_domain::model::Limits;
 use varsel_proto::api::{ListTenantsRequest, Role};
 use varsel_proto::raft::raft_service_client::RaftServiceClient;
 use varsel_proto::raft::{ElectionControl, ForwardedWrite, ForwardedWrites, RaftPayload, forward_outcome};
+use varsel_raft_store::delivery::{DeliveryCommand, LeaseRef, PackedProgress, ShardRef};
 use varsel_raft_store::ops::{Caller, DomainRequest, Op};
 use varsel_raft_store::{NodeId, Request};
 
@@ -90,7 +91,9 @@ async fn only_members_as_themselves() {
 /// superadmin (credential 0): without a token, with a made-up token, and with a viewer's real
 /// token, one per call and then all three in one batch (ForwardWrites), together with one write
 /// forwarded a second time. Each is refused, in a batch with its own code at its own place, and
-/// no tenant of that name exists afterwards.
+/// no tenant of that name exists afterwards. Then a packed outcome record with bytes that do not
+/// decode, from the member it names: refused as INVALID_ARGUMENT (only a leader packs records),
+/// and the leader still commits writes after it.
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_writes_are_authorised_again() {
     let c = TestCluster::start(3, |_| {}).await;
@@ -135,6 +138,29 @@ async fn forwarded_writes_are_authorised_again() {
         c.api(leader).tenants.list_tenants(authed(&c.superadmin(), ListTenantsRequest::default())).await;
     let names: Vec<String> = tenants.unwrap().into_inner().tenants.into_iter().map(|t| t.name).collect();
     assert!(!names.contains(&"forged".to_string()), "a forged write created a tenant: {names:?}");
+
+    let item = PackedProgress {
+        lease: LeaseRef { shard: ShardRef { alert: 1, shard: 0 }, epoch: 1 },
+        step: 0,
+        channel: varsel_domain::model::Channel::Sms,
+        from: 0,
+        to: 1,
+        recipients: 1,
+        outcomes: vec![1, 0xFF, 0xFF],
+        skipped: vec![],
+    };
+    let packed =
+        Request::Delivery(Box::new(DeliveryCommand::RecordPacked { node: follower, items: vec![item] }));
+    let fw = ForwardedWrite {
+        request: varsel_raft_store::encode("request", &packed).unwrap(),
+        hops: 1,
+        ..Default::default()
+    };
+    let status = client.forward_write(fw).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(status.message().contains("packed record is not forwarded"), "{}", status.message());
+    let after = c.tenant_with(leader, "after-packed", Role::Viewer).await;
+    assert!(!after.1.is_empty(), "the leader commits writes after the refusal");
 }
 
 /// Goal: one message cannot switch a node's elections off for long.

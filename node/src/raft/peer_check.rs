@@ -115,6 +115,11 @@ pub async fn authorize_forwarded(
             let caller = auth.authenticate_token(bearer, replica).await.map_err(Status::from)?;
             same_caller(caller, d.actor)
         }
+        // Packed records are made by the leader itself from a `Record` (whose outcomes it has
+        // decoded), never forwarded: their packed bytes are only checked when applied.
+        Request::Delivery(cmd) if matches!(**cmd, DeliveryCommand::RecordPacked { .. }) => {
+            Err(Status::invalid_argument("a packed record is not forwarded: forward the plain Record"))
+        }
         Request::Delivery(cmd) => match node_named(cmd) {
             Some(node) => peer.must_be(node, cmd.name()),
             None => Ok(()),

@@ -83,14 +83,25 @@ pub(crate) fn apply<T: KvTree>(
             heartbeat(txn, ctx, *node, renew, acquire, lease)
         }
         DeliveryCommand::Record { node, items } => {
-            let ranges = items.iter().map(|p| Ok((p.with_outcomes(Cow::Borrowed(&p.outcomes[..])), None)));
+            let ranges = items.iter().map(|p| Some((p.with_outcomes(Cow::Borrowed(&p.outcomes[..])), None)));
             record(txn, ctx, *node, items.len(), ranges)
         }
         DeliveryCommand::RecordPacked { node, items } => {
             let ranges = items.iter().map(|p| {
-                let outcomes =
-                    if p.outcomes.is_empty() { Vec::new() } else { packed::decode_value(&p.outcomes)? };
-                Ok((p.with_outcomes(Cow::Owned(outcomes)), Some(&p.outcomes[..])))
+                // A leader packs only outcomes it has decoded itself, and packed records are not
+                // taken from peers. Bytes that still do not decode are refused like a fenced
+                // range, on every node alike, instead of stopping the apply.
+                let outcomes = match p.outcomes.is_empty() {
+                    true => Vec::new(),
+                    false => match packed::decode_value(&p.outcomes) {
+                        Ok(outcomes) => outcomes,
+                        Err(e) => {
+                            tracing::warn!(node, shard = ?p.lease.shard, error = %e, "packed record refused");
+                            return None;
+                        }
+                    },
+                };
+                Some((p.with_outcomes(Cow::Owned(outcomes)), Some(&p.outcomes[..])))
             });
             record(txn, ctx, *node, items.len(), ranges)
         }
@@ -206,7 +217,8 @@ fn try_acquire<T: KvTree>(
 }
 
 /// One range of a `Record` or `RecordPacked` item, as applied: its outcomes decoded, and, for a
-/// packed item, the bytes to store as they came.
+/// packed item, the bytes to store as they came. `None`: a packed range whose bytes do not
+/// decode, refused.
 type Range<'a> = (RangeProgress<Cow<'a, [Outcome]>>, Option<&'a [u8]>);
 
 fn record<'a, T: KvTree>(
@@ -214,12 +226,15 @@ fn record<'a, T: KvTree>(
     ctx: Ctx,
     node: NodeId,
     n: usize,
-    items: impl Iterator<Item = Result<Range<'a>, EngineError>>,
+    items: impl Iterator<Item = Option<Range<'a>>>,
 ) -> Result<DeliveryReply, EngineError> {
     let mut accepted = Vec::with_capacity(n);
     for item in items {
-        let (p, packed) = item?;
-        accepted.push(record_one(txn, ctx, node, &p, packed)?);
+        let taken = match item {
+            Some((p, packed)) => record_one(txn, ctx, node, &p, packed)?,
+            None => false,
+        };
+        accepted.push(taken);
     }
     Ok(DeliveryReply::Recorded { accepted })
 }
