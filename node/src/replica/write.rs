@@ -384,10 +384,11 @@ mod tests {
 /// request, or a record the others could not read, as it is.
 fn as_logged(request: &Request, packed_read: impl FnOnce() -> bool) -> Request {
     let Request::Delivery(cmd) = request else { return request.clone() };
-    if !matches!(**cmd, DeliveryCommand::Record { .. }) || !packed_read() {
-        return request.clone();
-    }
-    match cmd.packed_record() {
+    let packed = match **cmd {
+        DeliveryCommand::Record { .. } if packed_read() => cmd.packed_record(),
+        _ => None,
+    };
+    match packed {
         Some(Ok(packed)) => Request::Delivery(Box::new(packed)),
         Some(Err(e)) => {
             tracing::warn!(error = %e, "a record's outcomes could not be packed; logged as they came");

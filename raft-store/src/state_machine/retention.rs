@@ -25,10 +25,10 @@ use crate::engine::KvTree;
 use crate::error::EngineError;
 use crate::replies::{ReplyAttribution, StoredReply};
 use crate::state_machine::Txn;
-use crate::state_machine::delivery::replies;
+use crate::state_machine::delivery::{OUTCOME_TABLES, replies};
 use crate::state_machine::keys::{
-    ACK, ALERT, ALERT_TENANT, ANSWER, AUDIT, IDEMPOTENCY, Key, OUTCOME, OUTCOME_PACKED, PROGRESS, PURGE_DUE,
-    RECEIPT, REPLY, REPLY_UNMATCHED, RETENTION, SHARD, u64_at,
+    ACK, ALERT, ALERT_TENANT, ANSWER, AUDIT, IDEMPOTENCY, Key, PROGRESS, PURGE_DUE, RECEIPT, REPLY,
+    REPLY_UNMATCHED, RETENTION, SHARD, u64_at,
 };
 
 /// Queue of alerts whose details are to go.
@@ -178,7 +178,7 @@ fn remove_details<T: KvTree>(
 ) -> Result<(u64, bool), EngineError> {
     let mut removed = 0u64;
     let tenant = crate::state_machine::domain::alerts::tenant_of(txn, alert)?;
-    for table in [OUTCOME, OUTCOME_PACKED, RECEIPT, REPLY, ACK, ANSWER, SHARD] {
+    for table in OUTCOME_TABLES.into_iter().chain([RECEIPT, REPLY, ACK, ANSWER, SHARD]) {
         let prefix = Key::new(table).u64(alert).done();
         let left = budget - removed as usize;
         let pairs = txn.scan_prefix(&prefix, None, left)?;
