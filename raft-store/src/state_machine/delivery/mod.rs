@@ -7,8 +7,6 @@
 //! continues exactly where the shard's cursor stands, so outcomes are never applied twice and a
 //! fenced node cannot move a cursor.
 
-use std::borrow::Cow;
-
 use varsel_domain::model::{Alert, AlertId, AlertStatus, Channel, TenantId};
 
 use super::Txn;
@@ -18,8 +16,8 @@ use super::domain::{Ctx, write_audit};
 use super::keys::{Key, NODE, OUTCOME, OUTCOME_PACKED, RECEIPT, SHARD};
 use super::webhooks;
 use crate::delivery::{
-    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, OutcomeResult, PushGoneItem,
-    RangeProgress, ReceiptItem, ShardRef, ShardState, StoredReceipt,
+    DeliveryCommand, DeliveryReply, Granted, LEASE_MS_RANGE, LeaseRef, Outcome, PushGoneItem, RangeProgress,
+    ReceiptItem, ShardRef, ShardState, StoredReceipt,
 };
 use crate::engine::KvTree;
 use crate::error::EngineError;
@@ -83,25 +81,30 @@ pub(crate) fn apply<T: KvTree>(
             heartbeat(txn, ctx, *node, renew, acquire, lease)
         }
         DeliveryCommand::Record { node, items } => {
-            let ranges = items.iter().map(|p| Some((p.with_outcomes(Cow::Borrowed(&p.outcomes[..])), None)));
+            let ranges = items.iter().map(|p| {
+                let taken =
+                    Taken { stored: Stored::Plain(&p.outcomes), tally: packed::Tally::of(&p.outcomes) };
+                Some(p.with_outcomes(taken))
+            });
             record(txn, ctx, *node, items.len(), ranges)
         }
         DeliveryCommand::RecordPacked { node, items } => {
             let ranges = items.iter().map(|p| {
                 // A leader packs only outcomes it has decoded itself, and packed records are not
                 // taken from peers. Bytes that still do not decode are refused like a fenced
-                // range, on every node alike, instead of stopping the apply.
-                let outcomes = match p.outcomes.is_empty() {
-                    true => Vec::new(),
-                    false => match packed::decode_value(&p.outcomes) {
-                        Ok(outcomes) => outcomes,
+                // range, on every node alike, instead of stopping the apply. Only their counts
+                // are needed here: the bytes are stored as they came.
+                let tally = match p.outcomes.is_empty() {
+                    true => packed::Tally::default(),
+                    false => match packed::tally(&p.outcomes) {
+                        Ok(tally) => tally,
                         Err(e) => {
                             tracing::warn!(node, shard = ?p.lease.shard, error = %e, "packed record refused");
                             return None;
                         }
                     },
                 };
-                Some((p.with_outcomes(Cow::Owned(outcomes)), Some(&p.outcomes[..])))
+                Some(p.with_outcomes(Taken { stored: Stored::Packed(&p.outcomes), tally }))
             });
             record(txn, ctx, *node, items.len(), ranges)
         }
@@ -216,10 +219,22 @@ fn try_acquire<T: KvTree>(
     Ok(Some(Granted { lease: LeaseRef { shard, epoch: s.epoch }, expires_ms }))
 }
 
-/// One range of a `Record` or `RecordPacked` item, as applied: its outcomes decoded, and, for a
-/// packed item, the bytes to store as they came. `None`: a packed range whose bytes do not
-/// decode, refused.
-type Range<'a> = (RangeProgress<Cow<'a, [Outcome]>>, Option<&'a [u8]>);
+/// A range's outcomes as the apply takes them: as they are to be stored, and what they add to
+/// the alert's progress.
+struct Taken<'a> {
+    stored: Stored<'a>,
+    tally: packed::Tally,
+}
+
+/// Outcomes of a `Record` (packed when stored) or of a `RecordPacked` (stored as they came).
+enum Stored<'a> {
+    Plain(&'a [Outcome]),
+    Packed(&'a [u8]),
+}
+
+/// One range of a `Record` or `RecordPacked` item, as applied. `None`: a packed range whose
+/// bytes do not decode, refused.
+type Range<'a> = RangeProgress<Taken<'a>>;
 
 fn record<'a, T: KvTree>(
     txn: &mut Txn<'_, T>,
@@ -231,7 +246,7 @@ fn record<'a, T: KvTree>(
     let mut accepted = Vec::with_capacity(n);
     for item in items {
         let taken = match item {
-            Some((p, packed)) => record_one(txn, ctx, node, &p, packed)?,
+            Some(p) => record_one(txn, ctx, node, &p)?,
             None => false,
         };
         accepted.push(taken);
@@ -243,8 +258,7 @@ fn record_one<T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
     node: NodeId,
-    p: &RangeProgress<Cow<'_, [Outcome]>>,
-    packed: Option<&[u8]>,
+    p: &Range<'_>,
 ) -> Result<bool, EngineError> {
     let shard = p.lease.shard;
     let Some(mut alert) = load_alert(txn, shard.alert)? else { return Ok(false) };
@@ -270,12 +284,12 @@ fn record_one<T: KvTree>(
         alert.spec.policy.get(usize::from(p.step)).map(|st| st.channels.len()),
         "shard {shard:?}: cursor vector does not match the step's channels"
     );
-    if !p.outcomes.is_empty() {
+    if !p.outcomes.tally.is_empty() {
         let mut key = outcome_key(shard.alert, shard.shard, p.step, p.from);
         key.push(i as u8);
-        let value = match packed {
-            Some(bytes) => bytes.to_vec(),
-            None => packed::encode(&p.outcomes)?,
+        let value = match p.outcomes.stored {
+            Stored::Packed(bytes) => bytes.to_vec(),
+            Stored::Plain(outcomes) => packed::encode(outcomes)?,
         };
         txn.put(key, value);
     }
@@ -323,18 +337,19 @@ fn finish_step<T: KvTree>(
 fn update_progress<T: KvTree>(
     txn: &mut Txn<'_, T>,
     alert: AlertId,
-    p: &RangeProgress<Cow<'_, [Outcome]>>,
+    p: &Range<'_>,
 ) -> Result<(), EngineError> {
     let mut progress: Progress = txn.get_as("progress", &progress_key(alert))?.unwrap_or_default();
     progress.recipients += u64::from(p.recipients);
-    for o in p.outcomes.iter() {
-        let c = progress.channels.entry(o.channel).or_default();
-        match o.result {
-            OutcomeResult::Sent { .. } => c.sent += 1,
-            OutcomeResult::Failed { .. } => c.failed += 1,
-        }
-        progress.first_sent_at_ms = Some(progress.first_sent_at_ms.map_or(o.at_ms, |f| f.min(o.at_ms)));
-        progress.last_sent_at_ms = Some(progress.last_sent_at_ms.map_or(o.at_ms, |l| l.max(o.at_ms)));
+    let t = &p.outcomes.tally;
+    for &(channel, sent, failed) in &t.channels {
+        let c = progress.channels.entry(channel).or_default();
+        c.sent += sent;
+        c.failed += failed;
+    }
+    if let (Some(first), Some(last)) = (t.first_at_ms, t.last_at_ms) {
+        progress.first_sent_at_ms = Some(progress.first_sent_at_ms.map_or(first, |f| f.min(first)));
+        progress.last_sent_at_ms = Some(progress.last_sent_at_ms.map_or(last, |l| l.max(last)));
     }
     for (channel, n) in &p.skipped {
         progress.channels.entry(*channel).or_default().skipped += u64::from(*n);

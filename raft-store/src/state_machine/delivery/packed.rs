@@ -122,23 +122,29 @@ fn split_id(id: &str) -> (&str, Tail) {
     (prefix, tail)
 }
 
-fn join_id(prefix: &str, tail: Tail) -> Result<String, EngineError> {
-    match tail {
-        Tail::Text(text) => Ok(format!("{prefix}{text}")),
-        Tail::Lower16(bytes) => Ok(format!("{prefix}{:016x}", u64::from_be_bytes(bytes))),
-        Tail::Upper16(bytes) => Ok(format!("{prefix}{:016X}", u64::from_be_bytes(bytes))),
+/// `tail` when it is well formed: a digit count of [`Tail::Hex`] in range, and its value within
+/// that many digits.
+fn checked(tail: &Tail) -> Result<&Tail, EngineError> {
+    if let Tail::Hex { form, value } = *tail {
+        let n = usize::from(form & !UPPER);
+        if n == 0 || n >= TAIL_DIGITS_MAX || value >> (4 * n) != 0 {
+            return Err(EngineError::Damaged(format!(
+                "outcome batch: provider id tail of {n} digits holds {value:#x}"
+            )));
+        }
+    }
+    Ok(tail)
+}
+
+/// The id of `prefix` and a [`checked`] `tail`.
+fn join_id(prefix: &str, tail: &Tail) -> String {
+    match *tail {
+        Tail::Text(ref text) => format!("{prefix}{text}"),
+        Tail::Lower16(bytes) => format!("{prefix}{:016x}", u64::from_be_bytes(bytes)),
+        Tail::Upper16(bytes) => format!("{prefix}{:016X}", u64::from_be_bytes(bytes)),
         Tail::Hex { form, value } => {
             let n = usize::from(form & !UPPER);
-            if n == 0 || n >= TAIL_DIGITS_MAX || value >> (4 * n) != 0 {
-                return Err(EngineError::Damaged(format!(
-                    "outcome batch: provider id tail of {n} digits holds {value:#x}"
-                )));
-            }
-            Ok(if form & UPPER != 0 {
-                format!("{prefix}{value:0n$X}")
-            } else {
-                format!("{prefix}{value:0n$x}")
-            })
+            if form & UPPER != 0 { format!("{prefix}{value:0n$X}") } else { format!("{prefix}{value:0n$x}") }
         }
     }
 }
@@ -190,46 +196,136 @@ fn text(texts: &[String], i: u32) -> Result<&str, EngineError> {
         .ok_or_else(|| EngineError::Damaged(format!("outcome batch: text {i} of {} named", texts.len())))
 }
 
-/// Decodes a packed batch (the value [`encode`] made).
-pub fn decode_value(bytes: &[u8]) -> Result<Vec<Outcome>, EngineError> {
+/// One outcome of a packed batch as [`walk`] meets it: checked, its texts looked up, its id
+/// not yet joined.
+struct Met<'a> {
+    pos: u64,
+    contact: u64,
+    at_ms: u64,
+    channel: Channel,
+    provider: &'a str,
+    result: MetResult<'a>,
+}
+
+enum MetResult<'a> {
+    Sent { prefix: &'a str, tail: &'a Tail },
+    Failed { reason: &'a str },
+}
+
+/// Calls `each` with every outcome of a packed batch, in order, after checking it: a text index
+/// or a digit count out of range, or an outcome "like" one not sent, refuses the whole batch.
+/// [`decode_value`] and [`tally`] both walk a batch so, and refuse exactly the same bytes.
+fn walk(bytes: &[u8], mut each: impl FnMut(Met<'_>)) -> Result<(), EngineError> {
     let Packed { texts, items } = crate::format::decode("outcomes", bytes)?;
     let (mut pos, mut contact, mut at) = (0u64, 0u64, 0u64);
     let mut like: Option<(Channel, u32, u32)> = None;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let (dp, dc, da, channel, provider, result) = match item {
-            Item::Full { pos, contact, at_ms, channel, provider, result } => {
-                let result = match result {
-                    PackedResult::Sent { prefix, tail } => {
+    for item in &items {
+        let (dp, dc, da, channel, provider, result) = match *item {
+            Item::Full { pos, contact, at_ms, channel, provider, ref result } => {
+                let result = match *result {
+                    PackedResult::Sent { prefix, ref tail } => {
                         like = Some((channel, provider, prefix));
-                        OutcomeResult::Sent { provider_id: join_id(text(&texts, prefix)?, tail)? }
+                        MetResult::Sent { prefix: text(&texts, prefix)?, tail: checked(tail)? }
                     }
                     PackedResult::Failed { reason } => {
                         like = None;
-                        OutcomeResult::Failed { reason: text(&texts, reason)?.to_owned() }
+                        MetResult::Failed { reason: text(&texts, reason)? }
                     }
                 };
                 (pos, contact, at_ms, channel, provider, result)
             }
-            Item::Like { pos, contact, at_ms, tail } => {
+            Item::Like { pos, contact, at_ms, ref tail } => {
                 let Some((channel, provider, prefix)) = like else {
                     return Err(EngineError::Damaged("outcome batch: an outcome like one not sent".into()));
                 };
-                let result = OutcomeResult::Sent { provider_id: join_id(text(&texts, prefix)?, tail)? };
-                (pos, contact, at_ms, channel, provider, result)
+                (
+                    pos,
+                    contact,
+                    at_ms,
+                    channel,
+                    provider,
+                    MetResult::Sent { prefix: text(&texts, prefix)?, tail: checked(tail)? },
+                )
             }
         };
         (pos, contact, at) = (undelta(pos, dp), undelta(contact, dc), undelta(at, da));
-        out.push(Outcome {
-            pos,
-            contact,
-            channel,
-            result,
-            provider: text(&texts, provider)?.to_owned(),
-            at_ms: at,
-        });
+        each(Met { pos, contact, at_ms: at, channel, provider: text(&texts, provider)?, result });
     }
+    Ok(())
+}
+
+/// Decodes a packed batch (the value [`encode`] made).
+pub fn decode_value(bytes: &[u8]) -> Result<Vec<Outcome>, EngineError> {
+    let mut out = Vec::new();
+    walk(bytes, |m| {
+        let result = match m.result {
+            MetResult::Sent { prefix, tail } => OutcomeResult::Sent { provider_id: join_id(prefix, tail) },
+            MetResult::Failed { reason } => OutcomeResult::Failed { reason: reason.to_owned() },
+        };
+        out.push(Outcome {
+            pos: m.pos,
+            contact: m.contact,
+            channel: m.channel,
+            result,
+            provider: m.provider.to_owned(),
+            at_ms: m.at_ms,
+        });
+    })?;
     Ok(out)
+}
+
+/// What a batch's outcomes add to their alert's progress: how many were sent and how many
+/// failed, per channel in the order met, and the earliest and latest time among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// `(channel, sent, failed)`, a channel once.
+    pub channels: Vec<(Channel, u64, u64)>,
+    /// The earliest `at_ms`.
+    pub first_at_ms: Option<u64>,
+    /// The latest `at_ms`.
+    pub last_at_ms: Option<u64>,
+}
+
+impl Tally {
+    /// The tally of plain outcomes.
+    pub fn of(outcomes: &[Outcome]) -> Self {
+        let mut t = Tally::default();
+        for o in outcomes {
+            t.add(o.channel, matches!(o.result, OutcomeResult::Sent { .. }), o.at_ms);
+        }
+        t
+    }
+
+    fn add(&mut self, channel: Channel, sent: bool, at_ms: u64) {
+        let i = match self.channels.iter().position(|c| c.0 == channel) {
+            Some(i) => i,
+            None => {
+                self.channels.push((channel, 0, 0));
+                self.channels.len() - 1
+            }
+        };
+        let c = &mut self.channels[i];
+        if sent {
+            c.1 += 1
+        } else {
+            c.2 += 1
+        }
+        self.first_at_ms = Some(self.first_at_ms.map_or(at_ms, |f| f.min(at_ms)));
+        self.last_at_ms = Some(self.last_at_ms.map_or(at_ms, |l| l.max(at_ms)));
+    }
+
+    /// No outcome at all.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+/// The tally of a packed batch, without building its outcomes (an apply needs only their
+/// counts); refuses exactly what [`decode_value`] refuses.
+pub fn tally(bytes: &[u8]) -> Result<Tally, EngineError> {
+    let mut t = Tally::default();
+    walk(bytes, |m| t.add(m.channel, matches!(m.result, MetResult::Sent { .. }), m.at_ms))?;
+    Ok(t)
 }
 
 /// Decodes the outcome batch stored under `key`: packed in [`OUTCOME_PACKED`], plain in the
@@ -306,6 +402,32 @@ mod tests {
     }
 
     #[test]
+    fn a_tally_counts_what_decoding_gives() {
+        let mut batch: Vec<Outcome> = (0..300u64)
+            .map(|i| {
+                let result = match i % 7 {
+                    3 => OutcomeResult::Failed { reason: "throttled".into() },
+                    _ => sent(&format!("sms-a-{i:x}")),
+                };
+                // Times out of order: the tally's first and last are a minimum and a maximum.
+                outcome(i, 9_000 - i, result, "sms-a", 1_765_000_000_000 + (i * 7919) % 1_000)
+            })
+            .collect();
+        batch[5].channel = Channel::Email;
+        batch[6].channel = Channel::Email;
+        batch[6].result = OutcomeResult::Failed { reason: "mailbox full".into() };
+        let bytes = encode(&batch).unwrap();
+        let t = tally(&bytes).unwrap();
+        assert_eq!(t, Tally::of(&decode_value(&bytes).unwrap()));
+        assert_eq!(t, Tally::of(&batch));
+        let failed_sms = (0..300u64).filter(|i| i % 7 == 3 && *i != 6).count() as u64;
+        assert_eq!(t.channels, vec![(Channel::Sms, 298 - failed_sms, failed_sms), (Channel::Email, 1, 1)]);
+        assert_eq!(t.first_at_ms, batch.iter().map(|o| o.at_ms).min());
+        assert_eq!(t.last_at_ms, batch.iter().map(|o| o.at_ms).max());
+        assert!(tally(&encode(&[]).unwrap()).unwrap().is_empty());
+    }
+
+    #[test]
     fn plain_batches_of_the_older_table_still_read() {
         let batch = vec![outcome(3, 9, sent("x-1"), "sms-a", 5)];
         let mut key = vec![OUTCOME];
@@ -326,6 +448,11 @@ mod tests {
             match decode(&key, &bytes) {
                 Err(EngineError::Damaged(m)) => assert!(m.contains(says), "{m}"),
                 other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+            }
+            // The apply counts packed records without decoding them: it refuses the same bytes.
+            match tally(&bytes) {
+                Err(EngineError::Damaged(m)) => assert!(m.contains(says), "tally: {m}"),
+                other => panic!("expected the tally to refuse, saying {says:?}, got {other:?}"),
             }
         };
         let full = |provider, result| Item::Full {
