@@ -7,6 +7,7 @@
 //! reason, never truncated.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use varsel_domain::answers::AnswerOption;
 use varsel_domain::model::{Alert, Channel, ChannelContent, Contact};
@@ -30,8 +31,9 @@ pub enum NotSendable {
 /// Parsed templates of one alert, and where its tenant's messages are sent from.
 #[derive(Debug, Default)]
 pub struct Renderer {
-    cache: HashMap<(String, &'static str), Option<Template>>,
-    senders: std::sync::Arc<Senders>,
+    /// Parsed fields by language and field name; `None` for a field the variant leaves empty.
+    cache: HashMap<String, HashMap<&'static str, Option<Arc<Template>>>>,
+    senders: Arc<Senders>,
     answer_links: Option<AnswerLinks>,
 }
 
@@ -47,7 +49,7 @@ struct AnswerLinks {
 impl Renderer {
     /// A renderer whose messages are sent from `senders` (per provider).
     pub fn with_senders(senders: Senders) -> Self {
-        Self { cache: HashMap::new(), senders: std::sync::Arc::new(senders), answer_links: None }
+        Self { cache: HashMap::new(), senders: Arc::new(senders), answer_links: None }
     }
 
     /// Fills `{{answer_link}}` with `{base}/r/{token}`, the token tagged under the alert's link
@@ -86,13 +88,14 @@ impl Renderer {
         lang: &str,
         name: &'static str,
         text: Option<&String>,
-    ) -> Result<Option<Template>, String> {
-        let key = (lang.to_string(), name);
-        if let Some(t) = self.cache.get(&key) {
+    ) -> Result<Option<Arc<Template>>, String> {
+        // Looked up without building a key: this runs for every message.
+        if let Some(t) = self.cache.get(lang).and_then(|fields| fields.get(name)) {
             return Ok(t.clone());
         }
-        let parsed = text.map(|t| Template::parse(name, t)).transpose().map_err(|e| e.to_string())?;
-        self.cache.insert(key, parsed.clone());
+        let parsed =
+            text.map(|t| Template::parse(name, t)).transpose().map_err(|e| e.to_string())?.map(Arc::new);
+        self.cache.entry(lang.to_owned()).or_default().insert(name, parsed.clone());
         Ok(parsed)
     }
 
@@ -105,7 +108,7 @@ impl Renderer {
         contact: &Contact,
     ) -> Result<Option<String>, String> {
         let Some(t) = self.field(lang, name, raw)? else { return Ok(None) };
-        let link = if t.variables().contains(varsel_domain::answers::LINK_VARIABLE) {
+        let link = if t.uses(varsel_domain::answers::LINK_VARIABLE) {
             self.answer_link(alert, contact)
         } else {
             String::new()
@@ -135,9 +138,8 @@ impl Renderer {
         let variant = alert.spec.content.variant_for(contact.language.as_deref(), channel);
         let Some(v) = variant else { return Err(NotSendable::Content("no content in any language".into())) };
         let lang = variant_language(alert, v);
-        let content = self
-            .content(alert, contact, channel, v, &lang, max_sms_segments)
-            .map_err(NotSendable::Content)?;
+        let content =
+            self.content(alert, contact, channel, v, lang, max_sms_segments).map_err(NotSendable::Content)?;
         Ok(OutboundMessage {
             key: message_key(alert.id, contact.id, channel, step),
             alert: alert.id,
@@ -188,14 +190,14 @@ impl Renderer {
 }
 
 /// The language tag of the variant chosen (for the cache and the speech engine).
-fn variant_language(alert: &Alert, v: &ChannelContent) -> String {
+fn variant_language<'a>(alert: &'a Alert, v: &ChannelContent) -> &'a str {
     alert
         .spec
         .content
         .variants
         .iter()
         .find(|(_, candidate)| std::ptr::eq(*candidate, v))
-        .map_or_else(|| alert.spec.content.default_language.clone(), |(l, _)| l.clone())
+        .map_or(alert.spec.content.default_language.as_str(), |(l, _)| l.as_str())
 }
 
 /// The contact's address on a channel.

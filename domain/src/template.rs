@@ -114,6 +114,14 @@ impl Template {
         &self.field
     }
 
+    /// Whether the variable `name` is used (without collecting them all, as
+    /// [`Template::variables`] does).
+    pub fn uses(&self, name: &str) -> bool {
+        self.pieces
+            .iter()
+            .any(|piece| matches!(piece, Piece::Variable(r) if self.text.get(r.clone()) == Some(name)))
+    }
+
     /// The distinct variable names used.
     pub fn variables(&self) -> BTreeSet<&str> {
         self.pieces

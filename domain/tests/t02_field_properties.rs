@@ -296,6 +296,10 @@ proptest! {
         }
         let template = Template::parse(FIELD, &text).map_err(|e| TestCaseError::fail(format!("{e} in {text:?}")))?;
         prop_assert_eq!(template.variables(), names.iter().map(String::as_str).collect::<BTreeSet<_>>());
+        for name in &names {
+            prop_assert!(template.uses(name), "{} is used in {:?}", name, text);
+        }
+        prop_assert!(!template.uses("not_a_variable_here"), "an unused name in {:?}", text);
         prop_assert_eq!(template.render(&vars), Ok(expected));
         prop_assert!(template.check_known(&names).is_ok());
         if let Some(missing) = names.iter().next() {
