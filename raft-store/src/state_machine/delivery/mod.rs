@@ -232,10 +232,11 @@ enum Stored<'a> {
     Packed(&'a [u8]),
 }
 
-/// One range of a `Record` or `RecordPacked` item, as applied. `None`: a packed range whose
-/// bytes do not decode, refused.
+/// One range of a `Record` or `RecordPacked` item, as applied.
 type Range<'a> = RangeProgress<Taken<'a>>;
 
+/// Applies the ranges of one record; a `None` item (a packed range whose bytes do not decode)
+/// is refused.
 fn record<'a, T: KvTree>(
     txn: &mut Txn<'_, T>,
     ctx: Ctx,
